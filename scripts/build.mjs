@@ -1,0 +1,43 @@
+// Builds what runs outside the checkout's TypeScript:
+//   dist/cli/hasetup.js           the controller CLI (node_modules stay external)
+//   dist/runtime/hasetup-*.cjs    the LB runtime, each one self-contained (no node_modules on the LB)
+// and, through each runtime part's own build hook (runtime/*/build.mjs), anything native it needs.
+import { build } from 'esbuild';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+await build({
+  entryPoints: [join(root, 'cli/main.ts')],
+  outfile: join(root, 'dist/cli/hasetup.js'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node18',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+});
+
+// Each runtime part (runtime/<name>/main.ts) becomes one self-contained file.
+const runtimeDir = join(root, 'runtime');
+for (const name of readdirSync(runtimeDir, { withFileTypes: true })) {
+  if (!name.isDirectory()) continue;
+  const main = join(runtimeDir, name.name, 'main.ts');
+  if (!existsSync(main)) continue;
+  const hook = join(runtimeDir, name.name, 'build.mjs');
+  if (existsSync(hook)) await (await import(pathToFileURL(hook).href)).default({ root });
+  await build({
+    entryPoints: [main],
+    outfile: join(root, 'dist/runtime', `hasetup-${name.name}.cjs`),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node18',
+    minify: false,
+    banner: { js: '#!/usr/bin/env node' },
+    logLevel: 'warning',
+  });
+}
