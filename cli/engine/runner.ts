@@ -1,0 +1,295 @@
+// The runner: every host in parallel, its roles in order, each role's tasks in order. Per role, one
+// round trip probes the state of all its tasks; each change is made in one round trip that also
+// re-probes the tasks after it (their state may depend on it). A host whose state is already right
+// costs one round trip per role, after the one that gathers its facts.
+import type { Host, Inventory } from '../../inventory/types.ts';
+import { gatherFacts, splitSections, type Facts } from './facts.ts';
+import { PlanError, type Plan } from './ops.ts';
+import { roleContext, type Handler, type Role, type Task } from './role.ts';
+import { marker, shq } from './shell.ts';
+import { UnreachableError, type Transport } from './transport.ts';
+import type { Redactor } from './redact.ts';
+
+export type Status = 'ok' | 'changed' | 'failed' | 'skipped';
+
+export interface TaskResult {
+  host: string;
+  role: string;
+  task: string;
+  /** 'task' or 'handler'. */
+  type: 'task' | 'handler';
+  status: Status;
+  /** Why it changed, was skipped or failed (already redacted). */
+  message?: string;
+  /** Unified diff or change description (already redacted), when it changed or would change. */
+  diff?: string;
+}
+
+export interface HostRecap {
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  skipped: number;
+}
+
+export interface Reporter {
+  start(plan: { host: Host; roles: string[] }[]): void;
+  unreachable(host: Host, message: string): void;
+  roleStart(host: Host, role: string, tasks: string[]): void;
+  result(r: TaskResult): void;
+  roleEnd(host: Host, role: string): void;
+  end(run: RunResult): void;
+}
+
+export interface RunResult {
+  hosts: Record<string, HostRecap>;
+  results: TaskResult[];
+  /** SSH round trips per host (facts included). */
+  roundTrips: Record<string, number>;
+  check: boolean;
+  interrupted: boolean;
+}
+
+export interface RunOptions {
+  inventory: Inventory;
+  roles: Role[];
+  connect(host: Host): Promise<Transport>;
+  reporter: Reporter;
+  redactor: Redactor;
+  check?: boolean;
+  /** Host names or group names. */
+  limit?: string[];
+  /** Role names. */
+  tags?: string[];
+  /** Set to stop between tasks (SIGINT): the current step finishes, pending handlers stay recorded on the host. */
+  signal?: AbortSignal;
+  /** Where hasetup keeps its state on each host. */
+  stateDir?: string;
+}
+
+/** Serializes work per key (e.g. one LB at a time) across the whole run. */
+class Mutex {
+  private tail = new Map<string, Promise<void>>();
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tail.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    this.tail.set(key, prev.then(() => next));
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+export function selectHosts(inv: Inventory, limit?: string[]): Host[] {
+  if (!limit || limit.length === 0) return inv.hosts;
+  const unknown = limit.filter((l) => !inv.hosts.some((h) => h.name === l || h.group === l));
+  if (unknown.length) throw new Error(`--limit: no host or group named ${unknown.join(', ')} in ${inv.file}`);
+  return inv.hosts.filter((h) => limit.includes(h.name) || limit.includes(h.group));
+}
+
+export function selectRoles(roles: Role[], tags?: string[]): Role[] {
+  if (!tags || tags.length === 0) return roles;
+  const unknown = tags.filter((t) => !roles.some((r) => r.name === t));
+  if (unknown.length) throw new Error(`--tags: no role named ${unknown.join(', ')} (roles: ${roles.map((r) => r.name).join(', ')})`);
+  return roles.filter((r) => tags.includes(r.name));
+}
+
+function probeBatch(tasks: Task[], from: number, mark: string): string {
+  const parts: string[] = [];
+  for (let i = from; i < tasks.length; i++) parts.push(`echo ${mark}${i}\n{ ${tasks[i].op.probe()}\n} 2>/dev/null </dev/null`);
+  return parts.join('\n');
+}
+
+export async function run(opts: RunOptions): Promise<RunResult> {
+  const { inventory: inv, reporter, redactor } = opts;
+  const check = opts.check ?? false;
+  const stateDir = opts.stateDir ?? '/var/lib/hasetup';
+  const hosts = selectHosts(inv, opts.limit);
+  const roles = selectRoles(opts.roles, opts.tags);
+  const mutex = new Mutex();
+  const results: TaskResult[] = [];
+  const recap: Record<string, HostRecap> = {};
+  const roundTrips: Record<string, number> = {};
+  const transports = new Map<string, Transport>();
+  const plan = hosts.map((h) => ({ host: h, roles: roles.filter((r) => r.appliesTo(h, inv)).map((r) => r.name) }));
+  for (const h of hosts) recap[h.name] = { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 };
+  reporter.start(plan);
+
+  const emit = (r: TaskResult) => {
+    const clean: TaskResult = { ...r, message: r.message && redactor.redact(r.message), diff: r.diff && redactor.redact(r.diff) };
+    results.push(clean);
+    recap[r.host][clean.status === 'ok' ? 'ok' : clean.status]++;
+    reporter.result(clean);
+  };
+  const aborted = () => opts.signal?.aborted ?? false;
+
+  async function runHost(host: Host, hostRoles: Role[]): Promise<void> {
+    let t: Transport;
+    try {
+      t = await opts.connect(host);
+    } catch (e) {
+      recap[host.name].unreachable = 1;
+      const msg = e instanceof UnreachableError ? e.message : `${host.name}: unreachable: ${(e as Error).message}`;
+      reporter.unreachable(host, redactor.redact(msg));
+      return;
+    }
+    transports.set(host.name, t);
+    try {
+      let facts: Facts;
+      try {
+        facts = await gatherFacts(t, marker());
+      } catch (e) {
+        emit({ host: host.name, role: 'facts', task: 'gather facts', type: 'task', status: 'failed', message: (e as Error).message });
+        return;
+      }
+      let failed = false;
+      for (const role of hostRoles) {
+        if (failed || aborted()) {
+          reporter.roleStart(host, role.name, []);
+          emit({ host: host.name, role: role.name, task: '(role)', type: 'task', status: 'skipped', message: failed ? 'an earlier task failed on this host' : 'interrupted' });
+          reporter.roleEnd(host, role.name);
+          continue;
+        }
+        failed = !(await runRole(host, t, facts, role));
+      }
+    } finally {
+      roundTrips[host.name] = t.roundTrips;
+    }
+  }
+
+  /** Runs one role on one host; false when something failed. */
+  async function runRole(host: Host, t: Transport, facts: Facts, role: Role): Promise<boolean> {
+    const ctx = roleContext(role.name, host, inv, facts);
+    const base = { host: host.name, role: role.name };
+    let tasks: Task[];
+    let handlers: Handler[];
+    try {
+      tasks = role.tasks(ctx);
+      handlers = role.handlers?.(ctx) ?? [];
+      for (const task of tasks)
+        for (const n of task.notify ?? [])
+          if (!handlers.some((h) => h.name === n)) throw new Error(`task "${task.name}" notifies unknown handler "${n}"`);
+    } catch (e) {
+      reporter.roleStart(host, role.name, []);
+      emit({ ...base, task: '(prepare)', type: 'task', status: 'failed', message: `role ${role.name}: ${(e as Error).message}` });
+      reporter.roleEnd(host, role.name);
+      return false;
+    }
+    reporter.roleStart(host, role.name, tasks.map((x) => x.name));
+    const pendingFile = `${stateDir}/pending/${role.name}`;
+    const mark = marker();
+    let ok = true;
+    const notified = new Set<string>();
+
+    // One round trip: every task's state, and the handlers an interrupted earlier run left pending.
+    const first = await t.exec(`${probeBatch(tasks, 0, mark)}\necho ${mark}pending\ncat ${shq(pendingFile)} 2>/dev/null; true`);
+    let states = splitSections(first.stdout, mark);
+    for (const n of (states.pending ?? '').split('\n').map((s) => s.trim()).filter(Boolean)) if (handlers.some((h) => h.name === n)) notified.add(n);
+
+    let earlierChange = false;
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i];
+      if (aborted()) {
+        for (let j = i; j < tasks.length; j++) emit({ ...base, task: tasks[j].name, type: 'task', status: 'skipped', message: 'interrupted' });
+        ok = false;
+        break;
+      }
+      let p: Plan;
+      try {
+        const state = states[String(i)];
+        if (state === undefined) throw new Error('the host returned no state for this task');
+        p = task.op.plan(state, { facts, earlierChange });
+      } catch (e) {
+        const msg = e instanceof PlanError ? e.message : `cannot plan ${task.op.kind} ${task.op.subject}: ${(e as Error).message}`;
+        emit({ ...base, task: task.name, type: 'task', status: 'failed', message: msg });
+        for (let j = i + 1; j < tasks.length; j++) emit({ ...base, task: tasks[j].name, type: 'task', status: 'skipped', message: 'an earlier task failed' });
+        ok = false;
+        break;
+      }
+      if (!p.changed) {
+        emit({ ...base, task: task.name, type: 'task', status: 'ok', message: p.note });
+        continue;
+      }
+      earlierChange = true;
+      if (check) {
+        for (const n of task.notify ?? []) notified.add(n);
+        emit({ ...base, task: task.name, type: 'task', status: 'changed', message: `would change: ${p.why}`, diff: p.diff });
+        continue;
+      }
+      // Make the change; record the handlers it notifies on the host in the same step (so an
+      // interrupted run still fires them next time); probe the remaining tasks again.
+      const persist = (task.notify ?? []).length
+        ? `mkdir -p ${shq(`${stateDir}/pending`)} && printf '%s\\n' ${(task.notify ?? []).map(shq).join(' ')} >> ${shq(pendingFile)}`
+        : 'true';
+      const script = `{ (\n${p.script}\n) ; } 1>&2\nrc=$?\necho ${mark}rc\necho $rc\nif [ $rc -eq 0 ]; then\n${persist}\n${probeBatch(tasks, i + 1, mark)}\nfi`;
+      const r = await t.exec(script, p.stdin);
+      const sec = splitSections(r.stdout, mark);
+      const rc = Number((sec.rc ?? '').trim() || r.code || 255);
+      if (rc !== 0) {
+        const out = r.stderr.trim().split('\n').slice(-15).join('\n');
+        emit({ ...base, task: task.name, type: 'task', status: 'failed', message: `${p.why}: exit ${rc}${out ? `: ${out}` : ''}`, diff: p.diff });
+        for (let j = i + 1; j < tasks.length; j++) emit({ ...base, task: tasks[j].name, type: 'task', status: 'skipped', message: 'an earlier task failed' });
+        ok = false;
+        break;
+      }
+      for (const n of task.notify ?? []) notified.add(n);
+      emit({ ...base, task: task.name, type: 'task', status: 'changed', message: p.why, diff: p.diff });
+      states = { ...states, ...sec };
+    }
+
+    // Handlers: once each, in their declared order, after the tasks, even after a failure.
+    for (const h of handlers.filter((x) => notified.has(x.name))) {
+      if (check) {
+        emit({ ...base, task: h.name, type: 'handler', status: 'changed', message: 'would run (notified)' });
+        continue;
+      }
+      const runHandler = async () => {
+        if (h.serial && h.peerReady) await waitPeers(host, h);
+        const clear = `if [ -f ${shq(pendingFile)} ]; then grep -vxF ${shq(h.name)} ${shq(pendingFile)} > ${shq(pendingFile)}.new; mv -f ${shq(pendingFile)}.new ${shq(pendingFile)}; fi`;
+        return t.exec(`{ (\n${h.script}\n) ; } 1>&2 && ${clear}`);
+      };
+      const r = h.serial ? await mutex.run(`serial:${h.serial}`, runHandler) : await runHandler();
+      if (r.code === 0) emit({ ...base, task: h.name, type: 'handler', status: 'changed', message: 'notified' });
+      else {
+        ok = false;
+        emit({ ...base, task: h.name, type: 'handler', status: 'failed', message: `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-15).join('\n')}` });
+      }
+    }
+    reporter.roleEnd(host, role.name);
+    return ok;
+  }
+
+  /** Waits (at most 60 s) until each other reachable host of the handler's group passes peerReady. */
+  async function waitPeers(host: Host, h: Handler): Promise<void> {
+    const peers = inv.hosts.filter((p) => p.group === h.serial && p.name !== host.name);
+    for (const peer of peers) {
+      const pt = transports.get(peer.name);
+      if (!pt) continue;
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const r = await pt.exec(h.peerReady as string);
+        if (r.code === 0 || Date.now() > deadline) break;
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    }
+  }
+
+  const hostRoles = (h: Host) => roles.filter((r) => r.appliesTo(h, inv));
+  try {
+    await Promise.all(hosts.map((h) => runHost(h, hostRoles(h))));
+  } finally {
+    await Promise.all([...transports.values()].map((t) => t.close().catch(() => {})));
+  }
+  const result: RunResult = { hosts: recap, results, roundTrips, check, interrupted: aborted() };
+  reporter.end(result);
+  return result;
+}
+
+export function failedRun(r: RunResult): boolean {
+  return Object.values(r.hosts).some((h) => h.failed > 0 || h.unreachable > 0) || r.interrupted;
+}

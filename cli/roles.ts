@@ -1,0 +1,5 @@
+// The roles hasetup applies, in the order it applies them on each host.
+import type { Role } from './engine/role.ts';
+import common from '../roles/common/index.ts';
+
+export const ROLES: Role[] = [common];

@@ -1,0 +1,64 @@
+// A role for engine tests: files, a directory, a guarded command and a handler, all inside one
+// folder of the test's own, so that it can run against this machine (local transport, or sshd in a
+// namespace) without touching anything else.
+import type { Role } from '../../cli/engine/role.ts';
+import type { Inventory, Host } from '../../inventory/types.ts';
+import { file, directory, command } from '../../cli/engine/ops.ts';
+
+export function fixtureRole(root: string, opts: { content?: string; secret?: string; slowMs?: number } = {}): Role {
+  return {
+    name: 'fixture',
+    description: 'test role writing under one folder',
+    appliesTo: () => true,
+    tasks: (ctx) => [
+      { name: 'folder', op: directory({ path: `${root}/${ctx.host.name}`, mode: '0750' }) },
+      {
+        name: 'config file',
+        op: file({ path: `${root}/${ctx.host.name}/app.conf`, content: opts.content ?? `name=${ctx.host.name}\npassword=${opts.secret ?? 'none'}\n`, mode: '0640' }),
+        notify: ['restart app'],
+      },
+      {
+        name: 'slow marker',
+        op: command({ script: `sleep ${(opts.slowMs ?? 0) / 1000}; touch ${root}/${ctx.host.name}/marker`, creates: `${root}/${ctx.host.name}/marker` }),
+      },
+    ],
+    handlers: (ctx) => [{ name: 'restart app', script: `echo restarted >> ${root}/${ctx.host.name}/restarts` }],
+  };
+}
+
+export function fixtureInventory(hosts: { name: string; address: string; port?: number }[], extra: Partial<Inventory> = {}): Inventory {
+  const hs: Host[] = hosts.map((h) => ({
+    name: h.name,
+    address: h.address,
+    group: 'web',
+    ssh: { host: h.address, user: 'root', port: h.port ?? 22, become: false, connectTimeout: 3 },
+  }));
+  return {
+    file: '/nonexistent/inventory.yaml',
+    cluster: 'test',
+    vip: { address: '10.0.0.100', prefix: 24, interface: 'eth0' },
+    vrrp: { routerId: 51, advertInt: 1, version: 2, unicast: false },
+    runtime: 'bundled',
+    hosts: hs,
+    roles: {
+      proxy: {
+        balance: 'roundrobin', port: 80, maxconn: 4096,
+        healthCheck: { path: '/health', inter: 2000, rise: 2, fall: 3 },
+        timeouts: { connect: 5000, client: 50000, server: 50000, queue: 5000 },
+        stats: { uri: '/haproxy?stats', port: 80 },
+      },
+      apache: { workers: 'auto' },
+      mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
+      firewall: { adminCidrs: ['127.0.0.1/32'] },
+    },
+    secrets: {
+      file: '/nonexistent/inventory.secrets.yaml',
+      mysqlRootPassword: 'rootpw-abcdef123',
+      mysqlAppPassword: 'apppw-abcdef123',
+      mysqlReplicationPassword: 'replpw-abcdef123',
+      vrrpAuthPass: 'vrrp1234',
+      statsPassword: 'statspw-abcdef123',
+    },
+    ...extra,
+  };
+}

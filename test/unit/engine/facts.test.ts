@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFacts, factsScript, splitSections } from '../../../cli/engine/facts.ts';
+
+const M = '__M__';
+const sample = [
+  `${M}hostname`, 'lb01',
+  `${M}os`, 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"', 'ID=debian', 'VERSION_ID="12"', 'VERSION_CODENAME=bookworm',
+  `${M}arch`, 'x86_64',
+  `${M}kernel`, '6.1.0-18-amd64',
+  `${M}init`, 'systemd',
+  `${M}mem`, '2048000',
+  `${M}cpus`, '2',
+  `${M}ip`,
+  '1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever',
+  '2: eth0    inet 10.213.0.11/24 brd 10.213.0.255 scope global eth0\\       valid_lft forever preferred_lft forever',
+  '2: eth0    inet 10.213.0.100/24 scope global secondary eth0',
+  '---',
+  '1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000',
+  '2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000',
+  `${M}pkgs`, 'apache2 un ', 'curl ii 7.88.1-10', 'nodejs ii 18.19.0',
+  `${M}svc`, 'apache2 inactive not-found', 'ssh active enabled',
+  `${M}user`, 'root',
+  `${M}virt`, 'systemd-nspawn', 'systemd-nspawn',
+].join('\n');
+
+test('facts: one answer parsed into OS, interfaces, packages, services', () => {
+  const f = parseFacts(sample, M);
+  assert.equal(f.hostname, 'lb01');
+  assert.deepEqual(f.os, { id: 'debian', versionId: '12', codename: 'bookworm', prettyName: 'Debian GNU/Linux 12 (bookworm)' });
+  assert.equal(f.memoryMb, 2000);
+  assert.equal(f.init, 'systemd');
+  assert.equal(f.container, true);
+  assert.deepEqual(f.interfaces.find((i) => i.name === 'eth0'), { name: 'eth0', up: true, addresses: ['10.213.0.11/24', '10.213.0.100/24'] });
+  assert.deepEqual(f.packages, { curl: '7.88.1-10', nodejs: '18.19.0' });
+  assert.deepEqual(f.services.ssh, { active: 'active', enabled: 'enabled' });
+});
+
+test('facts: a missing section is an error, not a guess', () => {
+  assert.throws(() => parseFacts(sample.replace(`${M}user\nroot\n`, ''), M), /section user missing/);
+});
+
+test('facts: the script asks every section in one shell script', () => {
+  const s = factsScript(M);
+  for (const name of ['hostname', 'os', 'arch', 'ip', 'pkgs', 'svc', 'virt']) assert.ok(s.includes(`echo ${M}${name}`));
+  assert.deepEqual(splitSections(`${M}a\n1\n2\n${M}b\n3`, M), { a: '1\n2', b: '3' });
+});
