@@ -1,0 +1,191 @@
+// The zod schema of inventory.yaml (snake_case keys, as written), and the translation of zod's
+// issues into located errors (file:line:col: field: message).
+import { z } from 'zod';
+import { isIPv4, parseCidr } from './net.ts';
+import { describeValue, type InventoryIssue, type PathSegment, type YamlSource } from './errors.ts';
+
+const intIn = (min: number, max: number, unit = '') => {
+  const error = `expected an integer from ${min} to ${max}${unit}`;
+  return z.int({ error }).min(min, { error }).max(max, { error });
+};
+const bool = () => z.boolean({ error: 'expected true or false' });
+const matching = (re: RegExp, error: string) => z.string({ error }).regex(re, { error });
+const mapping = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, { error: 'expected a mapping' });
+const listOf = <T extends z.ZodType>(item: T, what: string) => z.array(item, { error: `expected a list of ${what}` });
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `expected one of ${values.join(', ')}` });
+
+const HOSTNAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const IPV4_ERROR = 'expected an IPv4 address like 10.0.0.1 (no /prefix)';
+const ipv4 = () => z.string({ error: IPV4_ERROR }).refine(isIPv4, { error: IPV4_ERROR });
+const CIDR_ERROR = 'expected an IPv4 CIDR like 10.0.0.0/24 (or a single address)';
+export const cidrString = () =>
+  z.string({ error: CIDR_ERROR }).refine((s) => parseCidr(s) !== null || isIPv4(s), { error: CIDR_ERROR });
+const VIP_ERROR = 'expected an IPv4 address with its prefix length, like 10.0.0.100/24';
+const vipAddress = () =>
+  z.string({ error: VIP_ERROR }).refine((s) => {
+    const c = parseCidr(s);
+    return c !== null && c.prefix >= 1;
+  }, { error: VIP_ERROR });
+const pathString = () => matching(/^\S(.*\S)?$/, 'expected a file path');
+const urlPath = (def: string) => matching(/^\/[^\s]*$/, 'expected a URL path starting with /').default(def);
+
+const sshFields = {
+  user: matching(/^[a-z_][a-z0-9_.-]{0,31}$/, 'expected a user name'),
+  port: intIn(1, 65535),
+  private_key: pathString(),
+  become: bool(),
+  connect_timeout: intIn(1, 600, ' seconds'),
+};
+
+export const sshDefaultsSchema = mapping({
+  user: sshFields.user.default('root'),
+  port: sshFields.port.default(22),
+  private_key: sshFields.private_key.optional(),
+  become: sshFields.become.optional(),
+  connect_timeout: sshFields.connect_timeout.default(10),
+  known_hosts: pathString().default('.hasetup/known_hosts'),
+});
+
+export const hostSshSchema = mapping({
+  host: matching(/^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$/, 'expected a host name or address'),
+  user: sshFields.user,
+  port: sshFields.port,
+  private_key: sshFields.private_key,
+  become: sshFields.become,
+  connect_timeout: sshFields.connect_timeout,
+}).partial();
+
+const hostFields = {
+  name: matching(HOSTNAME_RE, 'expected a host name (lower-case letters, digits and inner dashes, at most 63)'),
+  address: ipv4(),
+  ssh: hostSshSchema.optional(),
+};
+
+export const lbHostSchema = mapping({ ...hostFields, priority: intIn(1, 254).optional() });
+export const webHostSchema = mapping(hostFields);
+export const dbHostSchema = mapping({ ...hostFields, server_id: intIn(1, 4294967295).optional() });
+
+export const inventorySchema = mapping({
+  cluster: matching(HOSTNAME_RE, 'expected a cluster name (lower-case letters, digits and inner dashes, at most 63)'),
+  vip: mapping({
+    address: vipAddress(),
+    interface: matching(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name (1 to 15 letters, digits, ".", "_" or "-")'),
+  }),
+  vrrp: mapping({
+    router_id: intIn(1, 255).default(51),
+    advert_int: z
+      .number({ error: 'expected a number of seconds from 0.01 to 255' })
+      .min(0.01, { error: 'expected a number of seconds from 0.01 to 255' })
+      .max(255, { error: 'expected a number of seconds from 0.01 to 255' })
+      .default(1),
+    version: z.literal([2, 3], { error: 'expected 2 or 3' }).default(2),
+    unicast: bool().default(false),
+  }).prefault({}),
+  runtime: oneOf(['bundled', 'haproxy']).default('bundled'),
+  ssh: sshDefaultsSchema.prefault({}),
+  hosts: mapping({
+    lb: listOf(lbHostSchema, 'hosts').default(() => []),
+    web: listOf(webHostSchema, 'hosts').default(() => []),
+    db: listOf(dbHostSchema, 'hosts').default(() => []),
+  }),
+  roles: mapping({
+    proxy: mapping({
+      balance: oneOf(['roundrobin', 'leastconn', 'source', 'uri', 'first']).default('roundrobin'),
+      port: intIn(1, 65535).default(80),
+      maxconn: intIn(1, 1000000).default(4096),
+      health_check: mapping({
+        path: urlPath('/health'),
+        inter: intIn(100, 3600000, ' ms').default(2000),
+        rise: intIn(1, 100).default(2),
+        fall: intIn(1, 100).default(3),
+      }).prefault({}),
+      timeouts: mapping({
+        connect: intIn(1, 86400000, ' ms').default(5000),
+        client: intIn(1, 86400000, ' ms').default(50000),
+        server: intIn(1, 86400000, ' ms').default(50000),
+        queue: intIn(1, 86400000, ' ms').default(5000),
+      }).prefault({}),
+      stats: mapping({
+        uri: urlPath('/haproxy?stats'),
+        port: intIn(1, 65535).optional(), // default: the service port
+      }).prefault({}),
+    }).prefault({}),
+    apache: mapping({
+      workers: z
+        .union([z.literal('auto'), z.int().min(1).max(100000)], { error: 'expected "auto" or an integer from 1 to 100000' })
+        .default('auto'),
+    }).prefault({}),
+    mysql: mapping({
+      app_database: matching(/^[A-Za-z0-9_]{1,64}$/, 'expected a database name (1 to 64 letters, digits or "_")').default('app'),
+      app_user: matching(/^[A-Za-z0-9_]{1,32}$/, 'expected a user name (1 to 32 letters, digits or "_")').default('app'),
+      max_connections: intIn(1, 100000).default(200),
+      binlog_format: oneOf(['ROW', 'STATEMENT', 'MIXED']).default('MIXED'),
+    }).prefault({}),
+    firewall: mapping({
+      admin_cidrs: listOf(cidrString(), 'CIDRs').min(1, { error: 'expected at least one CIDR (the addresses allowed to SSH)' }),
+    }),
+  }),
+});
+
+/** inventory.yaml as written (what renderInventoryYaml takes). */
+export type InventoryFile = z.input<typeof inventorySchema>;
+/** inventory.yaml after the schema's static defaults. */
+export type ParsedInventoryFile = z.output<typeof inventorySchema>;
+
+// The object keys allowed at a path of the schema (for "unknown key" hints).
+function keysAt(schema: z.core.$ZodType, path: readonly PathSegment[]): string[] {
+  let s: z.core.$ZodType | undefined = schema;
+  for (let i = 0; i <= path.length && s; ) {
+    const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+    if (def.type === 'optional' || def.type === 'default' || def.type === 'prefault' || def.type === 'nullable') {
+      s = def.innerType as z.core.$ZodType;
+      continue;
+    }
+    if (i === path.length) return def.type === 'object' ? Object.keys(def.shape as object) : [];
+    const seg = path[i++];
+    if (def.type === 'object') s = (def.shape as Record<string, z.core.$ZodType>)[String(seg)];
+    else if (def.type === 'array') s = def.element as z.core.$ZodType;
+    else return [];
+  }
+  return [];
+}
+
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length][b.length];
+}
+
+export function unknownKeyMessage(key: string, allowed: string[]): string {
+  const close = allowed.filter((k) => distance(k, key) <= 2).sort((a, b) => distance(a, key) - distance(b, key));
+  if (close.length) return `unknown key (did you mean "${close[0]}"?)`;
+  return allowed.length ? `unknown key (allowed here: ${allowed.join(', ')})` : 'unknown key';
+}
+
+/**
+ * Located issues for a failed zod parse of src.data. With redact, values are never quoted (for the
+ * secrets file): "got" names the kind of value only.
+ */
+export function locateZodIssues(src: YamlSource, schema: z.core.$ZodType, error: z.ZodError, redact = false): InventoryIssue[] {
+  const out: InventoryIssue[] = [];
+  for (const iss of error.issues) {
+    const path = iss.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (iss.code === 'unrecognized_keys') {
+      const allowed = keysAt(schema, path);
+      for (const k of iss.keys) out.push(src.issue([...path, k], unknownKeyMessage(k, allowed), 'key'));
+      continue;
+    }
+    if (!src.has(path)) {
+      out.push(src.issue(path, 'missing (required)'));
+      continue;
+    }
+    const v = src.valueAt(path);
+    const got = redact && typeof v === 'string' ? `a string of ${v.length} characters` : describeValue(v);
+    out.push(src.issue(path, `${iss.message}, got ${got}`));
+  }
+  return out;
+}
