@@ -1,0 +1,518 @@
+// The Vagrant lab: the five hosts of the cluster as virtual machines from the repository's
+// Vagrantfile (lab/vagrant/hosts.json holds the plan both read). With libvirt (the default here),
+// a Debian bookworm box is built locally (lab/vagrant/build-box.sh) when no other box is named,
+// libvirtd and virtlogd are started when they are not running (and stopped again by `down`), and
+// `up` writes an inventory for `hasetup apply` from what `vagrant ssh-config` reports.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, copyFileSync, chmodSync, openSync, closeSync, constants as fsc } from 'node:fs';
+import { connect } from 'node:net';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { UserError } from '../errors.ts';
+
+export interface VagrantPlanHost {
+  name: string;
+  group: 'lb' | 'web' | 'db';
+  address: string;
+  memory: number;
+  priority?: number;
+  server_id?: number;
+}
+
+export interface VagrantPlan {
+  private_network: { name: string; host_ip: string; netmask: string };
+  management_network: { name: string; address: string };
+  vip: string;
+  local_box: string;
+  default_box: string;
+  hosts: VagrantPlanHost[];
+}
+
+/** What `up` remembers for `down` and `status` (in .vagrant/hasetup-state.json). */
+interface LabState {
+  provider: string;
+  box: string;
+  driver?: string;
+  kernelDir?: string;
+  startedDaemons: { name: string; pid: number }[];
+  createdPool?: string;
+  boxVolumes?: string[];
+}
+
+/** The checkout holding the Vagrantfile (found upwards from this module, also when bundled). */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'Vagrantfile')) && existsSync(join(dir, 'lab', 'vagrant', 'hosts.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new UserError('cannot find the Vagrantfile of this checkout');
+    dir = up;
+  }
+}
+
+export function readPlan(root = repoRoot()): VagrantPlan {
+  return JSON.parse(readFileSync(join(root, 'lab', 'vagrant', 'hosts.json'), 'utf8')) as VagrantPlan;
+}
+
+/** Where the local box and its build live: $HASETUP_LAB_CACHE/vagrant or ~/.cache/hasetup/vagrant. */
+export function vagrantCacheDir(): string {
+  const base = process.env.HASETUP_LAB_CACHE || join(homedir(), '.cache', 'hasetup');
+  return join(base, 'vagrant');
+}
+
+const LIBVIRT_URI = 'qemu:///system';
+/** Where kernel and initrd of the local box are copied so that the libvirt-qemu user can read them. */
+const KERNEL_DIR = '/var/lib/libvirt/boot/hasetup-vagrant';
+
+function stateFile(root: string): string {
+  return join(process.env.VAGRANT_DOTFILE_PATH ? resolve(root, process.env.VAGRANT_DOTFILE_PATH) : join(root, '.vagrant'), 'hasetup-state.json');
+}
+
+function readState(root: string): LabState | null {
+  try {
+    return JSON.parse(readFileSync(stateFile(root), 'utf8')) as LabState;
+  } catch {
+    return null;
+  }
+}
+
+function writeState(root: string, st: LabState): void {
+  mkdirSync(dirname(stateFile(root)), { recursive: true });
+  writeFileSync(stateFile(root), JSON.stringify(st, null, 2) + '\n');
+}
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/**
+ * Runs a command in its own process group; with `timeoutMs`, the whole group is terminated when
+ * it takes longer (a paused libvirt domain makes `vagrant up` wait forever). `show` streams its
+ * output to ours (stderr) as well as capturing it.
+ */
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; show?: boolean; input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          try { process.kill(-child.pid!, 'SIGTERM'); } catch {}
+          killTimer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch {} }, 10_000);
+        }, opts.timeoutMs)
+      : undefined;
+    child.stdout.on('data', (d: Buffer) => { stdout += d; if (opts.show) process.stderr.write(d); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; if (opts.show) process.stderr.write(d); });
+    child.on('error', (e) => { if (timer) clearTimeout(timer); reject(e); });
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      resolvePromise({ code, stdout, stderr, timedOut });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+async function must(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
+  const r = await run(cmd, args, opts);
+  if (r.timedOut) throw new UserError(`${cmd} ${args.join(' ')}: timed out after ${Math.round((opts.timeoutMs ?? 0) / 1000)} s`);
+  if (r.code !== 0) throw new UserError(`${cmd} ${args.join(' ')} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+  return r.stdout;
+}
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function virsh(args: string[], timeoutMs = 60_000): Promise<RunResult> {
+  return run('virsh', ['-q', '-c', LIBVIRT_URI, ...args], { timeoutMs });
+}
+
+function provider(): string {
+  return process.env.VAGRANT_DEFAULT_PROVIDER || 'libvirt';
+}
+
+/** The environment every vagrant command of the lab runs with. */
+function vagrantEnv(root: string, st: Pick<LabState, 'provider' | 'box' | 'driver' | 'kernelDir'>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    VAGRANT_CWD: root,
+    VAGRANT_DEFAULT_PROVIDER: st.provider,
+    VAGRANT_CHECKPOINT_DISABLE: '1',
+    VAGRANT_BOX_UPDATE_CHECK_DISABLE: '1',
+    HASETUP_VAGRANT_BOX: st.box,
+  };
+  if (st.driver) env.HASETUP_VAGRANT_DRIVER = st.driver;
+  if (st.kernelDir) env.HASETUP_VAGRANT_KERNEL_DIR = st.kernelDir;
+  return env;
+}
+
+// ---------------------------------------------------------------------------------------------
+// libvirt: use the running daemon, or start libvirtd and virtlogd (no systemd needed) and track them
+
+async function libvirtAnswers(): Promise<boolean> {
+  if (!have('virsh')) return false;
+  const r = await virsh(['uri'], 15_000);
+  return r.code === 0;
+}
+
+function ensureSystemAccounts(): void {
+  const getent = (db: string, name: string) => spawnSync('getent', [db, name], { stdio: 'ignore' }).status === 0;
+  for (const g of ['kvm', 'libvirt', 'libvirt-qemu']) {
+    if (!getent('group', g)) spawnSync('groupadd', ['--system', g], { stdio: 'inherit' });
+  }
+  if (!getent('passwd', 'libvirt-qemu')) {
+    spawnSync('useradd', ['--system', '--no-create-home', '--home-dir', '/var/lib/libvirt', '--shell', '/usr/sbin/nologin', '-g', 'libvirt-qemu', '-G', 'kvm', 'libvirt-qemu'], { stdio: 'inherit' });
+  }
+  if (!getent('passwd', 'libvirt-dnsmasq')) {
+    spawnSync('useradd', ['--system', '--no-create-home', '--home-dir', '/var/lib/libvirt/dnsmasq', '--shell', '/usr/sbin/nologin', '-g', 'libvirt', 'libvirt-dnsmasq'], { stdio: 'inherit' });
+  }
+}
+
+async function startDaemon(name: string, pidFile: string): Promise<{ name: string; pid: number }> {
+  rmSync(pidFile, { force: true });
+  await must(name, ['--daemon', '--pid-file', pidFile], { timeoutMs: 30_000 });
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      if (pid > 0) return { name, pid };
+    }
+    await sleep(100);
+  }
+  throw new UserError(`${name} did not write ${pidFile}`);
+}
+
+async function ensureLibvirt(st: LabState): Promise<void> {
+  if (await libvirtAnswers()) return;
+  for (const c of ['libvirtd', 'virtlogd', 'virsh', 'qemu-system-x86_64', 'qemu-img']) {
+    if (!have(c)) throw new UserError(`the Vagrant lab with libvirt needs ${c} (Debian: libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils)`);
+  }
+  if (process.getuid?.() !== 0) throw new UserError('libvirtd is not running; start it (or run as root so that hasetup starts it)');
+  ensureSystemAccounts();
+  mkdirSync('/var/log/libvirt/qemu', { recursive: true });
+  mkdirSync('/var/lib/libvirt/images', { recursive: true });
+  mkdirSync('/run/libvirt', { recursive: true });
+  st.startedDaemons.push(await startDaemon('virtlogd', '/run/hasetup-vagrant-virtlogd.pid'));
+  st.startedDaemons.push(await startDaemon('libvirtd', '/run/hasetup-vagrant-libvirtd.pid'));
+  for (let i = 0; i < 100; i++) {
+    if (await libvirtAnswers()) return;
+    await sleep(200);
+  }
+  throw new UserError('libvirtd was started but does not answer');
+}
+
+async function stopDaemons(st: LabState): Promise<void> {
+  // libvirtd first (it talks to virtlogd), each by the PID recorded when it was started.
+  for (const d of [...st.startedDaemons].reverse()) {
+    if (!pidAlive(d.pid)) continue;
+    try { process.kill(d.pid, 'SIGTERM'); } catch {}
+    for (let i = 0; i < 100 && pidAlive(d.pid); i++) await sleep(100);
+    if (pidAlive(d.pid)) try { process.kill(d.pid, 'SIGKILL'); } catch {}
+  }
+  st.startedDaemons = [];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local box
+
+async function boxInstalled(env: NodeJS.ProcessEnv, box: string): Promise<boolean> {
+  const out = await must('vagrant', ['box', 'list', '--machine-readable'], { env, timeoutMs: 120_000 });
+  return out.split('\n').some((l) => {
+    const f = l.split(',');
+    return f[2] === 'box-name' && f[3] === box;
+  });
+}
+
+/** The box file built by lab/vagrant/build-box.sh. */
+export function localBoxFile(): string {
+  return join(vagrantCacheDir(), 'hasetup-bookworm.box');
+}
+
+async function ensureLocalBox(root: string, env: NodeJS.ProcessEnv, box: string): Promise<string> {
+  const file = localBoxFile();
+  if (!(await boxInstalled(env, box))) {
+    if (!existsSync(file)) {
+      console.error(`vagrant lab: building the local box ${box} (mmdebstrap, about a minute)`);
+      await must('bash', [join(root, 'lab', 'vagrant', 'build-box.sh'), vagrantCacheDir()], { show: true, timeoutMs: 30 * 60_000 });
+    }
+    await must('vagrant', ['box', 'add', '--force', '--name', box, file], { env, show: true, timeoutMs: 10 * 60_000 });
+  }
+  // Kernel and initrd for direct kernel boot, where the libvirt-qemu user can read them.
+  const vagrantHome = process.env.VAGRANT_HOME || join(homedir(), '.vagrant.d');
+  const boxDir = join(vagrantHome, 'boxes', box.replace(/\//g, '-VAGRANTSLASH-'), '0', 'libvirt');
+  mkdirSync(KERNEL_DIR, { recursive: true });
+  chmodSync(KERNEL_DIR, 0o755);
+  for (const f of ['vmlinuz', 'initrd.img']) {
+    if (!existsSync(join(boxDir, f))) throw new UserError(`the box ${box} has no ${f} in ${boxDir}: remove it (vagrant box remove ${box}) and ${file}, then try again`);
+    copyFileSync(join(boxDir, f), join(KERNEL_DIR, f));
+    chmodSync(join(KERNEL_DIR, f), 0o644);
+  }
+  return KERNEL_DIR;
+}
+
+// ---------------------------------------------------------------------------------------------
+// KVM or TCG
+
+/**
+ * "kvm" when hardware virtualisation works here, else "qemu" (TCG emulation). HASETUP_VAGRANT_DRIVER
+ * decides when set. Otherwise the box's kernel is booted once with KVM (no disk, it must reach the
+ * point where it looks for its root file system): some /dev/kvm cannot run a stock kernel.
+ */
+export async function detectDriver(kernel?: string): Promise<'kvm' | 'qemu'> {
+  const forced = process.env.HASETUP_VAGRANT_DRIVER;
+  if (forced === 'kvm' || forced === 'qemu') return forced;
+  try {
+    closeSync(openSync('/dev/kvm', fsc.O_RDWR));
+  } catch {
+    return 'qemu';
+  }
+  if (!kernel || !have('qemu-system-x86_64')) return 'kvm';
+  const r = await run('qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-m', '256', '-nographic', '-no-reboot', '-nodefaults', '-serial', 'stdio', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1 root=/dev/nonexistent'], { timeoutMs: 30_000 });
+  return /VFS: Unable to mount root|Kernel panic/.test(r.stdout) ? 'kvm' : 'qemu';
+}
+
+// ---------------------------------------------------------------------------------------------
+// ssh-config, reachability, inventory
+
+interface SshEntry {
+  host: string;
+  hostName: string;
+  user: string;
+  port: number;
+  identityFile: string;
+}
+
+export function parseSshConfig(text: string): SshEntry[] {
+  const out: SshEntry[] = [];
+  let cur: SshEntry | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const m = /^(\S+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const key = m[1].toLowerCase();
+    const val = m[2].replace(/^"(.*)"$/, '$1');
+    if (key === 'host') {
+      cur = { host: val, hostName: val, user: 'vagrant', port: 22, identityFile: '' };
+      out.push(cur);
+    } else if (cur) {
+      if (key === 'hostname') cur.hostName = val;
+      else if (key === 'user') cur.user = val;
+      else if (key === 'port') cur.port = Number(val);
+      else if (key === 'identityfile' && !cur.identityFile) cur.identityFile = val;
+    }
+  }
+  return out;
+}
+
+/** True when a TCP connection to host:port succeeds within timeoutMs. */
+export function tcpReachable(host: string, port: number, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect({ host, port });
+    const done = (ok: boolean) => { s.destroy(); res(ok); };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/** This machine's source address towards `to` (what a guest sees as our address). */
+function sourceAddress(to: string): string | null {
+  const r = spawnSync('ip', ['-o', 'route', 'get', to], { encoding: 'utf8' });
+  const m = /\bsrc (\d+\.\d+\.\d+\.\d+)/.exec(r.stdout ?? '');
+  return m ? m[1] : null;
+}
+
+async function sshRun(configFile: string, host: string, command: string, timeoutMs = 60_000): Promise<string> {
+  return must('ssh', ['-F', configFile, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', host, command], { timeoutMs });
+}
+
+/** Where `up` writes the lab's known_hosts, relative to the inventory's folder. */
+export const KNOWN_HOSTS_REL = '.hasetup/vagrant_known_hosts';
+
+async function writeInventory(root: string, env: NodeJS.ProcessEnv, plan: VagrantPlan, inventoryOut: string): Promise<void> {
+  const sshConfigText = await must('vagrant', ['ssh-config'], { env, timeoutMs: 180_000 });
+  const entries = parseSshConfig(sshConfigText);
+  const sshConfigFile = join(dirname(stateFile(root)), 'hasetup-ssh-config');
+  writeFileSync(sshConfigFile, sshConfigText);
+  const invDir = dirname(resolve(inventoryOut));
+  const knownHostsFile = join(invDir, KNOWN_HOSTS_REL);
+  mkdirSync(dirname(knownHostsFile), { recursive: true });
+  const known: string[] = [];
+  const admin = new Set<string>();
+  const groups: Record<'lb' | 'web' | 'db', Record<string, unknown>[]> = { lb: [], web: [], db: [] };
+  let vipInterface = '';
+  for (const h of plan.hosts) {
+    const e = entries.find((x) => x.host === h.name);
+    if (!e) throw new UserError(`vagrant ssh-config has no entry for ${h.name}`);
+    const direct = await tcpReachable(h.address, 22);
+    const sshHost = direct ? h.address : e.hostName;
+    const sshPort = direct ? 22 : e.port;
+    // Host keys and interface names over the channel Vagrant set up with its own key.
+    const out = await sshRun(sshConfigFile, h.name, `cat /etc/ssh/ssh_host_*_key.pub; echo ---; ip -o -4 addr show to ${h.address}`);
+    const [keys, addrLine] = out.split('---\n');
+    const hostPattern = sshPort === 22 ? sshHost : `[${sshHost}]:${sshPort}`;
+    for (const k of keys.split('\n').filter((l) => l.trim())) {
+      const [type, blob] = k.trim().split(/\s+/);
+      known.push(`${hostPattern} ${type} ${blob}`);
+    }
+    const iface = /^\d+:\s+(\S+)/.exec(addrLine ?? '')?.[1];
+    if (h.group === 'lb' && iface && !vipInterface) vipInterface = iface;
+    const src = sshHost === '127.0.0.1' ? '10.0.2.2' : sourceAddress(sshHost);
+    if (src) admin.add(`${src}/32`);
+    const ssh: Record<string, unknown> = {
+      private_key: e.identityFile,
+      ...(sshHost !== h.address ? { host: sshHost } : {}),
+      ...(sshPort !== 22 ? { port: sshPort } : {}),
+    };
+    const entry: Record<string, unknown> = { name: h.name, address: h.address };
+    if (h.priority !== undefined) entry.priority = h.priority;
+    if (h.server_id !== undefined) entry.server_id = h.server_id;
+    entry.ssh = ssh;
+    groups[h.group].push(entry);
+  }
+  writeFileSync(knownHostsFile, known.join('\n') + '\n', { mode: 0o600 });
+  const inv = {
+    cluster: 'webfarm',
+    vip: { address: plan.vip, interface: vipInterface || 'eth1' },
+    vrrp: { router_id: 51, advert_int: 1 },
+    ssh: { user: 'vagrant', port: 22, become: true, connect_timeout: 10, known_hosts: KNOWN_HOSTS_REL },
+    hosts: groups,
+    roles: { firewall: { admin_cidrs: [...admin] } },
+  };
+  const header =
+    '# The Vagrant lab (written by `hasetup lab up --provider vagrant` from `vagrant ssh-config`).\n' +
+    '# SSH goes to each VM as the vagrant user with the key Vagrant generated for it, with sudo.\n';
+  mkdirSync(invDir, { recursive: true });
+  writeFileSync(resolve(inventoryOut), header + stringify(inv, { flow: false }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// up / down / status
+
+/** Seconds `vagrant up` may take before the lab is given up (HASETUP_VAGRANT_UP_TIMEOUT). */
+function upTimeoutMs(): number {
+  const s = Number(process.env.HASETUP_VAGRANT_UP_TIMEOUT || 1200);
+  return (Number.isFinite(s) && s > 0 ? s : 1200) * 1000;
+}
+
+export async function vagrantUp(opts: { inventoryOut: string }): Promise<void> {
+  if (!have('vagrant')) throw new UserError('the Vagrant lab needs vagrant (Debian: vagrant, and vagrant-libvirt for libvirt)');
+  const root = repoRoot();
+  const plan = readPlan(root);
+  const prov = provider();
+  const prev = readState(root);
+  const st: LabState = prev ?? { provider: prov, box: process.env.HASETUP_VAGRANT_BOX || (prov === 'libvirt' ? plan.local_box : plan.default_box), startedDaemons: [] };
+  writeState(root, st);
+  try {
+    if (st.provider === 'libvirt') {
+      await ensureLibvirt(st);
+      writeState(root, st);
+      const pools = await virsh(['pool-list', '--all', '--name']);
+      if (!pools.stdout.split('\n').map((s) => s.trim()).includes('default')) st.createdPool = 'default';
+    }
+    let env = vagrantEnv(root, st);
+    if (st.provider === 'libvirt' && st.box === plan.local_box) {
+      st.kernelDir = await ensureLocalBox(root, env, st.box);
+      st.driver = await detectDriver(join(st.kernelDir, 'vmlinuz'));
+    } else if (st.provider === 'libvirt') {
+      st.driver = await detectDriver();
+    }
+    writeState(root, st);
+    env = vagrantEnv(root, st);
+    console.error(`vagrant lab: vagrant up (provider ${st.provider}, box ${st.box}${st.driver ? `, ${st.driver}` : ''})`);
+    const r = await run('vagrant', ['up', '--provider', st.provider], { env, show: true, timeoutMs: upTimeoutMs() });
+    if (r.timedOut) throw new UserError(`vagrant up did not finish within ${upTimeoutMs() / 1000} s`);
+    if (r.code !== 0) throw new UserError(`vagrant up failed (exit ${r.code})`);
+    await writeInventory(root, env, plan, opts.inventoryOut);
+    console.error(`vagrant lab: up; inventory written to ${opts.inventoryOut}`);
+  } catch (err) {
+    console.error('vagrant lab: up failed, cleaning up');
+    await vagrantDown().catch((e) => console.error(`vagrant lab: clean-up failed too: ${e instanceof Error ? e.message : e}`));
+    throw err;
+  }
+}
+
+export async function vagrantDown(): Promise<void> {
+  const root = repoRoot();
+  const plan = readPlan(root);
+  const st = readState(root) ?? { provider: provider(), box: process.env.HASETUP_VAGRANT_BOX || plan.local_box, startedDaemons: [] };
+  const problems: string[] = [];
+  const libvirt = st.provider === 'libvirt';
+  const libvirtUp = libvirt && (await libvirtAnswers());
+  if (!libvirt || libvirtUp) {
+    const r = await run('vagrant', ['destroy', '-f'], { env: vagrantEnv(root, st), show: true, timeoutMs: 600_000 });
+    if (r.code !== 0) problems.push(`vagrant destroy -f failed (exit ${r.code}${r.timedOut ? ', timed out' : ''})`);
+  }
+  if (libvirtUp) {
+    // Whatever vagrant left of ours: domains named <dir>_<host>, the two networks, the box volume.
+    const prefix = `${root.split('/').pop()}_`;
+    const doms = (await virsh(['list', '--all', '--name'])).stdout.split('\n').map((s) => s.trim());
+    for (const d of doms) {
+      if (!plan.hosts.some((h) => d === `${prefix}${h.name}`)) continue;
+      await virsh(['destroy', d]);
+      await virsh(['undefine', d, '--remove-all-storage']);
+    }
+    const nets = (await virsh(['net-list', '--all', '--name'])).stdout.split('\n').map((s) => s.trim());
+    for (const n of [plan.private_network.name, plan.management_network.name]) {
+      if (!nets.includes(n)) continue;
+      await virsh(['net-destroy', n]);
+      const u = await virsh(['net-undefine', n]);
+      if (u.code !== 0) problems.push(`cannot remove the libvirt network ${n}: ${u.stderr.trim()}`);
+    }
+    if (st.box === plan.local_box) {
+      const vols = (await virsh(['vol-list', 'default'])).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
+      const boxVol = st.box.replace(/\//g, '-VAGRANTSLASH-');
+      for (const v of vols) if (v.startsWith(boxVol)) await virsh(['vol-delete', '--pool', 'default', v]);
+    }
+    if (st.createdPool) {
+      await virsh(['pool-destroy', st.createdPool]);
+      await virsh(['pool-undefine', st.createdPool]);
+    }
+  }
+  if (st.kernelDir) rmSync(st.kernelDir, { recursive: true, force: true });
+  await stopDaemons(st);
+  rmSync(stateFile(root), { force: true });
+  rmSync(join(dirname(stateFile(root)), 'hasetup-ssh-config'), { force: true });
+  if (problems.length) throw new UserError(`vagrant lab down: ${problems.join('; ')}`);
+  console.error('vagrant lab: down');
+}
+
+export async function vagrantStatus(): Promise<void> {
+  const root = repoRoot();
+  const plan = readPlan(root);
+  const st = readState(root);
+  if (!st) {
+    for (const h of plan.hosts) console.log(`${h.name.padEnd(6)} ${h.address.padEnd(12)} not created`);
+    return;
+  }
+  const states = new Map<string, string>();
+  const r = await run('vagrant', ['status', '--machine-readable'], { env: vagrantEnv(root, st), timeoutMs: 180_000 });
+  for (const line of r.stdout.split('\n')) {
+    const f = line.split(',');
+    if (f[2] === 'state') states.set(f[1], f[3]);
+  }
+  for (const h of plan.hosts) {
+    const state = states.get(h.name) ?? (r.code === 0 ? 'unknown' : 'unknown (vagrant status failed)');
+    const ssh = state === 'running' ? ((await tcpReachable(h.address, 22)) ? 'ssh answers' : 'ssh does not answer on this address') : '';
+    console.log(`${h.name.padEnd(6)} ${h.address.padEnd(12)} ${state}${ssh ? `  ${ssh}` : ''}`);
+  }
+}
