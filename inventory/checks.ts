@@ -24,7 +24,7 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
   const d = src.data;
   if (!isObj(d)) return [];
   const out: InventoryIssue[] = [];
-  const where = (p: PathSegment[]) => `${p[1]}[${p[2]}]`;
+  const where = (p: PathSegment[]) => `hosts.${p[1]}[${p[2]}]`;
   const lineOf = (p: PathSegment[]) => src.at(p).line;
 
   // Group sizes.
@@ -63,7 +63,7 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
     if (h.name !== undefined) {
       const first = names.get(h.name);
       if (first)
-        out.push(src.issue([...h.path, 'name'], `duplicate host name "${h.name}" (already used by ${where(first.path)} on line ${lineOf([...first.path, 'name'])})`));
+        out.push(src.issue([...h.path, 'name'], `duplicate host name "${h.name}": already used by ${where(first.path)} (line ${lineOf([...first.path, 'name'])})`));
       else names.set(h.name, h);
     }
     if (h.address !== undefined) {
@@ -72,7 +72,7 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
         out.push(
           src.issue(
             [...h.path, 'address'],
-            `duplicate address ${h.address} (already used by ${first.name ?? where(first.path)} on line ${lineOf([...first.path, 'address'])})`,
+            `duplicate address ${h.address}: already used by ${first.name ?? where(first.path)} (line ${lineOf([...first.path, 'address'])})`,
           ),
         );
       else addrs.set(h.address, h);
@@ -126,12 +126,11 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
     if (!isInt(id)) continue;
     const first = ids.get(id);
     if (first) {
-      const firstHow = first.raw.server_id === undefined ? 'by default' : `on line ${lineOf([...first.path, 'server_id'])}`;
+      const firstAt = `${first.name ?? where(first.path)} (line ${lineOf(first.raw.server_id === undefined ? first.path : [...first.path, 'server_id'])}${first.raw.server_id === undefined ? ', by default' : ''})`;
       out.push(
-        src.issue(
-          explicit ? [...h.path, 'server_id'] : h.path,
-          `duplicate MySQL server id ${id}${explicit ? '' : ' (its default)'} (already used by ${first.name ?? where(first.path)} ${firstHow})`,
-        ),
+        explicit
+          ? src.issue([...h.path, 'server_id'], `duplicate MySQL server id ${id}: already used by ${firstAt}`)
+          : src.issue(h.path, `its default MySQL server id ${id} is already used by ${firstAt}: give it a unique server_id`),
       );
     } else ids.set(id, h);
   }

@@ -160,8 +160,16 @@ function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
+function isSubsequence(short: string, long: string): boolean {
+  let i = 0;
+  for (const c of long) if (c === short[i]) i++;
+  return i === short.length;
+}
+
 export function unknownKeyMessage(key: string, allowed: string[]): string {
-  const close = allowed.filter((k) => distance(k, key) <= 2).sort((a, b) => distance(a, key) - distance(b, key));
+  // Closest first; on a tie, a key that contains the typed one in order (vrp -> vrrp, not vip).
+  const score = (k: string) => distance(k, key) * 2 - (isSubsequence(key, k) || isSubsequence(k, key) ? 1 : 0);
+  const close = allowed.filter((k) => distance(k, key) <= 2).sort((a, b) => score(a) - score(b));
   if (close.length) return `unknown key (did you mean "${close[0]}"?)`;
   return allowed.length ? `unknown key (allowed here: ${allowed.join(', ')})` : 'unknown key';
 }
