@@ -242,8 +242,13 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       states = { ...states, ...sec };
     }
 
-    // Handlers: once each, in their declared order, after the tasks, even after a failure.
+    // Handlers: once each, in their declared order, after the tasks, even after a failure (but not
+    // after an interruption: they stay recorded on the host and the next run fires them).
     for (const h of handlers.filter((x) => notified.has(x.name))) {
+      if (aborted() && !check) {
+        emit({ ...base, task: h.name, type: 'handler', status: 'skipped', message: 'interrupted: still pending on the host, the next run fires it' });
+        continue;
+      }
       if (check) {
         emit({ ...base, task: h.name, type: 'handler', status: 'changed', message: 'would run (notified)' });
         continue;
