@@ -30,8 +30,8 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
   // Group sizes.
   const hostsRaw = d.hosts;
   const groups: Partial<Record<Group, unknown[]>> = {};
-  if (isObj(hostsRaw) || hostsRaw === undefined) {
-    const h = hostsRaw ?? {};
+  if (isObj(hostsRaw)) {
+    const h = hostsRaw;
     for (const g of ['lb', 'web', 'db'] as const) if (Array.isArray(h[g]) || h[g] === undefined) groups[g] = (h[g] as unknown[]) ?? [];
     const lb = groups.lb;
     if (lb && lb.length > 2) out.push(src.issue(['hosts', 'lb', 2], `expected exactly 2 load balancers, got ${lb.length}`));

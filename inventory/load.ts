@@ -2,7 +2,7 @@
 // located at file:line:col: field), fills every default and loads (or generates) its secrets file.
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { InventoryError, YamlSource, type InventoryIssue } from './errors.ts';
 import { inventorySchema, locateZodIssues, type ParsedInventoryFile } from './schema.ts';
 import { clusterChecks, DEFAULT_LB_PRIORITIES } from './checks.ts';
@@ -113,8 +113,7 @@ export async function loadInventory(file: string, opts: LoadOptions = {}): Promi
   }
   const r = checkInventoryText(text, file);
   if (!r.ok) throw new InventoryError(r.errors);
-  // Secrets errors are shown relative to the inventory as the caller named it.
-  const shownSecrets = isAbsolute(file) ? secretsPathFor(abs) : relative(process.cwd(), secretsPathFor(abs)) || secretsPathFor(abs);
-  const secrets = await loadSecrets(abs, { create: opts.createSecrets ?? true, displayName: shownSecrets });
+  // Errors name the secrets file the way the caller named the inventory (relative or absolute).
+  const secrets = await loadSecrets(abs, { create: opts.createSecrets ?? true, displayName: secretsPathFor(file) });
   return buildInventory(r.data, abs, secrets);
 }

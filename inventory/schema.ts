@@ -169,7 +169,8 @@ function isSubsequence(short: string, long: string): boolean {
 export function unknownKeyMessage(key: string, allowed: string[]): string {
   // Closest first; on a tie, a key that contains the typed one in order (vrp -> vrrp, not vip).
   const score = (k: string) => distance(k, key) * 2 - (isSubsequence(key, k) || isSubsequence(k, key) ? 1 : 0);
-  const close = allowed.filter((k) => distance(k, key) <= 2).sort((a, b) => score(a) - score(b));
+  const near = (k: string) => distance(k, key) <= 2 || (key.length >= 4 && (k.includes(key) || key.includes(k)));
+  const close = allowed.filter(near).sort((a, b) => score(a) - score(b));
   if (close.length) return `unknown key (did you mean "${close[0]}"?)`;
   return allowed.length ? `unknown key (allowed here: ${allowed.join(', ')})` : 'unknown key';
 }

@@ -1,0 +1,180 @@
+// Valid inventories load with every default filled in; the examples load; rendered inventories
+// round-trip through loadInventory.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, copyFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir, homedir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadInventory, checkInventoryText } from '../../../inventory/load.ts';
+import { renderInventoryYaml } from '../../../inventory/render.ts';
+import type { InventoryFile } from '../../../inventory/schema.ts';
+import { groupHosts } from '../../../inventory/types.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const examples = join(here, '..', '..', '..', 'inventory', 'examples');
+const work = mkdtempSync(join(tmpdir(), 'hasetup-inv-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+/** Writes text as inventory.yaml in a new folder of its own; returns its path. */
+function write(text: string): string {
+  const f = join(mkdtempSync(join(work, 'case-')), 'inventory.yaml');
+  writeFileSync(f, text);
+  return f;
+}
+
+test('the minimal fixture loads with every default filled in', async () => {
+  const dir = mkdtempSync(join(work, 'min-'));
+  const file = join(dir, 'inventory.yaml');
+  copyFileSync(join(here, 'fixtures', 'valid-minimal.yaml'), file);
+  const inv = await loadInventory(file);
+  const ssh = (host: string) => ({ user: 'root', port: 22, become: false, connectTimeout: 10, knownHosts: join(dir, '.hasetup', 'known_hosts'), host });
+  const { secrets, ...rest } = inv;
+  assert.deepEqual(rest, {
+    file,
+    cluster: 'webfarm',
+    vip: { address: '10.213.0.100', prefix: 24, interface: 'eth0' },
+    vrrp: { routerId: 51, advertInt: 1, version: 2, unicast: false },
+    runtime: 'bundled',
+    hosts: [
+      { name: 'lb01', address: '10.213.0.11', group: 'lb', ssh: ssh('10.213.0.11'), priority: 150 },
+      { name: 'lb02', address: '10.213.0.12', group: 'lb', ssh: ssh('10.213.0.12'), priority: 100 },
+      { name: 'web01', address: '10.213.0.21', group: 'web', ssh: ssh('10.213.0.21') },
+      { name: 'web02', address: '10.213.0.22', group: 'web', ssh: ssh('10.213.0.22') },
+      { name: 'db01', address: '10.213.0.31', group: 'db', ssh: ssh('10.213.0.31'), serverId: 1, primary: true },
+    ],
+    roles: {
+      proxy: {
+        balance: 'roundrobin',
+        port: 80,
+        maxconn: 4096,
+        healthCheck: { path: '/health', inter: 2000, rise: 2, fall: 3 },
+        timeouts: { connect: 5000, client: 50000, server: 50000, queue: 5000 },
+        stats: { uri: '/haproxy?stats', port: 80 },
+      },
+      apache: { workers: 'auto' },
+      mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
+      firewall: { adminCidrs: ['10.213.0.10/32'] },
+    },
+  });
+  assert.equal(secrets.file, join(dir, 'inventory.secrets.yaml'));
+});
+
+test('per-host SSH settings, paths, priorities, server ids and other defaults', async () => {
+  const file = write(`cluster: c1
+vip: { address: 10.1.0.100/16, interface: ens3 }
+vrrp: { version: 3, advert_int: 0.25, unicast: true, router_id: 7 }
+runtime: haproxy
+ssh: { user: deploy, private_key: keys/id, known_hosts: kh, connect_timeout: 3 }
+hosts:
+  lb:
+    - { name: lb-a, address: 10.1.0.1 }
+    - { name: lb-b, address: 10.1.9.2, priority: 200, ssh: { host: 127.0.0.1, port: 2222, user: root, private_key: ~/k2 } }
+  web:
+    - { name: w1, address: 10.2.0.1, ssh: { become: false } }
+  db:
+    - { name: d1, address: 10.3.0.1 }
+    - { name: d2, address: 10.3.0.2 }
+    - { name: d3, address: 10.3.0.3, server_id: 10 }
+roles:
+  proxy: { port: 8080, stats: { port: 8404 }, health_check: { path: /ok } }
+  apache: { workers: 64 }
+  mysql: { binlog_format: ROW }
+  firewall: { admin_cidrs: [10.0.0.5, 192.0.2.0/24] }
+`);
+  const dir = dirname(file);
+  const inv = await loadInventory(file);
+  assert.deepEqual(inv.vip, { address: '10.1.0.100', prefix: 16, interface: 'ens3' });
+  assert.deepEqual(inv.vrrp, { routerId: 7, advertInt: 0.25, version: 3, unicast: true });
+  assert.equal(inv.runtime, 'haproxy');
+  const [a, b] = groupHosts(inv, 'lb');
+  assert.deepEqual(a.ssh, { user: 'deploy', port: 22, become: true, connectTimeout: 3, knownHosts: join(dir, 'kh'), host: '10.1.0.1', privateKey: join(dir, 'keys/id') });
+  assert.deepEqual(b.ssh, { user: 'root', port: 2222, become: false, connectTimeout: 3, knownHosts: join(dir, 'kh'), host: '127.0.0.1', privateKey: join(homedir(), 'k2') });
+  assert.equal(a.priority, 150);
+  assert.equal(b.priority, 200);
+  assert.equal(groupHosts(inv, 'web')[0].ssh.become, false);
+  assert.deepEqual(
+    groupHosts(inv, 'db').map((h) => [h.name, h.serverId, h.primary]),
+    [['d1', 1, true], ['d2', 2, false], ['d3', 10, false]],
+  );
+  assert.deepEqual(inv.hosts.map((h) => h.name), ['lb-a', 'lb-b', 'w1', 'd1', 'd2', 'd3']);
+  assert.deepEqual(inv.roles.proxy.stats, { uri: '/haproxy?stats', port: 8404 });
+  assert.equal(inv.roles.proxy.port, 8080);
+  assert.equal(inv.roles.proxy.healthCheck.path, '/ok');
+  assert.equal(inv.roles.apache.workers, 64);
+  assert.equal(inv.roles.mysql.binlogFormat, 'ROW');
+  assert.deepEqual(inv.roles.firewall.adminCidrs, ['10.0.0.5/32', '192.0.2.0/24']);
+});
+
+test('the examples load', async () => {
+  const names = readdirSync(examples).filter((f) => f.endsWith('.yaml') && !f.includes('.secrets.'));
+  assert.ok(names.includes('seed.yaml') && names.includes('lab.yaml') && names.includes('lab-replica.yaml'), names.join(' '));
+  for (const name of names) {
+    const dir = mkdtempSync(join(work, 'ex-'));
+    copyFileSync(join(examples, name), join(dir, name));
+    const inv = await loadInventory(join(dir, name));
+    assert.equal(groupHosts(inv, 'lb').length, 2, name);
+  }
+});
+
+test('the lab example is the lab plan', async () => {
+  const dir = mkdtempSync(join(work, 'lab-'));
+  copyFileSync(join(examples, 'lab.yaml'), join(dir, 'lab.yaml'));
+  const inv = await loadInventory(join(dir, 'lab.yaml'));
+  assert.deepEqual(inv.hosts.map((h) => `${h.name}=${h.address}`), ['lb01=10.213.0.11', 'lb02=10.213.0.12', 'web01=10.213.0.21', 'web02=10.213.0.22', 'db01=10.213.0.31']);
+  assert.deepEqual(inv.vip, { address: '10.213.0.100', prefix: 24, interface: 'eth0' });
+  assert.deepEqual(inv.roles.firewall.adminCidrs, ['10.213.0.10/32']);
+});
+
+test('the replica example has 3 web nodes, a primary and a replica', async () => {
+  const dir = mkdtempSync(join(work, 'rep-'));
+  copyFileSync(join(examples, 'lab-replica.yaml'), join(dir, 'lab-replica.yaml'));
+  const inv = await loadInventory(join(dir, 'lab-replica.yaml'));
+  assert.equal(groupHosts(inv, 'web').length, 3);
+  assert.deepEqual(groupHosts(inv, 'db').map((h) => [h.name, h.serverId, h.primary]), [['db01', 1, true], ['db02', 2, false]]);
+  assert.equal(inv.secrets.file, join(dir, 'lab-replica.secrets.yaml'));
+});
+
+test('a rendered inventory has comments and round-trips through loadInventory', async () => {
+  const model: InventoryFile = {
+    cluster: 'lab',
+    vip: { address: '10.213.0.100/24', interface: 'eth0' },
+    vrrp: { router_id: 51, advert_int: 1 },
+    ssh: { user: 'root', private_key: './id_ed25519' },
+    hosts: {
+      lb: [
+        { name: 'lb01', address: '10.213.0.11', ssh: { host: '127.0.0.1', port: 2201 } },
+        { name: 'lb02', address: '10.213.0.12', priority: 90 },
+      ],
+      web: [{ name: 'web01', address: '10.213.0.21' }],
+      db: [{ name: 'db01', address: '10.213.0.31' }],
+    },
+    roles: { proxy: { stats: { uri: '/haproxy?stats' } }, firewall: { admin_cidrs: ['10.213.0.10/32'] } },
+  };
+  const text = renderInventoryYaml(model);
+  assert.match(text, /^# hasetup inventory/);
+  assert.match(text, /^# lb: exactly 2 load balancers/m);
+  assert.match(text, /^ {4}- \{ name: lb01, address: 10\.213\.0\.11, ssh: \{ host: 127\.0\.0\.1, port: 2201 \} \}$/m);
+  const file = write(text);
+  const inv = await loadInventory(file);
+  assert.equal(inv.cluster, 'lab');
+  assert.deepEqual(inv.hosts.map((h) => [h.name, h.address, h.ssh.host, h.ssh.port, h.priority]), [
+    ['lb01', '10.213.0.11', '127.0.0.1', 2201, 150],
+    ['lb02', '10.213.0.12', '10.213.0.12', 22, 90],
+    ['web01', '10.213.0.21', '10.213.0.21', 22, undefined],
+    ['db01', '10.213.0.31', '10.213.0.31', 22, undefined],
+  ]);
+  assert.equal(inv.hosts[0].ssh.privateKey, join(dirname(file), 'id_ed25519'));
+  assert.equal(inv.roles.proxy.stats.uri, '/haproxy?stats');
+});
+
+test('checkInventoryText validates text without touching the disk', () => {
+  const bad = checkInventoryText('cluster: x\n', 'new.yaml');
+  assert.equal(bad.ok, false);
+  if (!bad.ok)
+    assert.deepEqual(bad.errors.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`), [
+      '1:1 vip: missing (required)',
+      '1:1 hosts: missing (required)',
+      '1:1 roles: missing (required)',
+    ]);
+});
