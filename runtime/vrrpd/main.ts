@@ -1,0 +1,134 @@
+// hasetup-vrrpd: a VRRP (RFC 3768 / RFC 5798) daemon configured with keepalived.conf.
+//   hasetup-vrrpd [-f keepalived.conf] [--status FILE]   run in the foreground
+//   hasetup-vrrpd -t [-f keepalived.conf]                check the configuration, exit 0 or 1
+import { parseConfig, ConfigError } from './config.ts';
+import { Daemon, DEFAULT_STATUS_FILE } from './daemon.ts';
+
+const VERSION = '0.1.0';
+const DEFAULT_CONFIG = '/etc/keepalived/keepalived.conf';
+
+const USAGE = `usage: hasetup-vrrpd [-f FILE] [--status FILE] [-t]
+  -f, --use-file FILE   keepalived.conf to use (default ${DEFAULT_CONFIG})
+  -t, --config-test     check the configuration and exit: 0 valid, 1 errors (file:line: message)
+  -s, --status FILE     where to write the JSON status (default ${DEFAULT_STATUS_FILE}; "-" for none)
+  -h, --help            this help
+  -v, --version         print the version
+Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT leave (a master sends priority 0).`;
+
+interface Args {
+  file: string;
+  test: boolean;
+  status: string | null;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { file: DEFAULT_CONFIG, test: false, status: DEFAULT_STATUS_FILE };
+  for (let i = 0; i < argv.length; i++) {
+    let opt = argv[i];
+    let val: string | undefined;
+    const eq = opt.indexOf('=');
+    if (opt.startsWith('--') && eq > 0) {
+      val = opt.slice(eq + 1);
+      opt = opt.slice(0, eq);
+    }
+    const next = () => {
+      const v = val ?? argv[++i];
+      if (v === undefined) fail(`${opt} needs a value`);
+      return v;
+    };
+    switch (opt) {
+      case '-f':
+      case '--use-file':
+        a.file = next();
+        break;
+      case '-t':
+      case '--config-test':
+        a.test = true;
+        break;
+      case '-s':
+      case '--status': {
+        const v = next();
+        a.status = v === '-' ? null : v;
+        break;
+      }
+      case '-h':
+      case '--help':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      case '-v':
+      case '--version':
+        console.log(`hasetup-vrrpd ${VERSION}`);
+        process.exit(0);
+        break;
+      default:
+        fail(`unknown option ${opt}`);
+    }
+  }
+  return a;
+}
+
+function fail(msg: string): never {
+  console.error(`hasetup-vrrpd: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+function configTest(file: string): number {
+  try {
+    const cfg = parseConfig(file);
+    for (const w of cfg.warnings) console.error(`${w.file}:${w.line}: warning: ${w.message}`);
+    console.log(`${file}: configuration OK (${cfg.instances.length} vrrp_instance, ${Object.keys(cfg.scripts).length} vrrp_script)`);
+    return 0;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const m of e.errors) console.error(`${m.file}:${m.line}: ${m.message}`);
+      return 1;
+    }
+    console.error(`${file}: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.test) process.exit(configTest(args.file));
+  const stamp = () => new Date().toISOString();
+  const daemon = new Daemon({
+    configFile: args.file,
+    statusFile: args.status,
+    log: (line) => console.log(`${stamp()} ${line}`),
+  });
+  let stopping = false;
+  const leave = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${stamp()} ${sig}: leaving`);
+    const hard = setTimeout(() => process.exit(1), 10_000);
+    daemon.stop().then(
+      () => {
+        clearTimeout(hard);
+        process.exit(0);
+      },
+      (e) => {
+        console.error(`${stamp()} stopping: ${(e as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => leave('SIGTERM'));
+  process.on('SIGINT', () => leave('SIGINT'));
+  let reloading: Promise<void> = Promise.resolve();
+  process.on('SIGHUP', () => {
+    console.log(`${stamp()} SIGHUP: reloading ${args.file}`);
+    reloading = reloading.then(() => daemon.reload()).catch((e) => console.error(`${stamp()} reload: ${(e as Error).message}`));
+  });
+  try {
+    await daemon.start();
+  } catch (e) {
+    if (e instanceof ConfigError) for (const m of e.errors) console.error(`${m.file}:${m.line}: ${m.message}`);
+    else console.error(`hasetup-vrrpd: ${(e as Error).message}`);
+    process.exit(1);
+  }
+}
+
+void main();
