@@ -1,10 +1,92 @@
 import type { Command } from 'commander';
-import { notBuiltYet } from '../errors.ts';
+import { UserError } from '../errors.ts';
+import { ctlInteractive, labConfig, LabError, labDown, labSshInteractive, labStatus, labUp } from '../lab/lab.ts';
+
+const LAB_HELP = `
+The lab is the cluster's hosts as systemd containers on this Linux machine (root needed):
+  lb01 10.213.0.11, lb02 10.213.0.12, web01 10.213.0.21, web02 10.213.0.22, db01 10.213.0.31
+  (and db02 10.213.0.32 with --with-replica), on a private bridge with no link to this machine's
+  network. The VIP 10.213.0.100 is left to the cluster. The controller's side of the lab is the
+  network namespace "ctl" (10.213.0.10): commands that talk to lab hosts run there, through
+  \`hasetup lab exec\`:
+
+  hasetup lab up                                         # writes lab/inventory.yaml
+  hasetup lab exec -- node bin/hasetup.js apply lab/inventory.yaml
+  hasetup lab ssh web01 -- systemctl is-system-running
+  hasetup lab down
+
+Hosts install packages offline from a local apt repository (deb [trusted=yes] file:/srv/repo ./).
+The base image and the repository are built once into ~/.cache/hasetup/lab (HASETUP_LAB_CACHE);
+the lab's key, known_hosts and overlays live in lab/state/<name> (HASETUP_LAB_STATE).
+HASETUP_LAB_NAME (default "lab") names a lab, so that several can run side by side.`;
+
+/** Runs a lab action; lab errors are the user's to read, without a stack trace. */
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof LabError) throw new UserError(err.message);
+    throw err;
+  }
+}
 
 export function registerLab(program: Command): void {
-  program
+  const lab = program
     .command('lab')
-    .description('The lab: the five hosts of the cluster as systemd containers on this Linux machine (up, down, status, ssh, exec)')
-    .argument('[action]')
-    .action(() => notBuiltYet('hasetup lab', 'its issue is still open'));
+    .description('The lab: the cluster\'s hosts as systemd containers on this Linux machine (up, down, status, ssh, exec)')
+    .addHelpText('after', LAB_HELP);
+
+  lab
+    .command('up')
+    .description('Build (once, cached) the base image and local apt repository, boot the hosts, write the inventory')
+    .option('--inventory <path>', 'where to write the lab inventory (default: lab/inventory.yaml in the checkout)')
+    .option('--with-replica', 'add a sixth host, db02 (10.213.0.32), a MySQL replica')
+    .action(async (opts: { inventory?: string; withReplica?: boolean }) => {
+      await guard(() => labUp(labConfig(), { inventory: opts.inventory, replica: !!opts.withReplica }));
+    });
+
+  lab
+    .command('down')
+    .description('Stop the hosts and remove every namespace, veth, bridge, cgroup, process and overlay the lab created')
+    .action(async () => {
+      await guard(() => labDown(labConfig()));
+    });
+
+  lab
+    .command('status')
+    .description('Show each host, its address, whether it runs and whether sshd answers (exit 1 if the lab is not fully up)')
+    .action(async () => {
+      const cfg = labConfig();
+      const st = await guard(() => labStatus(cfg));
+      if (!st.recorded) {
+        console.log(`lab "${cfg.name}" is down`);
+        process.exitCode = 1;
+        return;
+      }
+      console.log(`lab "${cfg.name}": ${st.up ? 'up' : 'NOT fully up'}; inventory ${st.inventory || '(not written)'}`);
+      console.log(['HOST'.padEnd(7), 'ADDRESS'.padEnd(12), 'RUNNING'.padEnd(8), 'SSHD'.padEnd(8), 'MEMORY'].join(' '));
+      for (const h of st.hosts) {
+        console.log(
+          [h.name.padEnd(7), h.address.padEnd(12), (h.running ? 'yes' : 'no').padEnd(8), (h.ssh ? 'answers' : 'silent').padEnd(8), `${(h.memoryBytes / 1048576).toFixed(1)} MiB`].join(' '),
+        );
+      }
+      if (!st.up) process.exitCode = 1;
+    });
+
+  lab
+    .command('ssh')
+    .description('Log in to a lab host as root (from ctl), or run one command there: hasetup lab ssh web01 -- uname -a')
+    .argument('<host>', 'lb01, lb02, web01, web02, db01 (db02 with the replica)')
+    .argument('[command...]', 'the command, after --')
+    .action(async (host: string, command: string[]) => {
+      process.exitCode = await guard(() => labSshInteractive(labConfig(), host, command));
+    });
+
+  lab
+    .command('exec')
+    .description('Run a command in the lab\'s controller namespace "ctl" (10.213.0.10), where lab hosts are reachable')
+    .argument('<command...>', 'the command, after --: hasetup lab exec -- node bin/hasetup.js apply lab/inventory.yaml')
+    .action(async (command: string[]) => {
+      process.exitCode = await guard(() => ctlInteractive(labConfig(), command));
+    });
 }

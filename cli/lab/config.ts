@@ -1,0 +1,94 @@
+// The lab's fixed shape (hosts, addresses, packages) and where its files live.
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Group } from '../../inventory/types.ts';
+
+/** The checkout's root: this file is cli/lab/config.ts, the bundle is dist/cli/hasetup.js. */
+export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+export const SUBNET_PREFIX = '10.213.0';
+export const PREFIX_LEN = 24;
+export const CTL_ADDRESS = `${SUBNET_PREFIX}.10`;
+export const VIP = `${SUBNET_PREFIX}.100/${PREFIX_LEN}`;
+
+export interface LabHost {
+  name: string;
+  address: string;
+  group: Group;
+  priority?: number;
+  serverId?: number;
+}
+
+/** The five hosts of the seed topology; db02 only with the replica. */
+export const HOSTS: LabHost[] = [
+  { name: 'lb01', address: `${SUBNET_PREFIX}.11`, group: 'lb', priority: 150 },
+  { name: 'lb02', address: `${SUBNET_PREFIX}.12`, group: 'lb', priority: 100 },
+  { name: 'web01', address: `${SUBNET_PREFIX}.21`, group: 'web' },
+  { name: 'web02', address: `${SUBNET_PREFIX}.22`, group: 'web' },
+  { name: 'db01', address: `${SUBNET_PREFIX}.31`, group: 'db', serverId: 1 },
+];
+export const REPLICA: LabHost = { name: 'db02', address: `${SUBNET_PREFIX}.32`, group: 'db', serverId: 2 };
+
+export const hostsFor = (replica: boolean): LabHost[] => (replica ? [...HOSTS, REPLICA] : [...HOSTS]);
+
+export const SUITE = 'bookworm';
+
+/** What the base image holds (on top of the minbase variant). */
+export const BASE_PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'openssh-server',
+  'iproute2',
+  'netbase',
+  'ca-certificates',
+  'sudo',
+  'procps',
+  'iputils-ping',
+];
+
+/** Every package a role may install, fetched with its dependencies into the hosts' local repository. */
+export const REPO_PACKAGES = [
+  'apache2',
+  'mariadb-server',
+  'mariadb-client',
+  'nodejs',
+  'nftables',
+  'curl',
+  'iputils-arping',
+  'chrony',
+  'keepalived',
+  'haproxy',
+];
+
+/** Where the hosts see the local repository, and their only apt source. */
+export const REPO_MOUNT = '/srv/repo';
+export const HOST_APT_SOURCE = `deb [trusted=yes] file:${REPO_MOUNT} ./`;
+
+export interface LabConfig {
+  /** Instance name: several labs may run side by side, each in its own namespaces (same addresses). */
+  name: string;
+  /** Prefix of every namespace and cgroup this instance creates. */
+  prefix: string;
+  stateDir: string;
+  cacheDir: string;
+}
+
+export interface LabOptions {
+  name?: string;
+  stateDir?: string;
+  cacheDir?: string;
+}
+
+export function labConfig(opts: LabOptions = {}): LabConfig {
+  const name = opts.name ?? process.env.HASETUP_LAB_NAME ?? 'lab';
+  if (!/^[a-z0-9][a-z0-9-]{0,19}$/.test(name)) {
+    throw new Error(`lab name must be 1-20 characters of [a-z0-9-], got "${name}"`);
+  }
+  const stateDir = resolve(opts.stateDir ?? process.env.HASETUP_LAB_STATE ?? join(repoRoot, 'lab', 'state', name));
+  const cacheDir = resolve(opts.cacheDir ?? process.env.HASETUP_LAB_CACHE ?? join(homedir(), '.cache', 'hasetup', 'lab'));
+  return { name, prefix: `hsl-${name}-`, stateDir, cacheDir };
+}
+
+export const defaultInventoryPath = (): string => join(repoRoot, 'lab', 'inventory.yaml');

@@ -1,0 +1,45 @@
+// The inventory `lab up` writes for `hasetup apply`: the lab's hosts, its SSH key and known_hosts.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { CTL_ADDRESS, VIP, type LabHost } from './config.ts';
+
+/** A path as the inventory should hold it: relative to the inventory's folder when below it. */
+function fromInventory(inventory: string, path: string): string {
+  const rel = relative(dirname(inventory), path);
+  return rel.startsWith('..') || isAbsolute(rel) ? path : `./${rel}`;
+}
+
+export function labInventoryText(inventory: string, hosts: LabHost[], key: string, knownHosts: string): string {
+  const group = (g: string) => hosts.filter((h) => h.group === g);
+  const doc = {
+    cluster: 'lab',
+    vip: { address: VIP, interface: 'eth0' },
+    vrrp: { router_id: 51, advert_int: 1 },
+    ssh: {
+      user: 'root',
+      port: 22,
+      private_key: fromInventory(inventory, key),
+      known_hosts: fromInventory(inventory, knownHosts),
+      connect_timeout: 10,
+    },
+    hosts: {
+      lb: group('lb').map((h) => ({ name: h.name, address: h.address, priority: h.priority })),
+      web: group('web').map((h) => ({ name: h.name, address: h.address })),
+      db: group('db').map((h) => ({ name: h.name, address: h.address, server_id: h.serverId })),
+    },
+    roles: { firewall: { admin_cidrs: [`${CTL_ADDRESS}/32`] } },
+  };
+  return (
+    '# Written by `hasetup lab up`: the lab hosts (systemd containers on this machine). They are reached\n' +
+    '# from the lab\'s controller namespace: `hasetup lab exec -- hasetup apply <this file>`.\n' +
+    stringify(doc, { lineWidth: 0 })
+  );
+}
+
+export function writeLabInventory(path: string, hosts: LabHost[], key: string, knownHosts: string): string {
+  const inventory = resolve(path);
+  mkdirSync(dirname(inventory), { recursive: true });
+  writeFileSync(inventory, labInventoryText(inventory, hosts, key, knownHosts));
+  return inventory;
+}
