@@ -141,7 +141,7 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
     const version = d.vrrp.version ?? 2;
     if (version === 2 && !Number.isInteger(ai))
       out.push(src.issue(['vrrp', 'advert_int'], `expected whole seconds with VRRP version 2 (a fractional interval needs version: 3), got ${ai}`));
-    if (version === 3 && (Math.abs(ai * 100 - Math.round(ai * 100)) > 1e-9 || ai > 40.95))
+    if (version === 3 && ai >= 0.01 && (Math.abs(ai * 100 - Math.round(ai * 100)) > 1e-9 || ai > 40.95))
       out.push(src.issue(['vrrp', 'advert_int'], `expected a multiple of 0.01 seconds from 0.01 to 40.95 with VRRP version 3, got ${ai}`));
   }
 

@@ -75,13 +75,15 @@ export class YamlSource {
   /** YAML syntax errors (when not empty, data is undefined). */
   readonly syntaxIssues: InventoryIssue[];
 
-  constructor(file: string, text: string) {
+  /** With redact (the secrets file), syntax errors give yaml's error code, not its message (which may quote the text). */
+  constructor(file: string, text: string, opts: { redact?: boolean } = {}) {
     this.file = file;
     this.lines = new LineCounter();
     this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, keepSourceTokens: true, uniqueKeys: true });
     this.syntaxIssues = this.doc.errors.map((e) => {
       const { line, col } = this.lines.linePos(e.pos[0]);
-      return { file, line, col, path: '', message: `YAML syntax error: ${e.message.replace(/\s+/g, ' ').trim()}` };
+      const message = opts.redact ? `YAML syntax error (${e.code})` : `YAML syntax error: ${e.message.replace(/\s+/g, ' ').trim()}`;
+      return { file, line, col, path: '', message };
     });
     this.data = this.syntaxIssues.length ? undefined : this.doc.toJS({ maxAliasCount: 100 });
   }

@@ -118,7 +118,9 @@ export const inventorySchema = mapping({
     }).prefault({}),
     mysql: mapping({
       app_database: matching(/^[A-Za-z0-9_]{1,64}$/, 'expected a database name (1 to 64 letters, digits or "_")').default('app'),
-      app_user: matching(/^[A-Za-z0-9_]{1,32}$/, 'expected a user name (1 to 32 letters, digits or "_")').default('app'),
+      app_user: matching(/^[A-Za-z0-9_]{1,32}$/, 'expected a user name (1 to 32 letters, digits or "_")')
+        .refine((u) => u.toLowerCase() !== 'root', { error: 'expected a user other than root (the application user gets its own password)' })
+        .default('app'),
       max_connections: intIn(1, 100000).default(200),
       binlog_format: oneOf(['ROW', 'STATEMENT', 'MIXED']).default('MIXED'),
     }).prefault({}),

@@ -154,7 +154,7 @@ export async function loadSecrets(inventoryFile: string, opts: LoadSecretsOption
   }
 
   const text = await readFile(file, 'utf8');
-  const src = new YamlSource(shown, text);
+  const src = new YamlSource(shown, text, { redact: true });
   if (src.syntaxIssues.length) throw new InventoryError(src.syntaxIssues);
   // An empty file is an empty mapping (every key is then missing).
   const data = src.data === null || src.data === undefined ? {} : src.data;

@@ -34,6 +34,13 @@ const cases: Record<string, string[]> = {
     '@:19:50: roles.firewall.admin_cidrs[2]: expected an IPv4 CIDR like 10.0.0.0/24 (or a single address), got "300.1.1.0/24"',
   ],
   'fractional-advert-v2.yaml': ['@:7:15: vrrp.advert_int: expected whole seconds with VRRP version 2 (a fractional interval needs version: 3), got 0.5'],
+  'advert-v3-precision.yaml': ['@:7:15: vrrp.advert_int: expected a multiple of 0.01 seconds from 0.01 to 40.95 with VRRP version 3, got 0.125'],
+  'bad-host-ssh.yaml': [
+    '@:11:71: hosts.lb[1].ssh.port: expected an integer from 1 to 65535, got 0',
+    '@:11:74: hosts.lb[1].ssh.hostname: unknown key (did you mean "host"?)',
+    '@:11:95: hosts.lb[1].ssh.become: expected true or false, got "yes"',
+    '@:18:22: roles.mysql.app_user: expected a user other than root (the application user gets its own password), got "root"',
+  ],
   'bad-syntax.yaml': ['@:15:3: YAML syntax error: Flow map in block collection must be sufficiently indented and end with a }'],
   'duplicate-key.yaml': ['@:2:1: YAML syntax error: Map keys must be unique'],
   'bad-values.yaml': [

@@ -170,3 +170,13 @@ test('secretsPathFor and generateSecret', () => {
   }
   assert.equal(seen.size, 200);
 });
+
+test('a YAML syntax error in the secrets file does not quote the file', async () => {
+  const file = inventory();
+  const sf = secretsPathFor(file);
+  writeFileSync(sf, 'mysql_root_password: "Abc\\qdefghijklmn"\n', { mode: 0o600 });
+  const err = await loadInventory(file).catch((e: unknown) => e);
+  assert.ok(err instanceof InventoryError);
+  assert.equal(err.message, `${sf}:1:26: YAML syntax error (BAD_DQ_ESCAPE)`);
+  assert.ok(!err.message.includes('Abc'));
+});
