@@ -1,5 +1,6 @@
 // The roles hasetup applies, in the order it applies them on each host.
 import type { Role } from './engine/role.ts';
 import common from '../roles/common/index.ts';
+import firewall from '../roles/firewall/index.ts';
 
-export const ROLES: Role[] = [common];
+export const ROLES: Role[] = [common, firewall];

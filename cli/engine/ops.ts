@@ -22,6 +22,14 @@ export type Plan =
       /** Unified diff (files) or a one-line description of the change. */
       diff?: string;
       why: string;
+      /**
+       * A change that could cut the controller off (firewall): after it, the runner opens a new
+       * connection to the host and runs `script` there to confirm it. The change must have set up
+       * its own rollback, firing by itself after `rollbackAfterSec` unless confirmed; if the new
+       * connection fails, the runner waits for the rollback (polling `rolledBack` on the old
+       * connection until it exits 0) and reports the task failed.
+       */
+      confirm?: { script: string; rollbackAfterSec: number; rolledBack: string };
     };
 
 /** A plan that cannot be made from the probed state (e.g. a unit that does not exist). */

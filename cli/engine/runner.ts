@@ -237,6 +237,15 @@ export async function run(opts: RunOptions): Promise<RunResult> {
         ok = false;
         break;
       }
+      if (p.confirm) {
+        const cut = await confirmByReconnect(host, t, p.confirm);
+        if (cut) {
+          emit({ ...base, task: task.name, type: 'task', status: 'failed', message: cut, diff: p.diff });
+          for (let j = i + 1; j < tasks.length; j++) emit({ ...base, task: tasks[j].name, type: 'task', status: 'skipped', message: 'an earlier task failed' });
+          ok = false;
+          break;
+        }
+      }
       for (const n of task.notify ?? []) notified.add(n);
       emit({ ...base, task: task.name, type: 'task', status: 'changed', message: p.why, diff: p.diff });
       states = { ...states, ...sec };
@@ -267,6 +276,40 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     }
     reporter.roleEnd(host, role.name);
     return ok;
+  }
+
+  /**
+   * After a change that could cut the controller off: a new connection must get through and
+   * confirm it. Returns null when confirmed, or why it failed once the host's own rollback fired.
+   */
+  async function confirmByReconnect(host: Host, t: Transport, c: { script: string; rollbackAfterSec: number; rolledBack: string }): Promise<string | null> {
+    let why: string;
+    try {
+      const t2 = await opts.connect(host);
+      try {
+        const r = await t2.exec(c.script);
+        if (r.code === 0) return null;
+        why = `confirmation failed: ${r.stderr.trim()}`;
+      } finally {
+        await t2.close();
+      }
+    } catch (e) {
+      why = (e as Error).message;
+    }
+    // Cut off: the rollback armed by the change fires by itself; wait for it on the old session.
+    const deadline = Date.now() + (c.rollbackAfterSec + 15) * 1000;
+    let rolledBack = false;
+    while (Date.now() < deadline) {
+      const r = await t.exec(c.rolledBack).catch(() => ({ code: 1 }));
+      if (r.code === 0) {
+        rolledBack = true;
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    return rolledBack
+      ? `the change cut new SSH connections from the controller (${why}): rolled back by the host itself`
+      : `the change cut new SSH connections from the controller (${why}) and the rollback was not seen within ${c.rollbackAfterSec + 15}s`;
   }
 
   /** Waits (at most 60 s) until each other reachable host of the handler's group passes peerReady. */
