@@ -144,7 +144,11 @@ export async function loadSecrets(inventoryFile: string, opts: LoadSecretsOption
   if (!st) {
     if (!create) throw fileIssue(shown, 'missing (the secrets file is generated when hasetup is allowed to create it)');
     const body = SECRET_KEYS.map((k) => `${k}: ${generateSecret(secretLength(k))}\n`).join('');
-    await createAtomically(file, HEADER(basename(inventoryFile)) + body);
+    try {
+      await createAtomically(file, HEADER(basename(inventoryFile)) + body);
+    } catch (e) {
+      throw fileIssue(shown, `cannot create the secrets file: ${(e as Error).message}`);
+    }
     st = await stat(file);
   }
   if (!st.isFile()) throw fileIssue(shown, 'not a regular file');
@@ -170,8 +174,12 @@ export async function loadSecrets(inventoryFile: string, opts: LoadSecretsOption
       src.doc.set(k, values[k]);
     }
     if (src.data === null || src.data === undefined) src.doc.commentBefore = HEADER(basename(inventoryFile)).replace(/^# ?/gm, '').trimEnd();
-    await replaceAtomically(file, src.doc.toString());
-    await chmod(file, 0o600);
+    try {
+      await replaceAtomically(file, src.doc.toString());
+      await chmod(file, 0o600);
+    } catch (e) {
+      throw fileIssue(shown, `cannot add the missing secrets: ${(e as Error).message}`);
+    }
   }
   return {
     file,

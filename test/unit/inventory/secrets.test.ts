@@ -2,7 +2,7 @@
 // located errors that never show a secret, refused when group or others may read it.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, copyFileSync, writeFileSync, readFileSync, statSync, chmodSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, copyFileSync, writeFileSync, readFileSync, statSync, chmodSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,4 +179,13 @@ test('a YAML syntax error in the secrets file does not quote the file', async ()
   assert.ok(err instanceof InventoryError);
   assert.equal(err.message, `${sf}:1:26: YAML syntax error (BAD_DQ_ESCAPE)`);
   assert.ok(!err.message.includes('Abc'));
+});
+
+test('a secrets path that is not a regular file is one clear error', async () => {
+  const file = inventory();
+  const sf = secretsPathFor(file);
+  mkdirSync(sf);
+  const err = await loadInventory(file).catch((e: unknown) => e);
+  assert.ok(err instanceof InventoryError);
+  assert.equal(err.message, `${sf}: not a regular file`);
 });
