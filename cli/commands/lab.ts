@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
+import { defaultInventoryPath } from '../lab/config.ts';
 import { ctlInteractive, labConfig, LabError, labDown, labSshInteractive, labStatus, labUp } from '../lab/lab.ts';
 
 const LAB_HELP = `
@@ -19,6 +20,19 @@ Hosts install packages offline from a local apt repository (deb [trusted=yes] fi
 The base image and the repository are built once into ~/.cache/hasetup/lab (HASETUP_LAB_CACHE);
 the lab's key, known_hosts and overlays live in lab/state/<name> (HASETUP_LAB_STATE).
 HASETUP_LAB_NAME (default "lab") names a lab, so that several can run side by side.`;
+
+async function vagrantModule(): Promise<{
+  vagrantUp(opts: { inventoryOut: string }): Promise<void>;
+  vagrantDown(): Promise<void>;
+  vagrantStatus(): Promise<void>;
+}> {
+  return import('../lab/vagrant.ts');
+}
+
+function provider(value: string): 'nspawn' | 'vagrant' {
+  if (value !== 'nspawn' && value !== 'vagrant') throw new UserError(`--provider must be nspawn or vagrant, not "${value}"`);
+  return value;
+}
 
 /** Runs a lab action; lab errors are the user's to read, without a stack trace. */
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
@@ -41,21 +55,31 @@ export function registerLab(program: Command): void {
     .description('Build (once, cached) the base image and local apt repository, boot the hosts, write the inventory')
     .option('--inventory <path>', 'where to write the lab inventory (default: lab/inventory.yaml in the checkout)')
     .option('--with-replica', 'add a sixth host, db02 (10.213.0.32), a MySQL replica')
-    .action(async (opts: { inventory?: string; withReplica?: boolean }) => {
+    .option('--provider <provider>', 'nspawn (systemd containers, default) or vagrant (VMs from the Vagrantfile)', 'nspawn')
+    .action(async (opts: { inventory?: string; withReplica?: boolean; provider: string }) => {
+      if (provider(opts.provider) === 'vagrant') {
+        if (opts.withReplica) throw new UserError('--with-replica is for the nspawn lab only');
+        await (await vagrantModule()).vagrantUp({ inventoryOut: opts.inventory ?? defaultInventoryPath() });
+        return;
+      }
       await guard(() => labUp(labConfig(), { inventory: opts.inventory, replica: !!opts.withReplica }));
     });
 
   lab
     .command('down')
     .description('Stop the hosts and remove every namespace, veth, bridge, cgroup, process and overlay the lab created')
-    .action(async () => {
+    .option('--provider <provider>', 'nspawn (default) or vagrant', 'nspawn')
+    .action(async (opts: { provider: string }) => {
+      if (provider(opts.provider) === 'vagrant') return (await vagrantModule()).vagrantDown();
       await guard(() => labDown(labConfig()));
     });
 
   lab
     .command('status')
     .description('Show each host, its address, whether it runs and whether sshd answers (exit 1 if the lab is not fully up)')
-    .action(async () => {
+    .option('--provider <provider>', 'nspawn (default) or vagrant', 'nspawn')
+    .action(async (opts: { provider: string }) => {
+      if (provider(opts.provider) === 'vagrant') return (await vagrantModule()).vagrantStatus();
       const cfg = labConfig();
       const st = await guard(() => labStatus(cfg));
       if (!st.recorded) {
