@@ -195,7 +195,13 @@ export function locateZodIssues(src: YamlSource, schema: z.core.$ZodType, error:
       continue;
     }
     const v = src.valueAt(path);
-    const got = redact && typeof v === 'string' ? `a string of ${v.length} characters` : describeValue(v);
+    const got = !redact
+      ? describeValue(v)
+      : typeof v === 'string'
+        ? `a string of ${v.length} characters`
+        : typeof v === 'number' || typeof v === 'boolean'
+          ? `a ${typeof v}`
+          : describeValue(v);
     out.push(src.issue(path, `${iss.message}, got ${got}`));
   }
   return out;

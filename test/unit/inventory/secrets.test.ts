@@ -117,13 +117,13 @@ test('invalid secrets give located errors that never show the values', async () 
     err.message,
     [
       `${shown}:3:21: mysql_app_password: expected 12 to 128 characters from A-Z a-z 0-9 . _ ~ -, got a string of 5 characters`,
-      `${shown}:4:29: mysql_replication_password: expected 12 to 128 characters from A-Z a-z 0-9 . _ ~ -, got 12345678901234`,
+      `${shown}:4:29: mysql_replication_password: expected 12 to 128 characters from A-Z a-z 0-9 . _ ~ -, got a number`,
       `${shown}:5:17: vrrp_auth_pass: expected exactly 8 characters from A-Z a-z 0-9 . _ ~ - (VRRP carries 8), got a string of 10 characters`,
       `${shown}:6:17: stats_password: expected 12 to 128 characters from A-Z a-z 0-9 . _ ~ -, got a string of 17 characters`,
       `${shown}:7:1: root_password: unknown key (did you mean "mysql_root_password"?)`,
     ].join('\n'),
   );
-  for (const v of ['Secret0123456789', 'short', 'toolong123', 'has spaces', 'Leaked0123456789']) assert.ok(!err.message.includes(v), v);
+  for (const v of ['Secret0123456789', 'short', '12345678901234', 'toolong123', 'has spaces', 'Leaked0123456789']) assert.ok(!err.message.includes(v), v);
 });
 
 test('missing keys are generated and added, keeping the values and comments already there', async () => {
