@@ -690,8 +690,9 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
   }
 
   const where = { file: st.file, line: st.line };
-  if (!iface) c.err(st, `vrrp_instance ${name}: interface is required`);
-  if (inst.vrid === undefined) c.err(st, `vrrp_instance ${name}: virtual_router_id is required`);
+  const has = (kw: string) => (st.block ?? []).some((k) => k.keyword === kw);
+  if (!has('interface')) c.err(st, `vrrp_instance ${name}: interface is required`);
+  if (!has('virtual_router_id')) c.err(st, `vrrp_instance ${name}: virtual_router_id is required`);
   const ver = version ?? g.vrrpVersion;
   let adv = 1;
   if (advertInt) {
