@@ -170,7 +170,7 @@ export function packages(names: string[]): Operation {
         changed: true,
         script:
           `export DEBIAN_FRONTEND=noninteractive\n` +
-          `${install} >/tmp/hasetup-apt.log 2>&1 || { apt-get -q -o DPkg::Lock::Timeout=300 update >>/tmp/hasetup-apt.log 2>&1 && ${install} >>/tmp/hasetup-apt.log 2>&1; } || { tail -n 20 /tmp/hasetup-apt.log; exit 1; }`,
+          `${install} >/tmp/hasetup-apt.log 2>&1 || { apt-get -q -o DPkg::Lock::Timeout=300 update >>/tmp/hasetup-apt.log 2>&1 && ${install} >>/tmp/hasetup-apt.log 2>&1; } || { grep -E '^(E|W): ' /tmp/hasetup-apt.log || tail -n 8 /tmp/hasetup-apt.log; exit 1; }`,
         why: `install ${missing.join(' ')}`,
         diff: `packages: install ${missing.join(' ')}\n`,
       };

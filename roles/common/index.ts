@@ -8,7 +8,7 @@ import { file, packages, service, sysctl, command, directory } from '../../cli/e
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
-  basePackages: ['chrony', 'curl', 'ca-certificates', 'iproute2', 'procps', 'less'],
+  basePackages: ['chrony', 'curl', 'ca-certificates', 'iproute2', 'procps'],
   nofile: 65536,
   lbSysctls: { 'net.ipv4.ip_nonlocal_bind': 1, 'net.core.somaxconn': 4096, 'net.ipv4.tcp_max_syn_backlog': 4096 },
 };

@@ -59,7 +59,7 @@ export function nftRuleset(spec: { content: string; hash: string; rollbackAfterS
         `rm -f ${d}/rolled-back`,
         `systemctl stop hasetup-fw-rollback.timer hasetup-fw-rollback.service 2>/dev/null || true`,
         `systemctl reset-failed hasetup-fw-rollback.service hasetup-fw-rollback.timer 2>/dev/null || true`,
-        `systemd-run --quiet --unit hasetup-fw-rollback --on-active=${spec.rollbackAfterSec}s /bin/sh ${d}/rollback.sh`,
+        `systemd-run --quiet --unit hasetup-fw-rollback --timer-property=AccuracySec=1s --on-active=${spec.rollbackAfterSec}s /bin/sh ${d}/rollback.sh`,
         `nft -f ${d}/new.nft`,
         `cp ${d}/new.nft /etc/nftables.conf.hasetup-tmp && chmod 0755 /etc/nftables.conf.hasetup-tmp && mv -f /etc/nftables.conf.hasetup-tmp /etc/nftables.conf`,
       ].join('\n');
