@@ -169,7 +169,10 @@ export class Daemon {
       acquire: () => this.acquire(name),
       release: () => this.release(name),
       transition: (from, to, reason) => this.onTransition(name, from, to, reason),
-      log: (msg) => this.say(name, msg),
+      log: (msg) => {
+        this.say(name, msg);
+        this.writeStatus(false);
+      },
     };
   }
 

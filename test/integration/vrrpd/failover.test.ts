@@ -1,0 +1,109 @@
+// Our daemon against itself in network namespaces: election, hard and graceful failover,
+// preemption, partitions, gratuitous ARP.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
+import { Topology, vrrpConf, waitFor, sleep, sh } from './netns.ts';
+
+
+const VIP = '10.77.0.100';
+const gates = () => [rootUnavailable(), commandUnavailable('ip')];
+
+test('VIP on the higher priority; kill -9 of the master: the backup takes over; the master comes back and preempts', async (t) => {
+  if (!prerequisites(t, ...gates())) return;
+  const lan = Topology.lan(3);
+  t.after(() => lan.cleanup());
+  const a = lan.vrrpd(0, 'a', vrrpConf({ priority: 150, auth: 'pass1234' }));
+  const b = lan.vrrpd(1, 'b', vrrpConf({ priority: 100, auth: 'pass1234' }));
+  assert.notEqual(await waitFor(() => a.state() === 'MASTER' && b.state() === 'BACKUP', 10_000), null, a.out + b.out);
+  assert.deepEqual(lan.holders(VIP), [0]);
+  assert.notEqual(await waitFor(() => b.instance()?.masterAddress === '10.77.0.1', 3000), null, JSON.stringify(b.instance()));
+
+  a.kill('SIGKILL');
+  await a.waitExit();
+  const took = await waitFor(() => b.state() === 'MASTER', 10_000);
+  assert.notEqual(took, null, b.out);
+  console.log(`# kill -9 of the master (advert_int 1, VRRPv2): backup MASTER after ${took!.toFixed(0)} ms (Master_Down_Interval ${(3000 + (156 * 1000) / 256).toFixed(0)} ms)`);
+  assert.ok(lan.holders(VIP).includes(1));
+  assert.match(b.out, /BACKUP -> MASTER \(priority 100\): master down timer expired \(no advert from 10\.77\.0\.1/);
+
+  // the old master comes back (its VIP was left behind by kill -9) and preempts
+  const a2 = lan.vrrpd(0, 'a2', vrrpConf({ priority: 150, auth: 'pass1234' }));
+  assert.notEqual(await waitFor(() => a2.state() === 'MASTER' && b.state() === 'BACKUP', 15_000), null, a2.out + b.out);
+  assert.notEqual(await waitFor(() => lan.holders(VIP).join() === '0', 5000), null, `holders ${lan.holders(VIP)}`);
+  assert.match(b.out, /MASTER -> BACKUP \(priority 100\): higher priority advert from 10\.77\.0\.1 \(150 > 100\)/);
+});
+
+test('SIGTERM: the master sends priority 0 and removes the VIP, the backup takes over within the skew time', async (t) => {
+  if (!prerequisites(t, ...gates())) return;
+  const lan = Topology.lan(2);
+  t.after(() => lan.cleanup());
+  const a = lan.vrrpd(0, 'a', vrrpConf({ priority: 200, version: 3, advertInt: 1 }));
+  const b = lan.vrrpd(1, 'b', vrrpConf({ priority: 100, version: 3, advertInt: 1 }));
+  assert.notEqual(await waitFor(() => a.state() === 'MASTER' && b.state() === 'BACKUP', 10_000), null);
+  const t0 = performance.now();
+  a.kill('SIGTERM');
+  const took = await waitFor(() => b.state() === 'MASTER', 5000);
+  assert.notEqual(took, null, b.out);
+  console.log(`# SIGTERM of the master (VRRPv3, advert_int 1): backup MASTER after ${took!.toFixed(0)} ms (skew ${((156 * 1000) / 256).toFixed(0)} ms, Master_Down_Interval ${(3000 + (156 * 1000) / 256).toFixed(0)} ms)`);
+  assert.match(b.out, /master 10\.77\.0\.1 left \(priority 0 advert\), skew time elapsed/);
+  assert.equal(await a.waitExit(), true);
+  assert.equal(a.exitCode, 0);
+  assert.deepEqual(lan.holders(VIP), [1]);
+  assert.equal(b.instance()!.counters.priorityZeroReceived, 1);
+  const final = a.status()!;
+  assert.equal(final.instances[0].state, 'STOP');
+  assert.ok(performance.now() - t0 < 60_000);
+});
+
+test('nopreempt: the higher priority node coming back stays backup', async (t) => {
+  if (!prerequisites(t, ...gates())) return;
+  const lan = Topology.lan(2);
+  t.after(() => lan.cleanup());
+  const b = lan.vrrpd(1, 'b', vrrpConf({ priority: 100, version: 3, advertInt: 0.5, nopreempt: true }));
+  assert.notEqual(await waitFor(() => b.state() === 'MASTER', 10_000), null);
+  const a = lan.vrrpd(0, 'a', vrrpConf({ priority: 150, version: 3, advertInt: 0.5, nopreempt: true }));
+  assert.notEqual(await waitFor(() => a.state() === 'BACKUP', 10_000), null);
+  await sleep(4000); // several Master_Down_Intervals
+  assert.equal(a.state(), 'BACKUP');
+  assert.equal(b.state(), 'MASTER');
+  assert.deepEqual(lan.holders(VIP), [1]);
+  assert.equal(a.instance()!.masterAddress, '10.77.0.2');
+});
+
+test('a partition makes two masters; healing leaves exactly one, the higher priority', async (t) => {
+  if (!prerequisites(t, ...gates())) return;
+  const lan = Topology.lan(2);
+  t.after(() => lan.cleanup());
+  const a = lan.vrrpd(0, 'a', vrrpConf({ priority: 150, version: 3, advertInt: 0.2 }));
+  const b = lan.vrrpd(1, 'b', vrrpConf({ priority: 100, version: 3, advertInt: 0.2 }));
+  assert.notEqual(await waitFor(() => a.state() === 'MASTER' && b.state() === 'BACKUP', 10_000), null);
+  lan.partition(0, true);
+  assert.notEqual(await waitFor(() => b.state() === 'MASTER', 5000), null, 'b takes over while partitioned');
+  assert.equal(a.state(), 'MASTER', 'a does not know');
+  lan.partition(0, false);
+  const healed = await waitFor(() => a.state() === 'MASTER' && b.state() === 'BACKUP', 10_000);
+  assert.notEqual(healed, null, a.out + b.out);
+  console.log(`# partition healed: one master again after ${healed!.toFixed(0)} ms`);
+  await sleep(1000);
+  assert.equal([a.state(), b.state()].filter((s) => s === 'MASTER').length, 1);
+  assert.deepEqual(lan.holders(VIP), [0]);
+});
+
+test('gratuitous ARP: a third host learns the new owner of the VIP without asking', async (t) => {
+  if (!prerequisites(t, ...gates())) return;
+  const lan = Topology.lan(3);
+  t.after(() => lan.cleanup());
+  const a = lan.vrrpd(0, 'a', vrrpConf({ priority: 150, version: 3, advertInt: 0.5 }));
+  const b = lan.vrrpd(1, 'b', vrrpConf({ priority: 100, version: 3, advertInt: 0.5 }));
+  assert.notEqual(await waitFor(() => a.state() === 'MASTER' && b.state() === 'BACKUP', 10_000), null);
+  const client = lan.hosts[2].ns;
+  const neigh = () => sh(['ip', '-n', client, 'neigh', 'show', VIP]);
+  lan.udp(2, VIP);
+  assert.notEqual(await waitFor(() => neigh().includes(`lladdr ${lan.mac(0)}`), 3000), null, neigh());
+  await sleep(1500); // past the neighbour entry's locktime
+  a.kill('SIGKILL');
+  assert.notEqual(await waitFor(() => b.state() === 'MASTER', 5000), null);
+  const learnt = await waitFor(() => neigh().includes(`lladdr ${lan.mac(1)}`), 3000);
+  assert.notEqual(learnt, null, `neighbour entry: ${neigh()}`);
+});
