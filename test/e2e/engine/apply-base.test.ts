@@ -1,0 +1,136 @@
+// End-to-end in the lab: `hasetup apply` of the base roles (common, firewall) over real SSH to the
+// five lab hosts: first run changes, second run changes nothing, drift shown and restored, secrets
+// never printed, each host's open ports exactly the expected ones, VRRP only between the LBs, a
+// firewall change that would cut the controller off rolled back by the host itself, an
+// unreachable host named in one line.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { parse } from 'yaml';
+import { TestLab } from '../../helpers/lab-cli.ts';
+import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
+
+const skip = rootUnavailable() ?? commandUnavailable('python3');
+const lab = new TestLab('e2eb');
+const TAGS = ['--tags', 'common,firewall'];
+let upOk = false;
+
+interface Recap { ok: number; changed: number; failed: number; unreachable: number; skipped: number }
+function recap(stdout: string): Record<string, Recap> {
+  return JSON.parse(stdout).hosts;
+}
+
+before(async () => {
+  if (skip) return;
+  await lab.up();
+  upOk = true;
+});
+after(async () => {
+  if (upOk) await lab.down();
+});
+
+test('first apply changes every host, the second changes nothing', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const first = await lab.apply([...TAGS, '--json']);
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  const r1 = recap(first.stdout);
+  assert.deepEqual(Object.keys(r1).sort(), ['db01', 'lb01', 'lb02', 'web01', 'web02']);
+  for (const [h, r] of Object.entries(r1)) {
+    assert.ok(r.changed > 0, `${h} changed`);
+    assert.equal(r.failed + r.unreachable, 0, h);
+  }
+  const second = await lab.apply([...TAGS, '--json']);
+  assert.equal(second.code, 0, second.stderr);
+  for (const [h, r] of Object.entries(recap(second.stdout))) assert.equal(r.changed, 0, `${h}: ${second.stdout}`);
+  console.log(`# no-change apply of common+firewall on 5 hosts: ${second.ms} ms (wall, including node start)`);
+  assert.equal(readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml')).length > 0, true);
+});
+
+test('drift: a hand-edited file is shown by --check --diff, left alone, then restored by apply', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const edit = await lab.ssh('web01', "echo '10.9.9.9 intruder' >> /etc/hosts");
+  assert.equal(edit.code, 0, edit.stderr);
+  const check = await lab.apply([...TAGS, '--check', '--diff', '--limit', 'web01']);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /web01 \| common \| \/etc\/hosts: would change/);
+  assert.match(check.stdout, /^ +-10\.9\.9\.9 intruder$/m);
+  assert.match((await lab.ssh('web01', 'cat /etc/hosts')).stdout, /intruder/, '--check changed nothing');
+  const fix = await lab.apply([...TAGS, '--limit', 'web01']);
+  assert.equal(fix.code, 0);
+  assert.match(fix.stdout, /web01 \| common \| \/etc\/hosts: changed/);
+  assert.doesNotMatch((await lab.ssh('web01', 'cat /etc/hosts')).stdout, /intruder/);
+});
+
+test('no secret appears in the output of a run with --diff', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const secrets = Object.values(parse(readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml'), 'utf8')) as Record<string, string>);
+  assert.ok(secrets.length >= 5);
+  const runs = [await lab.apply(['--diff']), await lab.apply(['--check', '--diff']), await lab.apply(['--json'])];
+  for (const r of runs) for (const s of secrets) assert.ok(!(r.stdout + r.stderr).includes(s), 'a secret was printed');
+});
+
+test('each host has exactly the expected TCP ports open to the controller', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const inv = parse(readFileSync(lab.inventory, 'utf8'));
+  // With only common and firewall applied, SSH is the only service listening and reachable.
+  for (const group of ['lb', 'web', 'db'])
+    for (const h of inv.hosts[group] as { name: string; address: string }[]) {
+      const r = await lab.exec([process.execPath, '--import', 'tsx', 'test/helpers/portscan.ts', h.address, '1-1024', '3306']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), [22], `${h.name}: ${r.stdout}`);
+    }
+});
+
+/** Sends one raw IP protocol 112 packet from a lab host's namespace to lb02 and tells whether lb02 received it. */
+async function vrrpReaches(from: string): Promise<boolean> {
+  const listener = spawn('ip', ['netns', 'exec', lab.netns('lb02'), 'python3', '-c', [
+    'import socket,sys',
+    's=socket.socket(socket.AF_INET,socket.SOCK_RAW,112)',
+    's.settimeout(3)',
+    'try:',
+    ' d,a=s.recvfrom(2048); print(a[0])',
+    'except socket.timeout:',
+    ' print("none")',
+  ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  listener.stdout.on('data', (b) => (out += b));
+  const done = new Promise((r) => listener.on('close', r));
+  await new Promise((r) => setTimeout(r, 500));
+  const send = spawnSync('ip', ['netns', 'exec', lab.netns(from), 'python3', '-c',
+    "import socket; s=socket.socket(socket.AF_INET,socket.SOCK_RAW,112); s.sendto(bytes([0x21,99,1,1,0,1,0,0])+bytes(8),('10.213.0.12',0))"], { encoding: 'utf8' });
+  assert.equal(send.status, 0, send.stderr);
+  await done;
+  return out.trim() !== 'none';
+}
+
+test('VRRP (IP protocol 112) reaches lb02 from lb01, not from web01', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  assert.equal(await vrrpReaches('lb01'), true);
+  assert.equal(await vrrpReaches('web01'), false);
+});
+
+test('a firewall change that would cut the controller off is rolled back by the host itself', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const wrong = lab.inventory.replace(/\.yaml$/, '-wrong.yaml');
+  writeFileSync(wrong, readFileSync(lab.inventory, 'utf8').replace('10.213.0.10/32', '10.213.0.250/32'));
+  writeFileSync(wrong.replace(/\.yaml$/, '.secrets.yaml'), readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml')), { mode: 0o600 });
+  const r = await lab.apply(['--tags', 'firewall', '--limit', 'web02'], wrong);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stdout, /web02 \| firewall \| ruleset \(atomic, with rollback\): failed \(the change cut new SSH connections from the controller .*rolled back by the host itself\)/);
+  const after = await lab.apply([...TAGS, '--limit', 'web02', '--json']);
+  assert.equal(after.code, 0, 'host still reachable');
+  assert.equal(recap(after.stdout).web02.changed, 0, 'and its rules are the good ones again');
+});
+
+test('an unreachable host gets one clear line and a non-zero exit', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const gone = lab.inventory.replace(/\.yaml$/, '-gone.yaml');
+  writeFileSync(gone, readFileSync(lab.inventory, 'utf8').replace('10.213.0.22', '10.213.0.29'));
+  writeFileSync(gone.replace(/\.yaml$/, '.secrets.yaml'), readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml')), { mode: 0o600 });
+  const r = await lab.apply([...TAGS, '--limit', 'web'], gone);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /^UNREACHABLE web02 \(root@10\.213\.0\.29:22\): unreachable: (no answer within \d+s|no route to host)$/m);
+  assert.match(r.stdout, /web01 +ok=\d+ +changed=\d+ +failed=0 +unreachable=0/, 'the other host is applied all the same');
+});
+
