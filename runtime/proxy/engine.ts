@@ -936,7 +936,11 @@ export class HttpSession {
         n = this.reqTracker.feed(d);
       } catch {
         this.fe.c.ereq++;
-        this.abortBoth('PD', 400);
+        if (this.rspStarted) this.abortBoth('PD', 400);
+        else {
+          this.dropServer();
+          this.localError(400, 'PD', null);
+        }
         return;
       }
       if (this.reqTracker.done) this.reqDone = true;
