@@ -3,7 +3,7 @@
 // link-local multicast cannot pass), the daemon and Debian's keepalived run inside them, and a probe.
 // Every name carries the process id, and cleanup() removes everything created here.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -260,6 +260,16 @@ export class Vrrpd {
   }
 }
 
+/** running (not a zombie waiting to be reaped) */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
 export class Keepalived {
   out = '';
   exited = false;
@@ -291,7 +301,7 @@ export class Keepalived {
     const out: number[] = [];
     if (!this.exited && this.child.pid) out.push(this.child.pid);
     const v = this.readPid(this.pidVrrp);
-    if (v && existsSync(`/proc/${v}`)) out.push(v);
+    if (v && alive(v)) out.push(v);
     return out;
   }
 
