@@ -134,3 +134,23 @@ test('an unreachable host gets one clear line and a non-zero exit', async (t) =>
   assert.match(r.stdout, /web01 +ok=\d+ +changed=\d+ +failed=0 +unreachable=0/, 'the other host is applied all the same');
 });
 
+
+test('a non-root SSH user works through sudo', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const setup = await lab.ssh(
+    'web01',
+    'id deploy >/dev/null 2>&1 || useradd -m -s /bin/sh deploy; mkdir -p ~deploy/.ssh; cp /root/.ssh/authorized_keys ~deploy/.ssh/; ' +
+      'chown -R deploy: ~deploy/.ssh; echo "deploy ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/deploy; chmod 0440 /etc/sudoers.d/deploy; ' +
+      "echo '10.9.9.8 drift' >> /etc/hosts",
+  );
+  assert.equal(setup.code, 0, setup.stderr);
+  const asDeploy = lab.inventory.replace(/\.yaml$/, '-deploy.yaml');
+  const text = readFileSync(lab.inventory, 'utf8').replace(/(- name: web01\n(\s+)address: 10\.213\.0\.21\n)/, '$1$2ssh: { user: deploy }\n');
+  assert.match(text, /ssh: \{ user: deploy \}/);
+  writeFileSync(asDeploy, text);
+  writeFileSync(asDeploy.replace(/\.yaml$/, '.secrets.yaml'), readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml')), { mode: 0o600 });
+  const r = await lab.apply([...TAGS, '--limit', 'web01'], asDeploy);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /web01 \| common \| \/etc\/hosts: changed/, 'a root-owned file was fixed by the deploy user, through sudo');
+  assert.doesNotMatch((await lab.ssh('web01', 'cat /etc/hosts')).stdout, /drift/);
+});

@@ -9,6 +9,7 @@ import { LocalTransport } from '../../../cli/engine/transport.ts';
 import { PlainReporter, JsonReporter } from '../../../cli/engine/report.ts';
 import { Redactor } from '../../../cli/engine/redact.ts';
 import { fixtureRole, fixtureInventory } from '../../helpers/fixture-role.ts';
+import { file as fileOp } from '../../../cli/engine/ops.ts';
 
 function setup() {
   const root = mkdtempSync(join(tmpdir(), 'hasetup-runner-'));
@@ -149,6 +150,47 @@ test('--limit and --tags select hosts and roles, and name what does not exist', 
       run({ inventory: inv, roles: [fixtureRole(root)], connect: async () => new LocalTransport(), reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), limit: ['nope'] }),
       /--limit: no host or group named nope/,
     );
+  } finally {
+    cleanup();
+  }
+});
+
+test('a serial handler runs on one host of its group at a time, after its peers answer', async () => {
+  const { root, cleanup } = setup();
+  try {
+    const inv = fixtureInventory([{ name: 'lb01', address: '127.0.0.1' }, { name: 'lb02', address: '127.0.0.1' }]);
+    for (const h of inv.hosts) h.group = 'lb';
+    const log = join(root, 'reloads.log');
+    const role = {
+      name: 'serial',
+      description: 'two LBs reloading',
+      appliesTo: () => true,
+      tasks: (ctx: { host: { name: string } }) => [
+        { name: 'config', op: fileOp({ path: join(root, `${ctx.host.name}.cfg`), content: 'x\n' }), notify: ['reload'] },
+      ],
+      handlers: (ctx: { host: { name: string } }) => [
+        {
+          name: 'reload',
+          serial: 'lb' as const,
+          peerReady: `test -e ${root}/peer-ok`,
+          script: `echo "start ${ctx.host.name}" >> ${log}; sleep 0.4; echo "end ${ctx.host.name}" >> ${log}`,
+        },
+      ],
+    };
+    writeFileSync(join(root, 'peer-ok'), '');
+    const r = await run({
+      inventory: inv, roles: [role as unknown as Parameters<typeof run>[0]['roles'][number]], connect: async () => new LocalTransport(),
+      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+    });
+    assert.equal(r.hosts.lb01.changed + r.hosts.lb02.changed, 4);
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 4);
+    // Never two reloads at once: each start is followed by the same host's end.
+    assert.match(lines[0], /^start (lb0\d)$/);
+    assert.equal(lines[1], lines[0].replace('start', 'end'));
+    assert.match(lines[2], /^start (lb0\d)$/);
+    assert.equal(lines[3], lines[2].replace('start', 'end'));
+    assert.notEqual(lines[0], lines[2]);
   } finally {
     cleanup();
   }
