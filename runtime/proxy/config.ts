@@ -194,12 +194,16 @@ export function tokenize(line: string): string[] {
     const c = line[i];
     if (q) {
       if (c === q) q = null;
-      else if (c === '\\' && q === '"' && i + 1 < line.length) cur += line[++i];
+      else if (c === '\\' && q === '"' && i + 1 < line.length) {
+        const n = line[++i];
+        cur += n === 'r' ? '\r' : n === 'n' ? '\n' : n === 't' ? '\t' : n;
+      }
       else cur += c;
       continue;
     }
     if (c === '\\' && i + 1 < line.length) {
-      cur += line[++i];
+      const n = line[++i];
+      cur += n === 'r' ? '\r' : n === 'n' ? '\n' : n === 't' ? '\t' : n;
       has = true;
     } else if (c === '"' || c === "'") {
       q = c;
@@ -610,8 +614,8 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
     }
     if (p.balance === 'uri' && p.mode !== 'http') alerts.push({ ...where, keyword: 'balance', message: "'balance uri' needs 'mode http'" });
   }
-  const ids = new Set<string>();
-  for (const p of proxies) ids.add(p.name);
+  // HAProxy numbers its internal CLI proxy first when a stats socket exists: same ids as HAProxy in the stats
+  if (global.statsSockets.length) for (const p of proxies) p.id++;
   if (alerts.length) throw new ConfigError(alerts);
   const out: ProxyConfig[] = proxies.map((p) => {
     const { acls: _a, defaultServer: _d, ...rest } = p;
@@ -951,7 +955,7 @@ function parseOption(p: ProxyConfig, w: string[], no: boolean): void {
         uri = w[2];
         if (w[3] !== undefined) {
           // HAProxy 1.x put extra headers after the version with "\r\n"; accept "HTTP/1.1\r\nHost:\ name".
-          const parts = w.slice(3).join(' ').split('\\r\\n');
+          const parts = w.slice(3).join(' ').split('\r\n');
           version = parts[0];
           for (const h of parts.slice(1)) {
             const m = /^host:\s*(.+)$/i.exec(h);

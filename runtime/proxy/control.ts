@@ -235,7 +235,9 @@ export class Control {
   private checkPassed(key: string, s: ServerConfig, px: ProxyConfig, status: string, duration: number): void {
     const h = this.health.get(key)!;
     const full = s.rise + s.fall - 1;
-    if (h.health < full) h.health++;
+    // an UP server is fully healthy again after one good check; a DOWN one needs `rise` of them
+    if (h.up) h.health = full;
+    else h.health++;
     if (!h.up && h.health >= s.rise) {
       h.up = true;
       h.health = full;
@@ -404,7 +406,7 @@ export class Control {
     };
     switch (cmd) {
       case 'show stat': {
-        const csv = renderCsv(await this.view());
+        const csv = renderCsv(await this.view(), true);
         return csv;
       }
       case 'show info': {

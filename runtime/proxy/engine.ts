@@ -809,6 +809,7 @@ export class HttpSession {
       be.c.stot++;
       be.sessRate.hit(Date.now());
       s.c.stot++;
+      s.c.req_tot++;
       if (s.cur > s.c.smax) s.c.smax = s.cur;
       let bc = 0;
       for (const x of be.servers) bc += x.cur;

@@ -194,6 +194,8 @@ export function statRows(v: StatsView): StatRows[] {
           weight += s.weight;
         }
         r.hanafail = 0;
+        r.req_tot = c.req_tot;
+        if (p.mode !== 'http') for (const k of ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_tot']) delete r[k];
         rows.push(r);
       }
       const c = sumCounters(per.map((x) => x?.be));
@@ -214,9 +216,17 @@ export function statRows(v: StatsView): StatRows[] {
   return out;
 }
 
-export function renderCsv(v: StatsView): string {
+/** The CSV export. Like HAProxy, the HTTP page leaves out server addresses and algorithms; the stats socket shows them (full). */
+export function renderCsv(v: StatsView, full = false): string {
   let s = '# ' + CSV_FIELDS.join(',') + ',\n';
-  for (const px of statRows(v)) for (const r of px.rows) s += CSV_FIELDS.map((f) => csvCell(r[f])).join(',') + ',\n';
+  for (const px of statRows(v))
+    for (const r of px.rows) {
+      if (!full) {
+        delete r.addr;
+        delete r.algo;
+      }
+      s += CSV_FIELDS.map((f) => csvCell(r[f])).join(',') + ',\n';
+    }
   return s + '\n';
 }
 

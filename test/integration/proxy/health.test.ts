@@ -200,6 +200,8 @@ listen app
   assert.deepEqual(await served(6), ['b']);
   let rows = parseCsv(await statsCommand(sock, 'show stat'));
   assert.equal(rows.find((r) => r.svname === 'a')!.status, 'MAINT');
+  assert.equal(rows.find((r) => r.svname === 'a')!.addr, `127.0.0.1:${a.port}`);
+  assert.equal(rows.find((r) => r.svname === 'BACKEND')!.algo, 'roundrobin');
   assert.equal(await statsCommand(sock, 'enable server app/a'), '\n');
   await sleep(100);
   assert.deepEqual(await served(8), ['a', 'b']);

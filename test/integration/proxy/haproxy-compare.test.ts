@@ -1,0 +1,149 @@
+// Same scenario against Debian's HAProxy and against ours, on one config both accept (the seed's
+// content in the modern spelling): the httplog fields and the stats CSV columns must line up.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { prerequisites, commandUnavailable } from '../../helpers/env.ts';
+import { fakeBackend, freePort, get, parseCsv, startProxy, statsCommand, syslogSink, tmpDir, until, canConnect, type SyslogSink } from './helpers.ts';
+
+function config(port: number, logPort: number, b1: number, b2: number, sock: string): string {
+  return `global
+    log 127.0.0.1:${logPort} local0
+    stats socket ${sock} level admin
+    maxconn 4096
+    nbthread 1
+
+defaults
+    log     global
+    mode    http
+    option  httplog
+    option  dontlognull
+    retries 3
+    option redispatch
+    maxconn 2000
+    timeout connect 5000
+    timeout client 50000
+    timeout server 50000
+
+listen webfarm
+    bind 127.0.0.1:${port}
+    mode http
+    stats enable
+    stats uri /haproxy?stats
+    balance roundrobin
+    option httpclose
+    option forwardfor
+    server web01 127.0.0.1:${b1} check
+    server web02 127.0.0.1:${b2} check
+`;
+}
+
+interface LogFields {
+  frontend: string;
+  backendServer: string;
+  timers: string[];
+  status: string;
+  bytes: string;
+  captures: string;
+  term: string;
+  conns: string[];
+  queues: string[];
+  request: string;
+}
+
+const HTTPLOG = /^<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d haproxy\[\d+\]: (\d+\.\d+\.\d+\.\d+):(\d+) \[(\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] (\S+) (\S+) (\S+) (\S+) (\S+) (\S+ \S+) (\S{4}) (\S+) (\S+) "(.*)"$/;
+
+function fields(line: string): LogFields {
+  const m = HTTPLOG.exec(line);
+  assert.ok(m, `httplog layout: ${line}`);
+  return {
+    frontend: m[5], backendServer: m[6], timers: m[7].split('/'), status: m[8], bytes: m[9], captures: m[10], term: m[11],
+    conns: m[12].split('/'), queues: m[13].split('/'), request: m[14],
+  };
+}
+
+async function scenario(port: number, sink: SyslogSink): Promise<{ logs: LogFields[]; csv: string }> {
+  await get(port, '/a?x=1');
+  await get(port, '/b', { method: 'POST', body: 'hello' });
+  await get(port, '/c');
+  const csv = (await get(port, '/haproxy?stats;csv')).body;
+  const want = ['"GET /a?x=1 HTTP/1.1"', '"POST /b HTTP/1.1"', '"GET /c HTTP/1.1"', '"GET /haproxy?stats;csv HTTP/1.1"'];
+  const lines = [];
+  for (const w of want) lines.push(await sink.waitFor(new RegExp(w.replace(/[?/.;]/g, '\\$&') + '$')));
+  assert.equal(sink.lines.filter((l) => HTTPLOG.test(l)).length, 4, 'one log line per request');
+  return { logs: lines.map(fields), csv };
+}
+
+test('httplog fields and CSV columns line up with HAProxy 2.6', async (t) => {
+  if (!prerequisites(t, commandUnavailable('haproxy'))) return;
+  const b1 = await fakeBackend('web01');
+  const b2 = await fakeBackend('web02');
+  const sinkH = await syslogSink();
+  const sinkO = await syslogSink();
+  const portH = await freePort();
+  const portO = await freePort();
+  const dir = tmpDir();
+  const cfgH = join(dir, 'haproxy.cfg');
+  const sockH = join(dir, 'haproxy.sock');
+  const sockO = join(dir, 'ours.sock');
+  writeFileSync(cfgH, config(portH, sinkH.port, b1.port, b2.port, sockH));
+  const hap = spawn('haproxy', ['-db', '-f', cfgH], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let hapErr = '';
+  hap.stderr!.on('data', (d) => (hapErr += d));
+  const ours = await startProxy(config(portO, sinkO.port, b1.port, b2.port, sockO), portO);
+  t.after(async () => {
+    hap.kill('SIGTERM');
+    await ours.stop();
+    await b1.close();
+    await b2.close();
+    sinkH.close();
+    sinkO.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await until(`haproxy listening (${hapErr})`, () => canConnect(portH));
+  // start once both have checked both servers (the socket leaves no trace in the counters)
+  for (const sock of [sockH, sockO])
+    await until('first checks done', async () => {
+      const rows = parseCsv(await statsCommand(sock, 'show stat').catch(() => '# x\n'));
+      return rows.filter((r) => r.check_status === 'L4OK').length === 2;
+    });
+
+  const h = await scenario(portH, sinkH);
+  const o = await scenario(portO, sinkO);
+
+  for (let i = 0; i < h.logs.length; i++) {
+    const a = h.logs[i];
+    const b = o.logs[i];
+    assert.equal(b.frontend, a.frontend);
+    assert.equal(b.backendServer, a.backendServer, `request ${i}`);
+    assert.equal(b.timers.length, a.timers.length);
+    assert.equal(b.status, a.status);
+    assert.equal(b.captures, a.captures);
+    assert.equal(b.term, a.term, `termination state of request ${i}`);
+    assert.equal(b.conns.length, a.conns.length);
+    assert.equal(b.conns[4], a.conns[4], 'retries');
+    assert.deepEqual(b.queues, a.queues);
+    assert.equal(b.request, a.request);
+  }
+
+  // CSV: same header, same rows, and the same values where both proxies measure the same thing
+  const [hh] = h.csv.split('\n');
+  const [oh] = o.csv.split('\n');
+  assert.equal(oh, hh, 'CSV header');
+  const hr = parseCsv(h.csv);
+  const or = parseCsv(o.csv);
+  assert.deepEqual(or.map((r) => `${r.pxname}/${r.svname}`), hr.map((r) => `${r.pxname}/${r.svname}`));
+  const same = ['pxname', 'svname', 'qcur', 'slim', 'stot', 'status', 'weight', 'act', 'bck', 'iid', 'sid', 'type', 'lbtot', 'hrsp_2xx', 'hrsp_5xx', 'req_tot', 'check_rise', 'check_fall', 'mode', 'econ', 'wretr', 'wredis'];
+  for (let i = 0; i < hr.length; i++)
+    for (const k of same) {
+      // HAProxy counts a connection closed without a request (our readiness probe) as a request
+      if (k === 'req_tot' && hr[i].svname === 'FRONTEND') continue;
+      assert.equal(or[i][k], hr[i][k], `${hr[i].svname} ${k}`);
+    }
+  // the columns that are empty for a kind of row in HAProxy are empty in ours too (and the other way round) for these
+  const shape = ['qcur', 'qmax', 'scur', 'smax', 'slim', 'stot', 'bin', 'bout', 'dreq', 'ereq', 'econ', 'eresp', 'status', 'weight', 'act', 'bck', 'chkfail', 'chkdown', 'lbtot', 'type', 'rate', 'rate_max', 'hrsp_2xx', 'req_tot', 'addr', 'mode', 'algo', 'conn_tot', 'check_rise'];
+  for (let i = 0; i < hr.length; i++)
+    for (const k of shape) assert.equal(or[i][k] === '', hr[i][k] === '', `${hr[i].svname} ${k}: ours '${or[i][k]}' haproxy '${hr[i][k]}'`);
+});

@@ -1,0 +1,169 @@
+// haproxy.cfg parsing: the seed verbatim, the modern spelling, defaults inheritance, and alerts that
+// name the file, the line and the keyword.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, parseConfig, parseTime, tokenize, formatAlert, effectiveTimeouts } from '../../../runtime/proxy/config.ts';
+
+const seed = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'seed', 'haproxy.cfg');
+const parse = (text: string) => parseConfig([{ file: 'test.cfg', text }]);
+function alerts(text: string): string[] {
+  try {
+    parse(text);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    return e.alerts.map((a) => formatAlert(a));
+  }
+  assert.fail('expected a config error');
+}
+
+test('the seed config parses verbatim into the expected model', () => {
+  const cfg = parseConfig([{ file: seed, text: readFileSync(seed, 'utf8') }]);
+  assert.deepEqual(cfg.global.logs, [{ kind: 'udp', host: '127.0.0.1', port: 514, facility: 16, maxLevel: 7, format: 'rfc3164' }]);
+  assert.equal(cfg.global.maxconn, 4096);
+  assert.equal(cfg.global.user, 'haproxy');
+  assert.equal(cfg.global.group, 'haproxy');
+  assert.equal(cfg.global.daemon, true);
+  assert.equal(cfg.proxies.length, 1);
+  const p = cfg.proxies[0];
+  assert.equal(p.name, 'webfarm');
+  assert.equal(p.kind, 'listen');
+  assert.deepEqual(p.binds.map((b) => [b.host, b.port]), [['', 80]]);
+  assert.equal(p.mode, 'http');
+  assert.equal(p.httplog, true);
+  assert.equal(p.dontlognull, true);
+  assert.equal(p.retries, 3);
+  assert.equal(p.redispatch, -1);
+  assert.equal(p.maxconn, 2000);
+  assert.deepEqual(p.timeouts, { connect: 5000, client: 50000, server: 50000 });
+  assert.equal(p.logs.length, 1);
+  assert.equal(p.stats.enabled, true);
+  assert.equal(p.stats.uri, '/haproxy?stats');
+  assert.equal(p.balance, 'roundrobin');
+  assert.equal(p.connMode, 'close');
+  assert.equal(p.forwardfor?.header, 'X-Forwarded-For');
+  assert.deepEqual(
+    p.servers.map((s) => [s.name, s.host, s.port, s.check, s.inter, s.rise, s.fall, s.weight]),
+    [
+      ['web01', '192.168.1.10', 80, true, 2000, 2, 3, 1],
+      ['web02', '192.168.1.11', 80, true, 2000, 2, 3, 1],
+    ],
+  );
+  assert.equal(cfg.warnings.length, 3);
+});
+
+test('the modern spelling: frontend/backend, bind, timeout, ACLs, server options', () => {
+  const cfg = parse(`
+global
+    log stdout format raw local0 info
+    nbthread 4
+    stats socket /run/x.sock mode 600 level admin
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 1m
+    timeout server 50s
+    timeout http-request 10s
+    option http-server-close
+frontend www
+    bind 127.0.0.1:8080,127.0.0.2:8081
+    acl api path_beg /api/ /v2/
+    acl h hdr(host) -i Example.COM
+    use_backend apis if api !h
+    use_backend apis if { path_end .json } || h
+    http-request use-service prometheus-exporter if { path /metrics }
+    default_backend webs
+backend webs
+    balance leastconn
+    option httpchk GET /health HTTP/1.1\\r\\nHost:\\ www
+    http-check expect status 200-299,304
+    default-server inter 1s fastinter 200 downinter 5s rise 3 fall 2
+    server a 10.0.0.1:80 check weight 10 maxconn 50 slowstart 30s observe layer7 error-limit 5 on-error mark-down
+    server b 10.0.0.2:80 check backup disabled
+backend apis
+    balance uri
+    server c 10.0.0.3:8000
+`);
+  assert.equal(cfg.global.nbthread, 4);
+  assert.deepEqual(cfg.global.statsSockets.map((s) => [s.path, s.mode, s.level]), [['/run/x.sock', 0o600, 'admin']]);
+  assert.equal(cfg.global.logs[0].kind, 'stdout');
+  assert.equal(cfg.global.logs[0].format, 'raw');
+  assert.equal(cfg.global.logs[0].maxLevel, 6);
+  const www = cfg.proxies.find((p) => p.name === 'www')!;
+  assert.equal(www.binds.length, 2);
+  assert.equal(www.connMode, 'server-close');
+  assert.equal(www.timeouts.client, 60000);
+  assert.equal(www.useBackends.length, 2);
+  assert.equal(www.useBackends[0].cond.groups[0].length, 2);
+  assert.equal(www.useBackends[0].cond.groups[0][1].negate, true);
+  assert.deepEqual(www.useBackends[0].cond.groups[0][1].acls[0].values, ['example.com']);
+  assert.equal(www.useBackends[1].cond.groups.length, 2);
+  assert.equal(www.services.length, 1);
+  const webs = cfg.proxies.find((p) => p.name === 'webs')!;
+  assert.deepEqual(webs.httpchk, { method: 'GET', uri: '/health', version: 'HTTP/1.1', host: 'www' });
+  assert.deepEqual(webs.checkExpect, { kind: 'status', negate: false, value: '200-299,304' });
+  const [a, b] = webs.servers;
+  assert.deepEqual([a.inter, a.fastinter, a.downinter, a.rise, a.fall, a.weight, a.maxconn, a.slowstart, a.observe, a.errorLimit, a.onError], [1000, 200, 5000, 3, 2, 10, 50, 30000, 'layer7', 5, 'mark-down']);
+  assert.deepEqual([b.backup, b.disabled], [true, true]);
+  const t = effectiveTimeouts(www, webs);
+  assert.deepEqual([t.connect, t.client, t.server, t.httpRequest, t.httpKeepAlive, t.queue], [5000, 60000, 50000, 10000, 10000, 5000]);
+});
+
+test('an unknown keyword is an error with its file, line and keyword', () => {
+  const a = alerts('global\n    maxconn 10\n\nlisten x 127.0.0.1:1\n    mode http\n    frobnicate on\n    server s 127.0.0.1:2 check\n');
+  assert.deepEqual(a, ["[ALERT] parsing [test.cfg:6] : 'frobnicate' : unknown keyword 'frobnicate' in 'listen' section"]);
+});
+
+test('every alert is reported, not only the first', () => {
+  const a = alerts('global\n    bogus\ndefaults\n    mode ftp\nbackend b\n    server s 1.2.3.4 check\n    server t 1.2.3.4:80 chekc\n    option nosuch\n');
+  assert.equal(a.length, 5);
+  assert.match(a[0], /test\.cfg:2\] : 'bogus'/);
+  assert.match(a[1], /test\.cfg:4\] : 'mode' : expects 'http' or 'tcp'/);
+  assert.match(a[2], /test\.cfg:6\] : 'server' : missing port/);
+  assert.match(a[3], /test\.cfg:7\] : 'server' : unknown server keyword 'chekc'/);
+  assert.match(a[4], /test\.cfg:8\] : 'option' : unknown option 'nosuch'/);
+});
+
+test('cross-checks: missing backend, frontend without bind, duplicate servers, tcp/http mismatch', () => {
+  const a = alerts(`defaults
+    mode http
+frontend f
+    default_backend nope
+frontend g
+    bind :80
+    use_backend t if { path / }
+backend t
+    mode tcp
+    server s 1.1.1.1:1
+    server s 1.1.1.2:1
+`);
+  assert.ok(a.some((x) => /unable to find required backend 'nope'/.test(x)));
+  assert.ok(a.some((x) => /has no 'bind' directive/.test(x)));
+  assert.ok(a.some((x) => /two servers named 's'/.test(x)));
+  assert.ok(a.some((x) => /HTTP proxy 'g' cannot use TCP backend 't'/.test(x)));
+});
+
+test('unsupported features are refused, never ignored', () => {
+  for (const line of ['option abortonclose', 'balance hdr(host)', 'timeout tarpit 1s', 'http-request deny', 'cookie SRV insert']) {
+    const a = alerts(`listen x\n    bind :1\n    ${line}\n`);
+    assert.equal(a.length, 1, line);
+    assert.match(a[0], /test\.cfg:3\]/);
+  }
+});
+
+test('a new defaults section resets the previous one', () => {
+  const cfg = parse('defaults\n    mode http\n    retries 7\nbackend a\n    server s 1.1.1.1:1\ndefaults\n    timeout connect 1s\nbackend b\n    server s 1.1.1.1:1\n');
+  const [a, b] = cfg.proxies;
+  assert.deepEqual([a.mode, a.retries], ['http', 7]);
+  assert.deepEqual([b.mode, b.retries, b.timeouts.connect], ['tcp', 3, 1000]);
+});
+
+test('tokenizer and time units', () => {
+  assert.deepEqual(tokenize('  stats  auth "ad min":p\\ w # comment'), ['stats', 'auth', 'ad min:p w']);
+  assert.deepEqual(tokenize("a 'b#c' d"), ['a', 'b#c', 'd']);
+  assert.throws(() => tokenize('a "b'));
+  assert.deepEqual(['100', '100ms', '2s', '1m', '1h', '1d', '1500us'].map(parseTime), [100, 100, 2000, 60000, 3600000, 86400000, 2]);
+  assert.throws(() => parseTime('1w'));
+});
