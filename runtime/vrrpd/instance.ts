@@ -255,7 +255,9 @@ export class VrrpInstance {
   /** A datagram for IP protocol 112 arrived on the instance's interface. */
   receive(ip: IpPacket): void {
     if (ip.src === this.localAddress) return; // our own, looped back
-    if (ip.ttl !== 255) {
+    // multicast adverts never leave the link: TTL 255 proves it (RFC 5798 7.1). Unicast adverts may
+    // cross routers (keepalived accepts them too); the peer list is their check.
+    if (ip.ttl !== 255 && this.params.unicastPeers.length === 0) {
       this.counters.ttlErrors++;
       return;
     }

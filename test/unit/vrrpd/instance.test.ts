@@ -271,3 +271,20 @@ test('reconfigure keeps the state (SIGHUP without a role flap) and applies a new
   clock.advance(10_000);
   assert.equal(b.inst.state, 'MASTER');
 });
+
+test('unicast: adverts only from the configured peers are accepted, routed ones (TTL < 255) included', () => {
+  const clock = new FakeClock();
+  const lan = new FakeLan(clock);
+  const a = lan.add({ name: 'a', priority: 150, unicastPeers: ['10.0.0.2'] }, '10.0.0.1');
+  const b = lan.add({ name: 'b', priority: 100, unicastPeers: ['10.0.0.1'] }, '10.0.0.2');
+  const stranger = lan.add({ name: 'c', priority: 200, unicastPeers: ['10.0.0.2'] }, '10.0.0.3');
+  a.ttl = 254;
+  a.inst.start();
+  b.inst.start();
+  stranger.inst.start();
+  clock.advance(10_000);
+  assert.equal(b.inst.state, 'BACKUP');
+  assert.equal(b.inst.masterAddress, '10.0.0.1');
+  assert.ok(b.inst.counters.peerErrors >= 3, 'adverts from 10.0.0.3 are not from a peer');
+  assert.equal(b.inst.counters.ttlErrors, 0);
+});
