@@ -150,8 +150,12 @@ export async function stopHost(launcher: Launcher | undefined, cgroups: string[]
     while (Date.now() < deadline && sameProcessAlive(launcher.pid, launcher.startTime)) await sleep(100);
   }
   for (let round = 0; round < 50; round++) {
-    const pids = cgroups.flatMap(cgroupPids);
-    if (pids.length === 0) break;
+    const all = cgroups.flatMap(cgroupPids);
+    if (all.length === 0) break;
+    // the container's processes first, nspawn last, so that nspawn reaps the container's init
+    // (an orphaned one would wait for this machine's init to reap it)
+    const others = all.filter((p) => p !== launcher?.pid);
+    const pids = others.length && round < 30 ? others : all;
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');

@@ -91,21 +91,16 @@ async function startHosts(cfg: LabConfig, state: LabState, hosts: LabHost[], all
     state.netns.push(ns);
     save();
   };
+  const key = await ensureLabKey(cfg);
+  const pub = readFileSync(`${key}.pub`, 'utf8');
+  // one host after the other: namespace, overlay, launch (the boots overlap)
   for (const h of hosts) {
     check();
     await createNode(cfg, hostNs(cfg, h.name), h.name, h.address, record);
-  }
-  const key = await ensureLabKey(cfg);
-  const pub = readFileSync(`${key}.pub`, 'utf8');
-  for (const h of hosts) {
     rmSync(hostDir(cfg, h.name), { recursive: true, force: true });
     state.dirs.push(hostDir(cfg, h.name));
-  }
-  save();
-  const hostKeys = await Promise.all(hosts.map((h) => prepareUpper(cfg, h, all, pub)));
-  appendFileSync(knownHostsPath(cfg), hostKeys.join('\n') + '\n');
-  check();
-  for (const h of hosts) {
+    save();
+    appendFileSync(knownHostsPath(cfg), (await prepareUpper(cfg, h, all, pub)) + '\n');
     state.cgroups.push(...cgroupDirs(cfg, h.name));
     save();
     state.launchers.push(launchHost(cfg, h, state.baseDir, state.repoDir));
@@ -137,7 +132,7 @@ async function startHosts(cfg: LabConfig, state: LabState, hosts: LabHost[], all
 }
 
 /** Stops and removes everything the state records; keeps the state file if anything resisted. */
-export async function teardown(cfg: LabConfig, state: LabState): Promise<void> {
+export async function teardown(cfg: LabConfig, state: LabState, graceMs = STOP_GRACE_MS): Promise<void> {
   const errors: string[] = [];
   const hostsWithCgroups = new Set([...state.launchers.map((l) => l.host), ...hostsFor(true).map((h) => h.name)]);
   await Promise.all(
@@ -146,7 +141,7 @@ export async function teardown(cfg: LabConfig, state: LabState): Promise<void> {
       const launcher = state.launchers.find((l) => l.host === host);
       if (!launcher && cgs.length === 0) return;
       try {
-        await stopHost(launcher, cgs, STOP_GRACE_MS);
+        await stopHost(launcher, cgs, graceMs);
       } catch (err) {
         errors.push(`${host}: ${(err as Error).message}`);
       }
@@ -287,7 +282,8 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
       } catch (err) {
         log(`lab up failed: cleaning up what it started`);
         try {
-          await teardown(cfg, state);
+          // hosts still booting ignore the polite shutdown: no grace for them
+          await teardown(cfg, state, 500);
         } catch (cleanupErr) {
           log((cleanupErr as Error).message);
         }
@@ -399,4 +395,19 @@ export function labSshInteractive(cfg: LabConfig, host: string, cmd: string[]): 
   const address = hostAddress(cfg, host);
   const tty = cmd.length === 0 && !!process.stdin.isTTY;
   return ctlInteractive(cfg, ['ssh', ...sshArgs(cfg, address, { tty, batch: false }), ...(cmd.length ? [cmd.join(' ')] : [])]);
+}
+
+/**
+ * Takes the lab down only if `decide` (called with the lab's state, under the lab's lock) says so;
+ * resolves to true when it did.
+ */
+export async function labDownIf(cfg: LabConfig, decide: (state: LabState) => boolean): Promise<boolean> {
+  requireSupported();
+  return withLock(`${cfg.stateDir}/lab`, `lab "${cfg.name}"`, 30 * 60_000, async () => {
+    const state = readState(cfg);
+    if (!state || !decide(state)) return false;
+    await teardown(cfg, state);
+    log(`lab "${cfg.name}" is down`);
+    return true;
+  });
 }
