@@ -42,7 +42,9 @@ export function labUnavailable(): string | null {
   return rootUnavailable() ?? labUnsupported() ?? commandUnavailable('nsenter', 'apt-get');
 }
 
-const me = (): string => `${process.pid}-${processStartTime(process.pid) ?? ''}`;
+let calls = 0;
+/** One registration per ensureLab call: PID, its start time, a counter. */
+const me = (): string => `${process.pid}-${processStartTime(process.pid) ?? ''}-${++calls}`;
 
 function usersDir(cfg: LabConfig): string {
   return join(cfg.stateDir, 'users');
