@@ -1,0 +1,93 @@
+// Role apache: the web nodes.
+//   1. apache2 from Debian, with the event MPM sized from the host's memory (sizing.ts)
+//   2. mod_remoteip: the client address behind the load balancers, trusted from the LBs only, and
+//      an access log that records it (%a)
+//   3. ServerTokens Prod, ServerSignature Off; server-status from this host's loopback only
+//   4. the site: a page naming the node that served it, and the LBs' health URL; Debian's default
+//      site disabled
+//   5. every configuration file checked with `apache2ctl configtest` before it replaces the old one,
+//      and again before any reload or restart
+import type { Handler, Role, Task } from '../../cli/engine/role.ts';
+import { directory, file, packages, service } from '../../cli/engine/ops.ts';
+import { apacheEnabled } from './a2.ts';
+import { mpmSizing } from './sizing.ts';
+
+// ---- defaults -------------------------------------------------------------------------------
+export const defaults = {
+  packages: ['apache2'],
+  docroot: '/var/www/hasetup',
+  site: 'hasetup',
+  conf: 'hasetup',
+  /** mod_remoteip resolves the client, mod_headers names the node, mod_status serves server-status. */
+  modules: ['mpm_event', 'remoteip', 'headers', 'status', 'alias', 'setenvif'],
+  /** The other MPMs (only one may be loaded). */
+  otherMpms: ['mpm_prefork', 'mpm_worker'],
+  /** Debian's confs this role replaces (security.conf: ServerTokens OS) or does not want (CGI). */
+  unwantedConfs: ['security', 'serve-cgi-bin'],
+  unwantedSites: ['000-default'],
+};
+
+/**
+ * Checks a candidate configuration file in context: Apache reads its whole configuration and then
+ * the candidate (`-c Include`), so a typo or an unknown directive fails before the file is in place.
+ */
+export const VALIDATE = 'apache2ctl -t -c "Include %s"';
+
+/** A URL path usable in Alias and in a regular expression without quoting trouble. */
+function checkHealthPath(p: string): string {
+  if (!/^\/[A-Za-z0-9._~/-]*$/.test(p) || p === '/') {
+    throw new Error(`roles.proxy.health_check.path "${p}": the apache role serves it as a static file and needs a plain path such as /health`);
+  }
+  return p;
+}
+
+const role: Role = {
+  name: 'apache',
+  description: 'apache2 (event MPM sized from memory), mod_remoteip from the LBs, node page, health URL',
+  appliesTo: (host) => host.group === 'web',
+
+  // ---- tasks ---------------------------------------------------------------------------------
+  tasks(ctx) {
+    const { inv, facts } = ctx;
+    const mpm = mpmSizing(facts.memoryMb, inv.roles.apache.workers, inv.roles.proxy.maxconn);
+    const healthPath = checkHealthPath(inv.roles.proxy.healthCheck.path);
+    const d = defaults.docroot;
+    const conf = (path: string, content: string, notify: string) => ({ op: file({ path, content, validate: VALIDATE }), notify: [notify] });
+    const tasks: Task[] = [
+      { name: 'apache2 package', op: packages(defaults.packages) },
+      // The MPM's numbers: ServerLimit only changes with a full restart.
+      {
+        name: `event MPM: MaxRequestWorkers ${mpm.maxRequestWorkers}`,
+        ...conf('/etc/apache2/mods-available/mpm_event.conf', ctx.template('mpm_event.conf.njk', { mpm }), 'restart apache2'),
+      },
+      { name: 'modules (event MPM, remoteip, headers, status)', op: apacheEnabled({ kind: 'mod', enable: defaults.modules, disable: defaults.otherMpms }), notify: ['restart apache2'] },
+      { name: 'server settings (tokens, remoteip, log format)', ...conf(`/etc/apache2/conf-available/${defaults.conf}.conf`, ctx.template('hasetup.conf.njk', { lbs: ctx.hosts('lb') }), 'reload apache2') },
+      { name: 'document root', op: directory({ path: d }) },
+      { name: 'node page', op: file({ path: `${d}/index.html`, content: ctx.template('index.html.njk') }) },
+      { name: `health URL ${healthPath}`, op: file({ path: `${d}/health.txt`, content: 'ok\n' }) },
+      {
+        name: 'site',
+        ...conf(
+          `/etc/apache2/sites-available/${defaults.site}.conf`,
+          ctx.template('site.conf.njk', { docroot: d, healthPath, healthRegex: healthPath.replace(/[.]/g, '\\.') }),
+          'reload apache2',
+        ),
+      },
+      { name: 'confs', op: apacheEnabled({ kind: 'conf', enable: [defaults.conf], disable: defaults.unwantedConfs }), notify: ['reload apache2'] },
+      { name: 'sites', op: apacheEnabled({ kind: 'site', enable: [defaults.site], disable: defaults.unwantedSites }), notify: ['reload apache2'] },
+      { name: 'apache2 service', op: service({ name: 'apache2', enabled: true, started: true }) },
+    ];
+    return tasks;
+  },
+
+  // ---- handlers ------------------------------------------------------------------------------
+  handlers(): Handler[] {
+    return [
+      // a module or MPM change needs a full restart; both only after the whole configuration passes
+      { name: 'restart apache2', script: 'apache2ctl configtest && systemctl restart apache2' },
+      { name: 'reload apache2', script: 'apache2ctl configtest && systemctl reload-or-restart apache2' },
+    ];
+  },
+};
+
+export default role;
