@@ -16,7 +16,7 @@ test('VIP on the higher priority; kill -9 of the master: the backup takes over; 
   const a = lan.vrrpd(0, 'a', vrrpConf({ priority: 150, auth: 'pass1234' }));
   const b = lan.vrrpd(1, 'b', vrrpConf({ priority: 100, auth: 'pass1234' }));
   assert.notEqual(await waitFor(() => a.state() === 'MASTER' && b.state() === 'BACKUP', 10_000), null, a.out + b.out);
-  assert.deepEqual(lan.holders(VIP), [0]);
+  await lan.expectHolders(VIP, [0]);
   assert.notEqual(await waitFor(() => b.instance()?.masterAddress === '10.77.0.1', 3000), null, JSON.stringify(b.instance()));
 
   a.kill('SIGKILL');
@@ -50,7 +50,7 @@ test('SIGTERM: the master sends priority 0 and removes the VIP, the backup takes
   assert.equal(b.state(), 'MASTER');
   assert.equal(await a.waitExit(), true);
   assert.equal(a.exitCode, 0);
-  assert.deepEqual(lan.holders(VIP), [1]);
+  await lan.expectHolders(VIP, [1]);
   assert.equal(b.instance()!.counters.priorityZeroReceived, 1);
   const final = a.status()!;
   assert.equal(final.instances[0].state, 'STOP');
@@ -68,7 +68,7 @@ test('nopreempt: the higher priority node coming back stays backup', async (t) =
   await sleep(4000); // several Master_Down_Intervals
   assert.equal(a.state(), 'BACKUP');
   assert.equal(b.state(), 'MASTER');
-  assert.deepEqual(lan.holders(VIP), [1]);
+  await lan.expectHolders(VIP, [1]);
   assert.equal(a.instance()!.masterAddress, '10.77.0.2');
 });
 
@@ -88,7 +88,7 @@ test('a partition makes two masters; healing leaves exactly one, the higher prio
   console.log(`# partition healed: one master again after ${healed!.toFixed(0)} ms`);
   await sleep(1000);
   assert.equal([a.state(), b.state()].filter((s) => s === 'MASTER').length, 1);
-  assert.deepEqual(lan.holders(VIP), [0]);
+  await lan.expectHolders(VIP, [0]);
 });
 
 test('gratuitous ARP: a third host learns the new owner of the VIP without asking', async (t) => {

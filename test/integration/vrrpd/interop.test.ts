@@ -22,7 +22,7 @@ for (const version of [2, 3] as const) {
     assert.notEqual(await waitFor(() => /Entering BACKUP STATE/.test(k.out), 10_000), null, k.out);
     await new Promise((r) => setTimeout(r, 4000 * opts.advertInt)); // keepalived accepts our adverts: it stays backup
     assert.doesNotMatch(k.out, /Entering MASTER STATE/, k.out);
-    assert.deepEqual(lan.holders(VIP), [0]);
+    await lan.expectHolders(VIP, [0]);
 
     ours.kill('SIGKILL');
     await ours.waitExit();
@@ -60,7 +60,7 @@ for (const version of [2, 3] as const) {
     const c = ours.instance()!.counters;
     assert.ok(c.advertsReceived >= 3, JSON.stringify(c));
     assert.equal(c.authErrors + c.checksumErrors + c.intervalErrors + c.versionErrors, 0, JSON.stringify(c));
-    assert.deepEqual(lan.holders(VIP), [0]);
+    await lan.expectHolders(VIP, [0]);
 
     const t0 = performance.now();
     k.killHard();

@@ -138,6 +138,12 @@ export class Topology {
     return this.hosts.map((_, i) => i).filter((i) => this.addresses(i).includes(vip));
   }
 
+  /** Waits until exactly these hosts hold the address; asserts it. */
+  async expectHolders(vip: string, hosts: number[], timeoutMs = 3000): Promise<void> {
+    const ok = await waitFor(() => this.holders(vip).join() === hosts.join(), timeoutMs, 20);
+    if (ok === null) throw new Error(`${vip} is on hosts [${this.holders(vip)}], expected [${hosts}]`);
+  }
+
   mac(host: number): string {
     return sh(['ip', 'netns', 'exec', this.hosts[host].ns, 'cat', `/sys/class/net/${this.hosts[host].ifname}/address`]).trim();
   }
@@ -196,6 +202,7 @@ export interface InstanceState {
   priority: number;
   masterAddress: string | null;
   lastReason: string;
+  faults: string[];
   counters: Record<string, number>;
 }
 
@@ -213,7 +220,9 @@ export class Vrrpd {
   ) {
     const add = (b: Buffer) => {
       this.out += b.toString();
-      writeFileSync(logFile, this.out);
+      try {
+        writeFileSync(logFile, this.out);
+      } catch {} // after cleanup
     };
     child.stdout!.on('data', add);
     child.stderr!.on('data', add);
@@ -281,7 +290,9 @@ export class Keepalived {
   ) {
     const add = (b: Buffer) => {
       this.out += b.toString();
-      writeFileSync(logFile, this.out);
+      try {
+        writeFileSync(logFile, this.out);
+      } catch {} // after cleanup
     };
     child.stdout!.on('data', add);
     child.stderr!.on('data', add);
