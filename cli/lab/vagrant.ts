@@ -4,7 +4,7 @@
 // libvirtd and virtlogd are started when they are not running (and stopped again by `down`), and
 // `up` writes an inventory for `hasetup apply` from what `vagrant ssh-config` reports.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, copyFileSync, chmodSync, openSync, closeSync, constants as fsc } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, copyFileSync, chmodSync, chownSync, statSync, openSync, closeSync, constants as fsc } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -25,6 +25,7 @@ export interface VagrantPlan {
   private_network: { name: string; host_ip: string; netmask: string };
   management_network: { name: string; address: string };
   vip: string;
+  domain_prefix: string;
   local_box: string;
   default_box: string;
   hosts: VagrantPlanHost[];
@@ -37,6 +38,8 @@ interface LabState {
   driver?: string;
   kernelDir?: string;
   startedDaemons: { name: string; pid: number }[];
+  /** /dev/kvm's owner and mode before `up` opened it to the kvm group (restored by `down`). */
+  kvmDevice?: { uid: number; gid: number; mode: number };
   createdPool?: string;
   boxVolumes?: string[];
 }
@@ -188,6 +191,34 @@ function ensureSystemAccounts(): void {
   }
 }
 
+/**
+ * libvirt runs QEMU as libvirt-qemu (group kvm) and re-probes QEMU at every call while that user
+ * cannot open a /dev/kvm the probe could: give /dev/kvm the usual Debian owner and mode (root:kvm
+ * 0660) when it has not, and remember the old ones for `down`.
+ */
+function openKvmToGroup(st: LabState): void {
+  let s;
+  try {
+    s = statSync('/dev/kvm');
+  } catch {
+    return;
+  }
+  const kvmGid = Number(spawnSync('getent', ['group', 'kvm'], { encoding: 'utf8' }).stdout.split(':')[2]);
+  if (!Number.isInteger(kvmGid) || (s.gid === kvmGid && (s.mode & 0o060) === 0o060)) return;
+  st.kvmDevice ??= { uid: s.uid, gid: s.gid, mode: s.mode & 0o7777 };
+  chownSync('/dev/kvm', s.uid, kvmGid);
+  chmodSync('/dev/kvm', (s.mode & 0o7777) | 0o060);
+}
+
+function restoreKvm(st: LabState): void {
+  if (!st.kvmDevice) return;
+  try {
+    chownSync('/dev/kvm', st.kvmDevice.uid, st.kvmDevice.gid);
+    chmodSync('/dev/kvm', st.kvmDevice.mode);
+  } catch {}
+  st.kvmDevice = undefined;
+}
+
 async function startDaemon(name: string, pidFile: string): Promise<{ name: string; pid: number }> {
   rmSync(pidFile, { force: true });
   await must(name, ['--daemon', '--pid-file', pidFile], { timeoutMs: 30_000 });
@@ -208,6 +239,7 @@ async function ensureLibvirt(st: LabState): Promise<void> {
   }
   if (process.getuid?.() !== 0) throw new UserError('libvirtd is not running; start it (or run as root so that hasetup starts it)');
   ensureSystemAccounts();
+  openKvmToGroup(st);
   mkdirSync('/var/log/libvirt/qemu', { recursive: true });
   mkdirSync('/var/lib/libvirt/images', { recursive: true });
   mkdirSync('/run/libvirt', { recursive: true });
@@ -220,6 +252,26 @@ async function ensureLibvirt(st: LabState): Promise<void> {
   throw new UserError('libvirtd was started but does not answer');
 }
 
+/**
+ * The firewall chains a libvirtd we started made for its networks (LIBVIRT_*, in the filter, nat
+ * and mangle tables), with the rules jumping to them: removed once that libvirtd is gone.
+ */
+function removeLibvirtChains(): void {
+  for (const tool of ['iptables', 'ip6tables']) {
+    if (!have(tool)) continue;
+    for (const table of ['filter', 'nat', 'mangle']) {
+      const rules = spawnSync(tool, ['-w', '-t', table, '-S'], { encoding: 'utf8' }).stdout ?? '';
+      for (const rule of rules.split('\n')) {
+        const m = /^-A (\S+) (.*-j LIBVIRT_\S+.*)$/.exec(rule);
+        if (m && !m[1].startsWith('LIBVIRT_')) spawnSync(tool, ['-w', '-t', table, '-D', m[1], ...m[2].split(' ')], { stdio: 'ignore' });
+      }
+      const chains = rules.split('\n').map((l) => /^-N (LIBVIRT_\S+)$/.exec(l)?.[1]).filter((c): c is string => !!c);
+      for (const c of chains) spawnSync(tool, ['-w', '-t', table, '-F', c], { stdio: 'ignore' });
+      for (const c of chains) spawnSync(tool, ['-w', '-t', table, '-X', c], { stdio: 'ignore' });
+    }
+  }
+}
+
 async function stopDaemons(st: LabState): Promise<void> {
   // libvirtd first (it talks to virtlogd), each by the PID recorded when it was started.
   for (const d of [...st.startedDaemons].reverse()) {
@@ -228,6 +280,7 @@ async function stopDaemons(st: LabState): Promise<void> {
     for (let i = 0; i < 100 && pidAlive(d.pid); i++) await sleep(100);
     if (pidAlive(d.pid)) try { process.kill(d.pid, 'SIGKILL'); } catch {}
   }
+  if (st.startedDaemons.some((d) => d.name === 'libvirtd')) removeLibvirtChains();
   st.startedDaemons = [];
 }
 
@@ -463,8 +516,8 @@ export async function vagrantDown(): Promise<void> {
     if (r.code !== 0) problems.push(`vagrant destroy -f failed (exit ${r.code}${r.timedOut ? ', timed out' : ''})`);
   }
   if (libvirtUp) {
-    // Whatever vagrant left of ours: domains named <dir>_<host>, the two networks, the box volume.
-    const prefix = `${root.split('/').pop()}_`;
+    // Whatever vagrant left of ours: domains named <prefix><host>, the two networks, the box volume.
+    const prefix = plan.domain_prefix;
     const doms = (await virsh(['list', '--all', '--name'])).stdout.split('\n').map((s) => s.trim());
     for (const d of doms) {
       if (!plan.hosts.some((h) => d === `${prefix}${h.name}`)) continue;
@@ -489,7 +542,11 @@ export async function vagrantDown(): Promise<void> {
     }
   }
   if (st.kernelDir) rmSync(st.kernelDir, { recursive: true, force: true });
+  if (st.startedDaemons.length) {
+    for (const n of [plan.private_network.name, plan.management_network.name]) rmSync(`/run/libvirt/network/${n}.pid`, { force: true });
+  }
   await stopDaemons(st);
+  restoreKvm(st);
   rmSync(stateFile(root), { force: true });
   rmSync(join(dirname(stateFile(root)), 'hasetup-ssh-config'), { force: true });
   if (problems.length) throw new UserError(`vagrant lab down: ${problems.join('; ')}`);
