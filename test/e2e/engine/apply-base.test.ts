@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { parse } from 'yaml';
 import { TestLab } from '../../helpers/lab-cli.ts';
+import { ROLES } from '../../../cli/roles.ts';
 import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
 
 const skip = rootUnavailable() ?? commandUnavailable('python3');
@@ -73,13 +74,22 @@ test('no secret appears in the output of a run with --diff', async (t) => {
 test('each host has exactly the expected TCP ports open to the controller', async (t) => {
   if (!prerequisites(t, skip)) return;
   const inv = parse(readFileSync(lab.inventory, 'utf8'));
-  // With only common and firewall applied, SSH is the only service listening and reachable.
+  // Everything applied so far (the secrets test ran every role): SSH everywhere; from the
+  // controller (an admin address) the LBs' service port and the web nodes' port 80 when the roles
+  // serving them exist; never MySQL, which only the web nodes may reach.
+  const roles = new Set(ROLES.map((r) => r.name));
+  const expected: Record<string, number[]> = { lb: roles.has('proxy') ? [22, 80] : [22], web: roles.has('apache') ? [22, 80] : [22], db: [22] };
   for (const group of ['lb', 'web', 'db'])
     for (const h of inv.hosts[group] as { name: string; address: string }[]) {
       const r = await lab.exec([process.execPath, '--import', 'tsx', 'test/helpers/portscan.ts', h.address, '1-1024', '3306']);
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout), [22], `${h.name}: ${r.stdout}`);
+      assert.deepEqual(JSON.parse(r.stdout), expected[group], `${h.name}: ${r.stdout}`);
     }
+  if (roles.has('mysql')) {
+    const probe = "timeout 3 bash -c '</dev/tcp/10.213.0.31/3306' 2>/dev/null && echo open || echo closed";
+    assert.equal((await lab.ssh('web01', probe)).stdout.trim(), 'open', 'MySQL reachable from a web node');
+    assert.equal((await lab.ssh('lb01', probe)).stdout.trim(), 'closed', 'but not from a load balancer');
+  }
 });
 
 /** Sends one raw IP protocol 112 packet from a lab host's namespace to lb02 and tells whether lb02 received it. */
