@@ -103,7 +103,7 @@ export const sourcesListText = (sources: AptSource[]): string =>
  * The machine's apt settings that the base image build must share: validity checks and proxies
  * (apt-get on this machine reads them itself; mmdebstrap's apt does not).
  */
-async function machineAptOptions(): Promise<string> {
+export async function machineAptOptions(): Promise<string> {
   const r = await run('apt-config', ['dump']);
   if (r.code !== 0) return '';
   return r.stdout
