@@ -209,7 +209,8 @@ export class FeRt {
 /** A connection to a server, reused between requests in keep-alive mode. */
 class ServerConn {
   owner: HttpSession | null = null;
-  idleTimer: NodeJS.Timeout | null = null;
+  idleSince = 0;
+  timeoutSet = -1; // the inactivity timeout currently armed on the socket
   reused = false;
   constructor(
     public sock: net.Socket,
@@ -225,7 +226,6 @@ class ServerConn {
   kill(): void {
     const i = this.srv.idle.indexOf(this);
     if (i >= 0) this.srv.idle.splice(i, 1);
-    if (this.idleTimer) clearTimeout(this.idleTimer);
     this.owner = null;
     this.sock.destroy();
   }
@@ -328,7 +328,7 @@ export class Engine {
     for (const [addr, fe] of wanted) {
       let srv = this.listeners.get(addr);
       if (!srv) {
-        srv = net.createServer({ pauseOnConnect: true, noDelay: true });
+        srv = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true });
         const i = addr.lastIndexOf(':');
         await new Promise<void>((res, rej) => {
           srv!.once('error', rej);
@@ -503,8 +503,6 @@ export class Engine {
   takeIdle(s: SrvRt): ServerConn | null {
     while (s.idle.length) {
       const c = s.idle.pop()!;
-      if (c.idleTimer) clearTimeout(c.idleTimer);
-      c.idleTimer = null;
       if (!c.sock.destroyed && c.sock.readyState === 'open') {
         c.reused = true;
         return c;
@@ -516,14 +514,25 @@ export class Engine {
 
   giveIdle(c: ServerConn): void {
     c.owner = null;
-    c.sock.setTimeout(0);
     if (!c.srv.usable() || c.srv.idle.length >= 64 || this.draining || this.world.bes.get(c.srv.be.cfg.name) !== c.srv.be) {
       c.sock.destroy();
       return;
     }
+    c.idleSince = Date.now();
     c.srv.idle.push(c);
-    c.idleTimer = setTimeout(() => c.kill(), 10000);
-    c.idleTimer.unref();
+    if (!this.sweeper) {
+      this.sweeper = setInterval(() => this.sweepIdle(), 1000);
+      this.sweeper.unref();
+    }
+  }
+
+  private sweeper: NodeJS.Timeout | null = null;
+
+  /** Closes pooled server connections idle for more than 10 s. */
+  private sweepIdle(): void {
+    const limit = Date.now() - 10000;
+    for (const b of this.world.bes.values())
+      for (const s of b.servers) while (s.idle.length && s.idle[0].idleSince < limit) s.idle[0].kill();
   }
 
   observe(s: SrvRt, ok: boolean, layer: 'layer4' | 'layer7'): void {
@@ -564,6 +573,7 @@ export class HttpSession {
   private st = St.Head;
   private buf: Buffer | null = null;
   private headTimer: NodeJS.Timeout | null = null;
+  private clientTimeoutSet = false;
   private firstReq = true;
   private sawBytes = false;
   private stopping = false;
@@ -625,14 +635,30 @@ export class HttpSession {
     return this.req?.path ?? '/';
   }
 
+  private headMs = 0;
+
+  /** (Re)arms the request-head timer; the same Timeout object is refreshed when the delay is unchanged. */
   private armHeadTimer(ms: number): void {
+    if (this.headTimer && this.headMs === ms && ms > 0) {
+      this.headTimer.refresh();
+      this.headArmed = true;
+      return;
+    }
     if (this.headTimer) clearTimeout(this.headTimer);
+    this.headMs = ms;
     this.headTimer = ms > 0 ? setTimeout(() => this.onHeadTimeout(), ms) : null;
+    this.headArmed = ms > 0;
+  }
+
+  private headArmed = false;
+
+  private disarmHeadTimer(): void {
+    this.headArmed = false;
   }
 
   private onHeadTimeout(): void {
-    this.headTimer = null;
-    if (this.st !== St.Head) return;
+    if (!this.headArmed || this.st !== St.Head) return;
+    this.headArmed = false;
     if (!this.buf || this.buf.length === 0) {
       // idle keep-alive connection, or a connection that never sent anything
       if (this.firstReq && !this.fe.cfg.dontlognull) {
@@ -702,8 +728,7 @@ export class HttpSession {
       this.localError(he.status, 'PR', '<BADREQ>');
       return;
     }
-    if (this.headTimer) clearTimeout(this.headTimer);
-    this.headTimer = null;
+    this.disarmHeadTimer();
     this.buf = buf.subarray(end);
     this.startRequest(req);
   }
@@ -757,7 +782,6 @@ export class HttpSession {
     this.retries = 0;
     this.redispatched = false;
     this.exclude = null;
-    this.c.setTimeout(0);
     this.assign(null);
   }
 
@@ -886,7 +910,10 @@ export class HttpSession {
     this.sc = sc;
     sc.owner = this;
     this.eng.observe(sc.srv, true, 'layer4');
-    sc.sock.setTimeout(this.to.server);
+    if (sc.timeoutSet !== this.to.server) {
+      sc.sock.setTimeout(this.to.server);
+      sc.timeoutSet = this.to.server;
+    }
     this.rsp = null;
     this.rspBuf = null;
     this.rspStarted = false;
@@ -896,7 +923,7 @@ export class HttpSession {
     this.bytesIn += this.req!.headBytes;
     this.st = St.Body;
     if (this.reqDone) {
-      sc.sock.write(head);
+      sc.sock.write(Buffer.from(head, 'latin1'));
       this.st = St.Wait;
       return;
     }
@@ -905,7 +932,10 @@ export class HttpSession {
     this.buf = null;
     if (pending && pending.length) this.forwardReqBody(pending);
     this.c.resume();
-    if (this.st === St.Body) this.c.setTimeout(this.to.client);
+    if (this.st === St.Body && this.to.client > 0) {
+      this.c.setTimeout(this.to.client);
+      this.clientTimeoutSet = true;
+    }
   }
 
   private requestHead(): string {
@@ -955,6 +985,7 @@ export class HttpSession {
     if (n < d.length) this.buf = this.buf && this.buf.length ? Buffer.concat([d.subarray(n), this.buf]) : d.subarray(n);
     if (this.reqDone) {
       this.c.setTimeout(0);
+      this.clientTimeoutSet = false;
       if (this.st === St.Body) this.st = St.Wait;
       if (this.buf && this.buf.length) this.c.pause();
     } else if (!ok) this.c.pause();
@@ -977,7 +1008,11 @@ export class HttpSession {
     if (this.st !== St.Wait && this.st !== St.Body) return;
     if (!this.rsp) {
       this.rspBuf = this.rspBuf && this.rspBuf.length ? Buffer.concat([this.rspBuf, d]) : d;
+      // head and body leave in one system call
+      const c = this.c;
+      c.cork();
       this.tryResponseHead();
+      if (c.writableCorked) c.uncork();
       return;
     }
     this.forwardRspBody(d);
@@ -1025,7 +1060,9 @@ export class HttpSession {
         this.keepClient = false;
         this.keepServer = false;
         this.sc!.sock.setTimeout(this.to.tunnel);
+        this.sc!.timeoutSet = this.to.tunnel;
         this.c.setTimeout(this.to.tunnel);
+        this.clientTimeoutSet = true;
         this.c.resume();
         if (this.buf && this.buf.length) {
           const b = this.buf;
@@ -1060,7 +1097,7 @@ export class HttpSession {
       h += CRLF;
       this.rspStarted = true;
       this.bytesOut += h.length;
-      this.c.write(h);
+      this.c.write(Buffer.from(h, 'latin1'));
       if (this.rspMode === 'none' || (this.rspMode === 'cl' && this.rspLeft === 0)) {
         this.responseDone(rest);
         return;
@@ -1209,6 +1246,11 @@ export class HttpSession {
       this.sc?.sock.end();
       return;
     }
+    if ((this.st === St.Queue || this.st === St.Connect) && this.reqDone) {
+      // a half-closed client still gets its answer (no abortonclose)
+      this.keepClient = false;
+      return;
+    }
     if (this.st === St.Body || this.st === St.Queue || this.st === St.Connect) {
       this.fe.c.cli_abrt++;
       if (this.srv) this.srv.c.cli_abrt++;
@@ -1262,7 +1304,10 @@ export class HttpSession {
       return;
     }
     this.st = St.Head;
-    this.c.setTimeout(0);
+    if (this.clientTimeoutSet) {
+      this.c.setTimeout(0);
+      this.clientTimeoutSet = false;
+    }
     this.armHeadTimer(this.to.httpKeepAlive);
     this.c.resume();
     if (this.buf && this.buf.length) {
@@ -1513,7 +1558,10 @@ export class TcpSession {
     this.to = effectiveTimeouts(cfg, this.be?.cfg ?? cfg);
     c.pause();
     c.on('close', () => this.end(this.s ? 'CD' : 'CC'));
-    c.on('data', (d: Buffer) => (this.bytesIn += d.length));
+    c.on('data', (d: Buffer) => {
+      this.bytesIn += d.length;
+      if (this.s && !this.s.write(d)) c.pause();
+    });
     if (this.to.client > 0) {
       c.setTimeout(this.to.client);
       c.on('timeout', () => this.end('cD'));
@@ -1620,15 +1668,22 @@ export class TcpSession {
       sock.removeAllListeners('timeout');
       sock.removeAllListeners('drain');
       this.s = sock;
+      const c = this.c;
       sock.on('error', () => {});
-      sock.on('data', (d: Buffer) => (this.bytesOut += d.length));
+      // plain handlers rather than pipe(): less machinery per chunk
+      sock.on('data', (d: Buffer) => {
+        this.bytesOut += d.length;
+        if (!c.write(d)) sock.pause();
+      });
+      c.on('drain', () => sock.resume());
+      sock.on('drain', () => c.resume());
+      c.on('end', () => sock.end());
+      sock.on('end', () => c.end());
       sock.on('close', () => this.end('SD'));
       if (this.to.server > 0) {
         sock.setTimeout(this.to.server);
         sock.on('timeout', () => this.end('sD'));
       }
-      this.c.pipe(sock);
-      sock.pipe(this.c);
       this.c.resume();
     });
   }

@@ -1,0 +1,287 @@
+// Benchmark: hasetup-proxy against Debian's HAProxy in the same run, same backend, same load generator (wrk),
+// on loopback. Writes bench/results/proxy.md. Run as: node --import tsx bench/proxy/run.ts [seconds]
+// Needs wrk and haproxy (Debian packages of the same names) and a raised open-file limit (re-executes itself under
+// `ulimit -n <hard limit>` when needed, for the 10,000-connection memory measurement).
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const duration = Number(process.argv[2] ?? 5);
+// 10,000 idle connections, or fewer when the open-file hard limit would not let HAProxy hold them
+// (it reserves two descriptors per connection of its maxconn)
+const hardLimit = Number(spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim()) || 1e9;
+const REPS = 2;
+const IDLE_CONNS = Math.min(10000, Math.floor(hardLimit / 2) - 1000);
+const MAXCONN = IDLE_CONNS + 500;
+
+function limitOk(): boolean {
+  const r = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
+  return Number(r.stdout.trim()) >= Math.min(hardLimit, 2 * MAXCONN + 100) || r.stdout.trim() === 'unlimited';
+}
+if (!limitOk() && !process.env.PROXY_BENCH_REEXEC) {
+  const r = spawnSync('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, PROXY_BENCH_REEXEC: '1' },
+  });
+  process.exit(r.status ?? 1);
+}
+
+for (const c of ['wrk', 'haproxy', 'taskset']) {
+  if (spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0) {
+    console.error(`needs ${c} on PATH`);
+    process.exit(2);
+  }
+}
+execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+const proxyBin = join(root, 'dist', 'runtime', 'hasetup-proxy.cjs');
+const cores = os.cpus().length;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const dir = mkdtempSync(join(os.tmpdir(), 'hasetup-proxy-bench-'));
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((res) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), res(true)));
+      s.once('error', () => res(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`port ${port} never opened`);
+}
+
+function start(cmd: string[], cpu: string | null): ChildProcess {
+  const argv = cpu === null ? cmd : ['taskset', '-c', cpu, ...cmd];
+  const c = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(c);
+  return c;
+}
+
+async function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null) return;
+  const done = new Promise((r) => c.once('exit', r));
+  c.kill('SIGTERM');
+  const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(t);
+}
+
+function config(port: number, backend: number, mode: 'http' | 'tcp', threads: number | null): string {
+  return `global
+    maxconn ${MAXCONN}
+${threads ? `    nbthread ${threads}\n` : ''}defaults
+    mode ${mode}
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    ${mode === 'http' ? 'option http-keep-alive' : ''}
+listen bench
+    bind 127.0.0.1:${port}
+    server b1 127.0.0.1:${backend}
+`;
+}
+
+interface WrkResult {
+  rps: number;
+  p99: number; // ms
+  errors: number;
+  requests: number;
+  cpuUs: number; // proxy CPU time (user + system, all its processes) per request, in microseconds
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU ticks (user + system) used so far by a process and its children (the workers). */
+function cpuTicks(pid: number): number {
+  let total = 0;
+  const pids = [pid];
+  const r = spawnSync('sh', ['-c', `ps -o pid= --ppid ${pid}`], { encoding: 'utf8' });
+  for (const l of r.stdout.split('\n')) if (l.trim()) pids.push(Number(l.trim()));
+  for (const p of pids) {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      total += Number(f[11]) + Number(f[12]);
+    } catch {}
+  }
+  return total;
+}
+
+function wrk(url: string, close: boolean, cpu: string | null, conns = 50, pid = 0, secs = duration): WrkResult {
+  const args = ['-t', cpu === null ? String(Math.max(1, cores - 1)) : '1', '-c', String(conns), '-d', `${secs}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), url];
+  const argv = cpu === null ? ['wrk', ...args] : ['taskset', '-c', cpu, 'wrk', ...args];
+  const t0 = pid ? cpuTicks(pid) : 0;
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+  const ticks = pid ? cpuTicks(pid) - t0 : 0;
+  const out = r.stdout;
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const m = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const p99 = m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : NaN;
+  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const errors = (errs ? errs.slice(1).reduce((a, x) => a + Number(x), 0) : 0) + non2xx;
+  return { rps, p99, errors, requests, cpuUs: requests ? (ticks * 1e6) / CLK_TCK / requests : NaN };
+}
+
+function rssKb(pid: number): number {
+  let total = 0;
+  const pids = [pid];
+  // the proxy's workers are its children
+  const r = spawnSync('sh', ['-c', `ps -o pid= --ppid ${pid}`], { encoding: 'utf8' });
+  for (const l of r.stdout.split('\n')) if (l.trim()) pids.push(Number(l.trim()));
+  for (const p of pids) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) total += Number(m[1]);
+    } catch {}
+  }
+  return total;
+}
+
+async function idleConnections(port: number, n: number): Promise<net.Socket[]> {
+  const socks: net.Socket[] = [];
+  const req = 'GET / HTTP/1.1\r\nHost: bench\r\n\r\n';
+  let i = 0;
+  const worker = async () => {
+    while (i < n) {
+      i++;
+      await new Promise<void>((res) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('error', () => res());
+        s.once('connect', () => s.write(req));
+        s.once('data', () => {
+          socks.push(s);
+          res();
+        });
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 100 }, worker));
+  return socks;
+}
+
+interface Row {
+  what: string;
+  haproxy: string;
+  ours: string;
+  ratio: string;
+  target: string;
+}
+
+async function main(): Promise<void> {
+  const bport = await freePort();
+  const backend = start([process.execPath, '--import', 'tsx', join(root, 'bench', 'proxy', 'backend.ts'), String(bport)], cores > 1 ? '1' : null);
+  await waitPort(bport);
+  const rows: Row[] = [];
+  const pinned = cores > 1;
+  const proxyCpu = pinned ? '0' : null;
+  const loadCpu = pinned ? `1-${cores - 1}` : null;
+
+  const runPair = async (label: string, mode: 'http' | 'tcp', close: boolean, threads: number | null, pin: boolean) => {
+    const res: Record<string, WrkResult> = {};
+    // alternate the two proxies, REPS runs each; keep each one's best throughput run and its lowest CPU cost
+    for (let rep = 0; rep < REPS; rep++)
+      for (const who of ['haproxy', 'ours'] as const) {
+        const port = await freePort();
+        const cfgFile = join(dir, `${who}-${mode}.cfg`);
+        writeFileSync(cfgFile, config(port, bport, mode, who === 'haproxy' ? threads ?? cores : threads));
+        const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [process.execPath, proxyBin, '-q', '-f', cfgFile];
+        const p = start(cmd, pin ? proxyCpu : null);
+        await waitPort(port);
+        await sleep(300);
+        wrk(`http://127.0.0.1:${port}/`, close, pin ? loadCpu : null, 20, 0, 1); // warm-up
+        const r = wrk(`http://127.0.0.1:${port}/`, close, pin ? loadCpu : null, 50, p.pid!);
+        await stop(p);
+        const prev = res[who];
+        if (!prev) res[who] = r;
+        else res[who] = { ...(r.rps > prev.rps ? r : prev), cpuUs: Math.min(r.cpuUs, prev.cpuUs), errors: r.errors + prev.errors };
+      }
+    const h = res.haproxy;
+    const o = res.ours;
+    rows.push({ what: `${label}: req/s`, haproxy: h.rps.toFixed(0), ours: o.rps.toFixed(0), ratio: (o.rps / h.rps).toFixed(2), target: mode === 'tcp' ? '>= 0.9' : close ? '>= 0.6' : '>= 0.8' });
+    rows.push({ what: `${label}: p99 latency (ms)`, haproxy: h.p99.toFixed(2), ours: o.p99.toFixed(2), ratio: (o.p99 / h.p99).toFixed(2), target: '<= 1.5' });
+    rows.push({ what: `${label}: proxy CPU per request (us)`, haproxy: h.cpuUs.toFixed(1), ours: o.cpuUs.toFixed(1), ratio: (o.cpuUs / h.cpuUs).toFixed(2), target: '' });
+    rows.push({ what: `${label}: errors (socket + non-2xx)`, haproxy: String(h.errors), ours: String(o.errors), ratio: '', target: '' });
+    console.log(rows.slice(-4).map((r) => `${r.what}: haproxy ${r.haproxy} ours ${r.ours} ratio ${r.ratio}`).join('\n'));
+  };
+
+  await runPair('one core, HTTP keep-alive', 'http', false, 1, pinned);
+  await runPair('one core, HTTP Connection: close', 'http', true, 1, pinned);
+  await runPair('one core, mode tcp', 'tcp', false, 1, pinned);
+  await runPair(`all ${cores} cores, HTTP keep-alive`, 'http', false, null, false);
+  await runPair(`all ${cores} cores, HTTP Connection: close`, 'http', true, null, false);
+
+  // memory: idle RSS, then 10,000 idle keep-alive client connections (one process, one core)
+  for (const who of ['haproxy', 'ours'] as const) {
+    const port = await freePort();
+    const cfgFile = join(dir, `${who}-mem.cfg`);
+    writeFileSync(cfgFile, config(port, bport, 'http', 1));
+    const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [process.execPath, proxyBin, '-q', '-f', cfgFile];
+    const p = start(cmd, null);
+    await waitPort(port);
+    await sleep(1000);
+    const idle = rssKb(p.pid!);
+    const socks = await idleConnections(port, IDLE_CONNS);
+    await sleep(1000);
+    const loaded = rssKb(p.pid!);
+    const per = ((loaded - idle) * 1024) / socks.length / 1024;
+    for (const s of socks) s.destroy();
+    await stop(p);
+    (memory as Record<string, { idle: number; per: number; n: number }>)[who] = { idle, per, n: socks.length };
+  }
+  rows.push({ what: 'idle RSS (MB)', haproxy: (memory.haproxy.idle / 1024).toFixed(1), ours: (memory.ours.idle / 1024).toFixed(1), ratio: (memory.ours.idle / memory.haproxy.idle).toFixed(2), target: 'ours <= 60 MB' });
+  rows.push({
+    what: `per idle keep-alive connection (KB, ${memory.ours.n} conns)`,
+    haproxy: memory.haproxy.per.toFixed(1),
+    ours: memory.ours.per.toFixed(1),
+    ratio: (memory.ours.per / memory.haproxy.per).toFixed(2),
+    target: 'ours <= 40 KB',
+  });
+  await stop(backend);
+
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const hv = spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0];
+  const wv = spawnSync('wrk', ['-v'], { encoding: 'utf8' });
+  const md = `# hasetup-proxy benchmark
+
+- Date: ${new Date().toISOString()}
+- Machine: ${cpu}, ${cores} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB RAM, Linux ${os.release()}, Node ${process.version}
+- Reference: ${hv}
+- Load generator: ${(wv.stdout + wv.stderr).split('\n')[0].trim()}, ${duration} s per run, 50 connections (after a warm-up run)
+- Backend: bench/proxy/backend.ts (raw \`net\`, fixed 13-byte body)${pinned ? ', on core 1' : ''}
+- Command: \`node --import tsx bench/proxy/run.ts ${duration}\`
+- "one core": the proxy pinned to core 0 (\`taskset -c 0\`, HAProxy \`nbthread 1\`, ours \`nbthread 1\`), wrk and the backend on the other cores.
+  "all cores": nothing pinned, HAProxy \`nbthread ${cores}\`, ours its default (one worker process per core).
+- Ratio = ours / HAProxy (higher is better for req/s, lower for latency and memory).
+
+| measure | HAProxy | hasetup-proxy | ratio | issue target |
+|---|---:|---:|---:|---|
+${rows.map((r) => `| ${r.what} | ${r.haproxy} | ${r.ours} | ${r.ratio} | ${r.target} |`).join('\n')}
+`;
+  writeFileSync(join(root, 'bench', 'results', 'proxy.md'), md);
+  console.log(md);
+  process.exit(0);
+}
+
+const memory = {} as Record<'haproxy' | 'ours', { idle: number; per: number; n: number }>;
+void main();
