@@ -53,7 +53,7 @@ export function registerLab(program: Command): void {
   lab
     .command('up')
     .description('Build (once, cached) the base image and local apt repository, boot the hosts, write the inventory')
-    .option('--inventory <path>', 'where to write the lab inventory (default: lab/inventory.yaml in the checkout)')
+    .option('--inventory <path>', 'where to write the lab inventory (default: lab/inventory.yaml in the checkout; for a lab named otherwise, inventory.yaml in its state directory)')
     .option('--with-replica', 'add a sixth host, db02 (10.213.0.32), a MySQL replica')
     .option('--provider <provider>', 'nspawn (systemd containers, default) or vagrant (VMs from the Vagrantfile)', 'nspawn')
     .action(async (opts: { inventory?: string; withReplica?: boolean; provider: string }) => {

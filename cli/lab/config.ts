@@ -91,4 +91,9 @@ export function labConfig(opts: LabOptions = {}): LabConfig {
   return { name, prefix: `hsl-${name}-`, stateDir, cacheDir };
 }
 
-export const defaultInventoryPath = (): string => join(repoRoot, 'lab', 'inventory.yaml');
+/**
+ * Where `lab up` writes the inventory unless told: lab/inventory.yaml in the checkout for the default
+ * lab, and inventory.yaml in its state directory for a lab of another name.
+ */
+export const defaultInventoryPath = (cfg?: LabConfig): string =>
+  cfg && cfg.name !== 'lab' ? join(cfg.stateDir, 'inventory.yaml') : join(repoRoot, 'lab', 'inventory.yaml');

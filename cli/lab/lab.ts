@@ -180,7 +180,7 @@ export interface UpResult {
 
 export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpResult> {
   requireSupported();
-  const inventoryPath = opts.inventory ?? defaultInventoryPath();
+  const inventoryPath = opts.inventory ?? defaultInventoryPath(cfg);
   let aborted: string | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
     aborted = sig;
