@@ -41,8 +41,6 @@ interface Running {
   sock: NativeSocket | null;
   sockError: string | null;
   garpTimers: ReturnType<typeof setTimeout>[];
-  /** VIP changes run one after the other */
-  vipQueue: Promise<void>;
   interfaces: Map<string, boolean>;
 }
 
@@ -210,7 +208,7 @@ export class Daemon {
   private startInstance(cfg: VrrpInstanceConfig): void {
     const local = this.localAddress(cfg) ?? '0.0.0.0';
     const inst = new VrrpInstance(cfg, local, this.instanceIO(cfg.name), realClock);
-    const r: Running = { cfg, inst, sock: null, sockError: null, garpTimers: [], vipQueue: Promise.resolve(), interfaces: new Map() };
+    const r: Running = { cfg, inst, sock: null, sockError: null, garpTimers: [], interfaces: new Map() };
     this.running.set(cfg.name, r);
     this.openSocket(r);
     this.refreshInterfaces(r);
@@ -297,10 +295,6 @@ export class Daemon {
     }
   }
 
-  private queueVips(r: Running, work: () => Promise<void>): void {
-    r.vipQueue = r.vipQueue.then(work).catch((e) => this.say(r.cfg.name, `virtual addresses: ${(e as Error).message}`));
-  }
-
   private clearGarps(r: Running): void {
     for (const t of r.garpTimers) clearTimeout(t);
     r.garpTimers = [];
@@ -313,35 +307,29 @@ export class Daemon {
   private acquire(name: string): void {
     const r = this.running.get(name);
     if (!r) return;
-    const vips = r.cfg.vips;
-    this.queueVips(r, async () => {
-      for (const v of vips) {
-        const err = await addVip(v);
-        if (err) this.say(name, err);
-      }
-      if (r.inst.state !== 'MASTER') return;
-      this.clearGarps(r);
-      this.garpBurst(r, Math.max(1, r.cfg.garpMasterRepeat));
-      if (r.cfg.garpMasterDelay > 0 && r.cfg.garpMasterRepeat > 0)
-        r.garpTimers.push(setTimeout(() => r.inst.state === 'MASTER' && this.garpBurst(r, r.cfg.garpMasterRepeat), r.cfg.garpMasterDelay * 1000));
-      if (r.cfg.garpMasterRefresh > 0) {
-        const t = setInterval(() => r.inst.state === 'MASTER' && this.garpBurst(r, r.cfg.garpMasterRefreshRepeat), r.cfg.garpMasterRefresh * 1000);
-        r.garpTimers.push(t as unknown as ReturnType<typeof setTimeout>);
-      }
-    });
+    for (const v of r.cfg.vips) {
+      const err = addVip(this.net, v);
+      if (err) this.say(name, err);
+    }
+    if (r.inst.state !== 'MASTER') return;
+    this.clearGarps(r);
+    this.garpBurst(r, Math.max(1, r.cfg.garpMasterRepeat));
+    if (r.cfg.garpMasterDelay > 0 && r.cfg.garpMasterRepeat > 0)
+      r.garpTimers.push(setTimeout(() => r.inst.state === 'MASTER' && this.garpBurst(r, r.cfg.garpMasterRepeat), r.cfg.garpMasterDelay * 1000));
+    if (r.cfg.garpMasterRefresh > 0) {
+      const t = setInterval(() => r.inst.state === 'MASTER' && this.garpBurst(r, r.cfg.garpMasterRefreshRepeat), r.cfg.garpMasterRefresh * 1000);
+      r.garpTimers.push(t as unknown as ReturnType<typeof setTimeout>);
+    }
   }
 
   private release(name: string, vips?: VirtualAddress[]): void {
     const r = this.running.get(name);
     if (!r) return;
     this.clearGarps(r);
-    const list = vips ?? r.cfg.vips;
-    this.queueVips(r, async () => {
-      for (const v of list) {
-        const err = await delVip(v);
-        if (err) this.say(name, err);
-      }
-    });
+    for (const v of vips ?? r.cfg.vips) {
+      const err = delVip(this.net, v);
+      if (err) this.say(name, err);
+    }
   }
 
   private onTransition(name: string, from: State, to: State, reason: string): void {
@@ -474,7 +462,6 @@ export class Daemon {
   private async stopInstance(r: Running, reason: string, forget = true): Promise<void> {
     r.inst.shutdown(reason);
     this.clearGarps(r);
-    await r.vipQueue;
     if (r.sock) this.net.close(r.sock);
     r.sock = null;
     if (forget) this.running.delete(r.cfg.name);

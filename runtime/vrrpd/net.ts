@@ -1,8 +1,7 @@
-// The network side of the daemon: the native raw-socket addon, interface facts from the kernel,
-// virtual addresses through iproute2 and gratuitous ARP.
-import { execFile } from 'node:child_process';
+// The network side of the daemon: the native addon (raw VRRP sockets, rtnetlink addresses,
+// gratuitous ARP frames) and interface facts from the kernel.
 import { existsSync, readFileSync } from 'node:fs';
-import { networkInterfaces, arch } from 'node:os';
+import { networkInterfaces, arch, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { garpFrame } from './packet.ts';
 import type { VirtualAddress } from './config.ts';
@@ -18,6 +17,9 @@ export interface VrrpNet {
   send(handle: NativeSocket, packet: Buffer, dst: string): number;
   close(handle: NativeSocket): void;
   sendFrame(ifname: string, frame: Buffer): number;
+  /** 0 or an errno */
+  addrAdd(ifname: string, addr: string, prefix: number, label: string | null, broadcast: string | null, scope: number): number;
+  addrDel(ifname: string, addr: string, prefix: number): number;
 }
 
 /** Supported targets of the prebuilt addon. */
@@ -61,43 +63,42 @@ export function macAddress(ifname: string): string | null {
   }
 }
 
-function findIp(): string {
-  for (const p of ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip']) if (existsSync(p)) return p;
-  return 'ip';
-}
-const IP = findIp();
+const SCOPES: Record<string, number> = { global: 0, site: 200, link: 253, host: 254 };
 
-function run(args: string[]): Promise<{ ok: boolean; err: string }> {
-  return new Promise((resolve) => {
-    execFile(IP, args, { timeout: 10_000 }, (error, _stdout, stderr) => resolve({ ok: !error, err: String(stderr || error?.message || '').trim() }));
-  });
+function errnoName(n: number): string {
+  const e = Object.entries(osConstants.errno).find(([, v]) => v === n);
+  return e ? e[0] : `errno ${n}`;
 }
 
-function vipArgs(v: VirtualAddress): string[] {
-  const a = [`${v.address}/${v.prefix}`, 'dev', v.dev];
-  if (v.label) a.push('label', v.label);
-  if (v.broadcast) a.push('broadcast', v.broadcast);
-  if (v.scope) a.push('scope', v.scope);
-  return a;
-}
+const vipText = (v: VirtualAddress) => `${v.address}/${v.prefix} dev ${v.dev}`;
 
 export function vipPresent(v: VirtualAddress): boolean {
   return ipv4Addresses(v.dev).includes(v.address);
 }
 
-/** Adds a virtual address (present already: fine). Resolves to an error message or null. */
-export async function addVip(v: VirtualAddress): Promise<string | null> {
-  const r = await run(['-4', 'addr', 'add', ...vipArgs(v)]);
-  if (r.ok || /File exists/i.test(r.err)) return null;
-  return `ip addr add ${vipArgs(v).join(' ')}: ${r.err}`;
+/** Adds a virtual address over rtnetlink (present already: fine). Resolves to an error message or null. */
+export function addVip(net: VrrpNet, v: VirtualAddress): string | null {
+  try {
+    const scope = v.scope === undefined ? 0 : (SCOPES[v.scope] ?? Number(v.scope));
+    const err = net.addrAdd(v.dev, v.address, v.prefix, v.label ?? null, v.broadcast ?? null, scope);
+    if (err === 0 || err === osConstants.errno.EEXIST) return null;
+    return `adding ${vipText(v)}: ${errnoName(err)}`;
+  } catch (e) {
+    return `adding ${vipText(v)}: ${(e as Error).message}`;
+  }
 }
 
 /** Removes a virtual address (absent already: fine). */
-export async function delVip(v: VirtualAddress): Promise<string | null> {
-  if (!vipPresent(v)) return null;
-  const r = await run(['-4', 'addr', 'del', `${v.address}/${v.prefix}`, 'dev', v.dev]);
-  if (r.ok || /Cannot assign/i.test(r.err)) return null;
-  return `ip addr del ${v.address}/${v.prefix} dev ${v.dev}: ${r.err}`;
+export function delVip(net: VrrpNet, v: VirtualAddress): string | null {
+  try {
+    const err = net.addrDel(v.dev, v.address, v.prefix);
+    if (err === 0 || err === osConstants.errno.EADDRNOTAVAIL) return null;
+    return `removing ${vipText(v)}: ${errnoName(err)}`;
+  } catch (e) {
+    // the device is gone: so is the address
+    if (/No such device/.test((e as Error).message)) return null;
+    return `removing ${vipText(v)}: ${(e as Error).message}`;
+  }
 }
 
 /** Sends one gratuitous ARP for each address on its device; returns the errors. */

@@ -13,6 +13,9 @@
  *   close(handle)                                    (stops the thread, closes the socket)
  *   sendFrame(ifname, frame) -> bytes sent           (a whole Ethernet frame on an AF_PACKET socket:
  *                                                     gratuitous ARP)
+ *   addrAdd(ifname, addr, prefix, label, broadcast, scope) -> 0 or an errno (EEXIST: already there)
+ *   addrDel(ifname, addr, prefix) -> 0 or an errno (EADDRNOTAVAIL: not there)
+ *                                                    (IPv4 addresses through rtnetlink, what `ip addr` does)
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -22,6 +25,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -311,12 +316,115 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- IPv4 addresses over rtnetlink ---- */
+
+static void nl_attr(struct nlmsghdr *n, size_t max, unsigned short type, const void *data, size_t len) {
+  size_t off = NLMSG_ALIGN(n->nlmsg_len);
+  struct rtattr *rta = (struct rtattr *)((char *)n + off);
+  if (off + RTA_SPACE(len) > max) return;
+  rta->rta_type = type;
+  rta->rta_len = (unsigned short)RTA_LENGTH(len);
+  memcpy(RTA_DATA(rta), data, len);
+  n->nlmsg_len = (unsigned int)(off + RTA_SPACE(len));
+}
+
+/* returns 0 or a positive errno */
+static int nl_addr(int add, unsigned int ifindex, struct in_addr addr, int prefix, const char *label, const struct in_addr *brd, int scope) {
+  struct {
+    struct nlmsghdr n;
+    struct ifaddrmsg ifa;
+    char buf[256];
+  } req;
+  memset(&req, 0, sizeof req);
+  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+  req.n.nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
+  req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+  req.n.nlmsg_seq = 1;
+  req.ifa.ifa_family = AF_INET;
+  req.ifa.ifa_prefixlen = (unsigned char)prefix;
+  req.ifa.ifa_scope = (unsigned char)scope;
+  req.ifa.ifa_index = ifindex;
+  nl_attr(&req.n, sizeof req, IFA_LOCAL, &addr, 4);
+  nl_attr(&req.n, sizeof req, IFA_ADDRESS, &addr, 4);
+  if (add && brd) nl_attr(&req.n, sizeof req, IFA_BROADCAST, brd, 4);
+  if (add && label && label[0]) nl_attr(&req.n, sizeof req, IFA_LABEL, label, strlen(label) + 1);
+
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return errno;
+  struct sockaddr_nl nl;
+  memset(&nl, 0, sizeof nl);
+  nl.nl_family = AF_NETLINK;
+  int err = 0;
+  if (sendto(fd, &req, req.n.nlmsg_len, 0, (struct sockaddr *)&nl, sizeof nl) < 0) {
+    err = errno;
+  } else {
+    char rbuf[4096];
+    for (;;) {
+      ssize_t n = recv(fd, rbuf, sizeof rbuf, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        err = errno;
+        break;
+      }
+      struct nlmsghdr *h = (struct nlmsghdr *)rbuf;
+      int done = 0;
+      for (; NLMSG_OK(h, (unsigned int)n); h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_type == NLMSG_ERROR) {
+          struct nlmsgerr *e = NLMSG_DATA(h);
+          err = -e->error;
+          done = 1;
+          break;
+        }
+        if (h->nlmsg_type == NLMSG_DONE) {
+          done = 1;
+          break;
+        }
+      }
+      if (done) break;
+    }
+  }
+  close(fd);
+  return err;
+}
+
+static napi_value addr_common(napi_env env, napi_callback_info info, int add) {
+  size_t argc = 6;
+  napi_value argv[6];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3)
+    return throw_msg(env, "addrAdd/addrDel(ifname, addr, prefix, ...) expects at least 3 arguments");
+  char ifname[IF_NAMESIZE + 1], addr[64], label[IF_NAMESIZE + 1] = "", brd[64] = "";
+  if (get_string(env, argv[0], ifname, sizeof ifname) != 0) return throw_msg(env, "bad interface name");
+  if (get_string(env, argv[1], addr, sizeof addr) != 0) return throw_msg(env, "bad address");
+  int32_t prefix = 32, scope = 0;
+  if (napi_get_value_int32(env, argv[2], &prefix) != napi_ok || prefix < 0 || prefix > 32) return throw_msg(env, "bad prefix");
+  napi_valuetype t;
+  if (argc > 3 && napi_typeof(env, argv[3], &t) == napi_ok && t == napi_string && get_string(env, argv[3], label, sizeof label) != 0)
+    return throw_msg(env, "bad label");
+  if (argc > 4 && napi_typeof(env, argv[4], &t) == napi_ok && t == napi_string && get_string(env, argv[4], brd, sizeof brd) != 0)
+    return throw_msg(env, "bad broadcast address");
+  if (argc > 5 && napi_typeof(env, argv[5], &t) == napi_ok && t == napi_number) napi_get_value_int32(env, argv[5], &scope);
+  struct in_addr a, b;
+  if (inet_pton(AF_INET, addr, &a) != 1) return throw_msg(env, "bad address");
+  if (brd[0] && inet_pton(AF_INET, brd, &b) != 1) return throw_msg(env, "bad broadcast address");
+  unsigned int ifindex = if_nametoindex(ifname);
+  if (ifindex == 0) return throw_errno(env, ifname, errno);
+  int err = nl_addr(add, ifindex, a, prefix, label, brd[0] ? &b : NULL, scope);
+  napi_value out;
+  napi_create_int32(env, err, &out);
+  return out;
+}
+
+static napi_value addr_add(napi_env env, napi_callback_info info) { return addr_common(env, info, 1); }
+static napi_value addr_del(napi_env env, napi_callback_info info) { return addr_common(env, info, 0); }
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "open", NULL, open_socket, NULL, NULL, NULL, napi_enumerable, NULL },
     { "send", NULL, send_packet, NULL, NULL, NULL, napi_enumerable, NULL },
     { "close", NULL, close_socket, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sendFrame", NULL, send_frame, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "addrAdd", NULL, addr_add, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "addrDel", NULL, addr_del, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
