@@ -190,6 +190,39 @@ export async function ensureBaseImage(cfg: LabConfig, sources: AptSource[], keys
   });
 }
 
+/** Cache directories that a running lab host has mounted (any mount namespace on the machine). */
+function cacheDirsInUse(cacheDir: string): Set<string> {
+  const used = new Set<string>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of text.matchAll(new RegExp(`${cacheDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/((?:base|repo)-[0-9a-f]+)`, 'g'))) used.add(m[1]);
+  }
+  return used;
+}
+
+/**
+ * Removes base images and repositories of earlier package lists, except those still mounted by a
+ * running lab.
+ */
+export function pruneCache(cfg: LabConfig, keys: CacheKeys): string[] {
+  if (!existsSync(cfg.cacheDir)) return [];
+  const keep = new Set([`base-${keys.base}`, `repo-${keys.repo}`]);
+  // (one touched in the last hour may belong to another checkout's lab that is starting)
+  const old = (d: string) => Date.now() - statSync(join(cfg.cacheDir, d)).mtimeMs > 3600_000;
+  const stale = readdirSync(cfg.cacheDir).filter((d) => /^(base|repo)-[0-9a-f]+$/.test(d) && !keep.has(d) && old(d));
+  if (stale.length === 0) return [];
+  const used = cacheDirsInUse(cfg.cacheDir);
+  const removed = stale.filter((d) => !used.has(d));
+  for (const d of removed) rmSync(join(cfg.cacheDir, d), { recursive: true, force: true });
+  if (removed.length) log(`removed cached ${removed.join(', ')} (earlier package lists)`);
+  return removed;
+}
+
 /** A Release file for a flat repository, so that apt takes it without warnings. */
 function releaseFile(repo: string): string {
   const lines = [`Origin: hasetup-lab`, `Label: hasetup-lab`, `Suite: ${SUITE}`, `Architectures: all ${process.arch === 'x64' ? 'amd64' : process.arch}`, `Date: ${new Date().toUTCString()}`];

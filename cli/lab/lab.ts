@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import { CTL_ADDRESS, defaultInventoryPath, hostsFor, labConfig, REPLICA, type LabConfig, type LabHost, type LabOptions } from './config.ts';
-import { cacheKeys, ensureBaseImage, ensureRepo, machineAptSources } from './image.ts';
+import { cacheKeys, ensureBaseImage, ensureRepo, machineAptSources, pruneCache } from './image.ts';
 import {
   cgroupDirs,
   cgroupPids,
@@ -241,6 +241,7 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
       const baseDir = await ensureBaseImage(cfg, sources, keys);
       check();
       const repoDir = await ensureRepo(cfg, sources, keys, baseDir);
+      pruneCache(cfg, keys);
       check();
       const hosts = hostsFor(!!opts.replica);
       const state: LabState = {
