@@ -13,7 +13,7 @@ export const netnsExists = (ns: string): boolean => existsSync(netnsPath(ns));
 
 /** Creates a namespace; `record` is called before creation so a failure half-way is still cleaned up. */
 async function addNs(ns: string, record: (ns: string) => void): Promise<void> {
-  if (netnsExists(ns)) throw new Error(`network namespace ${ns} already exists: another lab of the same name is running, or a crashed one was not cleaned up (hasetup lab down)`);
+  if (netnsExists(ns)) throw new Error(`network namespace ${ns} already exists: another lab of the same name is running, or one was left behind without its state file (then remove it: ip netns delete ${ns})`);
   record(ns);
   await runOk('ip', ['netns', 'add', ns]);
   await runOk('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
