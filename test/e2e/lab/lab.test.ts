@@ -191,7 +191,7 @@ test('lab: cold up, SSH, systemd, offline apt, isolation, idempotent up, down le
     .map((i) => i!.address)
     // (the Vagrant lab's host side may hold an address of the same plan: inside the lab that one is ctl's)
     .filter((a) => !a.startsWith('10.213.0.'));
-  for (const addr of [...machineAddrs, '1.1.1.1']) {
+  for (const addr of [...machineAddrs, '203.0.113.1']) {
     const r = await labSsh(cfg, HOSTS.lb01, `ip route get ${addr}`);
     assert.notEqual(r.code, 0, `lb01 has no route to ${addr}`);
     assert.match(r.stderr, /unreachable/i);
