@@ -3,26 +3,33 @@
 //   hasetup-vrrpd -t [-f keepalived.conf]                check the configuration, exit 0 or 1
 import { parseConfig, ConfigError } from './config.ts';
 import { Daemon, DEFAULT_STATUS_FILE } from './daemon.ts';
+import { parseTcpTarget, runSelfCheck, type SelfCheck } from './check.ts';
 
 const VERSION = '0.1.0';
 const DEFAULT_CONFIG = '/etc/keepalived/keepalived.conf';
 
 const USAGE = `usage: hasetup-vrrpd [-f FILE] [--status FILE] [-t]
+       hasetup-vrrpd --check-http URL | --check-tcp HOST:PORT [--timeout SECONDS]
   -f, --use-file FILE   keepalived.conf to use (default ${DEFAULT_CONFIG})
   -t, --config-test     check the configuration and exit: 0 valid, 1 errors (file:line: message)
   -s, --status FILE     where to write the JSON status (default ${DEFAULT_STATUS_FILE}; "-" for none)
   -h, --help            this help
   -v, --version         print the version
+  --check-http URL      health check for vrrp_script: exit 0 on an HTTP status below 400, else 1
+  --check-tcp HOST:PORT health check for vrrp_script: exit 0 when a TCP connection opens, else 1
+  --timeout SECONDS     for the checks (default 3)
 Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT leave (a master sends priority 0).`;
 
 interface Args {
   file: string;
   test: boolean;
   status: string | null;
+  check?: SelfCheck;
+  timeout: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { file: DEFAULT_CONFIG, test: false, status: DEFAULT_STATUS_FILE };
+  const a: Args = { file: DEFAULT_CONFIG, test: false, status: DEFAULT_STATUS_FILE, timeout: 3 };
   for (let i = 0; i < argv.length; i++) {
     let opt = argv[i];
     let val: string | undefined;
@@ -49,6 +56,24 @@ function parseArgs(argv: string[]): Args {
       case '--status': {
         const v = next();
         a.status = v === '-' ? null : v;
+        break;
+      }
+      case '--check-http': {
+        const url = next();
+        if (!/^https?:\/\//.test(url)) fail(`--check-http needs an http:// or https:// URL, not ${url}`);
+        a.check = { kind: 'http', url };
+        break;
+      }
+      case '--check-tcp': {
+        const t = parseTcpTarget(next());
+        if (!t) fail('--check-tcp needs HOST:PORT');
+        a.check = { kind: 'tcp', ...t };
+        break;
+      }
+      case '--timeout': {
+        const v = Number(next());
+        if (!(v > 0)) fail('--timeout needs a positive number of seconds');
+        a.timeout = v;
         break;
       }
       case '-h':
@@ -91,6 +116,7 @@ function configTest(file: string): number {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.check) process.exit((await runSelfCheck(args.check, args.timeout * 1000)) ? 0 : 1);
   if (args.test) process.exit(configTest(args.file));
   const stamp = () => new Date().toISOString();
   const daemon = new Daemon({

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Clock } from './instance.ts';
+import { parseSelfCheck, runSelfCheck } from './check.ts';
 import type { TrackInterfaceRef, VrrpScriptConfig, TrackScriptRef } from './config.ts';
 
 export type CheckStatus = 'init' | 'ok' | 'failed';
@@ -15,10 +16,12 @@ export interface RunAs {
   gid?: number;
 }
 
-/** Runs a command without a shell, killing it (and only it) when it overruns. */
+/** Runs a command without a shell, killing it (and only it) when it overruns; our own checks run in-process. */
 export function commandRunner(runAs: RunAs = {}): CheckRunner {
-  return (argv, timeoutMs) =>
-    new Promise((resolve) => {
+  return (argv, timeoutMs) => {
+    const self = parseSelfCheck(argv);
+    if (self) return runSelfCheck(self, timeoutMs);
+    return new Promise((resolve) => {
       let done = false;
       const finish = (ok: boolean) => {
         if (done) return;
@@ -34,6 +37,7 @@ export function commandRunner(runAs: RunAs = {}): CheckRunner {
       child.on('error', () => finish(false));
       child.on('exit', (code) => finish(code === 0));
     });
+  };
 }
 
 /** One vrrp_script: a check repeated every interval; rise successes make it ok, fall failures failed. */
