@@ -53,6 +53,8 @@ export interface MariadbOpSpec<S> {
   note?(state: S): string | undefined;
   /** Local administration that must not enter the binary log (a replica's own transactions). */
   noBinlog?: boolean;
+  /** sh run before the query (output discarded), e.g. a bounded wait for the state to settle. */
+  settle?: string;
 }
 
 export function parseRows(out: string): Rows {
@@ -62,13 +64,16 @@ export function parseRows(out: string): Rows {
     .map((l) => l.split('\t'));
 }
 
-/** `mariadb -E` output ("*** 1. row ***" then "   Name: value" lines) as a record (first row). */
+/**
+ * `mariadb -E` output ("*** 1. row ***" then "   Name: value" lines) as one record: the first row of
+ * each result set (a second row of one set ends the reading).
+ */
 export function parseVertical(out: string): Record_ {
   const rec: Record_ = {};
-  let rows = 0;
   for (const line of out.split('\n')) {
-    if (/^\*+ \d+\. row \*+$/.test(line.trim())) {
-      if (++rows > 1) break;
+    const row = /^\*+ (\d+)\. row \*+$/.exec(line.trim());
+    if (row) {
+      if (row[1] !== '1') break;
       continue;
     }
     const m = /^\s*([A-Za-z_]+): ?(.*)$/.exec(line);
@@ -88,7 +93,7 @@ export function mariadbOp<S extends Rows | Record_>(spec: MariadbOpSpec<S>): Ope
   return {
     kind,
     subject: spec.subject,
-    probe: () => probeQuery(spec.query, spec.format),
+    probe: () => (spec.settle ? `{ ${spec.settle}\n} </dev/null >/dev/null 2>&1\n` : '') + probeQuery(spec.query, spec.format),
     plan(state, ctx) {
       const [head = '', ...rest] = state.split('\n');
       if (head.trim() !== 'ok') {
@@ -340,22 +345,44 @@ export interface ReplicaSpec {
 /** A value for an option file: quoted, with \ and " escaped. */
 const cnfValue = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
-/** sh: wait (bounded) until SHOW SLAVE STATUS says both threads run; print why not and fail otherwise. */
+/** sh: prints the GTID position the IO thread has received (digits, "-" and "," only). */
+const IO_POS = `${CLIENT} -E -e 'SHOW SLAVE STATUS' </dev/null 2>/dev/null | sed -n 's/^ *Gtid_IO_Pos: //p' | tr -cd '0-9,-'`;
+
+/**
+ * sh: waits (bounded) until both replication threads run and the SQL thread has applied everything
+ * up to $target (a GTID position; when empty, what the IO thread has received so far), checked with
+ * MASTER_GTID_WAIT, one second at a time. A thread that runs for a moment after START SLAVE and then
+ * stops on an event is caught that way. Fails at once, with the errors, when a thread stopped on an
+ * error (waiting will not mend it); at the deadline, succeeds if both threads still run (a replica
+ * still catching up) and fails otherwise.
+ */
 export function waitThreadsScript(seconds: number): string {
+  const status = `st=$(${CLIENT} -E -e 'SHOW SLAVE STATUS' </dev/null 2>&1)`;
+  const field = (v: string, name: string) => `${v}=$(printf '%s\\n' "$st" | sed -n 's/^ *${name}: //p')`;
+  const report = `printf '%s\\n' "$st" | grep -E '^ *(Slave_IO_Running|Slave_SQL_Running|Last_IO_Error|Last_SQL_Error|Master_Host):' >&2`;
   return [
     'i=0',
     'while :; do',
-    `  st=$(${CLIENT} -E -e 'SHOW SLAVE STATUS' </dev/null 2>&1)`,
-    `  io=$(printf '%s\\n' "$st" | sed -n 's/^ *Slave_IO_Running: //p')`,
-    `  sq=$(printf '%s\\n' "$st" | sed -n 's/^ *Slave_SQL_Running: //p')`,
-    '  [ "$io" = Yes ] && [ "$sq" = Yes ] && break',
+    `  t=$(printf '%s' "\${target:-$(${IO_POS})}" | tr -cd '0-9,-')`,
+    `  w=$(${CLIENT} -N -e "SELECT MASTER_GTID_WAIT('$t', 1)" </dev/null 2>/dev/null)`,
+    `  ${status}`,
+    `  ${field('io', 'Slave_IO_Running')}`,
+    `  ${field('sq', 'Slave_SQL_Running')}`,
+    `  e=$(printf '%s\\n' "$st" | sed -n 's/^ *Last_\\(IO\\|SQL\\)_Errno: //p' | grep -vx 0 | head -n 1)`,
+    '  [ "$io" = Yes ] && [ "$sq" = Yes ] && [ "$w" = 0 ] && break',
     '  i=$((i + 1))',
-    `  if [ $i -ge ${seconds} ]; then`,
-    `    echo "replication threads not both running after ${seconds} s:" >&2`,
-    `    printf '%s\\n' "$st" | grep -E '^ *(Slave_IO_Running|Slave_SQL_Running|Last_IO_Error|Last_SQL_Error|Master_Host):' >&2`,
+    '  if [ -n "$e" ] && { [ "$io" = No ] || [ "$sq" = No ]; }; then',
+    '    echo "a replication thread stopped on an error:" >&2',
+    `    ${report}`,
     '    exit 1',
     '  fi',
-    '  sleep 1',
+    `  if [ $i -ge ${seconds} ]; then`,
+    `    if [ "$io" = Yes ] && [ "$sq" = Yes ]; then echo "both replication threads run, still catching up after ${seconds} s" >&2; break; fi`,
+    `    echo "replication threads not both running after ${seconds} s:" >&2`,
+    `    ${report}`,
+    '    exit 1',
+    '  fi',
+    '  [ "$w" = 0 ] && sleep 1',
     'done',
   ].join('\n');
 }
@@ -400,6 +427,8 @@ export function replicaOf(spec: ReplicaSpec): Operation {
         '  sleep 2',
         'done',
         `${CLIENT} --batch || exit 1`,
+        // where the primary is now: the replica has caught up (and not stopped on the way) past it
+        `target=$(mariadb --defaults-extra-file="$cnf" --host=${shq(spec.primary)} --port=${spec.port} --connect-timeout=3 -N -e 'SELECT @@gtid_binlog_pos' </dev/null 2>/dev/null)`,
         waitThreadsScript(spec.waitThreadsSec),
       ].join('\n');
       return {
@@ -423,6 +452,9 @@ export function replicationRunning(o: { waitSec: number }): Operation {
     subject: 'both threads running',
     query: 'SHOW SLAVE STATUS',
     format: 'vertical',
+    // running threads that have not applied all they received yet: wait (at most 5 s) until they have
+    // or one stops, so a thread that is about to stop on an event is not reported as running
+    settle: `if ${CLIENT} -E -e 'SHOW SLAVE STATUS' | grep -Eq '^ *Slave_SQL_Running: Yes$'; then p=$(${IO_POS}); ${CLIENT} -N -e "SELECT MASTER_GTID_WAIT('$p', 5)"; fi`,
     note: (s) => `Slave_IO_Running: Yes, Slave_SQL_Running: Yes, ${s.Seconds_Behind_Master ?? '?'} s behind, GTID ${s.Gtid_IO_Pos || '(none yet)'}`,
     decide(s, ctx) {
       if (s.Slave_IO_Running === 'Yes' && s.Slave_SQL_Running === 'Yes') return null;

@@ -182,7 +182,9 @@ const STATUS = (over: Record<string, string> = {}) => {
     Connect_Retry: '5',
     Slave_IO_Running: 'Yes',
     Slave_SQL_Running: 'Yes',
+    Last_IO_Errno: '0',
     Last_IO_Error: '',
+    Last_SQL_Errno: '0',
     Last_SQL_Error: '',
     Seconds_Behind_Master: '0',
     Using_Gtid: 'Slave_Pos',
@@ -193,7 +195,8 @@ const STATUS = (over: Record<string, string> = {}) => {
 };
 const replica = () => replicaOf({ primary: '10.0.0.31', port: 3306, user: 'repl', password: PW, connectRetry: 5, waitPrimarySec: 300, waitThreadsSec: 60 });
 
-test('vertical output: parsed into a record (empty values kept)', () => {
+test('vertical output: parsed into a record (empty values kept), several result sets merged', () => {
+  assert.deepEqual(parseVertical('*** 1. row ***\n  A: 1\n*** 1. row ***\n  B: 2\n*** 2. row ***\n  A: 3'), { A: '1', B: '2' });
   const r = parseVertical(STATUS().split('\n').slice(1).join('\n'));
   assert.equal(r.Slave_IO_Running, 'Yes');
   assert.equal(r.Last_IO_Error, '');
@@ -219,7 +222,8 @@ test('replica: not configured -> wait for the primary, CHANGE MASTER by GTID, st
   assert.match(p.script, /--host=10\.0\.0\.31 --port=3306 --connect-timeout=3/);
   assert.match(p.script, /if \[ \$i -ge 150 \]; then echo "the primary 10\.0\.0\.31:3306 did not accept the replication account within 300 s/);
   assert.match(p.script, /^mariadb --protocol=socket --user=root --batch \|\| exit 1$/m);
-  assert.ok(p.script.indexOf('--batch') < p.script.indexOf("SHOW SLAVE STATUS"), 'waits for the threads after starting them');
+  assert.ok(p.script.indexOf('--batch') < p.script.indexOf('SHOW SLAVE STATUS'), 'waits for the threads after starting them');
+  assert.match(p.script, /target=\$\(mariadb --defaults-extra-file="\$cnf" --host=10\.0\.0\.31 .*SELECT @@gtid_binlog_pos/, "waits to have applied the primary's position");
   assert.ok(!p.why.includes(PW) && !(p.diff ?? '').includes(PW));
 });
 
@@ -249,7 +253,60 @@ test('replication check right after (re)configuring: waits, bounded, and fails w
   const p = changed(replicationRunning({ waitSec: 30 }).plan(STATUS({ Slave_IO_Running: 'Connecting' }), { ...ctx, earlierChange: true }));
   assert.equal(p.script, waitThreadsScript(30));
   assert.match(p.script, /if \[ \$i -ge 30 \]; then/);
+  assert.match(p.script, /MASTER_GTID_WAIT/);
   assert.match(p.script, /Last_IO_Error\|Last_SQL_Error/);
+});
+
+/**
+ * Runs a script with a stand-in `mariadb`: SHOW SLAVE STATUS prints `status`, MASTER_GTID_WAIT
+ * prints `wait` (0: reached, -1: timed out).
+ */
+function runWithStatus(script: string, status: string, wait = '0'): { code: number | null; stderr: string; ms: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'hasetup-mysql-wait-'));
+  try {
+    writeFileSync(join(dir, 'out'), status);
+    writeFileSync(join(dir, 'mariadb'), `#!/bin/sh\ncase "$*" in *MASTER_GTID_WAIT*) echo '${wait}' ;; *) cat ${dir}/out ;; esac\n`, { mode: 0o755 });
+    const t0 = Date.now();
+    const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+    return { code: r.status, stderr: r.stderr, ms: Date.now() - t0 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const body = (s: string) => s.split('\n').slice(1).join('\n');
+
+test('waiting for the threads: done when both run and the SQL thread has applied what was received', () => {
+  const r = runWithStatus(waitThreadsScript(30), body(STATUS()));
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+});
+
+test('waiting for the threads: a thread stopped on an error fails at once, with the error', () => {
+  const broken = runWithStatus(
+    waitThreadsScript(30),
+    body(STATUS({ Slave_SQL_Running: 'No', Last_SQL_Errno: '1062', Last_SQL_Error: "Error 'Duplicate entry '1' for key 'PRIMARY'' on query" })),
+    '-1',
+  );
+  assert.equal(broken.code, 1);
+  assert.match(broken.stderr, /a replication thread stopped on an error:/);
+  assert.match(broken.stderr, /Last_SQL_Error: Error 'Duplicate entry '1' for key 'PRIMARY'' on query/);
+});
+
+test('waiting for the threads: still catching up at the deadline is fine; not running is not', () => {
+  const catchingUp = runWithStatus(waitThreadsScript(2), body(STATUS()), '-1');
+  assert.equal(catchingUp.code, 0);
+  assert.match(catchingUp.stderr, /both replication threads run, still catching up after 2 s/);
+  const connecting = runWithStatus(waitThreadsScript(2), body(STATUS({ Slave_IO_Running: 'Connecting' })));
+  assert.equal(connecting.code, 1);
+  assert.match(connecting.stderr, /replication threads not both running after 2 s:\n\s*Master_Host: 10\.0\.0\.31\n\s*Slave_IO_Running: Connecting/);
+});
+
+test('replication check: its probe lets running threads apply what they received first, then reads the status', () => {
+  const op = replicationRunning({ waitSec: 30 });
+  const { state, args } = runProbe(op, body(STATUS()));
+  assert.deepEqual(args, ['--protocol=socket', '--user=root', '-E', '-e', 'SHOW SLAVE STATUS'], 'the last call reads the status');
+  assert.match(op.probe(), /MASTER_GTID_WAIT\('\$p', 5\)/);
+  assert.equal(op.plan(state, ctx).changed, false);
 });
 
 // ---- 5.1-era options ------------------------------------------------------------------------

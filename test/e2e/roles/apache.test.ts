@@ -1,0 +1,156 @@
+// End-to-end in the lab: the apache role on web01 and web02 (with common), applied by `hasetup apply`
+// from the lab's controller namespace. The node pages reach the LBs on port 80; the access log names
+// the client given in X-Forwarded-For only when an LB sent the request; server-status answers on the
+// loopback only; MaxRequestWorkers follows the host's memory; a second apply changes nothing; a
+// hand-edited site is shown by --check --diff and restored by apply. (What the firewall refuses is
+// the firewall role's test.)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { labConfig, repoRoot } from '../../../cli/lab/config.ts';
+import { loadInventory } from '../../../inventory/load.ts';
+import { mpmSizing } from '../../../roles/apache/sizing.ts';
+import { ensureLab, labUnavailable, type Lab } from '../../helpers/lab.ts';
+import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
+
+const TAGS = 'common,apache';
+const HASETUP = join(repoRoot, 'bin', 'hasetup.js');
+const WEB = { web01: '10.213.0.21', web02: '10.213.0.22' } as const;
+const skip = labUnavailable() ?? commandUnavailable('curl');
+
+let lab: Lab | undefined;
+before(async () => {
+  // the inventory in the lab's own state folder: labs of other names may share the checkout
+  if (!skip) lab = await ensureLab({ inventory: join(labConfig().stateDir, 'inventory.yaml') });
+});
+after(async () => {
+  await lab?.release();
+});
+
+interface Recap { ok: number; changed: number; failed: number; unreachable: number; skipped: number }
+
+async function apply(args: string[]) {
+  assert.ok(lab);
+  const t0 = Date.now();
+  const r = await lab.exec([process.execPath, HASETUP, 'apply', lab.inventory, '--tags', TAGS, ...args]);
+  return { ...r, ms: Date.now() - t0 };
+}
+
+async function applyJson(args: string[] = []) {
+  const r = await apply([...args, '--json']);
+  let hosts: Record<string, Recap>;
+  try {
+    hosts = (JSON.parse(r.stdout) as { hosts: Record<string, Recap> }).hosts;
+  } catch {
+    throw new Error(`apply printed no JSON (exit ${r.code}): ${r.stdout.slice(-2000)} ${r.stderr.slice(-2000)}`);
+  }
+  return { ...r, hosts };
+}
+
+async function ssh(host: string, cmd: string) {
+  assert.ok(lab);
+  const r = await lab.ssh(host, cmd);
+  assert.equal(r.code, 0, `${host}: ${cmd}: exit ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+test('first apply of common and apache: no failure, the web nodes changed (on a fresh lab)', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  assert.ok(lab);
+  const r = await applyJson();
+  assert.equal(r.code, 0, r.stderr);
+  for (const [h, rc] of Object.entries(r.hosts)) assert.equal(rc.failed + rc.unreachable, 0, `${h}: ${JSON.stringify(rc)}`);
+  if (lab.broughtUp) for (const w of Object.keys(WEB)) assert.ok(r.hosts[w].changed > 0, `${w} changed`);
+  console.log(`# apply common+apache (${lab.broughtUp ? 'fresh lab' : 'lab already up'}): ${r.ms} ms`);
+});
+
+test('web01 and web02 each serve their node page and the health URL on port 80 to the LBs', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  for (const lb of ['lb01', 'lb02'])
+    for (const [name, addr] of Object.entries(WEB)) {
+      const page = await ssh(lb, `curl -sS -i --max-time 5 http://${addr}/`);
+      assert.match(page, /^HTTP\/1\.1 200 OK/);
+      assert.match(page, new RegExp(`served by ${name} \\(${addr.replace(/\./g, '\\.')}\\)`));
+      assert.match(page, new RegExp(`^X-Served-By: ${name}\\r?$`, 'm'));
+      assert.match(page, /^Server: Apache\r?$/m, 'ServerTokens Prod');
+      const health = await ssh(lb, `curl -sS --max-time 5 -w ' %{http_code}' http://${addr}/health`);
+      assert.equal(health, 'ok\n 200');
+    }
+});
+
+test('the access log names the X-Forwarded-For client only when an LB sent the request', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  assert.ok(lab);
+  const m = `e2e-${process.pid}-${Date.now()}`;
+  const url = `http://${WEB.web02}/`;
+  await ssh('lb01', `curl -sS -o /dev/null -A ${m}-lb -H 'X-Forwarded-For: 198.51.100.7' ${url}`);
+  // a client's own forged header, then what the LB appended: only the LB's part counts
+  await ssh('lb02', `curl -sS -o /dev/null -A ${m}-chain -H 'X-Forwarded-For: 203.0.113.66, 198.51.100.8' ${url}`);
+  await ssh('web02', `curl -sS -o /dev/null -A ${m}-self -H 'X-Forwarded-For: 198.51.100.9' ${url}`);
+  const ctl = await lab.exec(['curl', '-sS', '-o', '/dev/null', '--max-time', '5', '-A', `${m}-ctl`, '-H', 'X-Forwarded-For: 198.51.100.10', url]);
+  assert.equal(ctl.code, 0, ctl.stderr);
+  const log = await ssh('web02', `grep -F ${m} /var/log/apache2/access.log`);
+  const line = (tag: string) => {
+    const l = log.split('\n').find((x) => x.includes(`"${m}-${tag}"`));
+    assert.ok(l, `no log line for ${tag} in:\n${log}`);
+    return l;
+  };
+  assert.match(line('lb'), /^198\.51\.100\.7 .* peer=10\.213\.0\.11$/);
+  assert.match(line('chain'), /^198\.51\.100\.8 .* peer=10\.213\.0\.12$/);
+  assert.match(line('self'), /^10\.213\.0\.22 .* peer=10\.213\.0\.22$/);
+  assert.match(line('ctl'), /^10\.213\.0\.10 .* peer=10\.213\.0\.10$/);
+});
+
+test('server-status answers on the loopback only, whatever X-Forwarded-For says', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const code = (host: string, url: string, xff = '') => ssh(host, `curl -s -o /dev/null -w '%{http_code}' ${xff ? `-H 'X-Forwarded-For: ${xff}' ` : ''}${url}`);
+  assert.equal(await code('web01', 'http://127.0.0.1/server-status'), '200');
+  assert.equal(await code('web01', `http://${WEB.web01}/server-status`), '403');
+  assert.equal(await code('lb01', `http://${WEB.web01}/server-status`), '403');
+  assert.equal(await code('lb01', `http://${WEB.web01}/server-status`, '127.0.0.1'), '403');
+  const denied = await ssh('lb01', `curl -s http://${WEB.web01}/server-status`);
+  assert.doesNotMatch(denied, /Apache\/2|Server at/, 'ServerSignature Off');
+});
+
+test('MaxRequestWorkers follows the formula for the host memory; Apache runs the event MPM', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  assert.ok(lab);
+  const inv = await loadInventory(lab.inventory);
+  for (const w of Object.keys(WEB)) {
+    const kb = Number((await ssh(w, "awk '/^MemTotal:/ {print $2}' /proc/meminfo")).trim());
+    const want = mpmSizing(Math.round(kb / 1024), inv.roles.apache.workers, inv.roles.proxy.maxconn);
+    const conf = await ssh(w, 'cat /etc/apache2/mods-available/mpm_event.conf');
+    assert.match(conf, new RegExp(`^\\s*MaxRequestWorkers\\s+${want.maxRequestWorkers}$`, 'm'));
+    assert.match(conf, new RegExp(`^\\s*ServerLimit\\s+${want.serverLimit}$`, 'm'));
+    assert.match(await ssh(w, 'apache2ctl -V'), /Server MPM:\s+event/);
+    console.log(`# ${w}: ${want.explain}`);
+  }
+});
+
+test('the second apply changes nothing', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const r = await applyJson();
+  assert.equal(r.code, 0, r.stderr);
+  for (const [h, rc] of Object.entries(r.hosts)) assert.deepEqual([h, rc.changed, rc.failed], [h, 0, 0]);
+  console.log(`# second apply common+apache (no change): ${r.ms} ms`);
+});
+
+test('drift: a hand-edited site is shown by --check --diff, left alone, then restored by apply', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const site = '/etc/apache2/sites-available/hasetup.conf';
+  await ssh('web02', `sed -i 's/^\\tServerAlias .*/\\tServerAlias drifted.example/' ${site}`);
+  const check = await apply(['--check', '--diff', '--limit', 'web02']);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /web02 \| apache \| site: would change/);
+  assert.match(check.stdout, /^\s*-\tServerAlias drifted\.example$/m);
+  assert.match(check.stdout, /^\s*\+\tServerAlias 10\.213\.0\.22$/m);
+  assert.match(await ssh('web02', `cat ${site}`), /ServerAlias drifted\.example/, '--check changed nothing');
+  const fix = await apply(['--limit', 'web02']);
+  assert.equal(fix.code, 0, fix.stdout + fix.stderr);
+  assert.match(fix.stdout, /web02 \| apache \| site: changed/);
+  assert.match(fix.stdout, /web02 \| apache \| handler reload apache2: changed/);
+  assert.doesNotMatch(await ssh('web02', `cat ${site}`), /drifted/);
+  assert.match(await ssh('lb01', `curl -sS http://${WEB.web02}/`), /served by web02/);
+  const again = await applyJson(['--limit', 'web02']);
+  assert.equal(again.hosts.web02.changed, 0);
+});
