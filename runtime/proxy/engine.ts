@@ -298,6 +298,7 @@ export class Engine {
   constructor(
     cfg: ParsedConfig,
     public link: ControlLink,
+    private workerIndex = 0,
   ) {
     this.logger = new Logger(cfg.global.logTag);
     this.world = this.build(cfg);
@@ -310,9 +311,13 @@ export class Engine {
       if (p.kind !== 'frontend') bes.set(p.name, new BeRt(p));
       if (p.kind !== 'backend') fes.push(new FeRt(p));
     }
-    for (const b of bes.values()) for (const s of b.servers) {
-      const h = this.health.get(s.key);
-      if (h) this.setHealth(s, h);
+    for (const b of bes.values()) {
+      for (const s of b.servers) {
+        const h = this.health.get(s.key);
+        if (h) this.setHealth(s, h);
+      }
+      // workers start their round robin at different servers, so that together they spread evenly
+      if (b.cfg.balance === 'roundrobin' || b.cfg.balance === 'static-rr') for (let i = 0; i < this.workerIndex % Math.max(1, b.servers.length); i++) b.pick('', '/', null);
     }
     return { cfg, fes, bes };
   }
@@ -579,6 +584,8 @@ export class HttpSession {
   private stopping = false;
   // the request in flight
   private req: RequestHead | null = null;
+  private reqRaw: Buffer | null = null;
+  private pendingHead: Buffer | null = null; // response head waiting to leave with the first body bytes
   private be: BeRt | null = null;
   private srv: SrvRt | null = null;
   private sc: ServerConn | null = null;
@@ -729,6 +736,7 @@ export class HttpSession {
       return;
     }
     this.disarmHeadTimer();
+    this.reqRaw = buf.subarray(0, end);
     this.buf = buf.subarray(end);
     this.startRequest(req);
   }
@@ -922,12 +930,11 @@ export class HttpSession {
     this.tSent = now;
     this.bytesIn += this.req!.headBytes;
     this.st = St.Body;
+    sc.sock.write(head);
     if (this.reqDone) {
-      sc.sock.write(Buffer.from(head, 'latin1'));
       this.st = St.Wait;
       return;
     }
-    sc.sock.write(head);
     const pending = this.buf;
     this.buf = null;
     if (pending && pending.length) this.forwardReqBody(pending);
@@ -938,25 +945,36 @@ export class HttpSession {
     }
   }
 
-  private requestHead(): string {
+  /** The request head for the server: the client's bytes when they can go as they are, plus our headers. */
+  private requestHead(): Buffer {
     const req = this.req!;
     const fe = this.fe.cfg;
     const beCfg = this.be!.cfg;
     const mode = fe.connMode === 'close' || beCfg.connMode === 'close' ? 'close' : fe.connMode === 'server-close' || beCfg.connMode === 'server-close' ? 'server-close' : 'keep-alive';
     this.keepServer = mode === 'keep-alive';
+    let extra = '';
+    const ff = fe.forwardfor ?? beCfg.forwardfor;
+    if (ff && !(ff.except && inNet(this.src, ff.except)) && !(ff.ifnone && req.headers.some((x) => x.lname === ff.header.toLowerCase()))) extra += `${ff.header}: ${this.src}${CRLF}`;
+    if (req.upgrade) {
+      extra += `Connection: upgrade${CRLF}`;
+      this.keepServer = false;
+    } else if (!this.keepServer) extra += `Connection: close${CRLF}`;
+    else if (req.version === 10) extra += `Connection: keep-alive${CRLF}`;
+    extra += CRLF;
+    const raw = this.reqRaw;
+    if (raw && !req.hopByHop) {
+      // the head minus its blank line, then our headers and the blank line: one buffer, one write
+      const out = Buffer.allocUnsafe(raw.length - 2 + extra.length);
+      raw.copy(out, 0, 0, raw.length - 2);
+      out.write(extra, raw.length - 2, 'latin1');
+      return out;
+    }
     let h = `${req.method} ${req.uri} HTTP/1.${req.version === 11 ? 1 : 0}${CRLF}`;
     for (const x of req.headers) {
       if (x.lname === 'connection' || x.lname === 'proxy-connection' || x.lname === 'keep-alive') continue;
       h += `${x.name}: ${x.value}${CRLF}`;
     }
-    const ff = fe.forwardfor ?? beCfg.forwardfor;
-    if (ff && !(ff.except && inNet(this.src, ff.except)) && !(ff.ifnone && req.headers.some((x) => x.lname === ff.header.toLowerCase()))) h += `${ff.header}: ${this.src}${CRLF}`;
-    if (req.upgrade) {
-      h += `Connection: upgrade${CRLF}`;
-      this.keepServer = false;
-    } else if (!this.keepServer) h += `Connection: close${CRLF}`;
-    else if (req.version === 10) h += `Connection: keep-alive${CRLF}`;
-    return h + CRLF;
+    return Buffer.from(h + extra, 'latin1');
   }
 
   private forwardReqBody(d: Buffer): void {
@@ -1008,11 +1026,7 @@ export class HttpSession {
     if (this.st !== St.Wait && this.st !== St.Body) return;
     if (!this.rsp) {
       this.rspBuf = this.rspBuf && this.rspBuf.length ? Buffer.concat([this.rspBuf, d]) : d;
-      // head and body leave in one system call
-      const c = this.c;
-      c.cork();
       this.tryResponseHead();
-      if (c.writableCorked) c.uncork();
       return;
     }
     this.forwardRspBody(d);
@@ -1087,22 +1101,33 @@ export class HttpSession {
       } else this.rspMode = 'close';
       if (this.rspMode === 'close' || !rsp.keepAlive) this.keepServer = false;
       if (this.rspMode === 'close' || !this.reqDone) this.keepClient = false;
-      let h = `HTTP/1.${rsp.version === 11 && req.version === 11 ? 1 : rsp.version === 11 ? 1 : 0} ${rsp.status}${rsp.reason ? ' ' + rsp.reason : ''}${CRLF}`;
-      for (const x of rsp.headers) {
-        if (x.lname === 'connection' || x.lname === 'keep-alive' || x.lname === 'proxy-connection') continue;
-        h += `${x.name}: ${x.value}${CRLF}`;
+      let extra = '';
+      if (!this.keepClient) extra += `connection: close${CRLF}`;
+      else if (req.version === 10) extra += `connection: keep-alive${CRLF}`;
+      extra += CRLF;
+      let head: Buffer;
+      if (!rsp.hopByHop) {
+        head = Buffer.allocUnsafe(end - 2 + extra.length);
+        buf.copy(head, 0, 0, end - 2);
+        head.write(extra, end - 2, 'latin1');
+      } else {
+        let h = `HTTP/1.${rsp.version === 11 ? 1 : 0} ${rsp.status}${rsp.reason ? ' ' + rsp.reason : ''}${CRLF}`;
+        for (const x of rsp.headers) {
+          if (x.lname === 'connection' || x.lname === 'keep-alive' || x.lname === 'proxy-connection') continue;
+          h += `${x.name}: ${x.value}${CRLF}`;
+        }
+        head = Buffer.from(h + extra, 'latin1');
       }
-      if (!this.keepClient) h += `connection: close${CRLF}`;
-      else if (req.version === 10) h += `connection: keep-alive${CRLF}`;
-      h += CRLF;
       this.rspStarted = true;
-      this.bytesOut += h.length;
-      this.c.write(Buffer.from(h, 'latin1'));
-      if (this.rspMode === 'none' || (this.rspMode === 'cl' && this.rspLeft === 0)) {
-        this.responseDone(rest);
+      this.bytesOut += head.length;
+      if (this.rspMode === 'none' || (this.rspMode === 'cl' && this.rspLeft === 0) || rest.length === 0) {
+        this.c.write(head);
+        if (this.rspMode === 'none' || (this.rspMode === 'cl' && this.rspLeft === 0)) this.responseDone(rest);
         return;
       }
-      if (rest.length) this.forwardRspBody(rest);
+      // the head leaves with the first body bytes, in one write
+      this.pendingHead = head;
+      this.forwardRspBody(rest);
       return;
     }
   }
@@ -1126,7 +1151,12 @@ export class HttpSession {
       done = this.rspTracker!.done;
     }
     this.bytesOut += n;
-    const ok = n > 0 ? this.c.write(n === d.length ? d : d.subarray(0, n)) : true;
+    let ok = true;
+    const head = this.pendingHead;
+    if (head) {
+      this.pendingHead = null;
+      ok = this.c.write(n > 0 ? Buffer.concat([head, n === d.length ? d : d.subarray(0, n)], head.length + n) : head);
+    } else if (n > 0) ok = this.c.write(n === d.length ? d : d.subarray(0, n));
     if (done) {
       this.responseDone(d.subarray(n));
       return;
@@ -1319,6 +1349,8 @@ export class HttpSession {
 
   private resetRequest(): void {
     this.req = null;
+    this.reqRaw = null;
+    this.pendingHead = null;
     this.rsp = null;
     this.rspBuf = null;
     this.rspTracker = null;

@@ -29,6 +29,7 @@ export interface RequestHead {
   keepAlive: boolean; // what the client asked for
   upgrade: boolean; // Connection: upgrade with an Upgrade header
   headBytes: number;
+  hopByHop: boolean; // has Connection, Keep-Alive or Proxy-Connection headers (the head must be rewritten)
 }
 
 export interface ResponseHead {
@@ -40,6 +41,12 @@ export interface ResponseHead {
   chunked: boolean;
   keepAlive: boolean;
   headBytes: number;
+  hopByHop: boolean;
+}
+
+function hasHopByHop(headers: Header[]): boolean {
+  for (const h of headers) if (h.lname === 'connection' || h.lname === 'keep-alive' || h.lname === 'proxy-connection') return true;
+  return false;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -54,8 +61,10 @@ function badValue(v: string): boolean {
 }
 
 /** Index just past the end of the head (blank line) in buf, or -1 when not complete yet. */
+const HEAD_END = Buffer.from('\r\n\r\n');
+
 export function findHeadEnd(buf: Buffer): number {
-  const i = buf.indexOf('\r\n\r\n');
+  const i = buf.indexOf(HEAD_END);
   if (i >= 0) return i + 4;
   return -1;
 }
@@ -159,7 +168,7 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
     if (!m) throw new HttpError(400, 'invalid request target');
     path = m[1] || '/';
   }
-  return { method, uri, path, version, headers, contentLength, chunked, keepAlive, upgrade, headBytes: end };
+  return { method, uri, path, version, headers, contentLength, chunked, keepAlive, upgrade, headBytes: end, hopByHop: hasHopByHop(headers) };
 }
 
 /** Parses a complete response head. */
@@ -175,7 +184,7 @@ export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
   const { contentLength, chunked } = framing(headers, version, false);
   const conn = tokensOf(headers, 'connection');
   const keepAlive = version === 11 ? !conn.includes('close') : conn.includes('keep-alive');
-  return { version, status, reason: m[3] ?? '', headers, contentLength, chunked, keepAlive, headBytes: end };
+  return { version, status, reason: m[3] ?? '', headers, contentLength, chunked, keepAlive, headBytes: end, hopByHop: hasHopByHop(headers) };
 }
 
 export function headerValue(headers: Header[], lname: string): string | undefined {

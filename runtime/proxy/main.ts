@@ -213,8 +213,9 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
       send(w, m);
     });
 
+  let forked = 0;
   const startWorker = (c: ParsedConfig): Promise<string | undefined> => {
-    const w = cluster.fork({ HASETUP_PROXY_WORKER: '1' });
+    const w = cluster.fork({ HASETUP_PROXY_WORKER: '1', HASETUP_PROXY_WORKER_INDEX: String(forked++) });
     workers.add(w);
     w.on('message', (m: FromWorker) => {
       if (m.t === 'ready' || m.t === 'snap') pending.get(m.id)?.(m);
@@ -359,7 +360,7 @@ function runWorker(): void {
     if (m.t === 'config') {
       try {
         if (!engine) {
-          engine = new Engine(m.cfg, link);
+          engine = new Engine(m.cfg, link, Number(process.env.HASETUP_PROXY_WORKER_INDEX ?? 0));
           engine.applyHealth(m.health);
           await engine.listen();
         } else {
