@@ -541,7 +541,8 @@ export class Engine {
   }
 
   observe(s: SrvRt, ok: boolean, layer: 'layer4' | 'layer7'): void {
-    if (s.cfg.observe === layer || (s.cfg.observe === 'layer7' && layer === 'layer4')) this.link.observe(s.key, ok, layer);
+    // layer7 observation also counts connection failures, but only a good answer clears the error count
+    if (s.cfg.observe === layer || (s.cfg.observe === 'layer7' && layer === 'layer4' && !ok)) this.link.observe(s.key, ok, layer);
   }
 }
 

@@ -1,0 +1,111 @@
+// Passive health (observe layer7 + error-limit + on-error), frontend maxconn, stats auth, httplog on stdout.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fakeBackend, freePort, get, parseCsv, startProxy, until } from './helpers.ts';
+
+test('observe layer7: error-limit 5xx answers mark the server down (on-error mark-down)', async (t) => {
+  const a = await fakeBackend('a');
+  const b = await fakeBackend('b');
+  const port = await freePort();
+  const px = await startProxy(
+    `global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen app
+    bind 127.0.0.1:${port}
+    stats uri /stats
+    server a 127.0.0.1:${a.port} check inter 60s observe layer7 error-limit 3 on-error mark-down
+    server b 127.0.0.1:${b.port} check inter 60s
+`,
+    port,
+  );
+  t.after(async () => {
+    await px.stop();
+    await a.close();
+    await b.close();
+  });
+  a.mode = { kind: 'status', status: 500 };
+  // round robin: every other request goes to a until it has answered 500 three times
+  const statuses: number[] = [];
+  for (let i = 0; i < 10; i++) statuses.push((await get(port, `/o${i}`)).status);
+  assert.equal(statuses.filter((s) => s === 500).length, 3, `statuses: ${statuses}`);
+  assert.deepEqual(statuses.slice(6), [200, 200, 200, 200], 'only b after the third error');
+  const rows = parseCsv((await get(port, '/stats;csv')).body);
+  assert.equal(rows.find((r) => r.svname === 'a')!.status, 'DOWN');
+  assert.match(px.stderr(), /Server app\/a is DOWN/);
+});
+
+test('frontend maxconn: excess connections wait, none is refused', async (t) => {
+  const b = await fakeBackend('slow');
+  b.mode = { kind: 'delay', ms: 100 };
+  const port = await freePort();
+  const px = await startProxy(
+    `global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen app
+    bind 127.0.0.1:${port}
+    maxconn 1
+    option httpclose
+    server s 127.0.0.1:${b.port}
+`,
+    port,
+  );
+  t.after(async () => {
+    await px.stop();
+    await b.close();
+  });
+  const rs = await Promise.all(Array.from({ length: 4 }, (_, i) => get(port, `/m${i}`)));
+  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200]);
+  assert.equal(b.maxActive, 1);
+});
+
+test('stats auth and refresh; httplog on stdout', async (t) => {
+  const b = await fakeBackend('web');
+  const port = await freePort();
+  const px = await startProxy(
+    `global
+    nbthread 1
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen app
+    bind 127.0.0.1:${port}
+    stats enable
+    stats uri /admin?stats
+    stats auth admin:s3cret
+    stats realm Haproxy\\ Statistics
+    stats refresh 10s
+    server web 127.0.0.1:${b.port}
+`,
+    port,
+  );
+  t.after(async () => {
+    await px.stop();
+    await b.close();
+  });
+  const no = await get(port, '/admin?stats');
+  assert.equal(no.status, 401);
+  assert.equal(no.headers['www-authenticate'], 'Basic realm="Haproxy Statistics"');
+  const bad = await get(port, '/admin?stats', { headers: { authorization: 'Basic ' + Buffer.from('admin:nope').toString('base64') } });
+  assert.equal(bad.status, 401);
+  const ok = await get(port, '/admin?stats', { headers: { authorization: 'Basic ' + Buffer.from('admin:s3cret').toString('base64') } });
+  assert.equal(ok.status, 200);
+  assert.match(ok.body, /<meta http-equiv="refresh" content="10">/);
+  await get(port, '/logged');
+  const line = await until('a log line on stdout', () => px.stdout().split('\n').find((l) => l.includes('"GET /logged HTTP/1.1"')));
+  assert.match(line, /^127\.0\.0\.1:\d+ \[[^\]]+\] app app\/web \d+\/\d+\/\d+\/\d+\/\d+ 200 \d+ - - ---- /);
+});
