@@ -6,7 +6,9 @@
 // role's test.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { labConfig, repoRoot } from '../../../cli/lab/config.ts';
 import { loadInventory } from '../../../inventory/load.ts';
 import type { Inventory } from '../../../inventory/types.ts';
@@ -32,10 +34,10 @@ after(async () => {
 interface Recap { ok: number; changed: number; failed: number; unreachable: number; skipped: number }
 interface Result { host: string; role: string; task: string; status: string; message?: string }
 
-async function apply(args: string[] = []) {
+async function apply(args: string[] = [], inventory?: string) {
   assert.ok(lab);
   const t0 = Date.now();
-  const r = await lab.exec([process.execPath, HASETUP, 'apply', lab.inventory, '--tags', TAGS, '--json', ...args]);
+  const r = await lab.exec([process.execPath, HASETUP, 'apply', inventory ?? lab.inventory, '--tags', TAGS, '--json', ...args]);
   const ms = Date.now() - t0;
   try {
     const out = JSON.parse(r.stdout) as { hosts: Record<string, Recap>; results: Result[] };
@@ -70,11 +72,24 @@ function asApp(query: string): string {
   return `MYSQL_PWD='${pw}' mariadb -h ${DB01} -u ${inv.roles.mysql.appUser} ${inv.roles.mysql.appDatabase} -N -B -e ${JSON.stringify(query)}`;
 }
 
+test('--check on the hosts as they are plans every task without failing, and changes nothing', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  assert.ok(lab);
+  const before = (await lab.ssh('db01', 'ls /etc/mysql/mariadb.conf.d/ 2>&1')).stdout;
+  const r = await apply(['--check', '--diff']);
+  assert.equal(r.code, 0, r.stderr + JSON.stringify(r.results.filter((x) => x.status === 'failed')));
+  for (const [h, rc] of Object.entries(r.hosts)) assert.equal(rc.failed + rc.unreachable, 0, `${h}: ${JSON.stringify(rc)}`);
+  assert.equal((await lab.ssh('db01', 'ls /etc/mysql/mariadb.conf.d/ 2>&1')).stdout, before);
+});
+
 test('first apply of common, apache and mysql with a replica: no failure, the db hosts changed (on a fresh lab)', async (t) => {
   if (!prerequisites(t, skip)) return;
   assert.ok(lab);
-  const r = await apply();
+  const r = await apply(['--diff']);
   assert.equal(r.code, 0, r.stderr + JSON.stringify(r.results.filter((x) => x.status === 'failed')));
+  const secrets = Object.values(parse(readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml'), 'utf8')) as Record<string, string>);
+  assert.ok(secrets.length >= 5);
+  for (const s of secrets) assert.ok(!(r.stdout + r.stderr).includes(s), 'a secret was printed');
   for (const [h, rc] of Object.entries(r.hosts)) assert.equal(rc.failed + rc.unreachable, 0, `${h}: ${JSON.stringify(rc)}`);
   assert.deepEqual(Object.keys(r.hosts).sort(), ['db01', 'db02', 'lb01', 'lb02', 'web01', 'web02']);
   if (lab.broughtUp) for (const h of ['db01', 'db02']) assert.ok(r.hosts[h].changed > 0, `${h} changed`);
@@ -204,4 +219,36 @@ test('replication: stopped threads are restarted; a broken replica fails the app
   await sql('db01', `DROP TABLE app.${table}`);
   const st = await ssh('db02', "mariadb -E -e 'SHOW SLAVE STATUS'");
   assert.match(st, /^\s*Slave_SQL_Running: Yes$/m);
+});
+
+test('a changed setting rewrites the option file and restarts MariaDB once, through the handler', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  assert.ok(lab);
+  // the same inventory with max_connections 321, and the same secrets (named after the inventory)
+  const dir = dirname(lab.inventory);
+  const changed = join(dir, `e2e-maxconn-${process.pid}.yaml`);
+  const doc = parse(readFileSync(lab.inventory, 'utf8')) as { roles: Record<string, Record<string, unknown>> };
+  doc.roles.mysql = { ...(doc.roles.mysql ?? {}), max_connections: 321 };
+  writeFileSync(changed, stringify(doc));
+  copyFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml'), changed.replace(/\.yaml$/, '.secrets.yaml'));
+  chmodSync(changed.replace(/\.yaml$/, '.secrets.yaml'), 0o600);
+  t.after(() => {
+    rmSync(changed, { force: true });
+    rmSync(changed.replace(/\.yaml$/, '.secrets.yaml'), { force: true });
+  });
+  const pid = async () => (await ssh('db01', 'systemctl show -p MainPID --value mariadb')).trim();
+  const before = await pid();
+  const r = await apply(['--tags', 'mysql', '--limit', 'db01'], changed);
+  assert.equal(r.code, 0, JSON.stringify(r.results.filter((x) => x.status !== 'ok')));
+  const changedTasks = r.results.filter((x) => x.status === 'changed').map((x) => x.task);
+  assert.deepEqual(changedTasks, ['replication settings (60-hasetup.cnf)', 'restart mariadb']);
+  assert.equal(await sql('db01', 'SELECT @@max_connections'), '321\n');
+  assert.notEqual(await pid(), before, 'restarted');
+  // back to the inventory's value; the replica reconnects by itself after its primary's restart
+  const back = await apply(['--tags', 'mysql', '--limit', 'db01']);
+  assert.equal(back.code, 0);
+  assert.equal(await sql('db01', 'SELECT @@max_connections'), '200\n');
+  await waitFor(async () => /^\s*Slave_IO_Running: Yes$/m.test(await ssh('db02', "mariadb -E -e 'SHOW SLAVE STATUS'")));
+  const again = await apply();
+  for (const [h, rc] of Object.entries(again.hosts)) assert.deepEqual([h, rc.changed, rc.failed], [h, 0, 0], JSON.stringify(again.results.filter((x) => x.status !== 'ok')));
 });
