@@ -39,7 +39,7 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof LabError) throw new UserError(err.message);
+    if (err instanceof LabError) throw new UserError(err.message, err.exitCode);
     throw err;
   }
 }
@@ -80,7 +80,7 @@ export function registerLab(program: Command): void {
     .option('--provider <provider>', 'nspawn (default) or vagrant', 'nspawn')
     .action(async (opts: { provider: string }) => {
       if (provider(opts.provider) === 'vagrant') return (await vagrantModule()).vagrantStatus();
-      const cfg = labConfig();
+      const cfg = await guard(async () => labConfig());
       const st = await guard(() => labStatus(cfg));
       if (!st.recorded) {
         console.log(`lab "${cfg.name}" is down`);

@@ -66,6 +66,18 @@ export const REPO_PACKAGES = [
 export const REPO_MOUNT = '/srv/repo';
 export const HOST_APT_SOURCE = `deb [trusted=yes] file:${REPO_MOUNT} ./`;
 
+/** An error meant for the user as it is (no stack trace). */
+export class LabError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'LabError';
+  }
+}
+
 export interface LabConfig {
   /** Instance name: several labs may run side by side, each in its own namespaces (same addresses). */
   name: string;
@@ -84,10 +96,11 @@ export interface LabOptions {
 export function labConfig(opts: LabOptions = {}): LabConfig {
   const name = opts.name ?? process.env.HASETUP_LAB_NAME ?? 'lab';
   if (!/^[a-z0-9][a-z0-9-]{0,19}$/.test(name)) {
-    throw new Error(`lab name must be 1-20 characters of [a-z0-9-], got "${name}"`);
+    throw new LabError(`lab name must be 1-20 characters of [a-z0-9-], got "${name}"`);
   }
   const stateDir = resolve(opts.stateDir ?? process.env.HASETUP_LAB_STATE ?? join(repoRoot, 'lab', 'state', name));
   const cacheDir = resolve(opts.cacheDir ?? process.env.HASETUP_LAB_CACHE ?? join(homedir(), '.cache', 'hasetup', 'lab'));
+  if (cacheDir === '/' || stateDir === '/') throw new LabError('the lab cache and state directories cannot be /');
   return { name, prefix: `hsl-${name}-`, stateDir, cacheDir };
 }
 

@@ -2,7 +2,7 @@
 // Linux machine, on a private network reached from the lab's controller namespace "ctl".
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
-import { CTL_ADDRESS, defaultInventoryPath, hostsFor, labConfig, REPLICA, type LabConfig, type LabHost, type LabOptions } from './config.ts';
+import { CTL_ADDRESS, defaultInventoryPath, hostsFor, labConfig, LabError, REPLICA, type LabConfig, type LabHost, type LabOptions } from './config.ts';
 import { cacheKeys, ensureBaseImage, ensureRepo, machineAptSources, pruneCache } from './image.ts';
 import {
   cgroupDirs,
@@ -24,7 +24,7 @@ import { log, run, sameProcessAlive, type RunResult } from './proc.ts';
 import { readState, removeState, withLock, writeState, type LabState } from './state.ts';
 import { ensureHostTools } from './tools.ts';
 
-export { labConfig, type LabConfig, type LabOptions };
+export { labConfig, LabError, type LabConfig, type LabOptions };
 
 /** Why the lab cannot run on this machine, or null. */
 export function labUnsupported(): string | null {
@@ -37,9 +37,6 @@ function requireSupported(): void {
   const why = labUnsupported();
   if (why) throw new LabError(why);
 }
-
-/** An error meant for the user as it is (no stack trace). */
-export class LabError extends Error {}
 
 const SSH_WAIT_MS = 120_000;
 const STOP_GRACE_MS = 10_000;
@@ -187,7 +184,7 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
     log(`${sig}: stopping after the current step and cleaning up`);
   };
   const check = () => {
-    if (aborted) throw new Error(`interrupted by ${aborted}`);
+    if (aborted) throw new LabError(`interrupted by ${aborted}`, 130);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -234,15 +231,22 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
         await teardown(cfg, existing);
       }
       const t0 = Date.now();
-      await ensureHostTools();
-      check();
-      const sources = machineAptSources();
-      const keys = cacheKeys(sources);
-      const baseDir = await ensureBaseImage(cfg, sources, keys);
-      check();
-      const repoDir = await ensureRepo(cfg, sources, keys, baseDir);
-      pruneCache(cfg, keys);
-      check();
+      let baseDir: string;
+      let repoDir: string;
+      try {
+        await ensureHostTools();
+        check();
+        const sources = machineAptSources();
+        const keys = cacheKeys(sources);
+        baseDir = await ensureBaseImage(cfg, sources, keys);
+        check();
+        repoDir = await ensureRepo(cfg, sources, keys, baseDir);
+        pruneCache(cfg, keys);
+        check();
+      } catch (err) {
+        if (err instanceof LabError) throw err;
+        throw new LabError(`lab up failed while preparing the image: ${(err as Error).message}`, 1, { cause: err });
+      }
       const hosts = hostsFor(!!opts.replica);
       const state: LabState = {
         version: 1,
@@ -288,13 +292,13 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
         } catch (cleanupErr) {
           log((cleanupErr as Error).message);
         }
-        throw err;
+        if (err instanceof LabError) throw err;
+        throw new LabError(`lab up failed: ${(err as Error).message}`, 1, { cause: err });
       }
     });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (aborted) process.exitCode = 130;
   }
 }
 
