@@ -6,7 +6,7 @@
 //   hard:     the master's VRRP process is killed with SIGKILL and its switch port goes down (the host dies)
 //   graceful: the master's VRRP process gets SIGTERM (priority 0, VIP removed)
 // CPU: utime+stime of the master's and the backup's VRRP processes over S seconds at advert_int 0.1.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, release, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -200,7 +200,8 @@ async function main(): Promise<void> {
   const cpuKa = await cpu('keepalived');
   console.log(`CPU at advert_int 0.1: ours master ${cpuOurs.master.toFixed(2)}% backup ${cpuOurs.backup.toFixed(2)}%; keepalived master ${cpuKa.master.toFixed(2)}% backup ${cpuKa.backup.toFixed(2)}%`);
 
-  const kaVersion = sh(['keepalived', '-v'], false) || '';
+  const kv = spawnSync('keepalived', ['-v'], { encoding: 'utf8' });
+  const kaVersion = `${kv.stdout ?? ''}${kv.stderr ?? ''}`;
   const md = `# hasetup-vrrpd takeover benchmark
 
 - Date: ${new Date().toISOString()}

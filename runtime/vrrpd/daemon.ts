@@ -8,7 +8,7 @@ import { parseConfig, ConfigError, type VrrpdConfig, type VrrpInstanceConfig, ty
 import { VrrpInstance, realClock, type InstanceIO, type State, type InstanceStatus } from './instance.ts';
 import { encodeAdvert, encodeIp, decodeIp, VRRP_MCAST, AUTH_NONE, AUTH_PASS, VRRP_PROTO } from './packet.ts';
 import { ScriptTracker, commandRunner, combineTracking, interfaceUp, type RunAs, type CheckStatus } from './track.ts';
-import { loadNative, primaryAddress, addVip, delVip, sendGarps, type VrrpNet, type NativeSocket } from './net.ts';
+import { loadNative, interfaceIndex, primaryAddress, addVip, delVip, sendGarps, type VrrpNet, type NativeSocket } from './net.ts';
 
 export const DEFAULT_STATUS_FILE = '/run/hasetup-vrrpd/status.json';
 const INTERFACE_POLL_MS = 500;
@@ -40,6 +40,8 @@ interface Running {
   inst: VrrpInstance;
   sock: NativeSocket | null;
   sockError: string | null;
+  /** the interface index the socket was opened on (an interface re-created gets a new one) */
+  ifindex: number | null;
   garpTimers: ReturnType<typeof setTimeout>[];
   interfaces: Map<string, boolean>;
 }
@@ -188,6 +190,7 @@ export class Daemon {
   private openSocket(r: Running): void {
     if (r.sock) return;
     try {
+      r.ifindex = interfaceIndex(r.cfg.interface);
       r.sock = this.net.open(r.cfg.interface, r.cfg.unicastPeers.length === 0, (pkt) => this.onPacket(r, pkt));
       if (r.sockError) this.say(r.cfg.name, `socket on ${r.cfg.interface} open again`);
       r.sockError = null;
@@ -208,7 +211,7 @@ export class Daemon {
   private startInstance(cfg: VrrpInstanceConfig): void {
     const local = this.localAddress(cfg) ?? '0.0.0.0';
     const inst = new VrrpInstance(cfg, local, this.instanceIO(cfg.name), realClock);
-    const r: Running = { cfg, inst, sock: null, sockError: null, garpTimers: [], interfaces: new Map() };
+    const r: Running = { cfg, inst, sock: null, sockError: null, ifindex: null, garpTimers: [], interfaces: new Map() };
     this.running.set(cfg.name, r);
     this.openSocket(r);
     this.refreshInterfaces(r);
@@ -254,15 +257,19 @@ export class Daemon {
   private pollInterfaces(): void {
     for (const r of this.running.values()) {
       const changed = this.refreshInterfaces(r);
+      if (r.sock && r.ifindex !== null && interfaceIndex(r.cfg.interface) !== r.ifindex) {
+        this.say(r.cfg.name, `interface ${r.cfg.interface} was re-created: reopening the socket`);
+        this.net.close(r.sock);
+        r.sock = null;
+      }
       if (!r.sock && interfaceUp(r.cfg.interface)) this.openSocket(r);
       if (r.inst.localAddress === '0.0.0.0') {
         const a = this.localAddress(r.cfg);
         if (a) r.inst.localAddress = a;
       }
-      if (changed || r.inst.state === 'FAULT') {
-        const { delta, faults } = this.tracking(r);
-        r.inst.setTracking(delta, faults);
-      }
+      if (changed) this.writeStatus(false);
+      const { delta, faults } = this.tracking(r);
+      r.inst.setTracking(delta, faults);
     }
   }
 

@@ -55,6 +55,14 @@ export function primaryAddress(ifname: string, vips: Set<string>): string | null
   return ipv4Addresses(ifname).find((a) => !vips.has(a)) ?? null;
 }
 
+export function interfaceIndex(ifname: string): number | null {
+  try {
+    return Number(readFileSync(`/sys/class/net/${ifname}/ifindex`, 'utf8').trim());
+  } catch {
+    return null;
+  }
+}
+
 export function macAddress(ifname: string): string | null {
   try {
     return readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim();
