@@ -144,7 +144,8 @@ test('role: renders the site, the server settings and the MPM for the host', () 
   assert.match(conf.text, /^ServerSignature Off$/m);
   assert.match(conf.text, /^RemoteIPHeader X-Forwarded-For$/m);
   // the LBs, and only them, may name the client
-  assert.deepEqual(conf.text.match(/^RemoteIPInternalProxy .*$/gm), ['RemoteIPInternalProxy 10.9.0.11', 'RemoteIPInternalProxy 10.9.0.12']);
+  assert.deepEqual(conf.text.match(/^RemoteIPInternalProxy .*$/gm), ['RemoteIPInternalProxy 10.9.0.11', 'RemoteIPInternalProxy 10.9.0.12', 'RemoteIPInternalProxy 10.0.0.100']);
+  assert.match(conf.text, /^ServerName web01$/m);
   assert.match(conf.text, /^LogFormat "%a /m);
   assert.ok(conf.script.includes('apache2ctl -t -c "Include "$tmp""'), 'validated with apache2ctl before the rename');
   assert.deepEqual(conf.notify, ['reload apache2']);
