@@ -18,7 +18,8 @@ The lab is the cluster's hosts as systemd containers on this Linux machine (root
 
 Hosts install packages offline from a local apt repository (deb [trusted=yes] file:/srv/repo ./).
 The base image and the repository are built once into ~/.cache/hasetup/lab (HASETUP_LAB_CACHE);
-the lab's key, known_hosts and overlays live in lab/state/<name> (HASETUP_LAB_STATE).
+the lab's key, known_hosts and the hosts' overlays live in ~/.local/state/hasetup/lab/<name>
+(HASETUP_LAB_STATE).
 HASETUP_LAB_NAME (default "lab") names a lab, so that several can run side by side.`;
 
 async function vagrantModule(): Promise<{

@@ -98,7 +98,10 @@ export function labConfig(opts: LabOptions = {}): LabConfig {
   if (!/^[a-z0-9][a-z0-9-]{0,19}$/.test(name)) {
     throw new LabError(`lab name must be 1-20 characters of [a-z0-9-], got "${name}"`);
   }
-  const stateDir = resolve(opts.stateDir ?? process.env.HASETUP_LAB_STATE ?? join(repoRoot, 'lab', 'state', name));
+  // outside the checkout: the hosts' overlays hold whole file systems (JavaScript included) that
+  // tools walking the checkout must not see
+  const stateHome = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  const stateDir = resolve(opts.stateDir ?? process.env.HASETUP_LAB_STATE ?? join(stateHome, 'hasetup', 'lab', name));
   const cacheDir = resolve(opts.cacheDir ?? process.env.HASETUP_LAB_CACHE ?? join(homedir(), '.cache', 'hasetup', 'lab'));
   if (cacheDir === '/' || stateDir === '/') throw new LabError('the lab cache and state directories cannot be /');
   return { name, prefix: `hsl-${name}-`, stateDir, cacheDir };
