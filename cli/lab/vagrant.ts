@@ -40,6 +40,8 @@ interface LabState {
   startedDaemons: { name: string; pid: number }[];
   /** /dev/kvm's owner and mode before `up` opened it to the kvm group (restored by `down`). */
   kvmDevice?: { uid: number; gid: number; mode: number };
+  /** Runtime folders that did not exist before the daemons hasetup started (removed after them). */
+  createdRunDirs?: string[];
   createdPool?: string;
   boxVolumes?: string[];
 }
@@ -242,7 +244,7 @@ async function ensureLibvirt(st: LabState): Promise<void> {
   openKvmToGroup(st);
   mkdirSync('/var/log/libvirt/qemu', { recursive: true });
   mkdirSync('/var/lib/libvirt/images', { recursive: true });
-  mkdirSync('/run/libvirt', { recursive: true });
+  st.createdRunDirs = ['/run/libvirt'].filter((d) => !existsSync(d));
   st.startedDaemons.push(await startDaemon('virtlogd', '/run/hasetup-vagrant-virtlogd.pid'));
   st.startedDaemons.push(await startDaemon('libvirtd', '/run/hasetup-vagrant-libvirtd.pid'));
   for (let i = 0; i < 100; i++) {
@@ -281,7 +283,10 @@ async function stopDaemons(st: LabState): Promise<void> {
     if (pidAlive(d.pid)) try { process.kill(d.pid, 'SIGKILL'); } catch {}
   }
   if (st.startedDaemons.some((d) => d.name === 'libvirtd')) removeLibvirtChains();
+  for (const d of st.startedDaemons) rmSync(`/run/hasetup-vagrant-${d.name}.pid`, { force: true });
+  for (const d of st.createdRunDirs ?? []) rmSync(d, { recursive: true, force: true });
   st.startedDaemons = [];
+  st.createdRunDirs = [];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,12 +307,18 @@ export function localBoxFile(): string {
 
 async function ensureLocalBox(root: string, env: NodeJS.ProcessEnv, box: string): Promise<string> {
   const file = localBoxFile();
-  if (!(await boxInstalled(env, box))) {
+  // Which build of the box file Vagrant holds (a rebuilt box file is added again).
+  const marker = `${file}.added`;
+  const installed = await boxInstalled(env, box);
+  const addedFrom = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : '';
+  const built = () => (existsSync(file) ? String(statSync(file).mtimeMs) : '');
+  if (!installed || (built() !== '' && built() !== addedFrom)) {
     if (!existsSync(file)) {
-      console.error(`vagrant lab: building the local box ${box} (mmdebstrap, about a minute)`);
+      console.error(`vagrant lab: building the local box ${box} (mmdebstrap, a minute or two)`);
       await must('bash', [join(root, 'lab', 'vagrant', 'build-box.sh'), vagrantCacheDir()], { show: true, timeoutMs: 30 * 60_000 });
     }
-    await must('vagrant', ['box', 'add', '--force', '--name', box, file], { env, show: true, timeoutMs: 10 * 60_000 });
+    await must('vagrant', ['box', 'add', '--force', '--name', box, file], { env, timeoutMs: 10 * 60_000 });
+    writeFileSync(marker, built() + '\n');
   }
   // Kernel and initrd for direct kernel boot, where the libvirt-qemu user can read them.
   const vagrantHome = process.env.VAGRANT_HOME || join(homedir(), '.vagrant.d');
@@ -542,9 +553,6 @@ export async function vagrantDown(): Promise<void> {
     }
   }
   if (st.kernelDir) rmSync(st.kernelDir, { recursive: true, force: true });
-  if (st.startedDaemons.length) {
-    for (const n of [plan.private_network.name, plan.management_network.name]) rmSync(`/run/libvirt/network/${n}.pid`, { force: true });
-  }
   await stopDaemons(st);
   restoreKvm(st);
   rmSync(stateFile(root), { force: true });

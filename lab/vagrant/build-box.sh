@@ -68,10 +68,17 @@ mmdebstrap --variant=minbase --include="$packages" \
     printf "/dev/vda / ext4 rw,errors=remount-ro 0 1\n" >"$r/etc/fstab"
     printf "localhost\n" >"$r/etc/hostname"
     printf "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n" >"$r/etc/hosts"
-    # every VM gets host keys of its own, made on first boot
+    # every VM gets host keys of its own, made on first boot (no RSA: slow to make under emulation)
     rm -f "$r"/etc/ssh/ssh_host_*
-    printf "[Unit]\nDescription=SSH host keys\nBefore=ssh.service\nConditionPathExists=!/etc/ssh/ssh_host_ed25519_key\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/ssh-keygen -A\n\n[Install]\nWantedBy=multi-user.target\n" >"$r/etc/systemd/system/ssh-hostkeys.service"
+    printf "HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\n" >"$r/etc/ssh/sshd_config.d/10-hostkeys.conf"
+    printf "[Unit]\nDescription=SSH host keys\nBefore=ssh.service\nConditionPathExists=!/etc/ssh/ssh_host_ed25519_key\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N \"\" -f /etc/ssh/ssh_host_ed25519_key\nExecStart=/usr/bin/ssh-keygen -q -t ecdsa -N \"\" -f /etc/ssh/ssh_host_ecdsa_key\n\n[Install]\nWantedBy=multi-user.target\n" >"$r/etc/systemd/system/ssh-hostkeys.service"
     chroot "$r" systemctl enable systemd-networkd.service ssh.service ssh-hostkeys.service
+    # nothing that competes with provisioning at boot: file system scrubs, apt timers
+    chroot "$r" systemctl mask e2scrub_reap.service e2scrub_all.timer apt-daily.timer apt-daily-upgrade.timer
+    # a small initramfs (the root file system is ext4 on virtio, ext4 is built into the kernel)
+    sed -i "s/^MODULES=.*/MODULES=list/" "$r/etc/initramfs-tools/initramfs.conf"
+    printf "virtio_pci\nvirtio_blk\nvirtio_net\n" >>"$r/etc/initramfs-tools/modules"
+    chroot "$r" update-initramfs -u -k all
     : >"$r/etc/machine-id"
     rm -f "$r/var/lib/dbus/machine-id"
     rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/lib/apt/lists/*_Packages

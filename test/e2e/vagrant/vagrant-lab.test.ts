@@ -55,7 +55,7 @@ test('vagrant lab: up with the local box, SSH to all five over the lab network, 
   // The inventory `up` writes: what `hasetup apply` (e.g. the common role) takes.
   const inventory = join(dir, 'inventory.yaml');
   const t0 = Date.now();
-  let started: { name: string; pid: number }[] = [];
+  let started: { name: string; pid: number }[];
   try {
     await vagrantUp({ inventoryOut: inventory });
     const upSeconds = (Date.now() - t0) / 1000;
