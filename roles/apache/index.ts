@@ -5,8 +5,8 @@
 //   3. ServerTokens Prod, ServerSignature Off; server-status from this host's loopback only
 //   4. the site: a page naming the node that served it, and the LBs' health URL; Debian's default
 //      site disabled
-//   5. every configuration file checked with `apache2ctl configtest` before it replaces the old one,
-//      and again before any reload or restart
+//   5. every configuration file checked with `apache2ctl -t` (in a copy of the configuration, with
+//      the new file in place) before it replaces the old one, and again before any reload or restart
 import type { Handler, Role, Task } from '../../cli/engine/role.ts';
 import { directory, file, packages, service } from '../../cli/engine/ops.ts';
 import { apacheEnabled } from './a2.ts';
@@ -28,10 +28,16 @@ export const defaults = {
 };
 
 /**
- * Checks a candidate configuration file in context: Apache reads its whole configuration and then
- * the candidate (`-c Include`), so a typo or an unknown directive fails before the file is in place.
+ * Checks a candidate configuration file in the whole configuration, as it will be once the file is in
+ * place: a copy of /etc/apache2 with the candidate put there, tested by `apache2ctl -t` (which Debian's
+ * apache2ctl runs on another folder through APACHE_CONFDIR). A typo fails before the file replaces the
+ * old one; a live file broken by hand does not stop the role from putting the right one back.
  */
-export const VALIDATE = 'apache2ctl -t -c "Include %s"';
+export function validateInPlace(path: string): string {
+  if (!path.startsWith('/etc/apache2/')) throw new Error(`${path} is not under /etc/apache2`);
+  const rel = path.slice('/etc/apache2/'.length);
+  return `d=$(mktemp -d) && { cp -a /etc/apache2/. "$d"/ && cp %s "$d/${rel}" && APACHE_CONFDIR="$d" apache2ctl -t; rc=$?; rm -rf "$d"; [ $rc -eq 0 ]; }`;
+}
 
 /** A URL path usable in Alias and in a regular expression without quoting trouble. */
 function checkHealthPath(p: string): string {
@@ -52,7 +58,7 @@ const role: Role = {
     const mpm = mpmSizing(facts.memoryMb, inv.roles.apache.workers, inv.roles.proxy.maxconn);
     const healthPath = checkHealthPath(inv.roles.proxy.healthCheck.path);
     const d = defaults.docroot;
-    const conf = (path: string, content: string, notify: string) => ({ op: file({ path, content, validate: VALIDATE }), notify: [notify] });
+    const conf = (path: string, content: string, notify: string) => ({ op: file({ path, content, validate: validateInPlace(path) }), notify: [notify] });
     const tasks: Task[] = [
       { name: 'apache2 package', op: packages(defaults.packages) },
       // The MPM's numbers: ServerLimit only changes with a full restart.

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { labConfig, repoRoot } from '../../../cli/lab/config.ts';
 import { loadInventory } from '../../../inventory/load.ts';
 import { mpmSizing } from '../../../roles/apache/sizing.ts';
+import { validateInPlace } from '../../../roles/apache/index.ts';
 import { ensureLab, labUnavailable, type Lab } from '../../helpers/lab.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
 
@@ -153,4 +154,32 @@ test('drift: a hand-edited site is shown by --check --diff, left alone, then res
   assert.match(await ssh('lb01', `curl -sS http://${WEB.web02}/`), /served by web02/);
   const again = await applyJson(['--limit', 'web02']);
   assert.equal(again.hosts.web02.changed, 0);
+});
+
+test('drift that breaks the configuration: apply still puts the right file back, checked in place', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  assert.ok(lab);
+  const site = '/etc/apache2/sites-available/hasetup.conf';
+  await ssh('web01', `echo 'NoSuchDirective on' >> ${site}`);
+  const broken = await lab.ssh('web01', 'apache2ctl -t 2>&1');
+  assert.notEqual(broken.code, 0, 'the hand edit broke the configuration');
+  const fix = await apply(['--limit', 'web01']);
+  assert.equal(fix.code, 0, fix.stdout + fix.stderr);
+  assert.match(fix.stdout, /web01 \| apache \| site: changed/);
+  assert.match(await ssh('web01', 'apache2ctl -t 2>&1'), /Syntax OK/);
+  assert.match(await ssh('lb01', `curl -sS http://${WEB.web01}/`), /served by web01/);
+});
+
+test('the role rejects a candidate file that would break the configuration', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  assert.ok(lab);
+  // the role's own check of a candidate, run by hand on the host with a broken candidate
+  const r = await lab.ssh(
+    'web02',
+    `tmp=$(mktemp); sed 's/^\\tServerAlias .*/\\tServerAlias x\\n\\tNoSuchDirective on/' /etc/apache2/sites-available/hasetup.conf > "$tmp"; ` +
+      `${validateInPlace('/etc/apache2/sites-available/hasetup.conf').replace('%s', '"$tmp"')}; rc=$?; rm -f "$tmp"; echo "rc=$rc"`,
+  );
+  assert.match(r.stdout, /rc=1$/m, r.stdout + r.stderr);
+  assert.match(await ssh('web02', 'apache2ctl -t 2>&1'), /Syntax OK/);
+  assert.doesNotMatch(await ssh('web02', 'cat /etc/apache2/sites-available/hasetup.conf'), /NoSuchDirective/);
 });

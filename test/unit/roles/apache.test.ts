@@ -2,9 +2,13 @@
 // out) and what the role renders for a web node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { mpmSizing, SIZING } from '../../../roles/apache/sizing.ts';
 import { apacheEnabled } from '../../../roles/apache/a2.ts';
-import apache, { VALIDATE } from '../../../roles/apache/index.ts';
+import apache, { validateInPlace } from '../../../roles/apache/index.ts';
 import { roleContext } from '../../../cli/engine/role.ts';
 import { PlanError, type PlanContext } from '../../../cli/engine/ops.ts';
 import type { Facts } from '../../../cli/engine/facts.ts';
@@ -147,7 +151,8 @@ test('role: renders the site, the server settings and the MPM for the host', () 
   assert.deepEqual(conf.text.match(/^RemoteIPInternalProxy .*$/gm), ['RemoteIPInternalProxy 10.9.0.11', 'RemoteIPInternalProxy 10.9.0.12', 'RemoteIPInternalProxy 10.0.0.100']);
   assert.match(conf.text, /^ServerName web01$/m);
   assert.match(conf.text, /^LogFormat "%a /m);
-  assert.ok(conf.script.includes('apache2ctl -t -c "Include "$tmp""'), 'validated with apache2ctl before the rename');
+  const v = conf.script.indexOf('cp "$tmp" "$d/conf-available/hasetup.conf" && APACHE_CONFDIR="$d" apache2ctl -t');
+  assert.ok(v > 0 && v < conf.script.indexOf('mv -f'), 'validated with apache2ctl, the candidate in place, before the rename');
   assert.deepEqual(conf.notify, ['reload apache2']);
 
   const site = content('/etc/apache2/sites-available/hasetup.conf');
@@ -170,7 +175,31 @@ test('role: handlers check the whole configuration before any reload or restart'
   const hs = apache.handlers?.(roleContext('apache', web01, inv, facts)) ?? [];
   assert.deepEqual(hs.map((h) => h.name), ['restart apache2', 'reload apache2']);
   for (const h of hs) assert.match(h.script, /^apache2ctl configtest && systemctl /);
-  assert.equal(VALIDATE, 'apache2ctl -t -c "Include %s"');
+});
+
+test('validation: the whole configuration, in a copy with the candidate in place', () => {
+  assert.throws(() => validateInPlace('/etc/other.conf'), /not under \/etc\/apache2/);
+  const cmd = validateInPlace('/etc/apache2/sites-available/hasetup.conf');
+  assert.equal(cmd, 'd=$(mktemp -d) && { cp -a /etc/apache2/. "$d"/ && cp %s "$d/sites-available/hasetup.conf" && APACHE_CONFDIR="$d" apache2ctl -t; rc=$?; rm -rf "$d"; [ $rc -eq 0 ]; }');
+  // run it with a stand-in apache2ctl that reports which site file it saw, over a fake /etc/apache2
+  const dir = mkdtempSync(join(tmpdir(), 'hasetup-apache-validate-'));
+  try {
+    const root = join(dir, 'etc-apache2');
+    mkdirSync(join(root, 'sites-available'), { recursive: true });
+    writeFileSync(join(root, 'sites-available', 'hasetup.conf'), 'old, broken by hand\n');
+    writeFileSync(join(dir, 'candidate'), 'good\n');
+    writeFileSync(join(dir, 'apache2ctl'), `#!/bin/sh\ncp "$APACHE_CONFDIR/sites-available/hasetup.conf" ${dir}/seen\necho "$APACHE_CONFDIR" > ${dir}/confdir\ngrep -q good "$APACHE_CONFDIR/sites-available/hasetup.conf"\n`, { mode: 0o755 });
+    const run = (candidate: string) =>
+      spawnSync('sh', ['-c', cmd.replace('/etc/apache2/.', `${root}/.`).replace('%s', candidate)], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }).status;
+    assert.equal(run(join(dir, 'candidate')), 0);
+    assert.equal(readFileSync(join(dir, 'seen'), 'utf8'), 'good\n', 'apache2ctl saw the candidate in place of the live file');
+    assert.equal(readFileSync(join(root, 'sites-available', 'hasetup.conf'), 'utf8'), 'old, broken by hand\n', 'the live file is untouched');
+    assert.ok(!existsSync(readFileSync(join(dir, 'confdir'), 'utf8').trim()), 'the copy is removed');
+    writeFileSync(join(dir, 'bad'), 'bad\n');
+    assert.notEqual(run(join(dir, 'bad')), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('role: a health path Apache cannot serve as a plain file is refused with the reason', () => {
