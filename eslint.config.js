@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'build/**', '**/build/**', 'lab/**/cache/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'build/**', '**/build/**', 'lab/**/cache/**', 'lab/state/**', '.vagrant/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
