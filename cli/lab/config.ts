@@ -60,6 +60,8 @@ export const REPO_PACKAGES = [
   'chrony',
   'keepalived',
   'haproxy',
+  // Not for hasetup (hosts need no python): for the Ansible anchor of the engine benchmark (bench/engine).
+  'python3',
 ];
 
 /** Where the hosts see the local repository, and their only apt source. */
