@@ -14,7 +14,7 @@
 // (sql_log_bin = 0), so that the replica has no transaction of its own when it is promoted.
 import type { Handler, Role, Task } from '../../cli/engine/role.ts';
 import { directory, file, packages, service } from '../../cli/engine/ops.ts';
-import { appAccounts, database, legacyOptions, noAnonymousUsers, noTestDatabase, replicaOf, replicationAccounts, replicationRunning, rootSocketOnly, runningSettings } from './sql.ts';
+import { RESTART_PREFLIGHT, appAccounts, database, legacyOptions, noAnonymousUsers, noTestDatabase, replicaOf, replicationAccounts, replicationRunning, rootSocketOnly, runningSettings } from './sql.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -37,10 +37,12 @@ export const VALIDATE = 'if [ -x /usr/sbin/mariadbd ]; then /usr/sbin/mariadbd -
 
 const RESTART =
   // Restart unless the server started after the file last changed: on a fresh host the package's
-  // first start already read it, and runningSettings may have restarted it in this run.
+  // first start already read it, and runningSettings may have restarted it in this run. Never with
+  // option files the server would not start with (RESTART_PREFLIGHT).
   `f=${defaults.configFile}\n` +
   't=$(systemctl show -p ActiveEnterTimestamp --value mariadb)\n' +
   'if [ -n "$t" ] && systemctl is-active -q mariadb && [ "$(date -d "$t" +%s)" -gt "$(stat -c %Y "$f")" ]; then exit 0; fi\n' +
+  `${RESTART_PREFLIGHT}\n` +
   'systemctl restart mariadb || { systemctl status --no-pager -n 20 mariadb; exit 1; }';
 
 const role: Role = {

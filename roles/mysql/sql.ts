@@ -302,6 +302,23 @@ export function appAccounts(o: { user: string; database: string; hosts: string[]
 // ---- the running server --------------------------------------------------------------------
 
 /**
+ * sh run before any restart of MariaDB: the server would not come back with option files it cannot
+ * read (an unknown or removed option fails `mariadbd --help`) or that switch InnoDB off (which
+ * `--help` lets pass, the server then refuses to start): then it stays up on its old settings and the
+ * step fails, saying why.
+ */
+export const RESTART_PREFLIGHT = [
+  'if ! out=$(mariadbd --help --verbose 2>&1 >/dev/null); then',
+  `  echo "not restarting MariaDB: its option files fail mariadbd --help: $(printf '%s\\n' "$out" | grep ERROR | head -n 3)" >&2`,
+  '  exit 1',
+  'fi',
+  "if my_print_defaults --mysqld | grep -Eiq '^--(skip[-_]innodb|disable[-_]innodb|innodb=(off|0))$'; then",
+  '  echo "not restarting MariaDB: its option files switch InnoDB off (skip-innodb), which MariaDB 10.11 cannot run without" >&2',
+  '  exit 1',
+  'fi',
+].join('\n');
+
+/**
  * The running server has the settings replication depends on (server_id, log_bin...). They come
  * from the configuration file, read at start: a server that runs since before the file said so
  * (MariaDB installed before this role ran) is restarted now, before any SQL step writes what a
@@ -319,7 +336,7 @@ export function runningSettings(want: Record<string, string>): Operation {
       const off = Object.entries(want).filter(([k, v]) => (have.get(k.toLowerCase()) ?? '').toUpperCase() !== v.toUpperCase());
       if (off.length === 0) return null;
       return {
-        script: 'systemctl restart mariadb || { systemctl status --no-pager -n 20 mariadb; exit 1; }',
+        script: `${RESTART_PREFLIGHT}\nsystemctl restart mariadb || { systemctl status --no-pager -n 20 mariadb; exit 1; }`,
         why: `restart: the running server has ${off.map(([k, v]) => `${k}=${have.get(k.toLowerCase()) ?? '?'} (config: ${v})`).join(', ')}`,
       };
     },
@@ -492,7 +509,10 @@ export const LEGACY_OPTIONS: Record<string, { status: 'removed' | 'renamed'; use
   'innodb-additional-mem-pool-size': { status: 'removed', use: 'nothing (InnoDB uses the system allocator)' },
   'innodb-file-io-threads': { status: 'removed', use: 'innodb_read_io_threads and innodb_write_io_threads' },
   'log-bin-trust-routine-creators': { status: 'removed', use: 'log_bin_trust_function_creators' },
-  'skip-innodb': { status: 'removed', use: 'nothing: InnoDB cannot be switched off (the default storage engine and mysql.gtid_slave_pos need it)' },
+  'skip-innodb': {
+    status: 'removed',
+    use: 'nothing: InnoDB cannot be switched off (the server aborts with "Unknown/unsupported storage engine: InnoDB"; mysql.gtid_slave_pos needs it too)',
+  },
   'table-cache': { status: 'renamed', use: 'table_open_cache' },
   'key-buffer': { status: 'renamed', use: 'key_buffer_size (a prefix, accepted with a warning)' },
   'myisam-recover': { status: 'renamed', use: 'myisam_recover_options (a prefix, accepted with a warning)' },

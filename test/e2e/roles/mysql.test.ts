@@ -252,3 +252,29 @@ test('a changed setting rewrites the option file and restarts MariaDB once, thro
   const again = await apply();
   for (const [h, rc] of Object.entries(again.hosts)) assert.deepEqual([h, rc.changed, rc.failed], [h, 0, 0], JSON.stringify(again.results.filter((x) => x.status !== 'ok')));
 });
+
+test('a 5.1-era option in an option file: the role fails naming it, and MariaDB keeps running until it is gone', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const legacy = '/etc/mysql/mariadb.conf.d/70-e2e-legacy.cnf';
+  const pid = async () => (await ssh('db02', 'systemctl show -p MainPID --value mariadb')).trim();
+  // an old my.cnf line, and a drifted setting whose repair asks for a restart
+  await ssh('db02', `printf '[mysqld]\\nlog-slow-queries = /var/log/mysql/slow.log\\n' > ${legacy}; sed -i 's/^max_connections .*/max_connections = 150/' /etc/mysql/mariadb.conf.d/60-hasetup.cnf`);
+  t.after(() => lab?.ssh('db02', `rm -f ${legacy}`));
+  const before = await pid();
+  const r = await apply(['--tags', 'mysql', '--limit', 'db02']);
+  assert.notEqual(r.code, 0);
+  const failed = r.results.filter((x) => x.status === 'failed');
+  assert.deepEqual(failed.map((x) => x.task), ['no 5.1-era options', 'restart mariadb']);
+  assert.match(failed[0].message ?? '', /log-slow-queries \(use slow_query_log = 1 and slow_query_log_file/);
+  assert.match(failed[1].message ?? '', /not restarting MariaDB: its option files fail mariadbd --help: .*unknown variable 'log-slow-queries/);
+  assert.equal(await pid(), before, 'not restarted');
+  assert.equal((await ssh('db02', 'systemctl is-active mariadb')).trim(), 'active');
+  // the option removed: the restart left pending on the host happens, and all is well again
+  await ssh('db02', `rm -f ${legacy}`);
+  const fixed = await apply(['--tags', 'mysql', '--limit', 'db02']);
+  assert.equal(fixed.code, 0, JSON.stringify(fixed.results.filter((x) => x.status !== 'ok')));
+  assert.equal(fixed.results.find((x) => x.task === 'restart mariadb')?.status, 'changed');
+  assert.notEqual(await pid(), before);
+  assert.equal(await sql('db02', 'SELECT @@max_connections'), '200\n');
+  await waitFor(async () => /^\s*Slave_SQL_Running: Yes$/m.test(await ssh('db02', "mariadb -E -e 'SHOW SLAVE STATUS'")));
+});

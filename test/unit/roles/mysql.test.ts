@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   account, appAccounts, database, dbPattern, legacyOptions, nativePasswordHash, noAnonymousUsers, noTestDatabase, optionNames, parseVertical,
-  replicaOf, replicationAccounts, replicationRunning, rootSocketOnly, runningSettings, sqlIdent, sqlString, waitThreadsScript,
+  replicaOf, replicationAccounts, replicationRunning, rootSocketOnly, runningSettings, sqlIdent, sqlString, waitThreadsScript, RESTART_PREFLIGHT,
 } from '../../../roles/mysql/sql.ts';
 import mysql, { defaults } from '../../../roles/mysql/index.ts';
 import { roleContext } from '../../../cli/engine/role.ts';
@@ -168,7 +168,7 @@ test('running settings: as configured -> ok; otherwise restart now, saying what 
   assert.match(runProbe(op, '').args[5], /VARIABLE_NAME IN \('SERVER_ID', 'LOG_BIN', 'BINLOG_FORMAT'\)$/);
   assert.equal(op.plan(ok(['SERVER_ID\t2', 'LOG_BIN\tON', 'BINLOG_FORMAT\tMIXED']), ctx).changed, false);
   const p = changed(op.plan(ok(['SERVER_ID\t1', 'LOG_BIN\tOFF', 'BINLOG_FORMAT\tMIXED']), ctx));
-  assert.match(p.script, /^systemctl restart mariadb/);
+  assert.ok(p.script.startsWith(`${RESTART_PREFLIGHT}\nsystemctl restart mariadb`), 'checked before restarting');
   assert.equal(p.stdin, undefined);
   assert.equal(p.why, 'restart: the running server has server_id=1 (config: 2), log_bin=OFF (config: ON)');
 });
@@ -330,6 +330,28 @@ test('legacy options: removed ones fail with what to use; renamed ones are repor
   assert.ok(op.plan('unavailable', { ...ctx, earlierChange: true }).changed);
 });
 
+test('before a restart: option files the server would not start with stop it, saying why', () => {
+  const run = (mariadbd: string, defaults: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasetup-mysql-preflight-'));
+    try {
+      writeFileSync(join(dir, 'mariadbd'), `#!/bin/sh\n${mariadbd}\n`, { mode: 0o755 });
+      writeFileSync(join(dir, 'my_print_defaults'), `#!/bin/sh\nprintf '%s\\n' ${defaults}\n`, { mode: 0o755 });
+      return spawnSync('sh', ['-c', `${RESTART_PREFLIGHT}\necho passed`], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const good = run('exit 0', "'--log_bin=mysql-bin' '--server_id=1'");
+  assert.equal(good.stdout, 'passed\n');
+  const unknown = run(`echo "2026-01-01 0 [ERROR] mariadbd: unknown variable 'log-slow-queries=/x'" >&2; exit 7`, "'--log-slow-queries=/x'");
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /not restarting MariaDB: its option files fail mariadbd --help: .*unknown variable 'log-slow-queries=\/x'/);
+  const noInnodb = run('exit 0', "'--skip-innodb'");
+  assert.equal(noInnodb.status, 1);
+  assert.match(noInnodb.stderr, /switch InnoDB off/);
+  assert.equal(run('exit 0', "'--innodb=OFF'").status, 1);
+});
+
 // ---- the role -------------------------------------------------------------------------------
 
 function cluster(withReplica: boolean) {
@@ -411,5 +433,6 @@ test('role: restart handler skips a server that started after its option file ch
   const [h] = mysql.handlers?.(roleContext('mysql', db01, inv, facts)) ?? [];
   assert.equal(h.name, 'restart mariadb');
   assert.match(h.script, /ActiveEnterTimestamp/);
-  assert.match(h.script, /-gt "\$\(stat -c %Y "\$f"\)" \]; then exit 0; fi\nsystemctl restart mariadb/);
+  assert.match(h.script, /-gt "\$\(stat -c %Y "\$f"\)" \]; then exit 0; fi\n/);
+  assert.ok(h.script.includes(`${RESTART_PREFLIGHT}\nsystemctl restart mariadb`), 'checked before restarting');
 });
