@@ -88,6 +88,13 @@ function writeState(root: string, st: LabState): void {
   writeFileSync(stateFile(root), JSON.stringify(st, null, 2) + '\n');
 }
 
+/** Shows a child's output on our stderr, without Vagrant's in-place progress counters. */
+function showOutput(d: Buffer): void {
+  // eslint-disable-next-line no-control-regex
+  const text = d.toString().replace(/(\u001b\[K)?Progress: \d+%\r?/g, '');
+  if (text) process.stderr.write(text);
+}
+
 interface RunResult {
   code: number | null;
   stdout: string;
@@ -114,8 +121,8 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
           killTimer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch {} }, 10_000);
         }, opts.timeoutMs)
       : undefined;
-    child.stdout.on('data', (d: Buffer) => { stdout += d; if (opts.show) process.stderr.write(d); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; if (opts.show) process.stderr.write(d); });
+    child.stdout.on('data', (d: Buffer) => { stdout += d; if (opts.show) showOutput(d); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; if (opts.show) showOutput(d); });
     child.on('error', (e) => { if (timer) clearTimeout(timer); reject(e); });
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
@@ -484,6 +491,16 @@ export async function vagrantUp(opts: { inventoryOut: string }): Promise<void> {
   const plan = readPlan(root);
   const prov = provider();
   const prev = readState(root);
+  if (prev) {
+    // Already up (or half up): a no-op when every VM runs, apart from writing the inventory.
+    const states = await machineStates(root, prev);
+    if (plan.hosts.every((h) => states.get(h.name) === 'running')) {
+      console.error('vagrant lab: already up (hasetup lab down --provider vagrant first to rebuild it)');
+      await writeInventory(root, vagrantEnv(root, prev), plan, opts.inventoryOut);
+      console.error(`vagrant lab: inventory written to ${opts.inventoryOut}`);
+      return;
+    }
+  }
   const st: LabState = prev ?? { provider: prov, box: process.env.HASETUP_VAGRANT_BOX || (prov === 'libvirt' ? plan.local_box : plan.default_box), startedDaemons: [] };
   writeState(root, st);
   try {
@@ -509,6 +526,10 @@ export async function vagrantUp(opts: { inventoryOut: string }): Promise<void> {
     await writeInventory(root, env, plan, opts.inventoryOut);
     console.error(`vagrant lab: up; inventory written to ${opts.inventoryOut}`);
   } catch (err) {
+    if (prev) {
+      console.error('vagrant lab: up failed; the lab was there before, so it is left as it is (hasetup lab down --provider vagrant removes it)');
+      throw err;
+    }
     console.error('vagrant lab: up failed, cleaning up');
     await vagrantDown().catch((e) => console.error(`vagrant lab: clean-up failed too: ${e instanceof Error ? e.message : e}`));
     throw err;
@@ -561,6 +582,18 @@ export async function vagrantDown(): Promise<void> {
   console.error('vagrant lab: down');
 }
 
+/** Each VM's state as `vagrant status` reports it (running, shutoff, not_created...). */
+async function machineStates(root: string, st: LabState): Promise<Map<string, string>> {
+  const states = new Map<string, string>();
+  if (st.provider === 'libvirt' && !(await libvirtAnswers())) return states;
+  const r = await run('vagrant', ['status', '--machine-readable'], { env: vagrantEnv(root, st), timeoutMs: 180_000 });
+  for (const line of r.stdout.split('\n')) {
+    const f = line.split(',');
+    if (f[2] === 'state') states.set(f[1], f[3]);
+  }
+  return states;
+}
+
 export async function vagrantStatus(): Promise<void> {
   const root = repoRoot();
   const plan = readPlan(root);
@@ -569,14 +602,9 @@ export async function vagrantStatus(): Promise<void> {
     for (const h of plan.hosts) console.log(`${h.name.padEnd(6)} ${h.address.padEnd(12)} not created`);
     return;
   }
-  const states = new Map<string, string>();
-  const r = await run('vagrant', ['status', '--machine-readable'], { env: vagrantEnv(root, st), timeoutMs: 180_000 });
-  for (const line of r.stdout.split('\n')) {
-    const f = line.split(',');
-    if (f[2] === 'state') states.set(f[1], f[3]);
-  }
+  const states = await machineStates(root, st);
   for (const h of plan.hosts) {
-    const state = states.get(h.name) ?? (r.code === 0 ? 'unknown' : 'unknown (vagrant status failed)');
+    const state = states.get(h.name) ?? 'unknown (vagrant status or libvirtd did not answer)';
     const ssh = state === 'running' ? ((await tcpReachable(h.address, 22)) ? 'ssh answers' : 'ssh does not answer on this address') : '';
     console.log(`${h.name.padEnd(6)} ${h.address.padEnd(12)} ${state}${ssh ? `  ${ssh}` : ''}`);
   }

@@ -116,6 +116,15 @@ test('vagrant lab: up with the local box, SSH to all five over the lab network, 
       const line = printed.find((l) => l.startsWith(`${h.name} `));
       assert.ok(line && /\brunning\b/.test(line) && /ssh answers/.test(line), `status for ${h.name}: ${line}`);
     }
+
+    // A second `up` while up changes nothing but writes the same inventory again.
+    const again = join(dir, 'again', 'inventory.yaml');
+    await vagrantUp({ inventoryOut: again });
+    assert.deepEqual(parse(readFileSync(again, 'utf8')), inv);
+    assert.equal(
+      readFileSync(join(dir, 'again', KNOWN_HOSTS_REL), 'utf8'),
+      readFileSync(knownHosts, 'utf8'),
+    );
   } finally {
     const t1 = Date.now();
     try {
