@@ -16,7 +16,7 @@ import { TestLab, REPO } from '../../test/helpers/lab-cli.ts';
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function ansibleFiles(dir: string, inventoryFile: string): { inv: string; play: string } {
+export function ansibleFiles(dir: string, inventoryFile: string): { inv: string; play: string } {
   const inv = parse(readFileSync(inventoryFile, 'utf8'));
   const key = inv.ssh.private_key as string;
   const lines = ['[lb]'];
@@ -42,16 +42,22 @@ function ansibleFiles(dir: string, inventoryFile: string): { inv: string; play: 
       copy: { dest: /etc/hosts, content: "${hostsFile}\\n" }
     - name: base packages
       apt: { name: [chrony, curl, ca-certificates, iproute2, procps], state: present }
-    - name: sysctls
-      sysctl: { name: "{{ item.k }}", value: "{{ item.v }}", sysctl_file: /etc/sysctl.d/60-ansible.conf }
-      loop: [{ k: net.ipv4.ip_nonlocal_bind, v: "1" }, { k: net.core.somaxconn, v: "4096" }, { k: net.ipv4.tcp_max_syn_backlog, v: "4096" }]
+    - name: sysctls (persisted; ansible-core alone has no sysctl module)
+      copy: { dest: /etc/sysctl.d/60-ansible.conf, content: "net.ipv4.ip_nonlocal_bind = 1\\nnet.core.somaxconn = 4096\\nnet.ipv4.tcp_max_syn_backlog = 4096\\n" }
       when: "'lb' in group_names"
+      notify: apply sysctls
     - name: nofile limit (login sessions)
       copy: { dest: /etc/security/limits.d/60-ansible.conf, content: "* soft nofile 65536\\n* hard nofile 65536\\n" }
     - name: systemd drop-in folder
       file: { path: /etc/systemd/system.conf.d, state: directory, mode: "0755" }
     - name: nofile limit (services)
       copy: { dest: /etc/systemd/system.conf.d/60-ansible-limits.conf, content: "[Manager]\\nDefaultLimitNOFILE=65536\\n" }
+      notify: reexec systemd
+  handlers:
+    - name: apply sysctls
+      command: sysctl -p /etc/sysctl.d/60-ansible.conf
+    - name: reexec systemd
+      command: systemctl daemon-reexec
 `;
   writeFileSync(join(dir, 'hosts.ini'), lines.join('\n') + '\n');
   writeFileSync(join(dir, 'play.yml'), play);
@@ -79,7 +85,7 @@ try {
 
   // Ansible, same hosts, same run: python3 on the hosts first (Ansible needs it; hasetup does not).
   for (const h of ['lb01', 'lb02', 'web01', 'web02', 'db01']) {
-    const r = await lab.ssh(h, 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 >/dev/null 2>&1; command -v python3');
+    const r = await lab.ssh(h, 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-apt >/dev/null 2>&1; command -v python3');
     if (r.code !== 0) throw new Error(`python3 on ${h}: ${r.stdout}${r.stderr}`);
   }
   const a = ansibleFiles(lab.dir, lab.inventory);
@@ -87,7 +93,7 @@ try {
   const ansible = (): Promise<{ code: number; stdout: string; ms: number }> =>
     lab.exec(['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'ansible-playbook', '-i', a.inv, a.play]);
   const af = await ansible();
-  if (af.code !== 0) throw new Error(`ansible first run failed: ${af.stdout}`);
+  if (af.code !== 0) throw new Error(`ansible first run failed: ${af.stdout}${af.stderr}`);
   const theirs: number[] = [];
   for (let i = 0; i < runs; i++) {
     const r = await ansible();

@@ -61,7 +61,7 @@ export const REPO_PACKAGES = [
   'keepalived',
   'haproxy',
   // Not for hasetup (hosts need no python): for the Ansible anchor of the engine benchmark (bench/engine).
-  'python3',
+  'python3-apt',
 ];
 
 /** Where the hosts see the local repository, and their only apt source. */
