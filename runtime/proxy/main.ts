@@ -269,6 +269,7 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
   };
 
   control = new Control(cfg, plane);
+  control.start(); // the stats socket answers from the start, before the workers are up
   const n = workerCount(cfg);
   const errors = (await Promise.all(Array.from({ length: n }, () => startWorker(cfg)))).filter(Boolean);
   if (errors.length) {
@@ -277,7 +278,7 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
     for (const w of workers) w.kill();
     process.exit(1);
   }
-  control.start();
+  control.pushAll();
   const pidfile = args.pidfile ?? cfg.global.pidfile;
   writePid(pidfile);
 

@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureBuilt, proxyBin, tmpDir, startProxy, freePort, fakeBackend, get, until } from './helpers.ts';
+import { ensureBuilt, proxyBin, proxyNode, tmpDir, startProxy, freePort, fakeBackend, get, until } from './helpers.ts';
 import { prerequisites, rootUnavailable } from '../../helpers/env.ts';
 
 function run(args: string[]) {
   ensureBuilt();
-  return spawnSync(process.execPath, [proxyBin, ...args], { encoding: 'utf8' });
+  return spawnSync(proxyNode, [proxyBin, ...args], { encoding: 'utf8' });
 }
 
 test('-c: valid, invalid (every alert with file:line and keyword), missing file, several -f', (t) => {

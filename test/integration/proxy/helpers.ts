@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const proxyBin = join(root, 'dist', 'runtime', 'hasetup-proxy.cjs');
 export const seedConfig = join(root, '..', 'shared', 'seed', 'haproxy.cfg');
+/** The Node.js that runs the proxy: PROXY_NODE (e.g. a Node 18 binary, as on the LBs) or the test's own. */
+export const proxyNode = process.env.PROXY_NODE || process.execPath;
 
 /** Builds the bundle when a test file is run on its own (npm test builds it first). */
 export function ensureBuilt(): void {
@@ -157,7 +159,7 @@ export async function startProxy(cfg: string, port: number, extraArgs: string[] 
   const dir = mkdtempSync(join(tmpdir(), 'hasetup-proxy-test-'));
   const cfgFile = join(dir, 'haproxy.cfg');
   writeFileSync(cfgFile, cfg);
-  const proc = spawn(process.execPath, [proxyBin, '-f', cfgFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(proxyNode, [proxyBin, '-f', cfgFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let out = '';
   proc.stderr!.on('data', (d) => (err += d));

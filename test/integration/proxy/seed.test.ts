@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { fakeBackend, freePort, get, parseCsv, proxyBin, ensureBuilt, seedConfig, startProxy, syslogSink, until, raw } from './helpers.ts';
+import { fakeBackend, freePort, get, parseCsv, proxyBin, proxyNode, ensureBuilt, seedConfig, startProxy, syslogSink, until, raw } from './helpers.ts';
 import { CSV_FIELDS } from '../../../runtime/proxy/stats.ts';
 
 function seedWith(port: number, logPort: number, b1: number, b2: number, extraGlobal = ''): string {
@@ -20,7 +20,7 @@ function seedWith(port: number, logPort: number, b1: number, b2: number, extraGl
 
 test('the seed config passes -c as written', () => {
   ensureBuilt();
-  const r = spawnSync(process.execPath, [proxyBin, '-c', '-f', seedConfig], { encoding: 'utf8' });
+  const r = spawnSync(proxyNode, [proxyBin, '-c', '-f', seedConfig], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /Configuration file is valid/);
   // the 1.3 timeouts are accepted with a deprecation warning naming the line
