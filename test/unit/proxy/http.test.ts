@@ -129,3 +129,21 @@ test('httplog line layout', () => {
   });
   assert.equal(line, '10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET /index.html HTTP/1.1"');
 });
+
+test('slowstart: a server back UP gets a growing share of the weight', () => {
+  const b = backend('    server a 1.1.1.1:1 weight 10 slowstart 10s\n    server b 1.1.1.2:1 weight 10\n');
+  const a = b.servers[0];
+  const now = Date.now();
+  assert.equal(a.weight(now), 10, 'no ramp at start-up');
+  a.since = now - 1000;
+  assert.equal(a.weight(now), 1);
+  a.since = now - 5000;
+  assert.equal(a.weight(now), 5);
+  a.since = now - 20000;
+  assert.equal(a.weight(now), 10);
+  // 10% through the ramp: a gets about 1 request in 11
+  a.since = Date.now() - 1000;
+  let na = 0;
+  for (let i = 0; i < 110; i++) if ((b.pick('x', '/', null) as { cfg: { name: string } }).cfg.name === 'a') na++;
+  assert.ok(na >= 8 && na <= 12, `a got ${na} of 110`);
+});
