@@ -707,7 +707,15 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
   const priority = inst.priority ?? 100;
   const initialState = inst.initialState ?? 'BACKUP';
   if (priority === 255 && initialState !== 'MASTER') c.warn(st, `vrrp_instance ${name}: priority 255 (address owner) with state BACKUP: it becomes master at once`);
-  if (nopreempt && initialState === 'MASTER') c.err(st, `vrrp_instance ${name}: nopreempt needs state BACKUP`);
+  let preemptDelay = inst.preemptDelay ?? 0;
+  // as keepalived: preemption settings make no sense for an instance that starts as MASTER
+  if (initialState === 'MASTER' || priority === 255) {
+    const why = priority === 255 ? 'priority 255 (address owner)' : 'state MASTER';
+    if (nopreempt) c.warn(st, `vrrp_instance ${name}: nopreempt does not work with ${why}: ignored`);
+    if (preemptDelay) c.warn(st, `vrrp_instance ${name}: preempt_delay does not work with ${why}: ignored`);
+    nopreempt = false;
+    preemptDelay = 0;
+  }
   let auth: VrrpInstanceConfig['auth'];
   if (authAt) {
     if (authType === undefined) c.err(authAt, 'authentication needs auth_type');
@@ -738,7 +746,7 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
     unicastSrcIp: inst.unicastSrcIp,
     unicastPeers: peers,
     nopreempt,
-    preemptDelay: inst.preemptDelay ?? 0,
+    preemptDelay,
     trackScripts,
     trackInterfaces,
     trackPrimary,

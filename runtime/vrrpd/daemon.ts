@@ -88,6 +88,7 @@ export class Daemon {
   private pollTimer: ReturnType<typeof setInterval> | null = null;
   private statusTimer: ReturnType<typeof setInterval> | null = null;
   private lastStatus = '';
+  private statusFailing = false;
   private readonly startedAt = new Date().toISOString();
   private stopping = false;
   private notifyChildren = new Set<ReturnType<typeof spawn>>();
@@ -170,8 +171,8 @@ export class Daemon {
       release: () => this.release(name),
       transition: (from, to, reason) => this.onTransition(name, from, to, reason),
       log: (msg) => {
-        this.say(name, msg);
         this.writeStatus(false);
+        this.say(name, msg);
       },
     };
   }
@@ -342,11 +343,12 @@ export class Daemon {
   private onTransition(name: string, from: State, to: State, reason: string): void {
     const r = this.running.get(name);
     const prio = r ? r.inst.priority : 0;
+    // the status file first: whoever reads the log line finds the file up to date
+    this.writeStatus(true);
     this.say(name, `${from} -> ${to} (priority ${prio}): ${reason}`);
     // leftovers (e.g. after a crash) must not stay on a backup
     if (from === 'INIT' && to !== 'MASTER' && r) this.release(name);
     if (r) this.runNotify(r, to, prio);
-    this.writeStatus(true);
   }
 
   private runNotify(r: Running, to: State, prio: number): void {
@@ -408,8 +410,10 @@ export class Daemon {
       const tmp = `${file}.${process.pid}.tmp`;
       writeFileSync(tmp, JSON.stringify(obj, null, 2) + '\n');
       renameSync(tmp, file);
+      this.statusFailing = false;
     } catch (e) {
-      this.say(null, `status file ${file}: ${(e as Error).message}`);
+      if (!this.statusFailing) this.say(null, `status file ${file}: ${(e as Error).message} (said once until it works again)`);
+      this.statusFailing = true;
     }
   }
 

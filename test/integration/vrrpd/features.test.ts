@@ -73,7 +73,7 @@ test('notify scripts get keepalived arguments; a failing vrrp_script with weight
   assert.notEqual(await waitFor(() => a.state() === 'MASTER' && b.state() === 'BACKUP', 10_000), null, a.out);
   assert.notEqual(await waitFor(() => existsSync(notifyLog) && readFileSync(notifyLog, 'utf8').includes('INSTANCE VI_1 MASTER 150'), 3000), null);
   const lines = readFileSync(notifyLog, 'utf8').trim().split('\n');
-  assert.deepEqual(lines.filter((l) => l.startsWith('INSTANCE')), ['INSTANCE VI_1 BACKUP 150', 'INSTANCE VI_1 MASTER 150']);
+  assert.deepEqual(lines.filter((l) => l.startsWith('INSTANCE')).sort(), ['INSTANCE VI_1 BACKUP 150', 'INSTANCE VI_1 MASTER 150']);
   assert.ok(lines.includes('master-only'));
 
   // weight -60: 150 -> 90 < 100, b preempts

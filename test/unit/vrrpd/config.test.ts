@@ -26,7 +26,7 @@ vrrp_script chk_proxy {
 }
 
 vrrp_instance VI_1 {
-    state MASTER
+    state BACKUP
     interface eth0
     virtual_router_id 51
     priority 150
@@ -72,7 +72,7 @@ test('parses a keepalived.conf with every supported section', () => {
   assert.equal(c.instances.length, 1);
   const i = c.instances[0];
   assert.equal(i.name, 'VI_1');
-  assert.equal(i.initialState, 'MASTER');
+  assert.equal(i.initialState, 'BACKUP');
   assert.equal(i.interface, 'eth0');
   assert.equal(i.vrid, 51);
   assert.equal(i.priority, 150);
@@ -133,11 +133,20 @@ test('errors carry file:line: unknown keywords, bad values, missing pieces, bad 
     "k.conf:5: '10.0.0.300/24' is not an IPv4 address (A.B.C.D or A.B.C.D/NN)",
   ]);
   assert.deepEqual(errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 1\n'), ["k.conf:1: '{' is never closed"]);
-  assert.deepEqual(errorsOf('vrrp_instance A {\n state MASTER\n nopreempt\n interface e0\n virtual_router_id 1\n}\n'), ['k.conf:1: vrrp_instance A: nopreempt needs state BACKUP']);
   assert.deepEqual(errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 1\n}\nvrrp_instance B {\n interface e0\n virtual_router_id 1\n}\n'), [
     'k.conf:5: vrrp_instance B: virtual_router_id 1 on e0 is already used by A',
   ]);
   assert.deepEqual(errorsOf('vrrp_sync_group G {\n group {\n A\n }\n}\n'), ['k.conf:1: vrrp_sync_group is not supported by hasetup-vrrpd']);
+});
+
+test('nopreempt and preempt_delay with state MASTER are ignored with a warning, as keepalived does', () => {
+  const c = parseConfig('k.conf', 'vrrp_instance A {\n state MASTER\n nopreempt\n preempt_delay 10\n interface e0\n virtual_router_id 1\n}\n');
+  assert.equal(c.instances[0].nopreempt, false);
+  assert.equal(c.instances[0].preemptDelay, 0);
+  assert.deepEqual(
+    c.warnings.filter((w) => /preempt/.test(w.message)).map((w) => `${w.line}: ${w.message}`),
+    ['1: vrrp_instance A: nopreempt does not work with state MASTER: ignored', '1: vrrp_instance A: preempt_delay does not work with state MASTER: ignored'],
+  );
 });
 
 test('include: relative paths and patterns, errors point into the included file', () => {
