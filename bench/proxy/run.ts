@@ -272,7 +272,12 @@ async function main(): Promise<void> {
 - Command: \`node --import tsx bench/proxy/run.ts ${duration}\`
 - "one core": the proxy pinned to core 0 (\`taskset -c 0\`, HAProxy \`nbthread 1\`, ours \`nbthread 1\`), wrk and the backend on the other cores.
   "all cores": nothing pinned, HAProxy \`nbthread ${cores}\`, ours its default (one worker process per core).
-- Ratio = ours / HAProxy (higher is better for req/s, lower for latency and memory).
+- Each proxy ran ${REPS} times, alternating with the other; the table keeps each one's best req/s run (with its p99)
+  and its lowest CPU cost. "proxy CPU per request" is user + system time of the proxy's processes (from /proc) divided
+  by the requests served: it does not depend on how fast wrk and the backend are, so it is the steadiest comparison
+  when the load generator shares the machine's cores (req/s and p99 also move with whatever else runs on the host:
+  load average at the start of this run: ${os.loadavg()[0].toFixed(1)}).
+- Ratio = ours / HAProxy (higher is better for req/s, lower for latency, CPU and memory).
 
 | measure | HAProxy | hasetup-proxy | ratio | issue target |
 |---|---:|---:|---:|---|
