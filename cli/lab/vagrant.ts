@@ -91,8 +91,8 @@ function writeState(root: string, st: LabState): void {
 /** Shows a child's output on our stderr, without Vagrant's in-place progress counters. */
 function showOutput(d: Buffer): void {
   // eslint-disable-next-line no-control-regex
-  const text = d.toString().replace(/(\u001b\[K)?Progress: \d+%\r?/g, '');
-  if (text) process.stderr.write(text);
+  const text = d.toString().replace(/\u001b\[K/g, '').replace(/Progress: \d+%\r?/g, '');
+  if (text.trim()) process.stderr.write(text);
 }
 
 interface RunResult {
@@ -563,10 +563,12 @@ export async function vagrantDown(): Promise<void> {
       const u = await virsh(['net-undefine', n]);
       if (u.code !== 0) problems.push(`cannot remove the libvirt network ${n}: ${u.stderr.trim()}`);
     }
-    if (st.box === plan.local_box) {
-      const vols = (await virsh(['vol-list', 'default'])).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
-      const boxVol = st.box.replace(/\//g, '-VAGRANTSLASH-');
-      for (const v of vols) if (v.startsWith(boxVol)) await virsh(['vol-delete', '--pool', 'default', v]);
+    // Disks of VMs a cut-short `up` created without a domain, and the box's base volume.
+    const vols = (await virsh(['vol-list', 'default'])).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
+    const boxVol = st.box.replace(/\//g, '-VAGRANTSLASH-');
+    for (const v of vols) {
+      const vmDisk = plan.hosts.some((h) => v === `${prefix}${h.name}.img`);
+      if (vmDisk || (st.box === plan.local_box && v.startsWith(boxVol))) await virsh(['vol-delete', '--pool', 'default', v]);
     }
     if (st.createdPool) {
       await virsh(['pool-destroy', st.createdPool]);
