@@ -612,6 +612,8 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
       if (p.stats.enabled) alerts.push({ ...where, keyword: 'stats', message: `'stats' needs 'mode http' in proxy '${p.name}'` });
       if (p.useBackends.length || p.services.length) alerts.push({ ...where, keyword: 'use_backend', message: `HTTP rules need 'mode http' in proxy '${p.name}'` });
     }
+    const missing = (p.kind !== 'backend' ? ['client'] : []).concat(p.kind !== 'frontend' ? ['connect', 'server'] : []).filter((k) => !p.timeouts[k as keyof Timeouts]);
+    if (missing.length) warnings.push({ ...where, keyword: p.kind, message: `proxy '${p.name}' has no ${missing.map((m) => `'timeout ${m}'`).join(', ')}: idle connections are never closed (connect defaults to 5s)` });
     if (p.balance === 'uri' && p.mode !== 'http') alerts.push({ ...where, keyword: 'balance', message: "'balance uri' needs 'mode http'" });
   }
   // HAProxy numbers its internal CLI proxy first when a stats socket exists: same ids as HAProxy in the stats

@@ -939,7 +939,7 @@ export class HttpSession {
     const pending = this.buf;
     this.buf = null;
     if (pending && pending.length) this.forwardReqBody(pending);
-    this.c.resume();
+    if (this.c.isPaused()) this.c.resume();
     if (this.st === St.Body && this.to.client > 0) {
       this.c.setTimeout(this.to.client);
       this.clientTimeoutSet = true;
@@ -1011,11 +1011,11 @@ export class HttpSession {
   }
 
   onSrvDrain(): void {
-    if (this.st === St.Body || this.st === St.Tunnel) this.c.resume();
+    if ((this.st === St.Body || this.st === St.Tunnel) && this.c.isPaused()) this.c.resume();
   }
 
   onClientDrain(): void {
-    this.sc?.sock.resume();
+    if (this.sc && this.sc.sock.isPaused()) this.sc.sock.resume();
   }
 
   onSrvData(d: Buffer): void {
@@ -1078,7 +1078,7 @@ export class HttpSession {
         this.sc!.timeoutSet = this.to.tunnel;
         this.c.setTimeout(this.to.tunnel);
         this.clientTimeoutSet = true;
-        this.c.resume();
+        if (this.c.isPaused()) this.c.resume();
         if (this.buf && this.buf.length) {
           const b = this.buf;
           this.buf = null;
@@ -1340,7 +1340,7 @@ export class HttpSession {
       this.clientTimeoutSet = false;
     }
     this.armHeadTimer(this.to.httpKeepAlive);
-    this.c.resume();
+    if (this.c.isPaused()) this.c.resume();
     if (this.buf && this.buf.length) {
       this.t0 = Date.now();
       this.armHeadTimer(this.to.httpRequest);
