@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
+import { spawn } from 'node:child_process';
 import { Topology, vrrpConf, waitFor, sleep, sh } from './netns.ts';
 
 
@@ -107,4 +108,31 @@ test('gratuitous ARP: a third host learns the new owner of the VIP without askin
   assert.notEqual(await waitFor(() => b.state() === 'MASTER', 5000), null);
   const learnt = await waitFor(() => neigh().includes(`lladdr ${lan.mac(1)}`), 3000);
   assert.notEqual(learnt, null, `neighbour entry: ${neigh()}`);
+});
+
+test('gratuitous ARP schedule: garp_master_repeat at takeover, again after garp_master_delay, then garp_master_refresh', async (t) => {
+  if (!prerequisites(t, ...gates(), commandUnavailable('tcpdump'))) return;
+  const lan = Topology.lan(2);
+  t.after(() => lan.cleanup());
+  const cap = spawn('ip', ['netns', 'exec', lan.hosts[1].ns, 'tcpdump', '-l', '-n', '-tt', '-i', 'eth0', 'arp'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.after(() => cap.kill('SIGKILL'));
+  const seen: number[] = [];
+  let buf = '';
+  cap.stdout.on('data', (b: Buffer) => {
+    buf += b.toString();
+    const lines = buf.split('\n');
+    buf = lines.pop()!;
+    for (const l of lines) if (l.includes(`who-has ${VIP} (ff:ff:ff:ff:ff:ff) tell ${VIP}`)) seen.push(Number(l.split(' ')[0]));
+  });
+  await sleep(1000); // tcpdump is listening
+  const extra = '  garp_master_repeat 3\n  garp_master_delay 2\n  garp_master_refresh 3\n  garp_master_refresh_repeat 2\n';
+  const a = lan.vrrpd(0, 'a', vrrpConf({ priority: 150, version: 3, advertInt: 0.2, state: 'MASTER', extra }));
+  assert.notEqual(await waitFor(() => a.state() === 'MASTER', 5000), null, a.out);
+  assert.notEqual(await waitFor(() => seen.length >= 3 + 3 + 2, 10_000), null, `GARPs seen: ${seen.length}`);
+  const t0 = seen[0];
+  const rel = seen.map((s) => s - t0);
+  const burst = (from: number, to: number) => rel.filter((r) => r >= from && r < to).length;
+  assert.equal(burst(0, 0.5), 3, `takeover burst: ${rel}`);
+  assert.equal(burst(1.5, 2.5), 3, `after garp_master_delay: ${rel}`);
+  assert.equal(burst(2.5, 3.5), 2, `first refresh: ${rel}`);
 });
