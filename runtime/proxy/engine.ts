@@ -1445,13 +1445,11 @@ export class HttpSession {
     if (this.st === St.Closed) return;
     this.status = status;
     this.term = term;
-    if (status === 503 && this.be && term === 'SC' && this.srvName === '<NOSRV>') {
-      /* no server available */
-    }
     const r = errorResponse(status);
     this.bytesOut = r.length;
     this.c.write(r);
-    if (this.be) statusClass(this.be.c, status);
+    // (a request that had a server slot is counted for the backend by finishLog)
+    if (this.be && !(this.srv && this.counted)) statusClass(this.be.c, status);
     this.keepClient = false;
     this.dropServer();
     if (reqLine) this.logRequest(reqLine);
