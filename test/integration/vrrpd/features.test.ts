@@ -121,3 +121,28 @@ test('the instance interface going down is a FAULT; it comes back as backup', as
   for (const k of ['state', 'priority', 'masterAddress', 'counters', 'vips', 'lastReason', 'since']) assert.ok(k in i, `status has ${k}`);
   assert.ok(sh(['cat', a.statusFile]).length > 0);
 });
+
+test('two instances per daemon on one interface (active/active): each VRID elects its own master', async (t) => {
+  if (!prerequisites(t, ...gates())) return;
+  const lan = Topology.lan(2);
+  t.after(() => lan.cleanup());
+  const two = (p1: number, p2: number) =>
+    vrrpConf({ priority: p1, version: 3, advertInt: 0.2, vrid: 51, vip: '10.77.0.100/24' }) +
+    vrrpConf({ priority: p2, version: 3, advertInt: 0.2, vrid: 52, vip: '10.77.0.200/24' })
+      .replace(/global_defs \{[^}]*\}/, '')
+      .replace('vrrp_instance VI_1', 'vrrp_instance VI_2');
+  const a = lan.vrrpd(0, 'a', two(150, 100));
+  const b = lan.vrrpd(1, 'b', two(100, 150));
+  const ok = () => a.state('VI_1') === 'MASTER' && a.state('VI_2') === 'BACKUP' && b.state('VI_1') === 'BACKUP' && b.state('VI_2') === 'MASTER';
+  assert.notEqual(await waitFor(ok, 10_000), null, a.out + b.out);
+  await lan.expectHolders('10.77.0.100', [0]);
+  await lan.expectHolders('10.77.0.200', [1]);
+  await sleep(1500);
+  assert.ok(ok(), 'stable');
+  // each instance sees the other VRID's adverts and counts them aside
+  assert.ok(a.instance('VI_1')!.counters.otherVrid > 0);
+  assert.equal(a.instance('VI_2')!.masterAddress, '10.77.0.2');
+  b.kill('SIGTERM');
+  assert.notEqual(await waitFor(() => a.state('VI_2') === 'MASTER', 5000), null, a.out);
+  await lan.expectHolders('10.77.0.200', [0]);
+});
