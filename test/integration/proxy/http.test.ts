@@ -186,6 +186,60 @@ test('HTTP on the wire', async (t) => {
   });
 });
 
+test('responses without a body, close-delimited bodies, and servers that close idle connections', async (t) => {
+  // a raw backend: HEAD, 204 and 304 without a body, a close-delimited answer, and a short keep-alive timeout
+  let conns = 0;
+  const be = net.createServer((s) => {
+    conns++;
+    let buf = '';
+    const idle = () => setTimeout(() => s.end(), 150);
+    let timer = idle();
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      let i: number;
+      while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
+        const head = buf.slice(0, i);
+        buf = buf.slice(i + 4);
+        clearTimeout(timer);
+        timer = idle();
+        const [method, url] = head.split(' ');
+        if (url === '/204') s.write('HTTP/1.1 204 No Content\r\n\r\n');
+        else if (url === '/304') s.write('HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n');
+        else if (url === '/eof') {
+          clearTimeout(timer);
+          s.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end');
+        } else s.write(`HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n${method === 'HEAD' ? '' : 'hello'}`);
+      }
+    });
+  });
+  await new Promise<void>((res) => be.listen(0, '127.0.0.1', () => res()));
+  const port = await freePort();
+  const px = await startProxy(
+    `global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten l\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${(be.address() as net.AddressInfo).port}\n`,
+    port,
+  );
+  t.after(async () => {
+    await px.stop();
+    be.close();
+  });
+  const r = await raw(port, 'HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /304 HTTP/1.1\r\nHost: x\r\n\r\nGET /g HTTP/1.1\r\nHost: x\r\n\r\n', 1000);
+  const statuses = [...r.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+  assert.deepEqual(statuses, ['200', '204', '304', '200'], r.text);
+  assert.match(r.text, /\r\n\r\nhello$/);
+  const eof = await raw(port, 'GET /eof HTTP/1.1\r\nHost: x\r\n\r\n');
+  assert.match(eof.text, /connection: close\r\n\r\nuntil the end$/);
+  assert.ok(eof.closed);
+  // the server closes idle connections after 150 ms: requests spaced wider never fail
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  for (let i = 0; i < 4; i++) {
+    assert.equal((await get(port, `/ka${i}`, { agent })).body, 'hello');
+    await sleep(200);
+  }
+  agent.destroy();
+  assert.ok(conns >= 4);
+});
+
 test('502 on a reset, 504 on a server timeout, slowloris cut at timeout http-request without blocking others', async (t) => {
   const r = await rig();
   t.after(async () => {
