@@ -90,7 +90,7 @@ try {
   }
   const a = ansibleFiles(lab.dir, lab.inventory);
   const env = { ANSIBLE_HOST_KEY_CHECKING: 'False', ANSIBLE_PIPELINING: 'True', ANSIBLE_FORKS: '5', ANSIBLE_NOCOLOR: '1' };
-  const ansible = (): Promise<{ code: number; stdout: string; ms: number }> =>
+  const ansible = (): Promise<{ code: number; stdout: string; stderr: string; ms: number }> =>
     lab.exec(['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'ansible-playbook', '-i', a.inv, a.play]);
   const af = await ansible();
   if (af.code !== 0) throw new Error(`ansible first run failed: ${af.stdout}${af.stderr}`);
