@@ -145,8 +145,12 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
   const pidfile = args.pidfile ?? cfg.global.pidfile;
   writePid(pidfile);
   let reloading = false;
-  const reload = async () => {
-    if (reloading) return;
+  let again = false; // a reload asked for while one runs happens right after it, with the newest files
+  const reload = async (): Promise<void> => {
+    if (reloading) {
+      again = true;
+      return;
+    }
     reloading = true;
     try {
       const n = load(args.files, args.quiet);
@@ -157,6 +161,10 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
       process.stderr.write(`[WARNING] (${process.pid}) : reload failed, keeping the running configuration\n`);
     } finally {
       reloading = false;
+      if (again) {
+        again = false;
+        void reload();
+      }
     }
   };
   process.on('SIGHUP', reload);
@@ -283,18 +291,27 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
   writePid(pidfile);
 
   let reloading = false;
-  const reload = async () => {
-    if (reloading || stopping) return;
+  let again = false; // a reload asked for while one runs happens right after it, with the newest files
+  const reload = async (): Promise<void> => {
+    if (stopping) return;
+    if (reloading) {
+      again = true;
+      return;
+    }
     reloading = true;
     try {
       const c = load(args.files, args.quiet);
       await control!.reload(c);
-      process.stderr.write(`[NOTICE] (${process.pid}) : configuration reloaded (${workers.size} workers)\n`);
+      process.stderr.write(`[NOTICE] (${process.pid}) : configuration reloaded (${workerCount(c)} workers)\n`);
     } catch (e) {
       printAlerts(e);
       process.stderr.write(`[WARNING] (${process.pid}) : reload failed, keeping the running configuration\n`);
     } finally {
       reloading = false;
+      if (again) {
+        again = false;
+        void reload();
+      }
     }
   };
   process.on('SIGHUP', reload);

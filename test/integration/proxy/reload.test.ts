@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { spawnSync } from 'node:child_process';
 import { fakeBackend, freePort, get, parseCsv, startProxy, until, sleep } from './helpers.ts';
 
 function config(port: number, live: number, dead: number, extra: string, workers: number): string {
@@ -91,4 +92,28 @@ test('SIGTERM lets an in-flight request finish, then exits 0', async (t) => {
   const r = await inflight;
   assert.equal(r.status, 200);
   assert.equal(await code, 0);
+});
+
+test('a reload that changes nbthread starts or retires workers', async (t) => {
+  const b = await fakeBackend('web');
+  const port = await freePort();
+  const cfg = (n: number) => `global\n    nbthread ${n}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten x\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${b.port}\n`;
+  const px = await startProxy(cfg(2), port);
+  t.after(async () => {
+    await px.stop();
+    await b.close();
+  });
+  const workers = () => spawnSync('ps', ['-o', 'pid=', '--ppid', String(px.proc.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).length;
+  await until('2 workers', () => workers() === 2);
+  px.write(cfg(3));
+  px.reload();
+  await until('3 workers', () => workers() === 3).catch((e) => {
+    throw new Error(`${e.message}: ${workers()} workers; ${px.stderr()}`);
+  });
+  px.write(cfg(1));
+  px.proc.kill('SIGUSR2');
+  await until('1 worker', () => workers() === 1).catch((e) => {
+    throw new Error(`${e.message}: ${spawnSync('ps', ['-o', 'pid=,stat=,args=', '--ppid', String(px.proc.pid)], { encoding: 'utf8' }).stdout}; ${px.stderr()}`);
+  });
+  assert.equal((await get(port, '/')).status, 200);
 });
