@@ -4,10 +4,11 @@
 // libvirtd and virtlogd are started when they are not running (and stopped again by `down`), and
 // `up` writes an inventory for `hasetup apply` from what `vagrant ssh-config` reports.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, copyFileSync, chmodSync, chownSync, statSync, openSync, closeSync, constants as fsc } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, copyFileSync, chmodSync, chownSync, statSync, openSync, closeSync, constants as fsc } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { UserError } from '../errors.ts';
@@ -144,15 +145,6 @@ function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function virsh(args: string[], timeoutMs = 60_000): Promise<RunResult> {
@@ -283,11 +275,19 @@ function removeLibvirtChains(): void {
 
 async function stopDaemons(st: LabState): Promise<void> {
   // libvirtd first (it talks to virtlogd), each by the PID recorded when it was started.
+  // The PID must still be that daemon (a PID recorded before a reboot may belong to another process).
+  const isDaemon = (d: { name: string; pid: number }) => {
+    try {
+      return readFileSync(`/proc/${d.pid}/comm`, 'utf8').trim() === d.name;
+    } catch {
+      return false;
+    }
+  };
   for (const d of [...st.startedDaemons].reverse()) {
-    if (!pidAlive(d.pid)) continue;
+    if (!isDaemon(d)) continue;
     try { process.kill(d.pid, 'SIGTERM'); } catch {}
-    for (let i = 0; i < 100 && pidAlive(d.pid); i++) await sleep(100);
-    if (pidAlive(d.pid)) try { process.kill(d.pid, 'SIGKILL'); } catch {}
+    for (let i = 0; i < 100 && isDaemon(d); i++) await sleep(100);
+    if (isDaemon(d)) try { process.kill(d.pid, 'SIGKILL'); } catch {}
   }
   if (st.startedDaemons.some((d) => d.name === 'libvirtd')) removeLibvirtChains();
   for (const d of st.startedDaemons) rmSync(`/run/hasetup-vagrant-${d.name}.pid`, { force: true });
@@ -307,22 +307,27 @@ async function boxInstalled(env: NodeJS.ProcessEnv, box: string): Promise<boolea
   });
 }
 
-/** The box file built by lab/vagrant/build-box.sh. */
-export function localBoxFile(): string {
-  return join(vagrantCacheDir(), 'hasetup-bookworm.box');
+/** The box file built by lab/vagrant/build-box.sh, named after the recipe (a changed recipe builds anew). */
+export function localBoxFile(root = repoRoot()): string {
+  const recipe = readFileSync(join(root, 'lab', 'vagrant', 'build-box.sh'));
+  return join(vagrantCacheDir(), `hasetup-bookworm-${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}.box`);
 }
 
 async function ensureLocalBox(root: string, env: NodeJS.ProcessEnv, box: string): Promise<string> {
-  const file = localBoxFile();
-  // Which build of the box file Vagrant holds (a rebuilt box file is added again).
+  const file = localBoxFile(root);
+  // Vagrant holds the box from this very file (its modification time is noted when it is added);
+  // otherwise the box of the current recipe is built if need be, and added.
   const marker = `${file}.added`;
-  const installed = await boxInstalled(env, box);
-  const addedFrom = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : '';
   const built = () => (existsSync(file) ? String(statSync(file).mtimeMs) : '');
-  if (!installed || (built() !== '' && built() !== addedFrom)) {
+  const current = built() !== '' && existsSync(marker) && readFileSync(marker, 'utf8').trim() === built();
+  if (!current || !(await boxInstalled(env, box))) {
     if (!existsSync(file)) {
       console.error(`vagrant lab: building the local box ${box} (mmdebstrap, a minute or two)`);
-      await must('bash', [join(root, 'lab', 'vagrant', 'build-box.sh'), vagrantCacheDir()], { show: true, timeoutMs: 30 * 60_000 });
+      await must('bash', [join(root, 'lab', 'vagrant', 'build-box.sh'), dirname(file), basename(file)], { show: true, timeoutMs: 30 * 60_000 });
+      // Boxes of older recipes are of no more use.
+      for (const f of readdirSync(dirname(file))) {
+        if (/^hasetup-bookworm(-[0-9a-f]+)?\.box(\.added)?$/.test(f) && !f.startsWith(basename(file))) rmSync(join(dirname(file), f), { force: true });
+      }
     }
     await must('vagrant', ['box', 'add', '--force', '--name', box, file], { env, timeoutMs: 10 * 60_000 });
     writeFileSync(marker, built() + '\n');
@@ -539,10 +544,21 @@ export async function vagrantUp(opts: { inventoryOut: string }): Promise<void> {
 export async function vagrantDown(): Promise<void> {
   const root = repoRoot();
   const plan = readPlan(root);
-  const st = readState(root) ?? { provider: provider(), box: process.env.HASETUP_VAGRANT_BOX || plan.local_box, startedDaemons: [] };
+  const saved = readState(root);
+  const st = saved ?? { provider: provider(), box: process.env.HASETUP_VAGRANT_BOX || plan.local_box, startedDaemons: [] };
   const problems: string[] = [];
   const libvirt = st.provider === 'libvirt';
-  const libvirtUp = libvirt && (await libvirtAnswers());
+  let libvirtUp = libvirt && (await libvirtAnswers());
+  if (libvirt && !libvirtUp && saved) {
+    // A lab whose libvirtd is gone (e.g. after a reboot): start one to remove the lab's domains.
+    try {
+      await ensureLibvirt(st);
+      writeState(root, st);
+      libvirtUp = true;
+    } catch (e) {
+      problems.push(`cannot start libvirtd to remove the VMs: ${e instanceof Error ? e.message : e}`);
+    }
+  }
   if (!libvirt || libvirtUp) {
     const r = await run('vagrant', ['destroy', '-f'], { env: vagrantEnv(root, st), show: true, timeoutMs: 600_000 });
     if (r.code !== 0) problems.push(`vagrant destroy -f failed (exit ${r.code}${r.timedOut ? ', timed out' : ''})`);

@@ -2,10 +2,10 @@
 # Builds the Vagrant lab's local box: Debian bookworm for libvirt, without a boot loader (the
 # Vagrantfile boots its kernel directly), from the Debian mirror this machine's apt uses.
 #
-#   lab/vagrant/build-box.sh [OUTDIR]     (root; default OUTDIR: $HASETUP_LAB_CACHE/vagrant or
-#                                          ~/.cache/hasetup/vagrant)
+#   lab/vagrant/build-box.sh [OUTDIR [NAME]]   (root; default OUTDIR: $HASETUP_LAB_CACHE/vagrant
+#                                               or ~/.cache/hasetup/vagrant, NAME hasetup-bookworm.box)
 #
-# Writes OUTDIR/hasetup-bookworm.box: box.img (qcow2, one ext4 file system, no partition table),
+# Writes OUTDIR/NAME: box.img (qcow2, one ext4 file system, no partition table),
 # vmlinuz, initrd.img and metadata.json. The box has a `vagrant` user with Vagrant's well-known
 # insecure public key (Vagrant replaces it with a key of its own on first boot) and passwordless
 # sudo, systemd-networkd with DHCP on eth0, sshd with host keys generated on first boot.
@@ -14,9 +14,13 @@ set -euo pipefail
 
 default_out="${HASETUP_LAB_CACHE:-$HOME/.cache/hasetup}/vagrant"
 out="${1:-$default_out}"
+name="${2:-hasetup-bookworm.box}"
 suite=bookworm
 size=8G
-packages=linux-image-cloud-amd64,systemd-sysv,udev,openssh-server,sudo,iproute2,procps,dbus,netbase,iputils-ping
+# A bootable, reachable Debian (procps: Vagrant needs ps), plus the base packages of the `common`
+# role (chrony, curl, ca-certificates), so that it applies without a package mirror: the lab's
+# networks are isolated.
+packages=linux-image-cloud-amd64,systemd-sysv,udev,openssh-server,sudo,iproute2,procps,dbus,netbase,iputils-ping,chrony,curl,ca-certificates
 
 for c in mmdebstrap mke2fs qemu-img tar apt-get; do
   command -v "$c" >/dev/null || { echo "build-box: needs $c" >&2; exit 1; }
@@ -97,6 +101,6 @@ mke2fs -q -t ext4 -L root -d "$rootfs" "$work/disk.raw"
 qemu-img convert -f raw -O qcow2 "$work/disk.raw" "$work/box/box.img"
 rm -f "$work/disk.raw"
 printf '{"provider":"libvirt","format":"qcow2","virtual_size":%s}\n' "${size%G}" >"$work/box/metadata.json"
-tar -C "$work/box" -cf "$work/hasetup-bookworm.box" metadata.json box.img vmlinuz initrd.img
-mv "$work/hasetup-bookworm.box" "$out/hasetup-bookworm.box"
-echo "build-box: $out/hasetup-bookworm.box" >&2
+tar -C "$work/box" -cf "$work/$name" metadata.json box.img vmlinuz initrd.img
+mv "$work/$name" "$out/$name"
+echo "build-box: $out/$name" >&2

@@ -103,6 +103,27 @@ test('vagrant lab: up with the local box, SSH to all five over the lab network, 
       assert.deepEqual(out.slice(3), peers.map((a) => `ok ${a}`), `${h.name}: reaches the other hosts on the lab network`);
     }
 
+    // `hasetup apply --tags common` on the five VMs: nothing fails; a second run changes nothing.
+    for (const round of ['first', 'second']) {
+      const ta = Date.now();
+      const a = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'cli', 'main.ts'), 'apply', inventory, '--tags', 'common', '--json'], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 20 * 60_000,
+        env: { ...process.env, CI: 'true' },
+      });
+      console.log(`# apply --tags common, ${round} run: ${((Date.now() - ta) / 1000).toFixed(0)} s`);
+      assert.equal(a.status, 0, `apply --tags common (${round} run) failed:\n${a.stdout.slice(-3000)}\n${a.stderr.slice(-3000)}`);
+      const summary = JSON.parse(a.stdout) as { hosts: Record<string, { ok: number; changed: number; failed: number; unreachable: number }> };
+      assert.deepEqual(Object.keys(summary.hosts).sort(), plan.hosts.map((h) => h.name).sort());
+      for (const [name, r] of Object.entries(summary.hosts)) {
+        assert.equal(r.failed, 0, `${name}: failed tasks (${round} run)`);
+        assert.equal(r.unreachable, 0, `${name}: unreachable (${round} run)`);
+        if (round === 'second') assert.equal(r.changed, 0, `${name}: the second run changed something`);
+        else assert.ok(r.changed > 0, `${name}: the first run changed nothing`);
+      }
+    }
+
     // status: every VM running, and sshd answering on its lab address.
     const printed: string[] = [];
     const log = console.log;
