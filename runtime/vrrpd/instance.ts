@@ -175,11 +175,13 @@ export class VrrpInstance {
     this.timerKind = null;
   }
 
-  private go(to: State, reason: string): void {
+  /** Changes state; `first` runs before the transition is reported (logs, status file, notify scripts). */
+  private go(to: State, reason: string, first?: () => void): void {
     const from = this.state;
     this.state = to;
     this.lastReason = reason;
     this.since = this.clock.now();
+    first?.();
     this.io.transition(from, to, reason);
   }
 
@@ -225,8 +227,8 @@ export class VrrpInstance {
     this.masterAddress = this.localAddress;
     this.masterPriority = this.priority;
     this.counters.becameMaster++;
-    this.go('MASTER', reason);
-    this.io.acquire();
+    // the addresses and the gratuitous ARPs before anything slower (status file, logs, notify)
+    this.go('MASTER', reason, () => this.io.acquire());
   }
 
   private leaveMaster(): void {
@@ -335,8 +337,11 @@ export class VrrpInstance {
         this.masterAddress = src;
         this.masterPriority = a.priority;
         this.setTimer('down', this.downInterval());
-        this.go('BACKUP', a.priority > mine ? `higher priority advert from ${src} (${a.priority} > ${mine})` : `advert from ${src} with equal priority ${mine} and a higher address`);
-        this.leaveMaster();
+        this.go(
+          'BACKUP',
+          a.priority > mine ? `higher priority advert from ${src} (${a.priority} > ${mine})` : `advert from ${src} with equal priority ${mine} and a higher address`,
+          () => this.leaveMaster(),
+        );
         return;
       }
       // a lower priority master (after a partition heals): answer at once so it steps down
@@ -357,8 +362,7 @@ export class VrrpInstance {
       if (wasMaster) this.advertise(0);
       this.masterAddress = null;
       this.masterPriority = null;
-      this.go('FAULT', `fault: ${faults.join(', ')}`);
-      if (wasMaster) this.leaveMaster();
+      this.go('FAULT', `fault: ${faults.join(', ')}`, wasMaster ? () => this.leaveMaster() : undefined);
       return;
     }
     if (!faults.length && this.state === 'FAULT') {
@@ -394,8 +398,9 @@ export class VrrpInstance {
     const wasMaster = this.state === 'MASTER';
     this.cancelTimer();
     if (wasMaster) this.advertise(0);
-    if (this.state !== 'STOP') this.go('STOP', reason);
-    if (wasMaster) this.leaveMaster();
+    const release = wasMaster ? () => this.leaveMaster() : undefined;
+    if (this.state !== 'STOP') this.go('STOP', reason, release);
+    else release?.();
   }
 
   status(): InstanceStatus {

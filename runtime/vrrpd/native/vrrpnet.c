@@ -297,8 +297,13 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
   if (ifindex == 0) return throw_errno(env, ifname, errno);
   const unsigned char *frame = data;
   unsigned short proto = (unsigned short)((frame[12] << 8) | frame[13]);
-  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(proto));
-  if (fd < 0) return throw_errno(env, "socket(AF_PACKET)", errno);
+  /* one socket for the process, opened with protocol 0: it receives nothing (no packet hook to
+     register, and none to tear down with a synchronize_net() on every close) */
+  static int pfd = -1;
+  if (pfd < 0) {
+    pfd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (pfd < 0) return throw_errno(env, "socket(AF_PACKET)", errno);
+  }
   struct sockaddr_ll ll;
   memset(&ll, 0, sizeof ll);
   ll.sll_family = AF_PACKET;
@@ -307,10 +312,8 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
   ll.sll_halen = ETH_ALEN;
   memcpy(ll.sll_addr, frame, ETH_ALEN);
   ssize_t n;
-  do { n = sendto(fd, data, len, 0, (struct sockaddr *)&ll, sizeof ll); } while (n < 0 && errno == EINTR);
-  int err = errno;
-  close(fd);
-  if (n < 0) return throw_errno(env, "sendto(AF_PACKET)", err);
+  do { n = sendto(pfd, data, len, 0, (struct sockaddr *)&ll, sizeof ll); } while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "sendto(AF_PACKET)", errno);
   napi_value out;
   napi_create_int64(env, n, &out);
   return out;
