@@ -490,7 +490,50 @@ function upTimeoutMs(): number {
   return (Number.isFinite(s) && s > 0 ? s : 1200) * 1000;
 }
 
-export async function vagrantUp(opts: { inventoryOut: string }): Promise<void> {
+/**
+ * One `up` or `down` at a time per checkout: a lock file in the Vagrant folder holding the PID of
+ * the process at work (a lock whose process is gone is taken over).
+ */
+async function withLabLock<T>(fn: () => Promise<T>): Promise<T> {
+  const root = repoRoot();
+  const file = join(dirname(stateFile(root)), 'hasetup.lock');
+  mkdirSync(dirname(file), { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      let alive = false;
+      try {
+        alive = pid > 0 && (process.kill(pid, 0), true);
+      } catch {}
+      if (alive) throw new UserError(`another \`lab up\` or \`lab down\` of the Vagrant lab is running (pid ${pid}): wait for it to end`);
+      rmSync(file, { force: true });
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/**
+ * Brings the Vagrant lab up (see the top of this file) and writes its inventory to `inventoryOut`.
+ * A failed `up` removes what it made; a second `up` while up only writes the inventory again.
+ */
+export function vagrantUp(opts: { inventoryOut: string }): Promise<void> {
+  return withLabLock(() => up(opts));
+}
+
+/** Removes the Vagrant lab: its VMs, networks, volumes, and the daemons `up` started. */
+export function vagrantDown(): Promise<void> {
+  return withLabLock(() => down());
+}
+
+async function up(opts: { inventoryOut: string }): Promise<void> {
   if (!have('vagrant')) throw new UserError('the Vagrant lab needs vagrant (Debian: vagrant, and vagrant-libvirt for libvirt)');
   const root = repoRoot();
   const plan = readPlan(root);
@@ -536,12 +579,12 @@ export async function vagrantUp(opts: { inventoryOut: string }): Promise<void> {
       throw err;
     }
     console.error('vagrant lab: up failed, cleaning up');
-    await vagrantDown().catch((e) => console.error(`vagrant lab: clean-up failed too: ${e instanceof Error ? e.message : e}`));
+    await down().catch((e) => console.error(`vagrant lab: clean-up failed too: ${e instanceof Error ? e.message : e}`));
     throw err;
   }
 }
 
-export async function vagrantDown(): Promise<void> {
+async function down(): Promise<void> {
   const root = repoRoot();
   const plan = readPlan(root);
   const saved = readState(root);
@@ -612,18 +655,25 @@ async function machineStates(root: string, st: LabState): Promise<Map<string, st
   return states;
 }
 
+/**
+ * Prints each VM of the Vagrant lab: its address, its state as Vagrant reports it, and whether sshd
+ * answers on its lab address. Sets the exit code to 1 when the lab is not fully up.
+ */
 export async function vagrantStatus(): Promise<void> {
   const root = repoRoot();
   const plan = readPlan(root);
   const st = readState(root);
-  if (!st) {
-    for (const h of plan.hosts) console.log(`${h.name.padEnd(6)} ${h.address.padEnd(12)} not created`);
-    return;
-  }
-  const states = await machineStates(root, st);
+  const states = st ? await machineStates(root, st) : new Map<string, string>();
+  const rows: string[] = [];
+  let up = !!st;
   for (const h of plan.hosts) {
-    const state = states.get(h.name) ?? 'unknown (vagrant status or libvirtd did not answer)';
-    const ssh = state === 'running' ? ((await tcpReachable(h.address, 22)) ? 'ssh answers' : 'ssh does not answer on this address') : '';
-    console.log(`${h.name.padEnd(6)} ${h.address.padEnd(12)} ${state}${ssh ? `  ${ssh}` : ''}`);
+    const state = st ? (states.get(h.name) ?? 'unknown') : 'not_created';
+    const ssh = state === 'running' && (await tcpReachable(h.address, 22));
+    if (!ssh) up = false;
+    rows.push([h.name.padEnd(7), h.address.padEnd(12), state.padEnd(12), ssh ? 'answers' : 'silent'].join(' '));
   }
+  console.log(`vagrant lab: ${!st ? 'down' : up ? 'up' : 'NOT fully up'}${st ? ` (provider ${st.provider}, box ${st.box}${st.driver ? `, ${st.driver}` : ''})` : ''}`);
+  console.log(['HOST'.padEnd(7), 'ADDRESS'.padEnd(12), 'STATE'.padEnd(12), 'SSHD'].join(' '));
+  for (const r of rows) console.log(r);
+  if (!up) process.exitCode = 1;
 }

@@ -135,8 +135,10 @@ test('vagrant lab: up with the local box, SSH to all five over the lab network, 
     }
     for (const h of plan.hosts) {
       const line = printed.find((l) => l.startsWith(`${h.name} `));
-      assert.ok(line && /\brunning\b/.test(line) && /ssh answers/.test(line), `status for ${h.name}: ${line}`);
+      assert.ok(line && /\brunning\b/.test(line) && /\banswers$/.test(line), `status for ${h.name}: ${line}`);
     }
+    assert.ok(printed[0]?.startsWith('vagrant lab: up'), printed[0]);
+    assert.notEqual(process.exitCode, 1);
 
     // A second `up` while up changes nothing but writes the same inventory again.
     const again = join(dir, 'again', 'inventory.yaml');
@@ -166,4 +168,5 @@ test('vagrant lab: up with the local box, SSH to all five over the lab network, 
   const qemus = lines('ps', ['-eo', 'args']).filter((a) => a.includes('qemu-system') && names.some((n) => a.includes(`guest=${n},`)));
   assert.deepEqual(qemus, []);
   assert.ok(!existsSync(stateFile));
+  assert.ok(!existsSync(join(root, '.vagrant', 'hasetup.lock')));
 });
