@@ -44,7 +44,6 @@ interface LabState {
   /** Runtime folders that did not exist before the daemons hasetup started (removed after them). */
   createdRunDirs?: string[];
   createdPool?: string;
-  boxVolumes?: string[];
 }
 
 /** The checkout holding the Vagrantfile (found upwards from this module, also when bundled). */
@@ -335,10 +334,18 @@ async function ensureLocalBox(root: string, env: NodeJS.ProcessEnv, box: string)
   // Kernel and initrd for direct kernel boot, where the libvirt-qemu user can read them.
   const vagrantHome = process.env.VAGRANT_HOME || join(homedir(), '.vagrant.d');
   const boxDir = join(vagrantHome, 'boxes', box.replace(/\//g, '-VAGRANTSLASH-'), '0', 'libvirt');
+  for (const f of ['vmlinuz', 'initrd.img']) {
+    if (!existsSync(join(boxDir, f))) throw new UserError(`the box ${box} has no ${f} in ${boxDir}: remove it (vagrant box remove ${box}) and ${file}, then try again`);
+  }
+  if (process.getuid?.() !== 0) {
+    // Without root, the kernel is booted from the box folder: the user libvirt runs QEMU as must be
+    // able to read it there.
+    console.error(`vagrant lab: booting the kernel in ${boxDir} (it must be readable by libvirt's QEMU user)`);
+    return boxDir;
+  }
   mkdirSync(KERNEL_DIR, { recursive: true });
   chmodSync(KERNEL_DIR, 0o755);
   for (const f of ['vmlinuz', 'initrd.img']) {
-    if (!existsSync(join(boxDir, f))) throw new UserError(`the box ${box} has no ${f} in ${boxDir}: remove it (vagrant box remove ${box}) and ${file}, then try again`);
     copyFileSync(join(boxDir, f), join(KERNEL_DIR, f));
     chmodSync(join(KERNEL_DIR, f), 0o644);
   }
@@ -634,7 +641,7 @@ async function down(): Promise<void> {
       await virsh(['pool-undefine', st.createdPool]);
     }
   }
-  if (st.kernelDir) rmSync(st.kernelDir, { recursive: true, force: true });
+  if (st.kernelDir === KERNEL_DIR) rmSync(st.kernelDir, { recursive: true, force: true });
   await stopDaemons(st);
   restoreKvm(st);
   rmSync(stateFile(root), { force: true });
