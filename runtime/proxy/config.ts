@@ -80,6 +80,7 @@ export interface ServerConfig extends Where {
   errorLimit: number;
   onError: OnError;
   checkPort?: number;
+  id?: number; // numeric server id (sid in the stats); default: position in the backend
 }
 
 export interface StatsConfig {
@@ -89,6 +90,7 @@ export interface StatsConfig {
   refresh?: number; // seconds
   realm: string;
   hideVersion: boolean;
+  showNode?: string; // node name shown on the page ('' = the host name)
 }
 
 export interface BindConfig extends Where {
@@ -136,6 +138,7 @@ export interface ProxyConfig extends Where {
   services: ServiceRule[];
   servers: ServerConfig[];
   monitorUri?: string;
+  description?: string;
 }
 
 export interface StatsSocketConfig extends Where {
@@ -157,6 +160,7 @@ export interface GlobalConfig {
   pidfile?: string;
   logTag: string;
   node?: string;
+  statsTimeout?: number; // ms an interactive stats socket session may stay idle (default 10 s)
 }
 
 export interface ParsedConfig {
@@ -482,7 +486,7 @@ function applyServerWords(s: Partial<ServerConfig>, w: string[], start: number):
         s.checkPort = parseIntStrict(v, 'port', 1, 65535);
         break;
       case 'id':
-        parseIntStrict(v, 'id', 1);
+        s.id = parseIntStrict(v, 'id', 1);
         break;
     }
   }
@@ -681,7 +685,10 @@ function parseGlobal(g: GlobalConfig, w: string[], where: Where, warnings: Alert
           else if (w[i] === 'level') {
             if (v !== 'user' && v !== 'operator' && v !== 'admin') throw new Error(`'level' expects user, operator or admin`);
             s.level = v;
-          } else if (w[i] === 'expose-fd' && v === 'listeners') continue;
+          } else if (w[i] === 'expose-fd' && v === 'listeners') {
+            warnings.push({ ...where, keyword: 'stats socket', message: "'expose-fd listeners' is not needed: listening sockets are kept across reloads" });
+            continue;
+          }
           else throw new Error(`unsupported 'stats socket' option '${w[i]}'`);
           if (v === undefined || (w[i] === 'mode' && Number.isNaN(s.mode))) throw new Error(`'${w[i]}' expects a value`);
         }
@@ -689,7 +696,7 @@ function parseGlobal(g: GlobalConfig, w: string[], where: Where, warnings: Alert
         return;
       }
       if (w[1] === 'timeout') {
-        parseTime(w[2] ?? '');
+        g.statsTimeout = parseTime(w[2] ?? '');
         return;
       }
       throw new Error(`unsupported 'stats' keyword '${w[1] ?? ''}' in global section`);
@@ -808,6 +815,7 @@ function parseProxyLine(
         check: s.check ?? false, inter, fastinter: s.fastinter, downinter: s.downinter, rise: s.rise ?? 2, fall: s.fall ?? 3,
         weight: s.weight ?? 1, maxconn: s.maxconn ?? 0, backup: s.backup ?? false, slowstart: s.slowstart ?? 0,
         disabled: s.disabled ?? false, observe: s.observe, errorLimit: s.errorLimit ?? 10, onError: s.onError ?? 'fail-check', checkPort: s.checkPort,
+        id: w.includes('id') ? s.id : undefined,
       });
       return;
     }
@@ -868,6 +876,8 @@ function parseProxyLine(
       p.monitorUri = one();
       return;
     case 'description':
+      if (w.length < 2) throw new Error('expects a text');
+      p.description = w.slice(1).join(' ');
       return;
     default:
       throw new Error(`unknown keyword '${kw}' in '${p.kind}' section`);
@@ -1014,8 +1024,10 @@ function parseStats(p: ProxyConfig, w: string[]): void {
     case 'hide-version':
       p.stats.hideVersion = true;
       return;
-    case 'show-legends':
+    case 'show-legends': // the page always shows the legend
+      return;
     case 'show-node':
+      p.stats.showNode = w[2] ?? '';
       return;
     default:
       throw new Error(`unsupported 'stats' keyword '${k ?? ''}' (enable, uri, auth, refresh, realm, hide-version)`);

@@ -1,6 +1,7 @@
 // The control plane: health checks and server states (one authority for every worker), the runtime
 // API on the stats socket, and the statistics rendered from the counters of every worker.
 import net from 'node:net';
+import { hostname } from 'node:os';
 import { chmodSync, unlinkSync } from 'node:fs';
 import type { ParsedConfig, ProxyConfig, ServerConfig } from './config.ts';
 import type { AdminState, HealthUpdate, LocalResponse, Snapshot, StatsKind } from './engine.ts';
@@ -347,7 +348,12 @@ export class Control {
     return {
       status: 200,
       headers: [['content-type', 'text/html']],
-      body: Buffer.from(renderHtml(v, { uri: base, refresh: p?.stats.refresh, hideVersion: p?.stats.hideVersion ?? false })),
+      body: Buffer.from(
+        renderHtml(v, {
+          uri: base, refresh: p?.stats.refresh, hideVersion: p?.stats.hideVersion ?? false,
+          node: p?.stats.showNode === undefined ? undefined : p.stats.showNode || this.cfg.global.node || hostname(),
+        }),
+      ),
     };
   }
 
@@ -360,6 +366,8 @@ export class Control {
       let interactive = false;
       c.setEncoding('utf8');
       c.on('error', () => {});
+      // an idle session is closed after 'stats timeout' (10 s by default, as in HAProxy)
+      c.setTimeout(this.cfg.global.statsTimeout ?? 10000, () => c.destroy());
       c.on('data', async (d: string) => {
         buf += d;
         let nl: number;

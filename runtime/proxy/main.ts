@@ -124,6 +124,30 @@ function removePid(path: string | undefined): void {
     } catch {}
 }
 
+// Signals that arrive while starting up (before the real handlers exist) are kept and acted on once started:
+// without this, a SIGHUP during start-up would kill the process (default action).
+const early = { reload: false, stop: false };
+const earlyReload = () => (early.reload = true);
+const earlyStop = () => (early.stop = true);
+function catchEarlySignals(): void {
+  process.on('SIGHUP', earlyReload);
+  process.on('SIGUSR2', earlyReload);
+  process.on('SIGTERM', earlyStop);
+  process.on('SIGINT', earlyStop);
+}
+function takeSignals(reload: () => void, stop: () => void): void {
+  process.off('SIGHUP', earlyReload);
+  process.off('SIGUSR2', earlyReload);
+  process.off('SIGTERM', earlyStop);
+  process.off('SIGINT', earlyStop);
+  process.on('SIGHUP', reload);
+  process.on('SIGUSR2', reload);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  if (early.stop) stop();
+  else if (early.reload) reload();
+}
+
 // ---------------------------------------------------------------- single process
 
 async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
@@ -167,17 +191,17 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
       }
     }
   };
-  process.on('SIGHUP', reload);
-  process.on('SIGUSR2', reload);
+  let stopped = false;
   const stop = async () => {
+    if (stopped) return;
+    stopped = true;
     control!.stop();
     await engine.drain(DRAIN_MAX);
     removePid(pidfile);
     process.exit(0);
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
   if (!args.quiet) process.stderr.write(`[NOTICE] (${process.pid}) : hasetup-proxy ${VERSION} started (1 process)\n`);
+  takeSignals(() => void reload(), () => void stop());
 }
 
 // ---------------------------------------------------------------- cluster: primary
@@ -314,8 +338,6 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
       }
     }
   };
-  process.on('SIGHUP', reload);
-  process.on('SIGUSR2', reload);
   let finished = false;
   const finish = () => {
     if (finished) return;
@@ -335,9 +357,8 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
       finish();
     }, DRAIN_MAX + 2000).unref();
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
   if (!args.quiet) process.stderr.write(`[NOTICE] (${process.pid}) : hasetup-proxy ${VERSION} started (${n} worker processes)\n`);
+  takeSignals(() => void reload(), stop);
 }
 
 // ---------------------------------------------------------------- cluster: worker
@@ -427,6 +448,7 @@ async function main(): Promise<void> {
     process.stdout.write('Configuration file is valid\n');
     process.exit(0);
   }
+  catchEarlySignals();
   try {
     if (workerCount(cfg) <= 1) await runSingle(args, cfg);
     else await runPrimary(args, cfg);

@@ -151,9 +151,10 @@ export function statRows(v: StatsView): StatRows[] {
       let weight = 0;
       let chkdown = 0;
       let lastchg = 0;
-      let sid = 0;
+      let pos = 0;
       for (const s of p.servers) {
-        sid++;
+        const sid = s.id ?? ++pos;
+        if (s.id !== undefined) pos++;
         const key = `${p.name}/${s.name}`;
         const h = v.health.get(key);
         const c = sumCounters(per.map((x) => x?.servers[s.name]));
@@ -249,7 +250,7 @@ function dur(secs: number | string | undefined): string {
 }
 
 /** The HTML statistics page: one table per proxy, a row per server with its state colour. */
-export function renderHtml(v: StatsView, opts: { uri: string; refresh?: number; hideVersion: boolean }): string {
+export function renderHtml(v: StatsView, opts: { uri: string; refresh?: number; hideVersion: boolean; node?: string }): string {
   const now = Date.now();
   const colour = (st: string) =>
     st.startsWith('UP ') ? '#e0e080' : st === 'UP' || st === 'OPEN' || st === 'no check' ? '#c0ffc0' : st.startsWith('DOWN ') ? '#ffa0a0' : st === 'DOWN' ? '#ff9090' : st === 'MAINT' ? '#c0c0ff' : st === 'DRAIN' ? '#b0d0ff' : '#e0e0e0';
@@ -263,11 +264,12 @@ th{background:#b0b8e0}td.n{text-align:left;font-weight:bold}tr.fe,tr.be{backgrou
 .legend span{display:inline-block;padding:1px 6px;margin-right:4px;border:1px solid #999}
 </style></head><body>\n`;
   h += `<h1>Statistics Report for hasetup-proxy${opts.hideVersion ? '' : ' (HAProxy-compatible)'}</h1>\n`;
+  if (opts.node !== undefined) h += `<p>node: ${esc(opts.node)}</p>\n`;
   h += `<p>pid = ${process.pid}; uptime = ${dur(Math.floor((now - v.started) / 1000))}; processes = ${v.snaps.length}; current conns = ${v.snaps.reduce((a, s) => a + s.actconn, 0)}; maxconn = ${v.cfg.global.maxconn}</p>\n`;
   h += `<p class="legend">${['UP', 'UP 1/3', 'DOWN 1/2', 'DOWN', 'DRAIN', 'MAINT', 'no check'].map((s) => `<span style="background:${colour(s)}">${s.replace(/ \d.*/, s.startsWith('UP ') ? ', going down' : s.startsWith('DOWN ') ? ', going up' : '')}</span>`).join('')}</p>\n`;
   h += `<p><a href="${esc(opts.uri)};csv">CSV export</a></p>\n`;
   for (const px of statRows(v)) {
-    h += `<h2 id="${esc(px.proxy.name)}">${esc(px.proxy.name)}</h2>\n<table class="px" data-proxy="${esc(px.proxy.name)}">\n`;
+    h += `<h2 id="${esc(px.proxy.name)}">${esc(px.proxy.name)}${px.proxy.description ? ` <small>(${esc(px.proxy.description)})</small>` : ''}</h2>\n<table class="px" data-proxy="${esc(px.proxy.name)}">\n`;
     h += '<tr><th>Name</th><th>Queue cur</th><th>Queue max</th><th>Sessions cur</th><th>Sessions max</th><th>Limit</th><th>Total</th><th>LbTot</th><th>Bytes in</th><th>Bytes out</th><th>Req errors</th><th>Conn errors</th><th>Resp errors</th><th>Retries</th><th>Redispatches</th><th>Status</th><th>LastChk</th><th>Weight</th><th>Act</th><th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th><th>Thrtle</th></tr>\n';
     for (const r of px.rows) {
       const cls = r.svname === 'FRONTEND' ? 'fe' : r.svname === 'BACKEND' ? 'be' : 'srv';

@@ -170,6 +170,8 @@ export async function startProxy(cfg: string, port: number, extraArgs: string[] 
     if (exited) throw new Error(`proxy exited: ${err}`);
     return canConnect(port);
   });
+  // every worker up (the port opens with the first one)
+  if (!extraArgs.includes('-q')) await until('the proxy started', () => err.includes(' started ('));
   return {
     proc, dir, cfgFile,
     stderr: () => err,

@@ -3,8 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { spawnSync } from 'node:child_process';
-import { fakeBackend, freePort, get, parseCsv, startProxy, until, sleep } from './helpers.ts';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureBuilt, fakeBackend, freePort, get, parseCsv, proxyBin, proxyNode, startProxy, tmpDir, until, sleep } from './helpers.ts';
 
 function config(port: number, live: number, dead: number, extra: string, workers: number): string {
   return `global
@@ -115,5 +117,42 @@ test('a reload that changes nbthread starts or retires workers', async (t) => {
   await until('1 worker', () => workers() === 1).catch((e) => {
     throw new Error(`${e.message}: ${spawnSync('ps', ['-o', 'pid=,stat=,args=', '--ppid', String(px.proc.pid)], { encoding: 'utf8' }).stdout}; ${px.stderr()}`);
   });
+  assert.equal((await get(port, '/')).status, 200);
+});
+
+test('a SIGHUP during start-up does not kill the proxy: the reload happens once it is up', async (t) => {
+  ensureBuilt();
+  const b = await fakeBackend('web');
+  const port = await freePort();
+  const dir = tmpDir();
+  const cfgFile = join(dir, 'haproxy.cfg');
+  writeFileSync(cfgFile, `global\n    nbthread 2\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten x\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${b.port}\n`);
+  const proc = spawn(proxyNode, [proxyBin, '-f', cfgFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (d) => (err += d));
+  t.after(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await done;
+    }
+    await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // as soon as the process catches SIGHUP (the node binary itself takes a moment to boot), before it has started
+  const catchesHup = () => {
+    try {
+      const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
+      return !!m && (BigInt('0x' + m[1]) & 1n) === 1n;
+    } catch {
+      return false;
+    }
+  };
+  await until('SIGHUP caught', catchesHup, 15000, 1);
+  const startedBefore = err.includes(' started (');
+  proc.kill('SIGHUP');
+  await until('reloaded after start-up', () => err.includes('configuration reloaded'));
+  if (startedBefore) console.log('# note: the proxy had already started when SIGHUP was sent');
+  assert.equal(proc.exitCode, null);
   assert.equal((await get(port, '/')).status, 200);
 });

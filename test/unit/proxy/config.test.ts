@@ -111,6 +111,16 @@ backend apis
   assert.deepEqual([t.connect, t.client, t.server, t.httpRequest, t.httpKeepAlive, t.queue], [5000, 60000, 50000, 10000, 10000, 5000]);
 });
 
+test('stats page and socket details: description, show-node, server id, stats timeout, expose-fd', () => {
+  const cfg = parse('global\n    stats socket /run/a.sock level admin expose-fd listeners\n    stats timeout 2m\nlisten l\n    mode http\n    bind :1\n    description the web farm\n    stats enable\n    stats show-node lb01\n    server s 1.1.1.1:1 id 7\n');
+  assert.equal(cfg.global.statsTimeout, 120000);
+  assert.match(cfg.warnings[0].message, /expose-fd listeners' is not needed/);
+  const p = cfg.proxies[0];
+  assert.equal(p.description, 'the web farm');
+  assert.equal(p.stats.showNode, 'lb01');
+  assert.equal(p.servers[0].id, 7);
+});
+
 test('an unknown keyword is an error with its file, line and keyword', () => {
   const a = alerts('global\n    maxconn 10\n\nlisten x 127.0.0.1:1\n    mode http\n    frobnicate on\n    server s 127.0.0.1:2 check\n');
   assert.deepEqual(a, ["[ALERT] parsing [test.cfg:6] : 'frobnicate' : unknown keyword 'frobnicate' in 'listen' section"]);
