@@ -19,7 +19,7 @@ const sample = [
   '1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000',
   '2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000',
   `${M}pkgs`, 'apache2 un ', 'curl ii 7.88.1-10', 'nodejs ii 18.19.0',
-  `${M}svc`, 'apache2 inactive not-found', 'ssh active enabled',
+  `${M}svc`, 'Id=apache2.service', 'LoadState=not-found', 'ActiveState=inactive', 'UnitFileState=', '', 'Id=ssh.service', 'LoadState=loaded', 'ActiveState=active', 'UnitFileState=enabled',
   `${M}user`, 'root',
   `${M}virt`, 'systemd-nspawn', 'systemd-nspawn',
 ].join('\n');
@@ -34,6 +34,7 @@ test('facts: one answer parsed into OS, interfaces, packages, services', () => {
   assert.deepEqual(f.interfaces.find((i) => i.name === 'eth0'), { name: 'eth0', up: true, addresses: ['10.213.0.11/24', '10.213.0.100/24'] });
   assert.deepEqual(f.packages, { curl: '7.88.1-10', nodejs: '18.19.0' });
   assert.deepEqual(f.services.ssh, { active: 'active', enabled: 'enabled' });
+  assert.deepEqual(f.services.apache2, { active: 'inactive', enabled: 'not-found' });
 });
 
 test('facts: a missing section is an error, not a guess', () => {
