@@ -586,6 +586,7 @@ export class HttpSession {
   // the request in flight
   private req: RequestHead | null = null;
   private reqRaw: Buffer | null = null;
+  private reqCounted = false; // the request reached a server (its req_tot)
   private pendingHead: Buffer | null = null; // response head waiting to leave with the first body bytes
   private be: BeRt | null = null;
   private srv: SrvRt | null = null;
@@ -841,14 +842,13 @@ export class HttpSession {
       const be = this.be!;
       be.c.stot++;
       be.sessRate.hit(Date.now());
-      s.c.stot++;
-      s.c.req_tot++;
       if (s.cur > s.c.smax) s.c.smax = s.cur;
       let bc = 0;
       for (const x of be.servers) bc += x.cur;
       if (bc > be.c.smax) be.c.smax = bc;
     }
     s.c.lbtot++;
+    s.c.stot++; // as HAProxy: every connection attempt is a session on the server
     this.be!.c.lbtot++;
     this.st = St.Connect;
     this.tConn = Date.now();
@@ -903,6 +903,7 @@ export class HttpSession {
   }
 
   private useServerAgain(s: SrvRt): void {
+    s.c.stot++;
     this.eng.connectServer(s, this.to.connect, (err, sc) => {
       if (this.st !== St.Connect) {
         sc?.sock.destroy();
@@ -928,6 +929,10 @@ export class HttpSession {
     this.rspStarted = false;
     this.rspMode = 'none';
     const head = this.requestHead();
+    if (!this.reqCounted) {
+      this.reqCounted = true;
+      sc.srv.c.req_tot++;
+    }
     this.tSent = now;
     this.bytesIn += this.req!.headBytes;
     this.st = St.Body;
@@ -1207,6 +1212,7 @@ export class HttpSession {
       this.st = St.Connect;
       this.tConn = Date.now();
       this.srv!.c.connect++;
+      this.srv!.c.stot++;
       const s = this.srv!;
       this.eng.connectServer(s, this.to.connect, (err, sc) => {
         if (this.st !== St.Connect) {
@@ -1350,6 +1356,7 @@ export class HttpSession {
 
   private resetRequest(): void {
     this.req = null;
+    this.reqCounted = false;
     this.reqRaw = null;
     this.pendingHead = null;
     this.rsp = null;
@@ -1476,7 +1483,8 @@ export class HttpSession {
     const status = this.status;
     if (this.srv && this.counted) {
       const s = this.srv;
-      statusClass(s.c, status);
+      // only answers that came from the server count in its status classes (not our 503/504)
+      if (this.rsp) statusClass(s.c, status);
       s.c.bin += this.bytesIn;
       s.c.bout += this.bytesOut;
       s.c.lastsess = Date.now();
@@ -1656,10 +1664,10 @@ export class TcpSession {
       }
       this.srv = s;
       s.cur++;
-      s.c.stot++;
       if (s.cur > s.c.smax) s.c.smax = s.cur;
     }
     s.c.lbtot++;
+    s.c.stot++;
     s.c.connect++;
     this.tConn = Date.now();
     this.eng.connectServer(s, this.to.connect, (err, sc) => {
