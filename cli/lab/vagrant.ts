@@ -417,6 +417,12 @@ export function tcpReachable(host: string, port: number, timeoutMs = 3000): Prom
   });
 }
 
+/** True when `addr` is on a network this machine is attached to (no gateway on the way). */
+function onLink(addr: string): boolean {
+  const r = spawnSync('ip', ['-o', 'route', 'get', addr], { encoding: 'utf8' });
+  return r.status === 0 && !/\bvia\b/.test(r.stdout) && !/^(local|broadcast)\b/.test(r.stdout);
+}
+
 /** This machine's source address towards `to` (what a guest sees as our address). */
 function sourceAddress(to: string): string | null {
   const r = spawnSync('ip', ['-o', 'route', 'get', to], { encoding: 'utf8' });
@@ -446,7 +452,7 @@ async function writeInventory(root: string, env: NodeJS.ProcessEnv, plan: Vagran
   for (const h of plan.hosts) {
     const e = entries.find((x) => x.host === h.name);
     if (!e) throw new UserError(`vagrant ssh-config has no entry for ${h.name}`);
-    const direct = await tcpReachable(h.address, 22);
+    const direct = onLink(h.address) && (await tcpReachable(h.address, 22));
     const sshHost = direct ? h.address : e.hostName;
     const sshPort = direct ? 22 : e.port;
     // Host keys and interface names over the channel Vagrant set up with its own key.
@@ -675,7 +681,7 @@ export async function vagrantStatus(): Promise<void> {
   let up = !!st;
   for (const h of plan.hosts) {
     const state = st ? (states.get(h.name) ?? 'unknown') : 'not_created';
-    const ssh = state === 'running' && (await tcpReachable(h.address, 22));
+    const ssh = state === 'running' && onLink(h.address) && (await tcpReachable(h.address, 22));
     if (!ssh) up = false;
     rows.push([h.name.padEnd(7), h.address.padEnd(12), state.padEnd(12), ssh ? 'answers' : 'silent'].join(' '));
   }
