@@ -1,6 +1,7 @@
 // Benchmark: a no-change `hasetup apply` of the common role on the five lab hosts, against the
 // anchor measured in the same run: Debian's Ansible running an equivalent playbook (same tasks,
-// pipelining on) on the same hosts. Also the SSH round trips per host per task.
+// pipelining on) on the same hosts. Also the SSH round trips per host per task, and the no-change
+// apply of the whole cluster (every role).
 //
 //   node --import tsx bench/engine/run.ts [--runs N]      (root; writes bench/results/engine.md)
 //
@@ -12,6 +13,7 @@ import { cpus, totalmem, hostname } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { TestLab, REPO } from '../../test/helpers/lab-cli.ts';
+import { ROLES } from '../../cli/roles.ts';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -83,6 +85,20 @@ try {
     tasks = Object.fromEntries(Object.entries(j.hosts as Record<string, { ok: number }>).map(([h, x]) => [h, x.ok]));
   }
 
+  // The whole cluster (every role): converge, then no-change runs (issue target: under 3 s).
+  const full = await lab.apply(['--json']);
+  if (full.code !== 0) throw new Error(`first full apply failed: ${full.stdout}${full.stderr}`);
+  const fullRuns: number[] = [];
+  let fullRoundTrips: Record<string, number> = {};
+  for (let i = 0; i < runs; i++) {
+    const r = await lab.apply(['--json']);
+    const j = JSON.parse(r.stdout);
+    const changed = Object.values(j.hosts as Record<string, { changed: number }>).reduce((a, h) => a + h.changed, 0);
+    if (r.code !== 0 || changed !== 0) throw new Error(`no-change full apply changed ${changed}: ${r.stdout}`);
+    fullRuns.push(r.ms);
+    fullRoundTrips = j.roundTrips;
+  }
+
   // Ansible, same hosts, same run: python3 on the hosts first (Ansible needs it; hasetup does not).
   for (const h of ['lb01', 'lb02', 'web01', 'web02', 'db01']) {
     const r = await lab.ssh(h, 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-apt >/dev/null 2>&1; command -v python3');
@@ -121,6 +137,11 @@ Ratio: hasetup is **${(ma / mo).toFixed(1)}×** faster than Ansible on a no-chan
 
 SSH round trips per host (facts + one probe batch per role, one connection per host):
 ${perTask.map((l) => `- ${l}`).join('\n')}
+
+## The whole cluster: no-change apply of every role (${ROLES.map((r) => r.name).join(', ')})
+
+First (converging) run: ${full.ms} ms. No-change runs: median **${median(fullRuns)} ms** (${fullRuns.join(', ')}); target: under 3 s.
+Round trips per host: ${Object.entries(fullRoundTrips).map(([h, n]) => `${h} ${n}`).join(', ')}.
 `;
   mkdirSync(join(REPO, 'bench/results'), { recursive: true });
   writeFileSync(join(REPO, 'bench/results/engine.md'), md);
