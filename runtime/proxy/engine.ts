@@ -586,7 +586,6 @@ export class HttpSession {
   // the request in flight
   private req: RequestHead | null = null;
   private reqRaw: Buffer | null = null;
-  private reqCounted = false; // the request reached a server (its req_tot)
   private pendingHead: Buffer | null = null; // response head waiting to leave with the first body bytes
   private be: BeRt | null = null;
   private srv: SrvRt | null = null;
@@ -929,10 +928,6 @@ export class HttpSession {
     this.rspStarted = false;
     this.rspMode = 'none';
     const head = this.requestHead();
-    if (!this.reqCounted) {
-      this.reqCounted = true;
-      sc.srv.c.req_tot++;
-    }
     this.tSent = now;
     this.bytesIn += this.req!.headBytes;
     this.st = St.Body;
@@ -1064,6 +1059,7 @@ export class HttpSession {
       }
       this.rsp = rsp;
       this.rspBuf = null;
+      this.srv!.c.req_tot++; // as HAProxy: a server's requests are the ones it answered
       this.tr = Date.now() - this.tSent;
       this.status = rsp.status;
       const rest = buf.subarray(end);
@@ -1356,7 +1352,6 @@ export class HttpSession {
 
   private resetRequest(): void {
     this.req = null;
-    this.reqCounted = false;
     this.reqRaw = null;
     this.pendingHead = null;
     this.rsp = null;

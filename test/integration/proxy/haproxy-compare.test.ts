@@ -3,12 +3,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { prerequisites, commandUnavailable } from '../../helpers/env.ts';
 import { fakeBackend, freePort, get, parseCsv, startProxy, statsCommand, syslogSink, tmpDir, until, canConnect, type SyslogSink } from './helpers.ts';
 
-function config(port: number, logPort: number, b1: number, b2: number, sock: string, deadPort: number, deadTarget: number): string {
+interface Extra {
+  deadPort: number;
+  deadTarget: number;
+  hangPort: number;
+  hangTarget: number;
+  resetPort: number;
+  resetTarget: number;
+  kaPort: number;
+}
+
+function config(port: number, logPort: number, b1: number, b2: number, sock: string, x: Extra): string {
   return `global
     log 127.0.0.1:${logPort} local0
     stats socket ${sock} level admin
@@ -39,11 +50,28 @@ listen webfarm
     server web02 127.0.0.1:${b2} check
 
 listen deadfarm
-    bind 127.0.0.1:${deadPort}
+    bind 127.0.0.1:${x.deadPort}
     mode http
     retries 2
     no option redispatch
-    server gone 127.0.0.1:${deadTarget}
+    server gone 127.0.0.1:${x.deadTarget}
+
+listen hangfarm
+    bind 127.0.0.1:${x.hangPort}
+    mode http
+    timeout server 300
+    server slow 127.0.0.1:${x.hangTarget}
+
+listen resetfarm
+    bind 127.0.0.1:${x.resetPort}
+    mode http
+    server rst 127.0.0.1:${x.resetTarget}
+
+listen kafarm
+    bind 127.0.0.1:${x.kaPort}
+    mode http
+    option http-keep-alive
+    server ka1 127.0.0.1:${b1}
 `;
 }
 
@@ -71,16 +99,21 @@ function fields(line: string): LogFields {
   };
 }
 
-async function scenario(port: number, deadPort: number, sink: SyslogSink): Promise<{ logs: LogFields[]; csv: string }> {
-  assert.equal((await get(deadPort, '/gone')).status, 503);
+async function scenario(port: number, x: Extra, sink: SyslogSink): Promise<{ logs: LogFields[]; csv: string }> {
+  assert.equal((await get(x.deadPort, '/gone')).status, 503);
+  assert.equal((await get(x.hangPort, '/hang')).status, 504);
+  assert.equal((await get(x.resetPort, '/reset')).status, 502);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  for (const p of ['/ka1', '/ka2', '/ka3']) assert.equal((await get(x.kaPort, p, { agent })).status, 200);
+  agent.destroy();
   await get(port, '/a?x=1');
   await get(port, '/b', { method: 'POST', body: 'hello' });
   await get(port, '/c');
   const csv = (await get(port, '/haproxy?stats;csv')).body;
-  const want = ['"GET /gone HTTP/1.1"', '"GET /a?x=1 HTTP/1.1"', '"POST /b HTTP/1.1"', '"GET /c HTTP/1.1"', '"GET /haproxy?stats;csv HTTP/1.1"'];
+  const want = ['"GET /gone HTTP/1.1"', '"GET /hang HTTP/1.1"', '"GET /reset HTTP/1.1"', '"GET /ka1 HTTP/1.1"', '"GET /ka2 HTTP/1.1"', '"GET /ka3 HTTP/1.1"', '"GET /a?x=1 HTTP/1.1"', '"POST /b HTTP/1.1"', '"GET /c HTTP/1.1"', '"GET /haproxy?stats;csv HTTP/1.1"'];
   const lines = [];
   for (const w of want) lines.push(await sink.waitFor(new RegExp(w.replace(/[?/.;]/g, '\\$&') + '$')));
-  assert.equal(sink.lines.filter((l) => HTTPLOG.test(l)).length, 5, 'one log line per request');
+  assert.equal(sink.lines.filter((l) => HTTPLOG.test(l)).length, 10, 'one log line per request');
   return { logs: lines.map(fields), csv };
 }
 
@@ -95,20 +128,28 @@ test('httplog fields and CSV columns line up with HAProxy 2.6', async (t) => {
   const deadH = await freePort();
   const deadO = await freePort();
   const nothing = await freePort(); // refused: the dead server
+  const hang = await fakeBackend('hang');
+  hang.mode = { kind: 'hang' };
+  const reset = await fakeBackend('reset');
+  reset.mode = { kind: 'reset' };
+  const xH: Extra = { deadPort: deadH, deadTarget: nothing, hangPort: await freePort(), hangTarget: hang.port, resetPort: await freePort(), resetTarget: reset.port, kaPort: await freePort() };
+  const xO: Extra = { deadPort: deadO, deadTarget: nothing, hangPort: await freePort(), hangTarget: hang.port, resetPort: await freePort(), resetTarget: reset.port, kaPort: await freePort() };
   const dir = tmpDir();
   const cfgH = join(dir, 'haproxy.cfg');
   const sockH = join(dir, 'haproxy.sock');
   const sockO = join(dir, 'ours.sock');
-  writeFileSync(cfgH, config(portH, sinkH.port, b1.port, b2.port, sockH, deadH, nothing));
+  writeFileSync(cfgH, config(portH, sinkH.port, b1.port, b2.port, sockH, xH));
   const hap = spawn('haproxy', ['-db', '-f', cfgH], { stdio: ['ignore', 'ignore', 'pipe'] });
   let hapErr = '';
   hap.stderr!.on('data', (d) => (hapErr += d));
-  const ours = await startProxy(config(portO, sinkO.port, b1.port, b2.port, sockO, deadO, nothing), portO);
+  const ours = await startProxy(config(portO, sinkO.port, b1.port, b2.port, sockO, xO), portO);
   t.after(async () => {
     hap.kill('SIGTERM');
     await ours.stop();
     await b1.close();
     await b2.close();
+    await hang.close();
+    await reset.close();
     sinkH.close();
     sinkO.close();
     rmSync(dir, { recursive: true, force: true });
@@ -121,9 +162,17 @@ test('httplog fields and CSV columns line up with HAProxy 2.6', async (t) => {
       return rows.filter((r) => r.check_status === 'L4OK').length === 2;
     });
 
-  const h = await scenario(portH, deadH, sinkH);
-  const o = await scenario(portO, deadO, sinkO);
+  const h = await scenario(portH, xH, sinkH);
+  const o = await scenario(portO, xO, sinkO);
 
+  const logDiffs: string[] = [];
+  for (let i = 0; i < h.logs.length; i++) {
+    const a = h.logs[i];
+    const b = o.logs[i];
+    for (const k of ['backendServer', 'status', 'captures', 'term', 'request'] as const) if (a[k] !== b[k]) logDiffs.push(`${a.request} ${k}: ours '${b[k]}' haproxy '${a[k]}'`);
+    if (a.conns[4] !== b.conns[4]) logDiffs.push(`${a.request} retries: ours '${b.conns[4]}' haproxy '${a.conns[4]}'`);
+  }
+  assert.deepEqual(logDiffs, []);
   for (let i = 0; i < h.logs.length; i++) {
     const a = h.logs[i];
     const b = o.logs[i];
