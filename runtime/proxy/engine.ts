@@ -1639,6 +1639,8 @@ export class TcpSession {
       return;
     }
     if (this.tw < 0) this.tw = 0;
+    s.c.lbtot++;
+    be.c.lbtot++;
     this.connect(s);
   }
 
@@ -1647,7 +1649,11 @@ export class TcpSession {
     this.queued = false;
     this.tw = waited;
     if (!s) this.end('SC');
-    else this.connect(s);
+    else {
+      s.c.lbtot++;
+      this.be!.c.lbtot++;
+      this.connect(s);
+    }
   }
 
   private connect(s: SrvRt): void {
@@ -1661,7 +1667,6 @@ export class TcpSession {
       s.cur++;
       if (s.cur > s.c.smax) s.c.smax = s.cur;
     }
-    s.c.lbtot++;
     s.c.stot++;
     s.c.connect++;
     this.tConn = Date.now();

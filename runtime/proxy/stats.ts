@@ -142,7 +142,7 @@ export function statRows(v: StatsView): StatRows[] {
       r.intercepted = c.intercepted;
       r.comp_in = r.comp_out = r.comp_byp = r.comp_rsp = 0;
       r.dcon = r.dses = r.wrew = r.eint = 0;
-      if (p.mode !== 'http') for (const k of ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_rate', 'req_rate_max', 'req_tot', 'intercepted']) delete r[k];
+      if (p.mode !== 'http') for (const k of ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_rate', 'req_rate_max', 'intercepted']) delete r[k];
       rows.push(r);
     }
     if (p.kind !== 'frontend') {

@@ -17,6 +17,7 @@ interface Extra {
   resetPort: number;
   resetTarget: number;
   kaPort: number;
+  tcpPort: number;
 }
 
 function config(port: number, logPort: number, b1: number, b2: number, sock: string, x: Extra): string {
@@ -72,6 +73,12 @@ listen kafarm
     mode http
     option http-keep-alive
     server ka1 127.0.0.1:${b1}
+
+listen tcpfarm
+    bind 127.0.0.1:${x.tcpPort}
+    mode tcp
+    option tcplog
+    server t1 127.0.0.1:${b2}
 `;
 }
 
@@ -99,13 +106,15 @@ function fields(line: string): LogFields {
   };
 }
 
-async function scenario(port: number, x: Extra, sink: SyslogSink): Promise<{ logs: LogFields[]; csv: string }> {
+async function scenario(port: number, x: Extra, sink: SyslogSink): Promise<{ logs: LogFields[]; csv: string; tcp: string }> {
   assert.equal((await get(x.deadPort, '/gone')).status, 503);
   assert.equal((await get(x.hangPort, '/hang')).status, 504);
   assert.equal((await get(x.resetPort, '/reset')).status, 502);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   for (const p of ['/ka1', '/ka2', '/ka3']) assert.equal((await get(x.kaPort, p, { agent })).status, 200);
   agent.destroy();
+  assert.equal((await get(x.tcpPort, '/tcp')).status, 200);
+  const tcpLine = await sink.waitFor(/ tcpfarm tcpfarm\/t1 /);
   await get(port, '/a?x=1');
   await get(port, '/b', { method: 'POST', body: 'hello' });
   await get(port, '/c');
@@ -113,8 +122,8 @@ async function scenario(port: number, x: Extra, sink: SyslogSink): Promise<{ log
   const want = ['"GET /gone HTTP/1.1"', '"GET /hang HTTP/1.1"', '"GET /reset HTTP/1.1"', '"GET /ka1 HTTP/1.1"', '"GET /ka2 HTTP/1.1"', '"GET /ka3 HTTP/1.1"', '"GET /a?x=1 HTTP/1.1"', '"POST /b HTTP/1.1"', '"GET /c HTTP/1.1"', '"GET /haproxy?stats;csv HTTP/1.1"'];
   const lines = [];
   for (const w of want) lines.push(await sink.waitFor(new RegExp(w.replace(/[?/.;]/g, '\\$&') + '$')));
-  assert.equal(sink.lines.filter((l) => HTTPLOG.test(l)).length, 10, 'one log line per request');
-  return { logs: lines.map(fields), csv };
+  assert.equal(sink.lines.filter((l) => HTTPLOG.test(l)).length, 10, 'one httplog line per HTTP request');
+  return { logs: lines.map(fields), csv, tcp: tcpLine };
 }
 
 test('httplog fields and CSV columns line up with HAProxy 2.6', async (t) => {
@@ -132,8 +141,8 @@ test('httplog fields and CSV columns line up with HAProxy 2.6', async (t) => {
   hang.mode = { kind: 'hang' };
   const reset = await fakeBackend('reset');
   reset.mode = { kind: 'reset' };
-  const xH: Extra = { deadPort: deadH, deadTarget: nothing, hangPort: await freePort(), hangTarget: hang.port, resetPort: await freePort(), resetTarget: reset.port, kaPort: await freePort() };
-  const xO: Extra = { deadPort: deadO, deadTarget: nothing, hangPort: await freePort(), hangTarget: hang.port, resetPort: await freePort(), resetTarget: reset.port, kaPort: await freePort() };
+  const xH: Extra = { deadPort: deadH, deadTarget: nothing, hangPort: await freePort(), hangTarget: hang.port, resetPort: await freePort(), resetTarget: reset.port, kaPort: await freePort(), tcpPort: await freePort() };
+  const xO: Extra = { deadPort: deadO, deadTarget: nothing, hangPort: await freePort(), hangTarget: hang.port, resetPort: await freePort(), resetTarget: reset.port, kaPort: await freePort(), tcpPort: await freePort() };
   const dir = tmpDir();
   const cfgH = join(dir, 'haproxy.cfg');
   const sockH = join(dir, 'haproxy.sock');
@@ -173,6 +182,13 @@ test('httplog fields and CSV columns line up with HAProxy 2.6', async (t) => {
     if (a.conns[4] !== b.conns[4]) logDiffs.push(`${a.request} retries: ours '${b.conns[4]}' haproxy '${a.conns[4]}'`);
   }
   assert.deepEqual(logDiffs, []);
+  // tcplog: %ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq
+  const TCPLOG = /^<134>\w{3} [ \d]\d \d\d:\d\d:\d\d haproxy\[\d+\]: \d+\.\d+\.\d+\.\d+:\d+ \[[^\]]+\] (\S+) (\S+) (-?\d+)\/(-?\d+)\/(\d+) (\d+) (\S\S) (\d+)\/(\d+)\/(\d+)\/(\d+)\/(\d+) (\d+)\/(\d+)$/;
+  const th = TCPLOG.exec(h.tcp);
+  const to = TCPLOG.exec(o.tcp);
+  assert.ok(th, `haproxy tcplog: ${h.tcp}`);
+  assert.ok(to, `our tcplog: ${o.tcp}`);
+  assert.deepEqual([to[1], to[2], to[6], to[7], to[12]], [th[1], th[2], th[6], th[7], th[12]], 'frontend, backend/server, bytes, termination state, retries');
   for (let i = 0; i < h.logs.length; i++) {
     const a = h.logs[i];
     const b = o.logs[i];
