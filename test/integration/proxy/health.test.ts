@@ -22,7 +22,7 @@ defaults
 listen app
     bind 127.0.0.1:${port}
     option httpchk GET /health
-    server web01 127.0.0.1:${b.port} check inter 150 rise 2 fall 3
+    server web01 127.0.0.1:${b.port} check inter 300 rise 2 fall 3
 `;
   const px = await startProxy(cfg, port);
   t.after(async () => {
@@ -131,7 +131,7 @@ listen app
 
 test('server maxconn: excess requests wait in the queue, and time out with 503 after timeout queue', async (t) => {
   const b = await fakeBackend('slow');
-  b.mode = { kind: 'delay', ms: 150 };
+  b.mode = { kind: 'delay', ms: 300 };
   const port = await freePort();
   const port2 = await freePort();
   const cfg = `global
