@@ -143,6 +143,7 @@ defaults
     timeout server 5s
 listen queued
     bind 127.0.0.1:${port}
+    timeout queue 10s
     server slow 127.0.0.1:${b.port} maxconn 1
 listen shortqueue
     bind 127.0.0.1:${port2}
