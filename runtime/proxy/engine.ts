@@ -1502,7 +1502,8 @@ export class HttpSession {
     this.fe.c.bin += this.bytesIn;
     this.fe.c.bout += this.bytesOut;
     const r = this.req;
-    this.logRequest(`${r.method} ${r.uri} HTTP/1.${r.version === 11 ? 1 : 0}`);
+    const fe = this.fe.cfg;
+    if (fe.logs.length && (fe.httplog || fe.tcplog)) this.logRequest(`${r.method} ${r.uri} HTTP/1.${r.version === 11 ? 1 : 0}`);
     this.req = null;
   }
 
