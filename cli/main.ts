@@ -7,6 +7,13 @@ import { registerLab } from './commands/lab.ts';
 import { registerStatus } from './commands/status.ts';
 import { UserError } from './errors.ts';
 
+// Output piped into a reader that stops early (`hasetup --help | head`) is no error.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+
 const program = new Command();
 program
   .name('hasetup')

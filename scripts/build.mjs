@@ -1,5 +1,5 @@
 // Builds what runs outside the checkout's TypeScript:
-//   dist/cli/hasetup.js           the controller CLI (node_modules stay external)
+//   dist/cli/hasetup.js           the controller CLI, with its chunks (node_modules stay external)
 //   dist/runtime/hasetup-*.cjs    the LB runtime, each one self-contained (no node_modules on the LB)
 // and, through each runtime part's own build hook (runtime/*/build.mjs), anything native it needs.
 import { build } from 'esbuild';
@@ -9,9 +9,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+// Split into chunks: what a command needs (the engine, ssh, the inventory schema...) loads only
+// when that command runs, so `hasetup --help` and `hasetup lab exec` start fast.
 await build({
-  entryPoints: [join(root, 'cli/main.ts')],
-  outfile: join(root, 'dist/cli/hasetup.js'),
+  entryPoints: { hasetup: join(root, 'cli/main.ts') },
+  outdir: join(root, 'dist/cli'),
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
   bundle: true,
   platform: 'node',
   format: 'esm',

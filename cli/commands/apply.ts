@@ -1,13 +1,7 @@
 import type { Command } from 'commander';
-import { loadInventory, InventoryError } from '../../inventory/load.ts';
-import { secretValues } from '../../inventory/secrets.ts';
-import type { Host, Inventory } from '../../inventory/types.ts';
 import { UserError } from '../errors.ts';
-import { Redactor } from '../engine/redact.ts';
-import { JsonReporter, ListrReporter, PlainReporter } from '../engine/report.ts';
-import { failedRun, run, type Reporter } from '../engine/runner.ts';
-import { SshTransport, type Transport } from '../engine/transport.ts';
-import { ROLES } from '../roles.ts';
+// The engine, the inventory loader and their libraries load only when the command runs, so that
+// `--help` and other commands start fast.
 
 interface ApplyFlags {
   check?: boolean;
@@ -17,27 +11,8 @@ interface ApplyFlags {
   json?: boolean;
 }
 
-export function connectHost(inv: Inventory, host: Host): Promise<Transport> {
-  return SshTransport.connect({
-    name: host.name,
-    host: host.ssh.host,
-    port: host.ssh.port,
-    user: host.ssh.user,
-    privateKey: host.ssh.privateKey,
-    become: host.ssh.become,
-    connectTimeout: host.ssh.connectTimeout,
-    knownHosts: host.ssh.knownHosts ?? `${inv.file.replace(/[^/]*$/, '')}.hasetup/known_hosts`,
-  });
-}
-
-export async function loadOrExplain(file: string): Promise<Inventory> {
-  try {
-    return await loadInventory(file);
-  } catch (e) {
-    if (e instanceof InventoryError) throw new UserError(`invalid inventory (nothing was changed on any host):\n${(e as Error).message}`);
-    throw e;
-  }
-}
+/** The roles' names, for --help (kept in step with cli/roles.ts by a unit test). */
+export const ROLE_NAMES = ['common', 'firewall', 'apache', 'mysql'];
 
 function plainOutput(): boolean {
   return !process.stdout.isTTY || !!process.env.NO_COLOR || !!process.env.CI;
@@ -48,7 +23,7 @@ export function registerApply(program: Command): void {
     .command('apply <inventory>')
     .description(
       'Apply the roles to every host of the inventory over SSH, all hosts in parallel.\n' +
-        `Roles, in order: ${ROLES.map((r) => r.name).join(', ')}. Each task reports ok / changed / failed;\n` +
+        `Roles, in order: ${ROLE_NAMES.join(', ')}. Each task reports ok / changed / failed;\n` +
         'a second run changes nothing. Exits non-zero when a task failed or a host was unreachable.',
     )
     .option('--check', 'change nothing: report what would change')
@@ -66,10 +41,21 @@ Examples:
   hasetup lab exec -- hasetup apply lab/inventory.yaml   (lab hosts are reached from the lab's controller namespace)`,
     )
     .action(async (file: string, flags: ApplyFlags) => {
+      const [{ loadOrExplain, connectHost }, { secretValues }, { Redactor }, { JsonReporter, ListrReporter, PlainReporter }, { failedRun, run }, { ROLES }] =
+        await Promise.all([
+          import('../connect.ts'),
+          import('../../inventory/secrets.ts'),
+          import('../engine/redact.ts'),
+          import('../engine/report.ts'),
+          import('../engine/runner.ts'),
+          import('../roles.ts'),
+        ]);
+      type Reporter = import('../engine/runner.ts').Reporter;
+      type ListrReporterT = import('../engine/report.ts').ListrReporter;
       const inv = await loadOrExplain(file);
       const redactor = new Redactor(secretValues(inv));
       const split = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
-      let listr: ListrReporter | undefined;
+      let listr: ListrReporterT | undefined;
       let reporter: Reporter;
       if (flags.json) reporter = new JsonReporter();
       else if (plainOutput()) reporter = new PlainReporter(!!flags.diff);

@@ -1,10 +1,6 @@
 import type { Command } from 'commander';
-import type { Host } from '../../inventory/types.ts';
-import { secretValues } from '../../inventory/secrets.ts';
-import { gatherFacts, type Facts } from '../engine/facts.ts';
-import { Redactor } from '../engine/redact.ts';
-import { marker } from '../engine/shell.ts';
-import { connectHost, loadOrExplain } from './apply.ts';
+import type { Host, Inventory } from '../../inventory/types.ts';
+// The engine and the inventory loader load only when the command runs (fast --help).
 
 interface HostStatus {
   name: string;
@@ -25,7 +21,8 @@ const SHOWN: Record<string, string[]> = {
   db: ['mariadb', 'nftables'],
 };
 
-async function hostStatus(inv: Awaited<ReturnType<typeof loadOrExplain>>, h: Host): Promise<HostStatus> {
+async function hostStatus(inv: Inventory, h: Host): Promise<HostStatus> {
+  const [{ connectHost }, { gatherFacts }, { marker }] = await Promise.all([import('../connect.ts'), import('../engine/facts.ts'), import('../engine/shell.ts')]);
   const base = { name: h.name, group: h.group, address: h.address };
   let t;
   try {
@@ -34,7 +31,7 @@ async function hostStatus(inv: Awaited<ReturnType<typeof loadOrExplain>>, h: Hos
     return { ...base, reachable: false, error: (e as Error).message };
   }
   try {
-    const facts: Facts = await gatherFacts(t, marker());
+    const facts = await gatherFacts(t, marker());
     const services: Record<string, string> = {};
     for (const u of SHOWN[h.group] ?? []) {
       const s = facts.services[u];
@@ -63,6 +60,11 @@ export function registerStatus(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  hasetup status inventory.yaml\n  hasetup lab exec -- hasetup status lab/inventory.yaml')
     .action(async (file: string, flags: { json?: boolean }) => {
+      const [{ loadOrExplain }, { secretValues }, { Redactor }] = await Promise.all([
+        import('../connect.ts'),
+        import('../../inventory/secrets.ts'),
+        import('../engine/redact.ts'),
+      ]);
       const inv = await loadOrExplain(file);
       const redactor = new Redactor(secretValues(inv));
       const all = await Promise.all(inv.hosts.map((h) => hostStatus(inv, h)));
