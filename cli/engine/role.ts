@@ -1,11 +1,11 @@
 // What a role is: a folder roles/<name>/ with index.ts (defaults, tasks, handlers, in runbook order)
 // and templates/*.njk. The engine asks a role for its tasks once it knows the host and its facts.
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import nunjucks from 'nunjucks';
 import type { Host, Inventory, Group } from '../../inventory/types.ts';
 import type { Facts } from './facts.ts';
 import type { Operation } from './ops.ts';
+import { findRepoRoot } from '../root.ts';
 
 export interface RoleContext {
   host: Host;
@@ -42,8 +42,8 @@ export interface Role {
   handlers?(ctx: RoleContext): Handler[];
 }
 
-/** The folder holding roles/: two levels up from this file, both in the source tree and in dist/. */
-export const ROLES_DIR = process.env.HASETUP_ROLES_DIR ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'roles');
+/** The checkout's roles/ folder. */
+export const ROLES_DIR = process.env.HASETUP_ROLES_DIR ?? join(findRepoRoot(), 'roles');
 
 const envs = new Map<string, nunjucks.Environment>();
 

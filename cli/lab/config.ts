@@ -1,11 +1,11 @@
 // The lab's fixed shape (hosts, addresses, packages) and where its files live.
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Group } from '../../inventory/types.ts';
+import { findRepoRoot } from '../root.ts';
 
-/** The checkout's root: this file is cli/lab/config.ts, the bundle is dist/cli/hasetup.js. */
-export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+/** The checkout's root (found upwards: the same from the sources and from the bundle's chunks). */
+export const repoRoot = findRepoRoot();
 
 export const SUBNET_PREFIX = '10.213.0';
 export const PREFIX_LEN = 24;
