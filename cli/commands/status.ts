@@ -16,9 +16,9 @@ interface HostStatus {
 
 /** Services worth showing per group, as systemd unit names. */
 const SHOWN: Record<string, string[]> = {
-  lb: ['hasetup-proxy', 'hasetup-vrrpd', 'haproxy', 'keepalived', 'nftables'],
-  web: ['apache2', 'nftables'],
-  db: ['mariadb', 'nftables'],
+  lb: ['hasetup-proxy', 'hasetup-vrrpd', 'haproxy', 'keepalived'],
+  web: ['apache2'],
+  db: ['mariadb'],
 };
 
 async function hostStatus(inv: Inventory, h: Host): Promise<HostStatus> {
@@ -37,6 +37,9 @@ async function hostStatus(inv: Inventory, h: Host): Promise<HostStatus> {
       const s = facts.services[u];
       if (s && s.enabled !== 'not-found') services[u] = s.active;
     }
+    // The firewall is a loaded nftables table (nftables.service only loads it at boot).
+    const fw = await t.exec('nft list table inet hasetup 2>/dev/null | grep -o "hasetup:[0-9a-f]*" | head -n1');
+    services.firewall = fw.stdout.trim() ? 'loaded' : 'none';
     const st: HostStatus = { ...base, reachable: true, os: facts.os.prettyName, services };
     if (h.group === 'lb') {
       st.holdsVip = facts.interfaces.some((i) => i.addresses.some((a) => a.split('/')[0] === inv.vip.address));

@@ -48,6 +48,17 @@ test('first apply changes every host, the second changes nothing', async (t) => 
   assert.equal(readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml')).length > 0, true);
 });
 
+test('status: every host up, its firewall loaded, no LB holding the VIP yet', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const r = await lab.exec([process.execPath, 'bin/hasetup.js', 'status', lab.inventory]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  for (const h of ['lb01', 'lb02', 'web01', 'web02', 'db01']) assert.match(r.stdout, new RegExp(`^${h} .* up .*firewall=loaded`, 'm'));
+  assert.match(r.stdout, /^VIP 10\.213\.0\.100: on no load balancer$/m);
+  const j = JSON.parse((await lab.exec([process.execPath, 'bin/hasetup.js', 'status', lab.inventory, '--json'])).stdout);
+  assert.equal(j.hosts.length, 5);
+  assert.ok(j.hosts.every((h: { reachable: boolean }) => h.reachable));
+});
+
 test('drift: a hand-edited file is shown by --check --diff, left alone, then restored by apply', async (t) => {
   if (!prerequisites(t, skip)) return;
   const edit = await lab.ssh('web01', "echo '10.9.9.9 intruder' >> /etc/hosts");
