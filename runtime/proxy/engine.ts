@@ -8,6 +8,7 @@ import {
   type RequestHead, type ResponseHead,
 } from './http.ts';
 import { Logger, LOG_INFO, httpLogLine, tcpLogLine, logEscape } from './log.ts';
+import { acceptReads, connectReads, inArena, own, type OnBytes } from './reads.ts';
 
 export type AdminState = 'ready' | 'drain' | 'maint';
 
@@ -212,11 +213,15 @@ class ServerConn {
   idleSince = 0;
   timeoutSet = -1; // the inactivity timeout currently armed on the socket
   reused = false;
+  /** Where the connection's reads go: its HTTP session, or a TCP session's pipe. */
+  onBytes: OnBytes = (d) => {
+    if (!this.owner) this.kill();
+    else this.owner.onSrvData(d);
+  };
   constructor(
     public sock: net.Socket,
     public srv: SrvRt,
   ) {
-    sock.on('data', (d) => (this.owner ? this.owner.onSrvData(d) : this.kill()));
     sock.on('end', () => (this.owner ? this.owner.onSrvEnd() : this.kill()));
     sock.on('error', (e) => (this.owner ? this.owner.onSrvError(e) : this.kill()));
     sock.on('close', () => this.owner?.onSrvError(new Error('closed')));
@@ -485,7 +490,8 @@ export class Engine {
   }
 
   connectServer(s: SrvRt, timeout: number, cb: (err: Error | null, sc: ServerConn | null) => void): void {
-    const sock = net.connect({ host: s.cfg.host, port: s.cfg.port, noDelay: true });
+    let sc: ServerConn | null = null;
+    const sock = net.connect({ host: s.cfg.host, port: s.cfg.port, noDelay: true, onread: connectReads((d) => sc?.onBytes(d)) });
     let done = false;
     const t = timeout > 0 ? setTimeout(() => fail(new Error('connect timeout')), timeout) : null;
     const fail = (e: Error) => {
@@ -501,7 +507,8 @@ export class Engine {
       done = true;
       if (t) clearTimeout(t);
       sock.off('error', fail);
-      cb(null, new ServerConn(sock, s));
+      sc = new ServerConn(sock, s);
+      cb(null, sc);
     });
   }
 
@@ -630,7 +637,10 @@ export class HttpSession {
     if (this.src.startsWith('::ffff:')) this.src = this.src.slice(7);
     this.srcPort = c.remotePort ?? 0;
     this.to = effectiveTimeouts(fe.cfg, fe.cfg);
-    c.on('data', (d: Buffer) => this.onClientData(d));
+    acceptReads(c, (d) => {
+      this.onClientData(d);
+      this.keepBytes();
+    });
     c.on('end', () => this.onClientEnd());
     c.on('close', () => this.onClientClose());
     c.on('drain', () => this.onClientDrain());
@@ -681,6 +691,13 @@ export class HttpSession {
     this.localError(408, 'cR', '<BADREQ>');
   }
 
+  /** Copies out of the shared read buffer whatever this session keeps past a read (see reads.ts). */
+  keepBytes(): void {
+    if (this.buf && inArena(this.buf)) this.buf = this.buf.length ? Buffer.from(this.buf) : null;
+    if (this.reqRaw && inArena(this.reqRaw)) this.reqRaw = Buffer.from(this.reqRaw);
+    if (this.rspBuf && inArena(this.rspBuf)) this.rspBuf = this.rspBuf.length ? Buffer.from(this.rspBuf) : null;
+  }
+
   private onClientData(d: Buffer): void {
     this.sawBytes = true;
     switch (this.st) {
@@ -697,7 +714,7 @@ export class HttpSession {
         return;
       case St.Tunnel:
         this.bytesIn += d.length;
-        if (this.sc && !this.sc.sock.write(d)) this.c.pause();
+        if (this.sc && !this.sc.sock.write(own(d))) this.c.pause();
         return;
       case St.Closed:
         return;
@@ -1000,7 +1017,7 @@ export class HttpSession {
       if (this.reqLeft === 0) this.reqDone = true;
     }
     this.bytesIn += n;
-    const ok = n > 0 ? this.sc.sock.write(n === d.length ? d : d.subarray(0, n)) : true;
+    const ok = n > 0 ? this.sc.sock.write(own(n === d.length ? d : d.subarray(0, n))) : true;
     if (n < d.length) this.buf = this.buf && this.buf.length ? Buffer.concat([d.subarray(n), this.buf]) : d.subarray(n);
     if (this.reqDone) {
       this.c.setTimeout(0);
@@ -1021,16 +1038,15 @@ export class HttpSession {
   onSrvData(d: Buffer): void {
     if (this.st === St.Tunnel) {
       this.bytesOut += d.length;
-      if (!this.c.write(d)) this.sc!.sock.pause();
+      if (!this.c.write(own(d))) this.sc!.sock.pause();
       return;
     }
     if (this.st !== St.Wait && this.st !== St.Body) return;
     if (!this.rsp) {
       this.rspBuf = this.rspBuf && this.rspBuf.length ? Buffer.concat([this.rspBuf, d]) : d;
       this.tryResponseHead();
-      return;
-    }
-    this.forwardRspBody(d);
+    } else this.forwardRspBody(d);
+    this.keepBytes();
   }
 
   private tryResponseHead(): void {
@@ -1052,7 +1068,7 @@ export class HttpSession {
         // interim response (100-continue...): pass it on, wait for the final one
         const head = buf.subarray(0, end);
         this.bytesOut += head.length;
-        this.c.write(head);
+        this.c.write(own(head));
         this.rspBuf = buf.subarray(end);
         if (this.rspBuf.length === 0) return;
         continue;
@@ -1071,7 +1087,7 @@ export class HttpSession {
         this.rspStarted = true;
         const head = buf.subarray(0, end);
         this.bytesOut += head.length;
-        this.c.write(head);
+        this.c.write(own(head));
         this.st = St.Tunnel;
         this.keepClient = false;
         this.keepServer = false;
@@ -1083,11 +1099,11 @@ export class HttpSession {
         if (this.buf && this.buf.length) {
           const b = this.buf;
           this.buf = null;
-          this.sc!.sock.write(b);
+          this.sc!.sock.write(own(b));
         }
         if (rest.length) {
           this.bytesOut += rest.length;
-          this.c.write(rest);
+          this.c.write(own(rest));
         }
         return;
       }
@@ -1158,7 +1174,7 @@ export class HttpSession {
     if (head) {
       this.pendingHead = null;
       ok = this.c.write(n > 0 ? Buffer.concat([head, n === d.length ? d : d.subarray(0, n)], head.length + n) : head);
-    } else if (n > 0) ok = this.c.write(n === d.length ? d : d.subarray(0, n));
+    } else if (n > 0) ok = this.c.write(own(n === d.length ? d : d.subarray(0, n)));
     if (done) {
       this.responseDone(d.subarray(n));
       return;
@@ -1579,6 +1595,7 @@ export class TcpSession {
   private term = '--';
   private done = false;
   private queued = false;
+  private early: Buffer[] = [];
   private to: ReturnType<typeof effectiveTimeouts>;
 
   constructor(
@@ -1591,11 +1608,16 @@ export class TcpSession {
     const cfg = fe.cfg;
     this.be = (cfg.kind === 'listen' ? eng.world.bes.get(cfg.name) : cfg.defaultBackend ? eng.world.bes.get(cfg.defaultBackend) : undefined) ?? null;
     this.to = effectiveTimeouts(cfg, this.be?.cfg ?? cfg);
-    c.pause();
     c.on('close', () => this.end(this.s ? 'CD' : 'CC'));
-    c.on('data', (d: Buffer) => {
+    acceptReads(c, (d) => {
       this.bytesIn += d.length;
-      if (this.s && !this.s.write(d)) c.pause();
+      if (this.s) {
+        if (!this.s.write(own(d))) c.pause();
+        return;
+      }
+      // bytes sent before the server connection is up wait for it
+      this.early.push(Buffer.from(d));
+      c.pause();
     });
     if (this.to.client > 0) {
       c.setTimeout(this.to.client);
@@ -1701,20 +1723,19 @@ export class TcpSession {
       this.tc = Date.now() - this.tConn;
       // plain sockets for piping: drop the ServerConn dispatchers
       const sock = sc.sock;
-      sock.removeAllListeners('data');
+      const c = this.c;
+      sc.onBytes = (d) => {
+        this.bytesOut += d.length;
+        if (!c.write(own(d))) sock.pause();
+      };
       sock.removeAllListeners('end');
       sock.removeAllListeners('error');
       sock.removeAllListeners('close');
       sock.removeAllListeners('timeout');
       sock.removeAllListeners('drain');
       this.s = sock;
-      const c = this.c;
       sock.on('error', () => {});
-      // plain handlers rather than pipe(): less machinery per chunk
-      sock.on('data', (d: Buffer) => {
-        this.bytesOut += d.length;
-        if (!c.write(d)) sock.pause();
-      });
+      for (const b of this.early.splice(0)) sock.write(b);
       c.on('drain', () => sock.resume());
       sock.on('drain', () => c.resume());
       c.on('end', () => sock.end());
