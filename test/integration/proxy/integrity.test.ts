@@ -131,12 +131,11 @@ listen raw
     const s = net.connect(port, '127.0.0.1');
     s.on('error', () => {});
     await new Promise((r) => s.once('connect', r));
-    let skip = 0;
     if (upgrade) {
       s.write('GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
       const head = await new Promise<Buffer>((r) => s.once('data', r));
       assert.match(head.toString('latin1'), /^HTTP\/1\.1 101 /);
-      skip = head.indexOf('\r\n\r\n') + 4;
+      const skip = head.indexOf('\r\n\r\n') + 4;
       if (skip < head.length) s.unshift(head.subarray(skip));
     }
     const back = new Promise<Buffer>((res, rej) => {
