@@ -44,21 +44,9 @@ export interface ResponseHead {
   hopByHop: boolean;
 }
 
-function hasHopByHop(headers: Header[]): boolean {
-  for (const h of headers) if (h.lname === 'connection' || h.lname === 'keep-alive' || h.lname === 'proxy-connection') return true;
-  return false;
-}
-
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Request target: visible ASCII only (no space, no control, no DEL, no byte >= 0x80).
 const URI = /^[\x21-\x7e]+$/;
-function badValue(v: string): boolean {
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if ((c < 32 && c !== 9) || c === 127) return true;
-  }
-  return false;
-}
 
 /** Index just past the end of the head (blank line) in buf, or -1 when not complete yet. */
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -69,122 +57,200 @@ export function findHeadEnd(buf: Buffer): number {
   return -1;
 }
 
-function splitLines(text: string): string[] {
-  // Lines end with CRLF; a bare CR or LF inside the head is an error.
-  const lines = text.split('\r\n');
-  for (const l of lines) if (l.includes('\r') || l.includes('\n')) throw new HttpError(400, 'bare CR or LF in the header');
-  return lines;
+// Header-name characters (RFC 9110 token), by char code.
+const TCHAR = new Uint8Array(128);
+for (const ch of "!#$%&'*+-.^_`|~") TCHAR[ch.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
+for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
+
+// Header names already validated, with their lower-case form: most heads repeat the same few names.
+const names = new Map<string, string>();
+
+function headerName(text: string, from: number, to: number): string[] {
+  const name = text.slice(from, to);
+  let lname = names.get(name);
+  if (lname === undefined) {
+    for (let i = from; i < to; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 13 || c === 10) throw new HttpError(400, 'bare CR or LF in the header');
+      if (c >= 128 || TCHAR[c] === 0) throw new HttpError(400, 'invalid header name');
+    }
+    lname = name.toLowerCase();
+    if (names.size < 1000) names.set(name, lname);
+  }
+  return [name, lname];
 }
 
-function parseHeaders(lines: string[], from: number): Header[] {
+/** The header lines of a head's text, from `from` (the start of the first header line) to the end. */
+function parseHeaders(text: string, from: number): Header[] {
   const headers: Header[] = [];
-  for (let i = from; i < lines.length; i++) {
-    const l = lines[i];
-    if (l === '') continue;
-    if (l[0] === ' ' || l[0] === '\t') throw new HttpError(400, 'obsolete header folding');
-    const c = l.indexOf(':');
-    if (c <= 0) throw new HttpError(400, 'header line without a name');
-    const name = l.slice(0, c);
-    if (!TOKEN.test(name)) throw new HttpError(400, 'invalid header name');
-    const value = l.slice(c + 1).trim();
-    if (badValue(value)) throw new HttpError(400, 'control character in a header value');
-    headers.push({ name, lname: name.toLowerCase(), value });
+  const n = text.length;
+  let i = from;
+  while (i < n) {
+    let e = text.indexOf('\r\n', i);
+    if (e < 0) e = n;
+    const c0 = text.charCodeAt(i);
+    if (c0 === 32 || c0 === 9) throw new HttpError(400, 'obsolete header folding');
+    const colon = text.indexOf(':', i);
+    if (colon < 0 || colon >= e) {
+      const nl = text.slice(i, e).search(/[\r\n]/);
+      throw new HttpError(400, nl >= 0 ? 'bare CR or LF in the header' : 'header line without a name');
+    }
+    if (colon === i) throw new HttpError(400, 'header line without a name');
+    const [name, lname] = headerName(text, i, colon);
+    // the value without the optional white space around it; no control character inside
+    let vs = colon + 1;
+    let ve = e;
+    while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+    while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
+    for (let k = vs; k < ve; k++) {
+      const c = text.charCodeAt(k);
+      if ((c < 32 && c !== 9) || c === 127) throw new HttpError(400, c === 13 || c === 10 ? 'bare CR or LF in the header' : 'control character in a header value');
+    }
+    headers.push({ name, lname, value: text.slice(vs, ve) });
+    i = e + 2;
   }
   return headers;
 }
 
-function tokensOf(headers: Header[], lname: string): string[] {
-  const out: string[] = [];
-  for (const h of headers) if (h.lname === lname) for (const t of h.value.split(',')) {
-    const v = t.trim().toLowerCase();
-    if (v) out.push(v);
-  }
-  return out;
+/** What the framing and connection headers of a message say, from one pass over its headers. */
+interface Semantics {
+  contentLength: number;
+  chunked: boolean;
+  close: boolean; // Connection: close
+  keepAliveToken: boolean; // Connection: keep-alive
+  upgradeToken: boolean; // Connection: upgrade
+  upgradeHeader: boolean; // an Upgrade header
+  hosts: number;
+  hopByHop: boolean;
 }
 
-/** Content-Length and Transfer-Encoding of a message; throws on anything ambiguous. */
-function framing(headers: Header[], version: 10 | 11, isRequest: boolean): { contentLength: number; chunked: boolean } {
-  let cl = -1;
+const DIGITS = /^\d{1,15}$/;
+
+function semantics(headers: Header[], version: 10 | 11, isRequest: boolean): Semantics {
+  const r: Semantics = { contentLength: -1, chunked: false, close: false, keepAliveToken: false, upgradeToken: false, upgradeHeader: false, hosts: 0, hopByHop: false };
   let te: string[] | null = null;
   for (const h of headers) {
-    if (h.lname === 'content-length') {
-      for (const part of h.value.split(',')) {
-        const v = part.trim();
-        if (!/^\d{1,15}$/.test(v)) throw new HttpError(400, 'invalid Content-Length');
-        const n = Number(v);
-        if (cl >= 0 && cl !== n) throw new HttpError(400, 'conflicting Content-Length headers');
-        cl = n;
-      }
-    } else if (h.lname === 'transfer-encoding') {
-      te = (te ?? ([] as string[])).concat(h.value.split(',').map((s) => s.trim().toLowerCase()));
+    switch (h.lname) {
+      case 'content-length':
+        for (const part of h.value.includes(',') ? h.value.split(',') : [h.value]) {
+          const v = part.trim();
+          if (!DIGITS.test(v)) throw new HttpError(400, 'invalid Content-Length');
+          const num = Number(v);
+          if (r.contentLength >= 0 && r.contentLength !== num) throw new HttpError(400, 'conflicting Content-Length headers');
+          r.contentLength = num;
+        }
+        break;
+      case 'transfer-encoding':
+        te = (te ?? ([] as string[])).concat(h.value.split(',').map((x) => x.trim().toLowerCase()));
+        break;
+      case 'host':
+        r.hosts++;
+        break;
+      case 'upgrade':
+        r.upgradeHeader = true;
+        break;
+      case 'connection':
+        r.hopByHop = true;
+        for (const t of h.value.split(',')) {
+          const v = t.trim().toLowerCase();
+          if (v === 'close') r.close = true;
+          else if (v === 'keep-alive') r.keepAliveToken = true;
+          else if (v === 'upgrade') r.upgradeToken = true;
+        }
+        break;
+      case 'keep-alive':
+      case 'proxy-connection':
+        r.hopByHop = true;
+        break;
     }
   }
   if (te) {
-    if (cl >= 0 && isRequest) throw new HttpError(400, 'both Content-Length and Transfer-Encoding');
+    if (r.contentLength >= 0 && isRequest) throw new HttpError(400, 'both Content-Length and Transfer-Encoding');
     if (isRequest && version === 10) throw new HttpError(400, 'Transfer-Encoding in an HTTP/1.0 request');
     const codings = te.filter((x) => x);
     if (codings.length === 0) throw new HttpError(400, 'empty Transfer-Encoding');
+    r.contentLength = -1;
     if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) {
       if (isRequest) throw new HttpError(400, 'Transfer-Encoding does not end with a single chunked');
-      return { contentLength: -1, chunked: false }; // response body delimited by the close
+      return r; // response body delimited by the close
     }
     for (const c of codings) if (!TOKEN.test(c)) throw new HttpError(400, 'invalid Transfer-Encoding');
-    return { contentLength: -1, chunked: true };
+    r.chunked = true;
   }
-  return { contentLength: cl, chunked: false };
+  return r;
+}
+
+/** The head's text without its blank line, and where its first line ends. */
+function headText(buf: Buffer, end: number): { text: string; eol: number } {
+  const text = buf.toString('latin1', 0, end - 4);
+  let eol = text.indexOf('\r\n');
+  if (eol < 0) eol = text.length;
+  return { text, eol };
 }
 
 /** Parses a complete request head (buf[0..end) where end comes from findHeadEnd). */
 export function parseRequestHead(buf: Buffer, end: number): RequestHead {
-  const text = buf.toString('latin1', 0, end - 4);
-  const lines = splitLines(text);
-  const rl = lines[0];
+  const { text, eol } = headText(buf, end);
+  const rl = text.slice(0, eol);
   const sp1 = rl.indexOf(' ');
   const sp2 = rl.lastIndexOf(' ');
   if (sp1 <= 0 || sp2 === sp1) throw new HttpError(400, 'invalid request line');
   const method = rl.slice(0, sp1);
   const uri = rl.slice(sp1 + 1, sp2);
   const ver = rl.slice(sp2 + 1);
-  if (!TOKEN.test(method)) throw new HttpError(400, 'invalid method');
+  if (method !== 'GET' && method !== 'POST' && method !== 'HEAD' && !TOKEN.test(method)) throw new HttpError(400, 'invalid method');
   if (!URI.test(uri)) throw new HttpError(400, 'invalid request target');
   let version: 10 | 11;
   if (ver === 'HTTP/1.1') version = 11;
   else if (ver === 'HTTP/1.0') version = 10;
   else if (/^HTTP\/\d\.\d$/.test(ver)) throw new HttpError(505, 'unsupported HTTP version');
-  else throw new HttpError(400, 'invalid HTTP version');
+  else throw new HttpError(400, /[\r\n]/.test(ver) ? 'bare CR or LF in the header' : 'invalid HTTP version');
   if (method === 'CONNECT') throw new HttpError(405, 'CONNECT is not supported');
-  const headers = parseHeaders(lines, 1);
-  const { contentLength, chunked } = framing(headers, version, true);
-  const conn = tokensOf(headers, 'connection');
-  const keepAlive = version === 11 ? !conn.includes('close') : conn.includes('keep-alive');
-  let hosts = 0;
-  for (const h of headers) if (h.lname === 'host') hosts++;
-  if (hosts > 1) throw new HttpError(400, 'several Host headers');
-  if (version === 11 && hosts === 0) throw new HttpError(400, 'HTTP/1.1 request without Host');
-  const upgrade = conn.includes('upgrade') && headers.some((h) => h.lname === 'upgrade');
+  const headers = parseHeaders(text, eol + 2);
+  const m = semantics(headers, version, true);
+  if (m.hosts > 1) throw new HttpError(400, 'several Host headers');
+  if (version === 11 && m.hosts === 0) throw new HttpError(400, 'HTTP/1.1 request without Host');
   let path = uri;
-  if (uri[0] !== '/' && uri !== '*') {
-    const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*(.*)$/.exec(uri);
-    if (!m) throw new HttpError(400, 'invalid request target');
-    path = m[1] || '/';
+  if (uri.charCodeAt(0) !== 47 /* / */ && uri !== '*') {
+    const abs = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*(.*)$/.exec(uri);
+    if (!abs) throw new HttpError(400, 'invalid request target');
+    path = abs[1] || '/';
   }
-  return { method, uri, path, version, headers, contentLength, chunked, keepAlive, upgrade, headBytes: end, hopByHop: hasHopByHop(headers) };
+  return {
+    method, uri, path, version, headers, contentLength: m.contentLength, chunked: m.chunked,
+    keepAlive: version === 11 ? !m.close : m.keepAliveToken,
+    upgrade: m.upgradeToken && m.upgradeHeader,
+    headBytes: end,
+    hopByHop: m.hopByHop,
+  };
 }
 
 /** Parses a complete response head. */
 export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
-  const text = buf.toString('latin1', 0, end - 4);
-  const lines = splitLines(text);
-  const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0]);
-  if (!m) throw new HttpError(502, 'invalid status line');
-  const version = m[1] === '1' ? 11 : 10;
-  const status = Number(m[2]);
+  const { text, eol } = headText(buf, end);
+  // HTTP/1.x NNN[ reason]
+  const ok =
+    eol >= 12 && text.startsWith('HTTP/1.') && (text.charCodeAt(7) === 48 || text.charCodeAt(7) === 49) && text.charCodeAt(8) === 32 &&
+    isDigit(text.charCodeAt(9)) && isDigit(text.charCodeAt(10)) && isDigit(text.charCodeAt(11)) && (eol === 12 || text.charCodeAt(12) === 32);
+  if (!ok) throw new HttpError(502, 'invalid status line');
+  const reason = eol > 13 ? text.slice(13, eol) : '';
+  if (/[\r\n]/.test(reason)) throw new HttpError(502, 'invalid status line');
+  const version = text.charCodeAt(7) === 49 ? 11 : 10;
+  const status = Number(text.slice(9, 12));
   if (status < 100) throw new HttpError(502, 'invalid status code');
-  const headers = parseHeaders(lines, 1);
-  const { contentLength, chunked } = framing(headers, version, false);
-  const conn = tokensOf(headers, 'connection');
-  const keepAlive = version === 11 ? !conn.includes('close') : conn.includes('keep-alive');
-  return { version, status, reason: m[3] ?? '', headers, contentLength, chunked, keepAlive, headBytes: end, hopByHop: hasHopByHop(headers) };
+  const headers = parseHeaders(text, eol + 2);
+  const m = semantics(headers, version, false);
+  return {
+    version, status, reason, headers, contentLength: m.contentLength, chunked: m.chunked,
+    keepAlive: version === 11 ? !m.close : m.keepAliveToken,
+    headBytes: end,
+    hopByHop: m.hopByHop,
+  };
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
 }
 
 export function headerValue(headers: Header[], lname: string): string | undefined {
