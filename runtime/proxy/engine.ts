@@ -121,6 +121,15 @@ export class BeRt {
     this.servers = cfg.servers.map((s) => new SrvRt(s, this));
   }
 
+  private timeouts = new Map<ProxyConfig, ReturnType<typeof effectiveTimeouts>>();
+
+  /** The timeouts of a request from frontend `fe` to this backend (computed once per pair). */
+  timeoutsFor(fe: ProxyConfig): ReturnType<typeof effectiveTimeouts> {
+    let t = this.timeouts.get(fe);
+    if (!t) this.timeouts.set(fe, (t = effectiveTimeouts(fe, this.cfg)));
+    return t;
+  }
+
   private candidates(): SrvRt[] {
     const act = this.servers.filter((s) => !s.cfg.backup && s.usable());
     if (act.length) return act;
@@ -569,6 +578,53 @@ function statusClass(c: Counters, status: number): void {
   else c.hother++;
 }
 
+/**
+ * A timeout that is cheap to move, for the ones every request re-arms: moving it only stores the new deadline;
+ * the timer is re-armed when it fires before the deadline (for the rest) or when the deadline comes sooner.
+ */
+class Deadline {
+  at = 0; // the deadline (ms since the epoch), 0 when none
+  private timer: NodeJS.Timeout | null = null;
+  private fireAt = 0;
+  constructor(private onExpire: () => void) {}
+
+  set(now: number, ms: number): void {
+    if (ms <= 0) {
+      this.at = 0;
+      return;
+    }
+    this.at = now + ms;
+    if (this.timer && this.fireAt <= this.at) return;
+    this.arm(now, ms);
+  }
+
+  clear(): void {
+    this.at = 0;
+  }
+
+  stop(): void {
+    this.at = 0;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private arm(now: number, ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.fireAt = now + ms;
+    this.timer = setTimeout(() => this.fire(), ms);
+  }
+
+  private fire(): void {
+    this.timer = null;
+    if (!this.at) return;
+    const now = Date.now();
+    if (now >= this.at) {
+      this.at = 0;
+      this.onExpire();
+    } else this.arm(now, this.at - now);
+  }
+}
+
 const enum St {
   Head,
   Queue,
@@ -585,7 +641,10 @@ export class HttpSession {
   srcPort: number;
   private st = St.Head;
   private buf: Buffer | null = null;
-  private headTimer: NodeJS.Timeout | null = null;
+  private headDl = new Deadline(() => this.onHeadTimeout());
+  private srvDl = new Deadline(() => {
+    if ((this.st === St.Wait || this.st === St.Body) && this.sc) this.onSrvTimeout();
+  });
   private clientTimeoutSet = false;
   private firstReq = true;
   private sawBytes = false;
@@ -627,6 +686,7 @@ export class HttpSession {
   private srvName = '<NOSRV>';
   private beName = '';
   private to!: ReturnType<typeof effectiveTimeouts>;
+  private now = 0; // the time of the server read being handled
 
   constructor(
     private eng: Engine,
@@ -646,37 +706,15 @@ export class HttpSession {
     c.on('drain', () => this.onClientDrain());
     c.on('timeout', () => this.onClientTimeout());
     this.t0 = Date.now();
-    this.armHeadTimer(this.to.httpRequest);
+    this.headDl.set(this.t0, this.to.httpRequest);
   }
 
   pathForLb(): string {
     return this.req?.path ?? '/';
   }
 
-  private headMs = 0;
-
-  /** (Re)arms the request-head timer; the same Timeout object is refreshed when the delay is unchanged. */
-  private armHeadTimer(ms: number): void {
-    if (this.headTimer && this.headMs === ms && ms > 0) {
-      this.headTimer.refresh();
-      this.headArmed = true;
-      return;
-    }
-    if (this.headTimer) clearTimeout(this.headTimer);
-    this.headMs = ms;
-    this.headTimer = ms > 0 ? setTimeout(() => this.onHeadTimeout(), ms) : null;
-    this.headArmed = ms > 0;
-  }
-
-  private headArmed = false;
-
-  private disarmHeadTimer(): void {
-    this.headArmed = false;
-  }
-
   private onHeadTimeout(): void {
-    if (!this.headArmed || this.st !== St.Head) return;
-    this.headArmed = false;
+    if (this.st !== St.Head) return;
     if (!this.buf || this.buf.length === 0) {
       // idle keep-alive connection, or a connection that never sent anything
       if (this.firstReq && !this.fe.cfg.dontlognull) {
@@ -704,7 +742,7 @@ export class HttpSession {
       case St.Head:
         if (!this.buf || this.buf.length === 0) {
           this.t0 = Date.now();
-          if (!this.firstReq) this.armHeadTimer(this.to.httpRequest);
+          if (!this.firstReq) this.headDl.set(this.t0, this.to.httpRequest);
         }
         this.buf = this.buf && this.buf.length ? Buffer.concat([this.buf, d]) : d;
         this.tryHead();
@@ -753,7 +791,7 @@ export class HttpSession {
       this.localError(he.status, 'PR', '<BADREQ>');
       return;
     }
-    this.disarmHeadTimer();
+    this.headDl.clear();
     this.reqRaw = buf.subarray(0, end);
     this.buf = buf.subarray(end);
     this.startRequest(req);
@@ -797,7 +835,7 @@ export class HttpSession {
     }
     this.be = be;
     this.beName = be.cfg.name;
-    this.to = effectiveTimeouts(fe, be.cfg);
+    this.to = be.timeoutsFor(fe);
     be.c.req_tot++;
     be.reqRate.hit(now);
     // request body framing
@@ -850,6 +888,7 @@ export class HttpSession {
   }
 
   private useServer(s: SrvRt): void {
+    const now = Date.now();
     this.srv = s;
     this.srvName = s.cfg.name;
     if (!this.counted) {
@@ -857,7 +896,7 @@ export class HttpSession {
       s.cur++;
       const be = this.be!;
       be.c.stot++;
-      be.sessRate.hit(Date.now());
+      be.sessRate.hit(now);
       if (s.cur > s.c.smax) s.c.smax = s.cur;
       let bc = 0;
       for (const x of be.servers) bc += x.cur;
@@ -867,7 +906,7 @@ export class HttpSession {
     s.c.stot++; // as HAProxy: every connection attempt is a session on the server
     this.be!.c.lbtot++;
     this.st = St.Connect;
-    this.tConn = Date.now();
+    this.tConn = now;
     const idle = this.fe.cfg.connMode === 'keep-alive' && this.be!.cfg.connMode === 'keep-alive' && this.reqDone && !this.req!.upgrade ? this.eng.takeIdle(s) : null;
     if (idle) {
       s.c.reuse++;
@@ -936,10 +975,12 @@ export class HttpSession {
     this.sc = sc;
     sc.owner = this;
     this.eng.observe(sc.srv, true, 'layer4');
-    if (sc.timeoutSet !== this.to.server) {
-      sc.sock.setTimeout(this.to.server);
-      sc.timeoutSet = this.to.server;
+    // timeout server: a deadline moved by the server's activity (a socket timeout would re-arm a timer per read)
+    if (sc.timeoutSet !== 0) {
+      sc.sock.setTimeout(0);
+      sc.timeoutSet = 0;
     }
+    this.srvDl.set(now, this.to.server);
     this.rsp = null;
     this.rspBuf = null;
     this.rspStarted = false;
@@ -1017,6 +1058,7 @@ export class HttpSession {
       if (this.reqLeft === 0) this.reqDone = true;
     }
     this.bytesIn += n;
+    if (this.srvDl.at) this.srvDl.set(Date.now(), this.to.server);
     const ok = n > 0 ? this.sc.sock.write(own(n === d.length ? d : d.subarray(0, n))) : true;
     if (n < d.length) this.buf = this.buf && this.buf.length ? Buffer.concat([d.subarray(n), this.buf]) : d.subarray(n);
     if (this.reqDone) {
@@ -1042,7 +1084,10 @@ export class HttpSession {
       return;
     }
     if (this.st !== St.Wait && this.st !== St.Body) return;
+    const now = Date.now();
+    this.srvDl.set(now, this.to.server);
     if (!this.rsp) {
+      this.now = now;
       this.rspBuf = this.rspBuf && this.rspBuf.length ? Buffer.concat([this.rspBuf, d]) : d;
       this.tryResponseHead();
     } else this.forwardRspBody(d);
@@ -1076,7 +1121,7 @@ export class HttpSession {
       this.rsp = rsp;
       this.rspBuf = null;
       this.srv!.c.req_tot++; // as HAProxy: a server's requests are the ones it answered
-      this.tr = Date.now() - this.tSent;
+      this.tr = this.now - this.tSent;
       this.status = rsp.status;
       const rest = buf.subarray(end);
       if (rsp.status === 101) {
@@ -1091,6 +1136,7 @@ export class HttpSession {
         this.st = St.Tunnel;
         this.keepClient = false;
         this.keepServer = false;
+        this.srvDl.clear();
         this.sc!.sock.setTimeout(this.to.tunnel);
         this.sc!.timeoutSet = this.to.tunnel;
         this.c.setTimeout(this.to.tunnel);
@@ -1328,6 +1374,7 @@ export class HttpSession {
   }
 
   private responseDone(rest: Buffer | null): void {
+    this.srvDl.clear();
     const sc = this.sc;
     if (rest && rest.length && sc) {
       // bytes after the response: the server misbehaves, do not reuse the connection
@@ -1357,11 +1404,12 @@ export class HttpSession {
       this.c.setTimeout(0);
       this.clientTimeoutSet = false;
     }
-    this.armHeadTimer(this.to.httpKeepAlive);
+    const now = Date.now();
+    this.headDl.set(now, this.to.httpKeepAlive);
     if (this.c.isPaused()) this.c.resume();
     if (this.buf && this.buf.length) {
-      this.t0 = Date.now();
-      this.armHeadTimer(this.to.httpRequest);
+      this.t0 = now;
+      this.headDl.set(now, this.to.httpRequest);
       this.tryHead();
     }
   }
@@ -1400,6 +1448,7 @@ export class HttpSession {
   }
 
   private dropServer(): void {
+    this.srvDl.clear();
     const sc = this.sc;
     if (!sc) return;
     this.sc = null;
@@ -1492,27 +1541,28 @@ export class HttpSession {
   private finishLog(): void {
     if (!this.req) return;
     const status = this.status;
+    const now = Date.now();
     if (this.srv && this.counted) {
       const s = this.srv;
       // only answers that came from the server count in its status classes (not our 503/504)
       if (this.rsp) statusClass(s.c, status);
       s.c.bin += this.bytesIn;
       s.c.bout += this.bytesOut;
-      s.c.lastsess = Date.now();
+      s.c.lastsess = now;
       if (this.tw >= 0) s.c.qtime = avg(s.c.qtime, this.tw);
       if (this.tc >= 0) s.c.ctime = avg(s.c.ctime, this.tc);
       if (this.tr >= 0) s.c.rtime = avg(s.c.rtime, this.tr);
-      s.c.ttime = avg(s.c.ttime, Date.now() - this.t0);
+      s.c.ttime = avg(s.c.ttime, now - this.t0);
     }
     if (this.be && status > 0) {
       if (this.srv && this.counted) statusClass(this.be.c, status);
       this.be.c.bin += this.bytesIn;
       this.be.c.bout += this.bytesOut;
-      this.be.c.lastsess = Date.now();
+      this.be.c.lastsess = now;
       if (this.tw >= 0) this.be.c.qtime = avg(this.be.c.qtime, this.tw);
       if (this.tc >= 0) this.be.c.ctime = avg(this.be.c.ctime, this.tc);
       if (this.tr >= 0) this.be.c.rtime = avg(this.be.c.rtime, this.tr);
-      this.be.c.ttime = avg(this.be.c.ttime, Date.now() - this.t0);
+      this.be.c.ttime = avg(this.be.c.ttime, now - this.t0);
     }
     if (this.term !== 'LR') statusClass(this.fe.c, status);
     this.fe.c.bin += this.bytesIn;
@@ -1556,8 +1606,8 @@ export class HttpSession {
   }
 
   private close(): void {
-    if (this.headTimer) clearTimeout(this.headTimer);
-    this.headTimer = null;
+    this.headDl.stop();
+    this.srvDl.stop();
     if (this.st === St.Closed) return;
     this.st = St.Closed;
     this.c.end();
@@ -1568,8 +1618,8 @@ export class HttpSession {
   }
 
   private cleanup(): void {
-    if (this.headTimer) clearTimeout(this.headTimer);
-    this.headTimer = null;
+    this.headDl.stop();
+    this.srvDl.stop();
     this.dropServer();
     this.release(true);
     this.eng.sessionEnded(this);

@@ -265,3 +265,47 @@ test('502 on a reset, 504 on a server timeout, slowloris cut at timeout http-req
     assert.match(c.text, /^HTTP\/1\.1 408 /);
   }
 });
+
+test('timeout server is inactivity: a server trickling its answer is served, one that goes quiet is cut', async (t) => {
+  // answers 5 body bytes, one every 150 ms (/trickle), or 2 bytes and then nothing (/stall)
+  const srv = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', async (d) => {
+      const stall = d.toString('latin1').startsWith('GET /stall');
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+      for (let i = 0; i < (stall ? 2 : 5); i++) {
+        await sleep(150);
+        if (!s.destroyed) s.write('x');
+      }
+    });
+  });
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', () => res()));
+  const port = await freePort();
+  const px = await startProxy(
+    `defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 400ms
+listen slow
+    bind 127.0.0.1:${port}
+    server s 127.0.0.1:${(srv.address() as net.AddressInfo).port}
+`,
+    port,
+  );
+  t.after(async () => {
+    await px.stop();
+    srv.close();
+  });
+  const t0 = Date.now();
+  const ok = await raw(port, 'GET /trickle HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000);
+  assert.ok(Date.now() - t0 >= 700, 'the answer took longer than the timeout in all');
+  assert.ok(ok.closed);
+  assert.match(ok.text, /^HTTP\/1\.1 200 [^]*\r\n\r\nxxxxx$/);
+  const t1 = Date.now();
+  const cut = await raw(port, 'GET /stall HTTP/1.1\r\nHost: x\r\n\r\n', 5000);
+  const took = Date.now() - t1;
+  assert.ok(cut.closed, 'the client connection is closed');
+  assert.match(cut.text, /\r\n\r\nxx$/, 'the answer stops after the bytes the server sent');
+  assert.ok(took >= 650 && took < 2000, `cut about 400 ms after the last byte (after ${took} ms)`);
+});
