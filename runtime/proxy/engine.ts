@@ -793,7 +793,7 @@ export class HttpSession {
     }
     this.headDl.clear();
     this.reqRaw = buf.subarray(0, end);
-    this.buf = buf.subarray(end);
+    this.buf = end === buf.length ? null : buf.subarray(end);
     this.startRequest(req);
   }
 
@@ -1123,8 +1123,8 @@ export class HttpSession {
       this.srv!.c.req_tot++; // as HAProxy: a server's requests are the ones it answered
       this.tr = this.now - this.tSent;
       this.status = rsp.status;
-      const rest = buf.subarray(end);
       if (rsp.status === 101) {
+        const rest = buf.subarray(end);
         if (!this.req!.upgrade) {
           this.badResponse();
           return;
@@ -1169,6 +1169,23 @@ export class HttpSession {
       if (!this.keepClient) extra += `connection: close${CRLF}`;
       else if (req.version === 10) extra += `connection: keep-alive${CRLF}`;
       extra += CRLF;
+      const restLen = buf.length - end;
+      if (!rsp.hopByHop && this.rspMode === 'cl' && restLen >= this.rspLeft) {
+        // the usual case: the whole answer is here; head, our headers and body leave in one buffer, one write
+        const hl = end - 2;
+        const bodyLen = this.rspLeft;
+        const out = Buffer.allocUnsafe(hl + extra.length + bodyLen);
+        buf.copy(out, 0, 0, hl);
+        out.write(extra, hl, 'latin1');
+        if (bodyLen) buf.copy(out, hl + extra.length, end, end + bodyLen);
+        this.rspStarted = true;
+        this.rspLeft = 0;
+        this.bytesOut += out.length;
+        this.c.write(out);
+        this.responseDone(restLen > bodyLen ? buf.subarray(end + bodyLen) : null);
+        return;
+      }
+      const rest = buf.subarray(end);
       let head: Buffer;
       if (!rsp.hopByHop) {
         head = Buffer.allocUnsafe(end - 2 + extra.length);

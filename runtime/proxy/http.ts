@@ -63,60 +63,21 @@ for (const ch of "!#$%&'*+-.^_`|~") TCHAR[ch.charCodeAt(0)] = 1;
 for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
 for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
 
-// Header names already validated, with their lower-case form: most heads repeat the same few names.
-const names = new Map<string, string>();
-
-function headerName(text: string, from: number, to: number): string[] {
-  const name = text.slice(from, to);
-  let lname = names.get(name);
-  if (lname === undefined) {
-    for (let i = from; i < to; i++) {
-      const c = text.charCodeAt(i);
-      if (c === 13 || c === 10) throw new HttpError(400, 'bare CR or LF in the header');
-      if (c >= 128 || TCHAR[c] === 0) throw new HttpError(400, 'invalid header name');
-    }
-    lname = name.toLowerCase();
-    if (names.size < 1000) names.set(name, lname);
+// Lower-case forms of the header names seen: most heads repeat the same few names.
+const lnames = new Map<string, string>();
+function lower(name: string): string {
+  let l = lnames.get(name);
+  if (l === undefined) {
+    l = name.toLowerCase();
+    if (lnames.size < 1000) lnames.set(name, l);
   }
-  return [name, lname];
+  return l;
 }
 
-/** The header lines of a head's text, from `from` (the start of the first header line) to the end. */
-function parseHeaders(text: string, from: number): Header[] {
-  const headers: Header[] = [];
-  const n = text.length;
-  let i = from;
-  while (i < n) {
-    let e = text.indexOf('\r\n', i);
-    if (e < 0) e = n;
-    const c0 = text.charCodeAt(i);
-    if (c0 === 32 || c0 === 9) throw new HttpError(400, 'obsolete header folding');
-    const colon = text.indexOf(':', i);
-    if (colon < 0 || colon >= e) {
-      const nl = text.slice(i, e).search(/[\r\n]/);
-      throw new HttpError(400, nl >= 0 ? 'bare CR or LF in the header' : 'header line without a name');
-    }
-    if (colon === i) throw new HttpError(400, 'header line without a name');
-    const [name, lname] = headerName(text, i, colon);
-    // the value without the optional white space around it; no control character inside
-    let vs = colon + 1;
-    let ve = e;
-    while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
-    while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
-    for (let k = vs; k < ve; k++) {
-      const c = text.charCodeAt(k);
-      if ((c < 32 && c !== 9) || c === 127) throw new HttpError(400, c === 13 || c === 10 ? 'bare CR or LF in the header' : 'control character in a header value');
-    }
-    headers.push({ name, lname, value: text.slice(vs, ve) });
-    i = e + 2;
-  }
-  return headers;
-}
-
-/** What the framing and connection headers of a message say, from one pass over its headers. */
+/** What the framing and connection headers of a message say. */
 interface Semantics {
   contentLength: number;
-  chunked: boolean;
+  te: string[] | null; // Transfer-Encoding codings, in order
   close: boolean; // Connection: close
   keepAliveToken: boolean; // Connection: keep-alive
   upgradeToken: boolean; // Connection: upgrade
@@ -127,78 +88,181 @@ interface Semantics {
 
 const DIGITS = /^\d{1,15}$/;
 
-function semantics(headers: Header[], version: 10 | 11, isRequest: boolean): Semantics {
-  const r: Semantics = { contentLength: -1, chunked: false, close: false, keepAliveToken: false, upgradeToken: false, upgradeHeader: false, hosts: 0, hopByHop: false };
-  let te: string[] | null = null;
-  for (const h of headers) {
-    switch (h.lname) {
-      case 'content-length':
-        for (const part of h.value.includes(',') ? h.value.split(',') : [h.value]) {
-          const v = part.trim();
-          if (!DIGITS.test(v)) throw new HttpError(400, 'invalid Content-Length');
-          const num = Number(v);
-          if (r.contentLength >= 0 && r.contentLength !== num) throw new HttpError(400, 'conflicting Content-Length headers');
-          r.contentLength = num;
-        }
-        break;
-      case 'transfer-encoding':
-        te = (te ?? ([] as string[])).concat(h.value.split(',').map((x) => x.trim().toLowerCase()));
-        break;
-      case 'host':
-        r.hosts++;
-        break;
-      case 'upgrade':
-        r.upgradeHeader = true;
-        break;
-      case 'connection':
-        r.hopByHop = true;
-        for (const t of h.value.split(',')) {
-          const v = t.trim().toLowerCase();
-          if (v === 'close') r.close = true;
-          else if (v === 'keep-alive') r.keepAliveToken = true;
-          else if (v === 'upgrade') r.upgradeToken = true;
-        }
-        break;
-      case 'keep-alive':
-      case 'proxy-connection':
-        r.hopByHop = true;
-        break;
-    }
+/** Takes note of a header that matters to framing or connection handling (lname: its lower-case name). */
+function note(m: Semantics, lname: string, value: string): void {
+  switch (lname) {
+    case 'content-length':
+      for (const part of value.includes(',') ? value.split(',') : [value]) {
+        const v = part.trim();
+        if (!DIGITS.test(v)) throw new HttpError(400, 'invalid Content-Length');
+        const num = Number(v);
+        if (m.contentLength >= 0 && m.contentLength !== num) throw new HttpError(400, 'conflicting Content-Length headers');
+        m.contentLength = num;
+      }
+      break;
+    case 'transfer-encoding':
+      m.te = (m.te ?? ([] as string[])).concat(value.split(',').map((x) => x.trim().toLowerCase()));
+      break;
+    case 'host':
+      m.hosts++;
+      break;
+    case 'upgrade':
+      m.upgradeHeader = true;
+      break;
+    case 'connection':
+      m.hopByHop = true;
+      for (const t of value.split(',')) {
+        const v = t.trim().toLowerCase();
+        if (v === 'close') m.close = true;
+        else if (v === 'keep-alive') m.keepAliveToken = true;
+        else if (v === 'upgrade') m.upgradeToken = true;
+      }
+      break;
+    case 'keep-alive':
+    case 'proxy-connection':
+      m.hopByHop = true;
+      break;
   }
-  if (te) {
-    if (r.contentLength >= 0 && isRequest) throw new HttpError(400, 'both Content-Length and Transfer-Encoding');
-    if (isRequest && version === 10) throw new HttpError(400, 'Transfer-Encoding in an HTTP/1.0 request');
-    const codings = te.filter((x) => x);
-    if (codings.length === 0) throw new HttpError(400, 'empty Transfer-Encoding');
-    r.contentLength = -1;
-    if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) {
-      if (isRequest) throw new HttpError(400, 'Transfer-Encoding does not end with a single chunked');
-      return r; // response body delimited by the close
-    }
-    for (const c of codings) if (!TOKEN.test(c)) throw new HttpError(400, 'invalid Transfer-Encoding');
-    r.chunked = true;
-  }
-  return r;
 }
 
-/** The head's text without its blank line, and where its first line ends. */
-function headText(buf: Buffer, end: number): { text: string; eol: number } {
-  const text = buf.toString('latin1', 0, end - 4);
-  let eol = text.indexOf('\r\n');
-  if (eol < 0) eol = text.length;
-  return { text, eol };
+// the lengths of the header names note() cares about
+const NOTED_LENGTHS = new Set(['content-length', 'transfer-encoding', 'host', 'upgrade', 'connection', 'keep-alive', 'proxy-connection'].map((x) => x.length));
+
+/**
+ * Checks every header line of a head's text from `from` (the start of the first header line) and notes the ones
+ * that matter, without building an object per header: most heads are only forwarded.
+ */
+function scanHeaders(text: string, from: number, m: Semantics): void {
+  const n = text.length;
+  let i = from;
+  while (i < n) {
+    let e = text.indexOf('\r\n', i);
+    if (e < 0) e = n;
+    const c0 = text.charCodeAt(i);
+    if (c0 === 32 || c0 === 9) throw new HttpError(400, 'obsolete header folding');
+    let k = i;
+    for (; k < e; k++) {
+      const c = text.charCodeAt(k);
+      if (c === 58 /* : */) break;
+      if (c >= 128 || TCHAR[c] === 0) {
+        if (c === 13 || c === 10) throw new HttpError(400, 'bare CR or LF in the header');
+        const nl = text.slice(k, e).search(/[\r\n]/);
+        throw new HttpError(400, nl >= 0 ? 'bare CR or LF in the header' : 'invalid header name');
+      }
+    }
+    if (k === e || k === i) throw new HttpError(400, 'header line without a name');
+    // the value without the optional white space around it; no control character inside
+    let vs = k + 1;
+    let ve = e;
+    while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+    while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
+    for (let j = vs; j < ve; j++) {
+      const c = text.charCodeAt(j);
+      if ((c < 32 && c !== 9) || c === 127) throw new HttpError(400, c === 13 || c === 10 ? 'bare CR or LF in the header' : 'control character in a header value');
+    }
+    if (NOTED_LENGTHS.has(k - i)) note(m, lower(text.slice(i, k)), text.slice(vs, ve));
+    i = e + 2;
+  }
+}
+
+/** The header lines of an already checked head's text, as objects. */
+function headerList(text: string, from: number): Header[] {
+  const headers: Header[] = [];
+  const n = text.length;
+  let i = from;
+  while (i < n) {
+    let e = text.indexOf('\r\n', i);
+    if (e < 0) e = n;
+    const k = text.indexOf(':', i);
+    let vs = k + 1;
+    let ve = e;
+    while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+    while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
+    const name = text.slice(i, k);
+    headers.push({ name, lname: lower(name), value: text.slice(vs, ve) });
+    i = e + 2;
+  }
+  return headers;
+}
+
+/** Content-Length or chunked framing from the noted headers; throws on anything ambiguous. */
+function framing(m: Semantics, version: 10 | 11, isRequest: boolean): { contentLength: number; chunked: boolean } {
+  if (!m.te) return { contentLength: m.contentLength, chunked: false };
+  if (m.contentLength >= 0 && isRequest) throw new HttpError(400, 'both Content-Length and Transfer-Encoding');
+  if (isRequest && version === 10) throw new HttpError(400, 'Transfer-Encoding in an HTTP/1.0 request');
+  const codings = m.te.filter((x) => x);
+  if (codings.length === 0) throw new HttpError(400, 'empty Transfer-Encoding');
+  if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) {
+    if (isRequest) throw new HttpError(400, 'Transfer-Encoding does not end with a single chunked');
+    return { contentLength: -1, chunked: false }; // response body delimited by the close
+  }
+  for (const c of codings) if (!TOKEN.test(c)) throw new HttpError(400, 'invalid Transfer-Encoding');
+  return { contentLength: -1, chunked: true };
+}
+
+function newSemantics(): Semantics {
+  return { contentLength: -1, te: null, close: false, keepAliveToken: false, upgradeToken: false, upgradeHeader: false, hosts: 0, hopByHop: false };
+}
+
+/** A parsed head; its header objects are built the first time they are asked for. */
+class Head {
+  private list: Header[] | null = null;
+  constructor(
+    private text: string,
+    private from: number,
+  ) {}
+  get headers(): Header[] {
+    return (this.list ??= headerList(this.text, this.from));
+  }
+}
+
+class ParsedRequest extends Head implements RequestHead {
+  constructor(
+    text: string,
+    from: number,
+    public method: string,
+    public uri: string,
+    public path: string,
+    public version: 10 | 11,
+    public contentLength: number,
+    public chunked: boolean,
+    public keepAlive: boolean,
+    public upgrade: boolean,
+    public headBytes: number,
+    public hopByHop: boolean,
+  ) {
+    super(text, from);
+  }
+}
+
+class ParsedResponse extends Head implements ResponseHead {
+  constructor(
+    text: string,
+    from: number,
+    public version: 10 | 11,
+    public status: number,
+    public reason: string,
+    public contentLength: number,
+    public chunked: boolean,
+    public keepAlive: boolean,
+    public headBytes: number,
+    public hopByHop: boolean,
+  ) {
+    super(text, from);
+  }
 }
 
 /** Parses a complete request head (buf[0..end) where end comes from findHeadEnd). */
 export function parseRequestHead(buf: Buffer, end: number): RequestHead {
-  const { text, eol } = headText(buf, end);
-  const rl = text.slice(0, eol);
-  const sp1 = rl.indexOf(' ');
-  const sp2 = rl.lastIndexOf(' ');
-  if (sp1 <= 0 || sp2 === sp1) throw new HttpError(400, 'invalid request line');
-  const method = rl.slice(0, sp1);
-  const uri = rl.slice(sp1 + 1, sp2);
-  const ver = rl.slice(sp2 + 1);
+  const text = buf.toString('latin1', 0, end - 4);
+  let eol = text.indexOf('\r\n');
+  if (eol < 0) eol = text.length;
+  const sp1 = text.indexOf(' ');
+  const sp2 = text.lastIndexOf(' ', eol - 1);
+  if (sp1 <= 0 || sp1 >= eol || sp2 === sp1) throw new HttpError(400, 'invalid request line');
+  const method = text.slice(0, sp1);
+  const uri = text.slice(sp1 + 1, sp2);
+  const ver = text.slice(sp2 + 1, eol);
   if (method !== 'GET' && method !== 'POST' && method !== 'HEAD' && !TOKEN.test(method)) throw new HttpError(400, 'invalid method');
   if (!URI.test(uri)) throw new HttpError(400, 'invalid request target');
   let version: 10 | 11;
@@ -207,8 +271,9 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
   else if (/^HTTP\/\d\.\d$/.test(ver)) throw new HttpError(505, 'unsupported HTTP version');
   else throw new HttpError(400, /[\r\n]/.test(ver) ? 'bare CR or LF in the header' : 'invalid HTTP version');
   if (method === 'CONNECT') throw new HttpError(405, 'CONNECT is not supported');
-  const headers = parseHeaders(text, eol + 2);
-  const m = semantics(headers, version, true);
+  const m = newSemantics();
+  scanHeaders(text, eol + 2, m);
+  const { contentLength, chunked } = framing(m, version, true);
   if (m.hosts > 1) throw new HttpError(400, 'several Host headers');
   if (version === 11 && m.hosts === 0) throw new HttpError(400, 'HTTP/1.1 request without Host');
   let path = uri;
@@ -217,18 +282,15 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
     if (!abs) throw new HttpError(400, 'invalid request target');
     path = abs[1] || '/';
   }
-  return {
-    method, uri, path, version, headers, contentLength: m.contentLength, chunked: m.chunked,
-    keepAlive: version === 11 ? !m.close : m.keepAliveToken,
-    upgrade: m.upgradeToken && m.upgradeHeader,
-    headBytes: end,
-    hopByHop: m.hopByHop,
-  };
+  const keepAlive = version === 11 ? !m.close : m.keepAliveToken;
+  return new ParsedRequest(text, eol + 2, method, uri, path, version, contentLength, chunked, keepAlive, m.upgradeToken && m.upgradeHeader, end, m.hopByHop);
 }
 
 /** Parses a complete response head. */
 export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
-  const { text, eol } = headText(buf, end);
+  const text = buf.toString('latin1', 0, end - 4);
+  let eol = text.indexOf('\r\n');
+  if (eol < 0) eol = text.length;
   // HTTP/1.x NNN[ reason]
   const ok =
     eol >= 12 && text.startsWith('HTTP/1.') && (text.charCodeAt(7) === 48 || text.charCodeAt(7) === 49) && text.charCodeAt(8) === 32 &&
@@ -239,14 +301,11 @@ export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
   const version = text.charCodeAt(7) === 49 ? 11 : 10;
   const status = Number(text.slice(9, 12));
   if (status < 100) throw new HttpError(502, 'invalid status code');
-  const headers = parseHeaders(text, eol + 2);
-  const m = semantics(headers, version, false);
-  return {
-    version, status, reason, headers, contentLength: m.contentLength, chunked: m.chunked,
-    keepAlive: version === 11 ? !m.close : m.keepAliveToken,
-    headBytes: end,
-    hopByHop: m.hopByHop,
-  };
+  const m = newSemantics();
+  scanHeaders(text, eol + 2, m);
+  const { contentLength, chunked } = framing(m, version, false);
+  const keepAlive = version === 11 ? !m.close : m.keepAliveToken;
+  return new ParsedResponse(text, eol + 2, version, status, reason, contentLength, chunked, keepAlive, end, m.hopByHop);
 }
 
 function isDigit(c: number): boolean {
