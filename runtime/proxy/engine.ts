@@ -1374,7 +1374,11 @@ export class HttpSession {
     this.keepClient = false;
   }
 
+  private linger: NodeJS.Timeout | null = null;
+
   private onClientClose(): void {
+    if (this.linger) clearTimeout(this.linger);
+    this.linger = null;
     if (this.st === St.Closed) {
       this.cleanup();
       return;
@@ -1628,9 +1632,10 @@ export class HttpSession {
     if (this.st === St.Closed) return;
     this.st = St.Closed;
     this.c.end();
-    // do not wait forever for a client that does not read its last response
-    const t = setTimeout(() => this.c.destroy(), 5000);
-    t.unref();
+    // do not wait forever for a client that does not read its last response (the timer goes when the socket
+    // closes: a pending timer would keep the socket in memory, and closed sockets would pile up in close mode)
+    this.linger = setTimeout(() => this.c.destroy(), 5000);
+    this.linger.unref();
     this.cleanup();
   }
 
@@ -1832,10 +1837,16 @@ export class TcpSession {
     }
     this.s?.destroySoon();
     this.c.destroySoon();
-    setTimeout(() => {
-      this.s?.destroy();
-      this.c.destroy();
-    }, 1000).unref();
+    // sockets still flushing get a second, then go; the timer goes as soon as both are closed
+    const sockets = [this.c, ...(this.s ? [this.s] : [])].filter((x) => !x.destroyed);
+    if (sockets.length) {
+      const t = setTimeout(() => {
+        for (const x of sockets) x.destroy();
+      }, 1000);
+      t.unref();
+      let open = sockets.length;
+      for (const x of sockets) x.once('close', () => --open === 0 && clearTimeout(t));
+    }
     const s = this.srv;
     if (s) {
       s.c.bin += this.bytesIn;
