@@ -687,6 +687,7 @@ export class HttpSession {
   private beName = '';
   private to!: ReturnType<typeof effectiveTimeouts>;
   private now = 0; // the time of the server read being handled
+  private bq = 0;
 
   constructor(
     private eng: Engine,
@@ -844,6 +845,7 @@ export class HttpSession {
     this.reqDone = !req.chunked && this.reqLeft === 0;
     this.retriesLeft = be.cfg.retries;
     this.retries = 0;
+    this.bq = 0;
     this.redispatched = false;
     this.exclude = null;
     this.assign(null);
@@ -868,6 +870,7 @@ export class HttpSession {
           this.tw = Date.now() - w.since;
           this.localError(503, 'sQ', null);
         }, this.to.queue);
+      this.bq = be.queue.length; // %bq: the requests ahead of this one in the backend queue
       be.queue.push(w);
       be.c.qcur = be.queue.length;
       if (be.queue.length > be.c.qmax) be.c.qmax = be.queue.length;
@@ -1600,16 +1603,14 @@ export class HttpSession {
     const now = Date.now();
     let bc = 0;
     let sc = 0;
-    let sq = 0;
     const be = this.be;
     if (be) for (const s of be.servers) bc += s.cur;
     if (this.srv) sc = this.srv.cur;
-    if (be) sq = 0;
     const fields = {
       clientIp: this.src, clientPort: this.srcPort, start: this.t0, frontend: fe.name, backend: this.beName || fe.name,
       server: this.srvName, TR: this.tHead, Tw: this.tw, Tc: this.tc, Tr: this.tr, Ta: now - this.t0, status: this.status,
       bytes: this.bytesOut, term: this.term, actconn: this.eng.actconn, feconn: this.fe.cur, beconn: bc, srvconn: sc,
-      retries: this.retries, redispatched: this.redispatched, srvQueue: sq, backQueue: be ? be.queue.length : 0,
+      retries: this.retries, redispatched: this.redispatched, srvQueue: 0, backQueue: this.bq,
       requestLine: logEscape(line),
     };
     this.eng.logger.send(fe.logs, LOG_INFO, fe.httplog ? httpLogLine(fields) : tcpLogLine({ ...fields, Tt: now - this.t0 }));
@@ -1668,6 +1669,7 @@ export class TcpSession {
   private done = false;
   private queued = false;
   private early: Buffer[] = [];
+  private bq = 0;
   private to: ReturnType<typeof effectiveTimeouts>;
 
   constructor(
@@ -1728,6 +1730,7 @@ export class TcpSession {
           this.tw = Date.now() - w.since;
           this.end('sQ');
         }, this.to.queue);
+      this.bq = be.queue.length; // %bq: the requests ahead of this one in the backend queue
       be.queue.push(w);
       be.c.qcur = be.queue.length;
       if (be.queue.length > be.c.qmax) be.c.qmax = be.queue.length;
@@ -1871,7 +1874,7 @@ export class TcpSession {
           clientIp: this.src, clientPort: this.srcPort, start: this.t0, frontend: fe.name, backend: this.be?.cfg.name ?? fe.name,
           server: s?.cfg.name ?? '<NOSRV>', Tw: this.tw, Tc: this.tc, Tt: Date.now() - this.t0, bytes: this.bytesOut, term: this.term,
           actconn: this.eng.actconn, feconn: this.fe.cur, beconn: bc, srvconn: s?.cur ?? 0, retries: this.retries,
-          redispatched: this.redispatched, srvQueue: 0, backQueue: this.be?.queue.length ?? 0,
+          redispatched: this.redispatched, srvQueue: 0, backQueue: this.bq,
         }),
       );
     }

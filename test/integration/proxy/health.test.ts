@@ -143,6 +143,8 @@ defaults
     timeout server 5s
 listen queued
     bind 127.0.0.1:${port}
+    log stdout format raw local0
+    option httplog
     timeout queue 10s
     server slow 127.0.0.1:${b.port} maxconn 1
 listen shortqueue
@@ -158,6 +160,14 @@ listen shortqueue
   const rs = await Promise.all(Array.from({ length: 5 }, (_, i) => get(port, `/q${i}`)));
   assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200, 200]);
   assert.equal(b.maxActive, 1, 'never more than maxconn at the server');
+  // %sq/%bq: requests wait in the backend queue; each log line tells how many were ahead of it (0, 0, 1, 2, 3:
+  // the second request finds the first at the server and an empty queue)
+  const lines = await until('five log lines', () => {
+    const l = px.stdout().split('\n').filter((x) => x.includes('queued/slow'));
+    return l.length === 5 && l;
+  });
+  const queued = lines.map((l) => / (\d+)\/(\d+) "GET /.exec(l)!).map((m) => `${m[1]}/${m[2]}`).sort();
+  assert.deepEqual(queued, ['0/0', '0/0', '0/1', '0/2', '0/3']);
   const rs2 = await Promise.all(Array.from({ length: 3 }, (_, i) => get(port2, `/s${i}`)));
   const statuses = rs2.map((r) => r.status).sort();
   assert.equal(statuses[0], 200);
