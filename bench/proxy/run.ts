@@ -1,5 +1,5 @@
 // Benchmark: hasetup-proxy against Debian's HAProxy in the same run, same backend, same load generator (wrk),
-// on loopback. Writes bench/results/proxy.md. Run as: node --import tsx bench/proxy/run.ts [seconds]
+// on loopback. Writes bench/results/proxy.md. Run as: node --import tsx bench/proxy/run.ts [seconds per run] [runs]
 // Needs wrk and haproxy (Debian packages of the same names) and a raised open-file limit (re-executes itself under
 // `ulimit -n <hard limit>` when needed, for the 10,000-connection memory measurement).
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
@@ -14,7 +14,7 @@ const duration = Number(process.argv[2] ?? 5);
 // 10,000 idle connections, or fewer when the open-file hard limit would not let HAProxy hold them
 // (it reserves two descriptors per connection of its maxconn)
 const hardLimit = Number(spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim()) || 1e9;
-const REPS = 2;
+const REPS = Number(process.argv[3] ?? 3);
 const IDLE_CONNS = Math.min(10000, Math.floor(hardLimit / 2) - 1000);
 const MAXCONN = IDLE_CONNS + 500;
 
@@ -198,8 +198,8 @@ async function main(): Promise<void> {
   const loadCpu = pinned ? `1-${cores - 1}` : null;
 
   const runPair = async (label: string, mode: 'http' | 'tcp', close: boolean, threads: number | null, pin: boolean) => {
-    const res: Record<string, WrkResult> = {};
-    // alternate the two proxies, REPS runs each; keep each one's best throughput run and its lowest CPU cost
+    const runs: Record<string, WrkResult[]> = { haproxy: [], ours: [] };
+    // alternate the two proxies, REPS runs each; each measure is the median of its runs
     for (let rep = 0; rep < REPS; rep++)
       for (const who of ['haproxy', 'ours'] as const) {
         const port = await freePort();
@@ -212,12 +212,21 @@ async function main(): Promise<void> {
         wrk(`http://127.0.0.1:${port}/`, close, pin ? loadCpu : null, 20, 0, 1); // warm-up
         const r = wrk(`http://127.0.0.1:${port}/`, close, pin ? loadCpu : null, 50, p.pid!);
         await stop(p);
-        const prev = res[who];
-        if (!prev) res[who] = r;
-        else res[who] = { ...(r.rps > prev.rps ? r : prev), cpuUs: Math.min(r.cpuUs, prev.cpuUs), errors: r.errors + prev.errors };
+        runs[who].push(r);
       }
-    const h = res.haproxy;
-    const o = res.ours;
+    const median = (xs: number[]) => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    };
+    const summary = (rs: WrkResult[]): WrkResult => ({
+      rps: median(rs.map((x) => x.rps)),
+      p99: median(rs.map((x) => x.p99)),
+      cpuUs: median(rs.map((x) => x.cpuUs)),
+      requests: rs.reduce((a, x) => a + x.requests, 0),
+      errors: rs.reduce((a, x) => a + x.errors, 0),
+    });
+    const h = summary(runs.haproxy);
+    const o = summary(runs.ours);
     rows.push({ what: `${label}: req/s`, haproxy: h.rps.toFixed(0), ours: o.rps.toFixed(0), ratio: (o.rps / h.rps).toFixed(2), target: mode === 'tcp' ? '>= 0.9' : close ? '>= 0.6' : '>= 0.8' });
     rows.push({ what: `${label}: p99 latency (ms)`, haproxy: h.p99.toFixed(2), ours: o.p99.toFixed(2), ratio: (o.p99 / h.p99).toFixed(2), target: '<= 1.5' });
     rows.push({ what: `${label}: proxy CPU per request (us)`, haproxy: h.cpuUs.toFixed(1), ours: o.cpuUs.toFixed(1), ratio: (o.cpuUs / h.cpuUs).toFixed(2), target: '' });
@@ -269,11 +278,11 @@ async function main(): Promise<void> {
 - Reference: ${hv}
 - Load generator: ${(wv.stdout + wv.stderr).split('\n')[0].trim()}, ${duration} s per run, 50 connections (after a warm-up run)
 - Backend: bench/proxy/backend.ts (raw \`net\`, fixed 13-byte body)${pinned ? ', on core 1' : ''}
-- Command: \`node --import tsx bench/proxy/run.ts ${duration}\`
+- Command: \`node --import tsx bench/proxy/run.ts ${duration} ${REPS}\`
 - "one core": the proxy pinned to core 0 (\`taskset -c 0\`, HAProxy \`nbthread 1\`, ours \`nbthread 1\`), wrk and the backend on the other cores.
   "all cores": nothing pinned, HAProxy \`nbthread ${cores}\`, ours its default (one worker process per core).
-- Each proxy ran ${REPS} times, alternating with the other; the table keeps each one's best req/s run (with its p99)
-  and its lowest CPU cost. "proxy CPU per request" is user + system time of the proxy's processes (from /proc) divided
+- Each proxy ran ${REPS} times, alternating with the other; each figure is the median of its ${REPS} runs (errors: the
+  sum). "proxy CPU per request" is user + system time of the proxy's processes (from /proc) divided
   by the requests served: it does not depend on how fast wrk and the backend are, so it is the steadiest comparison
   when the load generator shares the machine's cores (req/s and p99 also move with whatever else runs on the host:
   load average at the start of this run: ${os.loadavg()[0].toFixed(1)}).

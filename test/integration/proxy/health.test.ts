@@ -162,9 +162,9 @@ listen shortqueue
   assert.equal(b.maxActive, 1, 'never more than maxconn at the server');
   // %sq/%bq: requests wait in the backend queue; each log line tells how many were ahead of it (0, 0, 1, 2, 3:
   // the second request finds the first at the server and an empty queue)
-  const lines = await until('five log lines', () => {
+  const lines: string[] = await until('five log lines', () => {
     const l = px.stdout().split('\n').filter((x) => x.includes('queued/slow'));
-    return l.length === 5 && l;
+    return l.length === 5 ? l : null;
   });
   const queued = lines.map((l) => / (\d+)\/(\d+) "GET /.exec(l)!).map((m) => `${m[1]}/${m[2]}`).sort();
   assert.deepEqual(queued, ['0/0', '0/0', '0/1', '0/2', '0/3']);
