@@ -125,8 +125,23 @@ function note(m: Semantics, lname: string, value: string): void {
   }
 }
 
-// the lengths of the header names note() cares about
-const NOTED_LENGTHS = new Set(['content-length', 'transfer-encoding', 'host', 'upgrade', 'connection', 'keep-alive', 'proxy-connection'].map((x) => x.length));
+// The header names note() cares about, by length: a line is matched without slicing or hashing its name.
+const NOTED: string[][] = [];
+for (const n of ['content-length', 'transfer-encoding', 'host', 'upgrade', 'connection', 'keep-alive', 'proxy-connection']) (NOTED[n.length] ??= []).push(n);
+
+/** The lower-case name among NOTED that text[from..to) spells in any case, or null. */
+function notedName(text: string, from: number, to: number): string | null {
+  const cands = NOTED[to - from];
+  if (!cands) return null;
+  next: for (const n of cands) {
+    for (let i = 0; i < n.length; i++) {
+      const c = text.charCodeAt(from + i);
+      if ((c >= 65 && c <= 90 ? c + 32 : c) !== n.charCodeAt(i)) continue next;
+    }
+    return n;
+  }
+  return null;
+}
 
 /**
  * Checks every header line of a head's text from `from` (the start of the first header line) and notes the ones
@@ -160,7 +175,8 @@ function scanHeaders(text: string, from: number, m: Semantics): void {
       const c = text.charCodeAt(j);
       if ((c < 32 && c !== 9) || c === 127) throw new HttpError(400, c === 13 || c === 10 ? 'bare CR or LF in the header' : 'control character in a header value');
     }
-    if (NOTED_LENGTHS.has(k - i)) note(m, lower(text.slice(i, k)), text.slice(vs, ve));
+    const noted = notedName(text, i, k);
+    if (noted) note(m, noted, text.slice(vs, ve));
     i = e + 2;
   }
 }
