@@ -917,14 +917,7 @@ export class HttpSession {
       return;
     }
     s.c.connect++;
-    this.eng.connectServer(s, this.to.connect, (err, sc) => {
-      if (this.st !== St.Connect) {
-        sc?.sock.destroy();
-        return;
-      }
-      if (err || !sc) this.connectFailed(s);
-      else this.connected(sc);
-    });
+    this.connectTo(s);
   }
 
   private connectFailed(s: SrvRt): void {
@@ -962,6 +955,11 @@ export class HttpSession {
 
   private useServerAgain(s: SrvRt): void {
     s.c.stot++;
+    this.connectTo(s);
+  }
+
+  /** A new connection to server `s` for this request (the state is Connect until it is up or has failed). */
+  private connectTo(s: SrvRt): void {
     this.eng.connectServer(s, this.to.connect, (err, sc) => {
       if (this.st !== St.Connect) {
         sc?.sock.destroy();
@@ -1292,14 +1290,7 @@ export class HttpSession {
       this.srv!.c.connect++;
       this.srv!.c.stot++;
       const s = this.srv!;
-      this.eng.connectServer(s, this.to.connect, (err, sc) => {
-        if (this.st !== St.Connect) {
-          sc?.sock.destroy();
-          return;
-        }
-        if (err || !sc) this.connectFailed(s);
-        else this.connected(sc);
-      });
+      this.connectTo(s);
       return;
     }
     this.srv!.c.srv_abrt++;
