@@ -111,13 +111,16 @@ interface WrkResult {
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
+/** A process and its children (the proxy's workers are its children). */
+function withChildren(pid: number): number[] {
+  const r = spawnSync('sh', ['-c', `ps -o pid= --ppid ${pid}`], { encoding: 'utf8' });
+  return [pid, ...r.stdout.split('\n').filter((l) => l.trim()).map((l) => Number(l.trim()))];
+}
+
 /** CPU ticks (user + system) used so far by a process and its children (the workers). */
 function cpuTicks(pid: number): number {
   let total = 0;
-  const pids = [pid];
-  const r = spawnSync('sh', ['-c', `ps -o pid= --ppid ${pid}`], { encoding: 'utf8' });
-  for (const l of r.stdout.split('\n')) if (l.trim()) pids.push(Number(l.trim()));
-  for (const p of pids) {
+  for (const p of withChildren(pid)) {
     try {
       const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
       total += Number(f[11]) + Number(f[12]);
@@ -145,11 +148,7 @@ function wrk(url: string, close: boolean, cpu: string | null, conns = 50, pid = 
 
 function rssKb(pid: number): number {
   let total = 0;
-  const pids = [pid];
-  // the proxy's workers are its children
-  const r = spawnSync('sh', ['-c', `ps -o pid= --ppid ${pid}`], { encoding: 'utf8' });
-  for (const l of r.stdout.split('\n')) if (l.trim()) pids.push(Number(l.trim()));
-  for (const p of pids) {
+  for (const p of withChildren(pid)) {
     try {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       if (m) total += Number(m[1]);

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { fakeBackend, freePort, get, parseCsv, startProxy, statsCommand, syslogSink, until, tmpDir } from './helpers.ts';
+import { fakeBackend, freePort, get, parseCsv, startProxy, statsCommand, syslogSink, until, tmpDir, HTTP_DEFAULTS } from './helpers.ts';
 
 test('check timing: DOWN after 3 failed checks, UP after 2 good ones (rise 2 fall 3)', async (t) => {
   const b = await fakeBackend('web01');
@@ -56,14 +56,7 @@ test('httpchk with http-check expect status: a server answering another status i
   bad.checkStatus = 200;
   good.checkStatus = 204;
   const port = await freePort();
-  const cfg = `global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-listen app
+  const cfg = `${HTTP_DEFAULTS}listen app
     bind 127.0.0.1:${port}
     option httpchk GET /health
     http-check expect status 204
@@ -134,14 +127,7 @@ test('server maxconn: excess requests wait in the queue, and time out with 503 a
   b.mode = { kind: 'delay', ms: 300 };
   const port = await freePort();
   const port2 = await freePort();
-  const cfg = `global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-listen queued
+  const cfg = `${HTTP_DEFAULTS}listen queued
     bind 127.0.0.1:${port}
     log stdout format raw local0
     option httplog

@@ -22,6 +22,16 @@ export function ensureBuilt(): void {
   if (r.status !== 0) throw new Error('build failed');
 }
 
+/** The start of most scenario configs: one worker, HTTP mode, short timeouts. */
+export const HTTP_DEFAULTS = `global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+`;
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function until<T>(what: string, fn: () => T | Promise<T>, timeout = 15000, step = 20): Promise<NonNullable<T>> {

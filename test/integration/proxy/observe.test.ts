@@ -1,21 +1,14 @@
 // Passive health (observe layer7 + error-limit + on-error), frontend maxconn, stats auth, httplog on stdout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeBackend, freePort, get, parseCsv, startProxy, until } from './helpers.ts';
+import { fakeBackend, freePort, get, parseCsv, startProxy, until, HTTP_DEFAULTS } from './helpers.ts';
 
 test('observe layer7: error-limit 5xx answers mark the server down (on-error mark-down)', async (t) => {
   const a = await fakeBackend('a');
   const b = await fakeBackend('b');
   const port = await freePort();
   const px = await startProxy(
-    `global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-listen app
+    `${HTTP_DEFAULTS}listen app
     bind 127.0.0.1:${port}
     stats uri /stats
     server a 127.0.0.1:${a.port} check inter 60s observe layer7 error-limit 3 on-error mark-down
@@ -44,14 +37,7 @@ test('frontend maxconn: excess connections wait, none is refused', async (t) => 
   b.mode = { kind: 'delay', ms: 100 };
   const port = await freePort();
   const px = await startProxy(
-    `global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-listen app
+    `${HTTP_DEFAULTS}listen app
     bind 127.0.0.1:${port}
     maxconn 1
     option httpclose

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { prerequisites, commandUnavailable } from '../../helpers/env.ts';
-import { fakeBackend, freePort, get, parseCsv, startProxy, tmpDir, until } from './helpers.ts';
+import { fakeBackend, freePort, get, parseCsv, startProxy, tmpDir, until, HTTP_DEFAULTS } from './helpers.ts';
 
 function chromium(args: string[], timeout = 60000): Promise<string> {
   const profile = tmpDir();
@@ -34,14 +34,7 @@ test('headless Chromium renders the stats page with every server state', async (
   const downPort = await freePort();
   const port = await freePort();
   const px = await startProxy(
-    `global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-listen webfarm
+    `${HTTP_DEFAULTS}listen webfarm
     bind 127.0.0.1:${port}
     stats enable
     stats uri /haproxy?stats
