@@ -32,7 +32,16 @@ export type StatsKind = 'html' | 'csv' | 'prom';
 export interface ControlLink {
   observe(key: string, ok: boolean, layer: 'layer4' | 'layer7'): void;
   render(kind: StatsKind, proxy: string, uri: string): Promise<LocalResponse>;
+  /** A listening socket's handle for host:port made elsewhere (a worker's own SO_REUSEPORT socket); absent: bind here. */
+  openListener?(host: string, port: number, backlog: number): Promise<object>;
 }
+
+/** The listening addresses of a configuration, as host:port keys (what the engine keeps listeners by). */
+export function listenKeys(cfg: ParsedConfig): Set<string> {
+  return new Set(cfg.proxies.flatMap((p) => p.binds.map((b) => `${b.host || '0.0.0.0'}:${b.port}`)));
+}
+
+const LISTEN_BACKLOG = 4096;
 
 export const COUNTER_KEYS = [
   'scur', 'smax', 'stot', 'bin', 'bout', 'dreq', 'dresp', 'ereq', 'econ', 'eresp', 'wretr', 'wredis', 'lbtot',
@@ -349,12 +358,17 @@ export class Engine {
       if (!srv) {
         srv = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true });
         const i = addr.lastIndexOf(':');
+        const host = addr.slice(0, i);
+        const port = Number(addr.slice(i + 1));
+        const handle = this.link.openListener ? await this.link.openListener(host, port, LISTEN_BACKLOG) : null;
         await new Promise<void>((res, rej) => {
           srv!.once('error', rej);
-          srv!.listen({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)), backlog: 4096 }, () => {
+          const done = () => {
             srv!.off('error', rej);
             res();
-          });
+          };
+          if (handle) srv!.listen(handle, LISTEN_BACKLOG, done);
+          else srv!.listen({ host, port, backlog: LISTEN_BACKLOG }, done);
         });
         srv.on('error', () => {});
         this.listeners.set(addr, srv);
@@ -1662,6 +1676,11 @@ export class TcpSession {
   private early: Buffer[] = [];
   private bq = 0;
   private to: ReturnType<typeof effectiveTimeouts>;
+  // Inactivity: bytes moving either way count as activity on both sides (as with a socket timeout, a
+  // write to a side is activity on it). One deadline for both: it falls at the shorter of `timeout client`
+  // and (once connected) `timeout server` after the last bytes, and names that side when it expires.
+  private idle = new Deadline(() => this.end(this.s && this.to.server > 0 && (this.to.client <= 0 || this.to.server < this.to.client) ? 'sD' : 'cD'));
+  private idleMs = 0;
 
   constructor(
     private eng: Engine,
@@ -1676,6 +1695,7 @@ export class TcpSession {
     c.on('close', () => this.end(this.s ? 'CD' : 'CC'));
     acceptReads(c, (d) => {
       this.bytesIn += d.length;
+      if (this.idleMs) this.idle.set(Date.now(), this.idleMs);
       if (this.s) {
         if (!this.s.write(own(d))) c.pause();
         return;
@@ -1684,10 +1704,8 @@ export class TcpSession {
       this.early.push(Buffer.from(d));
       c.pause();
     });
-    if (this.to.client > 0) {
-      c.setTimeout(this.to.client);
-      c.on('timeout', () => this.end('cD'));
-    }
+    this.idleMs = this.to.client;
+    if (this.idleMs) this.idle.set(this.t0, this.idleMs);
     if (!this.be) {
       this.end('SC');
       return;
@@ -1792,6 +1810,7 @@ export class TcpSession {
       const c = this.c;
       sc.onBytes = (d) => {
         this.bytesOut += d.length;
+        if (this.idleMs) this.idle.set(Date.now(), this.idleMs);
         if (!c.write(own(d))) sock.pause();
       };
       sock.removeAllListeners('end');
@@ -1807,10 +1826,10 @@ export class TcpSession {
       c.on('end', () => sock.end());
       sock.on('end', () => c.end());
       sock.on('close', () => this.end('SD'));
-      if (this.to.server > 0) {
-        sock.setTimeout(this.to.server);
-        sock.on('timeout', () => this.end('sD'));
-      }
+      const { client, server } = this.to;
+      this.idleMs = client > 0 && server > 0 ? Math.min(client, server) : client > 0 ? client : server;
+      if (this.idleMs) this.idle.set(Date.now(), this.idleMs);
+      else this.idle.stop();
       this.c.resume();
     });
   }
@@ -1818,6 +1837,7 @@ export class TcpSession {
   private end(term: string): void {
     if (this.done) return;
     this.done = true;
+    this.idle.stop();
     // a normal close by either side after data flowed is a clean end
     if ((term === 'CD' || term === 'SD') && this.s) term = '--';
     this.term = term;

@@ -4,11 +4,13 @@
 // With nbthread/nbproc > 1 (default: one per core) a primary process runs the health checks, the stats
 // socket and the statistics, and worker processes share the listening sockets and carry the traffic.
 import cluster from 'node:cluster';
+import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { ConfigError, formatAlert, loadConfigFiles, type ParsedConfig } from './config.ts';
-import { Engine, type ControlLink, type HealthUpdate, type LocalResponse, type Snapshot, type StatsKind } from './engine.ts';
+import { Engine, listenKeys, type ControlLink, type HealthUpdate, type LocalResponse, type Snapshot, type StatsKind } from './engine.ts';
 import { Control, type Plane } from './control.ts';
+import { ReusePortOpener, reusePortAddon } from './reuseport.ts';
 
 export const VERSION = '0.1.0';
 const DRAIN_MAX = 30000; // ms a stopping process waits for in-flight requests
@@ -211,27 +213,38 @@ type ToWorker =
   | { t: 'health'; list: HealthUpdate[] }
   | { t: 'snap'; id: number }
   | { t: 'rendered'; id: number; r: LocalResponse }
+  | { t: 'bound'; id: number; error?: string }
   | { t: 'drain' };
 type FromWorker =
   | { t: 'ready'; id: number; error?: string }
   | { t: 'snap'; id: number; snap: Snapshot }
   | { t: 'observe'; key: string; ok: boolean }
-  | { t: 'render'; id: number; kind: StatsKind; proxy: string; uri: string };
+  | { t: 'render'; id: number; kind: StatsKind; proxy: string; uri: string }
+  | { t: 'bind'; id: number; host: string; port: number; backlog: number };
 
 async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
-  cluster.setupPrimary({ serialization: 'advanced', silent: false });
   let cfg = cfg0;
   let stopping = false;
   let control: Control | null = null;
   let seq = 0;
   const pending = new Map<number, (m: FromWorker) => void>();
-  const workers = new Set<import('node:cluster').Worker>();
+  const workers = new Set<ChildProcess>();
+  const retiring = new WeakSet<ChildProcess>();
+  // Workers with a listening socket of their own are plain child processes (they listen on what the primary
+  // hands them); without the addon they are node:cluster workers sharing the primary's sockets.
+  const native = reusePortAddon();
+  const opener = native ? new ReusePortOpener(native) : null;
+  if (!native) {
+    if (!args.quiet)
+      process.stderr.write(`[WARNING] (${process.pid}) : proxy-linux-${os.arch()}.node not found next to the program: the workers share one listening socket per address (uneven spread)\n`);
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ serialization: 'advanced', silent: false });
+  }
 
-  const send = (w: import('node:cluster').Worker, m: ToWorker) => {
-    if (w.isConnected()) w.send(m);
+  const send = (w: ChildProcess, m: ToWorker) => {
+    if (w.connected) w.send(m);
   };
-  const request = <T extends FromWorker>(w: import('node:cluster').Worker, m: ToWorker & { id: number }, timeout: number): Promise<T | null> =>
+  const request = <T extends FromWorker>(w: ChildProcess, m: ToWorker & { id: number }, timeout: number): Promise<T | null> =>
     new Promise((res) => {
       const t = setTimeout(() => {
         pending.delete(m.id);
@@ -247,11 +260,22 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
 
   let forked = 0;
   const startWorker = (c: ParsedConfig): Promise<string | undefined> => {
-    const w = cluster.fork({ HASETUP_PROXY_WORKER: '1', HASETUP_PROXY_WORKER_INDEX: String(forked++) });
+    const env = { HASETUP_PROXY_WORKER: '1', HASETUP_PROXY_WORKER_INDEX: String(forked++), HASETUP_PROXY_REUSEPORT: opener ? '1' : '0' };
+    const w = opener ? fork(process.argv[1], [], { env: { ...process.env, ...env }, serialization: 'advanced' }) : cluster.fork(env).process;
     workers.add(w);
     w.on('message', (m: FromWorker) => {
       if (m.t === 'ready' || m.t === 'snap') pending.get(m.id)?.(m);
       else if (m.t === 'observe') control?.observe(m.key, m.ok);
+      else if (m.t === 'bind')
+        opener!.open(m.host, m.port, m.backlog).then(
+          (h) => {
+            // the worker holds its own copy once the message is written: the primary's goes
+            const drop = () => (h as { close(): void }).close();
+            if (w.connected) w.send({ t: 'bound', id: m.id } satisfies ToWorker, h as never, drop);
+            else drop();
+          },
+          (e: Error) => send(w, { t: 'bound', id: m.id, error: e.message }),
+        );
       else if (m.t === 'render')
         control!.render(m.kind, m.proxy, m.uri).then(
           (r) => send(w, { t: 'rendered', id: m.id, r }),
@@ -264,8 +288,8 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
         if (workers.size === 0) finish();
         return;
       }
-      if ((w as unknown as { retiring?: boolean }).retiring) return;
-      process.stderr.write(`[ALERT] (${process.pid}) : worker ${w.process.pid} exited (${signal ?? code}), starting a new one\n`);
+      if (retiring.has(w)) return;
+      process.stderr.write(`[ALERT] (${process.pid}) : worker ${w.pid} exited (${signal ?? code}), starting a new one\n`);
       setTimeout(() => {
         if (!stopping) void startWorker(cfg).then((e) => e && process.stderr.write(`[ALERT] ${e}\n`));
       }, 500);
@@ -282,12 +306,13 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
       const errs = results.map((r) => (r ? r.error : 'worker did not answer')).filter(Boolean);
       if (errs.length) throw new Error(errs.join('; '));
       cfg = c;
+      opener?.keepOnly(listenKeys(c));
       for (let i = list.length; i < want; i++) {
         const e = await startWorker(c);
         if (e) throw new Error(e);
       }
       for (const w of list.slice(want)) {
-        (w as unknown as { retiring?: boolean }).retiring = true;
+        retiring.add(w);
         send(w, { t: 'drain' });
       }
     },
@@ -367,6 +392,7 @@ function runWorker(): void {
   let engine: Engine | null = null;
   let seq = 0;
   const renders = new Map<number, (r: LocalResponse) => void>();
+  const binds = new Map<number, (m: { error?: string }, handle: object | undefined) => void>();
   const send = (m: FromWorker) => {
     if (process.connected) process.send!(m);
   };
@@ -387,6 +413,22 @@ function runWorker(): void {
         send({ t: 'render', id, kind, proxy, uri });
       }),
   };
+  if (process.env.HASETUP_PROXY_REUSEPORT === '1')
+    link.openListener = (host, port, backlog) =>
+      new Promise((res, rej) => {
+        const id = ++seq;
+        const t = setTimeout(() => {
+          binds.delete(id);
+          rej(new Error(`no listening socket for ${host}:${port} from the primary`));
+        }, 10000);
+        binds.set(id, (m, handle) => {
+          clearTimeout(t);
+          binds.delete(id);
+          if (handle) res(handle);
+          else rej(new Error(m.error ?? `no listening socket for ${host}:${port}`));
+        });
+        send({ t: 'bind', id, host, port, backlog });
+      });
   let dropped = false;
   let draining = false;
   const drain = async () => {
@@ -395,8 +437,9 @@ function runWorker(): void {
     if (engine) await engine.drain(DRAIN_MAX);
     process.exit(0);
   };
-  process.on('message', async (m: ToWorker) => {
-    if (m.t === 'config') {
+  process.on('message', async (m: ToWorker, handle?: object) => {
+    if (m.t === 'bound') binds.get(m.id)?.(m, handle);
+    else if (m.t === 'config') {
       try {
         if (!engine) {
           engine = new Engine(m.cfg, link, Number(process.env.HASETUP_PROXY_WORKER_INDEX ?? 0));
@@ -430,7 +473,7 @@ function runWorker(): void {
 // ---------------------------------------------------------------- entry
 
 async function main(): Promise<void> {
-  if (cluster.isWorker && process.env.HASETUP_PROXY_WORKER === '1') {
+  if (process.env.HASETUP_PROXY_WORKER === '1' && typeof process.send === 'function') {
     runWorker();
     return;
   }

@@ -3,6 +3,7 @@
 // and the runtime API on the stats socket.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fakeBackend, freePort, get, parseCsv, startProxy, statsCommand, syslogSink, until, tmpDir, HTTP_DEFAULTS } from './helpers.ts';
 
@@ -88,6 +89,7 @@ test('retries + redispatch: a refusing server costs no client error', async (t) 
   const deadPort = await freePort(); // nothing listens there: connections are refused
   const port = await freePort();
   const dir = tmpDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const sock = join(dir, 'admin.sock');
   const cfg = `global
     nbthread 1
@@ -165,6 +167,7 @@ test('runtime API: show stat, disable/enable server, set server state drain/main
   const b = await fakeBackend('b');
   const port = await freePort();
   const dir = tmpDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const sock = join(dir, 'admin.sock');
   const usock = join(dir, 'user.sock');
   const cfg = `global

@@ -164,12 +164,12 @@ export interface ProxyProc {
 }
 
 /** Starts the built proxy on a config text; resolves once `port` accepts connections. */
-export async function startProxy(cfg: string, port: number, extraArgs: string[] = []): Promise<ProxyProc> {
+export async function startProxy(cfg: string, port: number, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<ProxyProc> {
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'hasetup-proxy-test-'));
   const cfgFile = join(dir, 'haproxy.cfg');
   writeFileSync(cfgFile, cfg);
-  const proc = spawn(proxyNode, [proxyBin, '-f', cfgFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(proxyNode, [proxyBin, '-f', cfgFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   let out = '';
   proc.stderr!.on('data', (d) => (err += d));
@@ -179,6 +179,10 @@ export async function startProxy(cfg: string, port: number, extraArgs: string[] 
   await until(`the proxy listening on ${port}`, async () => {
     if (exited) throw new Error(`proxy exited: ${err}`);
     return canConnect(port);
+  }).catch((e) => {
+    if (!exited) proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   });
   // every worker up (the port opens with the first one)
   if (!extraArgs.includes('-q')) await until('the proxy started', () => err.includes(' started ('));
