@@ -36,9 +36,14 @@ export interface ControlLink {
   openListener?(host: string, port: number, backlog: number): Promise<object>;
 }
 
-/** The listening addresses of a configuration, as host:port keys (what the engine keeps listeners by). */
+/** A bind's host:port key, what the engine keeps its listeners by. */
+function bindKey(b: { host: string; port: number }): string {
+  return `${b.host || '0.0.0.0'}:${b.port}`;
+}
+
+/** The listening addresses of a configuration, as host:port keys. */
 export function listenKeys(cfg: ParsedConfig): Set<string> {
-  return new Set(cfg.proxies.flatMap((p) => p.binds.map((b) => `${b.host || '0.0.0.0'}:${b.port}`)));
+  return new Set(cfg.proxies.flatMap((p) => p.binds.map(bindKey)));
 }
 
 const LISTEN_BACKLOG = 4096;
@@ -352,7 +357,7 @@ export class Engine {
 
   private async bindAll(w: World): Promise<void> {
     const wanted = new Map<string, FeRt>();
-    for (const fe of w.fes) for (const b of fe.cfg.binds) wanted.set(`${b.host || '0.0.0.0'}:${b.port}`, fe);
+    for (const fe of w.fes) for (const b of fe.cfg.binds) wanted.set(bindKey(b), fe);
     for (const [addr, fe] of wanted) {
       let srv = this.listeners.get(addr);
       if (!srv) {
