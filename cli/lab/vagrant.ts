@@ -581,9 +581,28 @@ async function up(opts: { inventoryOut: string }): Promise<void> {
     writeState(root, st);
     env = vagrantEnv(root, st);
     console.error(`vagrant lab: vagrant up (provider ${st.provider}, box ${st.box}${st.driver ? `, ${st.driver}` : ''})`);
-    const r = await run('vagrant', ['up', '--provider', st.provider], { env, show: true, timeoutMs: upTimeoutMs() });
-    if (r.timedOut) throw new UserError(`vagrant up did not finish within ${upTimeoutMs() / 1000} s`);
-    if (r.code !== 0) throw new UserError(`vagrant up failed (exit ${r.code})`);
+    const vagrantUpCmd = async (names: string[]) => {
+      const r = await run('vagrant', ['up', '--provider', st.provider, ...names], { env, show: true, timeoutMs: upTimeoutMs() });
+      if (r.timedOut) throw new UserError(`vagrant up did not finish within ${upTimeoutMs() / 1000} s`);
+      return r.code;
+    };
+    const code = await vagrantUpCmd([]);
+    if (code !== 0) {
+      // A VM that did not come up (seen under QEMU emulation on a busy machine) gets one more try
+      // on its own: the others keep running.
+      const failed = await hostsNotUp(root, st, plan);
+      if (st.provider === 'libvirt') await printBootDiagnostics(plan, failed).catch(() => {});
+      if (failed.length === 0) throw new UserError(`vagrant up failed (exit ${code})`);
+      console.error(`vagrant lab: vagrant up failed (exit ${code}); ${failed.join(', ')} did not come up: destroying ${failed.length > 1 ? 'them' : 'it'} and trying once more`);
+      const d = await run('vagrant', ['destroy', '-f', ...failed], { env, show: true, timeoutMs: 600_000 });
+      if (d.code !== 0) throw new UserError(`vagrant destroy -f ${failed.join(' ')} failed (exit ${d.code})`);
+      const again = await vagrantUpCmd(failed);
+      if (again !== 0) {
+        const still = await hostsNotUp(root, st, plan);
+        if (st.provider === 'libvirt') await printBootDiagnostics(plan, still).catch(() => {});
+        throw new UserError(`vagrant up failed twice (exit ${again})${still.length ? `; not up: ${still.join(', ')}` : ''}`);
+      }
+    }
     await writeInventory(root, env, plan, opts.inventoryOut);
     console.error(`vagrant lab: up; inventory written to ${opts.inventoryOut}`);
   } catch (err) {
@@ -654,6 +673,44 @@ async function down(): Promise<void> {
   rmSync(join(dirname(stateFile(root)), 'hasetup-ssh-config'), { force: true });
   if (problems.length) throw new UserError(`vagrant lab down: ${problems.join('; ')}`);
   console.error('vagrant lab: down');
+}
+
+/** Where the Vagrantfile has libvirt copy a VM's serial console. */
+export function consoleLogFile(plan: VagrantPlan, host: string): string {
+  return `/var/log/libvirt/qemu/${plan.domain_prefix}${host}-console.log`;
+}
+
+/**
+ * After a failed `up` on libvirt: the DHCP leases of the management network and the end of each
+ * VM's serial console, so that a VM that did not come up can be told from one that came up slowly.
+ */
+async function printBootDiagnostics(plan: VagrantPlan, hosts: string[]): Promise<void> {
+  const leases = await virsh(['net-dhcp-leases', plan.management_network.name], 10_000);
+  console.error(`vagrant lab: DHCP leases on ${plan.management_network.name}:\n${(leases.stdout || leases.stderr).trimEnd()}`);
+  for (const name of hosts) {
+    const file = consoleLogFile(plan, name);
+    let tail = '(no console log)';
+    try {
+      // eslint-disable-next-line no-control-regex
+      const lines = readFileSync(file, 'utf8').replace(/\r|\x1b\[[0-9;]*[A-Za-z]/g, '').split('\n').filter((l) => l.trim());
+      tail = lines.slice(-15).join('\n') || '(empty)';
+    } catch {}
+    console.error(`vagrant lab: end of ${name}'s console (${file}):\n${tail}`);
+  }
+}
+
+/**
+ * The hosts that are not up: not running, or running without sshd answering on their lab address
+ * (Vagrant configures that address over SSH, so a VM it never reached does not have it).
+ */
+async function hostsNotUp(root: string, st: LabState, plan: VagrantPlan): Promise<string[]> {
+  const states = await machineStates(root, st);
+  const out: string[] = [];
+  for (const h of plan.hosts) {
+    const ok = states.get(h.name) === 'running' && onLink(h.address) && (await tcpReachable(h.address, 22));
+    if (!ok) out.push(h.name);
+  }
+  return out;
 }
 
 /** Each VM's state as `vagrant status` reports it (running, shutoff, not_created...). */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
-import { vagrantUp, vagrantDown, vagrantStatus, readPlan, repoRoot, KNOWN_HOSTS_REL } from '../../../cli/lab/vagrant.ts';
+import { vagrantUp, vagrantDown, vagrantStatus, readPlan, repoRoot, KNOWN_HOSTS_REL, consoleLogFile } from '../../../cli/lab/vagrant.ts';
 
 interface InvHost {
   name: string;
@@ -60,6 +60,11 @@ test('vagrant lab: up with the local box, SSH to all five over the lab network, 
     await vagrantUp({ inventoryOut: inventory });
     const upSeconds = (Date.now() - t0) / 1000;
     console.log(`# vagrant lab up: ${upSeconds.toFixed(0)} s`);
+    // Every VM's serial console is copied to a file (read when an `up` fails): it holds the boot.
+    for (const h of plan.hosts) {
+      const console_ = readFileSync(consoleLogFile(plan, h.name), 'utf8');
+      assert.match(console_, /Linux version|login:/, `${h.name}'s console log shows its boot`);
+    }
     started = (JSON.parse(readFileSync(stateFile, 'utf8')) as { startedDaemons: { name: string; pid: number }[] }).startedDaemons;
 
     // The inventory: every host of the plan, user vagrant with sudo, SSH inside 10.213.x only.
