@@ -56,11 +56,12 @@ export const COUNTER_KEYS = [
 export type CounterKey = (typeof COUNTER_KEYS)[number];
 export type Counters = Record<CounterKey, number>;
 
+/**
+ * A fresh set of counters. Built in one go: an object that gets its 40 properties one keyed store at a
+ * time ends up in V8's dictionary mode, where every counter update is a hash lookup and allocates.
+ */
 export function newCounters(): Counters {
-  const c = {} as Counters;
-  for (const k of COUNTER_KEYS) c[k] = 0;
-  c.lastsess = -1;
-  return c;
+  return Object.fromEntries(COUNTER_KEYS.map((k) => [k, k === 'lastsess' ? -1 : 0])) as Counters;
 }
 
 /** Per-second event rate over the current and previous second (like HAProxy's freq counters). */
@@ -144,22 +145,42 @@ export class BeRt {
     return t;
   }
 
-  private candidates(): SrvRt[] {
-    const act = this.servers.filter((s) => !s.cfg.backup && s.usable());
-    if (act.length) return act;
-    const bck = this.servers.find((s) => s.cfg.backup && s.usable());
-    return bck ? [bck] : [];
+  // pick() runs for every request: it fills these two arrays in place instead of allocating new ones.
+  private cands: SrvRt[] = [];
+  private open: SrvRt[] = [];
+
+  /**
+   * The servers a request may go to, in order, in this.cands[0..n): the usable active servers, or
+   * when there is none the first usable backup; `exclude` is left out when another one remains.
+   */
+  private candidates(exclude: SrvRt | null): number {
+    const out = this.cands;
+    let n = 0;
+    for (const s of this.servers) if (!s.cfg.backup && s.usable()) out[n++] = s;
+    if (n === 0) {
+      for (const s of this.servers)
+        if (s.cfg.backup && s.usable()) {
+          out[n++] = s;
+          break;
+        }
+    }
+    if (exclude && n > 1) {
+      let k = 0;
+      for (let i = 0; i < n; i++) if (out[i] !== exclude) out[k++] = out[i];
+      n = k;
+    }
+    return n;
   }
 
   /** A server for a new request, null when none is usable, 'full' when all usable ones are at maxconn. */
   pick(src: string, path: string, exclude: SrvRt | null): SrvRt | null | 'full' {
-    let cands = this.candidates();
-    if (exclude && cands.length > 1) cands = cands.filter((s) => s !== exclude);
-    if (cands.length === 0) return null;
+    const cands = this.cands;
+    const n = this.candidates(exclude);
+    if (n === 0) return null;
     const now = Date.now();
     const algo = this.cfg.balance;
     if (algo === 'first') {
-      for (const s of cands) if (!s.full()) return s;
+      for (let i = 0; i < n; i++) if (!cands[i].full()) return cands[i];
       return 'full';
     }
     if (algo === 'source' || algo === 'uri') {
@@ -167,41 +188,45 @@ export class BeRt {
       let h = 2166136261;
       for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619) >>> 0;
       let total = 0;
-      for (const s of cands) total += s.weight(now);
+      for (let i = 0; i < n; i++) total += cands[i].weight(now);
       let x = h % Math.max(total, 1);
-      for (const s of cands) {
-        x -= s.weight(now);
-        if (x < 0) return s.full() ? 'full' : s;
+      for (let i = 0; i < n; i++) {
+        x -= cands[i].weight(now);
+        if (x < 0) return cands[i].full() ? 'full' : cands[i];
       }
       return cands[0].full() ? 'full' : cands[0];
     }
-    const open = cands.filter((s) => !s.full());
-    if (open.length === 0) return 'full';
+    const open = this.open;
+    let m = 0;
+    for (let i = 0; i < n; i++) if (!cands[i].full()) open[m++] = cands[i];
+    if (m === 0) return 'full';
     if (algo === 'leastconn') {
-      let best: SrvRt | null = null;
+      let best = open[0];
       let bestLoad = Infinity;
-      for (const s of open) {
+      for (let i = 0; i < m; i++) {
+        const s = open[i];
         const load = (s.cur + 1) / s.weight(now);
-        if (load < bestLoad || (load === bestLoad && best && s.cw > best.cw)) {
+        if (load < bestLoad || (load === bestLoad && s.cw > best.cw)) {
           best = s;
           bestLoad = load;
         }
       }
       // rotate among equally loaded servers
-      for (const s of open) s.cw++;
-      best!.cw = 0;
+      for (let i = 0; i < m; i++) open[i].cw++;
+      best.cw = 0;
       return best;
     }
     // roundrobin / static-rr: smooth weighted round robin
     let total = 0;
-    let best: SrvRt | null = null;
-    for (const s of open) {
+    let best = open[0];
+    for (let i = 0; i < m; i++) {
+      const s = open[i];
       const w = s.weight(now);
       s.cw += w;
       total += w;
-      if (!best || s.cw > best.cw) best = s;
+      if (s.cw > best.cw) best = s;
     }
-    best!.cw -= total;
+    best.cw -= total;
     return best;
   }
 
@@ -227,7 +252,11 @@ export class FeRt {
   connRate = new Rate();
   reqRate = new Rate();
   sessRate = new Rate();
-  constructor(public cfg: ProxyConfig) {}
+  /** The frontend's own timeouts (a session's until it has a backend), computed once. */
+  readonly timeouts: ReturnType<typeof effectiveTimeouts>;
+  constructor(public cfg: ProxyConfig) {
+    this.timeouts = effectiveTimeouts(cfg, cfg);
+  }
 }
 
 /** A connection to a server, reused between requests in keep-alive mode. */
@@ -716,7 +745,7 @@ export class HttpSession {
     this.src = c.remoteAddress ?? '';
     if (this.src.startsWith('::ffff:')) this.src = this.src.slice(7);
     this.srcPort = c.remotePort ?? 0;
-    this.to = effectiveTimeouts(fe.cfg, fe.cfg);
+    this.to = fe.timeouts;
     acceptReads(c, (d) => {
       this.onClientData(d);
       this.keepBytes();
@@ -1467,7 +1496,7 @@ export class HttpSession {
     this.beName = '';
     this.retries = 0;
     this.redispatched = false;
-    this.to = effectiveTimeouts(this.fe.cfg, this.fe.cfg);
+    this.to = this.fe.timeouts;
   }
 
   /** Gives the server slot back (and the request's queue position to the next one). */

@@ -92,13 +92,8 @@ const DIGITS = /^\d{1,15}$/;
 function note(m: Semantics, lname: string, value: string): void {
   switch (lname) {
     case 'content-length':
-      for (const part of value.includes(',') ? value.split(',') : [value]) {
-        const v = part.trim();
-        if (!DIGITS.test(v)) throw new HttpError(400, 'invalid Content-Length');
-        const num = Number(v);
-        if (m.contentLength >= 0 && m.contentLength !== num) throw new HttpError(400, 'conflicting Content-Length headers');
-        m.contentLength = num;
-      }
+      if (value.includes(',')) for (const part of value.split(',')) contentLength(m, part.trim());
+      else contentLength(m, value);
       break;
     case 'transfer-encoding':
       m.te = (m.te ?? ([] as string[])).concat(value.split(',').map((x) => x.trim().toLowerCase()));
@@ -123,6 +118,14 @@ function note(m: Semantics, lname: string, value: string): void {
       m.hopByHop = true;
       break;
   }
+}
+
+/** One Content-Length value (of a header, or of a comma-separated list): all must agree. */
+function contentLength(m: Semantics, v: string): void {
+  if (!DIGITS.test(v)) throw new HttpError(400, 'invalid Content-Length');
+  const num = Number(v);
+  if (m.contentLength >= 0 && m.contentLength !== num) throw new HttpError(400, 'conflicting Content-Length headers');
+  m.contentLength = num;
 }
 
 // The header names note() cares about, by length: a line is matched without slicing or hashing its name.
