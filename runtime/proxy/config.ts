@@ -161,6 +161,15 @@ export interface GlobalConfig {
   logTag: string;
   node?: string;
   statsTimeout?: number; // ms an interactive stats socket session may stay idle (default 10 s)
+  cpuMaps: CpuMap[];
+}
+
+/** A `cpu-map` line: the workers ("threads") from..to (1-based) on these CPUs; auto: one CPU each, in order. */
+export interface CpuMap extends Where {
+  auto: boolean;
+  from: number;
+  to: number; // Infinity for "all"
+  cpus: number[];
 }
 
 export interface ParsedConfig {
@@ -247,6 +256,64 @@ export function parseTime(s: string): number {
     default:
       return n;
   }
+}
+
+/** A CPU list: numbers and ranges, separated by spaces or commas ("0-3", "1 3", "0,2"). */
+function parseCpuSet(args: string[]): number[] {
+  const out = new Set<number>();
+  for (const part of args.join(',').split(',').filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new Error(`invalid CPU set '${part}' (expects numbers and ranges like 0-3)`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a || b > 1023) throw new Error(`invalid CPU range '${part}'`);
+    for (let c = a; c <= b; c++) out.add(c);
+  }
+  if (out.size === 0) throw new Error("'cpu-map' expects a CPU set");
+  return [...out].sort((x, y) => x - y);
+}
+
+/**
+ * `cpu-map [auto:]<process>[/<threads>] <cpus>...`. Our workers are HAProxy's threads of its one
+ * process: the process part is 1 or all; threads are all, N or N-M.
+ */
+function parseCpuMap(args: string[]): { auto: boolean; from: number; to: number; cpus: number[] } {
+  if (args.length < 2) throw new Error("'cpu-map' expects [auto:]<process>[/<threads>] and a CPU set");
+  let spec = args[0];
+  const auto = spec.startsWith('auto:');
+  if (auto) spec = spec.slice(5);
+  const [proc, threads = 'all'] = spec.split('/');
+  if (proc !== '1' && proc !== 'all' && proc !== '1-1') throw new Error(`'cpu-map' process set '${proc}': this proxy is one process with worker threads (use 1/<threads>)`);
+  let from = 1;
+  let to = Infinity;
+  if (threads !== 'all') {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(threads);
+    if (!m || Number(m[1]) < 1 || (m[2] !== undefined && Number(m[2]) < Number(m[1]))) throw new Error(`invalid thread set '${threads}' in 'cpu-map' (all, N or N-M)`);
+    from = Number(m[1]);
+    to = m[2] === undefined ? from : Number(m[2]);
+  }
+  const cpus = parseCpuSet(args.slice(1));
+  if (auto && to !== Infinity && to - from + 1 !== cpus.length)
+    throw new Error(`'cpu-map auto:' maps one thread per CPU: ${to - from + 1} threads but ${cpus.length} CPUs`);
+  return { auto, from, to, cpus };
+}
+
+/**
+ * The CPUs worker `slot` (0-based) runs on, or null for no restriction. The last `cpu-map` line that
+ * names its thread decides. Without any, and when the number of workers was left to the proxy (one
+ * per CPU), worker k gets the k-th allowed CPU of its own: two workers that the scheduler puts on one
+ * CPU leave the other idle and double the latency of their connections.
+ */
+export function workerCpus(g: GlobalConfig, slot: number, workers: number, allowed: number[]): number[] | null {
+  const t = slot + 1;
+  let pick: number[] | null = null;
+  for (const m of g.cpuMaps) {
+    if (t < m.from || t > m.to) continue;
+    pick = m.auto ? [m.cpus[(t - m.from) % m.cpus.length]] : m.cpus;
+  }
+  if (pick) return pick;
+  if (g.cpuMaps.length === 0 && g.nbthread === undefined && workers > 1 && workers === allowed.length) return [allowed[slot]];
+  return null;
 }
 
 function parseIntStrict(s: string | undefined, what: string, min = 0, max = 2 ** 31): number {
@@ -509,7 +576,7 @@ export interface ParseInput {
 export function parseConfig(inputs: ParseInput[]): ParsedConfig {
   const alerts: Alert[] = [];
   const warnings: Alert[] = [];
-  const global: GlobalConfig = { logs: [], maxconn: 4096, daemon: false, statsSockets: [], logTag: 'haproxy' };
+  const global: GlobalConfig = { logs: [], maxconn: 4096, daemon: false, statsSockets: [], logTag: 'haproxy', cpuMaps: [] };
   let defaults = freshDefaults();
   let defaultsAcls = new Map<string, Acl>();
   const proxies: (ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> })[] = [];
@@ -663,6 +730,9 @@ function parseGlobal(g: GlobalConfig, w: string[], where: Where, warnings: Alert
     case 'nbthread':
     case 'nbproc':
       g.nbthread = parseIntStrict(one(), kw, 1, 64);
+      return;
+    case 'cpu-map':
+      g.cpuMaps.push({ ...parseCpuMap(w.slice(1)), ...where });
       return;
     case 'pidfile':
       g.pidfile = one();

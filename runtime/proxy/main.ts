@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
-import { ConfigError, formatAlert, loadConfigFiles, type ParsedConfig } from './config.ts';
+import { ConfigError, formatAlert, loadConfigFiles, workerCpus, type ParsedConfig } from './config.ts';
 import { Engine, listenKeys, type ControlLink, type HealthUpdate, type LocalResponse, type Snapshot, type StatsKind } from './engine.ts';
 import { Control, type Plane } from './control.ts';
 import { ReusePortOpener, reusePortAddon } from './reuseport.ts';
@@ -102,6 +102,19 @@ function load(files: string[], quiet: boolean): ParsedConfig {
   return cfg;
 }
 
+/** Restricts this process's main thread (its event loop) to `cpus`; false, with a warning, when it cannot. */
+function pinTo(cpus: number[]): boolean {
+  const native = reusePortAddon();
+  if (!native) return false;
+  try {
+    native.pin(cpus);
+    return true;
+  } catch (e) {
+    process.stderr.write(`[WARNING] (${process.pid}) : cpu-map: cannot run on CPU ${cpus.join(',')}: ${(e as Error).message}\n`);
+    return false;
+  }
+}
+
 function workerCount(cfg: ParsedConfig): number {
   if (cfg.global.nbthread) return cfg.global.nbthread;
   const n = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -159,8 +172,18 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
     render: (kind, proxy, uri) => control!.render(kind, proxy, uri),
   };
   const engine = new Engine(cfg, link);
+  // only a cpu-map line places a single process
+  const native = reusePortAddon();
+  const allowed = native ? native.cpus() : [];
+  const place = (c: ParsedConfig) => {
+    if (native && c.global.cpuMaps.length) pinTo(workerCpus(c.global, 0, 1, allowed) ?? allowed);
+  };
+  place(cfg);
   const plane: Plane = {
-    applyConfig: (c) => engine.reload(c),
+    applyConfig: (c) => {
+      place(c);
+      return engine.reload(c);
+    },
     applyHealth: (l) => engine.applyHealth(l),
     snapshots: async () => [engine.snapshot()],
   };
@@ -209,7 +232,7 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
 // ---------------------------------------------------------------- cluster: primary
 
 type ToWorker =
-  | { t: 'config'; cfg: ParsedConfig; health: HealthUpdate[]; id: number }
+  | { t: 'config'; cfg: ParsedConfig; health: HealthUpdate[]; id: number; cpus: number[] | null }
   | { t: 'health'; list: HealthUpdate[] }
   | { t: 'snap'; id: number }
   | { t: 'rendered'; id: number; r: LocalResponse }
@@ -234,6 +257,19 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
   // hands them); without the addon they are node:cluster workers sharing the primary's sockets.
   const native = reusePortAddon();
   const opener = native ? new ReusePortOpener(native) : null;
+  // CPU placement (cpu-map, or one CPU per worker by default): each worker's slot 0..n-1 decides
+  const allowed = native ? native.cpus() : [];
+  const slotOf = new Map<ChildProcess, number>();
+  const freeSlot = () => {
+    const used = new Set(slotOf.values());
+    let i = 0;
+    while (used.has(i)) i++;
+    return i;
+  };
+  const cpusOf = (w: ChildProcess, c: ParsedConfig): number[] | null =>
+    native ? (workerCpus(c.global, slotOf.get(w) ?? 0, workerCount(c), allowed) ?? allowed) : null;
+  if (!native && cfg.global.cpuMaps.length && !args.quiet)
+    process.stderr.write(`[WARNING] (${process.pid}) : cpu-map needs proxy-linux-${os.arch()}.node next to the program: the workers run on any CPU\n`);
   if (!native) {
     if (!args.quiet)
       process.stderr.write(`[WARNING] (${process.pid}) : proxy-linux-${os.arch()}.node not found next to the program: the workers share one listening socket per address (uneven spread)\n`);
@@ -263,6 +299,7 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
     const env = { HASETUP_PROXY_WORKER: '1', HASETUP_PROXY_WORKER_INDEX: String(forked++), HASETUP_PROXY_REUSEPORT: opener ? '1' : '0' };
     const w = opener ? fork(process.argv[1], [], { env: { ...process.env, ...env }, serialization: 'advanced' }) : cluster.fork(env).process;
     workers.add(w);
+    slotOf.set(w, freeSlot());
     w.on('message', (m: FromWorker) => {
       if (m.t === 'ready' || m.t === 'snap') pending.get(m.id)?.(m);
       else if (m.t === 'observe') control?.observe(m.key, m.ok);
@@ -284,6 +321,7 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
     });
     w.on('exit', (code, signal) => {
       workers.delete(w);
+      slotOf.delete(w);
       if (stopping) {
         if (workers.size === 0) finish();
         return;
@@ -295,14 +333,14 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
       }, 500);
     });
     const health = control ? control.healthUpdates() : [];
-    return request<{ t: 'ready'; id: number; error?: string }>(w, { t: 'config', cfg: c, health, id: ++seq }, 20000).then((r) => (r ? r.error : 'worker did not start in time'));
+    return request<{ t: 'ready'; id: number; error?: string }>(w, { t: 'config', cfg: c, health, id: ++seq, cpus: cpusOf(w, c) }, 20000).then((r) => (r ? r.error : 'worker did not start in time'));
   };
 
   const plane: Plane = {
     async applyConfig(c) {
       const list = [...workers];
       const want = workerCount(c);
-      const results = await Promise.all(list.map((w) => request<{ t: 'ready'; id: number; error?: string }>(w, { t: 'config', cfg: c, health: control!.healthUpdates(), id: ++seq }, 20000)));
+      const results = await Promise.all(list.map((w) => request<{ t: 'ready'; id: number; error?: string }>(w, { t: 'config', cfg: c, health: control!.healthUpdates(), id: ++seq, cpus: cpusOf(w, c) }, 20000)));
       const errs = results.map((r) => (r ? r.error : 'worker did not answer')).filter(Boolean);
       if (errs.length) throw new Error(errs.join('; '));
       cfg = c;
@@ -431,6 +469,7 @@ function runWorker(): void {
       });
   let dropped = false;
   let draining = false;
+  let pinned = '';
   const drain = async () => {
     if (draining) return;
     draining = true;
@@ -440,6 +479,7 @@ function runWorker(): void {
   process.on('message', async (m: ToWorker, handle?: object) => {
     if (m.t === 'bound') binds.get(m.id)?.(m, handle);
     else if (m.t === 'config') {
+      if (m.cpus && m.cpus.join(',') !== pinned) pinned = pinTo(m.cpus) ? m.cpus.join(',') : pinned;
       try {
         if (!engine) {
           engine = new Engine(m.cfg, link, Number(process.env.HASETUP_PROXY_WORKER_INDEX ?? 0));

@@ -23,6 +23,10 @@ import { join } from 'node:path';
 interface Addon {
   listen(host: string, port: number, backlog: number): number;
   probe(host: string, port: number): void;
+  /** The CPUs this thread may run on. */
+  cpus(): number[];
+  /** Restricts this thread to these CPUs. */
+  pin(cpus: number[]): void;
 }
 
 /** What passes between primary and worker: Node's native TCP handle of a listening socket. */

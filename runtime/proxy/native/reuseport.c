@@ -13,6 +13,11 @@
  *       Binds a plain socket (SO_REUSEADDR only) to host and port and closes it again, without
  *       listening: it throws as listen() does when another socket holds the address, even one that
  *       set SO_REUSEPORT itself, so that the proxy never silently shares a port with somebody else.
+ *   cpus() -> number[]
+ *       The CPUs the calling thread may run on (sched_getaffinity), in increasing order.
+ *   pin(cpus: number[])
+ *       Restricts the calling thread (a worker's main thread: its event loop) to those CPUs
+ *       (sched_setaffinity). Throws with the errno name (EINVAL for CPUs outside the allowed set).
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -21,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -135,10 +141,63 @@ static napi_value do_probe(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value do_cpus(napi_env env, napi_callback_info info) {
+  (void)info;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) < 0) {
+    napi_throw_error(env, errno_name(errno), "sched_getaffinity failed");
+    return NULL;
+  }
+  napi_value out;
+  napi_create_array(env, &out);
+  uint32_t n = 0;
+  for (int c = 0; c < CPU_SETSIZE; c++) {
+    if (!CPU_ISSET(c, &set)) continue;
+    napi_value v;
+    napi_create_int32(env, c, &v);
+    napi_set_element(env, out, n++, v);
+  }
+  return out;
+}
+
+static napi_value do_pin(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool is_array = false;
+  uint32_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &len) != napi_ok || len == 0) {
+    napi_throw_type_error(env, NULL, "pin(cpus): a non-empty array of CPU numbers");
+    return NULL;
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (uint32_t i = 0; i < len; i++) {
+    napi_value v;
+    uint32_t c = 0;
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_get_value_uint32(env, v, &c) != napi_ok || c >= CPU_SETSIZE) {
+      napi_throw_type_error(env, NULL, "pin(cpus): a non-empty array of CPU numbers");
+      return NULL;
+    }
+    CPU_SET(c, &set);
+  }
+  if (sched_setaffinity(0, sizeof set, &set) < 0) {
+    int err = errno;
+    char msg[128];
+    snprintf(msg, sizeof msg, "sched_setaffinity %s: %s", errno_name(err), strerror(err));
+    napi_throw_error(env, errno_name(err), msg);
+  }
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "listen", NULL, do_listen, NULL, NULL, NULL, napi_enumerable, NULL },
     { "probe", NULL, do_probe, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "cpus", NULL, do_cpus, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "pin", NULL, do_pin, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

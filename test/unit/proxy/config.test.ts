@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, parseConfig, parseTime, tokenize, formatAlert, effectiveTimeouts } from '../../../runtime/proxy/config.ts';
+import { ConfigError, parseConfig, parseTime, tokenize, formatAlert, effectiveTimeouts, workerCpus } from '../../../runtime/proxy/config.ts';
 
 const seed = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'seed', 'haproxy.cfg');
 const parse = (text: string) => parseConfig([{ file: 'test.cfg', text }]);
@@ -176,4 +176,36 @@ test('tokenizer and time units', () => {
   assert.throws(() => tokenize('a "b'));
   assert.deepEqual(['100', '100ms', '2s', '1m', '1h', '1d', '1500us'].map(parseTime), [100, 100, 2000, 60000, 3600000, 86400000, 2]);
   assert.throws(() => parseTime('1w'));
+});
+
+test('cpu-map: forms, errors with their line, and which CPUs each worker gets', () => {
+  const lx = 'listen x\n    bind 127.0.0.1:1\n    server s 127.0.0.1:2\n';
+  const g = (lines: string) => parse(`global\n${lines}${lx}`).global;
+  // HAProxy's forms: all threads, one thread, a range one CPU each (auto:), CPUs as ranges or lists
+  const m = g('    nbthread 4\n    cpu-map 1/all 0-3\n    cpu-map 1/2 5,7\n    cpu-map auto:1/3-4 8 9\n');
+  assert.deepEqual(m.cpuMaps.map(({ auto, from, to, cpus, line }) => ({ auto, from, to, cpus, line })), [
+    { auto: false, from: 1, to: Infinity, cpus: [0, 1, 2, 3], line: 3 },
+    { auto: false, from: 2, to: 2, cpus: [5, 7], line: 4 },
+    { auto: true, from: 3, to: 4, cpus: [8, 9], line: 5 },
+  ]);
+  // the last line that names a worker's thread decides; auto: one CPU each, in order
+  assert.deepEqual([0, 1, 2, 3].map((slot) => workerCpus(m, slot, 4, [0, 1, 2, 3])), [[0, 1, 2, 3], [5, 7], [8], [9]]);
+
+  // default: with the worker count left to the proxy (one per CPU), one allowed CPU each
+  const none = g('');
+  assert.deepEqual([0, 1].map((slot) => workerCpus(none, slot, 2, [2, 5])), [[2], [5]]);
+  // not with nbthread given, nor with a single worker, nor when the counts differ
+  assert.equal(workerCpus(g('    nbthread 2\n'), 0, 2, [0, 1]), null);
+  assert.equal(workerCpus(none, 0, 1, [0]), null);
+  assert.equal(workerCpus(none, 0, 2, [0, 1, 2]), null);
+  // any cpu-map line turns the default off for the threads it does not name
+  assert.equal(workerCpus(g('    cpu-map 1/1 0\n'), 1, 2, [0, 1]), null);
+
+  assert.deepEqual(alerts(`global\n    cpu-map 2/1 0\n    cpu-map 1/x 0\n    cpu-map 1/1 a-b\n    cpu-map auto:1/1-2 0\n    cpu-map 1/1\n${lx}`), [
+    "[ALERT] parsing [test.cfg:2] : 'cpu-map' : 'cpu-map' process set '2': this proxy is one process with worker threads (use 1/<threads>)",
+    "[ALERT] parsing [test.cfg:3] : 'cpu-map' : invalid thread set 'x' in 'cpu-map' (all, N or N-M)",
+    "[ALERT] parsing [test.cfg:4] : 'cpu-map' : invalid CPU set 'a-b' (expects numbers and ranges like 0-3)",
+    "[ALERT] parsing [test.cfg:5] : 'cpu-map' : 'cpu-map auto:' maps one thread per CPU: 2 threads but 1 CPUs",
+    "[ALERT] parsing [test.cfg:6] : 'cpu-map' : 'cpu-map' expects [auto:]<process>[/<threads>] and a CPU set",
+  ]);
 });

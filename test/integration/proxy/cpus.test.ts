@@ -1,0 +1,69 @@
+// Where the workers run: by default (one worker per CPU) each worker's event loop is kept on a CPU of its own, as
+// HAProxy's `cpu-map` does when asked; `cpu-map` lines decide otherwise, a reload applies a changed one, and a
+// `cpu-map` naming all CPUs lets the scheduler place them freely. Measured reason (bench/results/proxy.md): two
+// workers that share a CPU while the other idles double the tail latency of their connections.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { fakeBackend, freePort, get, startProxy, until } from './helpers.ts';
+
+const cpus = availableParallelism();
+const all = `0-${cpus - 1}`;
+
+const cfg = (port: number, backend: number, global: string) =>
+  `global\n${global}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten x\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${backend}\n`;
+
+function children(pid: number): number[] {
+  return spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
+}
+
+/** The CPUs a process's main thread may run on, as the kernel lists them ("0", "0-1"...). */
+function allowedList(pid: number): string {
+  return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?';
+}
+
+test('workers: one CPU each by default, as cpu-map says otherwise, re-placed by a reload', { skip: cpus < 2 ? `needs 2 CPUs, this machine has ${cpus}` : false }, async (t) => {
+  const b = await fakeBackend('web');
+  const port = await freePort();
+  const px = await startProxy(cfg(port, b.port, ''), port);
+  t.after(async () => {
+    await px.stop();
+    await b.close();
+  });
+  const workers = await until(`${cpus} workers`, () => (children(px.proc.pid!).length === cpus ? children(px.proc.pid!) : null));
+  const placed = workers.map(allowedList).sort((x, y) => Number(x) - Number(y));
+  assert.deepEqual(placed, Array.from({ length: cpus }, (_, i) => String(i)), `one CPU per worker: ${placed.join(' ')}`);
+  assert.equal(allowedList(px.proc.pid!), all, 'the primary is not restricted');
+
+  // cpu-map naming every CPU: no worker is tied to one (reload, same workers)
+  const reloaded = async (text: string) => {
+    const n = (px.stderr().match(/configuration reloaded/g) ?? []).length;
+    px.write(text);
+    px.reload();
+    await until('reloaded', () => (px.stderr().match(/configuration reloaded/g) ?? []).length > n);
+  };
+  await reloaded(cfg(port, b.port, `    cpu-map 1/all ${all}\n`));
+  assert.deepEqual(children(px.proc.pid!), workers, 'the same workers');
+  for (const w of workers) assert.equal(allowedList(w), all, `worker ${w} free again`);
+
+  // explicit placement: auto: gives thread k the k-th CPU listed (here in reverse order)
+  const reversed = Array.from({ length: cpus }, (_, i) => cpus - 1 - i);
+  await reloaded(cfg(port, b.port, `    cpu-map auto:1/1-${cpus} ${reversed.join(' ')}\n`));
+  assert.deepEqual(workers.map(allowedList).sort(), reversed.map(String).sort());
+  assert.equal((await get(port, '/')).status, 200);
+  assert.doesNotMatch(px.stderr(), /cannot run on CPU/);
+});
+
+test('cpu-map with CPUs this machine does not have: a warning, and the workers keep running', async (t) => {
+  const b = await fakeBackend('web');
+  const port = await freePort();
+  const px = await startProxy(cfg(port, b.port, `    nbthread 2\n    cpu-map 1/all 1000\n`), port);
+  t.after(async () => {
+    await px.stop();
+    await b.close();
+  });
+  await until('the warning', () => /\[WARNING\].*cpu-map: cannot run on CPU 1000: sched_setaffinity EINVAL/.test(px.stderr()));
+  assert.equal((await get(port, '/')).status, 200);
+});
