@@ -700,6 +700,9 @@ export class HttpSession {
   // the request in flight
   private req: RequestHead | null = null;
   private reqRaw: Buffer | null = null;
+  // the head as sent to the server (kept for a retry, so the client's bytes need no copy of their own)
+  private headOut: Buffer | null = null;
+  private headKeep = false;
   private pendingHead: Buffer | null = null; // response head waiting to leave with the first body bytes
   private be: BeRt | null = null;
   private srv: SrvRt | null = null;
@@ -1055,6 +1058,18 @@ export class HttpSession {
 
   /** The request head for the server: the client's bytes when they can go as they are, plus our headers. */
   private requestHead(): Buffer {
+    if (this.headOut) {
+      this.keepServer = this.headKeep;
+      return this.headOut;
+    }
+    const out = this.buildRequestHead();
+    this.headOut = out;
+    this.headKeep = this.keepServer;
+    this.reqRaw = null;
+    return out;
+  }
+
+  private buildRequestHead(): Buffer {
     const req = this.req!;
     const fe = this.fe.cfg;
     const beCfg = this.be!.cfg;
@@ -1480,6 +1495,7 @@ export class HttpSession {
   private resetRequest(): void {
     this.req = null;
     this.reqRaw = null;
+    this.headOut = null;
     this.pendingHead = null;
     this.rsp = null;
     this.rspBuf = null;
