@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// hasetup-proxy: the bundled load-balancing proxy (runtime/proxy), as built by `npm run build`.
+#!/usr/bin/env -S node --min-semi-space-size=16
+// hasetup-proxy: the bundled load-balancing proxy (runtime/proxy), as built by `npm run build`. The #! line carries
+// the Node flags of the bundle's own (runtime/proxy/build.mjs nodeFlags).
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 const built = join(__dirname, '..', 'dist', 'runtime', 'hasetup-proxy.cjs');

@@ -3,7 +3,7 @@
 //   dist/runtime/hasetup-*.cjs    the LB runtime, each one self-contained (no node_modules on the LB)
 // and, through each runtime part's own build hook (runtime/*/build.mjs), anything native it needs.
 import { build } from 'esbuild';
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -32,7 +32,10 @@ for (const name of readdirSync(runtimeDir, { withFileTypes: true })) {
   const main = join(runtimeDir, name.name, 'main.ts');
   if (!existsSync(main)) continue;
   const hook = join(runtimeDir, name.name, 'build.mjs');
-  if (existsSync(hook)) await (await import(pathToFileURL(hook).href)).default({ root });
+  const mod = existsSync(hook) ? await import(pathToFileURL(hook).href) : null;
+  if (mod) await mod.default({ root });
+  // a part's build hook may name the Node flags it runs with: they go into its #! line
+  const flags = mod?.nodeFlags ?? [];
   await build({
     entryPoints: [main],
     outfile: join(root, 'dist/runtime', `hasetup-${name.name}.cjs`),
@@ -41,7 +44,9 @@ for (const name of readdirSync(runtimeDir, { withFileTypes: true })) {
     format: 'cjs',
     target: 'node18',
     minify: false,
-    banner: { js: '#!/usr/bin/env node' },
+    define: { __HASETUP_NODE_FLAGS__: JSON.stringify(flags) },
+    banner: { js: flags.length ? `#!/usr/bin/env -S node ${flags.join(' ')}` : '#!/usr/bin/env node' },
     logLevel: 'warning',
   });
+  chmodSync(join(root, 'dist/runtime', `hasetup-${name.name}.cjs`), 0o755);
 }

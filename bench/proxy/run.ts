@@ -37,7 +37,9 @@ for (const c of ['wrk', 'haproxy', 'taskset']) {
   }
 }
 execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+// ours runs as installed: the bundle executed (its #! line gives node its flags), with this node first on PATH
 const proxyBin = join(root, 'dist', 'runtime', 'hasetup-proxy.cjs');
+process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
 const cores = os.cpus().length;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(os.tmpdir(), 'hasetup-proxy-bench-'));
@@ -204,7 +206,7 @@ async function main(): Promise<void> {
         const port = await freePort();
         const cfgFile = join(dir, `${who}-${mode}.cfg`);
         writeFileSync(cfgFile, config(port, bport, mode, who === 'haproxy' ? threads ?? cores : threads));
-        const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [process.execPath, proxyBin, '-q', '-f', cfgFile];
+        const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [proxyBin, '-q', '-f', cfgFile];
         const p = start(cmd, pin ? proxyCpu : null);
         await waitPort(port);
         await sleep(300);
@@ -244,7 +246,7 @@ async function main(): Promise<void> {
     const port = await freePort();
     const cfgFile = join(dir, `${who}-mem.cfg`);
     writeFileSync(cfgFile, config(port, bport, 'http', 1));
-    const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [process.execPath, proxyBin, '-q', '-f', cfgFile];
+    const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [proxyBin, '-q', '-f', cfgFile];
     const p = start(cmd, null);
     await waitPort(port);
     await sleep(1000);
@@ -276,6 +278,8 @@ async function main(): Promise<void> {
 - Machine: ${cpu}, ${cores} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB RAM, Linux ${os.release()}, Node ${process.version}
 - Reference: ${hv}
 - Load generator: ${(wv.stdout + wv.stderr).split('\n')[0].trim()}, ${duration} s per run, 50 connections (after a warm-up run)
+- hasetup-proxy runs as installed: \`dist/runtime/hasetup-proxy.cjs\` executed, so its #! line's Node flags apply
+  (\`${readFileSync(proxyBin, 'utf8').split('\n')[0]}\`).
 - Backend: bench/proxy/backend.ts (raw \`net\`, fixed 13-byte body)${pinned ? ', on core 1' : ''}
 - Command: \`node --import tsx bench/proxy/run.ts ${duration} ${REPS}\`
 - "one core": the proxy pinned to core 0 (\`taskset -c 0\`, HAProxy \`nbthread 1\`, ours \`nbthread 1\`), wrk and the backend on the other cores.

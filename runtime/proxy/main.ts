@@ -115,6 +115,10 @@ function pinTo(cpus: number[]): boolean {
   }
 }
 
+// The Node flags of the bundle's #! line (runtime/proxy/build.mjs sets them at build time).
+declare const __HASETUP_NODE_FLAGS__: string[] | undefined;
+const NODE_FLAGS: string[] = typeof __HASETUP_NODE_FLAGS__ !== 'undefined' ? __HASETUP_NODE_FLAGS__ : [];
+
 function workerCount(cfg: ParsedConfig): number {
   if (cfg.global.nbthread) return cfg.global.nbthread;
   const n = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -257,6 +261,8 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
   // hands them); without the addon they are node:cluster workers sharing the primary's sockets.
   const native = reusePortAddon();
   const opener = native ? new ReusePortOpener(native) : null;
+  // the workers run with the flags of the bundle's #! line even when the primary was started as `node file`
+  const execArgv = [...process.execArgv, ...NODE_FLAGS.filter((f) => !process.execArgv.some((a) => a.split('=')[0] === f.split('=')[0]))];
   // CPU placement (cpu-map, or one CPU per worker by default): each worker's slot 0..n-1 decides
   const allowed = native ? native.cpus() : [];
   const slotOf = new Map<ChildProcess, number>();
@@ -274,7 +280,7 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
     if (!args.quiet)
       process.stderr.write(`[WARNING] (${process.pid}) : proxy-linux-${os.arch()}.node not found next to the program: the workers share one listening socket per address (uneven spread)\n`);
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ serialization: 'advanced', silent: false });
+    cluster.setupPrimary({ serialization: 'advanced', silent: false, execArgv });
   }
 
   const send = (w: ChildProcess, m: ToWorker) => {
@@ -297,7 +303,7 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
   let forked = 0;
   const startWorker = (c: ParsedConfig): Promise<string | undefined> => {
     const env = { HASETUP_PROXY_WORKER: '1', HASETUP_PROXY_WORKER_INDEX: String(forked++), HASETUP_PROXY_REUSEPORT: opener ? '1' : '0' };
-    const w = opener ? fork(process.argv[1], [], { env: { ...process.env, ...env }, serialization: 'advanced' }) : cluster.fork(env).process;
+    const w = opener ? fork(process.argv[1], [], { env: { ...process.env, ...env }, serialization: 'advanced', execArgv }) : cluster.fork(env).process;
     workers.add(w);
     slotOf.set(w, freeSlot());
     w.on('message', (m: FromWorker) => {

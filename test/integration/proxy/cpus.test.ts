@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { fakeBackend, freePort, get, startProxy, until } from './helpers.ts';
+import { fakeBackend, freePort, get, proxyBin, startProxy, until } from './helpers.ts';
 
 const cpus = availableParallelism();
 const all = `0-${cpus - 1}`;
@@ -36,6 +36,13 @@ test('workers: one CPU each by default, as cpu-map says otherwise, re-placed by 
   const placed = workers.map(allowedList).sort((x, y) => Number(x) - Number(y));
   assert.deepEqual(placed, Array.from({ length: cpus }, (_, i) => String(i)), `one CPU per worker: ${placed.join(' ')}`);
   assert.equal(allowedList(px.proc.pid!), all, 'the primary is not restricted');
+  // the workers run with the Node flags of the bundle's #! line, although the primary was started as `node file`
+  const flags = readFileSync(proxyBin, 'utf8').split('\n')[0].replace(/^#!\/usr\/bin\/env -S node /, '').split(' ');
+  assert.ok(flags.length > 0 && flags[0].startsWith('--'), `flags in the #! line: ${flags.join(' ')}`);
+  for (const w of workers) {
+    const argv = readFileSync(`/proc/${w}/cmdline`, 'utf8').split('\0');
+    for (const f of flags) assert.ok(argv.includes(f), `worker ${w} runs with ${f}: ${argv.join(' ')}`);
+  }
 
   // cpu-map naming every CPU: no worker is tied to one (reload, same workers)
   const reloaded = async (text: string) => {
