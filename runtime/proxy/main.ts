@@ -179,8 +179,11 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
   // only a cpu-map line places a single process
   const native = reusePortAddon();
   const allowed = native ? native.cpus() : [];
+  let placed = false;
   const place = (c: ParsedConfig) => {
-    if (native && c.global.cpuMaps.length) pinTo(workerCpus(c.global, 0, 1, allowed) ?? allowed);
+    if (!native) return;
+    if (c.global.cpuMaps.length) placed = pinTo(workerCpus(c.global, 0, 1, allowed) ?? allowed) || placed;
+    else if (placed) placed = !pinTo(allowed); // the cpu-map lines are gone: free again
   };
   place(cfg);
   const plane: Plane = {

@@ -74,3 +74,20 @@ test('cpu-map with CPUs this machine does not have: a warning, and the workers k
   await until('the warning', () => /\[WARNING\].*cpu-map: cannot run on CPU 1000: sched_setaffinity EINVAL/.test(px.stderr()));
   assert.equal((await get(port, '/')).status, 200);
 });
+
+test('one process: placed only by a cpu-map line, free again when a reload removes it', { skip: cpus < 2 ? `needs 2 CPUs, this machine has ${cpus}` : false }, async (t) => {
+  const b = await fakeBackend('web');
+  const port = await freePort();
+  const px = await startProxy(cfg(port, b.port, `    nbthread 1\n    cpu-map 1/1 1\n`), port);
+  t.after(async () => {
+    await px.stop();
+    await b.close();
+  });
+  assert.equal(allowedList(px.proc.pid!), '1');
+  const n = (px.stderr().match(/configuration reloaded/g) ?? []).length;
+  px.write(cfg(port, b.port, `    nbthread 1\n`));
+  px.reload();
+  await until('reloaded', () => (px.stderr().match(/configuration reloaded/g) ?? []).length > n);
+  assert.equal(allowedList(px.proc.pid!), all);
+  assert.equal((await get(port, '/')).status, 200);
+});
