@@ -591,7 +591,7 @@ async function up(opts: { inventoryOut: string }): Promise<void> {
       // A VM that did not come up (seen under QEMU emulation on a busy machine) gets one more try
       // on its own: the others keep running.
       const failed = await hostsNotUp(root, st, plan);
-      if (st.provider === 'libvirt') await printBootDiagnostics(plan, failed).catch(() => {});
+      await printBootDiagnostics(st, plan, failed);
       if (failed.length === 0) throw new UserError(`vagrant up failed (exit ${code})`);
       console.error(`vagrant lab: vagrant up failed (exit ${code}); ${failed.join(', ')} did not come up: destroying ${failed.length > 1 ? 'them' : 'it'} and trying once more`);
       const d = await run('vagrant', ['destroy', '-f', ...failed], { env, show: true, timeoutMs: 600_000 });
@@ -599,7 +599,7 @@ async function up(opts: { inventoryOut: string }): Promise<void> {
       const again = await vagrantUpCmd(failed);
       if (again !== 0) {
         const still = await hostsNotUp(root, st, plan);
-        if (st.provider === 'libvirt') await printBootDiagnostics(plan, still).catch(() => {});
+        await printBootDiagnostics(st, plan, still);
         throw new UserError(`vagrant up failed twice (exit ${again})${still.length ? `; not up: ${still.join(', ')}` : ''}`);
       }
     }
@@ -681,11 +681,12 @@ export function consoleLogFile(plan: VagrantPlan, host: string): string {
 }
 
 /**
- * After a failed `up` on libvirt: the DHCP leases of the management network and the end of each
+ * After a failed `up` (libvirt only): the DHCP leases of the management network and the end of each
  * VM's serial console, so that a VM that did not come up can be told from one that came up slowly.
  */
-async function printBootDiagnostics(plan: VagrantPlan, hosts: string[]): Promise<void> {
-  const leases = await virsh(['net-dhcp-leases', plan.management_network.name], 10_000);
+async function printBootDiagnostics(st: LabState, plan: VagrantPlan, hosts: string[]): Promise<void> {
+  if (st.provider !== 'libvirt') return;
+  const leases = await virsh(['net-dhcp-leases', plan.management_network.name], 10_000).catch(() => ({ stdout: '', stderr: '(virsh failed)' }));
   console.error(`vagrant lab: DHCP leases on ${plan.management_network.name}:\n${(leases.stdout || leases.stderr).trimEnd()}`);
   for (const name of hosts) {
     const file = consoleLogFile(plan, name);

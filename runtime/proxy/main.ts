@@ -102,17 +102,28 @@ function load(files: string[], quiet: boolean): ParsedConfig {
   return cfg;
 }
 
-/** Restricts this process's main thread (its event loop) to `cpus`; false, with a warning, when it cannot. */
-function pinTo(cpus: number[]): boolean {
+/**
+ * This process's CPU placement: `allowed`, the CPUs it may use at start, and `place(cpus)`, which keeps its main
+ * thread (its event loop) on `cpus`, or on all of `allowed` again for null. A CPU set it cannot have gives a warning
+ * and leaves the placement as it was. Without the addon there is no placement.
+ */
+function cpuPlacement(): { allowed: number[]; place(cpus: number[] | null): void } {
   const native = reusePortAddon();
-  if (!native) return false;
-  try {
-    native.pin(cpus);
-    return true;
-  } catch (e) {
-    process.stderr.write(`[WARNING] (${process.pid}) : cpu-map: cannot run on CPU ${cpus.join(',')}: ${(e as Error).message}\n`);
-    return false;
-  }
+  const allowed = native ? native.cpus() : [];
+  let current = allowed.join(',');
+  return {
+    allowed,
+    place(cpus) {
+      const want = cpus ?? allowed;
+      if (!native || want.join(',') === current) return;
+      try {
+        native.pin(want);
+        current = want.join(',');
+      } catch (e) {
+        process.stderr.write(`[WARNING] (${process.pid}) : cpu-map: cannot run on CPU ${want.join(',')}: ${(e as Error).message}\n`);
+      }
+    },
+  };
 }
 
 // The Node flags of the bundle's #! line (runtime/proxy/build.mjs sets them at build time).
@@ -176,15 +187,9 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
     render: (kind, proxy, uri) => control!.render(kind, proxy, uri),
   };
   const engine = new Engine(cfg, link);
-  // only a cpu-map line places a single process
-  const native = reusePortAddon();
-  const allowed = native ? native.cpus() : [];
-  let placed = false;
-  const place = (c: ParsedConfig) => {
-    if (!native) return;
-    if (c.global.cpuMaps.length) placed = pinTo(workerCpus(c.global, 0, 1, allowed) ?? allowed) || placed;
-    else if (placed) placed = !pinTo(allowed); // the cpu-map lines are gone: free again
-  };
+  // only a cpu-map line places a single process (workerCpus gives null otherwise: free)
+  const cpu = cpuPlacement();
+  const place = (c: ParsedConfig) => cpu.place(workerCpus(c.global, 0, 1, cpu.allowed));
   place(cfg);
   const plane: Plane = {
     applyConfig: (c) => {
@@ -267,7 +272,7 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
   // the workers run with the flags of the bundle's #! line even when the primary was started as `node file`
   const execArgv = [...process.execArgv, ...NODE_FLAGS.filter((f) => !process.execArgv.some((a) => a.split('=')[0] === f.split('=')[0]))];
   // CPU placement (cpu-map, or one CPU per worker by default): each worker's slot 0..n-1 decides
-  const allowed = native ? native.cpus() : [];
+  const allowed = cpuPlacement().allowed;
   const slotOf = new Map<ChildProcess, number>();
   const freeSlot = () => {
     const used = new Set(slotOf.values());
@@ -275,8 +280,7 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
     while (used.has(i)) i++;
     return i;
   };
-  const cpusOf = (w: ChildProcess, c: ParsedConfig): number[] | null =>
-    native ? (workerCpus(c.global, slotOf.get(w) ?? 0, workerCount(c), allowed) ?? allowed) : null;
+  const cpusOf = (w: ChildProcess, c: ParsedConfig): number[] | null => workerCpus(c.global, slotOf.get(w) ?? 0, workerCount(c), allowed);
   if (!native && cfg.global.cpuMaps.length && !args.quiet)
     process.stderr.write(`[WARNING] (${process.pid}) : cpu-map needs proxy-linux-${os.arch()}.node next to the program: the workers run on any CPU\n`);
   if (!native) {
@@ -478,7 +482,7 @@ function runWorker(): void {
       });
   let dropped = false;
   let draining = false;
-  let pinned = '';
+  const cpu = cpuPlacement();
   const drain = async () => {
     if (draining) return;
     draining = true;
@@ -488,7 +492,7 @@ function runWorker(): void {
   process.on('message', async (m: ToWorker, handle?: object) => {
     if (m.t === 'bound') binds.get(m.id)?.(m, handle);
     else if (m.t === 'config') {
-      if (m.cpus && m.cpus.join(',') !== pinned) pinned = pinTo(m.cpus) ? m.cpus.join(',') : pinned;
+      cpu.place(m.cpus);
       try {
         if (!engine) {
           engine = new Engine(m.cfg, link, Number(process.env.HASETUP_PROXY_WORKER_INDEX ?? 0));
