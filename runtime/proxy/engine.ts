@@ -8,7 +8,8 @@ import {
   type RequestHead, type ResponseHead,
 } from './http.ts';
 import { Logger, LOG_INFO, httpLogLine, tcpLogLine, logEscape } from './log.ts';
-import { acceptReads, connectReads, inArena, own, type OnBytes } from './reads.ts';
+import { acceptReads, clock, connectReads, inArena, own, type OnBytes } from './reads.ts';
+import { send } from './writes.ts';
 
 export type AdminState = 'ready' | 'drain' | 'maint';
 
@@ -177,7 +178,7 @@ export class BeRt {
     const cands = this.cands;
     const n = this.candidates(exclude);
     if (n === 0) return null;
-    const now = Date.now();
+    const now = clock();
     const algo = this.cfg.balance;
     if (algo === 'first') {
       for (let i = 0; i < n; i++) if (!cands[i].full()) return cands[i];
@@ -239,7 +240,7 @@ export class BeRt {
       this.queue.shift();
       this.c.qcur = this.queue.length;
       if (w.timer) clearTimeout(w.timer);
-      w.session.dequeued(s, Date.now() - w.since);
+      w.session.dequeued(s, clock() - w.since);
     }
   }
 }
@@ -458,7 +459,7 @@ export class Engine {
     for (const be of this.world.bes.values()) if (be.queue.length && !be.servers.some((s) => s.usable())) {
       for (const w of be.queue.splice(0)) {
         if (w.timer) clearTimeout(w.timer);
-        w.session.dequeued(null, Date.now() - w.since);
+        w.session.dequeued(null, clock() - w.since);
       }
       be.c.qcur = 0;
     }
@@ -482,7 +483,7 @@ export class Engine {
       if (sock.destroyed) continue;
       fe.cur++;
       this.actconn++;
-      const now = Date.now();
+      const now = clock();
       fe.c.conn_tot++;
       fe.c.stot++;
       fe.connRate.hit(now);
@@ -528,7 +529,7 @@ export class Engine {
 
   /** Counters of every proxy and server of the current configuration. */
   snapshot(): Snapshot {
-    const now = Date.now();
+    const now = clock();
     const out: Snapshot = { actconn: this.actconn, pid: process.pid, proxies: {} };
     for (const fe of this.world.fes) {
       const c = { ...fe.c, scur: fe.cur, rate: fe.sessRate.read(now), rate_max: fe.sessRate.max, req_rate: fe.reqRate.read(now), req_rate_max: fe.reqRate.max };
@@ -587,7 +588,7 @@ export class Engine {
       c.sock.destroy();
       return;
     }
-    c.idleSince = Date.now();
+    c.idleSince = clock();
     c.srv.idle.push(c);
     if (!this.sweeper) {
       this.sweeper = setInterval(() => this.sweepIdle(), 1000);
@@ -599,7 +600,7 @@ export class Engine {
 
   /** Closes pooled server connections idle for more than 10 s. */
   private sweepIdle(): void {
-    const limit = Date.now() - 10000;
+    const limit = clock() - 10000;
     for (const b of this.world.bes.values())
       for (const s of b.servers) while (s.idle.length && s.idle[0].idleSince < limit) s.idle[0].kill();
   }
@@ -665,7 +666,7 @@ class Deadline {
   private fire(): void {
     this.timer = null;
     if (!this.at) return;
-    const now = Date.now();
+    const now = clock();
     if (now >= this.at) {
       this.at = 0;
       this.onExpire();
@@ -757,7 +758,7 @@ export class HttpSession {
     c.on('close', () => this.onClientClose());
     c.on('drain', () => this.onClientDrain());
     c.on('timeout', () => this.onClientTimeout());
-    this.t0 = Date.now();
+    this.t0 = clock();
     this.headDl.set(this.t0, this.to.httpRequest);
   }
 
@@ -793,7 +794,7 @@ export class HttpSession {
     switch (this.st) {
       case St.Head:
         if (!this.buf || this.buf.length === 0) {
-          this.t0 = Date.now();
+          this.t0 = clock();
           if (!this.firstReq) this.headDl.set(this.t0, this.to.httpRequest);
         }
         this.buf = this.buf && this.buf.length ? Buffer.concat([this.buf, d]) : d;
@@ -850,7 +851,7 @@ export class HttpSession {
   }
 
   private startRequest(req: RequestHead): void {
-    const now = Date.now();
+    const now = clock();
     this.req = req;
     this.tHead = now - this.t0;
     this.fe.c.req_tot++;
@@ -912,13 +913,13 @@ export class HttpSession {
     }
     if (s === 'full') {
       this.st = St.Queue;
-      const w: Waiter = { session: this, timer: null, since: Date.now() };
+      const w: Waiter = { session: this, timer: null, since: clock() };
       if (this.to.queue > 0)
         w.timer = setTimeout(() => {
           const i = be.queue.indexOf(w);
           if (i >= 0) be.queue.splice(i, 1);
           be.c.qcur = be.queue.length;
-          this.tw = Date.now() - w.since;
+          this.tw = clock() - w.since;
           this.localError(503, 'sQ', null);
         }, this.to.queue);
       this.bq = be.queue.length; // %bq: the requests ahead of this one in the backend queue
@@ -942,7 +943,7 @@ export class HttpSession {
   }
 
   private useServer(s: SrvRt): void {
-    const now = Date.now();
+    const now = clock();
     this.srv = s;
     this.srvName = s.cfg.name;
     if (!this.counted) {
@@ -977,7 +978,7 @@ export class HttpSession {
     if (this.retriesLeft <= 0) {
       s.c.econ++;
       be.c.econ++;
-      this.tc = Date.now() - this.tConn;
+      this.tc = clock() - this.tConn;
       this.localError(503, 'SC', null);
       return;
     }
@@ -1022,7 +1023,7 @@ export class HttpSession {
   }
 
   private connected(sc: ServerConn): void {
-    const now = Date.now();
+    const now = clock();
     this.tc = now - this.tConn;
     this.sc = sc;
     sc.owner = this;
@@ -1041,7 +1042,7 @@ export class HttpSession {
     this.tSent = now;
     this.bytesIn += this.req!.headBytes;
     this.st = St.Body;
-    sc.sock.write(head);
+    send(sc.sock, head);
     if (this.reqDone) {
       this.st = St.Wait;
       return;
@@ -1122,7 +1123,7 @@ export class HttpSession {
       if (this.reqLeft === 0) this.reqDone = true;
     }
     this.bytesIn += n;
-    if (this.srvDl.at) this.srvDl.set(Date.now(), this.to.server);
+    if (this.srvDl.at) this.srvDl.set(clock(), this.to.server);
     const ok = n > 0 ? this.sc.sock.write(own(n === d.length ? d : d.subarray(0, n))) : true;
     if (n < d.length) this.buf = this.buf && this.buf.length ? Buffer.concat([d.subarray(n), this.buf]) : d.subarray(n);
     if (this.reqDone) {
@@ -1148,7 +1149,7 @@ export class HttpSession {
       return;
     }
     if (this.st !== St.Wait && this.st !== St.Body) return;
-    const now = Date.now();
+    const now = clock();
     this.srvDl.set(now, this.to.server);
     if (!this.rsp) {
       this.now = now;
@@ -1245,7 +1246,7 @@ export class HttpSession {
         this.rspStarted = true;
         this.rspLeft = 0;
         this.bytesOut += out.length;
-        this.c.write(out);
+        send(this.c, out);
         this.responseDone(restLen > bodyLen ? buf.subarray(end + bodyLen) : null);
         return;
       }
@@ -1266,7 +1267,7 @@ export class HttpSession {
       this.rspStarted = true;
       this.bytesOut += head.length;
       if (this.rspMode === 'none' || (this.rspMode === 'cl' && this.rspLeft === 0) || rest.length === 0) {
-        this.c.write(head);
+        send(this.c, head);
         if (this.rspMode === 'none' || (this.rspMode === 'cl' && this.rspLeft === 0)) this.responseDone(rest);
         return;
       }
@@ -1300,8 +1301,8 @@ export class HttpSession {
     const head = this.pendingHead;
     if (head) {
       this.pendingHead = null;
-      ok = this.c.write(n > 0 ? Buffer.concat([head, n === d.length ? d : d.subarray(0, n)], head.length + n) : head);
-    } else if (n > 0) ok = this.c.write(own(n === d.length ? d : d.subarray(0, n)));
+      ok = send(this.c, n > 0 ? Buffer.concat([head, n === d.length ? d : d.subarray(0, n)], head.length + n) : head);
+    } else if (n > 0) ok = send(this.c, own(n === d.length ? d : d.subarray(0, n)));
     if (done) {
       this.responseDone(d.subarray(n));
       return;
@@ -1349,7 +1350,7 @@ export class HttpSession {
       // a pooled connection the server had closed: try again on a fresh one
       this.bytesIn = 0;
       this.st = St.Connect;
-      this.tConn = Date.now();
+      this.tConn = clock();
       this.srv!.c.connect++;
       this.srv!.c.stot++;
       const s = this.srv!;
@@ -1482,7 +1483,7 @@ export class HttpSession {
       this.c.setTimeout(0);
       this.clientTimeoutSet = false;
     }
-    const now = Date.now();
+    const now = clock();
     this.headDl.set(now, this.to.httpKeepAlive);
     if (this.c.isPaused()) this.c.resume();
     if (this.buf && this.buf.length) {
@@ -1620,7 +1621,7 @@ export class HttpSession {
   private finishLog(): void {
     if (!this.req) return;
     const status = this.status;
-    const now = Date.now();
+    const now = clock();
     if (this.srv && this.counted) {
       const s = this.srv;
       // only answers that came from the server count in its status classes (not our 503/504)
@@ -1655,7 +1656,7 @@ export class HttpSession {
   private logRequest(line: string): void {
     const fe = this.fe.cfg;
     if (!fe.logs.length || (!fe.httplog && !fe.tcplog)) return;
-    const now = Date.now();
+    const now = clock();
     let bc = 0;
     let sc = 0;
     const be = this.be;
@@ -1714,7 +1715,7 @@ export class TcpSession {
   private retriesLeft = 0;
   private retries = 0;
   private redispatched = false;
-  private t0 = Date.now();
+  private t0 = clock();
   private tw = -1;
   private tc = -1;
   private tConn = 0;
@@ -1745,7 +1746,7 @@ export class TcpSession {
     c.on('close', () => this.end(this.s ? 'CD' : 'CC'));
     acceptReads(c, (d) => {
       this.bytesIn += d.length;
-      if (this.idleMs) this.idle.set(Date.now(), this.idleMs);
+      if (this.idleMs) this.idle.set(clock(), this.idleMs);
       if (this.s) {
         if (!this.s.write(own(d))) c.pause();
         return;
@@ -1762,7 +1763,7 @@ export class TcpSession {
     }
     this.retriesLeft = this.be.cfg.retries;
     this.be.c.stot++;
-    this.be.sessRate.hit(Date.now());
+    this.be.sessRate.hit(clock());
     this.assign(null);
   }
 
@@ -1778,7 +1779,7 @@ export class TcpSession {
       return;
     }
     if (s === 'full') {
-      const w: Waiter = { session: this, timer: null, since: Date.now() };
+      const w: Waiter = { session: this, timer: null, since: clock() };
       this.queued = true;
       if (this.to.queue > 0)
         w.timer = setTimeout(() => {
@@ -1786,7 +1787,7 @@ export class TcpSession {
           if (i >= 0) be.queue.splice(i, 1);
           be.c.qcur = be.queue.length;
           this.queued = false;
-          this.tw = Date.now() - w.since;
+          this.tw = clock() - w.since;
           this.end('sQ');
         }, this.to.queue);
       this.bq = be.queue.length; // %bq: the requests ahead of this one in the backend queue
@@ -1826,7 +1827,7 @@ export class TcpSession {
     }
     s.c.stot++;
     s.c.connect++;
-    this.tConn = Date.now();
+    this.tConn = clock();
     this.eng.connectServer(s, this.to.connect, (err, sc) => {
       if (this.done) {
         sc?.sock.destroy();
@@ -1854,13 +1855,13 @@ export class TcpSession {
         return;
       }
       this.eng.observe(s, true, 'layer4');
-      this.tc = Date.now() - this.tConn;
+      this.tc = clock() - this.tConn;
       // plain sockets for piping: drop the ServerConn dispatchers
       const sock = sc.sock;
       const c = this.c;
       sc.onBytes = (d) => {
         this.bytesOut += d.length;
-        if (this.idleMs) this.idle.set(Date.now(), this.idleMs);
+        if (this.idleMs) this.idle.set(clock(), this.idleMs);
         if (!c.write(own(d))) sock.pause();
       };
       sock.removeAllListeners('end');
@@ -1878,7 +1879,7 @@ export class TcpSession {
       sock.on('close', () => this.end('SD'));
       const { client, server } = this.to;
       this.idleMs = client > 0 && server > 0 ? Math.min(client, server) : client > 0 ? client : server;
-      if (this.idleMs) this.idle.set(Date.now(), this.idleMs);
+      if (this.idleMs) this.idle.set(clock(), this.idleMs);
       else this.idle.stop();
       this.c.resume();
     });
@@ -1915,7 +1916,7 @@ export class TcpSession {
     if (s) {
       s.c.bin += this.bytesIn;
       s.c.bout += this.bytesOut;
-      s.c.lastsess = Date.now();
+      s.c.lastsess = clock();
     }
     if (this.be) {
       this.be.c.bin += this.bytesIn;
@@ -1933,7 +1934,7 @@ export class TcpSession {
         tcpLogLine({
           status: 0, TR: 0, Tr: 0, Ta: 0, requestLine: '',
           clientIp: this.src, clientPort: this.srcPort, start: this.t0, frontend: fe.name, backend: this.be?.cfg.name ?? fe.name,
-          server: s?.cfg.name ?? '<NOSRV>', Tw: this.tw, Tc: this.tc, Tt: Date.now() - this.t0, bytes: this.bytesOut, term: this.term,
+          server: s?.cfg.name ?? '<NOSRV>', Tw: this.tw, Tc: this.tc, Tt: clock() - this.t0, bytes: this.bytesOut, term: this.term,
           actconn: this.eng.actconn, feconn: this.fe.cur, beconn: bc, srvconn: s?.cur ?? 0, retries: this.retries,
           redispatched: this.redispatched, srvQueue: 0, backQueue: this.bq,
         }),

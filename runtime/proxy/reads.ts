@@ -22,12 +22,31 @@ export function own(b: Buffer): Buffer {
 
 export type OnBytes = (d: Buffer) => void;
 
+// The clock, read once per read callback: a callback's work takes microseconds, and a proxy otherwise reads the
+// clock several times per request. Outside a read callback clock() is Date.now().
+let readTime = 0;
+
+/** Milliseconds since the epoch, as Date.now(); during a read callback, the time that callback started. */
+export function clock(): number {
+  return readTime || Date.now();
+}
+
+/** Calls fn(d) with the clock read once for it. */
+function deliver(fn: OnBytes, d: Buffer): void {
+  readTime = Date.now();
+  try {
+    fn(d);
+  } finally {
+    readTime = 0;
+  }
+}
+
 /** Options for net.connect(): the connection reads into the arena and hands each read to `fn`. */
 export function connectReads(fn: OnBytes): net.OnReadOpts {
   return {
     buffer: ARENA,
     callback: (n: number) => {
-      fn(ARENA.subarray(0, n));
+      deliver(fn, ARENA.subarray(0, n));
       return true; // false would pause the socket: flow control is done with pause() and resume()
     },
   };
@@ -63,11 +82,11 @@ export function acceptReads(sock: net.Socket, fn: OnBytes): boolean {
   if (slots && handle && typeof handle.useUserBuffer === 'function' && !handle.reading) {
     const s = sock as unknown as Record<symbol, unknown>;
     s[slots.buffer] = ARENA;
-    s[slots.callback] = (n: number) => void fn(ARENA.subarray(0, n));
+    s[slots.callback] = (n: number) => deliver(fn, ARENA.subarray(0, n));
     s[slots.gen] = null;
     handle.useUserBuffer(ARENA);
     return true;
   }
-  sock.on('data', fn);
+  sock.on('data', (d: Buffer) => deliver(fn, d));
   return false;
 }
