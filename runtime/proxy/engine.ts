@@ -1748,7 +1748,7 @@ export class TcpSession {
       this.bytesIn += d.length;
       if (this.idleMs) this.idle.set(clock(), this.idleMs);
       if (this.s) {
-        if (!this.s.write(own(d))) c.pause();
+        if (!send(this.s, own(d))) c.pause();
         return;
       }
       // bytes sent before the server connection is up wait for it
@@ -1862,7 +1862,7 @@ export class TcpSession {
       sc.onBytes = (d) => {
         this.bytesOut += d.length;
         if (this.idleMs) this.idle.set(clock(), this.idleMs);
-        if (!c.write(own(d))) sock.pause();
+        if (!send(c, own(d))) sock.pause();
       };
       sock.removeAllListeners('end');
       sock.removeAllListeners('error');
