@@ -219,8 +219,16 @@ function framing(m: Semantics, version: 10 | 11, isRequest: boolean): { contentL
   return { contentLength: -1, chunked: true };
 }
 
+// One Semantics serves every parse: a parse runs to its end synchronously and keeps nothing of it.
+const SEM: Semantics = { contentLength: -1, te: null, close: false, keepAliveToken: false, upgradeToken: false, upgradeHeader: false, hosts: 0, hopByHop: false };
+
 function newSemantics(): Semantics {
-  return { contentLength: -1, te: null, close: false, keepAliveToken: false, upgradeToken: false, upgradeHeader: false, hosts: 0, hopByHop: false };
+  const m = SEM;
+  m.contentLength = -1;
+  m.te = null;
+  m.close = m.keepAliveToken = m.upgradeToken = m.upgradeHeader = m.hopByHop = false;
+  m.hosts = 0;
+  return m;
 }
 
 /** A parsed head; its header objects are built the first time they are asked for. */
@@ -292,7 +300,9 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
   if (method === 'CONNECT') throw new HttpError(405, 'CONNECT is not supported');
   const m = newSemantics();
   scanHeaders(text, eol + 2, m);
-  const { contentLength, chunked } = framing(m, version, true);
+  let contentLength = m.contentLength;
+  let chunked = false;
+  if (m.te) ({ contentLength, chunked } = framing(m, version, true));
   if (m.hosts > 1) throw new HttpError(400, 'several Host headers');
   if (version === 11 && m.hosts === 0) throw new HttpError(400, 'HTTP/1.1 request without Host');
   let path = uri;
@@ -315,14 +325,19 @@ export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
     eol >= 12 && text.startsWith('HTTP/1.') && (text.charCodeAt(7) === 48 || text.charCodeAt(7) === 49) && text.charCodeAt(8) === 32 &&
     isDigit(text.charCodeAt(9)) && isDigit(text.charCodeAt(10)) && isDigit(text.charCodeAt(11)) && (eol === 12 || text.charCodeAt(12) === 32);
   if (!ok) throw new HttpError(502, 'invalid status line');
+  for (let i = 13; i < eol; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 13 || c === 10) throw new HttpError(502, 'invalid status line');
+  }
   const reason = eol > 13 ? text.slice(13, eol) : '';
-  if (/[\r\n]/.test(reason)) throw new HttpError(502, 'invalid status line');
   const version = text.charCodeAt(7) === 49 ? 11 : 10;
-  const status = Number(text.slice(9, 12));
+  const status = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
   if (status < 100) throw new HttpError(502, 'invalid status code');
   const m = newSemantics();
   scanHeaders(text, eol + 2, m);
-  const { contentLength, chunked } = framing(m, version, false);
+  let contentLength = m.contentLength;
+  let chunked = false;
+  if (m.te) ({ contentLength, chunked } = framing(m, version, false));
   const keepAlive = version === 11 ? !m.close : m.keepAliveToken;
   return new ParsedResponse(text, eol + 2, version, status, reason, contentLength, chunked, keepAlive, end, m.hopByHop);
 }

@@ -64,6 +64,20 @@ test('response heads', () => {
   assert.equal(parseResponseHead(b2, findHeadEnd(b2)).chunked, true);
   const b3 = Buffer.from('HTTP/1.1 2000 x\r\n\r\n');
   assert.throws(() => parseResponseHead(b3, findHeadEnd(b3)), HttpError);
+  const parse = (t: string) => {
+    const x = Buffer.from(t);
+    return parseResponseHead(x, findHeadEnd(x));
+  };
+  assert.deepEqual([parse('HTTP/1.0 404 Not Found\r\nContent-Length: 12\r\n\r\n')].map((x) => [x.version, x.status, x.reason, x.contentLength, x.keepAlive]), [[10, 404, 'Not Found', 12, false]]);
+  assert.equal(parse('HTTP/1.1 599\r\n\r\n').status, 599);
+  assert.equal(parse('HTTP/1.1 100 Continue\r\n\r\n').status, 100);
+  // a bare CR or LF in the reason, a status below 100, a non-digit status: 502 (a bad answer from the server)
+  for (const bad of ['HTTP/1.1 200 O\rK\r\n\r\n', 'HTTP/1.1 200 O\nK\r\nX: y\r\n\r\n', 'HTTP/1.1 099 Low\r\n\r\n', 'HTTP/1.1 2x0 OK\r\n\r\n'])
+    assert.throws(() => parse(bad), (e: unknown) => e instanceof HttpError && e.status === 502, JSON.stringify(bad));
+  // framing noted in one parse does not leak into the next
+  assert.equal(parse('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n').chunked, true);
+  const next = parse('HTTP/1.1 200 OK\r\n\r\n');
+  assert.deepEqual([next.chunked, next.contentLength, next.keepAlive, next.hopByHop], [false, -1, true, false]);
 });
 
 test('chunked tracker: finds the end across arbitrary splits, rejects bad framing', () => {
