@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --min-semi-space-size=16
+#!/usr/bin/env -S node --max-semi-space-size=32
 // hasetup-proxy: the bundled load-balancing proxy (runtime/proxy), as built by `npm run build`. The #! line carries
 // the Node flags of the bundle's own (runtime/proxy/build.mjs nodeFlags).
 const { existsSync } = require('node:fs');

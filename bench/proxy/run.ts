@@ -259,7 +259,28 @@ async function main(): Promise<void> {
     await stop(p);
     (memory as Record<string, { idle: number; per: number; n: number }>)[who] = { idle, per, n: socks.length };
   }
+  // idle again after a load: what a proxy keeps once a busy spell is over (heap grown, pools filled)
+  for (const who of ['haproxy', 'ours'] as const) {
+    const port = await freePort();
+    const cfgFile = join(dir, `${who}-after.cfg`);
+    writeFileSync(cfgFile, config(port, bport, 'http', 1));
+    const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [proxyBin, '-q', '-f', cfgFile];
+    const p = start(cmd, pinned ? proxyCpu : null);
+    await waitPort(port);
+    await sleep(300);
+    wrk(`http://127.0.0.1:${port}/`, false, pinned ? loadCpu : null, 50, 0, Math.min(duration, 5));
+    await sleep(2000);
+    afterLoad[who] = rssKb(p.pid!);
+    await stop(p);
+  }
   rows.push({ what: 'idle RSS (MB)', haproxy: (memory.haproxy.idle / 1024).toFixed(1), ours: (memory.ours.idle / 1024).toFixed(1), ratio: (memory.ours.idle / memory.haproxy.idle).toFixed(2), target: 'ours <= 60 MB' });
+  rows.push({
+    what: `RSS idle again, 2 s after ${Math.min(duration, 5)} s of keep-alive load (MB)`,
+    haproxy: (afterLoad.haproxy / 1024).toFixed(1),
+    ours: (afterLoad.ours / 1024).toFixed(1),
+    ratio: (afterLoad.ours / afterLoad.haproxy).toFixed(2),
+    target: 'ours <= 60 MB',
+  });
   rows.push({
     what: `per idle keep-alive connection (KB, ${memory.ours.n} conns)`,
     haproxy: memory.haproxy.per.toFixed(1),
@@ -301,4 +322,5 @@ ${rows.map((r) => `| ${r.what} | ${r.haproxy} | ${r.ours} | ${r.ratio} | ${r.tar
 }
 
 const memory = {} as Record<'haproxy' | 'ours', { idle: number; per: number; n: number }>;
+const afterLoad = {} as Record<'haproxy' | 'ours', number>;
 void main();

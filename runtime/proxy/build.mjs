@@ -5,12 +5,14 @@ import { fileURLToPath } from 'node:url';
 import { buildAddon } from '../../scripts/native.mjs';
 
 /**
- * The Node flags the proxy runs with (the bundle's #! line; main.ts gives them to its workers too). A 16 MB young
- * generation: the proxy's garbage is short-lived, so V8 keeps the young generation small and scavenges every ~1,300
- * keep-alive requests, each pause (~0.25 ms) delaying every request in flight; with 16 MB it scavenges several times
- * less often, for pauses as short (bench/results/proxy.md).
+ * The Node flags the proxy runs with (the bundle's #! line; main.ts gives them to its workers too). A young
+ * generation allowed to grow to 32 MB semi-spaces: the proxy's garbage is short-lived, and with Node's default limit
+ * V8 scavenges every ~1,300 keep-alive requests, each pause (~0.25 ms) delaying every request in flight. Allowed to
+ * grow, V8 sizes it to ~16 MB under load and scavenges several times less often, for pauses as short. A fixed 16 MB
+ * (--min-semi-space-size=16) scavenges as rarely but left the process ~25 MB larger once a load was over
+ * (bench/results/proxy.md).
  */
-export const nodeFlags = ['--min-semi-space-size=16'];
+export const nodeFlags = ['--max-semi-space-size=32'];
 
 export default async function buildProxy({ root }) {
   await buildAddon({ root, name: 'proxy', src: 'runtime/proxy/native/reuseport.c', hook: fileURLToPath(import.meta.url) });
