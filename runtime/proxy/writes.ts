@@ -73,18 +73,23 @@ function writeError(status: number): NodeJS.ErrnoException {
 // to wait keeps its object until it completes, and the next write gets a new one.
 let spare: WriteReq | null = null;
 
-/** Writes `b` to `sock` like sock.write(b); see the rules at the top of this file. */
-export function send(sock: net.Socket, b: Buffer): boolean {
-  const handle = (sock as unknown as { _handle: Handle | null })._handle;
-  if (!binding || !handle || sock.connecting || sock.writableLength !== 0 || sock.timeout || sock.destroyed || sock.writableEnded) return sock.write(b);
-  const req = spare ?? new binding.WriteWrap();
-  spare = null;
-  req.handle = handle;
+function newReq(b: StreamBinding): WriteReq {
+  const req = new b.WriteWrap();
   req.oncomplete = oncomplete;
   req.async = false;
   req.bytes = 0;
   req.buffer = null;
   req.sock = null;
+  return req;
+}
+
+/** Writes `b` to `sock` like sock.write(b); see the rules at the top of this file. */
+export function send(sock: net.Socket, b: Buffer): boolean {
+  const handle = (sock as unknown as { _handle: Handle | null })._handle;
+  if (!binding || !handle || sock.connecting || sock.writableLength !== 0 || sock.timeout || sock.destroyed || sock.writableEnded) return sock.write(b);
+  const req = spare ?? newReq(binding);
+  spare = null;
+  req.handle = handle;
   const err = handle.writeBuffer(req, b);
   if (err !== 0) {
     sock.destroy(writeError(err));
