@@ -13,7 +13,7 @@ import { cpus, totalmem, hostname } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { TestLab, REPO } from '../../test/helpers/lab-cli.ts';
-import { ROLES } from '../../cli/roles.ts';
+import { ROLE_NAMES } from '../../roles/index.ts';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -138,7 +138,7 @@ Ratio: hasetup is **${(ma / mo).toFixed(1)}×** faster than Ansible on a no-chan
 SSH round trips per host (facts + one probe batch per role, one connection per host):
 ${perTask.map((l) => `- ${l}`).join('\n')}
 
-## The whole cluster: no-change apply of every role (${ROLES.map((r) => r.name).join(', ')})
+## The whole cluster: no-change apply of every role (${ROLE_NAMES.join(', ')})
 
 First (converging) run: ${full.ms} ms. No-change runs: median **${median(fullRuns)} ms** (${fullRuns.join(', ')}); target: under 3 s.
 Round trips per host: ${Object.entries(fullRoundTrips).map(([h, n]) => `${h} ${n}`).join(', ')}.

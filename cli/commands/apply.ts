@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
+import { ROLES, ROLE_NAMES } from '../../roles/index.ts';
 // The engine, the inventory loader and their libraries load only when the command runs, so that
 // `--help` and other commands start fast.
 
@@ -11,8 +12,6 @@ interface ApplyFlags {
   json?: boolean;
 }
 
-/** The roles' names, for --help (kept in step with cli/roles.ts by a unit test). */
-export const ROLE_NAMES = ['common', 'firewall', 'apache', 'mysql'];
 
 function plainOutput(): boolean {
   return !process.stdout.isTTY || !!process.env.NO_COLOR || !!process.env.CI;
@@ -41,14 +40,14 @@ Examples:
   hasetup lab exec -- hasetup apply lab/inventory.yaml   (lab hosts are reached from the lab's controller namespace)`,
     )
     .action(async (file: string, flags: ApplyFlags) => {
-      const [{ loadOrExplain, connectHost }, { secretValues }, { Redactor }, { JsonReporter, ListrReporter, PlainReporter }, { failedRun, run }, { ROLES }] =
+      const [{ loadOrExplain, connectHost }, { secretValues }, { Redactor }, { JsonReporter, ListrReporter, PlainReporter }, { failedRun, run }, { loadRoles }] =
         await Promise.all([
           import('../connect.ts'),
           import('../../inventory/secrets.ts'),
           import('../engine/redact.ts'),
           import('../engine/report.ts'),
           import('../engine/runner.ts'),
-          import('../roles.ts'),
+          import('../engine/registry.ts'),
         ]);
       type Reporter = import('../engine/runner.ts').Reporter;
       type ListrReporterT = import('../engine/report.ts').ListrReporter;
@@ -73,7 +72,7 @@ Examples:
       try {
         result = await run({
           inventory: inv,
-          roles: ROLES,
+          roles: await loadRoles(ROLES),
           connect: (h) => connectHost(inv, h),
           reporter,
           redactor,

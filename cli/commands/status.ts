@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import type { Host, Inventory } from '../../inventory/types.ts';
+import type { Role } from '../engine/role.ts';
+import { ROLES } from '../../roles/index.ts';
 // The engine and the inventory loader load only when the command runs (fast --help).
 
 interface HostStatus {
@@ -14,15 +16,15 @@ interface HostStatus {
   vrrp?: unknown;
 }
 
-/** Services worth showing per group, as systemd unit names. */
-const SHOWN: Record<string, string[]> = {
-  lb: ['hasetup-proxy', 'hasetup-vrrpd', 'haproxy', 'keepalived'],
-  web: ['apache2'],
-  db: ['mariadb'],
-};
-
-async function hostStatus(inv: Inventory, h: Host): Promise<HostStatus> {
-  const [{ connectHost }, { gatherFacts }, { marker }] = await Promise.all([import('../connect.ts'), import('../engine/facts.ts'), import('../engine/shell.ts')]);
+async function hostStatus(inv: Inventory, h: Host, roles: Role[]): Promise<HostStatus> {
+  const [{ connectHost }, { gatherFacts }, { marker }, { interestOf }] = await Promise.all([
+    import('../connect.ts'),
+    import('../engine/facts.ts'),
+    import('../engine/shell.ts'),
+    import('../engine/runner.ts'),
+  ]);
+  // the services the host's roles run (roles/index.ts)
+  const interest = interestOf(roles, h, inv);
   const base = { name: h.name, group: h.group, address: h.address };
   let t;
   try {
@@ -31,9 +33,9 @@ async function hostStatus(inv: Inventory, h: Host): Promise<HostStatus> {
     return { ...base, reachable: false, error: (e as Error).message };
   }
   try {
-    const facts = await gatherFacts(t, marker());
+    const facts = await gatherFacts(t, marker(), interest);
     const services: Record<string, string> = {};
-    for (const u of SHOWN[h.group] ?? []) {
+    for (const u of interest.services) {
       const s = facts.services[u];
       if (s && s.enabled !== 'not-found') services[u] = s.active;
     }
@@ -63,14 +65,16 @@ export function registerStatus(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  hasetup status inventory.yaml\n  hasetup lab exec -- hasetup status lab/inventory.yaml')
     .action(async (file: string, flags: { json?: boolean }) => {
-      const [{ loadOrExplain }, { secretValues }, { Redactor }] = await Promise.all([
+      const [{ loadOrExplain }, { secretValues }, { Redactor }, { loadRoles }] = await Promise.all([
         import('../connect.ts'),
         import('../../inventory/secrets.ts'),
         import('../engine/redact.ts'),
+        import('../engine/registry.ts'),
       ]);
+      const roles = await loadRoles(ROLES);
       const inv = await loadOrExplain(file);
       const redactor = new Redactor(secretValues(inv));
-      const all = await Promise.all(inv.hosts.map((h) => hostStatus(inv, h)));
+      const all = await Promise.all(inv.hosts.map((h) => hostStatus(inv, h, roles)));
       if (flags.json) {
         process.stdout.write(redactor.redact(JSON.stringify({ vip: `${inv.vip.address}/${inv.vip.prefix}`, hosts: all }, null, 2)) + '\n');
       } else {

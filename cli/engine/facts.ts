@@ -29,19 +29,21 @@ export interface Facts {
   user: string;
 }
 
-/** Packages and services the roles care about: their state is read with the facts. */
-export const PACKAGES_OF_INTEREST = [
-  'apache2', 'mariadb-server', 'mariadb-client', 'nodejs', 'nftables', 'curl', 'iputils-arping', 'chrony',
-  'haproxy', 'keepalived', 'sudo', 'openssh-server',
-];
-export const SERVICES_OF_INTEREST = [
-  'apache2', 'mariadb', 'nftables', 'chrony', 'haproxy', 'keepalived', 'hasetup-proxy', 'hasetup-vrrpd', 'ssh',
-];
+/** The packages and services whose state the facts read: what the host's roles install and run (Role.installs). */
+export interface Interest {
+  packages: string[];
+  services: string[];
+}
+
+/** Always read: the SSH server (status, init) and sudo. */
+const ALWAYS: Interest = { packages: ['openssh-server', 'sudo'], services: ['ssh'] };
 
 const SECTIONS = ['hostname', 'os', 'arch', 'kernel', 'init', 'mem', 'cpus', 'ip', 'pkgs', 'svc', 'user', 'virt'] as const;
 
-export function factsScript(mark: string): string {
+export function factsScript(mark: string, interest: Interest = { packages: [], services: [] }): string {
   const s = (name: string, cmd: string) => `echo ${mark}${name}; ${cmd}`;
+  const pkgs = [...new Set([...ALWAYS.packages, ...interest.packages])];
+  const units = [...new Set([...ALWAYS.services, ...interest.services])];
   return [
     s('hostname', 'hostname 2>/dev/null || cat /etc/hostname'),
     s('os', 'cat /etc/os-release 2>/dev/null'),
@@ -50,10 +52,11 @@ export function factsScript(mark: string): string {
     s('init', '[ -d /run/systemd/system ] && echo systemd || echo other'),
     s('mem', "awk '/^MemTotal:/ {print $2}' /proc/meminfo"),
     s('cpus', 'nproc 2>/dev/null || getconf _NPROCESSORS_ONLN'),
-    s('ip', 'ip -o addr show 2>/dev/null; echo ---; ip -o link show 2>/dev/null'),
-    s('pkgs', `dpkg-query -W -f='\${Package} \${db:Status-Abbrev} \${Version}\\n' ${PACKAGES_OF_INTEREST.map(shq).join(' ')} 2>/dev/null`),
+    // JSON where iproute2 has it (since 4.13), one line per address and link otherwise
+    s('ip', 'ip -j addr show 2>/dev/null || { echo ---; ip -o addr show 2>/dev/null; echo ---; ip -o link show 2>/dev/null; }'),
+    s('pkgs', `dpkg-query -W -f='\${Package} \${db:Status-Abbrev} \${Version}\\n' ${pkgs.map(shq).join(' ')} 2>/dev/null`),
     // One systemctl call for every unit (a call per unit and question cost ~10 ms each).
-    s('svc', `systemctl show -p Id,LoadState,ActiveState,UnitFileState -- ${SERVICES_OF_INTEREST.map((u) => `${u}.service`).join(' ')} 2>/dev/null`),
+    s('svc', `systemctl show -p Id,LoadState,ActiveState,UnitFileState -- ${units.map((u) => shq(`${u}.service`)).join(' ')} 2>/dev/null`),
     s('user', 'id -un'),
     s('virt', 'systemd-detect-virt 2>/dev/null || true; systemd-detect-virt --container 2>/dev/null || true'),
   ].join('\n');
@@ -83,19 +86,7 @@ export function parseFacts(out: string, mark: string): Facts {
     const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
     if (m) osr[m[1]] = m[2].replace(/^"(.*)"$/, '$1');
   }
-  const [addrPart, linkPart = ''] = sec.ip.split('\n---\n');
-  const ifaces = new Map<string, Interface>();
-  for (const line of linkPart.split('\n')) {
-    const m = /^\d+:\s+([^:@\s]+)(?:@\S+)?:\s+<([^>]*)>/.exec(line);
-    if (m) ifaces.set(m[1], { name: m[1], addresses: [], up: m[2].split(',').includes('UP') });
-  }
-  for (const line of addrPart.split('\n')) {
-    const m = /^\d+:\s+(\S+)\s+inet6?\s+(\S+)/.exec(line);
-    if (!m) continue;
-    const i = ifaces.get(m[1]) ?? { name: m[1], addresses: [], up: true };
-    i.addresses.push(m[2]);
-    ifaces.set(m[1], i);
-  }
+  const interfaces = parseInterfaces(sec.ip);
   const packages: Record<string, string> = {};
   for (const line of sec.pkgs.split('\n')) {
     const [name, status, version] = line.trim().split(/\s+/);
@@ -123,15 +114,41 @@ export function parseFacts(out: string, mark: string): Facts {
     container: (sec.virt.split('\n')[1]?.trim() || 'none') !== 'none',
     memoryMb: Math.round(Number(sec.mem.trim() || 0) / 1024),
     cpus: Number(sec.cpus.trim() || 1),
-    interfaces: [...ifaces.values()],
+    interfaces,
     packages,
     services,
     user: sec.user.trim(),
   };
 }
 
-export async function gatherFacts(t: Transport, mark: string): Promise<Facts> {
-  const r = await t.exec(factsScript(mark));
+/** Interfaces from `ip -j addr show`, or from `ip -o addr show` and `ip -o link show` after a "---" line. */
+export function parseInterfaces(text: string): Interface[] {
+  if (!text.startsWith('---')) {
+    const links = JSON.parse(text) as { ifname: string; flags?: string[]; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+    return links.map((l) => ({
+      name: l.ifname,
+      up: (l.flags ?? []).includes('UP'),
+      addresses: (l.addr_info ?? []).filter((a) => a.family === 'inet' || a.family === 'inet6').map((a) => `${a.local}/${a.prefixlen}`),
+    }));
+  }
+  const [, addrPart = '', linkPart = ''] = text.split(/^---$/m);
+  const ifaces = new Map<string, Interface>();
+  for (const line of linkPart.split('\n')) {
+    const m = /^\d+:\s+([^:@\s]+)(?:@\S+)?:\s+<([^>]*)>/.exec(line);
+    if (m) ifaces.set(m[1], { name: m[1], addresses: [], up: m[2].split(',').includes('UP') });
+  }
+  for (const line of addrPart.split('\n')) {
+    const m = /^\d+:\s+(\S+)\s+inet6?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const i = ifaces.get(m[1]) ?? { name: m[1], addresses: [], up: true };
+    i.addresses.push(m[2]);
+    ifaces.set(m[1], i);
+  }
+  return [...ifaces.values()];
+}
+
+export async function gatherFacts(t: Transport, mark: string, interest?: Interest): Promise<Facts> {
+  const r = await t.exec(factsScript(mark, interest));
   if (r.code !== 0 && !r.stdout.includes(mark)) throw new Error(`gathering facts failed (exit ${r.code}): ${r.stderr.trim()}`);
   return parseFacts(r.stdout, mark);
 }

@@ -63,6 +63,11 @@ export interface FileSpec {
   validate?: string;
   /** The content holds secrets: never show it in a diff. */
   sensitive?: boolean;
+  /**
+   * A binary or large file (a program, a native addon): the probe reads only its checksum, the
+   * content travels only when the checksum differs, and no diff is ever shown.
+   */
+  binary?: boolean;
 }
 
 export function file(spec: FileSpec): Operation {
@@ -70,15 +75,16 @@ export function file(spec: FileSpec): Operation {
   const group = spec.group ?? 'root';
   const mode = (spec.mode ?? '0644').replace(/^0?(?=[0-7]{3}$)/, '');
   const want = sha256(spec.content);
-  const binary = Buffer.isBuffer(spec.content) && spec.content.includes(0);
+  const binary = spec.binary || (Buffer.isBuffer(spec.content) && spec.content.includes(0));
   const p = shq(spec.path);
+  // the old content, for the diff: never for a binary file
+  const old = spec.binary ? '' : `if [ "$h" != ${want} ] && [ $(stat -c %s ${p}) -lt 262144 ]; then base64 < ${p}; fi; `;
   return {
     kind: 'file',
     subject: spec.path,
     probe: () =>
       // line 1: "absent" or "owner group mode"; line 2: sha256; then the old content (base64) when it differs.
-      `if [ -f ${p} ]; then stat -c '%U %G %a' ${p}; h=$(sha256sum < ${p} | cut -c1-64); echo "$h"; ` +
-      `if [ "$h" != ${want} ] && [ $(stat -c %s ${p}) -lt 262144 ]; then base64 < ${p}; fi; else echo absent; fi`,
+      `if [ -f ${p} ]; then stat -c '%U %G %a' ${p}; h=$(sha256sum < ${p} | cut -c1-64); echo "$h"; ${old}else echo absent; fi`,
     plan(state) {
       const [meta = 'absent', hash = '', ...rest] = lines(state);
       const exists = meta !== 'absent';
@@ -91,7 +97,7 @@ export function file(spec: FileSpec): Operation {
       if (!contentOk) {
         why.push(exists ? 'content differs' : 'file absent');
         if (spec.sensitive) diff = `--- ${spec.path}\n+++ ${spec.path}\n(content hidden: it holds secrets)\n`;
-        else if (binary) diff = `binary file ${spec.path} ${exists ? 'differs' : 'created'}\n`;
+        else if (binary) diff = `binary file ${spec.path} ${exists ? `differs (sha256 ${hash.slice(0, 12)} -> ${want.slice(0, 12)})` : 'created'}, ${spec.content.length} bytes\n`;
         else {
           const old = exists ? Buffer.from(rest.join(''), 'base64').toString('utf8') : '';
           diff = createTwoFilesPatch(exists ? spec.path : '/dev/null', spec.path, old, spec.content.toString(), '', '', { context: 3 });
@@ -147,33 +153,66 @@ export function directory(spec: { path: string; owner?: string; group?: string; 
 // ---------------------------------------------------------------------------------------------
 // packages (apt, read from dpkg's state)
 
-export function packages(names: string[]): Operation {
+export interface PackagesOptions {
+  /** 'absent': removed with their configuration files (purge). Default 'present'. */
+  state?: 'present' | 'absent';
+  /**
+   * Install without letting the packages start their services (Debian's policy-rc.d): the role
+   * starts them itself once their configuration is in place.
+   */
+  noStart?: boolean;
+}
+
+const APT_LOG = '/tmp/hasetup-apt.log';
+const apt = (args: string) => `apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${args}`;
+const aptFailed = `{ grep -E '^(E|W): ' ${APT_LOG} || tail -n 8 ${APT_LOG}; exit 1; }`;
+
+const POLICY = '/usr/sbin/policy-rc.d';
+const POLICY_MARK = 'hasetup: no service starts during its package installs';
+
+/** Runs an apt script with Debian's policy-rc.d saying no to every service start (invoke-rc.d, deb-systemd-invoke). */
+function withoutServiceStarts(script: string): string {
+  return [
+    `if [ -e ${POLICY} ] && ! grep -qF '${POLICY_MARK}' ${POLICY}; then echo '${POLICY} exists: another tool holds back service starts, hasetup leaves it alone'; exit 1; fi`,
+    `printf '#!/bin/sh\\n# ${POLICY_MARK}\\nexit 101\\n' > ${POLICY} && chmod 0755 ${POLICY}`,
+    `trap 'rm -f ${POLICY}' EXIT HUP INT TERM`,
+    script,
+  ].join('\n');
+}
+
+export function packages(names: string[], opts: PackagesOptions = {}): Operation {
   const list = names.map(shq).join(' ');
+  const absent = opts.state === 'absent';
   return {
     kind: 'packages',
-    subject: names.join(' '),
+    subject: `${absent ? 'absent: ' : ''}${names.join(' ')}`,
     probe: () => `dpkg-query -W -f='\${Package} \${db:Status-Abbrev}\\n' ${list} 2>/dev/null; true`,
     plan(state) {
-      const installed = new Set(
+      const status = new Map(
         lines(state)
           .map((l) => l.trim().split(/\s+/))
-          .filter((f) => f[1] === 'ii')
-          .map((f) => f[0]),
+          .filter((f) => f[0])
+          .map((f) => [f[0], f[1] ?? ''] as const),
       );
-      const missing = names.filter((n) => !installed.has(n));
+      if (absent) {
+        // the second letter of db:Status-Abbrev is the state: n = not installed (rc: config files left)
+        const present = names.filter((n) => (status.get(n) ?? 'un').slice(1, 2) !== 'n' && status.has(n));
+        if (present.length === 0) return { changed: false };
+        return {
+          changed: true,
+          script: `export DEBIAN_FRONTEND=noninteractive\n${apt(`purge ${present.map(shq).join(' ')}`)} >${APT_LOG} 2>&1 || ${aptFailed}`,
+          why: `purge ${present.join(' ')}`,
+          diff: `packages: purge ${present.join(' ')}\n`,
+        };
+      }
+      const missing = names.filter((n) => status.get(n) !== 'ii');
       if (missing.length === 0) return { changed: false };
-      const m = missing.map(shq).join(' ');
+      const install = apt(`install --no-install-recommends ${missing.map(shq).join(' ')}`);
       // Non-interactive; waits for a dpkg lock held by another apt (unattended upgrades...); refreshes
       // the package lists once if a package is unknown or the lists are stale.
-      const install = `apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install --no-install-recommends ${m}`;
-      return {
-        changed: true,
-        script:
-          `export DEBIAN_FRONTEND=noninteractive\n` +
-          `${install} >/tmp/hasetup-apt.log 2>&1 || { apt-get -q -o DPkg::Lock::Timeout=300 update >>/tmp/hasetup-apt.log 2>&1 && ${install} >>/tmp/hasetup-apt.log 2>&1; } || { grep -E '^(E|W): ' /tmp/hasetup-apt.log || tail -n 8 /tmp/hasetup-apt.log; exit 1; }`,
-        why: `install ${missing.join(' ')}`,
-        diff: `packages: install ${missing.join(' ')}\n`,
-      };
+      const script = `export DEBIAN_FRONTEND=noninteractive\n${install} >${APT_LOG} 2>&1 || { apt-get -q -o DPkg::Lock::Timeout=300 update >>${APT_LOG} 2>&1 && ${install} >>${APT_LOG} 2>&1; } || ${aptFailed}`;
+      if (opts.noStart) return { changed: true, script: withoutServiceStarts(script), why: `install ${missing.join(' ')} (services not started)`, diff: `packages: install ${missing.join(' ')}\n` };
+      return { changed: true, script, why: `install ${missing.join(' ')}`, diff: `packages: install ${missing.join(' ')}\n` };
     },
   };
 }
@@ -302,6 +341,52 @@ export function command(spec: { script: string; creates?: string; unless?: strin
       const [c = '', u = ''] = lines(state).map((l) => l.trim());
       if (c === 'created' || u === 'pass') return { changed: false };
       return { changed: true, script: spec.script, why: spec.creates ? `${spec.creates} missing` : 'guard failed', diff: `run: ${spec.describe ?? spec.script.split('\n')[0]}\n` };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// link: a symbolic link, switched atomically (a new link renamed over the old one)
+
+export function link(spec: { path: string; target: string }): Operation {
+  const p = shq(spec.path);
+  return {
+    kind: 'link',
+    subject: `${spec.path} -> ${spec.target}`,
+    probe: () => `if [ -L ${p} ]; then echo "link $(readlink ${p})"; elif [ -e ${p} ]; then echo other; else echo absent; fi`,
+    plan(state) {
+      const s = state.trim();
+      if (s === `link ${spec.target}`) return { changed: false };
+      if (s === 'other') throw new PlanError(`${spec.path} exists and is not a symbolic link`);
+      const was = s.startsWith('link ') ? s.slice(5) : 'absent';
+      return {
+        changed: true,
+        script: `ln -sfn ${shq(spec.target)} ${shq(`${spec.path}.hasetup-new`)} && mv -fT ${shq(`${spec.path}.hasetup-new`)} ${p}`,
+        why: `${was} -> ${spec.target}`,
+        diff: `link ${spec.path}: ${was} -> ${spec.target}\n`,
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// absent: files or folders that must not exist (what a role put there before, and no longer wants)
+
+export function absent(spec: { paths: string[]; describe?: string }): Operation {
+  const ps = spec.paths.map(shq);
+  return {
+    kind: 'absent',
+    subject: spec.describe ?? spec.paths.join(' '),
+    probe: () => ps.map((p) => `if [ -e ${p} ] || [ -L ${p} ]; then echo ${p}; fi`).join('; '),
+    plan(state) {
+      const present = lines(state).map((l) => l.trim()).filter(Boolean);
+      if (present.length === 0) return { changed: false };
+      return {
+        changed: true,
+        script: `rm -rf -- ${present.join(' ')}`,
+        why: `remove ${present.join(' ')}`,
+        diff: present.map((p) => `remove ${p}\n`).join(''),
+      };
     },
   };
 }

@@ -3,9 +3,10 @@
 // re-probes the tasks after it (their state may depend on it). A host whose state is already right
 // costs one round trip per role, after the one that gathers its facts.
 import type { Host, Inventory } from '../../inventory/types.ts';
-import { gatherFacts, splitSections, type Facts } from './facts.ts';
+import { gatherFacts, splitSections, type Facts, type Interest } from './facts.ts';
 import { PlanError, type Plan } from './ops.ts';
-import { roleContext, type Handler, type Role, type Task } from './role.ts';
+import { roleContext, type Handler, type Role, type Serial, type Task } from './role.ts';
+import { Mutex, Progress } from './turns.ts';
 import { marker, shq } from './shell.ts';
 import { UnreachableError, type Transport } from './transport.ts';
 import type { Redactor } from './redact.ts';
@@ -68,23 +69,6 @@ export interface RunOptions {
   stateDir?: string;
 }
 
-/** Serializes work per key (e.g. one LB at a time) across the whole run. */
-class Mutex {
-  private tail = new Map<string, Promise<void>>();
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tail.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const next = new Promise<void>((r) => (release = r));
-    this.tail.set(key, prev.then(() => next));
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
-  }
-}
-
 export function selectHosts(inv: Inventory, limit?: string[]): Host[] {
   if (!limit || limit.length === 0) return inv.hosts;
   const unknown = limit.filter((l) => !inv.hosts.some((h) => h.name === l || h.group === l));
@@ -105,6 +89,22 @@ function probeBatch(tasks: Task[], from: number, mark: string): string {
   return parts.join('\n');
 }
 
+/** The packages and services the roles that apply to a host care about (read with its facts). */
+export function interestOf(roles: Role[], host: Host, inv: Inventory): Interest {
+  const packages = new Set<string>();
+  const services = new Set<string>();
+  for (const r of roles) {
+    if (!r.appliesTo(host, inv)) continue;
+    const i = r.installs?.(host, inv) ?? {};
+    for (const p of i.packages ?? []) packages.add(p);
+    for (const u of i.services ?? []) services.add(u);
+  }
+  return { packages: [...packages], services: [...services] };
+}
+
+const TURN_WAIT_MS = 20 * 60_000;
+const PEER_READY_MS = 60_000;
+
 export async function run(opts: RunOptions): Promise<RunResult> {
   const { inventory: inv, reporter, redactor } = opts;
   const check = opts.check ?? false;
@@ -112,12 +112,21 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   const hosts = selectHosts(inv, opts.limit);
   const roles = selectRoles(opts.roles, opts.tags);
   const mutex = new Mutex();
+  const progress = new Progress();
   const results: TaskResult[] = [];
   const recap: Record<string, HostRecap> = {};
   const roundTrips: Record<string, number> = {};
   const transports = new Map<string, Transport>();
-  const plan = hosts.map((h) => ({ host: h, roles: roles.filter((r) => r.appliesTo(h, inv)).map((r) => r.name) }));
-  for (const h of hosts) recap[h.name] = { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 };
+  /** Each host's facts: those of the run as they gather them, others' when a role asks (factsFrom). */
+  const facts = new Map<string, Promise<Facts>>();
+  const factsReady = new Map<string, (f: Facts | Error) => void>();
+  const hostRoles = (h: Host) => roles.filter((r) => r.appliesTo(h, inv));
+  const plan = hosts.map((h) => ({ host: h, roles: hostRoles(h).map((r) => r.name) }));
+  for (const h of hosts) {
+    recap[h.name] = { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 };
+    facts.set(h.name, new Promise<Facts>((res, rej) => factsReady.set(h.name, (f) => (f instanceof Error ? rej(f) : res(f)))));
+    facts.get(h.name)!.catch(() => {});
+  }
   reporter.start(plan);
 
   const emit = (r: TaskResult) => {
@@ -127,6 +136,25 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     reporter.result(clean);
   };
   const aborted = () => opts.signal?.aborted ?? false;
+  const inRun = (h: Host) => hosts.some((x) => x.name === h.name);
+
+  /** Facts of a host outside the run (read-only: one connection, one round trip). */
+  function factsOf(h: Host): Promise<Facts> {
+    let p = facts.get(h.name);
+    if (!p) {
+      p = (async () => {
+        const t = await opts.connect(h);
+        try {
+          return await gatherFacts(t, marker(), interestOf(opts.roles, h, inv));
+        } finally {
+          await t.close().catch(() => {});
+        }
+      })();
+      p.catch(() => {});
+      facts.set(h.name, p);
+    }
+    return p;
+  }
 
   async function runHost(host: Host, hostRoles: Role[]): Promise<void> {
     let t: Transport;
@@ -135,15 +163,18 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     } catch (e) {
       recap[host.name].unreachable = 1;
       const msg = e instanceof UnreachableError ? e.message : `${host.name}: unreachable: ${(e as Error).message}`;
+      factsReady.get(host.name)?.(new Error(msg));
       reporter.unreachable(host, redactor.redact(msg));
       return;
     }
     transports.set(host.name, t);
     try {
-      let facts: Facts;
+      let own: Facts;
       try {
-        facts = await gatherFacts(t, marker());
+        own = await gatherFacts(t, marker(), interestOf(opts.roles, host, inv));
+        factsReady.get(host.name)?.(own);
       } catch (e) {
+        factsReady.get(host.name)?.(e as Error);
         emit({ host: host.name, role: 'facts', task: 'gather facts', type: 'task', status: 'failed', message: (e as Error).message });
         return;
       }
@@ -155,20 +186,69 @@ export async function run(opts: RunOptions): Promise<RunResult> {
           reporter.roleEnd(host, role.name);
           continue;
         }
-        failed = !(await runRole(host, t, facts, role));
+        failed = !(await runRole(host, t, own, role));
+        progress.roleDone(host.name, role.name);
       }
     } finally {
       roundTrips[host.name] = t.roundTrips;
     }
   }
 
+  /** What a role needs before it can start on a host: other hosts' roles done, other hosts' facts. */
+  async function prerequisites(host: Host, role: Role): Promise<Map<string, Facts>> {
+    for (const dep of role.after ?? []) {
+      const others = hosts.filter((h) => h.group === dep.group && h.name !== host.name && roles.some((r) => r.name === dep.role && r.appliesTo(h, inv)));
+      const ok = await progress.until(() => others.every((h) => progress.isPast(h.name, dep.role)), TURN_WAIT_MS, opts.signal);
+      if (!ok && !aborted()) throw new Error(`waited ${TURN_WAIT_MS / 60_000} min for role ${dep.role} on ${others.map((h) => h.name).join(', ')}`);
+    }
+    const peers = new Map<string, Facts>();
+    for (const p of role.factsFrom?.(host, inv) ?? []) {
+      if (p.name === host.name) continue;
+      try {
+        peers.set(p.name, await factsOf(p));
+      } catch (e) {
+        throw new Error(`needs the facts of ${p.name}${inRun(p) ? '' : ' (not in this run: contacted for its facts only)'}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    return peers;
+  }
+
+  /**
+   * One host's turn in a serial group: after every peer of a lower rank took the same turn or is past
+   * the role, under the group's lock, once every peer answers peerReady.
+   */
+  async function takeTurn<T>(host: Host, t: Transport, role: string, turn: string, serial: Serial, fn: () => Promise<T>): Promise<T> {
+    const peers = hosts.filter((p) => p.group === serial.group && p.name !== host.name);
+    if (serial.rank) {
+      const rankOf = async (tr: Transport | undefined) => {
+        if (!tr) return Infinity;
+        const r = await tr.exec(serial.rank as string).catch(() => ({ code: 1, stdout: '' }));
+        const n = Number(r.stdout.trim());
+        return r.code === 0 && Number.isFinite(n) ? n : 0;
+      };
+      const mine = await rankOf(t);
+      const before: Host[] = [];
+      for (const p of peers) if (!progress.isPast(p.name, role, turn) && (await rankOf(transports.get(p.name))) < mine) before.push(p);
+      await progress.until(() => before.every((p) => progress.isPast(p.name, role, turn)), TURN_WAIT_MS, opts.signal);
+    }
+    try {
+      return await mutex.run(`serial:${serial.group}`, async () => {
+        if (serial.peerReady) await waitPeers(peers, serial.peerReady);
+        return fn();
+      });
+    } finally {
+      progress.turnTaken(host.name, turn);
+    }
+  }
+
   /** Runs one role on one host; false when something failed. */
   async function runRole(host: Host, t: Transport, facts: Facts, role: Role): Promise<boolean> {
-    const ctx = roleContext(role.name, host, inv, facts);
     const base = { host: host.name, role: role.name };
     let tasks: Task[];
     let handlers: Handler[];
     try {
+      const peers = await prerequisites(host, role);
+      const ctx = roleContext(role, host, inv, facts, peers);
       tasks = role.tasks(ctx);
       handlers = role.handlers?.(ctx) ?? [];
       for (const task of tasks)
@@ -185,6 +265,9 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     const mark = marker();
     let ok = true;
     const notified = new Set<string>();
+    const skipRest = (from: number, message: string) => {
+      for (let j = from; j < tasks.length; j++) emit({ ...base, task: tasks[j].name, type: 'task', status: 'skipped', message });
+    };
 
     // One round trip: every task's state, and the handlers an interrupted earlier run left pending.
     const first = await t.exec(`${probeBatch(tasks, 0, mark)}\necho ${mark}pending\ncat ${shq(pendingFile)} 2>/dev/null; true`);
@@ -195,7 +278,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i];
       if (aborted()) {
-        for (let j = i; j < tasks.length; j++) emit({ ...base, task: tasks[j].name, type: 'task', status: 'skipped', message: 'interrupted' });
+        skipRest(i, 'interrupted');
         ok = false;
         break;
       }
@@ -207,7 +290,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       } catch (e) {
         const msg = e instanceof PlanError ? e.message : `cannot plan ${task.op.kind} ${task.op.subject}: ${(e as Error).message}`;
         emit({ ...base, task: task.name, type: 'task', status: 'failed', message: msg });
-        for (let j = i + 1; j < tasks.length; j++) emit({ ...base, task: tasks[j].name, type: 'task', status: 'skipped', message: 'an earlier task failed' });
+        skipRest(i + 1, 'an earlier task failed');
         ok = false;
         break;
       }
@@ -227,13 +310,15 @@ export async function run(opts: RunOptions): Promise<RunResult> {
         ? `mkdir -p ${shq(`${stateDir}/pending`)} && printf '%s\\n' ${(task.notify ?? []).map(shq).join(' ')} >> ${shq(pendingFile)}`
         : 'true';
       const script = `{ (\n${p.script}\n) ; } 1>&2\nrc=$?\necho ${mark}rc\necho $rc\nif [ $rc -eq 0 ]; then\n${persist}\n${probeBatch(tasks, i + 1, mark)}\nfi`;
-      const r = await t.exec(script, p.stdin);
+      const change = p;
+      const exec = () => t.exec(script, change.stdin);
+      const r = task.serial ? await takeTurn(host, t, role.name, `task:${task.name}`, task.serial, exec) : await exec();
       const sec = splitSections(r.stdout, mark);
       const rc = Number((sec.rc ?? '').trim() || r.code || 255);
       if (rc !== 0) {
         const out = r.stderr.trim().split('\n').slice(-15).join('\n');
         emit({ ...base, task: task.name, type: 'task', status: 'failed', message: `${p.why}: exit ${rc}${out ? `: ${out}` : ''}`, diff: p.diff });
-        for (let j = i + 1; j < tasks.length; j++) emit({ ...base, task: tasks[j].name, type: 'task', status: 'skipped', message: 'an earlier task failed' });
+        skipRest(i + 1, 'an earlier task failed');
         ok = false;
         break;
       }
@@ -241,7 +326,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
         const cut = await confirmByReconnect(host, t, p.confirm);
         if (cut) {
           emit({ ...base, task: task.name, type: 'task', status: 'failed', message: cut, diff: p.diff });
-          for (let j = i + 1; j < tasks.length; j++) emit({ ...base, task: tasks[j].name, type: 'task', status: 'skipped', message: 'an earlier task failed' });
+          skipRest(i + 1, 'an earlier task failed');
           ok = false;
           break;
         }
@@ -262,12 +347,9 @@ export async function run(opts: RunOptions): Promise<RunResult> {
         emit({ ...base, task: h.name, type: 'handler', status: 'changed', message: 'would run (notified)' });
         continue;
       }
-      const runHandler = async () => {
-        if (h.serial && h.peerReady) await waitPeers(host, h);
-        const clear = `if [ -f ${shq(pendingFile)} ]; then grep -vxF ${shq(h.name)} ${shq(pendingFile)} > ${shq(pendingFile)}.new; mv -f ${shq(pendingFile)}.new ${shq(pendingFile)}; fi`;
-        return t.exec(`{ (\n${h.script}\n) ; } 1>&2 && ${clear}`);
-      };
-      const r = h.serial ? await mutex.run(`serial:${h.serial}`, runHandler) : await runHandler();
+      const clear = `if [ -f ${shq(pendingFile)} ]; then grep -vxF ${shq(h.name)} ${shq(pendingFile)} > ${shq(pendingFile)}.new; mv -f ${shq(pendingFile)}.new ${shq(pendingFile)}; fi`;
+      const exec = () => t.exec(`{ (\n${h.script}\n) ; } 1>&2 && ${clear}`);
+      const r = h.serial ? await takeTurn(host, t, role.name, `handler:${h.name}`, h.serial, exec) : await exec();
       if (r.code === 0) emit({ ...base, task: h.name, type: 'handler', status: 'changed', message: 'notified' });
       else {
         ok = false;
@@ -312,24 +394,30 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       : `the change cut new SSH connections from the controller (${why}) and the rollback was not seen within ${c.rollbackAfterSec + 15}s`;
   }
 
-  /** Waits (at most 60 s) until each other reachable host of the handler's group passes peerReady. */
-  async function waitPeers(host: Host, h: Handler): Promise<void> {
-    const peers = inv.hosts.filter((p) => p.group === h.serial && p.name !== host.name);
+  /** Waits (at most a minute) until each reachable peer passes peerReady. */
+  async function waitPeers(peers: Host[], peerReady: string): Promise<void> {
     for (const peer of peers) {
       const pt = transports.get(peer.name);
       if (!pt) continue;
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + PEER_READY_MS;
       for (;;) {
-        const r = await pt.exec(h.peerReady as string);
+        const r = await pt.exec(peerReady).catch(() => ({ code: 1 }));
         if (r.code === 0 || Date.now() > deadline) break;
-        await new Promise((res) => setTimeout(res, 500));
+        await new Promise((res) => setTimeout(res, 250));
       }
     }
   }
 
-  const hostRoles = (h: Host) => roles.filter((r) => r.appliesTo(h, inv));
   try {
-    await Promise.all(hosts.map((h) => runHost(h, hostRoles(h))));
+    await Promise.all(
+      hosts.map(async (h) => {
+        try {
+          await runHost(h, hostRoles(h));
+        } finally {
+          progress.hostDone(h.name);
+        }
+      }),
+    );
   } finally {
     await Promise.all([...transports.values()].map((t) => t.close().catch(() => {})));
   }

@@ -1,8 +1,7 @@
 // Debian's way of switching Apache modules, configuration snippets and sites on and off: a symlink
 // in /etc/apache2/{mods,conf,sites}-enabled to the file in *-available, made by a2enmod & co. The
 // probe reads the links (no need for Apache to be running, or even installed in --check mode).
-import { PlanError, type Operation } from '../../cli/engine/ops.ts';
-import { shq } from '../../cli/engine/shell.ts';
+import { PlanError, shq, type Operation } from '../../cli/engine/api.ts';
 
 export type A2Kind = 'mod' | 'conf' | 'site';
 

@@ -7,8 +7,7 @@
 //      site disabled
 //   5. every configuration file checked with `apache2ctl -t` (in a copy of the configuration, with
 //      the new file in place) before it replaces the old one, and again before any reload or restart
-import type { Handler, Role, Task } from '../../cli/engine/role.ts';
-import { directory, file, packages, service } from '../../cli/engine/ops.ts';
+import { directory, file, packages, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import { apacheEnabled } from './a2.ts';
 import { mpmSizing } from './sizing.ts';
 
@@ -51,6 +50,7 @@ const role: Role = {
   name: 'apache',
   description: 'apache2 (event MPM sized from memory), mod_remoteip from the LBs, node page, health URL',
   appliesTo: (host) => host.group === 'web',
+  installs: () => ({ packages: defaults.packages, services: ['apache2'] }),
 
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {

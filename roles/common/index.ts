@@ -3,8 +3,7 @@
 //   2. base packages, time sync
 //   3. kernel settings (on the LBs: bind the VIP before holding it, a deeper accept queue)
 //   4. file-descriptor limits for the services (the proxy holds two descriptors per connection)
-import type { Role, Task, Handler } from '../../cli/engine/role.ts';
-import { file, packages, service, sysctl, command, directory } from '../../cli/engine/ops.ts';
+import { file, packages, service, sysctl, command, directory, type Role, type Task, type Handler } from '../../cli/engine/api.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -17,6 +16,7 @@ const role: Role = {
   name: 'common',
   description: 'hostname, /etc/hosts, base packages, time sync, sysctls, file-descriptor limits',
   appliesTo: () => true,
+  installs: () => ({ packages: defaults.basePackages, services: ['chrony'] }),
 
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {

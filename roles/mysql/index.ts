@@ -12,8 +12,7 @@
 // Every SQL step reads the state first and changes only what differs (sql.ts): a second apply
 // reports ok everywhere. On a replica, the role's own SQL is kept out of its binary log
 // (sql_log_bin = 0), so that the replica has no transaction of its own when it is promoted.
-import type { Handler, Role, Task } from '../../cli/engine/role.ts';
-import { directory, file, packages, service } from '../../cli/engine/ops.ts';
+import { directory, file, packages, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import { RESTART_PREFLIGHT, appAccounts, database, legacyOptions, noAnonymousUsers, noTestDatabase, replicaOf, replicationAccounts, replicationRunning, rootSocketOnly, runningSettings } from './sql.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
@@ -49,6 +48,7 @@ const role: Role = {
   name: 'mysql',
   description: 'MariaDB: replication settings, hardening, app database and users, replicas by GTID',
   appliesTo: (host) => host.group === 'db',
+  installs: () => ({ packages: [...defaults.packages, 'mariadb-client'], services: ['mariadb'] }),
 
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {

@@ -9,8 +9,7 @@
 // needs a password in clear (CHANGE MASTER TO, not logged) travels on the script's stdin, which the
 // engine never prints; the `why` and `diff` of a plan name accounts and privileges only.
 import { createHash } from 'node:crypto';
-import { PlanError, type Operation, type PlanContext } from '../../cli/engine/ops.ts';
-import { shq } from '../../cli/engine/shell.ts';
+import { PlanError, shq, type Operation, type PlanContext } from '../../cli/engine/api.ts';
 
 /** The client as root over the unix socket. */
 export const CLIENT = 'mariadb --protocol=socket --user=root';

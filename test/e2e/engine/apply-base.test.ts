@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { parse } from 'yaml';
 import { TestLab } from '../../helpers/lab-cli.ts';
-import { ROLES } from '../../../cli/roles.ts';
+import { ROLE_NAMES } from '../../../roles/index.ts';
 import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
 
 const skip = rootUnavailable() ?? commandUnavailable('python3');
@@ -88,7 +88,7 @@ test('each host has exactly the expected TCP ports open to the controller', asyn
   // Everything applied so far (the secrets test ran every role): SSH everywhere; from the
   // controller (an admin address) the LBs' service port and the web nodes' port 80 when the roles
   // serving them exist; never MySQL, which only the web nodes may reach.
-  const roles = new Set(ROLES.map((r) => r.name));
+  const roles = new Set(ROLE_NAMES);
   const expected: Record<string, number[]> = { lb: roles.has('proxy') ? [22, 80] : [22], web: roles.has('apache') ? [22, 80] : [22], db: [22] };
   for (const group of ['lb', 'web', 'db'])
     for (const h of inv.hosts[group] as { name: string; address: string }[]) {

@@ -25,7 +25,7 @@ async function labInventory(): Promise<{ inv: Inventory; cleanup: () => void }> 
 function rulesFor(inv: Inventory, name: string): string {
   const host = inv.hosts.find((h) => h.name === name);
   assert.ok(host);
-  const tasks = firewall.tasks(roleContext('firewall', host, inv, facts));
+  const tasks = firewall.tasks(roleContext(firewall, host, inv, facts));
   const plan = tasks[1].op.plan('\n\n', { facts, earlierChange: false });
   assert.ok(plan.changed);
   return plan.stdin as string;
@@ -57,7 +57,7 @@ test('same inventory, same rules: the probe sees no change once loaded', async (
   const { inv, cleanup } = await labInventory();
   try {
     const host = inv.hosts[0];
-    const op = firewall.tasks(roleContext('firewall', host, inv, facts))[1].op;
+    const op = firewall.tasks(roleContext(firewall, host, inv, facts))[1].op;
     const plan = op.plan('\n\n', { facts, earlierChange: false });
     assert.ok(plan.changed);
     const hash = /comment "hasetup:([0-9a-f]{16})"/.exec(plan.stdin as string)?.[1];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseFacts, factsScript, splitSections } from '../../../cli/engine/facts.ts';
+import { parseFacts, factsScript, splitSections, parseInterfaces } from '../../../cli/engine/facts.ts';
 
 const M = '__M__';
 const sample = [
@@ -12,6 +12,7 @@ const sample = [
   `${M}mem`, '2048000',
   `${M}cpus`, '2',
   `${M}ip`,
+  '---',
   '1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever',
   '2: eth0    inet 10.213.0.11/24 brd 10.213.0.255 scope global eth0\\       valid_lft forever preferred_lft forever',
   '2: eth0    inet 10.213.0.100/24 scope global secondary eth0',
@@ -45,4 +46,25 @@ test('facts: the script asks every section in one shell script', () => {
   const s = factsScript(M);
   for (const name of ['hostname', 'os', 'arch', 'ip', 'pkgs', 'svc', 'virt']) assert.ok(s.includes(`echo ${M}${name}`));
   assert.deepEqual(splitSections(`${M}a\n1\n2\n${M}b\n3`, M), { a: '1\n2', b: '3' });
+});
+
+test('facts: interfaces from `ip -j addr show` (JSON), as iproute2 5.x and 6.x print it', () => {
+  const json = JSON.stringify([
+    { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }, { family: 'inet6', local: '::1', prefixlen: 128 }] },
+    { ifindex: 2, link_index: 7, ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], addr_info: [{ family: 'inet', local: '10.213.0.11', prefixlen: 24 }, { family: 'inet', local: '10.213.0.100', prefixlen: 24, secondary: true }] },
+    { ifindex: 3, ifname: 'eth1', flags: ['BROADCAST', 'MULTICAST'], addr_info: [] },
+  ]);
+  assert.deepEqual(parseInterfaces(json), [
+    { name: 'lo', up: true, addresses: ['127.0.0.1/8', '::1/128'] },
+    { name: 'eth0', up: true, addresses: ['10.213.0.11/24', '10.213.0.100/24'] },
+    { name: 'eth1', up: false, addresses: [] },
+  ]);
+  const f = parseFacts(sample.replace(/(__M__ip\n)[\s\S]*?(?=__M__pkgs)/, `$1${json}\n`), M);
+  assert.deepEqual(f.interfaces.find((i) => i.name === 'eth0')?.addresses, ['10.213.0.11/24', '10.213.0.100/24']);
+});
+
+test('facts: the packages and services read are those the roles name, plus sshd and sudo', () => {
+  const s = factsScript(M, { packages: ['haproxy'], services: ['hasetup-proxy'] });
+  assert.match(s, /dpkg-query .* openssh-server sudo haproxy /);
+  assert.match(s, /systemctl show .* -- ssh\.service hasetup-proxy\.service /);
 });

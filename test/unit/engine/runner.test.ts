@@ -9,7 +9,7 @@ import { LocalTransport } from '../../../cli/engine/transport.ts';
 import { PlainReporter, JsonReporter } from '../../../cli/engine/report.ts';
 import { Redactor } from '../../../cli/engine/redact.ts';
 import { fixtureRole, fixtureInventory } from '../../helpers/fixture-role.ts';
-import { file as fileOp } from '../../../cli/engine/ops.ts';
+import { file as fileOp, command as commandOp } from '../../../cli/engine/ops.ts';
 
 function setup() {
   const root = mkdtempSync(join(tmpdir(), 'hasetup-runner-'));
@@ -171,8 +171,7 @@ test('a serial handler runs on one host of its group at a time, after its peers 
       handlers: (ctx: { host: { name: string } }) => [
         {
           name: 'reload',
-          serial: 'lb' as const,
-          peerReady: `test -e ${root}/peer-ok`,
+          serial: { group: 'lb' as const, peerReady: `test -e ${root}/peer-ok` },
           script: `echo "start ${ctx.host.name}" >> ${log}; sleep 0.4; echo "end ${ctx.host.name}" >> ${log}`,
         },
       ],
@@ -191,6 +190,139 @@ test('a serial handler runs on one host of its group at a time, after its peers 
     assert.match(lines[2], /^start (lb0\d)$/);
     assert.equal(lines[3], lines[2].replace('start', 'end'));
     assert.notEqual(lines[0], lines[2]);
+  } finally {
+    cleanup();
+  }
+});
+
+/** Local transports that tell their scripts which host they stand for ($HASETUP_TEST_HOST). */
+const asHost = (h: { name: string }) => new LocalTransport({ ...process.env, HASETUP_TEST_HOST: h.name });
+type AnyRole = Parameters<typeof run>[0]['roles'][number];
+
+test('serial turns go lowest rank first: the master (rank 1) waits for the backup even when it arrives first', async () => {
+  const { root, cleanup } = setup();
+  try {
+    const inv = fixtureInventory([{ name: 'lb01', address: '127.0.0.1' }, { name: 'lb02', address: '127.0.0.1' }]);
+    for (const h of inv.hosts) h.group = 'lb';
+    writeFileSync(join(root, 'rank-lb01'), '1\n');
+    writeFileSync(join(root, 'rank-lb02'), '0\n');
+    const log = join(root, 'turns.log');
+    const role = {
+      name: 'ordered',
+      description: 'the backup reloads first',
+      appliesTo: () => true,
+      tasks: (ctx: { host: { name: string } }) => [
+        // lb02 is slower to get there
+        { name: 'slow on lb02', op: fileOp({ path: join(root, `${ctx.host.name}.slow`), content: 'x\n', validate: ctx.host.name === 'lb02' ? 'sleep 0.6' : 'true' }) },
+        { name: 'config', op: fileOp({ path: join(root, `${ctx.host.name}.cfg`), content: 'x\n' }), notify: ['reload'] },
+      ],
+      handlers: () => [
+        { name: 'reload', serial: { group: 'lb' as const, rank: `cat ${root}/rank-$HASETUP_TEST_HOST` }, script: `echo "$HASETUP_TEST_HOST" >> ${log}` },
+      ],
+    };
+    const r = await run({
+      inventory: inv, roles: [role as unknown as AnyRole], connect: async (h) => asHost(h),
+      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+    });
+    assert.equal(r.hosts.lb01.failed + r.hosts.lb02.failed, 0);
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['lb02', 'lb01']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('a serial task changes on one host at a time and a peer that is done with the role does not hold the others', async () => {
+  const { root, cleanup } = setup();
+  try {
+    const inv = fixtureInventory([{ name: 'lb01', address: '127.0.0.1' }, { name: 'lb02', address: '127.0.0.1' }]);
+    for (const h of inv.hosts) h.group = 'lb';
+    writeFileSync(join(root, 'rank-lb01'), '1\n');
+    writeFileSync(join(root, 'rank-lb02'), '0\n');
+    // lb02 is already right: it takes no turn, and lb01 (rank 1) must not wait for it
+    writeFileSync(join(root, 'lb02.marker'), '');
+    const log = join(root, 'switch.log');
+    const role = {
+      name: 'switch',
+      description: 'one at a time',
+      appliesTo: () => true,
+      tasks: (ctx: { host: { name: string } }) => [
+        {
+          name: 'switch',
+          serial: { group: 'lb' as const, rank: `cat ${root}/rank-$HASETUP_TEST_HOST` },
+          op: commandOp({ script: `echo start >> ${log}; sleep 0.3; echo end >> ${log}; touch ${root}/${ctx.host.name}.marker`, creates: `${root}/${ctx.host.name}.marker` }),
+        },
+      ],
+    };
+    const t0 = Date.now();
+    const r = await run({
+      inventory: inv, roles: [role as unknown as AnyRole], connect: async (h) => asHost(h),
+      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+    });
+    assert.equal(r.hosts.lb01.changed, 1);
+    assert.equal(r.hosts.lb02.ok, 1);
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['start', 'end']);
+    assert.ok(Date.now() - t0 < 10_000, 'no wait for a peer that had nothing to do');
+  } finally {
+    cleanup();
+  }
+});
+
+test('a role declared `after` another waits until the hosts of that group finished it', async () => {
+  const { root, cleanup } = setup();
+  try {
+    const inv = fixtureInventory([{ name: 'db1', address: '127.0.0.1' }, { name: 'w1', address: '127.0.0.1' }]);
+    inv.hosts[0].group = 'db';
+    const log = join(root, 'order.log');
+    const slow = {
+      name: 'slow',
+      description: 'the db side, slowly',
+      appliesTo: (h: { group: string }) => h.group === 'db',
+      tasks: () => [{ name: 'slow', op: commandOp({ script: `sleep 0.5; echo slow >> ${log}; touch ${root}/slow`, creates: `${root}/slow` }) }],
+    };
+    const later = {
+      name: 'later',
+      description: 'the web side, after the db side',
+      appliesTo: (h: { group: string }) => h.group === 'web',
+      after: [{ group: 'db' as const, role: 'slow' }],
+      tasks: () => [{ name: 'later', op: commandOp({ script: `echo later >> ${log}; touch ${root}/later`, creates: `${root}/later` }) }],
+    };
+    // listed after: the registry's order is per host, `after` orders across hosts
+    const r = await run({
+      inventory: inv, roles: [later, slow] as unknown as AnyRole[], connect: async (h) => asHost(h),
+      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+    });
+    assert.equal(r.hosts.db1.changed + r.hosts.w1.changed, 2);
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['slow', 'later']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('factsFrom: a role reads the facts of a host outside the run (--limit), contacted for its facts only', async () => {
+  const { root, cleanup } = setup();
+  try {
+    const inv = fixtureInventory([{ name: 'lb1', address: '127.0.0.1' }, { name: 'w1', address: '127.0.0.1' }]);
+    inv.hosts[0].group = 'lb';
+    const role = {
+      name: 'peer',
+      description: 'writes what it knows of the web node',
+      appliesTo: (h: { group: string }) => h.group === 'lb',
+      factsFrom: (_h: unknown, i: typeof inv) => i.hosts.filter((h) => h.group === 'web'),
+      tasks: (ctx: { factsOf(h: unknown): { cpus: number; user: string }; inv: typeof inv }) => {
+        const f = ctx.factsOf(ctx.inv.hosts[1]);
+        return [{ name: 'peer facts', op: fileOp({ path: join(root, 'peer.txt'), content: `cpus=${f.cpus} user=${f.user}\n` }) }];
+      },
+    };
+    const connects: string[] = [];
+    const r = await run({
+      inventory: inv, roles: [role as unknown as AnyRole], limit: ['lb1'],
+      connect: async (h) => (connects.push(h.name), asHost(h)),
+      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+    });
+    assert.deepEqual(Object.keys(r.hosts), ['lb1']);
+    assert.equal(r.hosts.lb1.changed, 1);
+    assert.match(readFileSync(join(root, 'peer.txt'), 'utf8'), /^cpus=\d+ user=\S+\n$/);
+    assert.deepEqual(connects.sort(), ['lb1', 'w1']);
   } finally {
     cleanup();
   }

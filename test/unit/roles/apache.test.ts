@@ -135,7 +135,7 @@ test('role: applies to web nodes only', () => {
 test('role: renders the site, the server settings and the MPM for the host', () => {
   const inv = cluster();
   const web01 = inv.hosts.find((x) => x.name === 'web01') as Host;
-  const tasks = apache.tasks(roleContext('apache', web01, inv, facts));
+  const tasks = apache.tasks(roleContext(apache, web01, inv, facts));
   const content = (path: string) => {
     const t = tasks.find((x) => x.op.subject === path);
     assert.ok(t, `no task for ${path}`);
@@ -172,7 +172,7 @@ test('role: renders the site, the server settings and the MPM for the host', () 
 test('role: handlers check the whole configuration before any reload or restart', () => {
   const inv = cluster();
   const web01 = inv.hosts.find((x) => x.name === 'web01') as Host;
-  const hs = apache.handlers?.(roleContext('apache', web01, inv, facts)) ?? [];
+  const hs = apache.handlers?.(roleContext(apache, web01, inv, facts)) ?? [];
   assert.deepEqual(hs.map((h) => h.name), ['restart apache2', 'reload apache2']);
   for (const h of hs) assert.match(h.script, /^apache2ctl configtest && systemctl /);
 });
@@ -206,5 +206,5 @@ test('role: a health path Apache cannot serve as a plain file is refused with th
   const inv = cluster();
   inv.roles.proxy.healthCheck.path = '/health"x';
   const web01 = inv.hosts.find((x) => x.name === 'web01') as Host;
-  assert.throws(() => apache.tasks(roleContext('apache', web01, inv, facts)), /plain path such as \/health/);
+  assert.throws(() => apache.tasks(roleContext(apache, web01, inv, facts)), /plain path such as \/health/);
 });

@@ -371,7 +371,7 @@ const subjects = (ops: { op: Operation }[]) => ops.map((t) => `${t.op.kind} ${t.
 test('role: the option file comes before the package, so the first start has log_bin and server_id', () => {
   const inv = cluster(false);
   const db01 = inv.hosts.find((x) => x.name === 'db01') as Host;
-  const tasks = mysql.tasks(roleContext('mysql', db01, inv, facts));
+  const tasks = mysql.tasks(roleContext(mysql, db01, inv, facts));
   const names = tasks.map((t) => t.name);
   assert.ok(names.indexOf('replication settings (60-hasetup.cnf)') < names.indexOf('mariadb-server package'));
   const cnf = tasks.find((t) => t.op.subject === defaults.configFile);
@@ -398,7 +398,7 @@ test('role: the option file comes before the package, so the first start has log
 test('role: the primary creates the app database, the app user per web node and the replication user per replica', () => {
   const inv = cluster(true);
   const db01 = inv.hosts.find((x) => x.name === 'db01') as Host;
-  const tasks = mysql.tasks(roleContext('mysql', db01, inv, facts));
+  const tasks = mysql.tasks(roleContext(mysql, db01, inv, facts));
   assert.deepEqual(subjects(tasks).filter((s) => s.startsWith('sql ') || s.startsWith('replication ')), [
     'sql no anonymous users',
     'sql no test database',
@@ -414,7 +414,7 @@ test('role: the primary creates the app database, the app user per web node and 
 test('role: a replica replicates, checks its threads, then has the same accounts (out of its binlog)', () => {
   const inv = cluster(true);
   const db02 = inv.hosts.find((x) => x.name === 'db02') as Host;
-  const tasks = mysql.tasks(roleContext('mysql', db02, inv, facts));
+  const tasks = mysql.tasks(roleContext(mysql, db02, inv, facts));
   const s = subjects(tasks);
   const i = s.indexOf('replication from 10.9.0.31:3306');
   assert.ok(i > s.indexOf('sql root by unix socket only'));
@@ -430,7 +430,7 @@ test('role: a replica replicates, checks its threads, then has the same accounts
 test('role: restart handler skips a server that started after its option file changed', () => {
   const inv = cluster(false);
   const db01 = inv.hosts.find((x) => x.name === 'db01') as Host;
-  const [h] = mysql.handlers?.(roleContext('mysql', db01, inv, facts)) ?? [];
+  const [h] = mysql.handlers?.(roleContext(mysql, db01, inv, facts)) ?? [];
   assert.equal(h.name, 'restart mariadb');
   assert.match(h.script, /ActiveEnterTimestamp/);
   assert.match(h.script, /-gt "\$\(stat -c %Y "\$f"\)" \]; then exit 0; fi\n/);

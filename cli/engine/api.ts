@@ -1,0 +1,8 @@
+// The engine's public face for roles: everything a role in roles/ may import, and nothing else under
+// cli/ (the types of a role and its context, the operations, shell quoting).
+export type { Role, RoleContext, Task, Handler, Serial, Installs } from './role.ts';
+export type { Operation, Plan, PlanContext, FileSpec, PackagesOptions } from './ops.ts';
+export { PlanError, file, directory, packages, service, sysctl, user, group, command, link, absent } from './ops.ts';
+export type { Facts, Interface } from './facts.ts';
+export { shq } from './shell.ts';
+export type { RoleEntry } from './registry.ts';

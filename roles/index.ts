@@ -1,0 +1,13 @@
+// The roles, in the order `hasetup apply` runs them on each host. A role is a folder here (index.ts:
+// defaults, tasks, handlers; templates/*.njk) and one line below; everything else (which packages
+// and services the facts read, what `hasetup status` shows, --tags, --help) follows from it.
+import type { RoleEntry } from '../cli/engine/api.ts';
+
+export const ROLES: readonly RoleEntry[] = [
+  { name: 'common', load: () => import('./common/index.ts') },
+  { name: 'firewall', load: () => import('./firewall/index.ts') },
+  { name: 'apache', load: () => import('./apache/index.ts') },
+  { name: 'mysql', load: () => import('./mysql/index.ts') },
+];
+
+export const ROLE_NAMES = ROLES.map((r) => r.name);
