@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { InventoryError, YamlSource, type InventoryIssue } from './errors.ts';
 import { inventorySchema, locateZodIssues, type ParsedInventoryFile } from './schema.ts';
-import { clusterChecks, DEFAULT_LB_PRIORITIES } from './checks.ts';
+import { clusterChecks, DEFAULT_LB_PRIORITIES, DEFAULT_VRRP } from './checks.ts';
 import { isIPv4, parseCidr } from './net.ts';
 import { loadSecrets, secretsPathFor } from './secrets.ts';
 import type { Group, Host, Inventory, SshSettings } from './types.ts';
@@ -77,7 +77,7 @@ export function buildInventory(f: ParsedInventoryFile, absFile: string, secrets:
     file: absFile,
     cluster: f.cluster,
     vip: { address: vip.address, prefix: vip.prefix, interface: f.vip.interface },
-    vrrp: { routerId: f.vrrp.router_id, advertInt: f.vrrp.advert_int, version: f.vrrp.version, unicast: f.vrrp.unicast },
+    vrrp: { routerId: f.vrrp.router_id, advertInt: f.vrrp.advert_int ?? DEFAULT_VRRP.advertInt[f.vrrp.version], version: f.vrrp.version, unicast: f.vrrp.unicast },
     runtime: f.runtime,
     hosts,
     roles: {
@@ -87,7 +87,7 @@ export function buildInventory(f: ParsedInventoryFile, absFile: string, secrets:
         maxconn: p.maxconn,
         healthCheck: { ...p.health_check },
         timeouts: { ...p.timeouts },
-        stats: { uri: p.stats.uri, port: p.stats.port ?? p.port },
+        stats: { uri: p.stats.uri, port: p.stats.port ?? p.port, user: p.stats.user },
       },
       apache: { workers: f.roles.apache.workers },
       mysql: { appDatabase: m.app_database, appUser: m.app_user, maxConnections: m.max_connections, binlogFormat: m.binlog_format },

@@ -74,12 +74,13 @@ export const inventorySchema = mapping({
   }),
   vrrp: mapping({
     router_id: intIn(1, 255).default(51),
+    // default: 0.2 with version 3, 1 with version 2 (inventory/checks.ts DEFAULT_VRRP)
     advert_int: z
       .number({ error: 'expected a number of seconds from 0.01 to 255' })
       .min(0.01, { error: 'expected a number of seconds from 0.01 to 255' })
       .max(255, { error: 'expected a number of seconds from 0.01 to 255' })
-      .default(1),
-    version: z.literal([2, 3], { error: 'expected 2 or 3' }).default(2),
+      .optional(),
+    version: z.literal([2, 3], { error: 'expected 2 or 3' }).default(3),
     unicast: bool().default(false),
   }).prefault({}),
   runtime: oneOf(['bundled', 'haproxy']).default('bundled'),
@@ -94,11 +95,14 @@ export const inventorySchema = mapping({
       balance: oneOf(['roundrobin', 'leastconn', 'source', 'uri', 'first']).default('roundrobin'),
       port: intIn(1, 65535).default(80),
       maxconn: intIn(1, 1000000).default(4096),
+      // a dead web node is out of rotation within inter + timeout + fastinter + timeout (1.75 s)
       health_check: mapping({
         path: urlPath('/health'),
-        inter: intIn(100, 3600000, ' ms').default(2000),
+        inter: intIn(100, 3600000, ' ms').default(500),
+        fastinter: intIn(100, 3600000, ' ms').default(250),
+        timeout: intIn(100, 3600000, ' ms').default(500),
         rise: intIn(1, 100).default(2),
-        fall: intIn(1, 100).default(3),
+        fall: intIn(1, 100).default(2),
       }).prefault({}),
       timeouts: mapping({
         connect: intIn(1, 86400000, ' ms').default(5000),
@@ -108,6 +112,7 @@ export const inventorySchema = mapping({
       }).prefault({}),
       stats: mapping({
         uri: urlPath('/haproxy?stats'),
+        user: matching(/^[A-Za-z0-9_.-]{1,32}$/, 'expected a user name (1 to 32 letters, digits, ".", "_" or "-")').default('admin'),
         port: intIn(1, 65535).optional(), // default: the service port
       }).prefault({}),
     }).prefault({}),

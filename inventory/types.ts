@@ -29,10 +29,11 @@ export interface Host {
 export interface ProxyOptions {
   balance: 'roundrobin' | 'leastconn' | 'source' | 'uri' | 'first'; // default roundrobin
   port: number; // service port on the VIP, default 80
-  healthCheck: { path: string; inter: number; rise: number; fall: number }; // default /health, 2000 ms, 2, 3
+  /** default /health, inter 500 ms, fastinter 250 ms, timeout 500 ms, rise 2, fall 2 */
+  healthCheck: { path: string; inter: number; fastinter: number; timeout: number; rise: number; fall: number };
   timeouts: { connect: number; client: number; server: number; queue: number }; // ms, defaults 5000/50000/50000/5000
   maxconn: number; // global maxconn, default 4096
-  stats: { uri: string; port: number }; // default /haproxy?stats on the service port
+  stats: { uri: string; port: number; user: string }; // default /haproxy?stats on the service port, user admin
 }
 
 export interface ApacheOptions {
@@ -55,7 +56,7 @@ export interface Inventory {
   file: string;
   cluster: string;
   vip: { address: string; prefix: number; interface: string };
-  vrrp: { routerId: number; advertInt: number; version: 2 | 3; unicast: boolean };
+  vrrp: { routerId: number; advertInt: number; version: 2 | 3; unicast: boolean }; // default version 3, advert_int 0.2 (1 with version 2)
   runtime: 'bundled' | 'haproxy';
   hosts: Host[]; // every host, lb first, then web, then db, in file order
   roles: {

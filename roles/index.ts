@@ -6,6 +6,9 @@ import type { RoleEntry } from '../cli/engine/api.ts';
 export const ROLES: readonly RoleEntry[] = [
   { name: 'common', load: () => import('./common/index.ts') },
   { name: 'firewall', load: () => import('./firewall/index.ts') },
+  { name: 'runtime', load: () => import('./runtime/index.ts') },
+  { name: 'proxy', load: () => import('./proxy/index.ts') },
+  { name: 'vrrp', load: () => import('./vrrp/index.ts') },
   { name: 'apache', load: () => import('./apache/index.ts') },
   { name: 'mysql', load: () => import('./mysql/index.ts') },
 ];

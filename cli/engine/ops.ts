@@ -61,6 +61,8 @@ export interface FileSpec {
   mode?: string; // octal, default 0644
   /** Command validating the new file before it replaces the old one; %s is the temp file's path. */
   validate?: string;
+  /** How a failed validation names the check (default: the command's first word). */
+  validateName?: string;
   /** The content holds secrets: never show it in a diff. */
   sensitive?: boolean;
   /**
@@ -110,7 +112,7 @@ export function file(spec: FileSpec): Operation {
         return { changed: true, script, why: why.join(', '), diff: `${spec.path}: ${why.join(', ')}\n` };
       }
       const validate = spec.validate
-        ? `out=$(${spec.validate.replace(/%s/g, '"$tmp"')} 2>&1) || { echo "validation failed: ${spec.validate.replace(/"/g, '\\"')}: $out"; exit 3; }\n`
+        ? `out=$(${spec.validate.replace(/%s/g, '"$tmp"')} 2>&1) || { echo ${shq(`validation failed: ${spec.validateName ?? spec.validate.split(' ')[0]}:`)} "$out"; exit 3; }\n`
         : '';
       script =
         `set -e\ntmp=$(mktemp ${shq(`${spec.path}.hasetup.XXXXXX`)})\ntrap 'rm -f "$tmp"' EXIT\n` +

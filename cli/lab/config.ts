@@ -60,6 +60,7 @@ export const REPO_PACKAGES = [
   'chrony',
   'keepalived',
   'haproxy',
+  'socat',
   // Not for hasetup (hosts need no python): for the Ansible anchor of the engine benchmark (bench/engine).
   'python3-apt',
 ];

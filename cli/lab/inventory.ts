@@ -15,7 +15,7 @@ export function labInventoryText(inventory: string, hosts: LabHost[], key: strin
   const doc = {
     cluster: 'lab',
     vip: { address: VIP, interface: 'eth0' },
-    vrrp: { router_id: 51, advert_int: 1 },
+    vrrp: { router_id: 51 },
     ssh: {
       user: 'root',
       port: 22,

@@ -482,7 +482,7 @@ async function writeInventory(root: string, env: NodeJS.ProcessEnv, plan: Vagran
   const inv = {
     cluster: 'webfarm',
     vip: { address: plan.vip, interface: vipInterface || 'eth1' },
-    vrrp: { router_id: 51, advert_int: 1 },
+    vrrp: { router_id: 51 },
     ssh: { user: 'vagrant', port: 22, become: true, connect_timeout: 10, known_hosts: KNOWN_HOSTS_REL },
     hosts: groups,
     roles: { firewall: { admin_cidrs: [...admin] } },

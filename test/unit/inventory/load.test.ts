@@ -2,7 +2,7 @@
 // round-trip through loadInventory.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, copyFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, copyFileSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +34,7 @@ test('the minimal fixture loads with every default filled in', async () => {
     file,
     cluster: 'webfarm',
     vip: { address: '10.213.0.100', prefix: 24, interface: 'eth0' },
-    vrrp: { routerId: 51, advertInt: 1, version: 2, unicast: false },
+    vrrp: { routerId: 51, advertInt: 1, version: 3, unicast: false },
     runtime: 'bundled',
     hosts: [
       { name: 'lb01', address: '10.213.0.11', group: 'lb', ssh: ssh('10.213.0.11'), priority: 150 },
@@ -48,9 +48,9 @@ test('the minimal fixture loads with every default filled in', async () => {
         balance: 'roundrobin',
         port: 80,
         maxconn: 4096,
-        healthCheck: { path: '/health', inter: 2000, rise: 2, fall: 3 },
+        healthCheck: { path: '/health', inter: 500, fastinter: 250, timeout: 500, rise: 2, fall: 2 },
         timeouts: { connect: 5000, client: 50000, server: 50000, queue: 5000 },
-        stats: { uri: '/haproxy?stats', port: 80 },
+        stats: { uri: '/haproxy?stats', port: 80, user: 'admin' },
       },
       apache: { workers: 'auto' },
       mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
@@ -98,7 +98,7 @@ roles:
     [['d1', 1, true], ['d2', 2, false], ['d3', 10, false]],
   );
   assert.deepEqual(inv.hosts.map((h) => h.name), ['lb-a', 'lb-b', 'w1', 'd1', 'd2', 'd3']);
-  assert.deepEqual(inv.roles.proxy.stats, { uri: '/haproxy?stats', port: 8404 });
+  assert.deepEqual(inv.roles.proxy.stats, { uri: '/haproxy?stats', port: 8404, user: 'admin' });
   assert.equal(inv.roles.proxy.port, 8080);
   assert.equal(inv.roles.proxy.healthCheck.path, '/ok');
   assert.equal(inv.roles.apache.workers, 64);
@@ -177,4 +177,12 @@ test('checkInventoryText validates text without touching the disk', () => {
       '1:1 hosts: missing (required)',
       '1:1 roles: missing (required)',
     ]);
+});
+
+test('VRRP defaults: version 3 with a 0.2 s interval; version 2 alone defaults to 1 s', async () => {
+  const base = readFileSync(join(here, 'fixtures', 'valid-minimal.yaml'), 'utf8').replace(/  advert_int: 1\n/, '');
+  const v3 = await loadInventory(write(base));
+  assert.deepEqual(v3.vrrp, { routerId: 51, advertInt: 0.2, version: 3, unicast: false });
+  const v2 = await loadInventory(write(base.replace('  router_id: 51\n', '  router_id: 51\n  version: 2\n')));
+  assert.deepEqual(v2.vrrp, { routerId: 51, advertInt: 1, version: 2, unicast: false });
 });

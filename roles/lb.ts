@@ -1,0 +1,82 @@
+// What the load-balancer roles (runtime, proxy, vrrp) share: where each engine keeps its files, runs
+// as and is checked with, and the scripts that make the LBs take their turns so that the VIP never
+// goes dark (the VRRP backup first, the master once its peer serves).
+import type { Host, Inventory } from '../inventory/types.ts';
+import type { Serial } from '../cli/engine/api.ts';
+
+/** The same rendered files serve both engines, at the paths their packages use. */
+export const PROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
+export const VRRP_CONFIG = '/etc/keepalived/keepalived.conf';
+/** The runtime API (both engines), for `hasetup status` and `hasetup drain`. */
+export const STATS_SOCKET = '/run/haproxy/admin.sock';
+/** Answered by the proxy itself (monitor-uri): the VRRP tracker and the LBs' turns ask it. */
+export const MONITOR_URI = '/hasetup-lb-health';
+
+/** Where the bundled runtime lives: a folder per version, `current` pointing at one of them. */
+export const RUNTIME_DIR = '/opt/hasetup/runtime';
+export const CURRENT = `${RUNTIME_DIR}/current`;
+
+export interface Engine {
+  name: 'bundled' | 'haproxy';
+  proxyUnit: string;
+  vrrpUnit: string;
+  /** Validates a proxy configuration file (%s). */
+  proxyCheck: string;
+  /** Validates a VRRP configuration file (%s). */
+  vrrpCheck: string;
+  /** The group that may read the VRRP configuration (the daemon's own). */
+  vrrpGroup: string;
+}
+
+export const BUNDLED: Engine = {
+  name: 'bundled',
+  proxyUnit: 'hasetup-proxy',
+  vrrpUnit: 'hasetup-vrrpd',
+  proxyCheck: `${CURRENT}/hasetup-proxy.cjs -c -q -f %s`,
+  vrrpCheck: `${CURRENT}/hasetup-vrrpd.cjs -t -f %s`,
+  vrrpGroup: 'hasetup',
+};
+
+/**
+ * keepalived 2.2.7 (Debian 12) ends its own config test with SIGTERM (exit 143) whenever scripts run
+ * as a non-root user, valid file or not (fixed upstream in 2.2.8): the test passes when keepalived
+ * exits 0, or 143 having printed no complaint. setsid keeps its signal away from the caller.
+ */
+const KEEPALIVED_CHECK =
+  'out=$(setsid -w keepalived -l -t -f %s 2>&1); rc=$?; out=$(echo "$out" | grep -v "^Terminated$"); ' +
+  'if [ $rc -eq 0 ] || { [ $rc -eq 143 ] && [ -z "$out" ]; }; then true; else echo "$out"; false; fi';
+
+export const HAPROXY: Engine = {
+  name: 'haproxy',
+  proxyUnit: 'haproxy',
+  vrrpUnit: 'keepalived',
+  proxyCheck: 'haproxy -c -q -f %s',
+  vrrpCheck: KEEPALIVED_CHECK,
+  vrrpGroup: 'root',
+};
+
+export const engineOf = (inv: Inventory): Engine => (inv.runtime === 'haproxy' ? HAPROXY : BUNDLED);
+export const otherEngine = (inv: Inventory): Engine => (inv.runtime === 'haproxy' ? BUNDLED : HAPROXY);
+
+/** sh: exits 0 once the local proxy answers its monitor URI (at most `seconds`). */
+export function waitServing(inv: Inventory, seconds = 15): string {
+  const url = `http://127.0.0.1:${inv.roles.proxy.port}${MONITOR_URI}`;
+  return `i=0; until curl -fsS -o /dev/null --max-time 1 ${url}; do i=$((i+1)); [ $i -lt ${seconds * 4} ] || { echo "the proxy does not answer ${url}"; exit 1; }; sleep 0.25; done`;
+}
+
+/**
+ * One LB at a time: the host that does not hold the VIP first; the master only once its peer's
+ * proxy answers (so that the VIP, if it moves, lands on an LB that serves).
+ */
+export function lbTurn(inv: Inventory): Serial {
+  return {
+    group: 'lb',
+    rank: `if ip -o -4 addr show | grep -qF ' ${inv.vip.address}/'; then echo 1; else echo 0; fi`,
+    // a peer whose proxy does not run (a new cluster) has nothing to wait for
+    peerReady:
+      `if systemctl is-active -q ${BUNDLED.proxyUnit}.service || systemctl is-active -q ${HAPROXY.proxyUnit}.service; then ` +
+      `curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:${inv.roles.proxy.port}${MONITOR_URI}; fi`,
+  };
+}
+
+export const isLb = (h: Host): boolean => h.group === 'lb';

@@ -1,0 +1,93 @@
+// Role proxy: haproxy.cfg on the load balancers, in the modern syntax both engines read.
+//   1. a frontend on the service port (every address: the VIP when this LB holds it), a backend
+//      with every web node checked on Apache's health URL, the inventory's balance, retries and
+//      redispatch, X-Forwarded-For, timeouts
+//   2. per-server maxconn from each web node's Apache MaxRequestWorkers (its facts give its memory):
+//      a traffic spike waits in the LB's queue instead of filling Apache
+//   3. health checks that take a dead node out of rotation within 2 seconds (inventory defaults:
+//      inter 500 ms, timeout 500 ms, fastinter 250 ms, fall 2, rise 2)
+//   4. the stats page with the secrets file's password, only from the admin networks; the runtime
+//      API on a UNIX socket; logs to the journal
+//   5. checked by the engine itself (hasetup-proxy -c, haproxy -c) before it replaces the running
+//      file, then reloaded on one LB at a time: the backup first, the master once its peer serves.
+//      Both engines reload without closing their listening sockets.
+//   The proxy starts only once the web nodes of the run have their Apache (role apache), so that a
+//   new node is not sent traffic before it can answer.
+import { directory, file, service, type Handler, type Role } from '../../cli/engine/api.ts';
+import type { Host, Inventory } from '../../inventory/types.ts';
+import { mpmSizing } from '../apache/sizing.ts';
+import { engineOf, isLb, lbTurn, MONITOR_URI, PROXY_CONFIG, STATS_SOCKET, waitServing } from '../lb.ts';
+
+// ---- defaults -------------------------------------------------------------------------------
+export const defaults = {
+  /** Apache workers kept out of the proxy's reach per LB: its health checks must get an answer in a spike. */
+  workersPerLb: 2,
+  /** ... and for the operator (server-status, a curl by hand). */
+  workersSpare: 1,
+};
+
+/** A web node's per-server maxconn: its MaxRequestWorkers less the reserve (at least 1). */
+export function serverMaxconn(maxRequestWorkers: number, lbs: number): { maxconn: number; why: string } {
+  const reserve = defaults.workersPerLb * lbs + defaults.workersSpare;
+  const maxconn = Math.max(1, maxRequestWorkers - reserve);
+  return { maxconn, why: `MaxRequestWorkers ${maxRequestWorkers} - ${reserve} for health checks` };
+}
+
+const webs = (inv: Inventory): Host[] => inv.hosts.filter((h) => h.group === 'web');
+
+const role: Role = {
+  name: 'proxy',
+  description: 'haproxy.cfg for both engines: the web backend with per-server maxconn from Apache, fast health checks, admin-only stats page, reload one LB at a time',
+  appliesTo: isLb,
+  installs: (_h, inv) => ({ services: [engineOf(inv).proxyUnit] }),
+  factsFrom: (_h, inv) => webs(inv),
+  after: [{ group: 'web', role: 'apache' }],
+
+  // ---- tasks ---------------------------------------------------------------------------------
+  tasks(ctx) {
+    const { inv } = ctx;
+    const engine = engineOf(inv);
+    const proxy = inv.roles.proxy;
+    const lbs = ctx.hosts('lb').length;
+    const servers = webs(inv).map((w) => {
+      const mpm = mpmSizing(ctx.factsOf(w).memoryMb, inv.roles.apache.workers, proxy.maxconn);
+      return { name: w.name, address: w.address, ...serverMaxconn(mpm.maxRequestWorkers, lbs) };
+    });
+    const config = ctx.template('haproxy.cfg.njk', {
+      engine: engine.name === 'haproxy' ? 'HAProxy (runtime: haproxy)' : 'hasetup-proxy (runtime: bundled)',
+      proxy,
+      servers,
+      admin: inv.roles.firewall.adminCidrs,
+      statsHere: proxy.stats.port === proxy.port,
+      statsPath: proxy.stats.uri.split('?')[0],
+      statsPassword: inv.secrets.statsPassword,
+      monitorUri: MONITOR_URI,
+      socket: STATS_SOCKET,
+    });
+    return [
+      { name: '/etc/haproxy', op: directory({ path: '/etc/haproxy' }) },
+      {
+        name: 'haproxy.cfg',
+        // the proxy (user haproxy) reads it; it holds the stats password
+        op: file({ path: PROXY_CONFIG, content: config, group: 'haproxy', mode: '0640', validate: engine.proxyCheck, validateName: `${engine.name === 'haproxy' ? 'haproxy' : 'hasetup-proxy'} -c` }),
+        notify: ['reload the proxy'],
+      },
+      { name: `${engine.proxyUnit} service`, op: service({ name: engine.proxyUnit, enabled: true, started: true }) },
+    ];
+  },
+
+  // ---- handlers ------------------------------------------------------------------------------
+  handlers(ctx): Handler[] {
+    const { inv } = ctx;
+    const unit = engineOf(inv).proxyUnit;
+    return [
+      {
+        name: 'reload the proxy',
+        serial: lbTurn(inv),
+        script: `if systemctl is-active -q ${unit}; then systemctl reload ${unit}; ${waitServing(inv)}; fi`,
+      },
+    ];
+  },
+};
+
+export default role;

@@ -1,0 +1,76 @@
+// Role vrrp: keepalived.conf on the load balancers, read by both engines, so that the two LBs share
+// the VIP.
+//   1. one instance: the inventory's router id, priorities (default 150 for the first LB, 100 for
+//      the second), advertisement interval and version (default VRRPv3 every 0.2 s: a dead master is
+//      replaced in about 0.72 s; see inventory/README.md), PASS authentication with version 2
+//      (secrets file), unicast to the peer when `vrrp.unicast` is set
+//   2. a tracker of the local proxy: while it does not answer, the LB's priority drops below its
+//      peer's and the VIP moves
+//   3. every transition logged to the journal; gratuitous ARPs when an LB becomes master
+//   4. checked by the engine itself (hasetup-vrrpd -t, keepalived -t) before it replaces the running
+//      file; reloaded on one LB at a time (a reload that keeps the priorities keeps the VIP where it is)
+import { directory, file, service, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
+import { engineOf, isLb, lbTurn, MONITOR_URI, VRRP_CONFIG } from '../lb.ts';
+
+// ---- defaults -------------------------------------------------------------------------------
+export const defaults = {
+  /** The tracker: the proxy is asked every second; two misses move the VIP, two answers bring it back. */
+  track: { interval: 1, timeout: 1, fall: 2, rise: 2 },
+  /** Gratuitous ARPs on becoming master, and again this many seconds later. */
+  garp: { delay: 1, repeat: 3 },
+  /** keepalived runs scripts as this user when it exists, and refuses them otherwise (enable_script_security). */
+  keepalivedScriptUser: 'keepalived_script',
+};
+
+/** How far a dead proxy drops an LB's priority: below the other LB's, whatever the two are. */
+export function trackWeight(priorities: number[]): number {
+  const spread = Math.max(...priorities) - Math.min(...priorities);
+  return -Math.min(253, spread + 10);
+}
+
+const role: Role = {
+  name: 'vrrp',
+  description: 'keepalived.conf for both engines: VRRPv3 every 0.2 s, a tracker of the local proxy, transitions to the journal, reload one LB at a time',
+  appliesTo: isLb,
+  installs: (_h, inv) => ({ services: [engineOf(inv).vrrpUnit] }),
+
+  // ---- tasks ---------------------------------------------------------------------------------
+  tasks(ctx) {
+    const { host, inv } = ctx;
+    const engine = engineOf(inv);
+    const lbs = ctx.hosts('lb');
+    const config = ctx.template('keepalived.conf.njk', {
+      engine: engine.name === 'haproxy' ? 'keepalived (runtime: haproxy)' : 'hasetup-vrrpd (runtime: bundled)',
+      vrrp: inv.vrrp,
+      vip: inv.vip,
+      peers: lbs.filter((h) => h.name !== host.name),
+      authPass: inv.secrets.vrrpAuthPass,
+      port: inv.roles.proxy.port,
+      monitorUri: MONITOR_URI,
+      track: { ...defaults.track, weight: trackWeight(lbs.map((h) => h.priority ?? 100)) },
+      garp: defaults.garp,
+    });
+    const tasks: Task[] = [];
+    if (engine.name === 'haproxy')
+      tasks.push({ name: `user ${defaults.keepalivedScriptUser} (keepalived's scripts)`, op: user({ name: defaults.keepalivedScriptUser, system: true }) });
+    tasks.push(
+      { name: '/etc/keepalived', op: directory({ path: '/etc/keepalived' }) },
+      {
+        name: 'keepalived.conf',
+        // the VRRP daemon reads it as its own group; it may hold the VRRP password
+        op: file({ path: VRRP_CONFIG, content: config, group: engine.vrrpGroup, mode: '0640', validate: engine.vrrpCheck, validateName: `${engine.name === 'haproxy' ? 'keepalived' : 'hasetup-vrrpd'} -t` }),
+        notify: ['reload VRRP'],
+      },
+      { name: `${engine.vrrpUnit} service`, op: service({ name: engine.vrrpUnit, enabled: true, started: true }) },
+    );
+    return tasks;
+  },
+
+  // ---- handlers ------------------------------------------------------------------------------
+  handlers(ctx): Handler[] {
+    const unit = engineOf(ctx.inv).vrrpUnit;
+    return [{ name: 'reload VRRP', serial: lbTurn(ctx.inv), script: `if systemctl is-active -q ${unit}; then systemctl reload ${unit}; fi` }];
+  },
+};
+
+export default role;
