@@ -180,7 +180,7 @@ test('checkInventoryText validates text without touching the disk', () => {
 });
 
 test('VRRP defaults: version 3 with a 0.2 s interval; version 2 alone defaults to 1 s', async () => {
-  const base = readFileSync(join(here, 'fixtures', 'valid-minimal.yaml'), 'utf8').replace(/  advert_int: 1\n/, '');
+  const base = readFileSync(join(here, 'fixtures', 'valid-minimal.yaml'), 'utf8').replace(/ {2}advert_int: 1\n/, '');
   const v3 = await loadInventory(write(base));
   assert.deepEqual(v3.vrrp, { routerId: 51, advertInt: 0.2, version: 3, unicast: false });
   const v2 = await loadInventory(write(base.replace('  router_id: 51\n', '  router_id: 51\n  version: 2\n')));
