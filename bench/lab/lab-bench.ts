@@ -35,7 +35,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 
 /** Reference: one bare host, booted the lab's way, until its sshd answers; then removed. */
 async function oneHostBoot(cfg: LabConfig, baseDir: string, repoDir: string): Promise<number> {
-  const host = hostsFor(false)[0];
+  const host = hostsFor()[0];
   const state: LabState = {
     version: 1, name: cfg.name, phase: 'starting', replica: false, netns: [], cgroups: [], launchers: [], dirs: [],
     baseDir, repoDir, inventory: '', helperOwned: false, startedAt: new Date().toISOString(),
@@ -97,9 +97,9 @@ async function main() {
       warm.push(w);
       // idle: booted completely, then left alone
       const state = readState(cfg)!;
-      for (const h of hostsFor(state.replica)) await labSsh(cfg, h.address, 'systemctl is-system-running --wait >/dev/null; true');
+      for (const h of hostsFor({ replica: state.replica })) await labSsh(cfg, h.address, 'systemctl is-system-running --wait >/dev/null; true');
       await sleep(10_000);
-      mem.push(hostsFor(false).map((h) => hostMemory(cfg, h.name)));
+      mem.push(hostsFor().map((h) => hostMemory(cfg, h.name)));
       const upper = execFileSync('du', ['-sm', join(cfg.stateDir, 'hosts', 'web01', 'upper')], { encoding: 'utf8' }).split('\t')[0];
       console.log(`warm up ${secs(w)}; one-host reference ${secs(refs[i])}; web01 upper dir ${upper} MB`);
       const [d] = await timed(() => labDown(cfg));

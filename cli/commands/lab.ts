@@ -56,14 +56,18 @@ export function registerLab(program: Command): void {
     .description('Build (once, cached) the base image and local apt repository, boot the hosts, write the inventory')
     .option('--inventory <path>', 'where to write the lab inventory (default: lab/inventory.yaml in the checkout; for a lab named otherwise, inventory.yaml in its state directory)')
     .option('--with-replica', 'add a sixth host, db02 (10.213.0.32), a MySQL replica')
+    .option('--web-nodes <n>', 'web nodes web01..web0N at 10.213.0.21..2N (1 to 9, default 2); a running lab gets the missing ones', (v) => Number(v))
+    .option('--runtime <engine>', 'the engine the written inventory names: bundled (the default) or haproxy')
     .option('--provider <provider>', 'nspawn (systemd containers, default) or vagrant (VMs from the Vagrantfile)', 'nspawn')
-    .action(async (opts: { inventory?: string; withReplica?: boolean; provider: string }) => {
+    .action(async (opts: { inventory?: string; withReplica?: boolean; webNodes?: number; runtime?: string; provider: string }) => {
+      if (opts.runtime !== undefined && opts.runtime !== 'bundled' && opts.runtime !== 'haproxy') throw new UserError(`--runtime must be bundled or haproxy, not "${opts.runtime}"`, 2);
+      const runtime = opts.runtime as 'bundled' | 'haproxy' | undefined;
       if (provider(opts.provider) === 'vagrant') {
-        if (opts.withReplica) throw new UserError('--with-replica is for the nspawn lab only');
+        if (opts.withReplica || opts.webNodes !== undefined) throw new UserError('--with-replica and --web-nodes are for the nspawn lab only', 2);
         await (await vagrantModule()).vagrantUp({ inventoryOut: opts.inventory ?? defaultInventoryPath() });
         return;
       }
-      await guard(() => labUp(labConfig(), { inventory: opts.inventory, replica: !!opts.withReplica }));
+      await guard(() => labUp(labConfig(), { inventory: opts.inventory, replica: !!opts.withReplica, webs: opts.webNodes, runtime }));
     });
 
   lab

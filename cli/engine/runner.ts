@@ -8,7 +8,7 @@ import { PlanError, type Plan } from './ops.ts';
 import { roleContext, type Handler, type Role, type Serial, type Task } from './role.ts';
 import { Mutex, Progress } from './turns.ts';
 import { marker, shq } from './shell.ts';
-import { UnreachableError, type Transport } from './transport.ts';
+import { UnreachableError, type ExecResult, type Transport } from './transport.ts';
 import type { Redactor } from './redact.ts';
 
 export type Status = 'ok' | 'changed' | 'failed' | 'skipped';
@@ -213,12 +213,17 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     return peers;
   }
 
+  /** Serial turns that failed somewhere: the other hosts of the group do not take them. */
+  const failedTurns = new Map<string, string>();
+
   /**
    * One host's turn in a serial group: after every peer of a lower rank took the same turn or is past
-   * the role, under the group's lock, once every peer answers peerReady.
+   * the role, under the group's lock, once every peer answers peerReady. A turn that failed on one
+   * host is not taken by the others (the LBs stop at the first LB that fails).
    */
-  async function takeTurn<T>(host: Host, t: Transport, role: string, turn: string, serial: Serial, fn: () => Promise<T>): Promise<T> {
+  async function takeTurn(host: Host, t: Transport, role: string, turn: string, serial: Serial, fn: () => Promise<ExecResult>, succeeded: (r: ExecResult) => boolean): Promise<ExecResult> {
     const peers = hosts.filter((p) => p.group === serial.group && p.name !== host.name);
+    const key = `${serial.group}:${role}:${turn}`;
     if (serial.rank) {
       const rankOf = async (tr: Transport | undefined) => {
         if (!tr) return Infinity;
@@ -233,8 +238,12 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     }
     try {
       return await mutex.run(`serial:${serial.group}`, async () => {
+        const failedOn = failedTurns.get(key);
+        if (failedOn) return { code: 1, stdout: '', stderr: `not run: it failed on ${failedOn}, and the ${serial.group} hosts change one at a time, stopping at the first failure` };
         if (serial.peerReady) await waitPeers(peers, serial.peerReady);
-        return fn();
+        const r = await fn();
+        if (!succeeded(r)) failedTurns.set(key, host.name);
+        return r;
       });
     } finally {
       progress.turnTaken(host.name, turn);
@@ -312,9 +321,10 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       const script = `{ (\n${p.script}\n) ; } 1>&2\nrc=$?\necho ${mark}rc\necho $rc\nif [ $rc -eq 0 ]; then\n${persist}\n${probeBatch(tasks, i + 1, mark)}\nfi`;
       const change = p;
       const exec = () => t.exec(script, change.stdin);
-      const r = task.serial ? await takeTurn(host, t, role.name, `task:${task.name}`, task.serial, exec) : await exec();
+      const rcOf = (x: ExecResult) => Number((splitSections(x.stdout, mark).rc ?? '').trim() || x.code || 255);
+      const r = task.serial ? await takeTurn(host, t, role.name, `task:${task.name}`, task.serial, exec, (x) => rcOf(x) === 0) : await exec();
       const sec = splitSections(r.stdout, mark);
-      const rc = Number((sec.rc ?? '').trim() || r.code || 255);
+      const rc = rcOf(r);
       if (rc !== 0) {
         const out = r.stderr.trim().split('\n').slice(-15).join('\n');
         emit({ ...base, task: task.name, type: 'task', status: 'failed', message: `${p.why}: exit ${rc}${out ? `: ${out}` : ''}`, diff: p.diff });
@@ -349,7 +359,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       }
       const clear = `if [ -f ${shq(pendingFile)} ]; then grep -vxF ${shq(h.name)} ${shq(pendingFile)} > ${shq(pendingFile)}.new; mv -f ${shq(pendingFile)}.new ${shq(pendingFile)}; fi`;
       const exec = () => t.exec(`{ (\n${h.script}\n) ; } 1>&2 && ${clear}`);
-      const r = h.serial ? await takeTurn(host, t, role.name, `handler:${h.name}`, h.serial, exec) : await exec();
+      const r = h.serial ? await takeTurn(host, t, role.name, `handler:${h.name}`, h.serial, exec, (x) => x.code === 0) : await exec();
       if (r.code === 0) emit({ ...base, task: h.name, type: 'handler', status: 'changed', message: 'notified' });
       else {
         ok = false;

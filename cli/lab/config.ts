@@ -20,17 +20,30 @@ export interface LabHost {
   serverId?: number;
 }
 
-/** The five hosts of the seed topology; db02 only with the replica. */
-export const HOSTS: LabHost[] = [
-  { name: 'lb01', address: `${SUBNET_PREFIX}.11`, group: 'lb', priority: 150 },
-  { name: 'lb02', address: `${SUBNET_PREFIX}.12`, group: 'lb', priority: 100 },
-  { name: 'web01', address: `${SUBNET_PREFIX}.21`, group: 'web' },
-  { name: 'web02', address: `${SUBNET_PREFIX}.22`, group: 'web' },
-  { name: 'db01', address: `${SUBNET_PREFIX}.31`, group: 'db', serverId: 1 },
-];
-export const REPLICA: LabHost = { name: 'db02', address: `${SUBNET_PREFIX}.32`, group: 'db', serverId: 2 };
+/** The lab's size: web nodes web01..web0N (at .21 to .2N), and db02 (the MySQL replica) or not. */
+export interface LabShape {
+  replica: boolean;
+  webs: number;
+}
 
-export const hostsFor = (replica: boolean): LabHost[] => (replica ? [...HOSTS, REPLICA] : [...HOSTS]);
+export const DEFAULT_WEBS = 2;
+export const MAX_WEBS = 9;
+
+/** The hosts of a lab: the seed's five (two LBs, two web nodes, one DB), more web nodes, db02 with the replica. */
+export function hostsFor(shape: Partial<LabShape> = {}): LabHost[] {
+  const webs = shape.webs ?? DEFAULT_WEBS;
+  if (!Number.isInteger(webs) || webs < 1 || webs > MAX_WEBS) throw new LabError(`the lab has 1 to ${MAX_WEBS} web nodes, not ${webs}`);
+  return [
+    { name: 'lb01', address: `${SUBNET_PREFIX}.11`, group: 'lb', priority: 150 },
+    { name: 'lb02', address: `${SUBNET_PREFIX}.12`, group: 'lb', priority: 100 },
+    ...Array.from({ length: webs }, (_, i): LabHost => ({ name: `web0${i + 1}`, address: `${SUBNET_PREFIX}.2${i + 1}`, group: 'web' })),
+    { name: 'db01', address: `${SUBNET_PREFIX}.31`, group: 'db', serverId: 1 },
+    ...(shape.replica ? [{ name: 'db02', address: `${SUBNET_PREFIX}.32`, group: 'db' as const, serverId: 2 }] : []),
+  ];
+}
+
+/** Every host a lab can have (for clean-up and lookups). */
+export const ALL_HOSTS: LabHost[] = hostsFor({ replica: true, webs: MAX_WEBS });
 
 export const SUITE = 'bookworm';
 

@@ -10,12 +10,17 @@ function fromInventory(inventory: string, path: string): string {
   return rel.startsWith('..') || isAbsolute(rel) ? path : `./${rel}`;
 }
 
-export function labInventoryText(inventory: string, hosts: LabHost[], key: string, knownHosts: string): string {
+export interface LabInventoryOptions {
+  runtime?: 'bundled' | 'haproxy';
+}
+
+export function labInventoryText(inventory: string, hosts: LabHost[], key: string, knownHosts: string, opts: LabInventoryOptions = {}): string {
   const group = (g: string) => hosts.filter((h) => h.group === g);
   const doc = {
     cluster: 'lab',
     vip: { address: VIP, interface: 'eth0' },
     vrrp: { router_id: 51 },
+    ...(opts.runtime ? { runtime: opts.runtime } : {}),
     ssh: {
       user: 'root',
       port: 22,
@@ -37,9 +42,9 @@ export function labInventoryText(inventory: string, hosts: LabHost[], key: strin
   );
 }
 
-export function writeLabInventory(path: string, hosts: LabHost[], key: string, knownHosts: string): string {
+export function writeLabInventory(path: string, hosts: LabHost[], key: string, knownHosts: string, opts: LabInventoryOptions = {}): string {
   const inventory = resolve(path);
   mkdirSync(dirname(inventory), { recursive: true });
-  writeFileSync(inventory, labInventoryText(inventory, hosts, key, knownHosts));
+  writeFileSync(inventory, labInventoryText(inventory, hosts, key, knownHosts, opts));
   return inventory;
 }

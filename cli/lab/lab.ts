@@ -2,7 +2,7 @@
 // Linux machine, on a private network reached from the lab's controller namespace "ctl".
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
-import { CTL_ADDRESS, defaultInventoryPath, hostsFor, labConfig, LabError, REPLICA, type LabConfig, type LabHost, type LabOptions } from './config.ts';
+import { ALL_HOSTS, CTL_ADDRESS, DEFAULT_WEBS, defaultInventoryPath, hostsFor, labConfig, LabError, type LabConfig, type LabHost, type LabOptions } from './config.ts';
 import { cacheKeys, ensureBaseImage, ensureRepo, machineAptSources, pruneCache } from './image.ts';
 import {
   cgroupDirs,
@@ -51,7 +51,7 @@ export function labRunning(state: LabState): boolean {
   );
 }
 
-export const stateHosts = (state: LabState): LabHost[] => hostsFor(state.replica);
+export const stateHosts = (state: LabState): LabHost[] => hostsFor({ replica: state.replica, webs: state.webs ?? DEFAULT_WEBS });
 
 /** Runs a command in the lab's controller namespace, output captured. */
 export function ctlRun(cfg: LabConfig, cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
@@ -131,7 +131,7 @@ async function startHosts(cfg: LabConfig, state: LabState, hosts: LabHost[], all
 /** Stops and removes everything the state records; keeps the state file if anything resisted. */
 export async function teardown(cfg: LabConfig, state: LabState, graceMs = STOP_GRACE_MS): Promise<void> {
   const errors: string[] = [];
-  const hostsWithCgroups = new Set([...state.launchers.map((l) => l.host), ...hostsFor(true).map((h) => h.name)]);
+  const hostsWithCgroups = new Set([...state.launchers.map((l) => l.host), ...ALL_HOSTS.map((h) => h.name)]);
   await Promise.all(
     [...hostsWithCgroups].map(async (host) => {
       const cgs = state.cgroups.filter((cg) => cg.endsWith(`/${cfg.prefix}${host}`));
@@ -164,13 +164,17 @@ export async function teardown(cfg: LabConfig, state: LabState, graceMs = STOP_G
 export interface UpOptions {
   inventory?: string;
   replica?: boolean;
+  /** Web nodes (default 2): a running lab with fewer gets the missing ones. */
+  webs?: number;
+  /** The engine the written inventory names (default: none, i.e. the inventory's default, bundled). */
+  runtime?: 'bundled' | 'haproxy';
   /** Set by the test helper: it then takes the lab down when its last user is done. */
   helper?: boolean;
 }
 
 export interface UpResult {
   inventory: string;
-  /** False when the lab was already up (nothing started, except a replica that was asked for). */
+  /** False when the lab was already up (nothing started, except hosts that were asked for: the replica, more web nodes). */
   started: boolean;
   state: LabState;
 }
@@ -192,37 +196,41 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
     return await withLock(`${cfg.stateDir}/lab`, `lab "${cfg.name}"`, 30 * 60_000, async () => {
       const existing = readState(cfg);
       if (existing && labRunning(existing)) {
-        if (opts.replica && !existing.replica) {
-          log(`lab "${cfg.name}" is up: adding the replica ${REPLICA.name}`);
-          const all = hostsFor(true);
+        const shape = { replica: existing.replica || !!opts.replica, webs: Math.max(existing.webs ?? DEFAULT_WEBS, opts.webs ?? 0) };
+        const all = hostsFor(shape);
+        const have = new Set(stateHosts(existing).map((h) => h.name));
+        const more = all.filter((h) => !have.has(h.name));
+        if (more.length) {
+          const names = more.map((h) => h.name);
+          log(`lab "${cfg.name}" is up: adding ${names.join(', ')}`);
           try {
-            await startHosts(cfg, existing, [REPLICA], all, check);
+            await startHosts(cfg, existing, more, all, check);
           } catch (err) {
             // take back only what this step started
-            const partial: LabState = {
-              ...existing,
-              netns: existing.netns.filter((n) => n === hostNs(cfg, REPLICA.name)),
-              cgroups: existing.cgroups.filter((c) => c.endsWith(`/${cfg.prefix}${REPLICA.name}`)),
-              launchers: existing.launchers.filter((l) => l.host === REPLICA.name),
-              dirs: existing.dirs.filter((d) => d === hostDir(cfg, REPLICA.name)),
-            };
-            await stopHost(partial.launchers[0], partial.cgroups, STOP_GRACE_MS).catch(() => {});
-            for (const ns of partial.netns) await deleteNs(ns).catch(() => {});
-            for (const d of partial.dirs) rmSync(d, { recursive: true, force: true });
-            existing.netns = existing.netns.filter((n) => !partial.netns.includes(n));
-            existing.cgroups = existing.cgroups.filter((c) => !partial.cgroups.includes(c));
-            existing.launchers = existing.launchers.filter((l) => l.host !== REPLICA.name);
-            existing.dirs = existing.dirs.filter((d) => !partial.dirs.includes(d));
+            const mine = (x: string) => names.some((n) => x === hostNs(cfg, n) || x === hostDir(cfg, n) || x.endsWith(`/${cfg.prefix}${n}`));
+            for (const n of names)
+              await stopHost(
+                existing.launchers.find((l) => l.host === n),
+                existing.cgroups.filter((c) => c.endsWith(`/${cfg.prefix}${n}`)),
+                STOP_GRACE_MS,
+              ).catch(() => {});
+            for (const ns of existing.netns.filter(mine)) await deleteNs(ns).catch(() => {});
+            for (const d of existing.dirs.filter(mine)) rmSync(d, { recursive: true, force: true });
+            existing.netns = existing.netns.filter((n) => !mine(n));
+            existing.cgroups = existing.cgroups.filter((c) => !mine(c));
+            existing.launchers = existing.launchers.filter((l) => !names.includes(l.host));
+            existing.dirs = existing.dirs.filter((d) => !mine(d));
             writeState(cfg, existing);
             throw err;
           }
-          existing.replica = true;
-          existing.inventory = writeLabInventory(inventoryPath, all, keyPath(cfg), knownHostsPath(cfg));
+          existing.replica = shape.replica;
+          existing.webs = shape.webs;
+          existing.inventory = writeLabInventory(inventoryPath, all, keyPath(cfg), knownHostsPath(cfg), { runtime: opts.runtime });
           writeState(cfg, existing);
-          log(`${REPLICA.name} is up; inventory rewritten: ${existing.inventory}`);
+          log(`${names.join(', ')} up; inventory rewritten: ${existing.inventory}`);
           return { inventory: existing.inventory, started: false, state: existing };
         }
-        const inventory = writeLabInventory(inventoryPath, stateHosts(existing), keyPath(cfg), knownHostsPath(cfg));
+        const inventory = writeLabInventory(inventoryPath, stateHosts(existing), keyPath(cfg), knownHostsPath(cfg), { runtime: opts.runtime });
         log(`lab "${cfg.name}" is already up (${stateHosts(existing).length} hosts since ${existing.startedAt}); nothing to do. Inventory: ${inventory}`);
         return { inventory, started: false, state: existing };
       }
@@ -247,12 +255,13 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
         if (err instanceof LabError) throw err;
         throw new LabError(`lab up failed while preparing the image: ${(err as Error).message}`, 1, { cause: err });
       }
-      const hosts = hostsFor(!!opts.replica);
+      const hosts = hostsFor({ replica: !!opts.replica, webs: opts.webs });
       const state: LabState = {
         version: 1,
         name: cfg.name,
         phase: 'starting',
         replica: !!opts.replica,
+        webs: opts.webs ?? DEFAULT_WEBS,
         netns: [],
         cgroups: [],
         launchers: [],
@@ -274,7 +283,7 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
         await createBridge(cfg, record);
         await createCtl(cfg, record);
         await startHosts(cfg, state, hosts, hosts, check);
-        state.inventory = writeLabInventory(inventoryPath, hosts, keyPath(cfg), knownHostsPath(cfg));
+        state.inventory = writeLabInventory(inventoryPath, hosts, keyPath(cfg), knownHostsPath(cfg), { runtime: opts.runtime });
         state.phase = 'up';
         writeState(cfg, state);
         log(

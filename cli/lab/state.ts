@@ -16,6 +16,8 @@ export interface LabState {
   name: string;
   phase: 'starting' | 'up';
   replica: boolean;
+  /** Web nodes (web01..web0N); absent in a state file of an earlier version: 2. */
+  webs?: number;
   /** Network namespaces created (names under /run/netns). */
   netns: string[];
   /** Cgroup directories created (absolute paths), one per host and hierarchy. */

@@ -13,7 +13,7 @@
 //      Both engines reload without closing their listening sockets.
 //   The proxy starts only once the web nodes of the run have their Apache (role apache), so that a
 //   new node is not sent traffic before it can answer.
-import { directory, file, service, type Handler, type Role } from '../../cli/engine/api.ts';
+import { absent, directory, file, service, type Handler, type Role } from '../../cli/engine/api.ts';
 import type { Host, Inventory } from '../../inventory/types.ts';
 import { mpmSizing } from '../apache/sizing.ts';
 import { engineOf, isLb, lbTurn, MONITOR_URI, PROXY_CONFIG, STATS_SOCKET, waitServing } from '../lb.ts';
@@ -54,7 +54,6 @@ const role: Role = {
       return { name: w.name, address: w.address, ...serverMaxconn(mpm.maxRequestWorkers, lbs) };
     });
     const config = ctx.template('haproxy.cfg.njk', {
-      engine: engine.name === 'haproxy' ? 'HAProxy (runtime: haproxy)' : 'hasetup-proxy (runtime: bundled)',
       proxy,
       servers,
       admin: inv.roles.firewall.adminCidrs,
@@ -72,6 +71,8 @@ const role: Role = {
         op: file({ path: PROXY_CONFIG, content: config, group: 'haproxy', mode: '0640', validate: engine.proxyCheck, validateName: `${engine.name === 'haproxy' ? 'haproxy' : 'hasetup-proxy'} -c` }),
         notify: ['reload the proxy'],
       },
+      // what dpkg keeps when HAProxy is installed over a file of ours
+      { name: 'no packaged haproxy.cfg beside it', op: absent({ paths: [`${PROXY_CONFIG}.dpkg-dist`, `${PROXY_CONFIG}.dpkg-old`] }) },
       { name: `${engine.proxyUnit} service`, op: service({ name: engine.proxyUnit, enabled: true, started: true }) },
     ];
   },

@@ -60,14 +60,6 @@ export function bundle(arch: string, dist = join(findRepoRoot(), 'dist', 'runtim
   return { version: `${pkg.version}-${h.digest('hex').slice(0, 12)}`, files };
 }
 
-/** sh: starts an engine's proxy then its VRRP daemon on the configuration in place (each only if it has one). */
-function startEngine(inv: Inventory, proxyUnit: string, vrrpUnit: string): string {
-  return [
-    `if [ -s ${PROXY_CONFIG} ]; then systemctl enable -q --now ${proxyUnit}.service; ${waitServing(inv)}; fi`,
-    `if [ -s ${VRRP_CONFIG} ]; then systemctl enable -q --now ${vrrpUnit}.service; fi`,
-  ].join('\n');
-}
-
 const role: Role = {
   name: 'runtime',
   description: 'the LBs\' engine: the bundled proxy and VRRP daemon (Node.js, versioned release, hardened units) or Debian\'s haproxy and keepalived',
@@ -89,12 +81,18 @@ const role: Role = {
           op: engineSwitch({
             to: 'haproxy and keepalived',
             stop: [BUNDLED.vrrpUnit, BUNDLED.proxyUnit],
+            start: [
+              { unit: HAPROXY.proxyUnit, config: PROXY_CONFIG, ready: waitServing(inv) },
+              { unit: HAPROXY.vrrpUnit, config: VRRP_CONFIG },
+            ],
+            // HAProxy's runtime folder (the bundled unit's went with it); keepalived reads its file as root
+            prepare: `systemd-tmpfiles --create haproxy.conf\nif [ -f ${VRRP_CONFIG} ]; then chgrp ${HAPROXY.vrrpGroup} ${VRRP_CONFIG}; fi`,
+            unprepare: `if [ -f ${VRRP_CONFIG} ]; then chgrp ${BUNDLED.vrrpGroup} ${VRRP_CONFIG}; fi`,
             purge: [],
             paths: [...defaults.units.map((u) => `/etc/systemd/system/${u}.service`), RUNTIME_DIR],
             users: [defaults.vrrpUser],
             keep: [],
-            // keepalived runs as root: its configuration's group goes back to root
-            start: `if [ -f ${VRRP_CONFIG} ]; then chgrp ${HAPROXY.vrrpGroup} ${VRRP_CONFIG}; fi\n${startEngine(inv, HAPROXY.proxyUnit, HAPROXY.vrrpUnit)}`,
+            keepUsers: [],
           }),
         },
       ];
@@ -129,12 +127,19 @@ const role: Role = {
         op: engineSwitch({
           to: 'the bundled runtime',
           stop: [HAPROXY.vrrpUnit, HAPROXY.proxyUnit],
+          start: [
+            { unit: BUNDLED.proxyUnit, config: PROXY_CONFIG, ready: waitServing(inv) },
+            { unit: BUNDLED.vrrpUnit, config: VRRP_CONFIG },
+          ],
+          // the VRRP daemon reads its configuration as its own group
+          prepare: `if [ -f ${VRRP_CONFIG} ]; then chgrp ${BUNDLED.vrrpGroup} ${VRRP_CONFIG}; fi`,
+          unprepare: `if [ -f ${VRRP_CONFIG} ]; then chgrp ${HAPROXY.vrrpGroup} ${VRRP_CONFIG}; fi`,
           purge: ['haproxy', 'keepalived'],
           paths: [],
           users: [defaults.keepalivedScriptUser],
           keep: [PROXY_CONFIG, VRRP_CONFIG],
-          // the VRRP daemon reads its configuration as its own group
-          start: `if [ -f ${VRRP_CONFIG} ]; then chgrp ${BUNDLED.vrrpGroup} ${VRRP_CONFIG}; fi\n${startEngine(inv, BUNDLED.proxyUnit, BUNDLED.vrrpUnit)}`,
+          // purging haproxy deletes its user, which the bundled proxy runs as
+          keepUsers: [defaults.proxyUser],
         }),
       },
     ];
@@ -153,9 +158,15 @@ const role: Role = {
         name: 'restart the runtime',
         serial: lbTurn(inv),
         script: [
-          `vrrp=0; if systemctl is-active -q ${BUNDLED.vrrpUnit}; then vrrp=1; systemctl stop ${BUNDLED.vrrpUnit}; fi`,
-          `if systemctl is-active -q ${BUNDLED.proxyUnit}; then systemctl restart ${BUNDLED.proxyUnit}; ${waitServing(inv)}; fi`,
-          `if [ $vrrp = 1 ]; then systemctl start ${BUNDLED.vrrpUnit}; fi`,
+          // only a process older than the release or its unit (not one a switch just started)
+          `stale() { t=$(systemctl show -p ActiveEnterTimestamp --value "$1.service"); [ -n "$t" ] && systemctl is-active -q "$1.service" && ` +
+            `[ "$(date -d "$t" +%s)" -lt "$(stat -c %Y ${CURRENT} /etc/systemd/system/$1.service | sort -n | tail -n1)" ]; }`,
+          `vrrp=0; proxy=0; stale ${BUNDLED.vrrpUnit} && vrrp=1; stale ${BUNDLED.proxyUnit} && proxy=1`,
+          `if [ $vrrp = 1 ] || [ $proxy = 1 ]; then`,
+          `  v=0; if systemctl is-active -q ${BUNDLED.vrrpUnit}; then v=1; systemctl stop ${BUNDLED.vrrpUnit}; fi`,
+          `  if systemctl is-active -q ${BUNDLED.proxyUnit}; then systemctl restart ${BUNDLED.proxyUnit}; ${waitServing(inv)}; fi`,
+          `  if [ $v = 1 ]; then systemctl start ${BUNDLED.vrrpUnit}; fi`,
+          `fi`,
         ].join('\n'),
       },
     ];

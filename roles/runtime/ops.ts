@@ -60,29 +60,36 @@ export interface SwitchSpec {
   to: string;
   /** Units of the other engine, VRRP first (a master hands the VIP over), then the proxy. */
   stop: string[];
-  /** What of the other engine must go: Debian packages (purged), paths, system users. */
+  /** Units of this engine, proxy first, each started when its configuration file exists. */
+  start: { unit: string; config: string; ready?: string }[];
+  /** Shell run before this engine starts (runtime folders, file groups), and its undoing on a failure. */
+  prepare?: string;
+  unprepare?: string;
+  /** What of the other engine goes once this one runs: Debian packages (purged), paths, system users. */
   purge: string[];
   paths: string[];
   users: string[];
   /** Configuration files kept across the purge (both engines read the same ones). */
   keep: string[];
-  /** Shell run once the other engine is gone: starts this engine on the configuration in place. */
-  start: string;
+  /** System users a purge deletes that this engine still runs as: put back with the same ids. */
+  keepUsers: string[];
 }
 
 /**
- * The other engine, gone: on a running load balancer, its VRRP daemon is stopped first (a master
- * hands the VIP to its peer), then its proxy; its packages, files and users are removed (the
- * shared configuration files kept), and this engine starts on the same configuration. The role runs
- * it on one LB at a time.
+ * The other engine, gone: on a running load balancer, its VRRP daemon stops first (a master hands
+ * the VIP to its peer), then its proxy; this engine starts on the same configuration files, and only
+ * then are the other engine's packages, files and users removed. If this engine does not start, the
+ * other one is started again and the task fails. The role runs it on one LB at a time.
  */
 export function engineSwitch(spec: SwitchSpec): Operation {
+  const unit = (u: string) => shq(`${u}.service`);
   const probe = [
-    ...spec.stop.map((u) => `systemctl is-active -q ${shq(`${u}.service`)} 2>/dev/null && echo running ${u}`),
+    ...spec.stop.map((u) => `systemctl is-active -q ${unit(u)} 2>/dev/null && echo running ${u}`),
     spec.purge.length ? `dpkg-query -W -f='\${Package} \${db:Status-Abbrev}\\n' ${spec.purge.map(shq).join(' ')} 2>/dev/null | awk '$2 !~ /^.n/ {print "package", $1}'` : '',
     ...spec.paths.map((p) => `if [ -e ${shq(p)} ] || [ -L ${shq(p)} ]; then echo path ${shq(p)}; fi`),
     ...spec.users.map((u) => `getent passwd ${shq(u)} >/dev/null && echo user ${u}`),
   ].filter(Boolean);
+  const saved = (f: string) => `/var/lib/hasetup/switch/$(basename ${shq(f)})`;
   return {
     kind: 'engine',
     subject: spec.to,
@@ -90,21 +97,41 @@ export function engineSwitch(spec: SwitchSpec): Operation {
     plan(state) {
       const found = state.split('\n').map((l) => l.trim()).filter(Boolean);
       if (found.length === 0) return { changed: false };
-      const keep = spec.keep.map((f) => `if [ -f ${shq(f)} ]; then mkdir -p /var/lib/hasetup/switch && cp -p ${shq(f)} /var/lib/hasetup/switch/$(basename ${shq(f)}); fi`);
-      const restore = spec.keep.map((f) => `if [ -f /var/lib/hasetup/switch/$(basename ${shq(f)}) ]; then mkdir -p $(dirname ${shq(f)}) && mv -f /var/lib/hasetup/switch/$(basename ${shq(f)}) ${shq(f)}; fi`);
+      const start = spec.start
+        .map((s) => `if [ -s ${shq(s.config)} ]; then systemctl enable --now ${unit(s.unit)} || { systemctl status --no-pager -n 15 ${unit(s.unit)}; exit 1; }${s.ready ? `; ${s.ready}` : ''}; fi`)
+        .join('\n');
       const script = [
+        // the other engine stops (and the units that ran are remembered, to come back on a failure)
+        'was=""',
+        ...spec.stop.map((u) => `if systemctl is-active -q ${unit(u)}; then was="$was ${u}"; systemctl stop ${unit(u)}; fi`),
+        spec.prepare ?? '',
+        `if ! ( set -e\n${start}\n); then`,
+        `  echo "${spec.to} did not start: the other engine is started again"`,
+        ...spec.start.map((s) => `  systemctl stop ${unit(s.unit)} 2>/dev/null`),
+        spec.unprepare ? `  ${spec.unprepare}` : '',
+        // proxy before VRRP on the way back (the reverse of the stop order)
+        `  for u in $(echo $was | tr ' ' '\\n' | tac); do systemctl start "$u.service"; done`,
+        '  exit 1',
+        'fi',
         'set -e',
-        ...spec.stop.map((u) => `systemctl disable -q --now ${shq(`${u}.service`)} 2>/dev/null || true`),
-        ...keep,
+        ...spec.stop.map((u) => `systemctl disable -q ${unit(u)} 2>/dev/null || true`),
+        // what the other engine leaves goes; the shared configuration files and users stay
+        ...spec.keep.map((f) => `if [ -f ${shq(f)} ]; then mkdir -p /var/lib/hasetup/switch && cp -p ${shq(f)} ${saved(f)}; fi`),
+        ...spec.keepUsers.map((u) => `ids_${u}=$(getent passwd ${shq(u)} | cut -d: -f3,4)`),
         spec.purge.length
           ? `export DEBIAN_FRONTEND=noninteractive\napt-get -q -y -o DPkg::Lock::Timeout=300 purge ${spec.purge.map(shq).join(' ')} >/tmp/hasetup-apt.log 2>&1 || { tail -n 8 /tmp/hasetup-apt.log; exit 1; }`
           : '',
-        ...restore,
+        ...spec.keepUsers.map(
+          (u) =>
+            `if [ -n "$ids_${u}" ] && ! getent passwd ${shq(u)} >/dev/null; then ` +
+            `getent group ${shq(u)} >/dev/null || groupadd --system -g "\${ids_${u}#*:}" ${shq(u)}; ` +
+            `useradd --system -u "\${ids_${u}%:*}" -g ${shq(u)} --home-dir /var/lib/${u} --no-create-home --shell /usr/sbin/nologin ${shq(u)}; fi`,
+        ),
+        ...spec.keep.map((f) => `if [ -f ${saved(f)} ]; then mkdir -p $(dirname ${shq(f)}) && mv -f ${saved(f)} ${shq(f)}; fi`),
         'rmdir /var/lib/hasetup/switch 2>/dev/null || true',
         ...spec.paths.map((p) => `rm -rf -- ${shq(p)}`),
         ...spec.users.map((u) => `if getent passwd ${shq(u)} >/dev/null; then userdel ${shq(u)}; fi`),
         'systemctl daemon-reload',
-        spec.start,
       ].filter(Boolean);
       return {
         changed: true,

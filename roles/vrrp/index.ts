@@ -40,7 +40,6 @@ const role: Role = {
     const engine = engineOf(inv);
     const lbs = ctx.hosts('lb');
     const config = ctx.template('keepalived.conf.njk', {
-      engine: engine.name === 'haproxy' ? 'keepalived (runtime: haproxy)' : 'hasetup-vrrpd (runtime: bundled)',
       vrrp: inv.vrrp,
       vip: inv.vip,
       peers: lbs.filter((h) => h.name !== host.name),

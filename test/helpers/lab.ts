@@ -12,7 +12,7 @@
 //   });
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hostsFor, labConfig, type LabConfig, type LabHost } from '../../cli/lab/config.ts';
+import { ALL_HOSTS, labConfig, type LabConfig, type LabHost } from '../../cli/lab/config.ts';
 import { ctlRun, labDownIf, labSsh, labUnsupported, labUp, stateHosts } from '../../cli/lab/lab.ts';
 import { processStartTime, type RunResult } from '../../cli/lab/proc.ts';
 import { commandUnavailable, rootUnavailable } from './env.ts';
@@ -65,6 +65,8 @@ function liveUsers(cfg: LabConfig): string[] {
 export interface EnsureLabOptions {
   /** With db02 (10.213.0.32), the MySQL replica; added to a running lab that lacks it. */
   replica?: boolean;
+  /** Web nodes (default 2); added to a running lab that has fewer. */
+  webs?: number;
   /** Lab name (HASETUP_LAB_NAME, default "lab"): another name gives a separate lab. */
   name?: string;
   /** Where the inventory is written (default: lab/inventory.yaml in the checkout for the lab "lab", else inventory.yaml in the lab's state directory). */
@@ -81,7 +83,7 @@ export async function ensureLab(opts: EnsureLabOptions = {}): Promise<Lab> {
   writeFileSync(user, '');
   let up;
   try {
-    up = await labUp(cfg, { replica: opts.replica, inventory: opts.inventory, helper: true });
+    up = await labUp(cfg, { replica: opts.replica, webs: opts.webs, inventory: opts.inventory, helper: true });
   } catch (err) {
     rmSync(user, { force: true });
     throw err;
@@ -95,7 +97,7 @@ export async function ensureLab(opts: EnsureLabOptions = {}): Promise<Lab> {
     broughtUp: up.started,
     exec: (cmd, o = {}) => ctlRun(cfg, cmd[0], cmd.slice(1), { timeoutMs: 600_000, ...o }),
     ssh: (host, cmd, timeoutMs) => {
-      const h = hostsFor(true).find((x) => x.name === host);
+      const h = ALL_HOSTS.find((x) => x.name === host);
       if (!h) return Promise.reject(new Error(`no lab host ${host}`));
       return labSsh(cfg, h.address, cmd, timeoutMs);
     },

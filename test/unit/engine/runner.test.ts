@@ -327,3 +327,31 @@ test('factsFrom: a role reads the facts of a host outside the run (--limit), con
     cleanup();
   }
 });
+
+test('a serial change that fails on one host is not made on the others of its group', async () => {
+  const { root, cleanup } = setup();
+  try {
+    const inv = fixtureInventory([{ name: 'lb01', address: '127.0.0.1' }, { name: 'lb02', address: '127.0.0.1' }]);
+    for (const h of inv.hosts) h.group = 'lb';
+    const log = join(root, 'tries.log');
+    const role = {
+      name: 'risky',
+      description: 'fails wherever it runs',
+      appliesTo: () => true,
+      tasks: (ctx: { host: { name: string } }) => [
+        { name: 'switch', serial: { group: 'lb' as const }, op: commandOp({ script: `echo ${ctx.host.name} >> ${log}; exit 1`, creates: `${root}/never` }) },
+      ],
+    };
+    let out = '';
+    const r = await run({
+      inventory: inv, roles: [role as unknown as AnyRole], connect: async (h) => asHost(h),
+      reporter: new PlainReporter(false, (s) => (out += s)), redactor: new Redactor([]), stateDir: join(root, 'state'),
+    });
+    assert.equal(r.hosts.lb01.failed + r.hosts.lb02.failed, 2);
+    const tried = readFileSync(log, 'utf8').trim().split('\n');
+    assert.equal(tried.length, 1, 'only the first host tried');
+    assert.match(out, new RegExp(`switch: failed \\(.*not run: it failed on ${tried[0]}, and the lb hosts change one at a time`));
+  } finally {
+    cleanup();
+  }
+});

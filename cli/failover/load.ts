@@ -1,0 +1,112 @@
+// A bounded HTTP load at a steady rate (open loop: requests leave on schedule whether or not the
+// earlier ones have answered), over keep-alive connections and new ones both, every request
+// recorded: when it left, how long it took, its status, and the web node that served it (Apache's
+// X-Served-By header). undici does the HTTP.
+import { Pool } from 'undici';
+
+export type ConnKind = 'keepalive' | 'new';
+
+export interface Sample {
+  /** When the request left, in ms since the load started. */
+  t: number;
+  /** Until the whole answer was read, or until it failed (ms). */
+  ms: number;
+  kind: ConnKind;
+  /** 0 when there was no answer. */
+  status: number;
+  /** The web node that answered (X-Served-By). */
+  node?: string;
+  /** Why there was no answer: ECONNRESET, ECONNREFUSED, timeout... */
+  error?: string;
+}
+
+export interface LoadOptions {
+  url: string;
+  /** Requests per second, all kinds together. */
+  rate: number;
+  durationMs: number;
+  /** Never more than this many requests (default: rate x duration). */
+  maxRequests?: number;
+  /** A request without its whole answer after this long counts as failed (default 10 s). */
+  timeoutMs?: number;
+  /** Which connections, taken in turn (default both). */
+  kinds?: ConnKind[];
+  /** Keep-alive connections in the pool (default 8). */
+  connections?: number;
+  /** Stops sending at once; requests in flight still finish (or time out). */
+  signal?: AbortSignal;
+  onSample?(s: Sample): void;
+  /** The rate at a given time (ms since start), for ramps; default: `rate` throughout. */
+  rateAt?(t: number): number;
+}
+
+/** True when a request failed: no answer, or a 5xx. */
+export const failed = (s: Sample): boolean => s.status === 0 || s.status >= 500;
+
+const errorName = (e: unknown): string => {
+  const err = e as { code?: string; name?: string; message?: string };
+  if (err.name === 'HeadersTimeoutError' || err.name === 'BodyTimeoutError' || err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
+  if (err.code === 'UND_ERR_SOCKET') return 'ECONNRESET';
+  return err.code ?? err.name ?? String(err.message ?? e);
+};
+
+export async function runLoad(o: LoadOptions): Promise<Sample[]> {
+  const url = new URL(o.url);
+  const kinds = o.kinds ?? ['keepalive', 'new'];
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  const max = o.maxRequests ?? Math.ceil((o.rate * o.durationMs) / 1000);
+  const opts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs };
+  const pools: Record<ConnKind, Pool> = {
+    keepalive: new Pool(url.origin, { ...opts, connections: o.connections ?? 8, keepAliveTimeout: 4_000 }),
+    // one request per connection: a new TCP connection (and a new proxy session) each time
+    new: new Pool(url.origin, { ...opts, connections: 64, maxRequestsPerClient: 1, pipelining: 0 }),
+  };
+  const samples: Sample[] = [];
+  const inflight = new Set<Promise<void>>();
+  const start = performance.now();
+  const path = url.pathname + url.search;
+
+  const one = (kind: ConnKind): Promise<void> => {
+    const t = performance.now() - start;
+    return pools[kind]
+      .request({ path, method: 'GET', headers: { 'user-agent': 'hasetup-failover-test' } })
+      .then(async (res) => {
+        await res.body.text();
+        const served = res.headers['x-served-by'];
+        return { status: res.statusCode, node: Array.isArray(served) ? served[0] : served };
+      })
+      // no answer, or an answer cut short
+      .catch((e: unknown) => ({ status: 0, node: undefined, error: errorName(e) }))
+      .then((r: { status: number; node?: string; error?: string }) => {
+        const s: Sample = { t, ms: performance.now() - start - t, kind, status: r.status };
+        if (r.node) s.node = r.node;
+        if (r.error) s.error = r.error;
+        samples.push(s);
+        o.onSample?.(s);
+      });
+  };
+
+  let sent = 0;
+  let due = 0;
+  let last = 0;
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const now = performance.now() - start;
+      if (now >= o.durationMs || sent >= max || o.signal?.aborted) return done();
+      due += ((o.rateAt?.(now) ?? o.rate) * (now - last)) / 1000;
+      last = now;
+      while (due >= 1 && sent < max) {
+        due -= 1;
+        const p = one(kinds[sent % kinds.length]);
+        sent++;
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+      }
+      setTimeout(tick, 5);
+    };
+    tick();
+  });
+  await Promise.all(inflight);
+  await Promise.all(Object.values(pools).map((p) => p.close().catch(() => {})));
+  return samples.sort((a, b) => a.t - b.t);
+}
