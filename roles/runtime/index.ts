@@ -20,7 +20,6 @@ import { join } from 'node:path';
 import { directory, file, group, link, packages, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import { findRepoRoot } from '../../cli/root.ts';
 import { BUNDLED, CURRENT, HAPROXY, lbTurn, PROXY_CONFIG, RUNTIME_DIR, VRRP_CONFIG, waitServing, isLb, STATS_SOCKET } from '../lb.ts';
-import type { Inventory } from '../../inventory/types.ts';
 import { engineSwitch, nodeVersion, onlyRelease } from './ops.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
