@@ -1,99 +1,88 @@
 import type { Command } from 'commander';
-import type { Host, Inventory } from '../../inventory/types.ts';
-import type { Role } from '../engine/role.ts';
 import { ROLES } from '../../roles/index.ts';
 // The engine and the inventory loader load only when the command runs (fast --help).
 
-interface HostStatus {
-  name: string;
-  group: string;
-  address: string;
-  reachable: boolean;
-  error?: string;
-  os?: string;
-  services?: Record<string, string>;
-  holdsVip?: boolean;
-  vrrp?: unknown;
-}
-
-async function hostStatus(inv: Inventory, h: Host, roles: Role[]): Promise<HostStatus> {
-  const [{ connectHost }, { gatherFacts }, { marker }, { interestOf }] = await Promise.all([
-    import('../connect.ts'),
-    import('../engine/facts.ts'),
-    import('../engine/shell.ts'),
-    import('../engine/runner.ts'),
-  ]);
-  // the services the host's roles run (roles/index.ts)
-  const interest = interestOf(roles, h, inv);
-  const base = { name: h.name, group: h.group, address: h.address };
-  let t;
-  try {
-    t = await connectHost(inv, h);
-  } catch (e) {
-    return { ...base, reachable: false, error: (e as Error).message };
-  }
-  try {
-    const facts = await gatherFacts(t, marker(), interest);
-    const services: Record<string, string> = {};
-    for (const u of interest.services) {
-      const s = facts.services[u];
-      if (s && s.enabled !== 'not-found') services[u] = s.active;
-    }
-    // The firewall is a loaded nftables table (nftables.service only loads it at boot).
-    const fw = await t.exec('nft list table inet hasetup 2>/dev/null | grep -o "hasetup:[0-9a-f]*" | head -n1');
-    services.firewall = fw.stdout.trim() ? 'loaded' : 'none';
-    const st: HostStatus = { ...base, reachable: true, os: facts.os.prettyName, services };
-    if (h.group === 'lb') {
-      st.holdsVip = facts.interfaces.some((i) => i.addresses.some((a) => a.split('/')[0] === inv.vip.address));
-      const r = await t.exec('cat /run/hasetup-vrrpd/status.json 2>/dev/null');
-      if (r.code === 0 && r.stdout.trim()) {
-        try {
-          st.vrrp = JSON.parse(r.stdout);
-        } catch {}
-      }
-    }
-    return st;
-  } finally {
-    await t.close();
-  }
+interface StatusFlags {
+  json?: boolean;
+  watch?: boolean;
 }
 
 export function registerStatus(program: Command): void {
   program
     .command('status <inventory>')
-    .description('Show each host of the cluster: reachable or not, its services, and which LB holds the VIP')
-    .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExample:\n  hasetup status inventory.yaml\n  hasetup lab exec -- hasetup status lab/inventory.yaml')
-    .action(async (file: string, flags: { json?: boolean }) => {
-      const [{ loadOrExplain }, { secretValues }, { Redactor }, { loadRoles }] = await Promise.all([
+    .description(
+      'The cluster at a glance, one round trip per host: who holds the VIP; each LB\'s VRRP state, priority and\n' +
+        'engine; each proxy\'s view of each web node (UP, DOWN, DRAIN, MAINT, sessions, queue); Apache and MariaDB;\n' +
+        'replication and its lag; the last apply on each host. Exits 1 when something is wrong (it says what).',
+    )
+    .option('--json', 'machine-readable: {"vip": {address, holders}, "hosts": [...], "problems": [...]}')
+    .option('--watch', 'refresh every second until Ctrl-C')
+    .addHelpText('after', '\nExamples:\n  hasetup status inventory.yaml\n  hasetup status inventory.yaml --watch\n  hasetup lab exec -- hasetup status lab/inventory.yaml --json')
+    .action(async (file: string, flags: StatusFlags) => {
+      const [{ loadOrExplain, connectHost }, { secretValues }, { Redactor }, { loadRoles }, { interestOf }, { marker }, probe, render] = await Promise.all([
         import('../connect.ts'),
         import('../../inventory/secrets.ts'),
         import('../engine/redact.ts'),
         import('../engine/registry.ts'),
+        import('../engine/runner.ts'),
+        import('../engine/shell.ts'),
+        import('../status/probe.ts'),
+        import('../status/render.ts'),
       ]);
-      const roles = await loadRoles(ROLES);
+      type Transport = import('../engine/transport.ts').Transport;
+      type HostReport = import('../status/probe.ts').HostReport;
       const inv = await loadOrExplain(file);
       const redactor = new Redactor(secretValues(inv));
-      const all = await Promise.all(inv.hosts.map((h) => hostStatus(inv, h, roles)));
-      if (flags.json) {
-        process.stdout.write(redactor.redact(JSON.stringify({ vip: `${inv.vip.address}/${inv.vip.prefix}`, hosts: all }, null, 2)) + '\n');
-      } else {
-        const w = Math.max(...all.map((s) => s.name.length));
-        for (const s of all) {
-          const head = `${s.name.padEnd(w)}  ${s.group.padEnd(3)}  ${s.address.padEnd(15)}`;
-          if (!s.reachable) {
-            process.stdout.write(`${head}  UNREACHABLE  ${redactor.redact(s.error ?? '')}\n`);
-            continue;
-          }
-          const svc = Object.entries(s.services ?? {}).map(([u, a]) => `${u}=${a}`).join(' ');
-          const vip = s.holdsVip ? `  holds VIP ${inv.vip.address}` : '';
-          process.stdout.write(`${head}  up  ${svc || '(no cluster services yet)'}${vip}\n`);
-        }
-        const holders = all.filter((s) => s.holdsVip).map((s) => s.name);
-        process.stdout.write(
-          holders.length === 1 ? `VIP ${inv.vip.address}: on ${holders[0]}\n` : holders.length === 0 ? `VIP ${inv.vip.address}: on no load balancer\n` : `VIP ${inv.vip.address}: on ${holders.join(' and ')} (split brain)\n`,
+      const roles = await loadRoles(ROLES);
+      const transports = new Map<string, Transport>();
+
+      const once = async (): Promise<import('../status/render.ts').StatusReport> => {
+        const hosts = await Promise.all(
+          inv.hosts.map(async (h): Promise<HostReport> => {
+            const down = (e: unknown): HostReport => ({ name: h.name, group: h.group, address: h.address, reachable: false, error: (e as Error).message, services: {} });
+            let t = transports.get(h.name);
+            try {
+              if (!t) transports.set(h.name, (t = await connectHost(inv, h)));
+              const mark = marker();
+              const r = await t.exec(probe.statusScript(h, interestOf(roles, h, inv).services, mark));
+              return probe.parseStatus(h, inv, r.stdout, mark);
+            } catch (e) {
+              transports.delete(h.name);
+              if (t) await t.close().catch(() => {});
+              return down(e);
+            }
+          }),
         );
+        return render.buildReport(inv, hosts);
+      };
+      const show = (r: Awaited<ReturnType<typeof once>>) => {
+        const text = flags.json ? JSON.stringify(r, null, 2) + '\n' : render.renderTable(r);
+        process.stdout.write(redactor.redact(text));
+      };
+      try {
+        if (!flags.watch) {
+          const r = await once();
+          show(r);
+          if (r.problems.length) process.exitCode = 1;
+          return;
+        }
+        let stop = false;
+        const onInt = () => (stop = true);
+        process.on('SIGINT', onInt);
+        try {
+          while (!stop) {
+            const t0 = Date.now();
+            const r = await once();
+            if (process.stdout.isTTY && !flags.json) process.stdout.write('\x1b[H\x1b[2J');
+            process.stdout.write(`${new Date().toISOString().replace('T', ' ').slice(0, 19)}  (Ctrl-C to stop)\n`);
+            show(r);
+            await new Promise((res) => setTimeout(res, Math.max(0, 1000 - (Date.now() - t0))));
+          }
+        } finally {
+          process.off('SIGINT', onInt);
+        }
+      } finally {
+        await Promise.all([...transports.values()].map((t) => t.close().catch(() => {})));
       }
-      if (all.some((s) => !s.reachable)) process.exitCode = 1;
     });
 }

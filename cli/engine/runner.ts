@@ -102,13 +102,17 @@ export function interestOf(roles: Role[], host: Host, inv: Inventory): Interest 
   return { packages: [...packages], services: [...services] };
 }
 
+/** Where hasetup keeps its state on each host, and the record of the last apply there. */
+export const STATE_DIR = '/var/lib/hasetup';
+export const LAST_APPLY = `${STATE_DIR}/last-apply.json`;
+
 const TURN_WAIT_MS = 20 * 60_000;
 const PEER_READY_MS = 60_000;
 
 export async function run(opts: RunOptions): Promise<RunResult> {
   const { inventory: inv, reporter, redactor } = opts;
   const check = opts.check ?? false;
-  const stateDir = opts.stateDir ?? '/var/lib/hasetup';
+  const stateDir = opts.stateDir ?? STATE_DIR;
   const hosts = selectHosts(inv, opts.limit);
   const roles = selectRoles(opts.roles, opts.tags);
   const mutex = new Mutex();
@@ -188,6 +192,12 @@ export async function run(opts: RunOptions): Promise<RunResult> {
         }
         failed = !(await runRole(host, t, own, role));
         progress.roleDone(host.name, role.name);
+      }
+      // what this run did, for `hasetup status` (not in --check mode: nothing was done)
+      if (!check) {
+        const r = recap[host.name];
+        const record = JSON.stringify({ at: new Date().toISOString(), ok: r.ok, changed: r.changed, failed: r.failed, roles: hostRoles.map((x) => x.name), interrupted: aborted() });
+        await t.exec(`mkdir -p ${shq(stateDir)} && printf '%s\\n' ${shq(record)} > ${shq(`${stateDir}/last-apply.json`)}`).catch(() => {});
       }
     } finally {
       roundTrips[host.name] = t.roundTrips;

@@ -16,7 +16,8 @@ const role: Role = {
   name: 'common',
   description: 'hostname, /etc/hosts, base packages, time sync, sysctls, file-descriptor limits',
   appliesTo: () => true,
-  installs: () => ({ packages: defaults.basePackages, services: ['chrony'] }),
+  // chrony runs except in containers, whose clock is the machine's: not a service every host must run
+  installs: () => ({ packages: defaults.basePackages }),
 
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {

@@ -24,7 +24,8 @@ const role: Role = {
   name: 'firewall',
   description: 'nftables: default drop, SSH from the admin CIDRs, each tier reachable only from the tier in front of it',
   appliesTo: () => true,
-  installs: () => ({ packages: ['nftables'], services: ['nftables'] }),
+  // nftables.service only loads the rules at boot (the status reads the loaded table instead)
+  installs: () => ({ packages: ['nftables'] }),
 
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {

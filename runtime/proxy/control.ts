@@ -361,14 +361,36 @@ export class Control {
     try {
       unlinkSync(path);
     } catch {}
-    const srv = net.createServer((c) => {
+    // half-open: a client that sends its command and shuts its side (echo cmd | socat) still gets the answer
+    const srv = net.createServer({ allowHalfOpen: true }, (c) => {
       let buf = '';
       let interactive = false;
+      let busy = false;
+      let ended = false;
       c.setEncoding('utf8');
       c.on('error', () => {});
+      c.on('end', () => {
+        ended = true;
+        if (!busy) c.end();
+      });
       // an idle session is closed after 'stats timeout' (10 s by default, as in HAProxy)
       c.setTimeout(this.cfg.global.statsTimeout ?? 10000, () => c.destroy());
       c.on('data', async (d: string) => {
+        if (busy) {
+          buf += d;
+          return;
+        }
+        busy = true;
+        try {
+          await onData(d);
+          // lines that came in meanwhile
+          while (!c.writableEnded && buf.includes('\n')) await onData('');
+        } finally {
+          busy = false;
+          if (ended && !c.writableEnded) c.end();
+        }
+      });
+      const onData = async (d: string) => {
         buf += d;
         let nl: number;
         while ((nl = buf.indexOf('\n')) >= 0) {
@@ -393,7 +415,7 @@ export class Control {
             return;
           }
         }
-      });
+      };
     });
     srv.on('error', (e) => process.stderr.write(`[ALERT] (${process.pid}) : stats socket ${path}: ${e.message}\n`));
     srv.listen(path, () => {

@@ -47,7 +47,9 @@ test('first run changes, second run changes nothing and costs one round trip per
     assert.equal(readFileSync(join(root, 'h1/restarts'), 'utf8'), 'restarted\n', 'handler ran once');
     const second = await apply(root, inv);
     assert.deepEqual(second.result.hosts.h1, { ok: 3, changed: 0, failed: 0, unreachable: 0, skipped: 0 });
-    assert.equal(second.result.roundTrips.h1, 2, 'facts + one probe batch');
+    assert.equal(second.result.roundTrips.h1, 3, 'facts + one probe batch + the record of the run');
+    const record = JSON.parse(readFileSync(join(root, 'state/last-apply.json'), 'utf8'));
+    assert.deepEqual({ ...record, at: typeof record.at }, { at: 'string', ok: 3, changed: 0, failed: 0, roles: ['fixture'], interrupted: false });
     assert.equal(readFileSync(join(root, 'h1/restarts'), 'utf8'), 'restarted\n', 'handler not run again');
   } finally {
     cleanup();

@@ -1,0 +1,83 @@
+// The status as one table, and as JSON: who holds the VIP, each LB's VRRP state and engine, each
+// proxy's view of each web node, Apache, MariaDB and replication, the last apply on each host.
+import type { Inventory } from '../../inventory/types.ts';
+import type { HostReport, ServerView } from './probe.ts';
+
+export interface StatusReport {
+  vip: { address: string; holders: string[] };
+  hosts: HostReport[];
+  /** One line per problem seen (the exit status is 1 when there is any). */
+  problems: string[];
+}
+
+/** A server's state as the proxies say it: UP, DOWN, DRAIN, MAINT (a transition such as "UP 1/2" as it is). */
+export function serverState(s: ServerView): string {
+  const st = s.status.trim();
+  if (/^MAINT/.test(st)) return 'MAINT';
+  if (st === 'DRAIN' || /^NOLB/.test(st)) return 'DRAIN';
+  return st || '?';
+}
+
+export function buildReport(inv: Inventory, hosts: HostReport[]): StatusReport {
+  const holders = hosts.filter((h) => h.holdsVip).map((h) => h.name);
+  const problems: string[] = [];
+  for (const h of hosts) {
+    if (!h.reachable) problems.push(`${h.name}: unreachable: ${h.error ?? ''}`);
+    for (const [u, a] of Object.entries(h.services)) if (a !== 'active' && a !== 'reloading') problems.push(`${h.name}: ${u} is ${a}`);
+    for (const s of h.servers ?? []) if (serverState(s) !== 'UP') problems.push(`${h.name}: sees ${s.server} ${s.status}`);
+    if (h.db?.replication && (h.db.replication.io !== 'Yes' || h.db.replication.sql !== 'Yes'))
+      problems.push(`${h.name}: replication stopped (IO ${h.db.replication.io}, SQL ${h.db.replication.sql})`);
+  }
+  if (holders.length === 0) problems.push(`VIP ${inv.vip.address}: on no load balancer`);
+  if (holders.length > 1) problems.push(`VIP ${inv.vip.address}: on ${holders.join(' and ')} (split brain)`);
+  return { vip: { address: inv.vip.address, holders }, hosts, problems };
+}
+
+function detail(h: HostReport, all: HostReport[]): string {
+  if (!h.reachable) return `UNREACHABLE ${h.error ?? ''}`;
+  const parts: string[] = [];
+  if (h.group === 'lb') {
+    if (h.vrrp) parts.push(`${h.vrrp.state} priority ${h.vrrp.priority ?? '?'}${h.vrrp.basePriority !== undefined && h.vrrp.basePriority !== h.vrrp.priority ? ` (base ${h.vrrp.basePriority})` : ''} ${h.vrrp.engine}`);
+    else parts.push('no VRRP daemon');
+    if (h.holdsVip) parts.push('holds the VIP');
+  }
+  if (h.group === 'web') {
+    // each proxy's view of this node
+    for (const lb of all.filter((x) => x.group === 'lb' && x.servers)) {
+      const s = lb.servers?.find((x) => x.server === h.name);
+      parts.push(s ? `${lb.name}: ${s.status}${s.sessions || s.queued ? ` ${s.sessions} sess ${s.queued} queued` : ''}` : `${lb.name}: not listed`);
+    }
+    if (h.apache) parts.push(`apache ${h.apache.busy} busy ${h.apache.idle} idle`);
+  }
+  if (h.group === 'db' && h.db) {
+    parts.push(h.db.primary ? 'primary' : 'replica');
+    if (!h.db.answers) parts.push('MariaDB does not answer');
+    const r = h.db.replication;
+    if (r) parts.push(r.io === 'Yes' && r.sql === 'Yes' ? `replicating, lag ${r.lagSeconds ?? '?'} s` : `replication IO ${r.io} SQL ${r.sql}${r.error ? `: ${r.error}` : ''}`);
+  }
+  return parts.join(', ');
+}
+
+const lastApply = (h: HostReport): string =>
+  h.lastApply ? `${h.lastApply.at.replace('T', ' ').slice(0, 19)} changed=${h.lastApply.changed}${h.lastApply.failed ? ` failed=${h.lastApply.failed}` : ''}${h.lastApply.interrupted ? ' interrupted' : ''}` : 'never';
+
+export function renderTable(r: StatusReport): string {
+  const rows = r.hosts.map((h) => [
+    h.name,
+    h.group,
+    h.address,
+    h.reachable ? Object.entries(h.services).map(([u, a]) => (a === 'active' ? u : `${u}:${a}`)).join(' ') + (h.firewall === 'loaded' ? ' firewall' : '') : '-',
+    detail(h, r.hosts),
+    h.reachable ? lastApply(h) : '-',
+  ]);
+  const head = ['HOST', 'GROUP', 'ADDRESS', 'SERVICES', 'STATE', 'LAST APPLY'];
+  const w = head.map((x, i) => Math.max(x.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(w[i]))).join('  ');
+  const out = [line(head), ...rows.map(line)];
+  const holders = r.vip.holders;
+  out.push(
+    holders.length === 1 ? `VIP ${r.vip.address}: on ${holders[0]}` : holders.length === 0 ? `VIP ${r.vip.address}: on no load balancer` : `VIP ${r.vip.address}: on ${holders.join(' and ')} (split brain)`,
+  );
+  for (const p of r.problems.filter((p) => !p.startsWith('VIP '))) out.push(`! ${p}`);
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,20 @@
+// Run in the lab's controller namespace (`hasetup lab exec -- node --import tsx test/helpers/vip-load.ts
+// URL RATE MS`): a bounded load through the VIP (cli/failover/load.ts), keep-alive and new
+// connections taken in turn; prints a summary as JSON: total, failed, per node, the failures.
+import { failed, runLoad } from '../../cli/failover/load.ts';
+
+const [url, rate, ms] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+const samples = await runLoad({ url, rate, durationMs: ms });
+const byNode: Record<string, number> = {};
+for (const s of samples) if (s.node && !failed(s)) byNode[s.node] = (byNode[s.node] ?? 0) + 1;
+const failures = samples.filter(failed);
+process.stdout.write(
+  JSON.stringify({ total: samples.length, failed: failures.length, byNode, failures: failures.slice(0, 50), lastByNode: lastSeen(samples) }) + '\n',
+);
+
+/** When each node last served (ms since the start): who served after a change. */
+function lastSeen(all: typeof samples): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of all) if (s.node && !failed(s)) out[s.node] = Math.round(s.t);
+  return out;
+}
