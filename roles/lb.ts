@@ -43,7 +43,7 @@ export const BUNDLED: Engine = {
  * exits 0, or 143 having printed no complaint. setsid keeps its signal away from the caller.
  */
 const KEEPALIVED_CHECK =
-  'out=$(setsid -w keepalived -l -t -f %s 2>&1); rc=$?; out=$(echo "$out" | grep -v "^Terminated$"); ' +
+  'rc=0; out=$(setsid -w keepalived -l -t -f %s 2>&1) || rc=$?; out=$(echo "$out" | grep -v "^Terminated$" || true); ' +
   'if [ $rc -eq 0 ] || { [ $rc -eq 143 ] && [ -z "$out" ]; }; then true; else echo "$out"; false; fi';
 
 export const HAPROXY: Engine = {

@@ -225,15 +225,21 @@ export async function run(opts: RunOptions): Promise<RunResult> {
 
   /** Serial turns that failed somewhere: the other hosts of the group do not take them. */
   const failedTurns = new Map<string, string>();
+  /** The rank each host waiting at a serial turn stated when it arrived (turn key -> host -> rank). */
+  const waitingRanks = new Map<string, Map<string, number>>();
 
   /**
    * One host's turn in a serial group: after every peer of a lower rank took the same turn or is past
    * the role, under the group's lock, once every peer answers peerReady. A turn that failed on one
    * host is not taken by the others (the LBs stop at the first LB that fails).
+   *
+   * Ranks are read once, when a host arrives; a peer that arrived first is judged by the rank it
+   * stated then (not by a fresh reading), so that two hosts never wait for each other.
    */
   async function takeTurn(host: Host, t: Transport, role: string, turn: string, serial: Serial, fn: () => Promise<ExecResult>, succeeded: (r: ExecResult) => boolean): Promise<ExecResult> {
     const peers = hosts.filter((p) => p.group === serial.group && p.name !== host.name);
     const key = `${serial.group}:${role}:${turn}`;
+    const waiting = waitingRanks.get(key) ?? waitingRanks.set(key, new Map()).get(key)!;
     if (serial.rank) {
       const rankOf = async (tr: Transport | undefined) => {
         if (!tr) return Infinity;
@@ -242,9 +248,12 @@ export async function run(opts: RunOptions): Promise<RunResult> {
         return r.code === 0 && Number.isFinite(n) ? n : 0;
       };
       const mine = await rankOf(t);
-      const before: Host[] = [];
-      for (const p of peers) if (!progress.isPast(p.name, role, turn) && (await rankOf(transports.get(p.name))) < mine) before.push(p);
-      await progress.until(() => before.every((p) => progress.isPast(p.name, role, turn)), TURN_WAIT_MS, opts.signal);
+      const probed = new Map<string, number>();
+      for (const p of peers) if (!waiting.has(p.name) && !progress.isPast(p.name, role, turn)) probed.set(p.name, await rankOf(transports.get(p.name)));
+      waiting.set(host.name, mine);
+      progress.changed();
+      const lower = (p: Host) => (waiting.get(p.name) ?? probed.get(p.name) ?? Infinity) < mine;
+      await progress.until(() => peers.every((p) => progress.isPast(p.name, role, turn) || !lower(p)), TURN_WAIT_MS, opts.signal);
     }
     try {
       return await mutex.run(`serial:${serial.group}`, async () => {
@@ -256,6 +265,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
         return r;
       });
     } finally {
+      waiting.delete(host.name);
       progress.turnTaken(host.name, turn);
     }
   }

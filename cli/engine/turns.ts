@@ -26,7 +26,8 @@ export class Progress {
   private readonly finished = new Set<string>();
   private waiters: (() => void)[] = [];
 
-  private changed(): void {
+  /** Wakes the waiters: something they wait on may have changed (a peer arrived at a turn). */
+  changed(): void {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();

@@ -104,7 +104,7 @@ export function parseKeepalivedData(text: string): Omit<VrrpView, 'engine'> | nu
     const m = re.exec(text);
     return m ? Number(m[1]) : undefined;
   };
-  return { state, priority: num(/^\s*Effective priority = (\d+)/m), basePriority: num(/^\s*Base priority = (\d+)/m) };
+  return { state, priority: num(/^\s*Effective priority = (\d+)/m), basePriority: num(/^\s*Priority = (\d+)/m) };
 }
 
 /** The answer of statusScript into a report. */

@@ -88,7 +88,7 @@ const role: Role = {
             prepare: `systemd-tmpfiles --create haproxy.conf\nif [ -f ${VRRP_CONFIG} ]; then chgrp ${HAPROXY.vrrpGroup} ${VRRP_CONFIG}; fi`,
             unprepare: `if [ -f ${VRRP_CONFIG} ]; then chgrp ${BUNDLED.vrrpGroup} ${VRRP_CONFIG}; fi`,
             purge: [],
-            paths: [...defaults.units.map((u) => `/etc/systemd/system/${u}.service`), RUNTIME_DIR],
+            paths: [...defaults.units.map((u) => `/etc/systemd/system/${u}.service`), RUNTIME_DIR.replace(/\/runtime$/, '')],
             users: [defaults.vrrpUser],
             keep: [],
             keepUsers: [],

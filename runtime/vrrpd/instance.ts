@@ -6,6 +6,13 @@ import type { VrrpInstanceConfig } from './config.ts';
 
 export type State = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT' | 'STOP';
 
+/**
+ * A backup that preempts a running master of lower priority adds the VIPs this long after its
+ * first advert: the old master drops them when that advert arrives (well under a millisecond on a
+ * LAN), so the two never hold them at once. A dead master is replaced without this wait.
+ */
+export const PREEMPT_HANDOVER_MS = 20;
+
 export interface Clock {
   now(): number; // ms
   setTimeout(fn: () => void, ms: number): unknown;
@@ -119,6 +126,9 @@ export class VrrpInstance {
   private timerDue = 0;
   private masterAdverMs: number;
   private preemptUntil = 0;
+  /** When a lower priority master was last heard (we preempt it): its VIP must go before ours comes. */
+  private lowerMasterAt: number | null = null;
+  private handover: unknown = null;
   /** the master that just left with priority 0 (the down timer then runs for the skew time only) */
   private leftFrom: string | null = null;
   private delta = 0;
@@ -227,12 +237,26 @@ export class VrrpInstance {
     this.masterAddress = this.localAddress;
     this.masterPriority = this.priority;
     this.counters.becameMaster++;
+    // Preempting a master that is still there: it drops the addresses when our first advert
+    // arrives; ours come PREEMPT_HANDOVER_MS later, so that the two never hold them at once.
+    const live = this.lowerMasterAt !== null && this.clock.now() - this.lowerMasterAt < this.downInterval();
+    this.lowerMasterAt = null;
     // the addresses and the gratuitous ARPs before anything slower (status file, logs, notify)
-    this.go('MASTER', reason, () => this.io.acquire());
+    this.go('MASTER', live ? `${reason}; addresses in ${PREEMPT_HANDOVER_MS} ms, once the old master dropped them` : reason, () => {
+      if (!live) return this.io.acquire();
+      this.handover = this.clock.setTimeout(() => {
+        this.handover = null;
+        if (this.state === 'MASTER') this.io.acquire();
+      }, PREEMPT_HANDOVER_MS);
+    });
   }
 
   private leaveMaster(): void {
     this.counters.releasedMaster++;
+    if (this.handover !== null) {
+      this.clock.clearTimeout(this.handover);
+      this.handover = null;
+    }
     this.io.release();
   }
 
@@ -323,6 +347,7 @@ export class VrrpInstance {
         this.setTimer('down', this.downInterval());
       }
       // else: a lower priority master and we preempt: ignore it, the down timer makes us master
+      else this.lowerMasterAt = this.clock.now();
       return;
     }
     if (this.state === 'MASTER') {

@@ -1,10 +1,11 @@
 // Run in the lab's controller namespace (`hasetup lab exec -- node --import tsx test/helpers/vip-load.ts
-// URL RATE MS`): a bounded load through the VIP (cli/failover/load.ts), keep-alive and new
-// connections taken in turn; prints a summary as JSON: total, failed, per node, the failures.
+// URL RATE MS [COUNT]`): a bounded load through the VIP (cli/failover/load.ts), keep-alive and new
+// connections taken in turn, for MS ms or COUNT requests; prints a summary as JSON: total, failed,
+// per node, the failures.
 import { failed, runLoad } from '../../cli/failover/load.ts';
 
-const [url, rate, ms] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
-const samples = await runLoad({ url, rate, durationMs: ms });
+const [url, rate, ms, count] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]) || undefined];
+const samples = await runLoad({ url, rate, durationMs: ms, maxRequests: count });
 const byNode: Record<string, number> = {};
 for (const s of samples) if (s.node && !failed(s)) byNode[s.node] = (byNode[s.node] ?? 0) + 1;
 const failures = samples.filter(failed);

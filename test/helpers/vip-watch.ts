@@ -1,18 +1,34 @@
-// Run inside a host's network namespace (`ip netns exec NS node --import tsx test/helpers/vip-watch.ts
-// ADDRESS MS`): samples every 20 ms whether an interface of the namespace holds ADDRESS, for MS ms,
-// then prints the changes as JSON: [{ t: epoch ms, has: boolean }, ...] (the first sample included).
-import { networkInterfaces } from 'node:os';
+// Which hosts hold an address, sampled every 20 ms for a while, all hosts in the same instant: run
+// in the root network namespace as `node --import tsx test/helpers/vip-watch.ts ADDRESS MS NAME=PID...`,
+// where each PID is a process inside that host's network namespace. Each sample reads the host's
+// local routes (/proc/PID/net/fib_trie: an address of the host is a "/32 host LOCAL" entry), so a
+// sample where two hosts hold the address means they held it at the same moment. Prints the
+// samples where the holders changed, as JSON: [{ t: epoch ms, holders: [NAME...] }, ...].
+import { readFileSync } from 'node:fs';
 
-const [address, ms] = [process.argv[2], Number(process.argv[3])];
-const has = () => Object.values(networkInterfaces()).some((list) => list?.some((a) => a.address === address));
-const changes: { t: number; has: boolean }[] = [];
-const end = Date.now() + ms;
+const [address, ms, ...pairs] = process.argv.slice(2);
+const hosts = pairs.map((p) => {
+  const [name, pid] = p.split('=');
+  return { name, file: `/proc/${pid}/net/fib_trie` };
+});
+const local = new RegExp(`\\|-- ${address.replace(/\./g, '\\.')}\\n\\s+/32 host LOCAL`);
+const holds = (file: string) => {
+  try {
+    return local.test(readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+const out: { t: number; holders: string[] }[] = [];
+const end = Date.now() + Number(ms);
 const timer = setInterval(() => {
-  const now = has();
-  if (changes.length === 0 || changes[changes.length - 1].has !== now) changes.push({ t: Date.now(), has: now });
-  if (Date.now() >= end) {
+  const t = Date.now();
+  const holders = hosts.filter((h) => holds(h.file)).map((h) => h.name);
+  const last = out[out.length - 1];
+  if (!last || last.holders.join() !== holders.join()) out.push({ t, holders });
+  if (t >= end) {
     clearInterval(timer);
-    changes.push({ t: Date.now(), has: now });
-    process.stdout.write(JSON.stringify(changes) + '\n');
+    out.push({ t, holders });
+    process.stdout.write(JSON.stringify(out) + '\n');
   }
 }, 20);

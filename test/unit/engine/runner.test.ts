@@ -357,3 +357,41 @@ test('a serial change that fails on one host is not made on the others of its gr
     cleanup();
   }
 });
+
+test('ranks that change while hosts wait (the VIP moved) never make two hosts wait for each other', { timeout: 20_000 }, async () => {
+  const { root, cleanup } = setup();
+  try {
+    const inv = fixtureInventory([{ name: 'lb01', address: '127.0.0.1' }, { name: 'lb02', address: '127.0.0.1' }]);
+    for (const h of inv.hosts) h.group = 'lb';
+    // lb02 holds the VIP when it gets to its turn (rank 1) and waits for lb01 (rank 0)...
+    writeFileSync(join(root, 'rank-lb01'), '0\n');
+    writeFileSync(join(root, 'rank-lb02'), '1\n');
+    const log = join(root, 'turns.log');
+    const role = {
+      name: 'flip',
+      description: 'the VIP moves from lb02 to lb01 before lb01 gets to its turn',
+      appliesTo: () => true,
+      tasks: (ctx: { host: { name: string } }) => [
+        {
+          name: 'change',
+          op: commandOp({
+            // ...and lb01, before its turn, takes the VIP: now lb01 says 1, lb02 says 0
+            script: ctx.host.name === 'lb01' ? `sleep 0.5; echo 1 > ${root}/rank-lb01; echo 0 > ${root}/rank-lb02` : 'true',
+            creates: `${root}/never`,
+          }),
+          notify: ['reload'],
+        },
+      ],
+      handlers: () => [{ name: 'reload', serial: { group: 'lb' as const, rank: `cat ${root}/rank-$HASETUP_TEST_HOST` }, script: `echo "$HASETUP_TEST_HOST" >> ${log}` }],
+    };
+    const r = await run({
+      inventory: inv, roles: [role as unknown as AnyRole], connect: async (h) => asHost(h),
+      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+    });
+    assert.equal(r.hosts.lb01.failed + r.hosts.lb02.failed, 0);
+    // lb02 stated rank 1 on arrival, lb01 rank 1 on its own: neither is below the other, both go
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n').sort(), ['lb01', 'lb02']);
+  } finally {
+    cleanup();
+  }
+});

@@ -1,0 +1,277 @@
+// End-to-end in the lab: the load-balancing tier (roles runtime, proxy, vrrp) for both engines, the
+// bundled runtime first, then Debian's HAProxy and keepalived (a switch on the running cluster), then
+// back. For each engine: the whole cluster applies; the VIP serves every web node in round robin;
+// Apache logs the real client; the stats page asks for a password, lists every node UP and refuses
+// clients outside the admin networks; lb01 is the master; the VIP survives lb01's VRRP daemon killed
+// and its link taken down, and moves when its proxy dies; lb01 takes it back with no moment where
+// both LBs hold it (both sampled in the same instant every 20 ms); a second apply changes nothing;
+// hand edits are shown and undone; a new web node joins under load without a failed request.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { labConfig } from '../../../cli/lab/config.ts';
+import { join } from 'node:path';
+import { ensureLab, labUnavailable, type Lab } from '../../helpers/lab.ts';
+import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
+import {
+  apply,
+  bothHeld,
+  HASETUP,
+  inventoryFor,
+  loadThroughVip,
+  netnsOf,
+  notOk,
+  sh,
+  UNITS,
+  VIP_ADDRESS,
+  vipHolders,
+  waitVipOn,
+  watchVip,
+  type EngineName,
+} from '../../helpers/lb-lab.ts';
+import { run } from '../../../cli/lab/proc.ts';
+
+const skip = labUnavailable() ?? commandUnavailable('curl');
+const labs: Lab[] = [];
+let lab: Lab | undefined;
+
+before(async () => {
+  if (skip) return;
+  lab = await ensureLab({ inventory: join(labConfig().stateDir, 'inventory.yaml') });
+  labs.push(lab);
+});
+after(async () => {
+  for (const l of labs.reverse()) await l.release();
+});
+
+const L = (): Lab => {
+  assert.ok(lab, 'the lab is up');
+  return lab;
+};
+const webs = (): string[] => L().hosts.filter((h) => h.group === 'web').map((h) => h.name);
+const statsPassword = (): string => parse(readFileSync(L().inventory.replace(/\.yaml$/, '.secrets.yaml'), 'utf8')).stats_password;
+const curlVip = (args: string[]) => L().exec(['curl', '-sS', '--max-time', '5', ...args]);
+
+/** Every web node UP in both proxies (hasetup status --json), waited for at most 30 s. */
+async function allUp(inventory: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await L().exec([process.execPath, HASETUP, 'status', inventory, '--json']);
+    const st = JSON.parse(r.stdout) as { hosts: { name: string; group: string; servers?: { server: string; status: string }[] }[] };
+    const views = st.hosts.filter((h) => h.group === 'lb').map((h) => webs().map((w) => h.servers?.find((s) => s.server === w)?.status ?? 'absent'));
+    if (views.length === 2 && views.every((v) => v.every((s) => s === 'UP'))) return;
+    if (Date.now() > deadline) throw new Error(`not every web node is UP in both proxies: ${JSON.stringify(views)}`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+async function httpOk(): Promise<void> {
+  const r = await curlVip(['-o', '/dev/null', '-w', '%{http_code}', `http://${VIP_ADDRESS}/`]);
+  assert.equal(r.stdout, '200', `HTTP through the VIP: ${r.stdout} ${r.stderr}`);
+}
+
+for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
+  const units = UNITS[engine];
+  let inv = '';
+
+  test(`[${engine}] the whole cluster applies`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    inv = await inventoryFor(L(), engine);
+    const r = await apply(L(), inv);
+    assert.equal(r.code, 0, notOk(r));
+    for (const [h, rc] of Object.entries(r.hosts)) assert.equal(rc.failed + rc.unreachable, 0, `${h}: ${notOk(r)}`);
+    console.log(`# apply of the whole cluster, runtime ${engine}: ${r.ms} ms`);
+    for (const lb of ['lb01', 'lb02']) {
+      const other = engine === 'bundled' ? UNITS.haproxy : UNITS.bundled;
+      assert.equal((await sh(L(), lb, `systemctl is-active ${units.proxy} ${units.vrrp}`)).trim(), 'active\nactive');
+      // nothing of the other engine is left
+      const left = await sh(
+        L(),
+        lb,
+        `for u in ${other.proxy} ${other.vrrp}; do [ -e /etc/systemd/system/$u.service ] || [ -e /lib/systemd/system/$u.service ] && echo "unit $u"; done; ` +
+          `dpkg-query -W -f='\${Package} \${db:Status-Abbrev}\\n' haproxy keepalived 2>/dev/null | awk '$2 !~ /^.n/ {print "package", $1}'; ` +
+          `[ -e /opt/hasetup ] && echo /opt/hasetup; for u in hasetup keepalived_script; do getent passwd $u >/dev/null && echo "user $u"; done; true`,
+      );
+      const expected = engine === 'bundled' ? ['/opt/hasetup', 'user hasetup'] : ['package haproxy', 'package keepalived', 'user keepalived_script'];
+      assert.deepEqual(left.trim().split('\n').filter(Boolean).sort(), expected.sort(), `${lb}: what is installed`);
+    }
+  });
+
+  test(`[${engine}] the VIP answers, and the web nodes take equal turns in round robin`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    await allUp(inv);
+    const load = await loadThroughVip(L(), 100, 10_000, 100);
+    assert.equal(load.total, 100);
+    assert.equal(load.failed, 0, JSON.stringify(load.failures));
+    const share = 100 / webs().length;
+    for (const w of webs()) assert.ok(Math.abs((load.byNode[w] ?? 0) - share) <= 1, `${w} served ${load.byNode[w]} of 100 (${JSON.stringify(load.byNode)})`);
+  });
+
+  test(`[${engine}] Apache logs the client behind the LB, not the LB`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    const mark = `e2e-lb-${engine}-${process.pid}-${Date.now()}`;
+    for (let i = 0; i < webs().length; i++) assert.equal((await curlVip(['-o', '/dev/null', '-A', mark, `http://${VIP_ADDRESS}/`])).code, 0);
+    const lines: string[] = [];
+    for (const w of webs()) lines.push(...(await sh(L(), w, `grep -F ${mark} /var/log/apache2/access.log || true`)).split('\n').filter(Boolean));
+    assert.equal(lines.length, webs().length, lines.join('\n'));
+    // %a is the client (the controller, 10.213.0.10); peer= is the TCP peer: lb01, which holds the VIP
+    for (const l of lines) assert.match(l, /^10\.213\.0\.10 .* peer=10\.213\.0\.11$/);
+  });
+
+  test(`[${engine}] the stats page asks for the password, lists every web node UP, and refuses outsiders`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    const url = `http://${VIP_ADDRESS}/haproxy?stats`;
+    assert.equal((await curlVip(['-o', '/dev/null', '-w', '%{http_code}', url])).stdout, '401');
+    assert.equal((await curlVip(['-o', '/dev/null', '-w', '%{http_code}', '-u', 'admin:wrong-password', url])).stdout, '401');
+    const page = await curlVip(['-u', `admin:${statsPassword()}`, url]);
+    assert.equal(page.code, 0);
+    for (const w of webs()) assert.match(page.stdout, new RegExp(`${w}`), `${w} on the stats page`);
+    const csv = await curlVip(['-u', `admin:${statsPassword()}`, `${url};csv`]);
+    const rows = csv.stdout.split('\n').filter((l) => l.startsWith('web,') && !l.startsWith('web,BACKEND'));
+    assert.deepEqual(rows.map((r) => r.split(',')[1]).sort(), webs().sort());
+    const status = csv.stdout.split('\n')[0].replace(/^# /, '').split(',').indexOf('status');
+    for (const r of rows) assert.equal(r.split(',')[status], 'UP', r);
+    // web01 is not in the admin networks: refused even with the password
+    const outsider = await sh(L(), 'web01', `curl -s -o /dev/null -w '%{http_code}' -u admin:${statsPassword()} '${url}'`);
+    assert.equal(outsider, '503');
+  });
+
+  test(`[${engine}] lb01 holds the VIP and is MASTER, lb02 is BACKUP; hasetup status says so`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    await waitVipOn(L(), 'lb01');
+    const r = await L().exec([process.execPath, HASETUP, 'status', inv, '--json']);
+    assert.equal(r.code, 0, r.stdout);
+    const st = JSON.parse(r.stdout) as { vip: { holders: string[] }; hosts: { name: string; vrrp?: { state: string; engine: string; priority: number } }[] };
+    assert.deepEqual(st.vip.holders, ['lb01']);
+    const vrrp = (h: string) => st.hosts.find((x) => x.name === h)?.vrrp;
+    assert.deepEqual(vrrp('lb01'), { engine, state: 'MASTER', priority: 150, basePriority: 150 });
+    assert.deepEqual(vrrp('lb02'), { engine, state: 'BACKUP', priority: 100, basePriority: 100 });
+    const table = await L().exec([process.execPath, HASETUP, 'status', inv]);
+    assert.match(table.stdout, /^VIP 10\.213\.0\.100: on lb01$/m);
+    assert.match(table.stdout, /^lb02 .* BACKUP priority 100/m);
+  });
+
+  /**
+   * A fault on lb01, then its undoing: the VIP goes to lb02 and HTTP works; once undone, lb01 takes
+   * the VIP back, and no sample shows both LBs holding it from the moment lb01 is without it after
+   * the undoing (a VRRP daemon killed with SIGKILL leaves its address on the interface until it
+   * starts again and removes it, as keepalived does).
+   */
+  async function faultAndBack(fault: () => Promise<void>, undo: () => Promise<void>, what: string): Promise<{ moveMs: number }> {
+    const watching = watchVip(L(), 25_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    await fault();
+    const moveMs = await (async () => {
+      for (;;) {
+        if ((await vipHolders(L())).includes('lb02')) return Date.now() - t0;
+        if (Date.now() - t0 > 10_000) throw new Error(`${what}: the VIP did not reach lb02 within 10 s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    await httpOk();
+    const undoneAt = Date.now();
+    await undo();
+    await waitVipOn(L(), 'lb01', 20_000);
+    await httpOk();
+    const samples = await watching;
+    const from = samples.find((x) => x.t >= undoneAt && !x.holders.includes('lb01'))?.t ?? undoneAt;
+    assert.deepEqual(bothHeld(samples, from), [], `${what}: both LBs held the VIP while lb01 took it back: ${JSON.stringify(samples)}`);
+    return { moveMs };
+  }
+
+  test(`[${engine}] lb01's VRRP daemon killed (SIGKILL): lb02 takes the VIP, lb01 takes it back`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    const { moveMs } = await faultAndBack(
+      () => sh(L(), 'lb01', `systemctl kill -s SIGKILL ${units.vrrp}`).then(() => undefined),
+      // systemd brings hasetup-vrrpd back by itself (Restart=on-failure); keepalived's unit does not restart it
+      () => sh(L(), 'lb01', `systemctl start ${units.vrrp}`).then(() => undefined),
+      'SIGKILL',
+    );
+    console.log(`# ${engine}: VIP on lb02 ${moveMs} ms after SIGKILL of lb01's ${units.vrrp}`);
+  });
+
+  test(`[${engine}] lb01's link down: lb02 takes the VIP, lb01 takes it back once the link is up`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    const link = (state: string) => run('ip', ['netns', 'exec', netnsOf(L(), 'lb01'), 'ip', 'link', 'set', 'eth0', state]).then((r) => assert.equal(r.code, 0, r.stderr));
+    const { moveMs } = await faultAndBack(() => link('down'), () => link('up'), 'link down');
+    console.log(`# ${engine}: VIP on lb02 ${moveMs} ms after lb01's link went down`);
+  });
+
+  test(`[${engine}] lb01's proxy stopped: the VIP moves to lb02 within the tracker's interval, and comes back`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    const { moveMs } = await faultAndBack(
+      () => sh(L(), 'lb01', `systemctl stop ${units.proxy}`).then(() => undefined),
+      () => sh(L(), 'lb01', `systemctl start ${units.proxy}`).then(() => undefined),
+      'proxy stopped',
+    );
+    // tracker: every 1 s, 2 misses (roles/vrrp defaults), then the takeover (about 0.72 s), and slack
+    assert.ok(moveMs < 1000 * 2 + 1000 + 1500, `the VIP moved after ${moveMs} ms`);
+    console.log(`# ${engine}: VIP on lb02 ${moveMs} ms after lb01's proxy stopped`);
+  });
+
+  test(`[${engine}] a second apply changes nothing`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    const r = await apply(L(), inv);
+    assert.equal(r.code, 0, notOk(r));
+    for (const [h, rc] of Object.entries(r.hosts)) assert.equal(rc.changed, 0, `${h}: ${notOk(r)}`);
+    console.log(`# no-change apply, runtime ${engine}: ${r.ms} ms`);
+  });
+
+  test(`[${engine}] hand-edited haproxy.cfg and keepalived.conf: shown by --check --diff, restored by apply`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    await sh(L(), 'lb02', `sed -i 's/^    retries 3$/    retries 9/' /etc/haproxy/haproxy.cfg && sed -i 's/^    priority 100$/    priority 99/' /etc/keepalived/keepalived.conf`);
+    const check = await L().exec([process.execPath, HASETUP, 'apply', inv, '--check', '--diff', '--limit', 'lb02', '--tags', 'proxy,vrrp']);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout, /lb02 \| proxy \| haproxy\.cfg: would change/);
+    assert.match(check.stdout, /^ +- {4}retries 9$/m);
+    assert.match(check.stdout, /^ +\+ {4}retries 3$/m);
+    assert.match(check.stdout, /lb02 \| vrrp \| keepalived\.conf: would change/);
+    assert.match(check.stdout, /^ +- {4}priority 99$/m);
+    assert.doesNotMatch(check.stdout + check.stderr, new RegExp(statsPassword()), 'the stats password is never shown');
+    assert.match(await sh(L(), 'lb02', 'cat /etc/haproxy/haproxy.cfg'), /retries 9/, '--check changed nothing');
+    const fix = await apply(L(), inv, ['--limit', 'lb02']);
+    assert.equal(fix.code, 0, notOk(fix));
+    assert.doesNotMatch(await sh(L(), 'lb02', 'cat /etc/haproxy/haproxy.cfg /etc/keepalived/keepalived.conf'), /retries 9|priority 99/);
+    await waitVipOn(L(), 'lb01');
+  });
+
+  test(`[${engine}] a new web node joins under load: the LBs reload one after the other, no request fails, it serves its share`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    const n = webs().length + 1;
+    const bigger = await ensureLab({ inventory: L().inventory, webs: n });
+    labs.push(bigger);
+    lab = bigger;
+    inv = await inventoryFor(L(), engine);
+    const newNode = `web0${n}`;
+    assert.ok(webs().includes(newNode));
+    const loading = loadThroughVip(L(), 60, 60_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const r = await apply(L(), inv);
+    assert.equal(r.code, 0, notOk(r));
+    const reloads = r.results.filter((x) => x.role === 'proxy' && x.type === 'handler').map((x) => x.host);
+    assert.deepEqual(reloads, ['lb02', 'lb01'], 'the backup reloads first, then the master');
+    const load = await loading;
+    assert.equal(load.failed, 0, JSON.stringify(load.failures));
+    assert.ok(load.total >= 50 * 50, `${load.total} requests`);
+    await allUp(inv);
+    const after = await loadThroughVip(L(), 100, 10_000, 100);
+    assert.equal(after.failed, 0);
+    assert.ok(Math.abs((after.byNode[newNode] ?? 0) - 100 / n) <= 1, `${newNode} served ${after.byNode[newNode]} of 100`);
+  });
+}
+
+test('[bundled again] switching back from HAProxy and keepalived leaves nothing of them', async (t) => {
+  if (!prerequisites(t, skip)) return;
+  const inv = await inventoryFor(L(), 'bundled');
+  const r = await apply(L(), inv);
+  assert.equal(r.code, 0, notOk(r));
+  for (const lb of ['lb01', 'lb02']) {
+    const left = await sh(L(), lb, `dpkg-query -W -f='\${Package} \${db:Status-Abbrev}\\n' haproxy keepalived 2>/dev/null | awk '$2 !~ /^.n/'; getent passwd keepalived_script; ls /lib/systemd/system/haproxy.service /lib/systemd/system/keepalived.service 2>/dev/null; true`);
+    assert.equal(left.trim(), '', `${lb}: ${left}`);
+    assert.equal((await sh(L(), lb, 'systemctl is-active hasetup-proxy hasetup-vrrpd')).trim(), 'active\nactive');
+  }
+  await waitVipOn(L(), 'lb01');
+  await httpOk();
+});

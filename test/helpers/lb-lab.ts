@@ -1,0 +1,136 @@
+// The load-balancing tier in the lab, for end-to-end tests: an inventory per engine, applies, the
+// VIP's holders read from the LBs' own network namespaces (so that a host whose link is down can be
+// read too), VIP watchers sampling every 20 ms, bounded loads through the VIP.
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, VIP } from '../../cli/lab/config.ts';
+import { run } from '../../cli/lab/proc.ts';
+import { loadInventory } from '../../inventory/load.ts';
+import type { Lab } from './lab.ts';
+
+export const HASETUP = join(repoRoot, 'bin', 'hasetup.js');
+export const VIP_ADDRESS = VIP.split('/')[0];
+export type EngineName = 'bundled' | 'haproxy';
+export const UNITS: Record<EngineName, { proxy: string; vrrp: string }> = {
+  bundled: { proxy: 'hasetup-proxy', vrrp: 'hasetup-vrrpd' },
+  haproxy: { proxy: 'haproxy', vrrp: 'keepalived' },
+};
+
+export interface Recap {
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  skipped: number;
+}
+
+export interface ApplyResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  hosts: Record<string, Recap>;
+  results: { host: string; role: string; task: string; type: string; status: string; message?: string }[];
+  ms: number;
+}
+
+/** The lab's inventory with `runtime: ENGINE` (and a copy of its secrets file beside it, made first if missing). */
+export async function inventoryFor(lab: Lab, engine: EngineName): Promise<string> {
+  await loadInventory(lab.inventory);
+  const file = lab.inventory.replace(/\.yaml$/, `-${engine}.yaml`);
+  const text = readFileSync(lab.inventory, 'utf8').replace(/^runtime: .*\n/m, '');
+  writeFileSync(file, text.replace(/^(cluster: .*\n)/m, `$1runtime: ${engine}\n`));
+  copyFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml'), file.replace(/\.yaml$/, '.secrets.yaml'));
+  return file;
+}
+
+export async function apply(lab: Lab, inventory: string, args: string[] = []): Promise<ApplyResult> {
+  const t0 = Date.now();
+  const r = await lab.exec([process.execPath, HASETUP, 'apply', inventory, '--json', ...args], { timeoutMs: 900_000 });
+  let parsed: Pick<ApplyResult, 'hosts' | 'results'>;
+  try {
+    parsed = JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`apply printed no JSON (exit ${r.code}): ${r.stdout.slice(-3000)} ${r.stderr.slice(-3000)}`);
+  }
+  return { ...r, ...parsed, ms: Date.now() - t0 };
+}
+
+/** The non-ok results, one line each, for assertion messages. */
+export const notOk = (r: ApplyResult): string =>
+  r.results
+    .filter((x) => x.status !== 'ok')
+    .map((x) => `${x.host} | ${x.role} | ${x.task}: ${x.status}${x.message ? ` (${x.message.split('\n')[0]})` : ''}`)
+    .join('\n');
+
+export const netnsOf = (lab: Lab, host: string): string => `${lab.config.prefix}${host}`;
+
+/** The LBs that hold the VIP now, read in their own network namespaces. */
+export async function vipHolders(lab: Lab, lbs = ['lb01', 'lb02']): Promise<string[]> {
+  const out: string[] = [];
+  for (const h of lbs) {
+    const r = await run('ip', ['netns', 'exec', netnsOf(lab, h), 'ip', '-o', '-4', 'addr', 'show']);
+    if (r.stdout.includes(` ${VIP_ADDRESS}/`)) out.push(h);
+  }
+  return out;
+}
+
+/** Waits (at most timeoutMs) until exactly `host` holds the VIP; the time it took (ms). */
+export async function waitVipOn(lab: Lab, host: string, timeoutMs = 15_000): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const h = await vipHolders(lab);
+    if (h.length === 1 && h[0] === host) return Date.now() - t0;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`the VIP is on ${h.join(' and ') || 'no LB'}, not on ${host} alone, after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface VipSample {
+  t: number;
+  holders: string[];
+}
+
+/** A process inside a host's network namespace (the lowest PID: the container's init). */
+async function pidIn(lab: Lab, host: string): Promise<string> {
+  const r = await run('ip', ['netns', 'pids', netnsOf(lab, host)]);
+  const pid = r.stdout.split('\n').map(Number).filter((n) => n > 0).sort((a, b) => a - b)[0];
+  if (!pid) throw new Error(`no process in ${host}'s network namespace`);
+  return String(pid);
+}
+
+/**
+ * Samples which LBs hold the VIP every 20 ms for `ms`, both in the same instant
+ * (test/helpers/vip-watch.ts); the samples where the holders changed.
+ */
+export async function watchVip(lab: Lab, ms: number, lbs = ['lb01', 'lb02']): Promise<VipSample[]> {
+  const pairs = await Promise.all(lbs.map(async (h) => `${h}=${await pidIn(lab, h)}`));
+  const r = await run(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/helpers/vip-watch.ts'), VIP_ADDRESS, String(ms), ...pairs], { cwd: repoRoot, timeoutMs: ms + 30_000 });
+  if (r.code !== 0) throw new Error(`vip-watch: exit ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim()) as VipSample[];
+}
+
+/** The samples (after `from`, epoch ms) where more than one LB held the VIP. */
+export const bothHeld = (samples: VipSample[], from = 0): VipSample[] => samples.filter((s) => s.t >= from && s.holders.length > 1);
+
+export interface LoadSummary {
+  total: number;
+  failed: number;
+  byNode: Record<string, number>;
+  failures: { t: number; ms: number; kind: string; status: number; error?: string }[];
+  lastByNode: Record<string, number>;
+}
+
+/** Starts a bounded load through the VIP from the controller namespace; resolves when it ends. */
+export async function loadThroughVip(lab: Lab, rate: number, ms: number, count?: number): Promise<LoadSummary> {
+  const args = [join(repoRoot, 'test/helpers/vip-load.ts'), `http://${VIP_ADDRESS}/`, String(rate), String(ms), ...(count ? [String(count)] : [])];
+  const r = await lab.exec([process.execPath, '--import', 'tsx', ...args], { timeoutMs: ms + 60_000 });
+  if (r.code !== 0) throw new Error(`the load failed (exit ${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as LoadSummary;
+}
+
+/** Runs a shell command on a host; fails the test when it fails. */
+export async function sh(lab: Lab, host: string, cmd: string): Promise<string> {
+  const r = await lab.ssh(host, cmd);
+  if (r.code !== 0) throw new Error(`${host}: ${cmd}: exit ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
