@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { z } from 'zod';
-import { formatIssue, YamlSource, type PathSegment } from '../../inventory/errors.ts';
+import { formatIssue, sortIssues, YamlSource, type InventoryIssue, type PathSegment } from '../../inventory/errors.ts';
 import { expandPath } from '../../inventory/load.ts';
 import { fieldSchemas as F, locateZodIssues } from '../../inventory/schema.ts';
 import type { Group } from '../../inventory/types.ts';
@@ -266,8 +266,14 @@ export async function readAnswersFile(file: string, resolveName?: Resolver): Pro
   if (src.syntaxIssues.length) return { given: { hosts: {} }, errors: src.syntaxIssues.map(formatIssue) };
   const data = src.data ?? {};
   const r = answersFileSchema.safeParse(data);
-  if (!r.success) return { given: { hosts: {} }, errors: locateZodIssues(src, answersFileSchema, r.error).map(formatIssue) };
-  return checkGiven(r.data, (path, message) => formatIssue(src.issue(path, message)), { baseDir: dirname(resolve(file)), resolve: resolveName });
+  if (!r.success) return { given: { hosts: {} }, errors: sortIssues(locateZodIssues(src, answersFileSchema, r.error)).map(formatIssue) };
+  const issues: InventoryIssue[] = [];
+  const where = (path: PathSegment[], message: string) => {
+    issues.push(src.issue(path, message));
+    return '';
+  };
+  const { given } = await checkGiven(r.data, where, { baseDir: dirname(resolve(file)), resolve: resolveName });
+  return { given, errors: sortIssues(issues).map(formatIssue) };
 }
 
 /** The answer flags as commander gives them. */

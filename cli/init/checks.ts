@@ -30,6 +30,9 @@ export const NEEDS: Record<Group, { memoryMb: number; diskMb: number; role: stri
 
 export const SYSTEMS = ['debian', 'ubuntu'];
 
+/** ssh-ed25519 -> ED25519, as ssh-keygen -l names key types. */
+export const keyType = (t: string): string => t.replace(/^ssh-/, '').replace(/^ecdsa-sha2-nistp\d+$/, 'ECDSA').toUpperCase();
+
 const mib = (n: number) => (n >= 1024 ? `${(n / 1024).toFixed(1)} GiB` : `${n} MiB`);
 const v4 = (addrs: string[]) => addrs.filter((x) => !x.includes(':'));
 
@@ -70,7 +73,7 @@ export function hostRows(t: Target, p: Probe | undefined, a: Answers, vip?: VipS
   const rows: Row[] = [row('ssh', true, p.target)];
   if (p.hostKey)
     rows.push(
-      row('host key', true, `${p.hostKey.type} ${p.hostKey.fingerprint} ${p.hostKey.firstUse ? '(first use: recorded with the inventory)' : '(already known)'}`),
+      row('host key', true, `${keyType(p.hostKey.type)} ${p.hostKey.fingerprint} ${p.hostKey.firstUse ? '(new: recorded when written)' : '(already known)'}`),
     );
   const os = f.os.prettyName || f.os.id || 'unknown';
   rows.push(
@@ -161,18 +164,28 @@ export function answerRows(a: Answers): Row[] {
 
 export const problems = (rows: Row[]): Row[] => rows.filter((r) => r.ok === false);
 
-/** The summary table: one line per check, each problem followed by what to do. */
+/**
+ * The summary table: a host whose checks all passed on one line (with its host key), the others
+ * check by check, each problem followed by what to do.
+ */
 export function renderTable(rows: Row[], opts: { unicode: boolean }): string {
   const mark = (ok: boolean | null) => (opts.unicode ? (ok === true ? '✔' : ok === false ? '✖' : '-') : ok === true ? 'ok' : ok === false ? 'PROBLEM' : '-');
-  const wh = Math.max(4, ...rows.map((r) => r.host.length));
+  const hosts = [...new Set(rows.map((r) => r.host))];
+  const wh = Math.max(4, ...hosts.map((h) => h.length));
   const wc = Math.max(5, ...rows.map((r) => r.check.length));
   const wm = Math.max(...[true, false, null].map((x) => mark(x).length));
   const out = [`${'HOST'.padEnd(wh)}  ${'CHECK'.padEnd(wc)}  ${''.padEnd(wm)}  RESULT`];
-  let last = '';
-  for (const r of rows) {
-    out.push(`${(r.host === last ? '' : r.host).padEnd(wh)}  ${r.check.padEnd(wc)}  ${mark(r.ok).padEnd(wm)}  ${r.result}`);
-    if (r.fix) out.push(`${''.padEnd(wh + wc + wm + 6)}${opts.unicode ? '→' : '->'} ${r.fix}`);
-    last = r.host;
+  for (const h of hosts) {
+    const mine = rows.filter((r) => r.host === h);
+    if (mine.every((r) => r.ok === true)) {
+      const key = mine.find((r) => r.check === 'host key');
+      out.push(`${h.padEnd(wh)}  ${'all'.padEnd(wc)}  ${mark(true).padEnd(wm)}  ${mine.length} checks passed${key ? `, key ${key.result}` : ''}`);
+      continue;
+    }
+    mine.forEach((r, i) => {
+      out.push(`${(i === 0 ? h : '').padEnd(wh)}  ${r.check.padEnd(wc)}  ${mark(r.ok).padEnd(wm)}  ${r.result}`);
+      if (r.fix) out.push(`${''.padEnd(wh + wc + wm + 6)}${opts.unicode ? '→' : '->'} ${r.fix}`);
+    });
   }
   return out.join('\n');
 }

@@ -15,6 +15,7 @@ import { factsScript, parseFacts, splitSections, type Facts } from '../engine/fa
 import { marker, shq } from '../engine/shell.ts';
 import { checkHostKey, SshTransport, type Transport } from '../engine/transport.ts';
 import type { Group } from './answers.ts';
+import { keyType } from './checks.ts';
 
 export interface Target {
   name: string;
@@ -226,8 +227,8 @@ export class Prober {
 
 /** One line about a reached host, for the live progress. */
 export function reachedLine(p: Reached): string {
-  const key = p.hostKey ? `host key ${p.hostKey.type} ${p.hostKey.fingerprint} ${p.hostKey.firstUse ? 'seen for the first time' : 'already known'}` : 'host key checked';
-  return `${p.target}: ${key}; ${p.facts.os.prettyName || p.facts.os.id || 'unknown system'}`;
+  const key = p.hostKey ? `${keyType(p.hostKey.type)} ${p.hostKey.fingerprint} (${p.hostKey.firstUse ? 'new key' : 'known key'})` : 'key checked';
+  return `${key}, ${p.facts.os.prettyName || p.facts.os.id || 'unknown system'}`;
 }
 
 /**
@@ -243,7 +244,7 @@ export async function probeAll(prober: Prober, targets: Target[], access: Access
       const p = await prober.probe(t, access);
       results.set(t.name, p);
       if (!p.ok) throw new Error(`${t.name} (${t.sshHost}): ${p.error}`);
-      task.title = `${t.name}: ${reachedLine(p)}`;
+      task.title = `${t.name} ${t.sshHost}: ${reachedLine(p)}`;
     },
   }));
   await new Listr(tasks, {
