@@ -1,7 +1,8 @@
 // What the wizard learns from each host over SSH, all hosts in parallel with live progress: one
-// connection per host (the engine's transport: host keys trusted on first use), then one round trip
+// connection per host (the engine's transport: host keys trusted on first use) and one round trip
 // for the engine's facts plus what the checks need besides (sudo, free disk, the controller's
-// address as the host sees it, the neighbours an LB knows).
+// address as the host sees it, the neighbours an LB knows). Later, the VIP is looked for from the
+// LBs on a connection of its own.
 //
 // Host keys are recorded in a scratch copy of known_hosts while the wizard runs, and added to the
 // real file (where apply reads them) only when the inventory is written: an interrupted or
@@ -111,7 +112,7 @@ export function unreachableFix(why: string, t: Target, a: Access, knownHosts: st
 }
 
 export class Prober {
-  private readonly transports = new Map<string, Transport>();
+  private readonly open = new Set<Transport>();
   private constructor(
     /** The real known_hosts (where apply reads it). */
     readonly knownHosts: string,
@@ -139,63 +140,83 @@ export class Prober {
     return { type: line[1], fingerprint: fingerprint(line[2]), firstUse };
   }
 
-  /** Connects (replacing an earlier connection to the host) and reads what the checks need. */
+  private connect(t: Target, a: Access): Promise<Transport> {
+    return SshTransport.connect({
+      name: t.name,
+      host: t.sshHost,
+      port: a.port,
+      user: a.user,
+      privateKey: a.privateKey,
+      become: false, // as the user: sudo is one of the checks
+      connectTimeout: a.connectTimeout,
+      knownHosts: this.scratch,
+    });
+  }
+
+  /**
+   * Runs fn on a connection of its own, closed right after: no connection stays open while the
+   * wizard waits for the user (a host that drops an idle connection cannot disturb it).
+   */
+  private async session<T>(t: Transport, fn: (t: Transport) => Promise<T>): Promise<T> {
+    this.open.add(t);
+    try {
+      return await fn(t);
+    } finally {
+      this.open.delete(t);
+      await t.close();
+    }
+  }
+
+  /** Connects and reads what the checks need. */
   async probe(t: Target, a: Access): Promise<Probe> {
-    await this.transports.get(t.name)?.close();
-    this.transports.delete(t.name);
     let tr: Transport;
     try {
-      tr = await SshTransport.connect({
-        name: t.name,
-        host: t.sshHost,
-        port: a.port,
-        user: a.user,
-        privateKey: a.privateKey,
-        become: false, // as the user: sudo is one of the checks
-        connectTimeout: a.connectTimeout,
-        knownHosts: this.scratch,
-      });
+      tr = await this.connect(t, a);
     } catch (e) {
       const msg = (e as Error).message.split(this.scratch).join(this.knownHosts);
       const why = msg.replace(/^.*?: unreachable: /, '');
       return { ok: false, error: why, fix: unreachableFix(why, t, a, this.knownHosts) };
     }
-    this.transports.set(t.name, tr);
     const mark = marker();
-    try {
-      const r = await tr.exec(`${factsScript(mark)}\n${extraScript(mark)}`);
-      if (!r.stdout.includes(mark)) throw new Error(`exit ${r.code}: ${r.stderr.trim().split('\n')[0] ?? ''}`);
-      const facts = parseFacts(r.stdout, mark);
-      const sec = splitSections(r.stdout, mark);
-      const [sudo = 'password', ...said] = (sec.sudo ?? '').trim().split('\n');
-      const disk = Number((sec.disk ?? '').trim());
-      const conn = (sec.conn ?? '').trim().split(/\s+/)[0] || null;
-      return {
-        ok: true,
-        target: tr.target,
-        facts,
-        sudo: (['root', 'ok', 'password', 'missing'].includes(sudo) ? sudo : 'password') as SudoState,
-        ...(said.length && said[0] ? { sudoSays: said[0].trim() } : {}),
-        diskFreeMb: (sec.disk ?? '').trim() && Number.isFinite(disk) ? Math.floor(disk / 1024) : null,
-        controller: conn,
-        neighbours: (sec.neigh ?? '').split('\n').map((l) => l.trim()).filter(Boolean),
-        hostKey: this.hostKey(t, a.port),
-      };
-    } catch (e) {
-      return { ok: false, error: `connected, but reading the host failed: ${(e as Error).message}`, fix: `check that ${t.name} has a POSIX shell and its usual tools (ip, df, awk)` };
-    }
+    return this.session(tr, async (tr) => {
+      try {
+        const r = await tr.exec(`${factsScript(mark)}\n${extraScript(mark)}`);
+        if (!r.stdout.includes(mark)) throw new Error(`exit ${r.code}: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+        const facts = parseFacts(r.stdout, mark);
+        const sec = splitSections(r.stdout, mark);
+        const [sudo = 'password', ...said] = (sec.sudo ?? '').trim().split('\n');
+        const disk = (sec.disk ?? '').trim();
+        return {
+          ok: true,
+          target: tr.target,
+          facts,
+          sudo: (['root', 'ok', 'password', 'missing'].includes(sudo) ? sudo : 'password') as SudoState,
+          ...(said.length && said[0] ? { sudoSays: said[0].trim() } : {}),
+          diskFreeMb: /^\d+$/.test(disk) ? Math.floor(Number(disk) / 1024) : null,
+          controller: (sec.conn ?? '').trim().split(/\s+/)[0] || null,
+          neighbours: (sec.neigh ?? '').split('\n').map((l) => l.trim()).filter(Boolean),
+          hostKey: this.hostKey(t, a.port),
+        };
+      } catch (e) {
+        return { ok: false, error: `connected, but reading the host failed: ${(e as Error).message}`, fix: `check that ${t.name} has a POSIX shell and its usual tools (ip, df, awk)` };
+      }
+    });
   }
 
-  /** Whether the VIP is free, seen from an LB this prober reached. */
-  async vipSeen(lb: string, vip: string, facts: Facts): Promise<VipSeen> {
+  /** Whether the VIP is free, seen from an LB (facts: what its probe found). */
+  async vipSeen(lb: Target, a: Access, vip: string, facts: Facts): Promise<VipSeen> {
     if (facts.interfaces.some((i) => i.addresses.some((x) => x.split('/')[0] === vip))) return { state: 'held' };
-    const tr = this.transports.get(lb);
-    if (!tr) return { state: 'unknown', why: `${lb} was not reached` };
-    const r = await tr.exec(
-      `if command -v ping >/dev/null 2>&1; then ping -n -c 1 -W 1 ${shq(vip)} >/dev/null 2>&1 && echo answered; else echo noping; fi; ip -4 neigh show ${shq(vip)} 2>/dev/null`,
+    let tr: Transport;
+    try {
+      tr = await this.connect(lb, a);
+    } catch (e) {
+      return { state: 'unknown', why: `${lb.name} did not answer again (${(e as Error).message.replace(/^.*?: unreachable: /, '')})` };
+    }
+    const r = await this.session(tr, (tr) =>
+      tr.exec(`if command -v ping >/dev/null 2>&1; then ping -n -c 1 -W 1 ${shq(vip)} >/dev/null 2>&1 && echo answered; else echo noping; fi; ip -4 neigh show ${shq(vip)} 2>/dev/null`),
     );
     if (/^answered$/m.test(r.stdout) || /lladdr/.test(r.stdout)) return { state: 'in use' };
-    if (/^noping$/m.test(r.stdout)) return { state: 'unknown', why: `${lb} has no ping command` };
+    if (/^noping$/m.test(r.stdout)) return { state: 'unknown', why: `${lb.name} has no ping command` };
     return { state: 'free' };
   }
 
@@ -213,9 +234,8 @@ export class Prober {
   }
 
   async close(): Promise<void> {
-    const all = [...this.transports.values()];
-    this.transports.clear();
-    await Promise.all(all.map((t) => t.close().catch(() => {})));
+    await Promise.all([...this.open].map((t) => t.close().catch(() => {})));
+    this.open.clear();
     this.removeScratch();
   }
 

@@ -346,7 +346,7 @@ export class Wizard {
         .filter((t) => t.group === 'lb')
         .map(async (t) => {
           const p = this.probes.get(t.name);
-          if (p?.ok && this.prober) seen.set(t.name, await this.prober.vipSeen(t.name, vip, p.facts).catch((e: Error) => ({ state: 'unknown' as const, why: e.message })));
+          if (p?.ok && this.prober) seen.set(t.name, await this.prober.vipSeen(t, this.access(), vip, p.facts).catch((e: Error) => ({ state: 'unknown' as const, why: e.message })));
         }),
     );
     for (const t of this.targets()) rows.push(...hostRows(t, this.probes.get(t.name), a, seen.get(t.name)));

@@ -5,7 +5,7 @@
 // Each sshd runs in a private mount namespace (the one `ip netns exec` makes), where the test can
 // shape what the host looks like: a /run of its own with or without /run/systemd/system (a systemd
 // host or not), another /etc/os-release, and a login user with or without passwordless sudo
-// (/etc/passwd, /etc/group and /etc/sudoers bound over in that namespace only). Everything is
+// (/etc/passwd, /etc/group, /etc/shadow and /etc/sudoers bound over in that namespace only). Everything is
 // removed by stop(): processes, namespaces, the root side's veth and the temp folder.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -104,6 +104,8 @@ export class Lan {
     writeFileSync(join(this.dir, 'authorized_keys'), readFileSync(`${this.key}.pub`), { mode: 0o644 });
     writeFileSync(join(this.dir, 'passwd'), `${readFileSync('/etc/passwd', 'utf8').trimEnd()}\n${SUDO_USER}:x:4242:4242:init test:${this.dir}:/bin/sh\n`);
     writeFileSync(join(this.dir, 'group'), `${readFileSync('/etc/group', 'utf8').trimEnd()}\n${SUDO_USER}:x:4242:\n`);
+    // sudo checks the account through PAM: it needs a shadow entry (no password: "*")
+    writeFileSync(join(this.dir, 'shadow'), `${readFileSync('/etc/shadow', 'utf8').trimEnd()}\n${SUDO_USER}:*:19000:0:99999:7:::\n`, { mode: 0o640 });
     const pending: string[] = [];
     for (const s of specs) {
       this.specs.set(s.name, s);
@@ -153,6 +155,7 @@ export class Lan {
       ...(s.systemd === false ? [] : ['mkdir -p /run/systemd/system']),
       `mount --bind ${join(this.dir, 'passwd')} /etc/passwd`,
       `mount --bind ${join(this.dir, 'group')} /etc/group`,
+      `mount --bind ${join(this.dir, 'shadow')} /etc/shadow`,
       `mount --bind ${f('sudoers')} /etc/sudoers`,
     ];
     if (s.osId) {
