@@ -5,6 +5,7 @@ import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { renderInventoryYaml } from '../../inventory/render.ts';
+import { secretsPathFor } from '../../inventory/secrets.ts';
 import { expandPath } from '../../inventory/load.ts';
 import { intToIPv4, networkOf } from '../../inventory/net.ts';
 import { UserError } from '../errors.ts';
@@ -112,21 +113,24 @@ export class Wizard {
   }
 
   async run(): Promise<Written | null> {
-    const onSignal = () => {
-      this.prober?.removeScratch();
-      process.stderr.write('\nhasetup: interrupted: nothing was written\n');
-      process.exit(130);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    // Outside a prompt (the prompts turn Ctrl-C into an error of their own): the checks, the writing.
+    const signals: [NodeJS.Signals, number][] = [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]];
+    const handlers = signals.map(([sig, code]) => {
+      const h = () => {
+        this.prober?.removeScratch();
+        process.stderr.write('\nhasetup: interrupted: nothing was written\n');
+        process.exit(code);
+      };
+      process.on(sig, h);
+      return [sig, h] as const;
+    });
     try {
       return await this.steps();
     } catch (e) {
       if (isPromptExit(e)) throw new UserError('interrupted: nothing was written', 130);
       throw e;
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const [sig, h] of handlers) process.off(sig, h);
       await this.prober?.close();
     }
   }
@@ -179,7 +183,7 @@ export class Wizard {
       const rows = await this.check();
       const bad = problems(rows);
       this.showAnswers();
-      if (rows.length) this.out(`\n${renderTable(rows, { unicode: !this.o.plain || process.env.LANG?.includes('UTF-8') === true })}\n`);
+      if (rows.length) this.out(`\n${renderTable(rows, { unicode: !this.o.plain })}\n`);
       if (this.o.offline) this.out('\nHost checks skipped (--offline).\n');
       if (bad.length) this.out(`\n${bad.length} problem${bad.length > 1 ? 's' : ''} found.\n`);
       if (!this.o.tty) {
@@ -425,7 +429,7 @@ export class Wizard {
       const added = this.prober ? await this.prober.recordKeys(this.targets(), this.answers.sshPort) : 0;
       this.out(
         `\nWrote ${this.shown}` +
-          `\n${w.secretsCreated ? 'Wrote' : 'Kept'} ${relative(process.cwd(), w.secrets) || w.secrets} (mode 0600${w.secretsCreated ? ', generated passwords' : ': its passwords are the cluster\'s'})` +
+          `\n${w.secretsCreated ? 'Wrote' : 'Kept'} ${secretsPathFor(this.shown)} (mode 0600${w.secretsCreated ? ', generated passwords' : ': its passwords are the cluster\'s'})` +
           (added ? `\nRecorded ${added} host key${added > 1 ? 's' : ''} in ${this.prober!.knownHosts}` : '') +
           `\nNext: hasetup apply ${this.shown}\n`,
       );
