@@ -64,6 +64,15 @@ export function detectInterface(lbs: Target[], probes: Map<string, Probe>): Dete
   return { name: names[0], prefix: found[0].prefix, from: found.map((f) => f.lb) };
 }
 
+/** The LB whose interfaces already carry the VIP (a cluster that runs), by what the probes found. */
+export function vipHolder(lbs: Target[], probes: Map<string, Probe>, vip: string): string | null {
+  for (const lb of lbs) {
+    const p = probes.get(lb.name);
+    if (p?.ok && carrier(p.facts, vip)) return lb.name;
+  }
+  return null;
+}
+
 /** The checks of one host. vip: what the host (an LB) saw of the VIP. */
 export function hostRows(t: Target, p: Probe | undefined, a: Answers, vip?: VipSeen): Row[] {
   const row = (check: string, ok: boolean | null, result: string, fix?: string): Row => ({ host: t.name, check, ok, result, ...(fix ? { fix } : {}) });
@@ -145,7 +154,7 @@ export function hostRows(t: Target, p: Probe | undefined, a: Answers, vip?: VipS
     if (v && has && has.prefix !== v.prefix)
       rows.push(row('vip', false, `the VIP is a /${v.prefix} but ${t.name}'s subnet is a /${has.prefix}`, `give the VIP as ${v.address}/${has.prefix}`));
     else if (v && vip) {
-      if (vip.state === 'held') rows.push(row('vip', true, `${v.address} is already on ${t.name} (the cluster runs)`));
+      if (vip.state === 'held') rows.push(row('vip', true, `${v.address} is already on ${vip.by} (this cluster's VIP: it runs)`));
       else if (vip.state === 'in use')
         rows.push(row('vip', false, `${v.address} answers on the network (seen from ${t.name}): another device has it`, 'choose a free address for the VIP'));
       else if (vip.state === 'free') rows.push(row('vip', true, `${v.address} is free (no answer to ping or ARP from ${t.name})`));

@@ -16,7 +16,7 @@ import { factsScript, parseFacts, splitSections, type Facts } from '../engine/fa
 import { marker, shq } from '../engine/shell.ts';
 import { checkHostKey, SshTransport, type Transport } from '../engine/transport.ts';
 import type { Group } from './answers.ts';
-import { keyType } from './checks.ts';
+import { carrier, keyType } from './checks.ts';
 
 export interface Target {
   name: string;
@@ -72,8 +72,8 @@ export interface Unreached {
 
 export type Probe = Reached | Unreached;
 
-/** VIP check seen from an LB: held by this LB, answering elsewhere on the network, free, or not checked. */
-export type VipSeen = { state: 'held' | 'in use' | 'free' } | { state: 'unknown'; why: string };
+/** The VIP seen from an LB: held by one of the LBs (the cluster runs), answering elsewhere on the network, free, or not checked. */
+export type VipSeen = { state: 'held'; by: string } | { state: 'in use' | 'free' } | { state: 'unknown'; why: string };
 
 const knownHostsName = (host: string, port: number) => (port === 22 ? host : `[${host}]:${port}`);
 
@@ -205,7 +205,7 @@ export class Prober {
 
   /** Whether the VIP is free, seen from an LB (facts: what its probe found). */
   async vipSeen(lb: Target, a: Access, vip: string, facts: Facts): Promise<VipSeen> {
-    if (facts.interfaces.some((i) => i.addresses.some((x) => x.split('/')[0] === vip))) return { state: 'held' };
+    if (carrier(facts, vip)) return { state: 'held', by: lb.name };
     let tr: Transport;
     try {
       tr = await this.connect(lb, a);

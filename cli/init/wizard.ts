@@ -10,7 +10,7 @@ import { expandPath } from '../../inventory/load.ts';
 import { intToIPv4, networkOf } from '../../inventory/net.ts';
 import { UserError } from '../errors.ts';
 import { defaultHostName, GROUPS, hostCounts, hostLabel, missingAnswers, type Answers, type Given, type Group, type HostAnswer } from './answers.ts';
-import { answerRows, detectInterface, hostRows, problems, renderTable, type Row } from './checks.ts';
+import { answerRows, detectInterface, hostRows, problems, renderTable, vipHolder, type Row } from './checks.ts';
 import { inventoryHeader, inventoryModel, knownHostsPath } from './model.ts';
 import { probeAll, Prober, type Access, type Probe, type Target, type VipSeen } from './probe.ts';
 import { isPromptExit, type Prompter } from './prompter.ts';
@@ -345,13 +345,16 @@ export class Wizard {
     if (this.o.offline) return rows;
     const vip = a.vip.split('/')[0];
     const seen = new Map<string, VipSeen>();
+    const lbs = this.targets().filter((t) => t.group === 'lb');
+    // on one LB already: this cluster's own VIP (the other LB sees it answer, and that is right)
+    const holder = vipHolder(lbs, this.probes, vip);
     await Promise.all(
-      this.targets()
-        .filter((t) => t.group === 'lb')
-        .map(async (t) => {
-          const p = this.probes.get(t.name);
-          if (p?.ok && this.prober) seen.set(t.name, await this.prober.vipSeen(t, this.access(), vip, p.facts).catch((e: Error) => ({ state: 'unknown' as const, why: e.message })));
-        }),
+      lbs.map(async (t) => {
+        const p = this.probes.get(t.name);
+        if (!p?.ok || !this.prober) return;
+        if (holder) seen.set(t.name, { state: 'held', by: holder });
+        else seen.set(t.name, await this.prober.vipSeen(t, this.access(), vip, p.facts).catch((e: Error) => ({ state: 'unknown' as const, why: e.message })));
+      }),
     );
     for (const t of this.targets()) rows.push(...hostRows(t, this.probes.get(t.name), a, seen.get(t.name)));
     return rows;

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Answers } from '../../../cli/init/answers.ts';
-import { detectInterface, hostRows, type Row } from '../../../cli/init/checks.ts';
+import { detectInterface, hostRows, vipHolder, type Row } from '../../../cli/init/checks.ts';
 import { probeAll, Prober, type Access, type Probe, type Target } from '../../../cli/init/probe.ts';
 import { commandUnavailable, prerequisites, rootUnavailable } from '../../helpers/env.ts';
 import { CONTROLLER, Lan, SUBNET, SUDO_USER } from './lan.ts';
@@ -195,7 +195,10 @@ test('the VIP seen from an LB: free, answering elsewhere on the network, or alre
     try {
       const again = await prober.probe(LB1, access());
       assert.ok(again.ok);
-      assert.deepEqual(await prober.vipSeen(LB1, access(), vip, again.facts), { state: 'held' });
+      assert.deepEqual(await prober.vipSeen(LB1, access(), vip, again.facts), { state: 'held', by: 'lb01' });
+      // lb02 sees lb01 answer for it: that is this cluster's VIP, not another device
+      const probes = new Map<string, Probe>([['lb01', again], ['lb02', await prober.probe(LB2, access())]]);
+      assert.equal(vipHolder([LB1, LB2], probes, vip), 'lb01');
     } finally {
       lan.inHost('lb01', ['ip', 'addr', 'del', `${vip}/24`, 'dev', 'eth0']);
     }

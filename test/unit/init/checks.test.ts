@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Facts } from '../../../cli/engine/facts.ts';
 import type { Answers } from '../../../cli/init/answers.ts';
-import { answerRows, detectInterface, hostRows, NEEDS, problems, renderTable, type Row } from '../../../cli/init/checks.ts';
+import { answerRows, detectInterface, hostRows, NEEDS, problems, renderTable, vipHolder, type Row } from '../../../cli/init/checks.ts';
 import type { Probe, Reached, Target } from '../../../cli/init/probe.ts';
 
 const answers = (over: Partial<Answers> = {}): Answers => ({
@@ -118,10 +118,16 @@ test('the firewall would lock this machine out: the admin networks lack its addr
 test('the VIP seen from an LB: in use, held by the LB, unknown; a prefix other than the LB subnet\'s', () => {
   const c = (v: Parameters<typeof hostRows>[3], a = answers()) => byCheck(hostRows(lb1, reached(lb1.address), a, v)).vip;
   assert.deepEqual([c({ state: 'in use' }).ok, c({ state: 'in use' }).fix], [false, 'choose a free address for the VIP']);
-  assert.equal(c({ state: 'held' }).ok, true);
+  assert.deepEqual([c({ state: 'held', by: 'lb02' }).ok, c({ state: 'held', by: 'lb02' }).result], [true, "10.0.0.100 is already on lb02 (this cluster's VIP: it runs)"]);
   assert.deepEqual([c({ state: 'unknown', why: 'lb01 has no ping command' }).ok, c({ state: 'unknown', why: 'lb01 has no ping command' }).result], [null, '10.0.0.100 not checked: lb01 has no ping command']);
   const prefix = c({ state: 'free' }, answers({ vip: '10.0.0.100/16' }));
   assert.deepEqual([prefix.ok, prefix.fix], [false, 'give the VIP as 10.0.0.100/24']);
+});
+
+test('the VIP on an LB already is the cluster\'s own, whichever LB holds it', () => {
+  const probes = new Map<string, Probe>([['lb01', reached(lb1.address)], ['lb02', reached(lb2.address, {}, { interfaces: [{ name: 'eth0', addresses: ['10.0.0.12/24', '10.0.0.100/24'], up: true }] })]]);
+  assert.equal(vipHolder([lb1, lb2], probes, '10.0.0.100'), 'lb02');
+  assert.equal(vipHolder([lb1, lb2], probes, '10.0.0.101'), null);
 });
 
 test('an unreachable host: its error and fix, the rest not checked', () => {
