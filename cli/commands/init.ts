@@ -1,29 +1,14 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
+import type { AnswerFlags } from '../init/answers.ts';
 // The wizard, inquirer and the engine load only when the command runs (fast --help).
 
-interface InitFlags {
+interface InitFlags extends AnswerFlags {
   output?: string;
   answers?: string;
   yes?: boolean;
   offline?: boolean;
   force?: boolean;
-  cluster?: string;
-  webNodes?: string;
-  dbReplica?: boolean;
-  lb?: string;
-  web?: string;
-  db?: string;
-  sshUser?: string;
-  sshPort?: string;
-  sshKey?: string;
-  connectTimeout?: string;
-  knownHosts?: string;
-  vip?: string;
-  interface?: string;
-  vrrp?: string;
-  adminCidr?: string[];
-  runtime?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

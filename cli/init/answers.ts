@@ -10,22 +10,8 @@ import { formatIssue, sortIssues, YamlSource, type InventoryIssue, type PathSegm
 import { expandPath } from '../../inventory/load.ts';
 import { fieldSchemas as F, locateZodIssues } from '../../inventory/schema.ts';
 import type { Group } from '../../inventory/types.ts';
-import {
-  bySchema,
-  checkAddress,
-  splitList,
-  validAdminCidrs,
-  validCluster,
-  validConnectTimeout,
-  validHostName,
-  validInterface,
-  validSshPort,
-  validSshUser,
-  validVip,
-  validWebNodes,
-  type NamedHost,
-  type Resolver,
-} from './validate.ts';
+import * as V from './validate.ts';
+import type { NamedHost, Resolver } from './validate.ts';
 
 export type { Group };
 export const GROUPS: Group[] = ['lb', 'web', 'db'];
@@ -165,7 +151,7 @@ export function homeRelative(abs: string): string {
  */
 export function checkPrivateKey(value: string | null, baseDir: string): { ok: true; key: string | null } | { ok: false; message: string } {
   if (value === null || value.trim() === '' || value.trim() === 'agent') return { ok: true, key: null };
-  const v = bySchema(F.privateKey, value.trim());
+  const v = V.bySchema(F.privateKey, value.trim());
   if (v !== true) return { ok: false, message: v };
   const abs = expandPath(value.trim(), baseDir);
   if (!existsSync(abs)) return { ok: false, message: `no such file: ${abs}` };
@@ -194,8 +180,8 @@ export async function checkGiven(
     if (v === true) set(value);
     else errors.push(where(path, v));
   };
-  if (raw.cluster !== undefined) take(['cluster'], validCluster(raw.cluster), raw.cluster, (x) => (given.cluster = x));
-  if (raw.web_nodes !== undefined) take(['web_nodes'], validWebNodes(String(raw.web_nodes)), raw.web_nodes, (x) => (given.webNodes = x));
+  if (raw.cluster !== undefined) take(['cluster'], V.validCluster(raw.cluster), raw.cluster, (x) => (given.cluster = x));
+  if (raw.web_nodes !== undefined) take(['web_nodes'], V.validWebNodes(String(raw.web_nodes)), raw.web_nodes, (x) => (given.webNodes = x));
   if (raw.db_replica !== undefined) given.dbReplica = raw.db_replica;
 
   const named: NamedHost[] = [];
@@ -213,9 +199,9 @@ export async function checkGiven(
       const h = parseHostEntry(entry);
       const label = hostLabel(g, i);
       const name = h.name ?? defaultHostName(g, i);
-      const nv = validHostName(name, named);
+      const nv = V.validHostName(name, named);
       if (nv !== true) errors.push(where([...path, i], nv));
-      const av = await checkAddress(h.address, named, { resolve: opts.resolve });
+      const av = await V.checkAddress(h.address, named, { resolve: opts.resolve });
       if (!av.ok) errors.push(where([...path, i], `${h.address}: ${av.message}`));
       const item: { name?: string; address: string; sshHost?: string } = { address: av.ok ? av.address : h.address };
       if (h.name !== undefined) item.name = h.name;
@@ -230,24 +216,24 @@ export async function checkGiven(
   if (given.dbReplica === undefined && given.hosts.db) given.dbReplica = given.hosts.db.length > 1;
 
   const ssh = raw.ssh ?? {};
-  if (ssh.user !== undefined) take(['ssh', 'user'], validSshUser(ssh.user), ssh.user, (x) => (given.sshUser = x));
-  if (ssh.port !== undefined) take(['ssh', 'port'], validSshPort(String(ssh.port)), ssh.port, (x) => (given.sshPort = x));
+  if (ssh.user !== undefined) take(['ssh', 'user'], V.validSshUser(ssh.user), ssh.user, (x) => (given.sshUser = x));
+  if (ssh.port !== undefined) take(['ssh', 'port'], V.validSshPort(String(ssh.port)), ssh.port, (x) => (given.sshPort = x));
   if (ssh.connect_timeout !== undefined)
-    take(['ssh', 'connect_timeout'], validConnectTimeout(String(ssh.connect_timeout)), ssh.connect_timeout, (x) => (given.connectTimeout = x));
+    take(['ssh', 'connect_timeout'], V.validConnectTimeout(String(ssh.connect_timeout)), ssh.connect_timeout, (x) => (given.connectTimeout = x));
   if (ssh.private_key !== undefined) {
     const k = checkPrivateKey(ssh.private_key, opts.baseDir);
     if (k.ok) given.sshKey = k.key;
     else errors.push(where(['ssh', 'private_key'], k.message));
   }
   if (ssh.known_hosts !== undefined)
-    take(['ssh', 'known_hosts'], bySchema(F.knownHosts, ssh.known_hosts), ssh.known_hosts, (x) => (given.knownHosts = homeRelative(expandPath(x, opts.baseDir))));
+    take(['ssh', 'known_hosts'], V.bySchema(F.knownHosts, ssh.known_hosts), ssh.known_hosts, (x) => (given.knownHosts = homeRelative(expandPath(x, opts.baseDir))));
 
-  if (raw.interface !== undefined) take(['interface'], validInterface(raw.interface), raw.interface, (x) => (given.interface = x));
-  if (raw.vip !== undefined) take(['vip'], validVip(raw.vip, lbs, named), raw.vip, (x) => (given.vip = x));
+  if (raw.interface !== undefined) take(['interface'], V.validInterface(raw.interface), raw.interface, (x) => (given.interface = x));
+  if (raw.vip !== undefined) take(['vip'], V.validVip(raw.vip, lbs, named), raw.vip, (x) => (given.vip = x));
   if (raw.vrrp !== undefined) given.vrrp = raw.vrrp;
   if (raw.admin_cidrs !== undefined) {
-    const list = typeof raw.admin_cidrs === 'string' ? splitList(raw.admin_cidrs) : raw.admin_cidrs;
-    take(['admin_cidrs'], validAdminCidrs(list), list, (x) => (given.adminCidrs = x));
+    const list = typeof raw.admin_cidrs === 'string' ? V.splitList(raw.admin_cidrs) : raw.admin_cidrs;
+    take(['admin_cidrs'], V.validAdminCidrs(list), list, (x) => (given.adminCidrs = x));
   }
   if (raw.runtime !== undefined) given.runtime = raw.runtime;
   return { given, errors };
@@ -306,7 +292,7 @@ export async function checkFlags(f: AnswerFlags, opts: { baseDir: string; resolv
   if (f.cluster !== undefined) raw.cluster = f.cluster;
   if (f.webNodes !== undefined) raw.web_nodes = flagNumber(f.webNodes);
   if (f.dbReplica !== undefined) raw.db_replica = f.dbReplica;
-  for (const g of GROUPS) if (f[g] !== undefined) hosts[g] = splitList(f[g]!);
+  for (const g of GROUPS) if (f[g] !== undefined) hosts[g] = V.splitList(f[g]!);
   if (Object.keys(hosts).length) raw.hosts = hosts;
   const ssh: NonNullable<RawAnswers['ssh']> = {};
   if (f.sshUser !== undefined) ssh.user = f.sshUser;
@@ -321,7 +307,7 @@ export async function checkFlags(f: AnswerFlags, opts: { baseDir: string; resolv
     if (f.vrrp === 'multicast' || f.vrrp === 'unicast') raw.vrrp = f.vrrp;
     else errors.push(`--vrrp: expected multicast or unicast, got "${f.vrrp}"`);
   }
-  if (f.adminCidr !== undefined) raw.admin_cidrs = f.adminCidr.flatMap(splitList);
+  if (f.adminCidr !== undefined) raw.admin_cidrs = f.adminCidr.flatMap(V.splitList);
   if (f.runtime !== undefined) {
     if (f.runtime === 'bundled' || f.runtime === 'haproxy') raw.runtime = f.runtime;
     else errors.push(`--runtime: expected bundled or haproxy, got "${f.runtime}"`);

@@ -89,15 +89,18 @@ function keyLines(file: string): string[][] {
   return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => l.split(/\s+/));
 }
 
-function extraScript(mark: string): string {
-  const s = (name: string, cmd: string) => `echo ${mark}${name}; ${cmd}`;
-  return [
-    s('sudo', 'if [ "$(id -u)" = 0 ]; then echo root; elif ! command -v sudo >/dev/null 2>&1; then echo missing; elif said=$(sudo -n true 2>&1 </dev/null); then echo ok; else echo password; printf "%s\\n" "$said" | head -n 1; fi'),
-    s('disk', "df -Pk /var 2>/dev/null | awk 'NR==2 {print $4}'"),
-    s('conn', 'echo "${SSH_CONNECTION:-$SSH_CLIENT}"'),
-    s('neigh', "ip -4 neigh show 2>/dev/null | awk '/lladdr/ {print $1}'"),
-  ].join('\n');
-}
+// What the checks need besides the engine's facts: one section each, after the facts' own.
+const EXTRA_SECTIONS: Record<string, string> = {
+  sudo: 'if [ "$(id -u)" = 0 ]; then echo root; elif ! command -v sudo >/dev/null 2>&1; then echo missing; elif said=$(sudo -n true 2>&1 </dev/null); then echo ok; else echo password; printf "%s\\n" "$said" | head -n 1; fi',
+  disk: "df -Pk /var 2>/dev/null | awk 'NR==2 {print $4}'",
+  conn: 'echo "${SSH_CONNECTION:-$SSH_CLIENT}"',
+  neigh: "ip -4 neigh show 2>/dev/null | awk '/lladdr/ {print $1}'",
+};
+
+const extraScript = (mark: string): string =>
+  Object.entries(EXTRA_SECTIONS)
+    .map(([name, cmd]) => `echo ${mark}${name}; ${cmd}`)
+    .join('\n');
 
 /** What to do when a host cannot be reached, from the transport's one line. */
 export function unreachableFix(why: string, t: Target, a: Access, knownHosts: string): string {

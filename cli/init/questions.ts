@@ -5,20 +5,8 @@ import type { Answers, Group, HostAnswer, Runtime, Vrrp } from './answers.ts';
 import { checkPrivateKey, defaultHostName, hostLabel } from './answers.ts';
 import type { Choice, Prompter } from './prompter.ts';
 import { findKeys } from './ssh-keys.ts';
-import {
-  checkAddress,
-  splitList,
-  validAdminCidrs,
-  validCluster,
-  validHostName,
-  validInterface,
-  validSshPort,
-  validSshUser,
-  validVip,
-  validWebNodes,
-  type NamedHost,
-  type Resolver,
-} from './validate.ts';
+import * as V from './validate.ts';
+import type { NamedHost, Resolver } from './validate.ts';
 
 export const DEFAULTS = {
   cluster: 'webfarm',
@@ -36,7 +24,7 @@ export const DEFAULTS = {
 export function defaultSudoUser(): string {
   try {
     const u = userInfo().username;
-    if (u !== 'root' && validSshUser(u) === true) return u;
+    if (u !== 'root' && V.validSshUser(u) === true) return u;
   } catch {}
   return 'debian';
 }
@@ -46,7 +34,7 @@ export function askCluster(p: Prompter, def: string): Promise<string> {
     message: 'Cluster name',
     help: 'Names the cluster in the inventory: lower-case letters, digits and inner dashes.',
     default: def,
-    validate: validCluster,
+    validate: V.validCluster,
   });
 }
 
@@ -69,7 +57,7 @@ export async function askTopology(p: Prompter, def: { webNodes: number; dbReplic
     message: 'Number of web nodes',
     help: 'The Apache nodes behind the load balancers, 1 to 99 (the seed has 2).',
     default: String(def.webNodes),
-    validate: validWebNodes,
+    validate: V.validWebNodes,
   });
   const dbReplica = await p.confirm({
     message: 'Add a MySQL replica?',
@@ -96,7 +84,7 @@ export async function askHost(
           message: `Name of ${label}`,
           help: 'A short name (lower-case letters, digits, inner dashes): it becomes the host\'s hostname.',
           default: def.name ?? defaultHostName(g, i),
-          validate: (v) => validHostName(v, others),
+          validate: (v) => V.validHostName(v, others),
         });
   let last: { typed: string; address: string; sshHost?: string } | undefined;
   const typed = await p.input({
@@ -104,14 +92,14 @@ export async function askHost(
     help: `The IPv4 address the other hosts reach ${name} on (or a name that resolves to one); unique.`,
     default: def.address,
     validate: async (v) => {
-      const r = await checkAddress(v, others, opts);
+      const r = await V.checkAddress(v, others, opts);
       if (!r.ok) return r.message;
       last = { typed: v, address: r.address, ...(r.sshHost ? { sshHost: r.sshHost } : {}) };
       return true;
     },
   });
   if (!last || last.typed !== typed) {
-    const r = await checkAddress(typed, others, opts);
+    const r = await V.checkAddress(typed, others, opts);
     if (!r.ok) throw new Error(`address of ${name}: ${r.message}`);
     last = { typed, address: r.address, ...(r.sshHost ? { sshHost: r.sshHost } : {}) };
   }
@@ -134,12 +122,12 @@ export async function askSshUser(p: Prompter, def: string): Promise<string> {
     message: 'SSH user',
     help: 'The user to log in as on every host; commands go through `sudo -n` (no password prompt).',
     default: def === 'root' ? defaultSudoUser() : def,
-    validate: (v) => (v === 'root' ? 'root logs in without sudo: choose "as root" instead' : validSshUser(v)),
+    validate: (v) => (v === 'root' ? 'root logs in without sudo: choose "as root" instead' : V.validSshUser(v)),
   });
 }
 
 export async function askSshPort(p: Prompter, def: number): Promise<number> {
-  const v = await p.input({ message: 'SSH port', help: 'The port sshd listens on, the same on every host.', default: String(def), validate: validSshPort });
+  const v = await p.input({ message: 'SSH port', help: 'The port sshd listens on, the same on every host.', default: String(def), validate: V.validSshPort });
   return Number(v);
 }
 
@@ -177,7 +165,7 @@ export function askInterface(p: Prompter, def: string, why?: string): Promise<st
     message: 'Interface on the load balancers',
     help: `The interface that carries the LBs' addresses: the VIP goes on it.${why ? ` Not read from the LBs: ${why}.` : ''}`,
     default: def,
-    validate: validInterface,
+    validate: V.validInterface,
   });
 }
 
@@ -188,20 +176,28 @@ export function askVip(p: Prompter, def: string | undefined, a: Pick<Answers, 'h
     message: 'Virtual IP (address/prefix)',
     help: `The address clients use, held by one LB at a time: unused, in the LBs' subnet.${probed ? ' The default: nobody the LBs know has it.' : ''}`,
     default: def,
-    validate: (v) => validVip(v, named('lb'), [...named('lb'), ...named('web'), ...named('db')]),
+    validate: (v) => V.validVip(v, named('lb'), [...named('lb'), ...named('web'), ...named('db')]),
   });
 }
 
+/** A choice among a few words, each with a one-line description. */
+function choose<T extends string>(p: Prompter, q: { message: string; help: string; default: T }, options: [T, string][]): Promise<T> {
+  return p.select<T>({ ...q, choices: options.map(([value, description]) => ({ name: value, value, description })) });
+}
+
 export function askVrrp(p: Prompter, def: Vrrp): Promise<Vrrp> {
-  return p.select<Vrrp>({
-    message: 'VRRP adverts: multicast or unicast',
-    help: 'Multicast is VRRP\'s standard, but many providers block it: there, unicast (each LB sends to the other).',
-    choices: [
-      { name: 'multicast', value: 'multicast', description: 'VRRP\'s default (224.0.0.18): works on a plain LAN' },
-      { name: 'unicast', value: 'unicast', description: 'to the other load balancer\'s address: works where multicast is blocked' },
+  return choose<Vrrp>(
+    p,
+    {
+      message: 'VRRP adverts: multicast or unicast',
+      help: 'Multicast is VRRP\'s standard, but many providers block it: there, unicast (each LB sends to the other).',
+      default: def,
+    },
+    [
+      ['multicast', 'VRRP\'s default (224.0.0.18): works on a plain LAN'],
+      ['unicast', 'to the other load balancer\'s address: works where multicast is blocked'],
     ],
-    default: def,
-  });
+  );
 }
 
 export async function askAdminCidrs(p: Prompter, def: string[], whence: string): Promise<string[]> {
@@ -209,19 +205,18 @@ export async function askAdminCidrs(p: Prompter, def: string[], whence: string):
     message: 'Admin networks allowed to SSH (CIDRs, comma-separated)',
     help: `Only these reach SSH and the stats page. Suggested: ${whence}, so the firewall cannot lock you out.`,
     default: def.join(', '),
-    validate: (x) => validAdminCidrs(splitList(x)),
+    validate: (x) => V.validAdminCidrs(V.splitList(x)),
   });
-  return splitList(v);
+  return V.splitList(v);
 }
 
 export function askRuntime(p: Prompter, def: Runtime): Promise<Runtime> {
-  return p.select<Runtime>({
-    message: 'Load-balancer software',
-    help: 'What runs on the load balancers; both read the same haproxy.cfg and keepalived.conf.',
-    choices: [
-      { name: 'bundled', value: 'bundled', description: 'hasetup\'s own proxy and VRRP daemon, installed by hasetup (Node.js)' },
-      { name: 'haproxy', value: 'haproxy', description: 'Debian\'s HAProxy and keepalived packages' },
+  return choose<Runtime>(
+    p,
+    { message: 'Load-balancer software', help: 'What runs on the load balancers; both read the same haproxy.cfg and keepalived.conf.', default: def },
+    [
+      ['bundled', 'hasetup\'s own proxy and VRRP daemon, installed by hasetup (Node.js)'],
+      ['haproxy', 'Debian\'s HAProxy and keepalived packages'],
     ],
-    default: def,
-  });
+  );
 }

@@ -59,6 +59,16 @@ function answers(over: Partial<Answers> = {}): Answers {
 
 const access = (user = 'root'): Access => ({ user, port: 22, privateKey: lan!.key, connectTimeout: 5 });
 const rowsOf = (t: Target, p: Probe | undefined, a = answers()) => Object.fromEntries(hostRows(t, p, a).map((r: Row) => [r.check, r]));
+/** A prober recording into a known_hosts of the test's own, closed after fn. */
+async function withProber<T>(name: string, fn: (p: Prober) => Promise<T>): Promise<T> {
+  const prober = Prober.create(join(lan!.dir, name, 'known_hosts'));
+  try {
+    return await fn(prober);
+  } finally {
+    await prober.close();
+  }
+}
+
 const fingerprint = (pub: string) => execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', pub], { encoding: 'utf8' }).split(' ')[1];
 
 test('all hosts at once: the reachable ones read, a closed port and an unused address explained', async (t) => {
@@ -100,8 +110,7 @@ test('all hosts at once: the reachable ones read, a closed port and an unused ad
 
 test('an LB interface that does not carry the LB\'s address; admin networks that would lock this machine out', async (t) => {
   if (!prerequisites(t, skip) || !lan) return;
-  const prober = Prober.create(join(lan.dir, 'iface', 'known_hosts'));
-  try {
+  await withProber('iface', async (prober) => {
     const p = await prober.probe(LB1, access());
     const eth1 = rowsOf(LB1, p, answers({ interface: 'eth1' })).interface;
     assert.deepEqual(eth1, { host: 'lb01', check: 'interface', ok: false, result: `eth1 does not carry ${LB1.address} (it has no IPv4 address)`, fix: `set the LB interface to eth0, which carries ${LB1.address}` });
@@ -109,15 +118,12 @@ test('an LB interface that does not carry the LB\'s address; admin networks that
     assert.match(none.result, /^no interface ens9 \(it has lo, eth0, .*eth1.*\)$/);
     const fw = rowsOf(LB1, p, answers({ adminCidrs: ['192.0.2.0/24'] })).firewall;
     assert.deepEqual([fw.ok, fw.fix], [false, `add ${CONTROLLER}/32 to the admin networks`]);
-  } finally {
-    await prober.close();
-  }
+  });
 });
 
 test('sudo as a user: without a password it passes, with one it is a problem that says what to do', async (t) => {
   if (!prerequisites(t, skip) || !lan) return;
-  const prober = Prober.create(join(lan.dir, 'sudo', 'known_hosts'));
-  try {
+  await withProber('sudo', async (prober) => {
     const [web, db] = await Promise.all([prober.probe(WEB1, access(SUDO_USER)), prober.probe(DB1, access(SUDO_USER))]);
     assert.ok(web.ok && db.ok);
     assert.equal(web.sudo, 'ok');
@@ -128,9 +134,7 @@ test('sudo as a user: without a password it passes, with one it is a problem tha
     assert.match(row.result, new RegExp(`^sudo asks ${SUDO_USER} for a password \\(sudo: a password is required\\)$`));
     assert.equal(row.fix, `on db01, as root: echo '${SUDO_USER} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/hasetup; chmod 440 /etc/sudoers.d/hasetup`);
     assert.equal(rowsOf(WEB1, web, answers({ sshUser: SUDO_USER })).sudo.ok, true);
-  } finally {
-    await prober.close();
-  }
+  });
 });
 
 test('host keys: recorded where apply reads them only when asked, known afterwards, a changed key refused', async (t) => {
@@ -176,12 +180,12 @@ test('host keys: recorded where apply reads them only when asked, known afterwar
 test('the VIP seen from an LB: free, answering elsewhere on the network, or already held by the LB', async (t) => {
   if (!prerequisites(t, skip) || !lan) return;
   const vip = `${SUBNET}.100`;
-  const prober = Prober.create(join(lan.dir, 'vip', 'known_hosts'));
-  try {
+  const net = lan;
+  await withProber('vip', async (prober) => {
     const p = await prober.probe(LB1, access());
     assert.ok(p.ok);
     assert.deepEqual(await prober.vipSeen(LB1, access(), vip, p.facts), { state: 'free' });
-    lan.inHost('web01', ['ip', 'addr', 'add', `${vip}/24`, 'dev', 'eth0']);
+    net.inHost('web01', ['ip', 'addr', 'add', `${vip}/24`, 'dev', 'eth0']);
     try {
       assert.deepEqual(await prober.vipSeen(LB1, access(), vip, p.facts), { state: 'in use' });
       const row = rowsOf(LB1, p);
@@ -189,9 +193,9 @@ test('the VIP seen from an LB: free, answering elsewhere on the network, or alre
       const rows = Object.fromEntries(hostRows(LB1, p, answers(), { state: 'in use' }).map((r) => [r.check, r]));
       assert.equal(rows.vip.result, `${vip} answers on the network (seen from lb01): another device has it`);
     } finally {
-      lan.inHost('web01', ['ip', 'addr', 'del', `${vip}/24`, 'dev', 'eth0']);
+      net.inHost('web01', ['ip', 'addr', 'del', `${vip}/24`, 'dev', 'eth0']);
     }
-    lan.inHost('lb01', ['ip', 'addr', 'add', `${vip}/24`, 'dev', 'eth0']);
+    net.inHost('lb01', ['ip', 'addr', 'add', `${vip}/24`, 'dev', 'eth0']);
     try {
       const again = await prober.probe(LB1, access());
       assert.ok(again.ok);
@@ -200,9 +204,7 @@ test('the VIP seen from an LB: free, answering elsewhere on the network, or alre
       const probes = new Map<string, Probe>([['lb01', again], ['lb02', await prober.probe(LB2, access())]]);
       assert.equal(vipHolder([LB1, LB2], probes, vip), 'lb01');
     } finally {
-      lan.inHost('lb01', ['ip', 'addr', 'del', `${vip}/24`, 'dev', 'eth0']);
+      net.inHost('lb01', ['ip', 'addr', 'del', `${vip}/24`, 'dev', 'eth0']);
     }
-  } finally {
-    await prober.close();
-  }
+  });
 });

@@ -16,6 +16,15 @@ export const SUBNET = '10.213.240';
 export const CONTROLLER = `${SUBNET}.1`;
 export const SUDO_USER = 'hsadmin';
 
+/** The seed's five hosts, numbered as in the lab (lb .11 .12, web .21 .22, db .31). */
+export const SEED_HOSTS: readonly HostSpec[] = [
+  { name: 'lb01', octet: 11 },
+  { name: 'lb02', octet: 12 },
+  { name: 'web01', octet: 21 },
+  { name: 'web02', octet: 22 },
+  { name: 'db01', octet: 31 },
+];
+
 export interface HostSpec {
   name: string;
   /** Last octet of its address. */
@@ -71,7 +80,7 @@ export class Lan {
     return sh('ip', ['netns', 'exec', this.ns(host), ...args]);
   }
 
-  static async start(specs: HostSpec[]): Promise<Lan> {
+  static async start(specs: readonly HostSpec[]): Promise<Lan> {
     const lan = new Lan();
     try {
       await lan.build(specs);
@@ -88,7 +97,7 @@ export class Lan {
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   }
 
-  private async build(specs: HostSpec[]): Promise<void> {
+  private async build(specs: readonly HostSpec[]): Promise<void> {
     const br = `${this.id}-br`;
     this.addNs(br);
     sh('ip', ['-n', br, 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0']);

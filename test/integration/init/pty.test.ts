@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadInventory } from '../../../inventory/load.ts';
 import { commandUnavailable, prerequisites, rootUnavailable } from '../../helpers/env.ts';
-import { CONTROLLER, Lan, SUBNET } from './lan.ts';
+import { CONTROLLER, Lan, SEED_HOSTS, SUBNET } from './lan.ts';
 import { Pane } from './tmux.ts';
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));
@@ -23,13 +23,7 @@ const panes: Pane[] = [];
 
 before(async () => {
   if (skip) return;
-  lan = await Lan.start([
-    { name: 'lb01', octet: 11 },
-    { name: 'lb02', octet: 12 },
-    { name: 'web01', octet: 21 },
-    { name: 'web02', octet: 22 },
-    { name: 'db01', octet: 31 },
-  ]);
+  lan = await Lan.start(SEED_HOSTS);
   work = mkdtempSync(join(tmpdir(), 'hasetup-init-pty-'));
   // the user's ~/.ssh holds the key the hosts accept: the wizard offers it first
   mkdirSync(join(work, 'home/.ssh'), { recursive: true, mode: 0o700 });
@@ -65,11 +59,21 @@ async function pick(p: Pane, choice: RegExp): Promise<void> {
   throw new Error(`no choice ${choice} in:\n${p.screen()}`);
 }
 
-/** Answers the questions before the host checks with the defaults and these addresses. */
-async function firstHalf(p: Pane): Promise<void> {
+/**
+ * Answers the questions before the host checks: the seed's topology, the defaults and the test
+ * LAN's addresses. With wrongFirst, lb01's address is first typed wrong: it must be refused with the
+ * schema's message, and the wrong answer stay on the line for editing.
+ */
+async function firstHalf(p: Pane, opts: { wrongFirst?: boolean } = {}): Promise<void> {
   await p.answer('Cluster name', 'shop');
   await p.answer('Topology'); // the seed's
   await p.answer('Name of load balancer 1');
+  if (opts.wrongFirst) {
+    await p.answer('Address of lb01', `${SUBNET}.300`);
+    const refused = await p.waitFor(/^> expected an IPv4 address like 10\.0\.0\.1 \(no \/prefix\)$/m);
+    assert.match(refused, new RegExp(`^\\? Address of lb01 ${SUBNET.replace(/\./g, '\\.')}\\.300$`, 'm'), 'still asking, the wrong answer kept for editing');
+    p.keys('C-u');
+  }
   await p.answer('Address of lb01', `${SUBNET}.11`);
   await p.answer('Name of load balancer 2');
   await p.answer('Address of lb02'); // the default: the next address
@@ -88,26 +92,7 @@ test('the wizard in a terminal: every prompt, a wrong address asked again, the i
   if (!prerequisites(t, skip) || !lan) return;
   const out = join(work, 'cluster');
   const p = wizard('cluster');
-
-  await p.answer('Cluster name', 'shop');
-  await p.answer('Topology');
-  await p.answer('Name of load balancer 1');
-  await p.answer('Address of lb01', `${SUBNET}.300`);
-  const refused = await p.waitFor(/^> expected an IPv4 address like 10\.0\.0\.1 \(no \/prefix\)$/m);
-  assert.match(refused, new RegExp(`^\\? Address of lb01 ${SUBNET.replace(/\./g, '\\.')}\\.300$`, 'm'), 'still asking, the wrong answer kept for editing');
-  p.keys('C-u');
-  await p.answer('Address of lb01', `${SUBNET}.11`);
-  await p.answer('Name of load balancer 2');
-  await p.answer('Address of lb02');
-  await p.answer('Name of web node 1');
-  await p.answer('Address of web01', `${SUBNET}.21`);
-  await p.answer('Name of web node 2');
-  await p.answer('Address of web02');
-  await p.answer('Name of the MySQL primary');
-  await p.answer('Address of db01', `${SUBNET}.31`);
-  await p.answer('How does hasetup log in to the hosts?');
-  await p.answer('SSH port');
-  await p.answer('SSH private key');
+  await firstHalf(p, { wrongFirst: true });
 
   // the host checks run; then the questions that need what the hosts said
   await p.answer('Virtual IP (address/prefix)', '', 60_000);

@@ -11,24 +11,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadInventory } from '../../../inventory/load.ts';
 import { commandUnavailable, prerequisites, rootUnavailable } from '../../helpers/env.ts';
-import { CONTROLLER, Lan, SUBNET } from './lan.ts';
+import { CONTROLLER, Lan, SEED_HOSTS, SUBNET } from './lan.ts';
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 const skip = rootUnavailable() ?? commandUnavailable('/usr/sbin/sshd', 'ssh-keygen', 'ping');
-const HOSTS = ['lb01', 'lb02', 'web01', 'web02', 'db01'];
+const HOSTS = SEED_HOSTS.map((h) => h.name);
 
 let lan: Lan | undefined;
 let work = '';
 before(async () => {
   if (skip) return;
-  lan = await Lan.start([
-    { name: 'lb01', octet: 11 },
-    { name: 'lb02', octet: 12 },
-    { name: 'web01', octet: 21 },
-    { name: 'web02', octet: 22 },
-    { name: 'db01', octet: 31 },
-    { name: 'web03', octet: 23, sshd: false },
-  ]);
+  lan = await Lan.start([...SEED_HOSTS, { name: 'web03', octet: 23, sshd: false }]);
   work = mkdtempSync(join(tmpdir(), 'hasetup-init-scripted-'));
 });
 after(async () => {

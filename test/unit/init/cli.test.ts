@@ -29,17 +29,11 @@ test('no terminal and no answers: exit 2 at once, the missing flags listed, noth
   const d = join(work, 'none');
   const r = init([d], 'lb01\n'); // input on a pipe is no terminal: it is not read
   assert.equal(r.code, 2);
-  assert.equal(
-    r.stderr,
-    [
-      'hasetup: no terminal to ask on, and these answers are missing:',
-      '  --lb lb01=ADDRESS,lb02=ADDRESS     the addresses of the 2 load balancers',
-      '  --web web01=ADDRESS,web02=ADDRESS  the addresses of the 2 web nodes',
-      '  --db db01=ADDRESS                  the address of the MySQL primary',
-      'Give them as flags or in --answers FILE (hasetup init --help lists every answer and its default).',
-      '',
-    ].join('\n'),
-  );
+  // (the exact text is the wizard's unit test's): one line per flag still needed, then where to give them
+  const lines = r.stderr.split('\n');
+  assert.equal(lines[0], 'hasetup: no terminal to ask on, and these answers are missing:');
+  assert.deepEqual(lines.slice(1, 4).map((l) => l.trim().split(' ')[0]), ['--lb', '--web', '--db']);
+  assert.match(lines[4], /^Give them as flags or in --answers FILE/);
   assert.throws(() => readdirSync(d), /ENOENT/, 'not even the folder');
 });
 
