@@ -43,7 +43,7 @@ test('init in a terminal against the lab reads the LB interface by itself', asyn
   pane = new Pane([process.execPath, HASETUP, 'lab', 'exec', '--', process.execPath, HASETUP, 'init', out], {
     cwd: work,
     // `lab exec` finds the lab by its name and state folder, which HOME would otherwise move
-    env: { HOME: home, HASETUP_LAB_NAME: lab.config.name, HASETUP_LAB_STATE: lab.config.stateDir, HASETUP_LAB_CACHE: lab.config.cacheDir },
+    env: { HOME: home, HASETUP_LAB_NAME: lab.config.name, HASETUP_LAB_STATE: lab.config.stateDir, HASETUP_LAB_CACHE: lab.config.cacheDir, CI: '', NO_COLOR: '' },
   });
   const p = pane;
   await p.answer('Cluster name', 'labtty', 60_000);

@@ -38,7 +38,9 @@ after(async () => {
 
 /** The wizard, from the sources, in a terminal of its own; out: the folder it writes to. */
 function wizard(out: string, extra: string[] = []): Pane {
-  const p = new Pane([process.execPath, '--import', TSX, join(REPO, 'cli/main.ts'), 'init', out, ...extra], { cwd: work, env: { HOME: join(work, 'home') } });
+  // a user's terminal: live progress and marks (CI and NO_COLOR would make the output plain)
+  const env = { HOME: join(work, 'home'), CI: '', NO_COLOR: '' };
+  const p = new Pane([process.execPath, '--import', TSX, join(REPO, 'cli/main.ts'), 'init', out, ...extra], { cwd: work, env });
   panes.push(p);
   return p;
 }
