@@ -20,6 +20,36 @@ const COMMENTS: Record<(typeof ORDER)[number], string> = {
     'Role options; anything left out takes its default. firewall.admin_cidrs: who may reach SSH and the\nstats page. Passwords live in the secrets file next to this one (mode 0600), generated when missing.',
 };
 
+// Keys inside the sections, in the order of inventory/README.md's table (a key not listed keeps its place after them).
+const NESTED_ORDER: Record<string, string[]> = {
+  vip: ['address', 'interface'],
+  vrrp: ['router_id', 'advert_int', 'version', 'unicast'],
+  ssh: ['user', 'port', 'private_key', 'become', 'connect_timeout', 'known_hosts'],
+  hosts: ['lb', 'web', 'db'],
+  roles: ['proxy', 'apache', 'mysql', 'firewall'],
+  'roles.proxy': ['balance', 'port', 'maxconn', 'health_check', 'timeouts', 'stats'],
+  'roles.mysql': ['app_database', 'app_user', 'max_connections', 'binlog_format'],
+};
+
+// One-line comments on nested keys, where a hand editor needs to know more than the key says.
+const NESTED_COMMENTS: Record<string, string> = {
+  'vrrp.router_id': 'unique among the VRRP routers of this network',
+  'vrrp.unicast': 'many providers block multicast: true sends the adverts to the other LB\'s address',
+  'ssh.private_key': 'without it: the keys of the SSH agent',
+  'ssh.known_hosts': 'host keys, trusted on first use and checked on every connection after',
+  'roles.firewall.admin_cidrs': 'keep the address hasetup runs from in it, or SSH from there is refused',
+};
+
+function orderKeys(v: unknown, path: string): unknown {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+  const m = v as Record<string, unknown>;
+  const order = NESTED_ORDER[path] ?? [];
+  const out: Record<string, unknown> = {};
+  for (const k of [...order, ...Object.keys(m)])
+    if (k in m && !(k in out)) out[k] = orderKeys(m[k], path ? `${path}.${k}` : k);
+  return out;
+}
+
 function prune(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(prune);
   if (v !== null && typeof v === 'object') {
@@ -34,11 +64,11 @@ function setFlow(n: unknown): void {
   if (isMap(n) || isSeq(n)) n.flow = true;
 }
 
-/** A commented inventory.yaml for the model (keys in the usual order, one line per host). */
+/** A commented inventory.yaml for the model (keys in the order of inventory/README.md, one line per host). */
 export function renderInventoryYaml(model: InventoryFile, opts: { header?: string } = {}): string {
   const m = prune(model) as Record<string, unknown>;
   const ordered: Record<string, unknown> = {};
-  for (const k of ORDER) if (m[k] !== undefined) ordered[k] = m[k];
+  for (const k of ORDER) if (m[k] !== undefined) ordered[k] = orderKeys(m[k], k);
   for (const k of Object.keys(m)) if (!(k in ordered)) ordered[k] = m[k];
 
   const doc = new Document(ordered);
@@ -53,6 +83,12 @@ export function renderInventoryYaml(model: InventoryFile, opts: { header?: strin
       const comment = COMMENTS[key];
       if (comment && isScalar(pair.key)) (pair.key as Node).commentBefore = comment.split('\n').map((l) => ` ${l}`).join('\n');
     }
+  }
+  for (const [path, comment] of Object.entries(NESTED_COMMENTS)) {
+    const keys = path.split('.');
+    const parent = doc.getIn(keys.slice(0, -1));
+    const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && p.key.value === keys[keys.length - 1]) : undefined;
+    if (pair && isScalar(pair.key) && !(isMap(parent) && parent.flow)) pair.key.commentBefore = ` ${comment}`;
   }
   const hosts = doc.get('hosts');
   if (isMap(hosts)) for (const g of hosts.items) if (isSeq(g.value)) g.value.items.forEach(setFlow);

@@ -28,6 +28,11 @@ const vipAddress = () =>
     return c !== null && c.prefix >= 1;
   }, { error: VIP_ERROR });
 const pathString = () => matching(/^\S(.*\S)?$/, 'expected a file path');
+const clusterName = () => matching(HOSTNAME_RE, 'expected a cluster name (lower-case letters, digits and inner dashes, at most 63)');
+const interfaceName = () => matching(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name (1 to 15 letters, digits, ".", "_" or "-")');
+const sshHost = () => matching(/^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$/, 'expected a host name or address');
+const RUNTIMES = ['bundled', 'haproxy'] as const;
+const adminCidrs = () => listOf(cidrString(), 'CIDRs').min(1, { error: 'expected at least one CIDR (the addresses allowed to SSH)' });
 const urlPath = (def: string) => matching(/^\/[^\s]*$/, 'expected a URL path starting with /').default(def);
 
 const sshFields = {
@@ -48,7 +53,7 @@ export const sshDefaultsSchema = mapping({
 });
 
 export const hostSshSchema = mapping({
-  host: matching(/^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$/, 'expected a host name or address'),
+  host: sshHost(),
   user: sshFields.user,
   port: sshFields.port,
   private_key: sshFields.private_key,
@@ -67,10 +72,10 @@ export const webHostSchema = mapping(hostFields);
 export const dbHostSchema = mapping({ ...hostFields, server_id: intIn(1, 4294967295).optional() });
 
 export const inventorySchema = mapping({
-  cluster: matching(HOSTNAME_RE, 'expected a cluster name (lower-case letters, digits and inner dashes, at most 63)'),
+  cluster: clusterName(),
   vip: mapping({
     address: vipAddress(),
-    interface: matching(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name (1 to 15 letters, digits, ".", "_" or "-")'),
+    interface: interfaceName(),
   }),
   vrrp: mapping({
     router_id: intIn(1, 255).default(51),
@@ -83,7 +88,7 @@ export const inventorySchema = mapping({
     version: z.literal([2, 3], { error: 'expected 2 or 3' }).default(3),
     unicast: bool().default(false),
   }).prefault({}),
-  runtime: oneOf(['bundled', 'haproxy']).default('bundled'),
+  runtime: oneOf(RUNTIMES).default('bundled'),
   ssh: sshDefaultsSchema.prefault({}),
   hosts: mapping({
     lb: listOf(lbHostSchema, 'hosts').default(() => []),
@@ -130,10 +135,31 @@ export const inventorySchema = mapping({
       binlog_format: oneOf(['ROW', 'STATEMENT', 'MIXED']).default('MIXED'),
     }).prefault({}),
     firewall: mapping({
-      admin_cidrs: listOf(cidrString(), 'CIDRs').min(1, { error: 'expected at least one CIDR (the addresses allowed to SSH)' }),
+      admin_cidrs: adminCidrs(),
     }),
   }),
 });
+
+/**
+ * The schemas of single fields, for what validates one value at a time (the init wizard's prompts
+ * and answers): the same rules and messages as the whole file's.
+ */
+export const fieldSchemas = {
+  cluster: clusterName(),
+  hostName: hostFields.name,
+  address: hostFields.address,
+  sshHost: sshHost(),
+  vipAddress: vipAddress(),
+  interface: interfaceName(),
+  runtime: oneOf(RUNTIMES),
+  sshUser: sshFields.user,
+  sshPort: sshFields.port,
+  privateKey: sshFields.private_key,
+  connectTimeout: sshFields.connect_timeout,
+  knownHosts: pathString(),
+  cidr: cidrString(),
+  adminCidrs: adminCidrs(),
+};
 
 /** inventory.yaml as written (what renderInventoryYaml takes). */
 export type InventoryFile = z.input<typeof inventorySchema>;
