@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CTL_ADDRESS, HOSTS, labConfig, repoRoot, VIP } from '../../../cli/lab/config.ts';
+import { CTL_ADDRESS, hostsFor, labConfig, repoRoot, VIP } from '../../../cli/lab/config.ts';
+
+// the seed's five hosts (a lab with more web nodes or a replica has these too)
+const HOSTS = hostsFor();
 import { loadInventory } from '../../../inventory/load.ts';
 import { ensureLab, labUnavailable, type Lab } from '../../helpers/lab.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
