@@ -119,6 +119,8 @@ export class SshTransport implements Transport {
   roundTrips = 0;
   readonly target: string;
   private readonly ssh = new NodeSSH();
+  /** Why the connection broke (a host rebooting, sshd gone): later commands fail with it instead of the process. */
+  private broken: Error | null = null;
   private constructor(private readonly opts: SshOptions) {
     this.target = `${opts.user}@${opts.host}:${opts.port}`;
   }
@@ -169,11 +171,15 @@ export class SshTransport implements Transport {
       }
       throw new UnreachableError(opts.name, `${opts.name} (${t.target}): unreachable: ${why}`);
     }
+    // node-ssh keeps no 'error' listener once connected: an ECONNRESET would end the whole process
+    t.ssh.connection?.on('error', (e: Error) => (t.broken = e));
+    t.ssh.connection?.on('close', () => (t.broken ??= new Error('the connection closed')));
     return t;
   }
 
   async exec(script: string, stdin?: string | Buffer): Promise<ExecResult> {
     this.roundTrips++;
+    if (this.broken) throw new UnreachableError(this.opts.name, `${this.opts.name} (${this.target}): connection lost: ${this.broken.message}`);
     const sudo = this.opts.become && this.opts.user !== 'root';
     const r = await this.ssh.execCommand(wrap(script, sudo), {
       stdin: stdin === undefined ? undefined : typeof stdin === 'string' ? stdin : Readable.from([stdin]),

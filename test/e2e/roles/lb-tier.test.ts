@@ -161,8 +161,8 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
   async function faultAndBack(fault: () => Promise<void>, undo: () => Promise<void>, what: string): Promise<{ moveMs: number }> {
     const watching = watchVip(L(), 25_000);
     await new Promise((r) => setTimeout(r, 300));
-    const t0 = Date.now();
     await fault();
+    const t0 = Date.now();
     const moveMs = await (async () => {
       for (;;) {
         if ((await vipHolders(L())).includes('lb02')) return Date.now() - t0;
@@ -189,7 +189,7 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       () => sh(L(), 'lb01', `systemctl start ${units.vrrp}`).then(() => undefined),
       'SIGKILL',
     );
-    console.log(`# ${engine}: VIP on lb02 ${moveMs} ms after SIGKILL of lb01's ${units.vrrp}`);
+    console.log(`# ${engine}: VIP on lb02 ${moveMs} ms after lb01's ${units.vrrp} was killed`);
   });
 
   test(`[${engine}] lb01's link down: lb02 takes the VIP, lb01 takes it back once the link is up`, async (t) => {
@@ -206,8 +206,9 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       () => sh(L(), 'lb01', `systemctl start ${units.proxy}`).then(() => undefined),
       'proxy stopped',
     );
-    // tracker: every 1 s, 2 misses (roles/vrrp defaults), then the takeover (about 0.72 s), and slack
-    assert.ok(moveMs < 1000 * 2 + 1000 + 1500, `the VIP moved after ${moveMs} ms`);
+    // from the moment the proxy is down: the tracker asks every 1 s and gives up after 2 misses (roles/vrrp
+    // defaults), then lb02 preempts after its Master_Down_Interval (about 0.72 s); slack for a loaded machine
+    assert.ok(moveMs < 1000 * 2 + 720 + 1000, `the VIP moved after ${moveMs} ms`);
     console.log(`# ${engine}: VIP on lb02 ${moveMs} ms after lb01's proxy stopped`);
   });
 

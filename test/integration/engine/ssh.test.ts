@@ -131,3 +131,18 @@ test('an apply interrupted by SIGINT mid-run is completed by the next run', asyn
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a connection the host drops (its sshd session killed) fails the next command with a clear error, not the process', async (t) => {
+  if (!prerequisites(t, skipReason) || !sshd) return;
+  // a known_hosts of its own: an earlier test rotated the host key
+  const tr = await SshTransport.connect(connectOpts(sshd, { knownHosts: join(root, 'known_hosts-drop') }));
+  try {
+    assert.equal((await tr.exec('echo alive')).stdout, 'alive\n');
+    // the nearest sshd above this shell is the one serving this connection: killing it drops it
+    await tr.exec('p=$$; while [ "$(cat /proc/$p/comm)" != sshd ]; do p=$(ps -o ppid= -p $p | tr -d " "); done; kill -9 $p').catch(() => {});
+    await new Promise((r) => setTimeout(r, 300));
+    await assert.rejects(tr.exec('echo again'), (e: Error) => e instanceof UnreachableError && /h1 \(root@10\.213\.253\.2:22\): connection lost/.test(e.message));
+  } finally {
+    await tr.close();
+  }
+});
