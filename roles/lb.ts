@@ -9,8 +9,6 @@ export const PROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
 export const VRRP_CONFIG = '/etc/keepalived/keepalived.conf';
 /** The runtime API (both engines), for `hasetup status` and `hasetup drain`. */
 export const STATS_SOCKET = '/run/haproxy/admin.sock';
-/** Answered by the proxy itself (monitor-uri): the VRRP tracker and the LBs' turns ask it. */
-export const MONITOR_URI = '/hasetup-lb-health';
 
 /** Where the bundled runtime lives: a folder per version, `current` pointing at one of them. */
 export const RUNTIME_DIR = '/opt/hasetup/runtime';
@@ -58,9 +56,16 @@ export const HAPROXY: Engine = {
 export const engineOf = (inv: Inventory): Engine => (inv.runtime === 'haproxy' ? HAPROXY : BUNDLED);
 export const otherEngine = (inv: Inventory): Engine => (inv.runtime === 'haproxy' ? BUNDLED : HAPROXY);
 
-/** sh: exits 0 once the local proxy answers its monitor URI (at most `seconds`). */
+/**
+ * What "this LB serves" means, for the VRRP tracker and the LBs' turns: the web nodes' health URL
+ * through the local proxy answers, i.e. the proxy runs and has a web node UP (a proxy that answers
+ * itself but whose nodes are all DOWN, after its link came back, serves nothing but 503s).
+ */
+export const servingUrl = (inv: Inventory): string => `http://127.0.0.1:${inv.roles.proxy.port}${inv.roles.proxy.healthCheck.path}`;
+
+/** sh: exits 0 once the local proxy serves (at most `seconds`). */
 export function waitServing(inv: Inventory, seconds = 15): string {
-  const url = `http://127.0.0.1:${inv.roles.proxy.port}${MONITOR_URI}`;
+  const url = servingUrl(inv);
   return `i=0; until curl -fsS -o /dev/null --max-time 1 ${url}; do i=$((i+1)); [ $i -lt ${seconds * 4} ] || { echo "the proxy does not answer ${url}"; exit 1; }; sleep 0.25; done`;
 }
 
@@ -75,7 +80,7 @@ export function lbTurn(inv: Inventory): Serial {
     // a peer whose proxy does not run (a new cluster) has nothing to wait for
     peerReady:
       `if systemctl is-active -q ${BUNDLED.proxyUnit}.service || systemctl is-active -q ${HAPROXY.proxyUnit}.service; then ` +
-      `curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:${inv.roles.proxy.port}${MONITOR_URI}; fi`,
+      `curl -fsS -o /dev/null --max-time 2 ${servingUrl(inv)}; fi`,
   };
 }
 

@@ -16,7 +16,7 @@
 import { absent, directory, file, service, type Handler, type Role } from '../../cli/engine/api.ts';
 import type { Host, Inventory } from '../../inventory/types.ts';
 import { mpmSizing } from '../apache/sizing.ts';
-import { engineOf, isLb, lbTurn, MONITOR_URI, PROXY_CONFIG, STATS_SOCKET, waitServing } from '../lb.ts';
+import { engineOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, waitServing } from '../lb.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -60,7 +60,6 @@ const role: Role = {
       statsHere: proxy.stats.port === proxy.port,
       statsPath: proxy.stats.uri.split('?')[0],
       statsPassword: inv.secrets.statsPassword,
-      monitorUri: MONITOR_URI,
       socket: STATS_SOCKET,
     });
     return [

@@ -10,7 +10,7 @@
 //   4. checked by the engine itself (hasetup-vrrpd -t, keepalived -t) before it replaces the running
 //      file; reloaded on one LB at a time (a reload that keeps the priorities keeps the VIP where it is)
 import { directory, file, service, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
-import { engineOf, isLb, lbTurn, MONITOR_URI, VRRP_CONFIG } from '../lb.ts';
+import { engineOf, isLb, lbTurn, servingUrl, VRRP_CONFIG } from '../lb.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -44,8 +44,7 @@ const role: Role = {
       vip: inv.vip,
       peers: lbs.filter((h) => h.name !== host.name),
       authPass: inv.secrets.vrrpAuthPass,
-      port: inv.roles.proxy.port,
-      monitorUri: MONITOR_URI,
+      servingUrl: servingUrl(inv),
       track: { ...defaults.track, weight: trackWeight(lbs.map((h) => h.priority ?? 100)) },
       garp: defaults.garp,
     });
