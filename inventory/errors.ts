@@ -1,6 +1,6 @@
 // Errors of the inventory and secrets files, each located at a file, line, column and field, and
 // the YAML source wrapper that finds those positions.
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node } from 'yaml';
 
 export type PathSegment = string | number;
 
@@ -65,6 +65,11 @@ function keyName(k: unknown): unknown {
   return isScalar(k) ? k.value : k;
 }
 
+/** A real inventory is a few kilobytes: a file larger than this is refused before it is parsed. */
+export const MAX_YAML_BYTES = 1024 * 1024;
+/** Aliases (*name) a file may expand; more is refused (a "billion laughs" file grows without bound). */
+export const MAX_ALIASES = 100;
+
 /** A parsed YAML file: its document, its plain JavaScript value, and the positions of its fields. */
 export class YamlSource {
   readonly file: string;
@@ -79,13 +84,58 @@ export class YamlSource {
   constructor(file: string, text: string, opts: { redact?: boolean } = {}) {
     this.file = file;
     this.lines = new LineCounter();
+    const size = Buffer.byteLength(text);
+    if (size > MAX_YAML_BYTES) {
+      // not even parsed: a few megabytes of YAML take many seconds
+      this.doc = parseDocument('', { lineCounter: this.lines });
+      this.syntaxIssues = [{ file, line: 1, col: 1, path: '', message: `the file is ${(size / 1048576).toFixed(1)} MB; a cluster's file is a few kilobytes, and files over ${MAX_YAML_BYTES / 1048576} MB are refused` }];
+      this.data = undefined;
+      return;
+    }
     this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, keepSourceTokens: true, uniqueKeys: true });
     this.syntaxIssues = this.doc.errors.map((e) => {
       const { line, col } = this.lines.linePos(e.pos[0]);
-      const message = opts.redact ? `YAML syntax error (${e.code})` : `YAML syntax error: ${e.message.replace(/\s+/g, ' ').trim()}`;
+      let message = opts.redact ? `YAML syntax error (${e.code})` : `YAML syntax error: ${e.message.replace(/\s+/g, ' ').trim()}`;
+      if (e.code === 'DUPLICATE_KEY') {
+        const key = this.keyAt(e.pos[0]);
+        if (key !== undefined) message = `key "${key}" is written twice in this mapping (YAML keys must be unique)`;
+      }
       return { file, line, col, path: '', message };
     });
-    this.data = this.syntaxIssues.length ? undefined : this.doc.toJS({ maxAliasCount: 100 });
+    let data: unknown;
+    if (!this.syntaxIssues.length) {
+      try {
+        data = this.doc.toJS({ maxAliasCount: MAX_ALIASES });
+      } catch (e) {
+        if (!(e instanceof ReferenceError)) throw e;
+        // yaml refuses aliases that would expand without bound, or an alias to no anchor
+        const at = this.firstAlias();
+        this.syntaxIssues.push({ file, line: at.line, col: at.col, path: '', message: /alias count/i.test(e.message) ? `aliases expanding into more than ${MAX_ALIASES} copies: refused (a file that grows without bound when read)` : `YAML error: ${e.message}` });
+      }
+    }
+    this.data = this.syntaxIssues.length ? undefined : data;
+  }
+
+  /** The duplicate key of a DUPLICATE_KEY error at offset `pos` (keys are plain names here). */
+  private keyAt(pos: number): string | undefined {
+    let found: string | undefined;
+    visit(this.doc, {
+      Pair: (_k, pair) => {
+        const k = pair.key as Node | null;
+        if (found === undefined && k && isScalar(k) && k.range && k.range[0] <= pos && pos <= k.range[2]) found = String(k.value);
+      },
+    });
+    return found;
+  }
+
+  private firstAlias(): { line: number; col: number } {
+    let pos: number | undefined;
+    visit(this.doc, {
+      Alias: (_k, a) => {
+        if (pos === undefined && a.range) pos = a.range[0];
+      },
+    });
+    return pos === undefined ? { line: 1, col: 1 } : this.lines.linePos(pos);
   }
 
   /** The plain value at path, or undefined. */

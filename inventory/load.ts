@@ -1,9 +1,9 @@
 // loadInventory: reads inventory.yaml, validates it (schema, then cluster-level checks, every error
 // located at file:line:col: field), fills every default and loads (or generates) its secrets file.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { InventoryError, YamlSource, type InventoryIssue } from './errors.ts';
+import { InventoryError, MAX_YAML_BYTES, YamlSource, type InventoryIssue } from './errors.ts';
 import { inventorySchema, locateZodIssues, type ParsedInventoryFile } from './schema.ts';
 import { clusterChecks, DEFAULT_LB_PRIORITIES, DEFAULT_VRRP } from './checks.ts';
 import { isIPv4, parseCidr } from './net.ts';
@@ -105,8 +105,13 @@ export async function loadInventory(file: string, opts: LoadOptions = {}): Promi
   const abs = resolve(file);
   let text: string;
   try {
+    // a huge file (or a device) is refused before it is read
+    const st = await stat(abs);
+    if (st.isFile() && st.size > MAX_YAML_BYTES)
+      throw new InventoryError([{ file, line: 1, col: 1, path: '', message: `the file is ${(st.size / 1048576).toFixed(1)} MB; a cluster's file is a few kilobytes, and files over ${MAX_YAML_BYTES / 1048576} MB are refused` }]);
     text = await readFile(abs, 'utf8');
   } catch (e) {
+    if (e instanceof InventoryError) throw e;
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a folder, not a file' : err.message;
     throw new InventoryError([{ file, line: 0, col: 0, path: '', message: `cannot read the inventory: ${why}` }]);

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { loadInventory, InventoryError } from '../../../inventory/load.ts';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
@@ -42,7 +43,8 @@ const cases: Record<string, string[]> = {
     '@:18:22: roles.mysql.app_user: expected a user other than root (the application user gets its own password), got "root"',
   ],
   'bad-syntax.yaml': ['@:15:3: YAML syntax error: Flow map in block collection must be sufficiently indented and end with a }'],
-  'duplicate-key.yaml': ['@:2:1: YAML syntax error: Map keys must be unique'],
+  'duplicate-key.yaml': ['@:2:1: key "cluster" is written twice in this mapping (YAML keys must be unique)'],
+  'alias-bomb.yaml': ['@:3:11: aliases expanding into more than 100 copies: refused (a file that grows without bound when read)'],
   'bad-values.yaml': [
     '@:17:10: runtime: expected one of bundled, haproxy, got "nginx"',
     '@:20:14: roles.proxy.balance: expected one of roundrobin, leastconn, source, uri, first, got "random"',
@@ -94,4 +96,17 @@ test('a missing inventory file is one clear error', async () => {
   const err = (await loadInventory('no-such-inventory.yaml').catch((e: unknown) => e)) as InventoryError;
   assert.ok(err instanceof InventoryError);
   assert.equal(err.message, 'no-such-inventory.yaml: cannot read the inventory: no such file');
+});
+
+test('a file of megabytes is refused at once, without being read whole', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hasetup-big-'));
+  try {
+    const file = join(dir, 'inventory.yaml');
+    writeFileSync(file, `cluster: x\n${'# padding\n'.repeat(300_000)}`);
+    const t0 = Date.now();
+    await assert.rejects(loadInventory(file), (e: Error) => e instanceof InventoryError && /^.*inventory\.yaml:1:1: the file is 2\.9 MB; a cluster's file is a few kilobytes, and files over 1 MB are refused$/.test(e.message));
+    assert.ok(Date.now() - t0 < 5000, 'refused before parsing');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
