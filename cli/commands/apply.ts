@@ -21,9 +21,9 @@ export function registerApply(program: Command): void {
   program
     .command('apply <inventory>')
     .description(
-      'Apply the roles to every host of the inventory over SSH, all hosts in parallel.\n' +
-        `Roles, in order: ${ROLE_NAMES.join(', ')}. Each task reports ok / changed / failed;\n` +
-        'a second run changes nothing. Exits non-zero when a task failed or a host was unreachable.',
+      'Apply the roles to every host of the inventory over SSH, all hosts in parallel. ' +
+        `Roles, in order: ${ROLE_NAMES.join(', ')}. Each task reports ok / changed / failed; ` +
+        'a second run changes nothing. Exits 1 when a task failed or a host was unreachable, 2 on a usage error, 130 when interrupted.',
     )
     .option('--check', 'change nothing: report what would change')
     .option('--diff', 'show the differences of files (and other changes)')
@@ -40,7 +40,7 @@ Examples:
   hasetup lab exec -- hasetup apply lab/inventory.yaml   (lab hosts are reached from the lab's controller namespace)`,
     )
     .action(async (file: string, flags: ApplyFlags) => {
-      const [{ loadOrExplain, connectHost }, { secretValues }, { Redactor }, { JsonReporter, ListrReporter, PlainReporter }, { failedRun, run }, { loadRoles }] =
+      const [{ loadOrExplain, connectHost }, { secretValues }, { Redactor }, { JsonReporter, ListrReporter, PlainReporter }, { failedRun, run, selectHosts, selectRoles }, { loadRoles }] =
         await Promise.all([
           import('../connect.ts'),
           import('../../inventory/secrets.ts'),
@@ -54,6 +54,14 @@ Examples:
       const inv = await loadOrExplain(file);
       const redactor = new Redactor(secretValues(inv));
       const split = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+      const roles = await loadRoles(ROLES);
+      // a --limit or --tags that names nothing is a usage error, before anything is contacted
+      try {
+        selectHosts(inv, split(flags.limit));
+        selectRoles(roles, split(flags.tags));
+      } catch (e) {
+        throw new UserError((e as Error).message, 2);
+      }
       let listr: ListrReporterT | undefined;
       let reporter: Reporter;
       if (flags.json) reporter = new JsonReporter();
@@ -72,7 +80,7 @@ Examples:
       try {
         result = await run({
           inventory: inv,
-          roles: await loadRoles(ROLES),
+          roles,
           connect: (h) => connectHost(inv, h),
           reporter,
           redactor,
@@ -81,8 +89,6 @@ Examples:
           tags: split(flags.tags),
           signal: ac.signal,
         });
-      } catch (e) {
-        throw new UserError((e as Error).message);
       } finally {
         process.off('SIGINT', onInt);
       }

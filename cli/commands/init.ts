@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { prose } from '../help.ts';
 import { UserError } from '../errors.ts';
 import type { AnswerFlags } from '../init/answers.ts';
 // The wizard, inquirer and the engine load only when the command runs (fast --help).
@@ -17,9 +18,9 @@ export function registerInit(program: Command): void {
   program
     .command('init [dir]')
     .description(
-      'Interactive wizard: asks for the hosts, SSH access, VIP and interface,\n' +
-        'checks every host over SSH (in parallel), and writes DIR/inventory.yaml\n' +
-        '(commented) and its secrets file (mode 0600). Every answer can be given\n' +
+      'Interactive wizard: asks for the hosts, SSH access, VIP and interface, ' +
+        'checks every host over SSH (in parallel), and writes DIR/inventory.yaml ' +
+        '(commented) and its secrets file (mode 0600). Every answer can be given ' +
         'ahead by a flag or in --answers FILE: the wizard asks only for the rest.',
     )
     .option('-o, --output <file>', 'the inventory to write (default: DIR/inventory.yaml; the secrets file goes next to it)')
@@ -46,7 +47,7 @@ export function registerInit(program: Command): void {
     .option('--runtime <runtime>', 'bundled (hasetup\'s proxy and VRRP daemon) or haproxy (Debian\'s HAProxy and keepalived) (default bundled)')
     .addHelpText(
       'after',
-      `
+      prose(`
 Checks (all hosts in parallel, unless --offline): SSH reachable; host key recorded (trust on first
 use: the fingerprint is shown, and recorded where apply reads it when the inventory is written);
 Debian or Ubuntu with systemd; sudo without a password prompt when not root; the LBs' interface
@@ -67,7 +68,7 @@ Answers file (YAML):
     lb: [lb01=10.0.0.11, lb02=10.0.0.12]
     web: [{ name: web01, address: 10.0.0.21 }, web02=10.0.0.22]
     db: [db01=10.0.0.31]
-  ssh: { user: root, port: 22, private_key: ~/.ssh/id_ed25519, connect_timeout: 10 }
+  ssh: { user: root, port: 22, private_key: ~/.ssh/id_ed25519 }
   vip: 10.0.0.100/24
   interface: eth0
   vrrp: multicast
@@ -78,7 +79,7 @@ Examples:
   hasetup init                                   # asks everything, writes ./inventory.yaml
   hasetup init cluster/ --lb 10.0.0.11,10.0.0.12 --web 10.0.0.21,10.0.0.22 --db 10.0.0.31 --yes
   hasetup init --answers answers.yaml --force    # a script: no question asked
-  hasetup lab exec -- hasetup init lab-init/     # against the lab (from its controller namespace)`,
+  hasetup lab exec -- hasetup init lab-init/     # against the lab (from its controller namespace)`),
     )
     .action(async (dir: string | undefined, flags: InitFlags) => {
       const [{ resolve, join }, answers, { Wizard }, { InquirerPrompter }] = await Promise.all([

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
-import { defaultInventoryPath } from '../lab/config.ts';
+import { defaultInventoryPath, MAX_WEBS } from '../lab/config.ts';
 import { ctlInteractive, labConfig, LabError, labDown, labSshInteractive, labStatus, labUp } from '../lab/lab.ts';
 
 const LAB_HELP = `
@@ -31,7 +31,7 @@ async function vagrantModule(): Promise<{
 }
 
 function provider(value: string): 'nspawn' | 'vagrant' {
-  if (value !== 'nspawn' && value !== 'vagrant') throw new UserError(`--provider must be nspawn or vagrant, not "${value}"`);
+  if (value !== 'nspawn' && value !== 'vagrant') throw new UserError(`--provider must be nspawn or vagrant, not "${value}"`, 2);
   return value;
 }
 
@@ -62,6 +62,8 @@ export function registerLab(program: Command): void {
     .action(async (opts: { inventory?: string; withReplica?: boolean; webNodes?: number; runtime?: string; provider: string }) => {
       if (opts.runtime !== undefined && opts.runtime !== 'bundled' && opts.runtime !== 'haproxy') throw new UserError(`--runtime must be bundled or haproxy, not "${opts.runtime}"`, 2);
       const runtime = opts.runtime as 'bundled' | 'haproxy' | undefined;
+      if (opts.webNodes !== undefined && !(Number.isInteger(opts.webNodes) && opts.webNodes >= 1 && opts.webNodes <= MAX_WEBS))
+        throw new UserError(`--web-nodes must be a whole number from 1 to ${MAX_WEBS}`, 2);
       if (provider(opts.provider) === 'vagrant') {
         if (opts.withReplica || opts.webNodes !== undefined) throw new UserError('--with-replica and --web-nodes are for the nspawn lab only', 2);
         await (await vagrantModule()).vagrantUp({ inventoryOut: opts.inventory ?? defaultInventoryPath() });

@@ -11,8 +11,8 @@ export function registerStatus(program: Command): void {
   program
     .command('status <inventory>')
     .description(
-      'The cluster at a glance, one round trip per host: who holds the VIP; each LB\'s VRRP state, priority and\n' +
-        'engine; each proxy\'s view of each web node (UP, DOWN, DRAIN, MAINT, sessions, queue); Apache and MariaDB;\n' +
+      "The cluster at a glance, one round trip per host: who holds the VIP; each LB's VRRP state, priority and " +
+        "engine; each proxy's view of each web node (UP, DOWN, DRAIN, MAINT, sessions, queue); Apache and MariaDB; " +
         'replication and its lag; the last apply on each host. Exits 1 when something is wrong (it says what).',
     )
     .option('--json', 'machine-readable: {"vip": {address, holders}, "hosts": [...], "problems": [...]}')

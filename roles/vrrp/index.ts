@@ -16,6 +16,12 @@ import { engineOf, isLb, lbTurn, servingUrl, VRRP_CONFIG } from '../lb.ts';
 export const defaults = {
   /** The tracker: the proxy is asked every second; two misses move the VIP, two answers bring it back. */
   track: { interval: 1, timeout: 1, fall: 2, rise: 2 },
+  /**
+   * An LB that outranks the master again (its link back, its proxy back, a restart) waits this long
+   * after it first hears the master before it takes the VIP back: its proxy's health checks and its
+   * tracker catch up first, so that it does not take the VIP while it would answer 503.
+   */
+  preemptDelay: 5,
   /** Gratuitous ARPs on becoming master, and again this many seconds later. */
   garp: { delay: 1, repeat: 3 },
   /** keepalived runs scripts as this user when it exists, and refuses them otherwise (enable_script_security). */
@@ -47,6 +53,7 @@ const role: Role = {
       servingUrl: servingUrl(inv),
       track: { ...defaults.track, weight: trackWeight(lbs.map((h) => h.priority ?? 100)) },
       garp: defaults.garp,
+      preemptDelay: defaults.preemptDelay,
     });
     const tasks: Task[] = [];
     if (engine.name === 'haproxy')

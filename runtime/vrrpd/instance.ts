@@ -125,7 +125,12 @@ export class VrrpInstance {
   private timerKind: 'adver' | 'down' | null = null;
   private timerDue = 0;
   private masterAdverMs: number;
-  private preemptUntil = 0;
+  /**
+   * preempt_delay as keepalived 2.2 has it: a backup that hears a master of lower priority starts a
+   * timer of preempt_delay and preempts only once it has run out; an advert of a priority as high as
+   * ours stops it. So it holds after a start, a fault, or a tracked check that recovered alike.
+   */
+  private preemptAt: number | null = null;
   /** When a lower priority master was last heard (we preempt it): its VIP must go before ours comes. */
   private lowerMasterAt: number | null = null;
   private handover: unknown = null;
@@ -212,7 +217,7 @@ export class VrrpInstance {
     this.masterAdverMs = this.advertMs;
     this.masterAddress = null;
     this.masterPriority = null;
-    this.preemptUntil = this.clock.now() + this.params.preemptDelay * 1000;
+    this.preemptAt = null;
     if (this.params.priority === 255) {
       this.becomeMaster(`${why}: address owner (priority 255)`);
       return;
@@ -241,6 +246,7 @@ export class VrrpInstance {
     // arrives; ours come PREEMPT_HANDOVER_MS later, so that the two never hold them at once.
     const live = this.lowerMasterAt !== null && this.clock.now() - this.lowerMasterAt < this.downInterval();
     this.lowerMasterAt = null;
+    this.preemptAt = null;
     // the addresses and the gratuitous ARPs before anything slower (status file, logs, notify)
     this.go('MASTER', live ? `${reason}; addresses in ${PREEMPT_HANDOVER_MS} ms, once the old master dropped them` : reason, () => {
       if (!live) return this.io.acquire();
@@ -337,11 +343,18 @@ export class VrrpInstance {
         this.io.log(this.lastReason);
         return;
       }
-      const delayed = !this.params.nopreempt && a.priority < mine && this.clock.now() < this.preemptUntil;
+      let delayed = false;
+      if (this.params.preemptDelay > 0 && !this.params.nopreempt) {
+        if (a.priority >= mine) this.preemptAt = null;
+        else {
+          this.preemptAt ??= this.clock.now() + this.params.preemptDelay * 1000;
+          delayed = this.clock.now() < this.preemptAt;
+        }
+      }
       if (this.params.nopreempt || a.priority >= mine || delayed) {
         this.masterAdverMs = adverMs;
         this.leftFrom = null;
-        if (this.masterAddress !== src) this.io.log(`master is ${src} (priority ${a.priority})${delayed ? ', preemption delayed' : ''}`);
+        if (this.masterAddress !== src) this.io.log(`master is ${src} (priority ${a.priority})${delayed ? `, preemption delayed ${this.params.preemptDelay} s` : ''}`);
         this.masterAddress = src;
         this.masterPriority = a.priority;
         this.setTimer('down', this.downInterval());
