@@ -17,9 +17,10 @@ export const defaults = {
   /** The tracker: the proxy is asked every second; two misses move the VIP, two answers bring it back. */
   track: { interval: 1, timeout: 1, fall: 2, rise: 2 },
   /**
-   * An LB that outranks the master again (its link back, its proxy back, a restart) waits this long
-   * after it first hears the master before it takes the VIP back: its proxy's health checks and its
-   * tracker catch up first, so that it does not take the VIP while it would answer 503.
+   * The preferred master (the LB of the highest priority), once it outranks the master again (its link
+   * back, its proxy back, a restart), waits this long after it first hears the master before it takes
+   * the VIP back: its proxy's health checks and its tracker catch up first, so that it does not take
+   * the VIP while it would answer 503. The other LB has none: it takes over from a sick master at once.
    */
   preemptDelay: 5,
   /** Gratuitous ARPs on becoming master, and again this many seconds later. */
@@ -53,7 +54,7 @@ const role: Role = {
       servingUrl: servingUrl(inv),
       track: { ...defaults.track, weight: trackWeight(lbs.map((h) => h.priority ?? 100)) },
       garp: defaults.garp,
-      preemptDelay: defaults.preemptDelay,
+      preemptDelay: (host.priority ?? 0) === Math.max(...lbs.map((h) => h.priority ?? 0)) ? defaults.preemptDelay : 0,
     });
     const tasks: Task[] = [];
     if (engine.name === 'haproxy')

@@ -86,6 +86,8 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
     assert.equal(r.code, 0, notOk(r));
     for (const [h, rc] of Object.entries(r.hosts)) assert.equal(rc.failed + rc.unreachable, 0, `${h}: ${notOk(r)}`);
     console.log(`# apply of the whole cluster, runtime ${engine}: ${r.ms} ms`);
+    // an engine switch moved the VIP; lb01 takes it back after its preempt_delay
+    await waitVipOn(L(), 'lb01', 30_000);
     for (const lb of ['lb01', 'lb02']) {
       const other = engine === 'bundled' ? UNITS.haproxy : UNITS.bundled;
       assert.equal((await sh(L(), lb, `systemctl is-active ${units.proxy} ${units.vrrp}`)).trim(), 'active\nactive');
