@@ -93,6 +93,16 @@ export function buildInventory(f: ParsedInventoryFile, absFile: string, secrets:
       mysql: { appDatabase: m.app_database, appUser: m.app_user, maxConnections: m.max_connections, binlogFormat: m.binlog_format },
       firewall: { adminCidrs: f.roles.firewall.admin_cidrs.map((c) => (isIPv4(c) ? `${c}/32` : c)) },
     },
+    failoverTest: {
+      rate: f.failover_test.rate,
+      thresholds: {
+        webFailedRequests: f.failover_test.thresholds.web_failed_requests,
+        webDetectionMs: f.failover_test.thresholds.web_detection_ms,
+        lbHardTakeoverMs: f.failover_test.thresholds.lb_hard_takeover_ms,
+        lbGracefulTakeoverMs: f.failover_test.thresholds.lb_graceful_takeover_ms,
+        spikeErrors: f.failover_test.thresholds.spike_errors,
+      },
+    },
     secrets,
   };
 }

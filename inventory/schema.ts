@@ -138,6 +138,17 @@ export const inventorySchema = mapping({
       admin_cidrs: adminCidrs(),
     }),
   }),
+  // hasetup failover-test: the steady load, and the limits its verdicts are judged against
+  failover_test: mapping({
+    rate: intIn(1, 100000, ' requests per second').default(200),
+    thresholds: mapping({
+      web_failed_requests: intIn(0, 1000000).default(0),
+      web_detection_ms: intIn(1, 3600000, ' ms').default(2000),
+      lb_hard_takeover_ms: intIn(1, 3600000, ' ms').default(1000),
+      lb_graceful_takeover_ms: intIn(1, 3600000, ' ms').default(300),
+      spike_errors: intIn(0, 1000000).default(0),
+    }).prefault({}),
+  }).prefault({}),
 });
 
 /**

@@ -65,7 +65,19 @@ export interface Inventory {
     mysql: MysqlOptions;
     firewall: FirewallOptions;
   };
+  failoverTest: FailoverTestOptions;
   secrets: Secrets;
+}
+
+export interface FailoverTestOptions {
+  rate: number; // default 200 requests per second
+  thresholds: {
+    webFailedRequests: number; // default 0
+    webDetectionMs: number; // default 2000
+    lbHardTakeoverMs: number; // default 1000
+    lbGracefulTakeoverMs: number; // default 300
+    spikeErrors: number; // default 0
+  };
 }
 
 export interface Secrets {

@@ -1,9 +1,131 @@
 import type { Command } from 'commander';
-import { notBuiltYet } from '../errors.ts';
+import { UserError } from '../errors.ts';
+import { prose } from '../help.ts';
+// The engine, the load and the report load only when the command runs (fast --help).
+
+interface Flags {
+  rate?: string;
+  scenarios: string;
+  json?: string;
+  report?: string;
+  spikeSteps: string;
+  stepSeconds: string;
+}
+
+const HELP = `
+Pre-flight first: the VIP answers, both LBs run their proxy and VRRP daemon, exactly one holds the VIP, every web node is UP in both proxies, the database answers the application's account. Otherwise it stops before any fault, and says what is wrong.
+
+Scenarios (--scenarios, all by default), each under a steady load through the VIP (keep-alive and new connections), each from a healthy cluster:
+  web     Apache stopped on the first web node, then its packets dropped: failed requests, time until
+          both proxies mark it DOWN, each node's share meanwhile, time until it serves again
+  lb      the VRRP master killed (SIGKILL, its units held down), its link down, then stopped
+          gracefully: VIP takeover (last request through it to the first through the other LB), when
+          the VIP and its gratuitous ARPs appeared, failed requests, connections reset, preemption back
+  db      a write and a read with the application's account from a web node; with a replica, the row
+          on the replica and the lag; the primary's MariaDB stopped: what the application sees
+  spike   the rate x1, x2, x4, x8 (--spike-steps): req/s served, p50/p99, errors, the proxy's queue
+
+Every fault is undone at the end, also on an error or Ctrl-C (a second Ctrl-C still waits for the undoing, and says so); each host also undoes its fault by itself within 120 s if the controller is cut off. The pre-flight runs once more at the end.
+
+Verdicts are judged against failover_test.thresholds of the inventory (defaults: 0 failed requests when a web node fails, detection under 2 s, takeover under 1 s after a hard failure and 300 ms after a graceful stop, no error in the spike). Exit 0 when every one holds and the cluster is healthy afterwards, 1 otherwise, 2 on a usage error, 130 when interrupted.
+
+Examples:
+  hasetup failover-test inventory.yaml
+  hasetup failover-test inventory.yaml --scenarios web,lb --rate 500 --json result.json --report result.html
+  hasetup lab exec -- hasetup failover-test lab/inventory.yaml`;
+
+function plainOutput(): boolean {
+  return !process.stdout.isTTY || !!process.env.NO_COLOR || !!process.env.CI;
+}
 
 export function registerFailoverTest(program: Command): void {
   program
     .command('failover-test <inventory>')
-    .description('Drive HTTP load through the VIP, kill a web node then the master LB, restore both, and report detection and takeover times')
-    .action(() => notBuiltYet('hasetup failover-test', 'its issue is still open'));
+    .description(
+      'Prove that the cluster survives: a steady load through the VIP while a web node, the master LB and the database fail, and a traffic spike; detection and takeover times, every failed request, a table per scenario, JSON and an HTML chart.',
+    )
+    .option('--rate <n>', 'requests per second of the steady load (default: failover_test.rate of the inventory, 200)')
+    .option('--scenarios <list>', 'comma-separated: web, lb, db, spike', 'web,lb,db,spike')
+    .option('--json <file>', 'write every figure as JSON to this file')
+    .option('--report <file>', 'write a self-contained HTML page with a timeline chart per scenario')
+    .option('--spike-steps <list>', 'the spike\'s multiples of the rate', '1,2,4,8')
+    .option('--step-seconds <n>', 'how long each spike step lasts', '5')
+    .addHelpText('after', prose(HELP))
+    .action(async (file: string, flags: Flags) => {
+      const groups = flags.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
+      const [{ SCENARIO_GROUPS, failoverTest, PreflightError }, { loadOrExplain, connectHost }, { secretValues }, { Redactor }, text, html, { writeFileSync }] = await Promise.all([
+        import('../failover/run.ts'),
+        import('../connect.ts'),
+        import('../../inventory/secrets.ts'),
+        import('../engine/redact.ts'),
+        import('../failover/report-text.ts'),
+        import('../failover/report-html.ts'),
+        import('node:fs'),
+      ]);
+      const bad = groups.filter((g) => !(SCENARIO_GROUPS as readonly string[]).includes(g));
+      if (bad.length || groups.length === 0) throw new UserError(`--scenarios: ${bad.length ? `no scenario named ${bad.join(', ')}` : 'none given'} (scenarios: ${SCENARIO_GROUPS.join(', ')})`, 2);
+      const num = (v: string | undefined, what: string, min: number, max: number) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < min || n > max) throw new UserError(`${what}: expected a number from ${min} to ${max}, got "${v}"`, 2);
+        return n;
+      };
+      const factors = flags.spikeSteps.split(',').map((x) => num(x.trim(), '--spike-steps', 0.1, 100));
+      const stepSeconds = num(flags.stepSeconds, '--step-seconds', 1, 120);
+      const inv = await loadOrExplain(file);
+      const rate = flags.rate === undefined ? inv.failoverTest.rate : num(flags.rate, '--rate', 1, 100000);
+      const redactor = new Redactor(secretValues(inv));
+      const plain = plainOutput();
+      const t0 = Date.now();
+      const lines: string[] = [];
+      let bar: ((msg: string) => void) | undefined;
+      const say = (msg: string) => {
+        const line = redactor.redact(msg);
+        lines.push(line);
+        if (bar) bar(line);
+        else process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+      };
+
+      // Ctrl-C: stop the scenario, undo every fault; a second one still waits for the undoing
+      const ac = new AbortController();
+      const onInt = () => {
+        if (ac.signal.aborted) process.stderr.write('\nhasetup: still undoing the faults, waiting for it (the cluster must not stay broken)\n');
+        else {
+          process.stderr.write('\nhasetup: interrupted: undoing every fault, then checking the cluster\n');
+          ac.abort();
+        }
+      };
+      process.on('SIGINT', onInt);
+      let report;
+      try {
+        const run = () => failoverTest({ inv, connect: (h) => connectHost(inv, h), groups: groups as never, rate, spike: { factors, stepSeconds }, say, signal: ac.signal });
+        if (plain) report = await run();
+        else {
+          const { Listr } = await import('listr2');
+          let result: Awaited<ReturnType<typeof run>> | undefined;
+          await new Listr([
+            {
+              title: `failover test of ${inv.cluster} (${inv.runtime}), ${rate} req/s`,
+              task: async (_c, task) => {
+                bar = (m) => (task.output = m);
+                result = await run();
+                task.title = `failover test of ${inv.cluster}: ${result.passed ? 'passed' : 'FAILED'}`;
+              },
+              rendererOptions: { outputBar: 3, persistentOutput: false },
+            },
+          ], { exitOnError: true, rendererOptions: { collapseSubtasks: false } }).run();
+          bar = undefined;
+          report = result as Awaited<ReturnType<typeof run>>;
+        }
+      } catch (e) {
+        if (e instanceof PreflightError) throw new UserError(redactor.redact(e.message), 1);
+        throw e;
+      } finally {
+        process.off('SIGINT', onInt);
+      }
+      process.stdout.write(redactor.redact(text.renderText(report, { color: !plain })) + '\n');
+      if (flags.json) writeFileSync(flags.json, redactor.redact(JSON.stringify({ ...report, log: lines }, null, 2)) + '\n');
+      if (flags.report) writeFileSync(flags.report, redactor.redact(html.renderHtml(report)));
+      if (report.interrupted) process.exitCode = 130;
+      else if (!report.passed) process.exitCode = 1;
+    });
 }

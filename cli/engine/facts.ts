@@ -27,6 +27,8 @@ export interface Facts {
   /** systemd units of interest, name -> { active, enabled } (as systemctl prints them). */
   services: Record<string, { active: string; enabled: string }>;
   user: string;
+  /** hasetup's own records on the host (RECORDS_DIR): name -> value. */
+  records: Record<string, string>;
 }
 
 /** The packages and services whose state the facts read: what the host's roles install and run (Role.installs). */
@@ -38,7 +40,10 @@ export interface Interest {
 /** Always read: the SSH server (status, init) and sudo. */
 const ALWAYS: Interest = { packages: ['openssh-server', 'sudo'], services: ['ssh'] };
 
-const SECTIONS = ['hostname', 'os', 'arch', 'kernel', 'init', 'mem', 'cpus', 'ip', 'pkgs', 'svc', 'user', 'virt'] as const;
+const SECTIONS = ['hostname', 'os', 'arch', 'kernel', 'init', 'mem', 'cpus', 'ip', 'pkgs', 'svc', 'user', 'virt', 'state'] as const;
+
+/** Where hasetup's commands record what the roles must keep (a web node drained: `drain.web01` holding `drain`). */
+export const RECORDS_DIR = '/var/lib/hasetup/state';
 
 export function factsScript(mark: string, interest: Interest = { packages: [], services: [] }): string {
   const s = (name: string, cmd: string) => `echo ${mark}${name}; ${cmd}`;
@@ -59,6 +64,7 @@ export function factsScript(mark: string, interest: Interest = { packages: [], s
     s('svc', `systemctl show -p Id,LoadState,ActiveState,UnitFileState -- ${units.map((u) => shq(`${u}.service`)).join(' ')} 2>/dev/null`),
     s('user', 'id -un'),
     s('virt', 'systemd-detect-virt 2>/dev/null || true; systemd-detect-virt --container 2>/dev/null || true'),
+    s('state', `for f in ${RECORDS_DIR}/*; do [ -f "$f" ] && printf '%s=%s\\n' "\${f##*/}" "$(head -c 200 "$f" | tr -d '\\n')"; done 2>/dev/null; true`),
   ].join('\n');
 }
 
@@ -118,6 +124,13 @@ export function parseFacts(out: string, mark: string): Facts {
     packages,
     services,
     user: sec.user.trim(),
+    records: Object.fromEntries(
+      sec.state
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l.includes('='))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    ),
   };
 }
 

@@ -15,11 +15,16 @@ export interface ExecResult {
   stderr: string;
 }
 
+export interface ExecOptions {
+  /** Output as it comes (a watcher that prints a line per event); stdout is still returned at the end. */
+  onStdout?(chunk: string): void;
+}
+
 export interface Transport {
   /** Human name of the target, e.g. "root@10.213.0.11:22". */
   readonly target: string;
   /** Runs a POSIX sh script (as root: through sudo when needed); stdin optional. */
-  exec(script: string, stdin?: string | Buffer): Promise<ExecResult>;
+  exec(script: string, stdin?: string | Buffer, opts?: ExecOptions): Promise<ExecResult>;
   /** Number of round trips made so far (for the benchmark and tests). */
   readonly roundTrips: number;
   close(): Promise<void>;
@@ -47,13 +52,16 @@ export class LocalTransport implements Transport {
   roundTrips = 0;
   readonly target = 'local';
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
-  exec(script: string, stdin?: string | Buffer): Promise<ExecResult> {
+  exec(script: string, stdin?: string | Buffer, opts: ExecOptions = {}): Promise<ExecResult> {
     this.roundTrips++;
     return new Promise((resolve, reject) => {
       const child = spawn('sh', ['-c', script], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stdout.on('data', (b: Buffer) => {
+        out.push(b);
+        opts.onStdout?.(b.toString('utf8'));
+      });
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.on('error', reject);
       child.on('close', (code) =>
@@ -177,13 +185,14 @@ export class SshTransport implements Transport {
     return t;
   }
 
-  async exec(script: string, stdin?: string | Buffer): Promise<ExecResult> {
+  async exec(script: string, stdin?: string | Buffer, opts: ExecOptions = {}): Promise<ExecResult> {
     this.roundTrips++;
     if (this.broken) throw new UnreachableError(this.opts.name, `${this.opts.name} (${this.target}): connection lost: ${this.broken.message}`);
     const sudo = this.opts.become && this.opts.user !== 'root';
     const r = await this.ssh.execCommand(wrap(script, sudo), {
       stdin: stdin === undefined ? undefined : typeof stdin === 'string' ? stdin : Readable.from([stdin]),
       noTrim: true,
+      onStdout: opts.onStdout ? (b: Buffer) => opts.onStdout?.(b.toString('utf8')) : undefined,
     });
     return { code: r.code ?? 255, stdout: r.stdout, stderr: r.stderr };
   }

@@ -1,7 +1,7 @@
 // A bounded HTTP load at a steady rate (open loop: requests leave on schedule whether or not the
 // earlier ones have answered), over keep-alive connections and new ones both, every request
-// recorded: when it left, how long it took, its status, and the web node that served it (Apache's
-// X-Served-By header). undici does the HTTP.
+// recorded: when it left, how long it took, its status, the web node that served it and the LB it
+// came through (Apache's X-Served-By and X-Served-Via headers). undici does the HTTP.
 import { Pool } from 'undici';
 
 export type ConnKind = 'keepalive' | 'new';
@@ -16,6 +16,8 @@ export interface Sample {
   status: number;
   /** The web node that answered (X-Served-By). */
   node?: string;
+  /** The address the web node saw the request come from: the LB it went through (X-Served-Via). */
+  via?: string;
   /** Why there was no answer: ECONNRESET, ECONNREFUSED, timeout... */
   error?: string;
 }
@@ -72,14 +74,15 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
       .request({ path, method: 'GET', headers: { 'user-agent': 'hasetup-failover-test' } })
       .then(async (res) => {
         await res.body.text();
-        const served = res.headers['x-served-by'];
-        return { status: res.statusCode, node: Array.isArray(served) ? served[0] : served };
+        const one = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
+        return { status: res.statusCode, node: one(res.headers['x-served-by']), via: one(res.headers['x-served-via']) };
       })
       // no answer, or an answer cut short
       .catch((e: unknown) => ({ status: 0, node: undefined, error: errorName(e) }))
-      .then((r: { status: number; node?: string; error?: string }) => {
+      .then((r: { status: number; node?: string; via?: string; error?: string }) => {
         const s: Sample = { t, ms: performance.now() - start - t, kind, status: r.status };
         if (r.node) s.node = r.node;
+        if (r.via) s.via = r.via;
         if (r.error) s.error = r.error;
         samples.push(s);
         o.onSample?.(s);

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { UserError } from '../errors.ts';
+import { pointVmsAtRepo, serveRepo } from './vagrant-repo.ts';
 
 export interface VagrantPlanHost {
   name: string;
@@ -465,8 +466,12 @@ async function writeInventory(root: string, env: NodeJS.ProcessEnv, plan: Vagran
     }
     const iface = /^\d+:\s+(\S+)/.exec(addrLine ?? '')?.[1];
     if (h.group === 'lb' && iface && !vipInterface) vipInterface = iface;
-    const src = sshHost === '127.0.0.1' ? '10.0.2.2' : sourceAddress(sshHost);
-    if (src) admin.add(`${src}/32`);
+    // admin networks: this machine as the VM sees it on the path hasetup uses, and on Vagrant's own
+    // channel (vagrant ssh, vagrant halt), so that the firewall role locks neither out
+    for (const via of new Set([sshHost, e.hostName])) {
+      const src = via === '127.0.0.1' ? '10.0.2.2' : sourceAddress(via);
+      if (src) admin.add(`${src}/32`);
+    }
     const ssh: Record<string, unknown> = {
       private_key: e.identityFile,
       ...(sshHost !== h.address ? { host: sshHost } : {}),
@@ -604,6 +609,11 @@ async function up(opts: { inventoryOut: string }): Promise<void> {
       }
     }
     await writeInventory(root, env, plan, opts.inventoryOut);
+    // the VMs install from the lab's local repository, served from this machine on the lab network
+    const srv = await serveRepo(plan.private_network.host_ip, (m) => console.error(m));
+    st.startedDaemons.push({ name: srv.name, pid: srv.pid });
+    writeState(root, st);
+    await pointVmsAtRepo(opts.inventoryOut, srv.url);
     console.error(`vagrant lab: up; inventory written to ${opts.inventoryOut}`);
   } catch (err) {
     if (prev) {

@@ -13,7 +13,8 @@ import { mpmSizing } from './sizing.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
-  packages: ['apache2'],
+  /** mariadb-client: the application's side of the database (the failover test's writes and reads go from here). */
+  packages: ['apache2', 'mariadb-client'],
   docroot: '/var/www/hasetup',
   site: 'hasetup',
   conf: 'hasetup',

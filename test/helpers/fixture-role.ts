@@ -51,6 +51,7 @@ export function fixtureInventory(hosts: { name: string; address: string; port?: 
       mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
       firewall: { adminCidrs: ['127.0.0.1/32'] },
     },
+    failoverTest: { rate: 200, thresholds: { webFailedRequests: 0, webDetectionMs: 2000, lbHardTakeoverMs: 1000, lbGracefulTakeoverMs: 300, spikeErrors: 0 } },
     secrets: {
       file: '/nonexistent/inventory.secrets.yaml',
       mysqlRootPassword: 'rootpw-abcdef123',

@@ -1,6 +1,7 @@
 // The load-balancing tier in the lab, for end-to-end tests: an inventory per engine, applies, the
 // VIP's holders read from the LBs' own network namespaces (so that a host whose link is down can be
 // read too), VIP watchers sampling every 20 ms, bounded loads through the VIP.
+import { spawn } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, VIP } from '../../cli/lab/config.ts';
@@ -102,11 +103,30 @@ async function pidIn(lab: Lab, host: string): Promise<string> {
  * Samples which LBs hold the VIP every 20 ms for `ms`, both in the same instant
  * (test/helpers/vip-watch.ts); the samples where the holders changed.
  */
-export async function watchVip(lab: Lab, ms: number, lbs = ['lb01', 'lb02']): Promise<VipSample[]> {
+export async function watchVip(lab: Lab, ms: number, lbs = ['lb01', 'lb02']): Promise<{ stop(): Promise<VipSample[]> }> {
   const pairs = await Promise.all(lbs.map(async (h) => `${h}=${await pidIn(lab, h)}`));
-  const r = await run(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/helpers/vip-watch.ts'), VIP_ADDRESS, String(ms), ...pairs], { cwd: repoRoot, timeoutMs: ms + 30_000 });
-  if (r.code !== 0) throw new Error(`vip-watch: exit ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim()) as VipSample[];
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/helpers/vip-watch.ts'), VIP_ADDRESS, String(ms), ...pairs], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b) => (out += b));
+  child.stderr.on('data', (b) => (err += b));
+  const done = new Promise<VipSample[]>((resolve, reject) =>
+    child.on('close', (code) => {
+      try {
+        resolve(JSON.parse(out.trim()) as VipSample[]);
+      } catch {
+        reject(new Error(`vip-watch: exit ${code}: ${err}`));
+      }
+    }),
+  );
+  // its first sample taken before the caller goes on
+  await new Promise((r) => setTimeout(r, 700));
+  return {
+    stop: () => {
+      child.kill('SIGTERM');
+      return done;
+    },
+  };
 }
 
 /** The samples (after `from`, epoch ms) where more than one LB held the VIP. */

@@ -21,14 +21,18 @@ const holds = (file: string) => {
 };
 const out: { t: number; holders: string[] }[] = [];
 const end = Date.now() + Number(ms);
+let holders: string[] = [];
+const finish = () => {
+  clearInterval(timer);
+  out.push({ t: Date.now(), holders });
+  process.stdout.write(JSON.stringify(out) + '\n');
+};
 const timer = setInterval(() => {
   const t = Date.now();
-  const holders = hosts.filter((h) => holds(h.file)).map((h) => h.name);
+  holders = hosts.filter((h) => holds(h.file)).map((h) => h.name);
   const last = out[out.length - 1];
   if (!last || last.holders.join() !== holders.join()) out.push({ t, holders });
-  if (t >= end) {
-    clearInterval(timer);
-    out.push({ t, holders });
-    process.stdout.write(JSON.stringify(out) + '\n');
-  }
+  if (t >= end) finish();
 }, 20);
+// SIGTERM: done early (the samples so far)
+process.on('SIGTERM', finish);

@@ -165,8 +165,7 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
    * starts again and removes it, as keepalived does).
    */
   async function faultAndBack(fault: () => Promise<void>, undo: () => Promise<void>, what: string): Promise<{ moveMs: number }> {
-    const watching = watchVip(L(), 25_000);
-    await new Promise((r) => setTimeout(r, 300));
+    const watching = await watchVip(L(), 60_000);
     await fault();
     const t0 = Date.now();
     const moveMs = await (async () => {
@@ -181,7 +180,9 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
     await undo();
     await waitVipOn(L(), 'lb01', 20_000);
     await httpOk(engine);
-    const samples = await watching;
+    // a second more, to see nothing else happen
+    await new Promise((r) => setTimeout(r, 1000));
+    const samples = await watching.stop();
     const from = samples.find((x) => x.t >= undoneAt && !x.holders.includes('lb01'))?.t ?? undoneAt;
     assert.deepEqual(bothHeld(samples, from), [], `${what}: both LBs held the VIP while lb01 took it back: ${JSON.stringify(samples)}`);
     return { moveMs };

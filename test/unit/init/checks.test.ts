@@ -45,6 +45,7 @@ function facts(address: string, over: Partial<Facts> = {}): Facts {
     packages: {},
     services: {},
     user: 'root',
+    records: {},
     ...over,
   };
 }

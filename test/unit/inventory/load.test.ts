@@ -56,6 +56,7 @@ test('the minimal fixture loads with every default filled in', async () => {
       mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
       firewall: { adminCidrs: ['10.213.0.10/32'] },
     },
+    failoverTest: { rate: 200, thresholds: { webFailedRequests: 0, webDetectionMs: 2000, lbHardTakeoverMs: 1000, lbGracefulTakeoverMs: 300, spikeErrors: 0 } },
   });
   assert.equal(secrets.file, join(dir, 'inventory.secrets.yaml'));
 });

@@ -1,0 +1,162 @@
+// The faults the failover test injects, each with its undoing. Every fault first arms an undo on
+// the host itself (a systemd timer, 120 s), so that a host is restored even if the controller is cut
+// off or dies halfway; the test's own undo comes first and disarms it.
+import type { Inventory } from '../../inventory/types.ts';
+import { shq } from '../engine/shell.ts';
+import type { Cluster } from './cluster.ts';
+
+export interface Fault {
+  /** What it does, for the report: "apache2 stopped on web01". */
+  what: string;
+  host: string;
+  inject(): Promise<void>;
+  undo(): Promise<void>;
+}
+
+const SAFETY_SEC = 120;
+const unit = (name: string) => `hasetup-failover-undo-${name}`;
+
+/** sh: arms the host's own undo (a transient timer running `script` in SAFETY_SEC unless disarmed). */
+function arm(name: string, script: string): string {
+  const u = unit(name);
+  return (
+    `systemctl stop ${u}.timer ${u}.service 2>/dev/null; systemctl reset-failed ${u}.timer ${u}.service 2>/dev/null; ` +
+    `systemd-run --quiet --unit ${u} --timer-property=AccuracySec=1s --on-active=${SAFETY_SEC}s /bin/sh -c ${shq(script)}`
+  );
+}
+const disarm = (name: string) => `systemctl stop ${unit(name)}.timer 2>/dev/null; true`;
+
+function fault(c: Cluster, host: string, name: string, what: string, inject: string, undo: string): Fault {
+  return {
+    what,
+    host,
+    inject: async () => void (await c.sh(host, `${arm(name, undo)}\n${inject}`)),
+    undo: async () => void (await c.sh(host, `${disarm(name)}\n${undo}`)),
+  };
+}
+
+/** Apache stopped on a web node. */
+export const apacheStopped = (c: Cluster, web: string): Fault =>
+  fault(c, web, 'apache', `apache2 stopped on ${web}`, 'systemctl stop apache2', 'systemctl start apache2');
+
+/**
+ * A web node's packets to and from the LBs dropped (a table of the test's own, ahead of the
+ * firewall's): to the proxies it is a dead machine; SSH from the controller still works.
+ */
+export function webDropped(c: Cluster, inv: Inventory, web: string): Fault {
+  const lbs = inv.hosts.filter((h) => h.group === 'lb').map((h) => h.address).join(', ');
+  const table = [
+    'table inet hasetup_fault {',
+    `  chain in { type filter hook input priority -10; policy accept; ip saddr { ${lbs} } drop; }`,
+    `  chain out { type filter hook output priority -10; policy accept; ip daddr { ${lbs} } drop; }`,
+    '}',
+  ].join('\n');
+  const remove = 'nft delete table inet hasetup_fault 2>/dev/null; true';
+  return fault(c, web, 'drop', `${web}'s packets to and from the LBs dropped`, `${remove}\nprintf '%s\\n' ${shq(table)} | nft -f -`, remove);
+}
+
+/**
+ * An LB's VRRP daemon and proxy killed with SIGKILL, and kept down (their units masked until the
+ * undo, or systemd would start them again): a machine that died.
+ */
+export function lbKilled(c: Cluster, lb: string, units: { proxy: string; vrrp: string }): Fault {
+  const both = `${units.vrrp}.service ${units.proxy}.service`;
+  return fault(
+    c,
+    lb,
+    'kill',
+    `${units.vrrp} and ${units.proxy} killed (SIGKILL) on ${lb}`,
+    `systemctl mask --runtime --quiet ${both}\nsystemctl kill -s SIGKILL ${units.vrrp}.service; systemctl kill -s SIGKILL ${units.proxy}.service; true`,
+    `systemctl unmask --runtime --quiet ${both}; systemctl reset-failed ${both} 2>/dev/null; systemctl start ${units.proxy}.service && systemctl start ${units.vrrp}.service`,
+  );
+}
+
+/** An LB's services stopped the way an operator stops them: the VRRP daemon (it hands the VIP over), then the proxy. */
+export const lbStopped = (c: Cluster, lb: string, units: { proxy: string; vrrp: string }): Fault =>
+  fault(
+    c,
+    lb,
+    'stop',
+    `${units.vrrp} and ${units.proxy} stopped on ${lb}`,
+    `systemctl stop ${units.vrrp}.service && systemctl stop ${units.proxy}.service`,
+    `systemctl start ${units.proxy}.service && systemctl start ${units.vrrp}.service`,
+  );
+
+/**
+ * An LB's interface (the VIP's) taken down for `seconds`: the host brings it up again by itself (the
+ * controller's SSH to it goes through that link); the undo makes sure it is up.
+ */
+export function lbLinkDown(c: Cluster, inv: Inventory, lb: string, seconds: number): Fault {
+  const ifc = shq(inv.vip.interface);
+  const u = unit('link');
+  return {
+    what: `${lb}'s interface ${inv.vip.interface} down for ${seconds} s`,
+    host: lb,
+    inject: async () => {
+      // the link comes back by itself; it goes down only once this command has answered
+      await c.sh(
+        lb,
+        `${arm('linksafe', `ip link set ${ifc} up`)}\n` +
+          `systemctl stop ${u}.timer 2>/dev/null; systemctl reset-failed ${u}.timer ${u}.service 2>/dev/null; ` +
+          `systemd-run --quiet --unit ${u} --timer-property=AccuracySec=100ms --on-active=${seconds}s ip link set ${ifc} up\n` +
+          `nohup sh -c 'sleep 0.2; ip link set ${ifc} down' >/dev/null 2>&1 &`,
+      );
+    },
+    undo: async () => {
+      // reachable again once the host brought its link back
+      const deadline = Date.now() + (seconds + 60) * 1000;
+      for (;;) {
+        try {
+          await c.sh(lb, `ip link set ${ifc} up; ${disarm('linksafe')}`);
+          return;
+        } catch (e) {
+          if (Date.now() > deadline) throw e;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    },
+  };
+}
+
+/** MariaDB stopped on a DB host. */
+export const mariadbStopped = (c: Cluster, db: string): Fault =>
+  fault(c, db, 'mariadb', `MariaDB stopped on ${db}`, 'systemctl stop mariadb', 'systemctl start mariadb');
+
+/**
+ * The faults injected and not undone yet, undone in reverse order: at the end of a scenario, and on
+ * an error or an interruption.
+ */
+export class Undo {
+  private readonly active: Fault[] = [];
+  constructor(private readonly log: (msg: string) => void) {}
+
+  async inject(f: Fault): Promise<void> {
+    this.active.push(f);
+    await f.inject();
+  }
+
+  async undo(f: Fault): Promise<void> {
+    const i = this.active.indexOf(f);
+    if (i < 0) return;
+    await f.undo();
+    this.active.splice(i, 1);
+  }
+
+  /** Undoes everything still injected; returns what could not be undone. */
+  async all(): Promise<string[]> {
+    const failed: string[] = [];
+    for (const f of [...this.active].reverse()) {
+      this.log(`undoing: ${f.what}`);
+      try {
+        await this.undo(f);
+      } catch (e) {
+        failed.push(`${f.what}: ${(e as Error).message} (the host undoes it by itself within ${SAFETY_SEC} s)`);
+      }
+    }
+    return failed;
+  }
+
+  get pending(): string[] {
+    return this.active.map((f) => f.what);
+  }
+}
