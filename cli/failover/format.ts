@@ -1,6 +1,6 @@
 // What the terminal tables and the HTML page say alike: how a figure is written, which rows a
 // scenario's table has, and the closing sentence of a run.
-import type { FailoverReport, Percentiles, ScenarioReport, Threshold } from './types.ts';
+import type { FailoverReport, Percentiles, ScenarioReport, SpikeStep, Threshold } from './types.ts';
 
 /** 12,345 (grouped the same way on every machine). */
 export const fmtCount = (n: number): string => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
@@ -102,6 +102,28 @@ export function figureRows(s: ScenarioReport): FigureRow[] {
 /** The thresholds that failed, as "takeover 1.42 s > 1.00 s". */
 export const failedThresholds = (s: ScenarioReport): string[] =>
   s.thresholds.filter((t: Threshold) => !t.passed).map((t) => `${figureLabel(t.figure)} ${fmtFigure(t.figure, t.actual)} > ${fmtFigure(t.figure, t.max)}`);
+
+const when = (iso: string): string => iso.replace('T', ' ').replace(/\.\d+/, '').replace(/Z$/, ' UTC');
+
+/** "2025-03-14 09:00:00 to 09:07:12 UTC" (the date once when both are on the same day). */
+export function span(from: string, to: string): string {
+  const a = when(from);
+  const b = when(to);
+  if (a.slice(0, 10) === b.slice(0, 10) && a.endsWith(' UTC') && b.endsWith(' UTC')) return `${a.slice(0, -4)} to ${b.slice(11)}`;
+  return `${a} to ${b}`;
+}
+
+/** The spike's step table: its head, and a step as its cells. */
+export const STEP_HEAD = ['rate asked', 'served', 'p50', 'p99', 'errors', 'max queue', 'max sessions'];
+export const stepCells = (st: SpikeStep): string[] => [
+  `${fmtCount(st.rate)}/s`,
+  `${fmtCount(Math.round(st.served * 10) / 10)}/s`,
+  fmtLatency(st.p50),
+  fmtLatency(st.p99),
+  fmtCount(st.errors),
+  fmtCount(st.maxQueue),
+  fmtCount(st.maxSessions),
+];
 
 export type ScenarioResult = 'PASS' | 'FAIL' | 'SKIP';
 export const scenarioResult = (s: ScenarioReport): ScenarioResult => (s.skipped !== undefined ? 'SKIP' : s.passed ? 'PASS' : 'FAIL');

@@ -3,7 +3,7 @@
 // Never wider than 100 columns; colour only when asked for. cli-table3 draws the tables.
 import Table from 'cli-table3';
 import { styleText } from 'node:util';
-import { figureRows, fmtCount, fmtLatency, scenarioResult, summary, type ScenarioResult } from './format.ts';
+import { figureRows, fmtCount, scenarioResult, span, stepCells, summary, STEP_HEAD, type ScenarioResult } from './format.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
 
 export const MAX_COLUMNS = 100;
@@ -87,16 +87,7 @@ function figuresTable(s: ScenarioReport, paint: Paint): string {
 }
 
 function stepsTable(s: ScenarioReport, paint: Paint): string {
-  const rows = (s.steps ?? []).map((st) => [
-    `${fmtCount(st.rate)}/s`,
-    `${fmtCount(Math.round(st.served * 10) / 10)}/s`,
-    fmtLatency(st.p50),
-    fmtLatency(st.p99),
-    fmtCount(st.errors),
-    fmtCount(st.maxQueue),
-    fmtCount(st.maxSessions),
-  ]);
-  return table(['rate asked', 'served', 'p50', 'p99', 'errors', 'max queue', 'max sessions'], rows, paint, {
+  return table(STEP_HEAD, (s.steps ?? []).map(stepCells), paint, {
     right: [0, 1, 2, 3, 4, 5, 6],
     paintCell: (col, c) => (col === 4 && c !== '0' ? paint('red', c) : c),
   });
@@ -116,16 +107,6 @@ export function renderScenarioText(s: ScenarioReport, opts: TextOptions): string
   if (s.steps && s.steps.length > 0) parts.push(stepsTable(s, paint));
   if (s.verdict) parts.push(wrap(s.verdict, MAX_COLUMNS, '  '));
   return parts.join('\n') + '\n';
-}
-
-const when = (iso: string): string => iso.replace('T', ' ').replace(/\.\d+/, '').replace(/Z$/, ' UTC');
-
-/** "2025-03-14 09:00:00 to 09:07:12 UTC" (the date once when both are on the same day). */
-function span(from: string, to: string): string {
-  const a = when(from);
-  const b = when(to);
-  if (a.slice(0, 10) === b.slice(0, 10) && a.endsWith(' UTC') && b.endsWith(' UTC')) return `${a.slice(0, -4)} to ${b.slice(11)}`;
-  return `${a} to ${b}`;
 }
 
 /** The whole run: a header line, a table per scenario, the summary line. */
