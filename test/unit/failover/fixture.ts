@@ -6,15 +6,12 @@ import type { Sample } from '../../../cli/failover/load.ts';
 import { buckets, connectionsReset, failedRequests, latencyBetween, shareByNode } from '../../../cli/failover/stats.ts';
 import type { FailoverReport, ScenarioReport, SpikeStep, Threshold, TimelineEvent } from '../../../cli/failover/types.ts';
 
-/** mulberry32: a small seeded generator, so the fixture is the same on every run. */
+/** A linear congruential generator (Numerical Recipes' constants): jitter that is the same on every run. */
 function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    return a / 4294967296;
   };
 }
 
