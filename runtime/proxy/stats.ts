@@ -1,7 +1,8 @@
 // Statistics: HAProxy's CSV export (same header and column order as HAProxy 2.6), the HTML page,
 // and a Prometheus text exposition, all from the config, the health states and the summed counters.
 import type { ParsedConfig, ProxyConfig } from './config.ts';
-import { COUNTER_KEYS, newCounters, type Counters, type Snapshot, type AdminState } from './engine.ts';
+import { COUNTER_KEYS, newCounters, type Counters } from './counters.ts';
+import type { Snapshot, AdminState } from './engine.ts';
 
 export const CSV_FIELDS = (
   'pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,' +

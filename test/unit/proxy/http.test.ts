@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChunkedTracker, HttpError, findHeadEnd, parseRequestHead, parseResponseHead } from '../../../runtime/proxy/http.ts';
-import { BeRt } from '../../../runtime/proxy/engine.ts';
+import { BeRt } from '../../../runtime/proxy/balance.ts';
 import { parseConfig } from '../../../runtime/proxy/config.ts';
 import { httpLogLine } from '../../../runtime/proxy/log.ts';
 
