@@ -11,8 +11,9 @@ import { ConfigError, formatAlert, loadConfigFiles, workerCpus, type ParsedConfi
 import { Engine, listenKeys, type ControlLink, type HealthUpdate, type LocalResponse, type Snapshot, type StatsKind } from './engine.ts';
 import { Control, type Plane } from './control.ts';
 import { ReusePortOpener, reusePortAddon } from './reuseport.ts';
+import { VERSION } from '../common/version.ts';
+import { coalesced } from '../common/coalesce.ts';
 
-export const VERSION = '0.1.0';
 const DRAIN_MAX = 30000; // ms a stopping process waits for in-flight requests
 
 interface Args {
@@ -154,6 +155,25 @@ function removePid(path: string | undefined): void {
     } catch {}
 }
 
+/**
+ * SIGHUP's reload: the files read again and applied; a bad configuration is refused and the running one kept.
+ * `note(cfg)` ends the log line; none while `stopping()`. A reload asked for while one runs happens right after it,
+ * with the newest files.
+ */
+function reloader(args: Args, control: Control, note: (c: ParsedConfig) => string, stopping = () => false): () => void {
+  return coalesced(async () => {
+    if (stopping()) return;
+    try {
+      const c = load(args.files, args.quiet);
+      await control.reload(c);
+      process.stderr.write(`[NOTICE] (${process.pid}) : configuration reloaded${note(c)}\n`);
+    } catch (e) {
+      printAlerts(e);
+      process.stderr.write(`[WARNING] (${process.pid}) : reload failed, keeping the running configuration\n`);
+    }
+  });
+}
+
 // Signals that arrive while starting up (before the real handlers exist) are kept and acted on once started:
 // without this, a SIGHUP during start-up would kill the process (default action).
 const early = { reload: false, stop: false };
@@ -205,29 +225,7 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
   dropPrivileges(cfg);
   const pidfile = args.pidfile ?? cfg.global.pidfile;
   writePid(pidfile);
-  let reloading = false;
-  let again = false; // a reload asked for while one runs happens right after it, with the newest files
-  const reload = async (): Promise<void> => {
-    if (reloading) {
-      again = true;
-      return;
-    }
-    reloading = true;
-    try {
-      const n = load(args.files, args.quiet);
-      await control!.reload(n);
-      process.stderr.write(`[NOTICE] (${process.pid}) : configuration reloaded\n`);
-    } catch (e) {
-      printAlerts(e);
-      process.stderr.write(`[WARNING] (${process.pid}) : reload failed, keeping the running configuration\n`);
-    } finally {
-      reloading = false;
-      if (again) {
-        again = false;
-        void reload();
-      }
-    }
-  };
+  const reload = reloader(args, control, () => '');
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -238,7 +236,7 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
     process.exit(0);
   };
   if (!args.quiet) process.stderr.write(`[NOTICE] (${process.pid}) : hasetup-proxy ${VERSION} started (1 process)\n`);
-  takeSignals(() => void reload(), () => void stop());
+  takeSignals(reload, () => void stop());
 }
 
 // ---------------------------------------------------------------- cluster: primary
@@ -390,30 +388,7 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
   const pidfile = args.pidfile ?? cfg.global.pidfile;
   writePid(pidfile);
 
-  let reloading = false;
-  let again = false; // a reload asked for while one runs happens right after it, with the newest files
-  const reload = async (): Promise<void> => {
-    if (stopping) return;
-    if (reloading) {
-      again = true;
-      return;
-    }
-    reloading = true;
-    try {
-      const c = load(args.files, args.quiet);
-      await control!.reload(c);
-      process.stderr.write(`[NOTICE] (${process.pid}) : configuration reloaded (${workerCount(c)} workers)\n`);
-    } catch (e) {
-      printAlerts(e);
-      process.stderr.write(`[WARNING] (${process.pid}) : reload failed, keeping the running configuration\n`);
-    } finally {
-      reloading = false;
-      if (again) {
-        again = false;
-        void reload();
-      }
-    }
-  };
+  const reload = reloader(args, control, (c) => ` (${workerCount(c)} workers)`, () => stopping);
   let finished = false;
   const finish = () => {
     if (finished) return;
@@ -434,7 +409,7 @@ async function runPrimary(args: Args, cfg0: ParsedConfig): Promise<void> {
     }, DRAIN_MAX + 2000).unref();
   };
   if (!args.quiet) process.stderr.write(`[NOTICE] (${process.pid}) : hasetup-proxy ${VERSION} started (${n} worker processes)\n`);
-  takeSignals(() => void reload(), stop);
+  takeSignals(reload, stop);
 }
 
 // ---------------------------------------------------------------- cluster: worker

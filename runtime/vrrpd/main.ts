@@ -4,8 +4,9 @@
 import { parseConfig, ConfigError } from './config.ts';
 import { Daemon, DEFAULT_STATUS_FILE } from './daemon.ts';
 import { parseTcpTarget, runSelfCheck, type SelfCheck } from './check.ts';
+import { VERSION } from '../common/version.ts';
+import { coalesced } from '../common/coalesce.ts';
 
-const VERSION = '0.1.0';
 const DEFAULT_CONFIG = '/etc/keepalived/keepalived.conf';
 
 const USAGE = `usage: hasetup-vrrpd [-f FILE] [--status FILE] [-t]
@@ -143,10 +144,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => leave('SIGTERM'));
   process.on('SIGINT', () => leave('SIGINT'));
-  let reloading: Promise<void> = Promise.resolve();
+  // a SIGHUP during a reload makes one more reload after it
+  const reload = coalesced(() => daemon.reload().catch((e) => console.error(`${stamp()} reload: ${(e as Error).message}`)));
   process.on('SIGHUP', () => {
     console.log(`${stamp()} SIGHUP: reloading ${args.file}`);
-    reloading = reloading.then(() => daemon.reload()).catch((e) => console.error(`${stamp()} reload: ${(e as Error).message}`));
+    reload();
   });
   try {
     await daemon.start();
