@@ -4,6 +4,7 @@
 // warning so that an existing keepalived.conf can be brought over.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, basename } from 'node:path';
+import { splitWords, type WordRules } from '../common/words.ts';
 
 export interface Where {
   file: string;
@@ -130,35 +131,11 @@ export interface Statement extends Where {
   block?: Statement[];
 }
 
+const COMMAND_WORDS: WordRules = { comments: false, controlEscapes: false, space: (c) => /\s/.test(c), strictQuotes: false };
+
 /** keepalived-style command-line splitting: whitespace separates, '...' and "..." group, \ escapes. */
 export function splitCommand(s: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let has = false;
-  let q: string | null = null;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (q) {
-      if (c === q) q = null;
-      else if (c === '\\' && q === '"' && i + 1 < s.length) cur += s[++i];
-      else cur += c;
-    } else if (c === '"' || c === "'") {
-      q = c;
-      has = true;
-    } else if (c === '\\' && i + 1 < s.length) {
-      cur += s[++i];
-      has = true;
-    } else if (/\s/.test(c)) {
-      if (has) out.push(cur);
-      cur = '';
-      has = false;
-    } else {
-      cur += c;
-      has = true;
-    }
-  }
-  if (has) out.push(cur);
-  return out;
+  return splitWords(s, COMMAND_WORDS);
 }
 
 function tokenizeLine(line: string, file: string, lineNo: number, errors: ConfigMessage[]): Token[] {
@@ -350,6 +327,11 @@ class Ctx {
     }
     return v;
   }
+  /** one number into target[key] (see num) */
+  numInto<T extends object>(st: Statement, target: T, key: keyof T & string, min: number, max: number, integer = true): void {
+    const v = this.num(st, min, max, integer);
+    if (v !== undefined) (target as Record<string, unknown>)[key] = v;
+  }
   block(st: Statement): Statement[] {
     if (!st.block) {
       this.err(st, `${st.keyword} expects a { } block`);
@@ -373,6 +355,25 @@ class Ctx {
   }
 }
 
+/** The gratuitous ARP settings, in global_defs (vrrp_garp_*, the defaults) and in an instance (garp_*). */
+type GarpSettings = Pick<GlobalDefs, 'garpMasterDelay' | 'garpMasterRepeat' | 'garpMasterRefresh' | 'garpMasterRefreshRepeat'>;
+
+const GARP_KEYWORDS: Record<string, [keyof GarpSettings, number, number]> = {
+  garp_master_delay: ['garpMasterDelay', 0, 3600],
+  garp_master_repeat: ['garpMasterRepeat', 0, 1000],
+  garp_master_refresh: ['garpMasterRefresh', 0, 86400],
+  garp_master_refresh_repeat: ['garpMasterRefreshRepeat', 1, 1000],
+};
+
+/** A garp_* statement into `garp`; false when `name` is not one. */
+function garpKeyword(c: Ctx, st: Statement, name: string, garp: GarpSettings): boolean {
+  const spec = GARP_KEYWORDS[name];
+  if (!spec) return false;
+  const v = c.num(st, spec[1], spec[2]);
+  if (v !== undefined) garp[spec[0]] = v;
+  return true;
+}
+
 function parseGlobal(c: Ctx, block: Statement[], g: GlobalDefs): void {
   for (const st of block) {
     switch (st.keyword) {
@@ -394,27 +395,8 @@ function parseGlobal(c: Ctx, block: Statement[], g: GlobalDefs): void {
       case 'enable_script_security':
         if (c.args(st, 0)) g.enableScriptSecurity = true;
         break;
-      case 'vrrp_garp_master_delay': {
-        const v = c.num(st, 0, 3600);
-        if (v !== undefined) g.garpMasterDelay = v;
-        break;
-      }
-      case 'vrrp_garp_master_repeat': {
-        const v = c.num(st, 0, 1000);
-        if (v !== undefined) g.garpMasterRepeat = v;
-        break;
-      }
-      case 'vrrp_garp_master_refresh': {
-        const v = c.num(st, 0, 86400);
-        if (v !== undefined) g.garpMasterRefresh = v;
-        break;
-      }
-      case 'vrrp_garp_master_refresh_repeat': {
-        const v = c.num(st, 1, 1000);
-        if (v !== undefined) g.garpMasterRefreshRepeat = v;
-        break;
-      }
       default:
+        if (st.keyword.startsWith('vrrp_') && garpKeyword(c, st, st.keyword.slice(5), g)) break;
         if (IGNORED_GLOBAL.has(st.keyword)) c.warn(st, `global_defs ${st.keyword} is not supported by hasetup-vrrpd and is ignored`);
         else c.err(st, `unknown keyword '${st.keyword}' in global_defs`);
     }
@@ -435,11 +417,9 @@ function parseScript(c: Ctx, st: Statement): VrrpScriptConfig | undefined {
         if (argv) s.argv = argv;
         break;
       }
-      case 'interval': {
-        const v = c.num(k, 0.01, 86400, false);
-        if (v !== undefined) s.interval = v;
+      case 'interval':
+        c.numInto(k, s, 'interval', 0.01, 86400, false);
         break;
-      }
       case 'timeout': {
         const v = c.num(k, 0.01, 86400, false);
         if (v !== undefined) {
@@ -454,16 +434,12 @@ function parseScript(c: Ctx, st: Statement): VrrpScriptConfig | undefined {
         if (v !== undefined) s.weight = v;
         break;
       }
-      case 'rise': {
-        const v = c.num(k, 1, 1000);
-        if (v !== undefined) s.rise = v;
+      case 'rise':
+        c.numInto(k, s, 'rise', 1, 1000);
         break;
-      }
-      case 'fall': {
-        const v = c.num(k, 1, 1000);
-        if (v !== undefined) s.fall = v;
+      case 'fall':
+        c.numInto(k, s, 'fall', 1, 1000);
         break;
-      }
       case 'init_fail':
         if (c.args(k, 0)) s.initFail = true;
         break;
@@ -514,6 +490,20 @@ function parseVip(c: Ctx, st: Statement, iface: string, excluded: boolean): Virt
   return v;
 }
 
+/** The entries of a track_script or track_interface block: a name and an optional `weight N`. */
+function trackEntries(c: Ctx, k: Statement): { st: Statement; weight?: number }[] {
+  return c.block(k).map((a) => {
+    let weight: number | undefined;
+    if (a.block) c.err(a, `${k.keyword} entries take no block`);
+    if (a.args.length === 2 && a.args[0].text === 'weight') {
+      const w = Number(a.args[1].text);
+      if (!/^-?\d+$/.test(a.args[1].text) || w < -253 || w > 253) c.err(a, `weight '${a.args[1].text}' is not an integer in -253..253`);
+      else weight = w;
+    } else if (a.args.length > 0) c.err(a, `${k.keyword} ${a.keyword}: expected 'weight N' or nothing`);
+    return { st: a, weight };
+  });
+}
+
 function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig | undefined {
   if (st.args.length !== 1) {
     c.err(st, 'vrrp_instance expects a name');
@@ -534,7 +524,7 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
   const peers: string[] = [];
   let nopreempt = false;
   let trackPrimary = true;
-  const garp = { delay: g.garpMasterDelay, repeat: g.garpMasterRepeat, refresh: g.garpMasterRefresh, refreshRepeat: g.garpMasterRefreshRepeat };
+  const garp: GarpSettings = { garpMasterDelay: g.garpMasterDelay, garpMasterRepeat: g.garpMasterRepeat, garpMasterRefresh: g.garpMasterRefresh, garpMasterRefreshRepeat: g.garpMasterRefreshRepeat };
 
   for (const k of c.block(st)) {
     switch (k.keyword) {
@@ -554,16 +544,12 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
         }
         break;
       }
-      case 'virtual_router_id': {
-        const v = c.num(k, 1, 255);
-        if (v !== undefined) inst.vrid = v;
+      case 'virtual_router_id':
+        c.numInto(k, inst, 'vrid', 1, 255);
         break;
-      }
-      case 'priority': {
-        const v = c.num(k, 1, 255);
-        if (v !== undefined) inst.priority = v;
+      case 'priority':
+        c.numInto(k, inst, 'priority', 1, 255);
         break;
-      }
       case 'advert_int': {
         const v = c.num(k, 0.01, 255, false);
         if (v !== undefined) advertInt = { v, at: k };
@@ -619,37 +605,17 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
       case 'preempt':
         if (c.args(k, 0)) nopreempt = false;
         break;
-      case 'preempt_delay': {
-        const v = c.num(k, 0, 1000, false);
-        if (v !== undefined) inst.preemptDelay = v;
+      case 'preempt_delay':
+        c.numInto(k, inst, 'preemptDelay', 0, 1000, false);
         break;
-      }
       case 'dont_track_primary':
         if (c.args(k, 0)) trackPrimary = false;
         break;
       case 'track_script':
-        for (const a of c.block(k)) {
-          const ref: TrackScriptRef = { name: a.keyword, where: { file: a.file, line: a.line } };
-          if (a.block) c.err(a, 'track_script entries take no block');
-          if (a.args.length === 2 && a.args[0].text === 'weight') {
-            const w = Number(a.args[1].text);
-            if (!/^-?\d+$/.test(a.args[1].text) || w < -253 || w > 253) c.err(a, `weight '${a.args[1].text}' is not an integer in -253..253`);
-            else ref.weight = w;
-          } else if (a.args.length > 0) c.err(a, `track_script ${a.keyword}: expected 'weight N' or nothing`);
-          trackScripts.push(ref);
-        }
+        for (const a of trackEntries(c, k)) trackScripts.push({ name: a.st.keyword, weight: a.weight, where: { file: a.st.file, line: a.st.line } });
         break;
       case 'track_interface':
-        for (const a of c.block(k)) {
-          const ref: TrackInterfaceRef = { name: a.keyword, weight: 0 };
-          if (a.block) c.err(a, 'track_interface entries take no block');
-          if (a.args.length === 2 && a.args[0].text === 'weight') {
-            const w = Number(a.args[1].text);
-            if (!/^-?\d+$/.test(a.args[1].text) || w < -253 || w > 253) c.err(a, `weight '${a.args[1].text}' is not an integer in -253..253`);
-            else ref.weight = w;
-          } else if (a.args.length > 0) c.err(a, `track_interface ${a.keyword}: expected 'weight N' or nothing`);
-          trackInterfaces.push(ref);
-        }
+        for (const a of trackEntries(c, k)) trackInterfaces.push({ name: a.st.keyword, weight: a.weight ?? 0 });
         break;
       case 'notify_master':
       case 'notify_backup':
@@ -663,27 +629,8 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
         }
         break;
       }
-      case 'garp_master_delay': {
-        const v = c.num(k, 0, 3600);
-        if (v !== undefined) garp.delay = v;
-        break;
-      }
-      case 'garp_master_repeat': {
-        const v = c.num(k, 0, 1000);
-        if (v !== undefined) garp.repeat = v;
-        break;
-      }
-      case 'garp_master_refresh': {
-        const v = c.num(k, 0, 86400);
-        if (v !== undefined) garp.refresh = v;
-        break;
-      }
-      case 'garp_master_refresh_repeat': {
-        const v = c.num(k, 1, 1000);
-        if (v !== undefined) garp.refreshRepeat = v;
-        break;
-      }
       default:
+        if (garpKeyword(c, k, k.keyword, garp)) break;
         if (IGNORED_INSTANCE.has(k.keyword)) c.warn(k, `${k.keyword} is not supported by hasetup-vrrpd and is ignored`);
         else c.err(k, `unknown keyword '${k.keyword}' in vrrp_instance ${name}`);
     }
@@ -751,10 +698,7 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
     trackInterfaces,
     trackPrimary,
     notify,
-    garpMasterDelay: garp.delay,
-    garpMasterRepeat: garp.repeat,
-    garpMasterRefresh: garp.refresh,
-    garpMasterRefreshRepeat: garp.refreshRepeat,
+    ...garp,
     where,
   };
 }
