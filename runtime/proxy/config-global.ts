@@ -84,8 +84,10 @@ export function parseGlobal(g: GlobalConfig, w: string[], where: Where, warnings
       g.daemon = true;
       return;
     case 'nbthread':
-    case 'nbproc':
       g.nbthread = parseIntStrict(one(), kw, 1, 64);
+      return;
+    case 'nbproc':
+      throw new Error('nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available (nbthread sets their number).');
       return;
     case 'cpu-map':
       g.cpuMaps.push({ ...parseCpuMap(w.slice(1)), ...where });

@@ -74,7 +74,7 @@ function parseCondition(w: string[], acls: Map<string, Acl>): Condition {
   return { unless: kw === 'unless', groups };
 }
 
-export type ProxyDefaults = Omit<ProxyConfig, 'name' | 'kind' | 'id' | 'file' | 'line' | 'binds' | 'servers' | 'useBackends' | 'services' | 'defaultBackend'> & {
+export type ProxyDefaults = Omit<ProxyConfig, 'name' | 'kind' | 'id' | 'file' | 'line' | 'binds' | 'servers' | 'useBackends' | 'services'> & {
   defaultServer: Partial<ServerConfig>;
 };
 
@@ -226,7 +226,7 @@ export function parseProxyLine(
       if (kw === 'contimeout') p.timeouts.connect = t;
       else if (kw === 'clitimeout') p.timeouts.client = t;
       else p.timeouts.server = t;
-      warnings.push({ ...where, keyword: kw, message: `the '${kw}' directive is deprecated; use 'timeout ${kw === 'contimeout' ? 'connect' : kw === 'clitimeout' ? 'client' : 'server'}' instead` });
+      warnings.push({ ...where, keyword: kw, message: `the '${kw}' directive is not supported by HAProxy since 2.1 (accepted here for configurations of the 1.x era); use 'timeout ${kw === 'contimeout' ? 'connect' : kw === 'clitimeout' ? 'client' : 'server'}'` });
       return;
     }
     case 'timeout': {
@@ -375,7 +375,6 @@ function parseOption(p: ProxyConfig, w: string[], no: boolean): void {
       return;
     }
     case 'httpclose':
-    case 'forceclose':
       noArgs();
       p.connMode = no ? 'keep-alive' : 'close';
       return;
@@ -441,6 +440,8 @@ function parseOption(p: ProxyConfig, w: string[], no: boolean): void {
       p.httpchk = { method, uri, version, host };
       return;
     }
+    case 'forceclose':
+      throw new Error("option 'forceclose' is not supported any more since HAProxy 2.0, please just remove it, or use 'option httpclose' if absolutely needed.");
     case 'tcp-check':
     case 'abortonclose':
     case 'allbackups':

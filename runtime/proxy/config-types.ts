@@ -187,6 +187,7 @@ export class ConfigError extends Error {
   }
 }
 
+/** An alert or warning as HAProxy prints it (the keyword in quotes first, unless the message names it itself). */
 export function formatAlert(a: Alert, level = 'ALERT'): string {
-  return `[${level}] parsing [${a.file}:${a.line}] : '${a.keyword}' : ${a.message}`;
+  return `[${level}] ${a.file ? `parsing [${a.file}:${a.line}] : ` : ''}${a.keyword ? `'${a.keyword}' : ` : ''}${a.message}`;
 }

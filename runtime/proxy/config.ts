@@ -7,6 +7,7 @@ import { ConfigError, type Acl, type Alert, type GlobalConfig, type ParsedConfig
 import { parseAddrPort, tokenize } from './config-values.ts';
 import { parseGlobal } from './config-global.ts';
 import { cloneDefaults, freshDefaults, parseProxyLine, type ProxyDefaults } from './config-proxy.ts';
+import { scopeVerdict, type SectionKind } from './config-scope.ts';
 
 export * from './config-types.ts';
 export { LEVELS, ipv4ToInt, parseAddrPort, parseTime, tokenize } from './config-values.ts';
@@ -16,9 +17,6 @@ interface Section {
   kind: 'global' | 'defaults' | 'listen' | 'frontend' | 'backend' | 'userlist' | 'none';
   proxy?: ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> };
 }
-
-const PROXY_KEYWORDS_FRONT = new Set(['bind', 'default_backend', 'use_backend', 'acl', 'monitor-uri', 'http-request', 'clitimeout']);
-const PROXY_KEYWORDS_BACK = new Set(['server', 'default-server', 'balance', 'http-check', 'retries', 'fullconn', 'contimeout', 'srvtimeout']);
 
 export interface ParseInput {
   file: string;
@@ -35,6 +33,7 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
   const proxies: (ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> })[] = [];
   let globalMaxconnSet = false;
   let nextId = 1;
+  const ownChecks = new Set<object>(); // proxies with an http-check line of their own (not from defaults)
 
   for (const input of inputs) {
     let sec: Section = { kind: 'none' };
@@ -91,13 +90,19 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
           continue;
         }
         const p = sec.proxy!;
-        if (sec.kind === 'defaults') {
-          if (PROXY_KEYWORDS_FRONT.has(kw) && kw !== 'clitimeout' && kw !== 'monitor-uri') throw new Error(`not allowed in a 'defaults' section`);
-          if (kw === 'server') throw new Error(`not allowed in a 'defaults' section`);
+        // a keyword out of its place: refused, or ignored with a warning, as HAProxy does
+        const verdict = scopeVerdict(sec.kind as SectionKind, p.name, w);
+        if (verdict?.level === 'ALERT') {
+          alerts.push({ ...where, keyword: '', message: verdict.message });
+          continue;
         }
-        if (sec.kind === 'backend' && PROXY_KEYWORDS_FRONT.has(kw) && kw !== 'clitimeout') throw new Error(`not allowed in a 'backend' section`);
-        if (sec.kind === 'frontend' && PROXY_KEYWORDS_BACK.has(kw) && kw !== 'retries' && kw !== 'contimeout' && kw !== 'srvtimeout') throw new Error(`not allowed in a 'frontend' section`);
+        if (verdict) {
+          warnings.push({ ...where, keyword: '', message: verdict.message });
+          if (kw === 'http-check') ownChecks.add(p);
+          continue;
+        }
         parseProxyLine(p, p.acls, p.defaultServer, w, where, global, warnings);
+        if (kw === 'http-check') ownChecks.add(p);
       } catch (e) {
         alerts.push({ ...where, keyword: kw, message: (e as Error).message });
       }
@@ -116,6 +121,7 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
     if (p.maxconn === 0) p.maxconn = global.maxconn;
     const where = { file: p.file, line: p.line };
     if (p.kind !== 'backend' && p.binds.length === 0) alerts.push({ ...where, keyword: p.kind, message: `proxy '${p.name}' has no 'bind' directive. Please declare it as a backend if this was intended.` });
+    if (p.kind === 'backend') p.defaultBackend = undefined; // from a defaults section: a backend has no use for it
     const targets = [...(p.defaultBackend ? [{ backend: p.defaultBackend, ...where }] : []), ...p.useBackends];
     for (const t of targets) {
       const b = byName(t.backend, true);
@@ -138,6 +144,11 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
     }
     const missing = (p.kind !== 'backend' ? ['client'] : []).concat(p.kind !== 'frontend' ? ['connect', 'server'] : []).filter((k) => !p.timeouts[k as keyof Timeouts]);
     if (missing.length) warnings.push({ ...where, keyword: p.kind, message: `proxy '${p.name}' has no ${missing.map((m) => `'timeout ${m}'`).join(', ')}: idle connections are never closed (connect defaults to 5s)` });
+    if (!p.httpchk) {
+      // (HAProxy says this one without a place)
+      if (ownChecks.has(p)) warnings.push({ file: '', line: 0, keyword: '', message: `${p.kind === 'listen' ? 'proxy' : p.kind} '${p.name}' uses http-check rules without 'option httpchk', so the rules are ignored.` });
+      p.checkExpect = undefined;
+    }
     if (p.balance === 'uri' && p.mode !== 'http') alerts.push({ ...where, keyword: 'balance', message: "'balance uri' needs 'mode http'" });
   }
   // HAProxy numbers its internal CLI proxy first when a stats socket exists: same ids as HAProxy in the stats

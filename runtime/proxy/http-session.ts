@@ -228,6 +228,11 @@ export class HttpSession implements Queued, ConnOwner {
       this.localError(503, 'SC', null);
       return;
     }
+    // a backend's own http-request rules (the Prometheus service) come after the switching rules
+    for (const r of be?.cfg.services ?? []) if (be !== undefined && be.cfg !== fe && (!r.cond || condMatch(r.cond, req, this.src))) {
+      this.serveStats('prom', be.cfg, '<PROMEX>');
+      return;
+    }
     this.be = be;
     this.beName = be.cfg.name;
     this.to = be.timeoutsFor(fe);
