@@ -115,6 +115,8 @@ export interface VrrpdConfig {
   scripts: Record<string, VrrpScriptConfig>;
   instances: VrrpInstanceConfig[];
   warnings: ConfigMessage[];
+  /** keywords keepalived would not know where they stand: ignored, and `-t` fails, as with keepalived */
+  unknowns: ConfigMessage[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -287,7 +289,6 @@ const IGNORED_GLOBAL = new Set([
   'smtp_server',
   'smtp_connect_timeout',
   'smtp_helo_name',
-  'lvs_id',
   'lvs_sync_daemon',
   'vrrp_skip_check_adv_addr',
   'vrrp_strict',
@@ -299,9 +300,28 @@ const IGNORED_GLOBAL = new Set([
 ]);
 const IGNORED_INSTANCE = new Set(['smtp_alert']);
 
+// Where a keyword keepalived does not know in one place does belong: said with its "Unknown keyword".
+const ELSEWHERE: Record<string, string> = {
+  'vrrp_instance/vrrp_version': "in a vrrp_instance the keyword is 'version'; vrrp_version belongs in global_defs",
+  'global_defs/version': "in global_defs the keyword is 'vrrp_version'",
+  'vrrp_instance/router_id': 'router_id belongs in global_defs',
+  'global_defs/priority': 'priority belongs in a vrrp_instance',
+  'vrrp_script/priority': 'a vrrp_script changes the priority with weight',
+  'vrrp_instance/interval': 'interval belongs in a vrrp_script; an instance has advert_int',
+  'global_defs/preempt': 'preempt belongs in a vrrp_instance',
+};
+
 class Ctx {
   errors: ConfigMessage[] = [];
   warnings: ConfigMessage[] = [];
+  /** keywords keepalived does not know where they are: it says "Unknown keyword" and ignores them (and -t fails) */
+  unknowns: ConfigMessage[] = [];
+  unknown(st: Statement, scope: string | null): void {
+    let where = ELSEWHERE[`${scope?.split(' ')[0] ?? ''}/${st.keyword}`];
+    if (!where && scope === 'global_defs' && GARP_KEYWORDS[st.keyword]) where = `in global_defs the keyword is 'vrrp_${st.keyword}'`;
+    if (!where && scope?.startsWith('vrrp_instance') && st.keyword.startsWith('vrrp_') && GARP_KEYWORDS[st.keyword.slice(5)]) where = `in a vrrp_instance the keyword is '${st.keyword.slice(5)}'`;
+    this.unknowns.push({ file: st.file, line: st.line, message: `Unknown keyword '${st.keyword}'${scope ? ` in ${scope}` : ''}${where ? ` (${where})` : ''}: ignored, as keepalived ignores it` });
+  }
   err(w: Where, message: string): void {
     this.errors.push({ file: w.file, line: w.line, message });
   }
@@ -358,19 +378,24 @@ class Ctx {
 /** The gratuitous ARP settings, in global_defs (vrrp_garp_*, the defaults) and in an instance (garp_*). */
 type GarpSettings = Pick<GlobalDefs, 'garpMasterDelay' | 'garpMasterRepeat' | 'garpMasterRefresh' | 'garpMasterRefreshRepeat'>;
 
-const GARP_KEYWORDS: Record<string, [keyof GarpSettings, number, number]> = {
+/** Keywords that take one number: the field they set, its range, and whether it must be an integer (default). */
+type NumberKeywords<T> = Record<string, [keyof T & string, number, number, boolean?]>;
+
+const GARP_KEYWORDS: NumberKeywords<GarpSettings> = {
   garp_master_delay: ['garpMasterDelay', 0, 3600],
   garp_master_repeat: ['garpMasterRepeat', 0, 1000],
   garp_master_refresh: ['garpMasterRefresh', 0, 86400],
   garp_master_refresh_repeat: ['garpMasterRefreshRepeat', 1, 1000],
 };
 
-/** A garp_* statement into `garp`; false when `name` is not one. */
-function garpKeyword(c: Ctx, st: Statement, name: string, garp: GarpSettings): boolean {
-  const spec = GARP_KEYWORDS[name];
+const SCRIPT_NUMBERS: NumberKeywords<VrrpScriptConfig> = { interval: ['interval', 0.01, 86400, false], rise: ['rise', 1, 1000], fall: ['fall', 1, 1000] };
+const INSTANCE_NUMBERS: NumberKeywords<Partial<VrrpInstanceConfig>> = { virtual_router_id: ['vrid', 1, 255], priority: ['priority', 1, 255] };
+
+/** A statement `name N` of `table` into `target`; false when `name` is not in the table. */
+function numberKeyword<T extends object>(c: Ctx, st: Statement, name: string, table: NumberKeywords<T>, target: T): boolean {
+  const spec = table[name];
   if (!spec) return false;
-  const v = c.num(st, spec[1], spec[2]);
-  if (v !== undefined) garp[spec[0]] = v;
+  c.numInto(st, target, spec[0], spec[1], spec[2], spec[3] ?? true);
   return true;
 }
 
@@ -396,9 +421,9 @@ function parseGlobal(c: Ctx, block: Statement[], g: GlobalDefs): void {
         if (c.args(st, 0)) g.enableScriptSecurity = true;
         break;
       default:
-        if (st.keyword.startsWith('vrrp_') && garpKeyword(c, st, st.keyword.slice(5), g)) break;
+        if (st.keyword.startsWith('vrrp_') && numberKeyword(c, st, st.keyword.slice(5), GARP_KEYWORDS, g)) break;
         if (IGNORED_GLOBAL.has(st.keyword)) c.warn(st, `global_defs ${st.keyword} is not supported by hasetup-vrrpd and is ignored`);
-        else c.err(st, `unknown keyword '${st.keyword}' in global_defs`);
+        else c.unknown(st, 'global_defs');
     }
   }
 }
@@ -417,9 +442,6 @@ function parseScript(c: Ctx, st: Statement): VrrpScriptConfig | undefined {
         if (argv) s.argv = argv;
         break;
       }
-      case 'interval':
-        c.numInto(k, s, 'interval', 0.01, 86400, false);
-        break;
       case 'timeout': {
         const v = c.num(k, 0.01, 86400, false);
         if (v !== undefined) {
@@ -434,17 +456,11 @@ function parseScript(c: Ctx, st: Statement): VrrpScriptConfig | undefined {
         if (v !== undefined) s.weight = v;
         break;
       }
-      case 'rise':
-        c.numInto(k, s, 'rise', 1, 1000);
-        break;
-      case 'fall':
-        c.numInto(k, s, 'fall', 1, 1000);
-        break;
       case 'init_fail':
         if (c.args(k, 0)) s.initFail = true;
         break;
       default:
-        c.err(k, `unknown keyword '${k.keyword}' in vrrp_script`);
+        if (!numberKeyword(c, k, k.keyword, SCRIPT_NUMBERS, s)) c.unknown(k, 'vrrp_script');
     }
   }
   if (s.argv.length === 0) c.err(st, `vrrp_script ${s.name} has no script`);
@@ -544,19 +560,12 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
         }
         break;
       }
-      case 'virtual_router_id':
-        c.numInto(k, inst, 'vrid', 1, 255);
-        break;
-      case 'priority':
-        c.numInto(k, inst, 'priority', 1, 255);
-        break;
       case 'advert_int': {
         const v = c.num(k, 0.01, 255, false);
         if (v !== undefined) advertInt = { v, at: k };
         break;
       }
-      case 'version':
-      case 'vrrp_version': {
+      case 'version': {
         const v = c.num(k, 2, 3);
         if (v !== undefined) version = v as VrrpVersion;
         break;
@@ -577,7 +586,7 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
               if (x[0].length > 8) c.warn(a, 'auth_pass is longer than 8 characters: only the first 8 are used');
               authPass = x[0].slice(0, 8);
             }
-          } else c.err(a, `unknown keyword '${a.keyword}' in authentication`);
+          } else c.unknown(a, 'authentication');
         }
         break;
       case 'virtual_ipaddress':
@@ -630,9 +639,9 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
         break;
       }
       default:
-        if (garpKeyword(c, k, k.keyword, garp)) break;
+        if (numberKeyword(c, k, k.keyword, GARP_KEYWORDS, garp) || numberKeyword(c, k, k.keyword, INSTANCE_NUMBERS, inst)) break;
         if (IGNORED_INSTANCE.has(k.keyword)) c.warn(k, `${k.keyword} is not supported by hasetup-vrrpd and is ignored`);
-        else c.err(k, `unknown keyword '${k.keyword}' in vrrp_instance ${name}`);
+        else c.unknown(k, `vrrp_instance ${name}`);
     }
   }
 
@@ -741,7 +750,7 @@ export function parseConfig(file: string, text?: string): VrrpdConfig {
         c.err(st, `${st.keyword} (LVS) is not supported by hasetup-vrrpd: it only does VRRP`);
         break;
       default:
-        c.err(st, `unknown keyword '${st.keyword}'`);
+        c.unknown(st, null);
     }
   }
   // cross references
@@ -757,5 +766,5 @@ export function parseConfig(file: string, text?: string): VrrpdConfig {
   }
   if (instances.length === 0 && c.errors.length === 0) c.warn({ file, line: 0 }, 'no vrrp_instance');
   if (c.errors.length) throw new ConfigError(c.errors);
-  return { file, global, scripts, instances, warnings: c.warnings };
+  return { file, global, scripts, instances, warnings: c.warnings, unknowns: c.unknowns };
 }
