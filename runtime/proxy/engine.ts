@@ -9,6 +9,7 @@ import { newCounters, Rate, type Counters } from './counters.ts';
 import { Logger } from './log.ts';
 import { clock, connectReads } from './reads.ts';
 import { BeRt, type SrvRt } from './balance.ts';
+import { Doorbells, SharedState } from './shared.ts';
 import { ServerConn } from './serverconn.ts';
 import { HttpSession } from './http-session.ts';
 import { TcpSession } from './tcp-session.ts';
@@ -69,6 +70,17 @@ export interface World {
   cfg: ParsedConfig;
   fes: FeRt[];
   bes: Map<string, BeRt>;
+  shared: SharedState;
+}
+
+/** Where an engine is among the traffic workers, and the state they share (one worker: its own). */
+export interface Sharing {
+  /** this configuration's shared buffer (shared.ts), the same for every worker */
+  sab?: SharedArrayBuffer;
+  /** the doorbells of all workers, and this worker's number */
+  bells: SharedArrayBuffer;
+  worker: number;
+  workers: number;
 }
 
 export class Engine {
@@ -80,31 +92,40 @@ export class Engine {
   private draining = false;
   private health = new Map<string, HealthUpdate>();
 
+  private bells: Doorbells;
+  /** backends with requests of this worker waiting, whatever their configuration */
+  private waiting = new Set<BeRt>();
+
   constructor(
     cfg: ParsedConfig,
     public link: ControlLink,
-    private workerIndex = 0,
+    sharing: Sharing = { bells: Doorbells.create(), worker: 0, workers: 1 },
   ) {
     this.logger = new Logger(cfg.global.logTag);
-    this.world = this.build(cfg);
+    this.bells = new Doorbells(sharing.bells, sharing.worker, sharing.workers);
+    this.bells.onRing = () => {
+      for (const be of [...this.waiting]) be.dequeue();
+    };
+    this.world = this.build(cfg, sharing.sab);
   }
 
-  private build(cfg: ParsedConfig): World {
+  private build(cfg: ParsedConfig, sab: SharedArrayBuffer | undefined): World {
+    const shared = new SharedState(cfg, sab);
     const bes = new Map<string, BeRt>();
     const fes: FeRt[] = [];
     for (const p of cfg.proxies) {
-      if (p.kind !== 'frontend') bes.set(p.name, new BeRt(p));
+      if (p.kind !== 'frontend') bes.set(p.name, new BeRt(p, shared, this.bells, this.waiting));
       if (p.kind !== 'backend') fes.push(new FeRt(p));
     }
-    for (const b of bes.values()) {
-      for (const s of b.servers) {
-        const h = this.health.get(s.key);
-        if (h) this.setHealth(s, h);
-      }
-      // workers start their round robin at different servers, so that together they spread evenly
-      if (b.cfg.balance === 'roundrobin' || b.cfg.balance === 'static-rr') for (let i = 0; i < this.workerIndex % Math.max(1, b.servers.length); i++) b.pick('', '/', null);
+    // a configuration made here (one worker, or a test) starts from the health states known so far
+    if (!sab) for (const b of bes.values()) for (const s of b.servers) {
+      const h = this.health.get(s.key);
+      s.up = h ? h.up : true;
+      s.admin = h ? h.admin : s.cfg.disabled ? 'maint' : 'ready';
+      s.since = h ? h.since : 0;
     }
-    return { cfg, fes, bes };
+    for (const b of bes.values()) for (const s of b.servers) s.seenUsable = s.usable();
+    return { cfg, fes, bes, shared };
   }
 
   /** Opens every listener of the configuration (fails on the first one that cannot be bound). */
@@ -147,8 +168,8 @@ export class Engine {
   }
 
   /** Swaps in a new configuration; listeners on the same address are kept, sessions finish on the old one. */
-  async reload(cfg: ParsedConfig): Promise<void> {
-    const w = this.build(cfg);
+  async reload(cfg: ParsedConfig, sab?: SharedArrayBuffer): Promise<void> {
+    const w = this.build(cfg, sab);
     // carry the pending accept queues
     for (const fe of this.world.fes) {
       const nfe = w.fes.find((f) => f.cfg.name === fe.cfg.name) ?? w.fes[0];
@@ -166,12 +187,14 @@ export class Engine {
   }
 
   private setHealth(s: SrvRt, h: HealthUpdate): void {
-    const was = s.usable();
+    // (with several workers the control plane has written these into the shared state already)
     s.up = h.up;
     s.admin = h.admin;
     s.since = h.since;
-    if (!was && s.usable()) s.be.dequeue();
-    if (!s.usable()) for (const c of [...s.idle]) c.kill();
+    const usable = s.usable();
+    if (!s.seenUsable && usable) s.be.dequeue();
+    if (!usable) for (const c of [...s.idle]) c.kill();
+    s.seenUsable = usable;
   }
 
   applyHealth(list: HealthUpdate[]): void {
@@ -258,11 +281,13 @@ export class Engine {
     for (const be of this.world.bes.values()) {
       const e = (out.proxies[be.cfg.name] ??= { servers: {} });
       let scur = 0;
+      // (cur, smax, qcur and qmax are the whole proxy's: the statistics take them once, not summed over workers)
       for (const s of be.servers) {
-        scur += s.cur;
-        e.servers[s.cfg.name] = { ...s.c, scur: s.cur, idle: s.idle.length };
+        const cur = s.cur;
+        scur += cur;
+        e.servers[s.cfg.name] = { ...s.c, scur: cur, smax: s.smax, idle: s.idle.length };
       }
-      e.be = { ...be.c, scur, qcur: be.queue.length, rate: be.sessRate.read(now), rate_max: be.sessRate.max };
+      e.be = { ...be.c, scur, smax: be.smax, qcur: be.queued, qmax: be.qmax, rate: be.sessRate.read(now), rate_max: be.sessRate.max };
     }
     return out;
   }

@@ -252,7 +252,7 @@ export class HttpSession implements Queued, ConnOwner {
 
   private assign(exclude: SrvRt | null): void {
     const be = this.be!;
-    const s = be.pick(this.src, this.req!.path, exclude);
+    const s = be.take(this.src, this.req!.path, exclude);
     if (s === null) {
       this.srvName = '<NOSRV>';
       this.localError(503, 'SC', null);
@@ -273,7 +273,10 @@ export class HttpSession implements Queued, ConnOwner {
   }
 
   dequeued(s: SrvRt | null, waited: number): void {
-    if (this.st !== St.Queue) return;
+    if (this.st !== St.Queue) {
+      s?.release(); // gone meanwhile: the slot goes to the next one
+      return;
+    }
     this.tw = waited;
     if (!s) {
       this.localError(503, 'SC', null);
@@ -287,15 +290,11 @@ export class HttpSession implements Queued, ConnOwner {
     this.srv = s;
     this.srvName = s.cfg.name;
     if (!this.counted) {
+      // the slot taken by pick() is this request's until release()
       this.counted = true;
-      s.cur++;
       const be = this.be!;
       be.c.stot++;
       be.sessRate.hit(now);
-      if (s.cur > s.c.smax) s.c.smax = s.cur;
-      let bc = 0;
-      for (const x of be.servers) bc += x.cur;
-      if (bc > be.c.smax) be.c.smax = bc;
     }
     s.c.lbtot++;
     s.c.stot++; // as HAProxy: every connection attempt is a session on the server
@@ -830,8 +829,7 @@ export class HttpSession implements Queued, ConnOwner {
     const s = this.srv;
     if (s && this.counted) {
       this.counted = false;
-      s.cur--;
-      s.be.dequeue();
+      s.release();
     }
     if (!final) this.srv = null;
   }
@@ -977,6 +975,7 @@ export class HttpSession implements Queued, ConnOwner {
   }
 
   private cleanup(): void {
+    this.be?.leave(this); // a request that was waiting for a server
     this.headDl.stop();
     this.srvDl.stop();
     this.dropServer();

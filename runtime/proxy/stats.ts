@@ -1,7 +1,7 @@
 // Statistics: HAProxy's CSV export (same header and column order as HAProxy 2.6), the HTML page,
 // and a Prometheus text exposition, all from the config, the health states and the summed counters.
 import type { ParsedConfig, ProxyConfig } from './config.ts';
-import { COUNTER_KEYS, newCounters, type Counters } from './counters.ts';
+import { COUNTER_KEYS, newCounters, type CounterKey, type Counters } from './counters.ts';
 import type { Snapshot, AdminState } from './engine.ts';
 
 export const CSV_FIELDS = (
@@ -45,13 +45,18 @@ export interface StatsView {
   started: number;
 }
 
-export function sumCounters(list: (Counters | undefined)[]): Counters {
+/** Backend and server figures the workers share (engine snapshots all carry the whole proxy's): taken once. */
+export const SHARED_KEYS: CounterKey[] = ['scur', 'smax', 'qcur', 'qmax'];
+
+/** Every worker's counters added up (`shared`: keys whose value is the same whole-proxy figure in each). */
+export function sumCounters(list: (Counters | undefined)[], shared: CounterKey[] = []): Counters {
   const out = newCounters();
   let last = -1;
   for (const c of list) {
     if (!c) continue;
     for (const k of COUNTER_KEYS) {
-      if (k === 'smax' || k === 'qmax' || k === 'rate_max' || k === 'req_rate_max') out[k] += c[k];
+      if (shared.includes(k)) out[k] = Math.max(out[k], c[k]);
+      else if (k === 'smax' || k === 'qmax' || k === 'rate_max' || k === 'req_rate_max') out[k] += c[k];
       else if (k === 'qtime' || k === 'ctime' || k === 'rtime' || k === 'ttime') out[k] = Math.max(out[k], c[k]);
       else if (k === 'lastsess') last = Math.max(last, c[k]);
       else out[k] += c[k];
@@ -158,7 +163,7 @@ export function statRows(v: StatsView): StatRows[] {
         if (s.id !== undefined) pos++;
         const key = `${p.name}/${s.name}`;
         const h = v.health.get(key);
-        const c = sumCounters(per.map((x) => x?.servers[s.name]));
+        const c = sumCounters(per.map((x) => x?.servers[s.name]), SHARED_KEYS);
         const status = serverStatus(h, s.rise, s.fall);
         const usable = !!h && h.up && h.admin === 'ready';
         const r: Row = {
@@ -200,7 +205,7 @@ export function statRows(v: StatsView): StatRows[] {
         if (p.mode !== 'http') for (const k of ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_tot']) delete r[k];
         rows.push(r);
       }
-      const c = sumCounters(per.map((x) => x?.be));
+      const c = sumCounters(per.map((x) => x?.be), SHARED_KEYS);
       const r: Row = {
         pxname: p.name, svname: 'BACKEND', slim: p.fullconn ?? Math.ceil(p.maxconn / 10), status: act + bck > 0 || p.servers.length === 0 ? 'UP' : 'DOWN',
         weight, act, bck, chkdown, lastchg: lastchg ? sec(lastchg, now) : sec(v.started, now), downtime: 0, pid, iid: p.id, sid: 0, type: 1,

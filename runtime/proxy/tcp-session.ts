@@ -77,7 +77,7 @@ export class TcpSession implements Queued {
 
   private assign(exclude: SrvRt | null): void {
     const be = this.be!;
-    const s = be.pick(this.src, '/', exclude);
+    const s = be.take(this.src, '/', exclude);
     if (s === null) {
       this.end('SC');
       return;
@@ -100,7 +100,10 @@ export class TcpSession implements Queued {
   }
 
   dequeued(s: SrvRt | null, waited: number): void {
-    if (!this.queued || this.done) return;
+    if (!this.queued || this.done) {
+      s?.release();
+      return;
+    }
     this.queued = false;
     this.tw = waited;
     if (!s) this.end('SC');
@@ -114,13 +117,9 @@ export class TcpSession implements Queued {
   private connect(s: SrvRt): void {
     if (this.done) return;
     if (this.srv !== s) {
-      if (this.srv) {
-        this.srv.cur--;
-        this.srv.be.dequeue();
-      }
+      // a new server's slot was taken by pick(); the previous one's goes back
+      this.srv?.release();
       this.srv = s;
-      s.cur++;
-      if (s.cur > s.c.smax) s.c.smax = s.cur;
     }
     s.c.stot++;
     s.c.connect++;
@@ -230,9 +229,8 @@ export class TcpSession implements Queued {
       );
     }
     if (s) {
-      s.cur--;
       this.srv = null;
-      s.be.dequeue();
+      s.release();
     }
     this.eng.sessionEnded(this);
   }

@@ -16,8 +16,11 @@
  *   cpus() -> number[]
  *       The CPUs the calling thread may run on (sched_getaffinity), in increasing order.
  *   pin(cpus: number[])
- *       Restricts the calling thread (a worker's main thread: its event loop) to those CPUs
+ *       Restricts the calling thread (a worker thread: its event loop) to those CPUs
  *       (sched_setaffinity). Throws with the errno name (EINVAL for CPUs outside the allowed set).
+ *   nameThread(name)
+ *       Names the calling thread (prctl PR_SET_NAME, 15 characters at most): what top -H, ps -L and
+ *       /proc/<pid>/task/<tid>/comm show.
  */
 #define _GNU_SOURCE
 #include "../../common/napi.h"
@@ -26,6 +29,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -183,4 +187,14 @@ static napi_value do_pin(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-ADDON_EXPORTS({ "listen", do_listen }, { "probe", do_probe }, { "cpus", do_cpus }, { "pin", do_pin });
+static napi_value do_name(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  char name[16];
+  if (get_args(env, info, 1, 1, argv, "nameThread(name)") < 0) return NULL;
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok) return throw_msg(env, "nameThread(name): a string");
+  if (prctl(PR_SET_NAME, name, 0, 0, 0) < 0) return throw_code(env, errno_name(errno), "prctl PR_SET_NAME failed");
+  return NULL;
+}
+
+ADDON_EXPORTS({ "listen", do_listen }, { "probe", do_probe }, { "cpus", do_cpus }, { "pin", do_pin }, { "nameThread", do_name });
