@@ -11,7 +11,8 @@ export function inNet(ip: string, n: { addr: number; bits: number }): boolean {
   return ((a & mask) >>> 0) === ((n.addr & mask) >>> 0);
 }
 
-function aclMatch(a: Acl, req: RequestHead, src: string): boolean {
+function aclMatch(a: Acl, req: RequestHead, src: string, tls: boolean): boolean {
+  if (a.fetch === 'ssl_fc') return tls;
   let subject: string | undefined;
   if (a.fetch.startsWith('path')) subject = req.path.split('?')[0];
   else if (a.fetch === 'method') subject = req.method;
@@ -45,7 +46,7 @@ function aclMatch(a: Acl, req: RequestHead, src: string): boolean {
   return false;
 }
 
-export function condMatch(c: Condition, req: RequestHead, src: string): boolean {
-  const r = c.groups.some((g) => g.every((t) => t.acls.every((a) => aclMatch(a, req, src)) !== t.negate));
+export function condMatch(c: Condition, req: RequestHead, src: string, tls = false): boolean {
+  const r = c.groups.some((g) => g.every((t) => t.acls.every((a) => aclMatch(a, req, src, tls)) !== t.negate));
   return c.unless ? !r : r;
 }

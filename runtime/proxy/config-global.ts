@@ -1,6 +1,7 @@
 // The global section of haproxy.cfg, and where the workers run (cpu-map).
 import type { Alert, GlobalConfig, StatsSocketConfig, Where } from './config-types.ts';
 import { oneArg, parseIntStrict, parseLog, parseTime } from './config-values.ts';
+import { parseTlsOptions } from './config-tls.ts';
 
 function parseCpuSet(args: string[]): number[] {
   const out = new Set<number>();
@@ -91,6 +92,21 @@ export function parseGlobal(g: GlobalConfig, w: string[], where: Where, warnings
       return;
     case 'cpu-map':
       g.cpuMaps.push({ ...parseCpuMap(w.slice(1)), ...where });
+      return;
+    case 'ssl-default-bind-ciphers':
+      g.tlsDefaults.ciphers = one();
+      return;
+    case 'ssl-default-bind-ciphersuites':
+      g.tlsDefaults.ciphersuites = one();
+      return;
+    case 'ssl-default-bind-options':
+      parseTlsOptions(w.slice(1), g.tlsDefaults);
+      return;
+    case 'crt-base':
+      g.tlsDefaults.crtBase = one();
+      return;
+    case 'ca-base': // where ca-file would look: nothing here uses it (client certificates are not supported)
+      one();
       return;
     case 'log-tag':
       g.logTag = one();

@@ -1,18 +1,19 @@
 // The keywords of the proxy sections (defaults, listen, frontend, backend): options, timeouts, binds, servers,
 // balancing, health checks, stats, ACLs and the rules that use them.
-import type { Acl, AclFetch, Alert, Condition, GlobalConfig, ProxyConfig, ServerConfig, Timeouts, Where } from './config-types.ts';
+import type { Acl, AclFetch, Alert, Condition, GlobalConfig, HttpRule, ProxyConfig, ServerConfig, Timeouts, Where } from './config-types.ts';
 import { ipv4ToInt, oneArg, parseAddrPort, parseIntStrict, parseLog, parseTime } from './config-values.ts';
+import { parseBindTls } from './config-tls.ts';
 
 const ACL_FETCHES: Record<string, AclFetch> = {
   path: 'path', path_beg: 'path_beg', path_end: 'path_end', path_sub: 'path_sub', path_reg: 'path_reg',
-  hdr: 'hdr', hdr_beg: 'hdr_beg', hdr_end: 'hdr_end', hdr_sub: 'hdr_sub', method: 'method', src: 'src',
+  hdr: 'hdr', hdr_beg: 'hdr_beg', hdr_end: 'hdr_end', hdr_sub: 'hdr_sub', method: 'method', src: 'src', ssl_fc: 'ssl_fc',
 };
 
 function parseAclExpr(name: string, w: string[]): Acl {
   const f = w[0];
   if (!f) throw new Error('missing ACL criterion');
   const m = /^([a-z_]+)(?:\(([^)]*)\))?$/.exec(f);
-  if (!m || !ACL_FETCHES[m[1]]) throw new Error(`unsupported ACL criterion '${f}' (path, path_beg, path_end, path_sub, path_reg, hdr*(name), method, src)`);
+  if (!m || !ACL_FETCHES[m[1]]) throw new Error(`unsupported ACL criterion '${f}' (path, path_beg, path_end, path_sub, path_reg, hdr*(name), method, src, ssl_fc)`);
   const fetch = ACL_FETCHES[m[1]];
   let header: string | undefined;
   if (fetch.startsWith('hdr')) {
@@ -31,10 +32,54 @@ function parseAclExpr(name: string, w: string[]): Acl {
       values.push(v);
     }
   }
+  if (fetch === 'ssl_fc') {
+    // a boolean: true on a connection that came in over TLS
+    if (values.length || ignoreCase) throw new Error("'ssl_fc' takes no value");
+    return { name, fetch, ignoreCase: false, values: [] };
+  }
   if (values.length === 0) throw new Error(`ACL '${name}' has no value to match`);
   if (fetch === 'path_reg') for (const v of values) new RegExp(v);
   if (fetch === 'src') for (const v of values) if (ipv4ToInt(v.split('/')[0]) === null) throw new Error(`invalid IPv4 address '${v}'`);
   return { name, fetch, header, ignoreCase, values: ignoreCase ? values.map((v) => v.toLowerCase()) : values };
+}
+
+/** `redirect scheme <scheme> [code C] [if|unless COND]` (also as an http-request action). */
+function parseRedirect(w: string[], acls: Map<string, Acl>, where: Where): HttpRule {
+  if (w[0] !== 'scheme') throw new Error(`unsupported redirect '${w[0] ?? ''}' (only 'redirect scheme <scheme> [code C] [if|unless COND]')`);
+  const scheme = w[1];
+  if (!scheme || !/^[a-z][a-z0-9+.-]*$/i.test(scheme)) throw new Error("'redirect scheme' expects a scheme (https)");
+  let code = 302;
+  let i = 2;
+  for (; i < w.length && w[i] !== 'if' && w[i] !== 'unless'; i++) {
+    if (w[i] === 'code') {
+      code = parseIntStrict(w[++i], 'code', 301, 308);
+      if (![301, 302, 303, 307, 308].includes(code)) throw new Error(`'code' expects 301, 302, 303, 307 or 308, got '${code}'`);
+    } else if (w[i] === 'drop-query' || w[i] === 'append-slash' || w[i] === 'set-cookie' || w[i] === 'clear-cookie') throw new Error(`redirect option '${w[i]}' is not supported`);
+    else throw new Error(`unexpected word '${w[i]}' in redirect`);
+  }
+  return { action: 'redirect-scheme', scheme, code, cond: i < w.length ? parseCondition(w.slice(i), acls) : undefined, ...where };
+}
+
+/** The http-request actions besides use-service: redirect scheme, set-header, add-header, del-header. */
+function parseHttpRequest(w: string[], acls: Map<string, Acl>, where: Where): HttpRule {
+  const a = w[0];
+  if (a === 'redirect') return parseRedirect(w.slice(1), acls, where);
+  const condAt = w.findIndex((x, i) => i > 0 && (x === 'if' || x === 'unless'));
+  const args = condAt < 0 ? w.slice(1) : w.slice(1, condAt);
+  const cond = condAt < 0 ? undefined : parseCondition(w.slice(condAt), acls);
+  const name = args[0];
+  const token = (n: string | undefined) => !!n && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(n);
+  if (a === 'set-header' || a === 'add-header') {
+    if (!token(name) || args.length !== 2) throw new Error(`'http-request ${a}' expects a header name and a value`);
+    if (args[1].includes('%[') || args[1].includes('%{')) throw new Error(`'http-request ${a}': log-format expressions in the value are not supported (a literal value only)`);
+    if (/[\r\n\0]/.test(args[1])) throw new Error(`'http-request ${a}': the value has a line break`);
+    return { action: a, name, value: args[1], cond, ...where };
+  }
+  if (a === 'del-header') {
+    if (!token(name) || args.length !== 1) throw new Error("'http-request del-header' expects a header name");
+    return { action: 'del-header', name, cond, ...where };
+  }
+  throw new Error(`unsupported 'http-request' action '${w.join(' ')}' (use-service prometheus-exporter, redirect scheme, set-header, add-header, del-header)`);
 }
 
 function parseCondition(w: string[], acls: Map<string, Acl>): Condition {
@@ -74,7 +119,7 @@ function parseCondition(w: string[], acls: Map<string, Acl>): Condition {
   return { unless: kw === 'unless', groups };
 }
 
-export type ProxyDefaults = Omit<ProxyConfig, 'name' | 'kind' | 'id' | 'file' | 'line' | 'binds' | 'servers' | 'useBackends' | 'services'> & {
+export type ProxyDefaults = Omit<ProxyConfig, 'name' | 'kind' | 'id' | 'file' | 'line' | 'binds' | 'servers' | 'useBackends' | 'services' | 'httpRules'> & {
   defaultServer: Partial<ServerConfig>;
 };
 
@@ -247,10 +292,13 @@ export function parseProxyLine(
     case 'bind': {
       const addr = w[1];
       if (!addr) throw new Error('expects an address:port');
-      if (w.length > 2) throw new Error(`unsupported bind option '${w[2]}'`);
-      for (const a of addr.split(',')) p.binds.push({ ...parseAddrPort(a, 'bind'), ...where });
+      const tls = parseBindTls(w.slice(2), global.tlsDefaults);
+      for (const a of addr.split(',')) p.binds.push({ ...parseAddrPort(a, 'bind'), ...where, ...(tls ? { tls } : {}) });
       return;
     }
+    case 'redirect':
+      p.httpRules.push(parseRedirect(w.slice(1), acls, where));
+      return;
     case 'balance': {
       const a = w[1];
       if (a !== 'roundrobin' && a !== 'static-rr' && a !== 'leastconn' && a !== 'source' && a !== 'uri' && a !== 'first') throw new Error(`unsupported algorithm '${a ?? ''}' (roundrobin, static-rr, leastconn, source, uri, first)`);
@@ -312,7 +360,8 @@ export function parseProxyLine(
         p.services.push({ service: 'prometheus-exporter', cond, ...where });
         return;
       }
-      throw new Error(`unsupported 'http-request' action '${w.slice(1).join(' ')}' (only 'use-service prometheus-exporter [if ...]')`);
+      p.httpRules.push(parseHttpRequest(w.slice(1), acls, where));
+      return;
     }
     case 'http-check': {
       if (w[1] !== 'expect') throw new Error(`unsupported 'http-check' keyword '${w[1] ?? ''}' (only 'expect')`);

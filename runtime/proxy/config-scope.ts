@@ -60,7 +60,7 @@ function need(w: string[]): Need | null {
 
 // refused in any defaults section, and (acl, http-request) in the anonymous one where HAProxy names it so
 const NOT_IN_DEFAULTS = new Set(['bind', 'use_backend', 'server', 'description']);
-const NOT_IN_ANONYMOUS_DEFAULTS = new Set(['acl', 'http-request']);
+const NOT_IN_ANONYMOUS_DEFAULTS = new Set(['acl', 'http-request', 'redirect']);
 
 /**
  * What HAProxy says about keyword line `w` in section `kind` named `name`: nothing (null), a warning (the line is

@@ -30,7 +30,7 @@ export interface Timeouts {
   tunnel?: number;
 }
 
-export type AclFetch = 'path' | 'path_beg' | 'path_end' | 'path_sub' | 'path_reg' | 'hdr' | 'hdr_beg' | 'hdr_end' | 'hdr_sub' | 'method' | 'src';
+export type AclFetch = 'path' | 'path_beg' | 'path_end' | 'path_sub' | 'path_reg' | 'hdr' | 'hdr_beg' | 'hdr_end' | 'hdr_sub' | 'method' | 'src' | 'ssl_fc';
 
 export interface Acl {
   name: string;
@@ -93,7 +93,35 @@ export interface StatsConfig {
 export interface BindConfig extends Where {
   host: string; // '' or '*' = all IPv4 addresses
   port: number;
+  tls?: TlsBind; // `ssl`: TLS is terminated here
 }
+
+/** One certificate of a TLS bind: its chain and key (PEM, as read at parse time), and the names it serves. */
+export interface TlsCert {
+  file: string;
+  cert: string;
+  key: string;
+  names: string[]; // DNS names from the subject CN and the subjectAltName (lower case, "*.x" wildcards)
+}
+
+/** A `bind ... ssl crt ...`: the certificates (the first is the default), ALPN, versions and ciphers. */
+export interface TlsBind {
+  certs: TlsCert[];
+  alpn?: string[];
+  minVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  ciphers: string; // TLS 1.2 and below (OpenSSL cipher list)
+  ciphersuites: string; // TLS 1.3
+  strictSni: boolean;
+  noTickets: boolean; // no TLS session tickets (no-tls-tickets)
+}
+
+/** An `http-request` (or `redirect`) rule other than use-service: run in order, before the switching rules. */
+export type HttpRule = Where & { cond?: Condition } & (
+    | { action: 'redirect-scheme'; scheme: string; code: number }
+    | { action: 'set-header' | 'add-header'; name: string; value: string }
+    | { action: 'del-header'; name: string }
+  );
 
 export interface HttpCheck {
   method: string;
@@ -133,6 +161,7 @@ export interface ProxyConfig extends Where {
   defaultBackend?: string;
   useBackends: UseBackend[];
   services: ServiceRule[];
+  httpRules: HttpRule[];
   servers: ServerConfig[];
   monitorUri?: string;
   description?: string;
@@ -152,13 +181,24 @@ export interface GlobalConfig {
   uid?: number;
   gid?: number;
   daemon: boolean;
-  nbthread?: number; // worker processes (nbthread and nbproc both map here)
+  nbthread?: number; // worker threads
+  /** ssl-default-bind-*, crt-base: what a `bind ... ssl` line starts from */
+  tlsDefaults: TlsDefaults;
   statsSockets: StatsSocketConfig[];
   pidfile?: string;
   logTag: string;
   node?: string;
   statsTimeout?: number; // ms an interactive stats socket session may stay idle (default 10 s)
   cpuMaps: CpuMap[];
+}
+
+export interface TlsDefaults {
+  ciphers?: string;
+  ciphersuites?: string;
+  minVersion?: TlsBind['minVersion'];
+  maxVersion?: TlsBind['maxVersion'];
+  crtBase?: string;
+  noTickets?: boolean;
 }
 
 /** A `cpu-map` line: the workers ("threads") from..to (1-based) on these CPUs; auto: one CPU each, in order. */

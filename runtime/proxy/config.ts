@@ -27,7 +27,7 @@ export interface ParseInput {
 export function parseConfig(inputs: ParseInput[]): ParsedConfig {
   const alerts: Alert[] = [];
   const warnings: Alert[] = [];
-  const global: GlobalConfig = { logs: [], maxconn: 4096, daemon: false, statsSockets: [], logTag: 'haproxy', cpuMaps: [] };
+  const global: GlobalConfig = { logs: [], maxconn: 4096, daemon: false, statsSockets: [], logTag: 'haproxy', cpuMaps: [], tlsDefaults: {} };
   let defaults = freshDefaults();
   let defaultsAcls = new Map<string, Acl>();
   const proxies: (ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> })[] = [];
@@ -65,14 +65,14 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
             if (w.length > 2) throw new Error('expects at most a name');
             const d = freshDefaults();
             defaultsAcls = new Map();
-            sec = { kind: 'defaults', proxy: { ...d, name: w[1] ?? '', kind: 'backend', id: 0, ...where, binds: [], servers: [], useBackends: [], services: [], acls: new Map() } };
+            sec = { kind: 'defaults', proxy: { ...d, name: w[1] ?? '', kind: 'backend', id: 0, ...where, binds: [], servers: [], useBackends: [], services: [], httpRules: [], acls: new Map() } };
           } else {
             const name = w[1];
             if (!name) throw new Error('expects a name');
             if (!/^[A-Za-z0-9_.:-]+$/.test(name)) throw new Error(`invalid character in proxy name '${name}'`);
             if (proxies.some((p) => p.name === name && (p.kind === 'listen' || kw === 'listen' || p.kind === kw))) throw new Error(`proxy '${name}' has the same name as another ${kw === 'backend' ? 'backend' : 'frontend'}`);
             const d = cloneDefaults(defaults);
-            const p: ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> } = { ...d, name, kind: kw, id: nextId++, ...where, binds: [], servers: [], useBackends: [], services: [], acls: new Map(defaultsAcls) };
+            const p: ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> } = { ...d, name, kind: kw, id: nextId++, ...where, binds: [], servers: [], useBackends: [], services: [], httpRules: [], acls: new Map(defaultsAcls) };
             sec = { kind: kw, proxy: p };
             proxies.push(p);
             if (w[2] !== undefined) {
@@ -140,7 +140,7 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
         p.tcplog = true;
       }
       if (p.stats.enabled) alerts.push({ ...where, keyword: 'stats', message: `'stats' needs 'mode http' in proxy '${p.name}'` });
-      if (p.useBackends.length || p.services.length) alerts.push({ ...where, keyword: 'use_backend', message: `HTTP rules need 'mode http' in proxy '${p.name}'` });
+      if (p.useBackends.length || p.services.length || p.httpRules.length) alerts.push({ ...where, keyword: 'use_backend', message: `HTTP rules need 'mode http' in proxy '${p.name}'` });
     }
     const missing = (p.kind !== 'backend' ? ['client'] : []).concat(p.kind !== 'frontend' ? ['connect', 'server'] : []).filter((k) => !p.timeouts[k as keyof Timeouts]);
     if (missing.length) warnings.push({ ...where, keyword: p.kind, message: `proxy '${p.name}' has no ${missing.map((m) => `'timeout ${m}'`).join(', ')}: idle connections are never closed (connect defaults to 5s)` });
@@ -149,6 +149,7 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
       if (ownChecks.has(p)) warnings.push({ file: '', line: 0, keyword: '', message: `${p.kind === 'listen' ? 'proxy' : p.kind} '${p.name}' uses http-check rules without 'option httpchk', so the rules are ignored.` });
       p.checkExpect = undefined;
     }
+    if (p.mode !== 'http' && p.binds.some((b) => b.tls)) alerts.push({ ...where, keyword: 'bind', message: `'ssl' on a bind needs 'mode http' in proxy '${p.name}' (TLS in mode tcp is not supported)` });
     if (p.balance === 'uri' && p.mode !== 'http') alerts.push({ ...where, keyword: 'balance', message: "'balance uri' needs 'mode http'" });
   }
   // HAProxy numbers its internal CLI proxy first when a stats socket exists: same ids as HAProxy in the stats

@@ -10,6 +10,7 @@ import { Logger } from './log.ts';
 import { clock, connectReads } from './reads.ts';
 import { BeRt, type SrvRt } from './balance.ts';
 import { Doorbells, SharedState } from './shared.ts';
+import { TlsTerminator } from './tls-terminate.ts';
 import { ServerConn } from './serverconn.ts';
 import { HttpSession } from './http-session.ts';
 import { TcpSession } from './tcp-session.ts';
@@ -71,6 +72,8 @@ export interface World {
   fes: FeRt[];
   bes: Map<string, BeRt>;
   shared: SharedState;
+  /** the TLS termination of each `bind ... ssl` address (host:port) */
+  tls: Map<string, TlsTerminator>;
 }
 
 /** Where an engine is among the traffic workers, and the state they share (one worker: its own). */
@@ -125,7 +128,9 @@ export class Engine {
       s.since = h ? h.since : 0;
     }
     for (const b of bes.values()) for (const s of b.servers) s.seenUsable = s.usable();
-    return { cfg, fes, bes, shared };
+    const tls = new Map<string, TlsTerminator>();
+    for (const fe of fes) for (const b of fe.cfg.binds) if (b.tls) tls.set(bindKey(b), new TlsTerminator(b.tls));
+    return { cfg, fes, bes, shared, tls };
   }
 
   /** Opens every listener of the configuration (fails on the first one that cannot be bound). */
@@ -158,7 +163,7 @@ export class Engine {
       }
       srv.removeAllListeners('connection');
       const s = srv;
-      srv.on('connection', (sock: net.Socket) => this.accept(fe, sock));
+      srv.on('connection', (sock: net.Socket) => this.accept(fe, sock, addr));
       fe.listeners.push(s);
     }
     for (const [addr, srv] of this.listeners) if (!wanted.has(addr)) {
@@ -208,11 +213,15 @@ export class Engine {
     for (const be of this.world.bes.values()) be.failQueueWhenNoServer();
   }
 
-  private accept(fe: FeRt, sock: net.Socket): void {
+  // the address each waiting connection came in on (its TLS termination is the configuration's of the moment it starts)
+  private cameTo = new WeakMap<net.Socket, string>();
+
+  private accept(fe: FeRt, sock: net.Socket, addr: string): void {
     if (this.draining) {
       sock.destroy();
       return;
     }
+    this.cameTo.set(sock, addr);
     fe.pending.push(sock);
     sock.on('error', () => {});
     this.admit(fe);
@@ -232,7 +241,15 @@ export class Engine {
       fe.connRate.hit(now);
       fe.sessRate.hit(now);
       if (fe.cur > fe.c.smax) fe.c.smax = fe.cur;
-      const s = fe.cfg.mode === 'http' ? new HttpSession(this, fe, sock) : new TcpSession(this, fe, sock);
+      const tls = this.world.tls.get(this.cameTo.get(sock) ?? '');
+      if (tls) {
+        // HTTPS: the session reads and writes the TLS socket, which starts the handshake itself
+        const c = tls.wrap(sock);
+        c.on('error', () => {});
+        this.sessions.add(new HttpSession(this, fe, c, true));
+        continue;
+      }
+      const s = fe.cfg.mode === 'http' ? new HttpSession(this, fe, sock, false) : new TcpSession(this, fe, sock);
       this.sessions.add(s);
       sock.resume();
     }

@@ -40,7 +40,10 @@ export function connectionTail(keep: boolean, version: 10 | 11, name = 'connecti
   return version === 10 ? `${name}: keep-alive${CRLF}${CRLF}` : CRLF;
 }
 
-const REASONS: Record<number, string> = { 200: 'OK', 401: 'Unauthorized', 500: 'Internal Server Error' };
+const REASONS: Record<number, string> = {
+  200: 'OK', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
+  401: 'Unauthorized', 500: 'Internal Server Error',
+};
 
 /** The bytes of an answer the proxy makes itself (stats, monitor-uri); a HEAD request gets the head only. */
 export function localAnswer(r: LocalResponse, req: RequestHead, keepClient: boolean): Buffer {

@@ -3,11 +3,11 @@
 // body, its answer sent back; retries, redispatch, the queue, local answers (errors, stats, monitor-uri), the
 // counters and the httplog line of each request.
 import type net from 'node:net';
-import type { ProxyConfig, effectiveTimeouts } from './config.ts';
-import { ChunkedTracker, HttpError, MAX_HEAD, errorResponse, findHeadEnd, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http.ts';
+import type { HttpRule, ProxyConfig, effectiveTimeouts } from './config.ts';
+import { ChunkedTracker, HttpError, MAX_HEAD, errorResponse, findHeadEnd, headerValue, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http.ts';
 import { CRLF, connectionTail, localAnswer, rebuiltRequest, rebuiltResponse, statsAuthorized, statsUnauthorized, withExtra } from './http-heads.ts';
 import { LOG_INFO, httpLogLine, tcpLogLine, logEscape } from './log.ts';
-import { acceptReads, clock, inArena, own } from './reads.ts';
+import { acceptReads, clock, dataReads, inArena, own } from './reads.ts';
 import { send } from './writes.ts';
 import { accountRequest, statusClass } from './counters.ts';
 import { condMatch, inNet } from './acl.ts';
@@ -47,6 +47,7 @@ export class HttpSession implements Queued, ConnOwner {
   private headOut: Buffer | null = null;
   private headKeep = false;
   private pendingHead: Buffer | null = null; // response head waiting to leave with the first body bytes
+  private headersChanged = false; // http-request rules changed the request's headers: the head is rebuilt
   private be: BeRt | null = null;
   private srv: SrvRt | null = null;
   private sc: ServerConn | null = null;
@@ -87,15 +88,19 @@ export class HttpSession implements Queued, ConnOwner {
     private eng: Engine,
     public fe: FeRt,
     private c: net.Socket,
+    /** the connection came in over TLS (ssl_fc) */
+    readonly tls: boolean,
   ) {
     this.src = c.remoteAddress ?? '';
     if (this.src.startsWith('::ffff:')) this.src = this.src.slice(7);
     this.srcPort = c.remotePort ?? 0;
     this.to = fe.timeouts;
-    acceptReads(c, (d) => {
+    const reads = (d: Buffer) => {
       this.onClientData(d);
       this.keepBytes();
-    });
+    };
+    if (tls) dataReads(c, reads);
+    else acceptReads(c, reads);
     c.on('end', () => this.onClientEnd());
     c.on('close', () => this.onClientClose());
     c.on('drain', () => this.onClientDrain());
@@ -206,12 +211,13 @@ export class HttpSession implements Queued, ConnOwner {
       this.local({ status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from('OK\n') }, fe.name, '<NOSRV>');
       return;
     }
-    for (const r of fe.services) if (!r.cond || condMatch(r.cond, req, this.src)) {
+    if (fe.httpRules.length && this.applyRules(fe.httpRules, req, fe.name)) return;
+    for (const r of fe.services) if (!r.cond || condMatch(r.cond, req, this.src, this.tls)) {
       this.serveStats('prom', fe, '<PROMEX>');
       return;
     }
     let be: BeRt | undefined;
-    for (const u of fe.useBackends) if (condMatch(u.cond, req, this.src)) {
+    for (const u of fe.useBackends) if (condMatch(u.cond, req, this.src, this.tls)) {
       be = this.eng.world.bes.get(u.backend);
       break;
     }
@@ -228,10 +234,13 @@ export class HttpSession implements Queued, ConnOwner {
       this.localError(503, 'SC', null);
       return;
     }
-    // a backend's own http-request rules (the Prometheus service) come after the switching rules
-    for (const r of be?.cfg.services ?? []) if (be !== undefined && be.cfg !== fe && (!r.cond || condMatch(r.cond, req, this.src))) {
-      this.serveStats('prom', be.cfg, '<PROMEX>');
-      return;
+    // a backend's own http-request rules come after the switching rules
+    if (be.cfg !== fe) {
+      if (be.cfg.httpRules.length && this.applyRules(be.cfg.httpRules, req, be.cfg.name)) return;
+      for (const r of be.cfg.services) if (!r.cond || condMatch(r.cond, req, this.src, this.tls)) {
+        this.serveStats('prom', be.cfg, '<PROMEX>');
+        return;
+      }
     }
     this.be = be;
     this.beName = be.cfg.name;
@@ -248,6 +257,28 @@ export class HttpSession implements Queued, ConnOwner {
     this.redispatched = false;
     this.exclude = null;
     this.assign(null);
+  }
+
+  /**
+   * The http-request rules of a proxy, in order: header changes apply to the request; a redirect answers it (true:
+   * the request is answered).
+   */
+  private applyRules(rules: HttpRule[], req: RequestHead, owner: string): boolean {
+    for (const r of rules) {
+      if (r.cond && !condMatch(r.cond, req, this.src, this.tls)) continue;
+      if (r.action === 'redirect-scheme') {
+        const host = headerValue(req.headers, 'host');
+        const path = req.uri.startsWith('/') ? req.uri : req.path;
+        this.local({ status: r.code, headers: [['location', `${r.scheme}://${host ?? ''}${path}`]], body: Buffer.alloc(0) }, owner, '<NOSRV>');
+        return true;
+      }
+      const lname = r.name.toLowerCase();
+      const hs = req.headers; // (the request's own list, changed in place)
+      if (r.action !== 'add-header') for (let i = hs.length - 1; i >= 0; i--) if (hs[i].lname === lname) hs.splice(i, 1);
+      if (r.action !== 'del-header') hs.push({ name: r.name, lname, value: r.value });
+      this.headersChanged = true;
+    }
+    return false;
   }
 
   private assign(exclude: SrvRt | null): void {
@@ -421,7 +452,7 @@ export class HttpSession implements Queued, ConnOwner {
       this.keepServer = false;
     } else extra += connectionTail(this.keepServer, req.version, 'Connection');
     const raw = this.reqRaw;
-    return raw && !req.hopByHop ? withExtra(raw, raw.length, extra) : rebuiltRequest(req, extra);
+    return raw && !req.hopByHop && !this.headersChanged ? withExtra(raw, raw.length, extra) : rebuiltRequest(req, extra);
   }
 
   private forwardReqBody(d: Buffer): void {
@@ -806,6 +837,7 @@ export class HttpSession implements Queued, ConnOwner {
     this.reqRaw = null;
     this.headOut = null;
     this.pendingHead = null;
+    this.headersChanged = false;
     this.rsp = null;
     this.rspBuf = null;
     this.rspTracker = null;
