@@ -325,3 +325,14 @@ export function threadTicks(pid: number, tid: number): number {
   const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(f[11]) + Number(f[12]);
 }
+
+/** A self-signed certificate and key (RSA 2048) for these names, as one PEM file (HAProxy's format). */
+export function makeCert(file: string, cn: string, names: string[]): void {
+  const key = `${file}.tmpkey`;
+  const crt = `${file}.tmpcrt`;
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+  const out = spawnSync('sh', ['-c', `cat "${crt}" "${key}" > "${file}" && rm -f "${crt}" "${key}"`]);
+  if (out.status !== 0) throw new Error('could not write the certificate file');
+}
+

@@ -4,22 +4,12 @@
 // keep-alive over TLS; then, ours alone, certificates replaced and reread on reload without dropping what is in flight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import tls from 'node:tls';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prerequisites, commandUnavailable } from '../../helpers/env.ts';
-import { canConnect, fakeBackend, freePort, get, startProxy, tmpDir, until, type FakeBackend } from './helpers.ts';
-
-/** A self-signed certificate and key (RSA 2048) for these names, as one PEM file (HAProxy's format). */
-export function makeCert(file: string, cn: string, names: string[]): void {
-  const key = `${file}.tmpkey`;
-  const crt = `${file}.tmpcrt`;
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const out = spawnSync('sh', ['-c', `cat "${crt}" "${key}" > "${file}" && rm -f "${crt}" "${key}"`]);
-  assert.equal(out.status, 0);
-}
+import { canConnect, fakeBackend, freePort, get, makeCert, startProxy, tmpDir, until, type FakeBackend } from './helpers.ts';
 
 interface TlsAnswer {
   cn: string;
