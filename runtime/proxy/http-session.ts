@@ -833,18 +833,12 @@ export class HttpSession implements Queued, ConnOwner {
   }
 
   private resetRequest(): void {
-    this.req = null;
-    this.reqRaw = null;
-    this.headOut = null;
-    this.pendingHead = null;
-    this.headersChanged = false;
-    this.rsp = null;
-    this.rspBuf = null;
-    this.rspTracker = null;
-    this.reqTracker = null;
+    this.req = this.rsp = null;
+    this.reqRaw = this.headOut = this.pendingHead = this.rspBuf = null;
+    this.rspTracker = this.reqTracker = null;
     this.srv = null;
     this.be = null;
-    this.counted = false;
+    this.headersChanged = this.counted = false;
     this.tHead = this.tw = this.tc = this.tr = -1;
     this.bytesIn = this.bytesOut = 0;
     this.status = 0;
