@@ -253,7 +253,9 @@ async function main(): Promise<void> {
     console.log(rows.slice(-4).map((r) => `${r.what}: haproxy ${r.haproxy} ours ${r.ours} ratio ${r.ratio}${b ? ` before ${r.before} ours/before ${r.vsBefore ?? ''}` : ''}`).join('\n'));
   };
 
-  const mk = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${certFile}.key`, '-out', certFile, '-days', '2', '-subj', '/CN=bench.test'], { encoding: 'utf8' });
+  // PROXY_BENCH_KEY=ec: an ECDSA P-256 certificate instead
+  const keyArgs = process.env.PROXY_BENCH_KEY === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:2048'];
+  const mk = spawnSync('openssl', ['req', '-x509', ...keyArgs, '-nodes', '-keyout', `${certFile}.key`, '-out', certFile, '-days', '2', '-subj', '/CN=bench.test'], { encoding: 'utf8' });
   if (mk.status !== 0) throw new Error(`openssl: ${mk.stderr}`);
   writeFileSync(certFile, readFileSync(certFile, 'utf8') + readFileSync(`${certFile}.key`, 'utf8'));
   await runPair('one core, HTTP keep-alive', 'http', false, 1, pinned, false, 'ka1');
@@ -261,8 +263,9 @@ async function main(): Promise<void> {
   await runPair('one core, mode tcp', 'tcp', false, 1, pinned, false, 'tcp1');
   await runPair(`all ${cores} cores, HTTP keep-alive`, 'http', false, null, false, false, 'ka');
   await runPair(`all ${cores} cores, HTTP Connection: close`, 'http', true, null, false, false, 'close');
-  await runPair('one core, HTTPS keep-alive (TLS 1.3, RSA 2048)', 'http', false, 1, pinned, true, 'tls1');
-  await runPair('one core, HTTPS Connection: close', 'http', true, 1, pinned, true, 'tlsnew1');
+  const keyName = process.env.PROXY_BENCH_KEY === 'ec' ? 'ECDSA P-256' : 'RSA 2048';
+  await runPair(`one core, HTTPS keep-alive (TLS 1.3, ${keyName})`, 'http', false, 1, pinned, true, 'tls1');
+  await runPair(`one core, HTTPS Connection: close (${keyName})`, 'http', true, 1, pinned, true, 'tlsnew1');
   if (only) {
     console.log(rows.map((r) => `| ${r.what} | ${r.haproxy} | ${r.before ?? ''} | ${r.ours} | ${r.vsBefore ?? r.ratio} |`).join('\n'));
     process.exit(0);
