@@ -338,7 +338,7 @@ async function main(): Promise<void> {
 - Backend: bench/proxy/backend.ts (raw \`net\`, fixed 13-byte body)${pinned ? ', on core 1' : ''}
 - Command: \`node --import tsx bench/proxy/run.ts ${duration} ${REPS}\`
 - "one core": the proxy pinned to core 0 (\`taskset -c 0\`, HAProxy \`nbthread 1\`, ours \`nbthread 1\`), wrk and the backend on the other cores.
-  "all cores": nothing pinned, HAProxy \`nbthread ${cores}\`, ours its default (one worker process per core).
+  "all cores": nothing pinned, HAProxy \`nbthread ${cores}\`, ours its default (one worker thread per core).
 - Each proxy ran ${REPS} times, alternating with the other; each figure is the median of its ${REPS} runs (errors: the
   sum). "proxy CPU per request" is user + system time of the proxy's processes (from /proc) divided
   by the requests served: it does not depend on how fast wrk and the backend are, so it is the steadiest comparison
