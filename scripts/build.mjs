@@ -3,11 +3,13 @@
 //   dist/runtime/hasetup-*.cjs    the LB runtime, each one self-contained (no node_modules on the LB)
 // and, through each runtime part's own build hook (runtime/*/build.mjs), anything native it needs.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// the runtime programs print package.json's version (runtime/common/version.ts)
+const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 
 // Split into chunks: what a command needs (the engine, ssh, the inventory schema...) loads only
 // when that command runs, so `hasetup --help` and `hasetup lab exec` start fast.
@@ -25,7 +27,8 @@ await build({
   logLevel: 'warning',
 });
 
-// Each runtime part (runtime/<name>/main.ts) becomes one self-contained file.
+// Each runtime part (runtime/<name>/main.ts) becomes one self-contained file (runtime/common/ has no main.ts: it is
+// the small code both parts share, bundled into each).
 const runtimeDir = join(root, 'runtime');
 for (const name of readdirSync(runtimeDir, { withFileTypes: true })) {
   if (!name.isDirectory()) continue;
@@ -44,7 +47,7 @@ for (const name of readdirSync(runtimeDir, { withFileTypes: true })) {
     format: 'cjs',
     target: 'node18',
     minify: false,
-    define: { __HASETUP_NODE_FLAGS__: JSON.stringify(flags) },
+    define: { __HASETUP_NODE_FLAGS__: JSON.stringify(flags), __HASETUP_VERSION__: JSON.stringify(version) },
     banner: { js: flags.length ? `#!/usr/bin/env -S node ${flags.join(' ')}` : '#!/usr/bin/env node' },
     logLevel: 'warning',
   });

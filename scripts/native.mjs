@@ -6,7 +6,7 @@
 // Without headers or a compiler the rest of the build still goes on (the controller does not need the
 // addons); what each runtime part does without its addon is said in its README.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { arch, platform } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +63,10 @@ export async function buildAddon({ root, name, src, libs = [], hook }) {
     console.warn(`${name}: no C compiler for linux ${here} (supported: x64, arm64): the native part is NOT built`);
     return;
   }
-  const deps = [file, fileURLToPath(import.meta.url), ...(hook ? [hook] : [])];
+  // the addon's C file, the headers the addons share (runtime/common/*.h), this script and the part's hook
+  const common = join(root, 'runtime', 'common');
+  const headers = existsSync(common) ? readdirSync(common).filter((f) => f.endsWith('.h')).map((f) => join(common, f)) : [];
+  const deps = [file, ...headers, fileURLToPath(import.meta.url), ...(hook ? [hook] : [])];
   for (const t of targets) {
     const out = join(outDir, `${name}-linux-${t.arch}.node`);
     if (newer(out, deps)) continue;

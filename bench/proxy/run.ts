@@ -2,6 +2,8 @@
 // on loopback. Writes bench/results/proxy.md. Run as: node --import tsx bench/proxy/run.ts [seconds per run] [runs]
 // Needs wrk and haproxy (Debian packages of the same names) and a raised open-file limit (re-executes itself under
 // `ulimit -n <hard limit>` when needed, for the 10,000-connection memory measurement).
+// PROXY_BENCH_BASELINE=<another hasetup-proxy.cjs> adds that build as a third contender, interleaved with the two
+// others (an A/B of two versions in the same run); its figures go to stdout and bench/results is left as it is.
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -30,7 +32,7 @@ if (!limitOk() && !process.env.PROXY_BENCH_REEXEC) {
   process.exit(r.status ?? 1);
 }
 
-for (const c of ['wrk', 'haproxy', 'taskset']) {
+for (const c of ['wrk', 'haproxy', 'taskset', 'openssl']) {
   if (spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0) {
     console.error(`needs ${c} on PATH`);
     process.exit(2);
@@ -39,6 +41,11 @@ for (const c of ['wrk', 'haproxy', 'taskset']) {
 execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
 // ours runs as installed: the bundle executed (its #! line gives node its flags), with this node first on PATH
 const proxyBin = join(root, 'dist', 'runtime', 'hasetup-proxy.cjs');
+const baseline = process.env.PROXY_BENCH_BASELINE || null;
+type Who = 'haproxy' | 'ours' | 'before';
+const contenders: Who[] = baseline ? ['haproxy', 'before', 'ours'] : ['haproxy', 'ours'];
+const command = (who: Who, cfgFile: string): string[] =>
+  who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [who === 'before' ? baseline! : proxyBin, '-q', '-f', cfgFile];
 process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
 const cores = os.cpus().length;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -88,7 +95,10 @@ async function stop(c: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-function config(port: number, backend: number, mode: 'http' | 'tcp', threads: number | null): string {
+// HTTPS: one RSA 2048 certificate (what `openssl req` makes by default), the same file for both proxies
+const certFile = join(dir, 'bench.pem');
+
+function config(port: number, backend: number, mode: 'http' | 'tcp', threads: number | null, tls = false): string {
   return `global
     maxconn ${MAXCONN}
 ${threads ? `    nbthread ${threads}\n` : ''}defaults
@@ -98,7 +108,7 @@ ${threads ? `    nbthread ${threads}\n` : ''}defaults
     timeout server 60s
     ${mode === 'http' ? 'option http-keep-alive' : ''}
 listen bench
-    bind 127.0.0.1:${port}
+    bind 127.0.0.1:${port}${tls ? ` ssl crt ${certFile} alpn http/1.1` : ''}
     server b1 127.0.0.1:${backend}
 `;
 }
@@ -187,6 +197,8 @@ interface Row {
   ours: string;
   ratio: string;
   target: string;
+  before?: string; // with a baseline: its figure, and ours / before
+  vsBefore?: string;
 }
 
 async function main(): Promise<void> {
@@ -198,20 +210,22 @@ async function main(): Promise<void> {
   const proxyCpu = pinned ? '0' : null;
   const loadCpu = pinned ? `1-${cores - 1}` : null;
 
-  const runPair = async (label: string, mode: 'http' | 'tcp', close: boolean, threads: number | null, pin: boolean) => {
-    const runs: Record<string, WrkResult[]> = { haproxy: [], ours: [] };
-    // alternate the two proxies, REPS runs each; each measure is the median of its runs
+  const only = process.env.PROXY_BENCH_ONLY ? process.env.PROXY_BENCH_ONLY.split(',') : null; // e.g. ka1,tls
+  const runPair = async (label: string, mode: 'http' | 'tcp', close: boolean, threads: number | null, pin: boolean, tls = false, key = '') => {
+    if (only && !only.includes(key)) return;
+    const runs: Record<string, WrkResult[]> = { haproxy: [], ours: [], before: [] };
+    // alternate the proxies, REPS runs each; each measure is the median of its runs
     for (let rep = 0; rep < REPS; rep++)
-      for (const who of ['haproxy', 'ours'] as const) {
+      for (const who of contenders) {
         const port = await freePort();
         const cfgFile = join(dir, `${who}-${mode}.cfg`);
-        writeFileSync(cfgFile, config(port, bport, mode, who === 'haproxy' ? threads ?? cores : threads));
-        const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [proxyBin, '-q', '-f', cfgFile];
-        const p = start(cmd, pin ? proxyCpu : null);
+        writeFileSync(cfgFile, config(port, bport, mode, who === 'haproxy' ? threads ?? cores : threads, tls));
+        const p = start(command(who, cfgFile), pin ? proxyCpu : null);
         await waitPort(port);
         await sleep(300);
-        wrk(`http://127.0.0.1:${port}/`, close, pin ? loadCpu : null, 20, 0, 1); // warm-up
-        const r = wrk(`http://127.0.0.1:${port}/`, close, pin ? loadCpu : null, 50, p.pid!);
+        const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/`;
+        wrk(url, close, pin ? loadCpu : null, 20, 0, 1); // warm-up
+        const r = wrk(url, close, pin ? loadCpu : null, 50, p.pid!);
         await stop(p);
         runs[who].push(r);
       }
@@ -228,26 +242,41 @@ async function main(): Promise<void> {
     });
     const h = summary(runs.haproxy);
     const o = summary(runs.ours);
-    rows.push({ what: `${label}: req/s`, haproxy: h.rps.toFixed(0), ours: o.rps.toFixed(0), ratio: (o.rps / h.rps).toFixed(2), target: mode === 'tcp' ? '>= 0.9' : close ? '>= 0.6' : '>= 0.8' });
-    rows.push({ what: `${label}: p99 latency (ms)`, haproxy: h.p99.toFixed(2), ours: o.p99.toFixed(2), ratio: (o.p99 / h.p99).toFixed(2), target: '<= 1.5' });
-    rows.push({ what: `${label}: proxy CPU per request (us)`, haproxy: h.cpuUs.toFixed(1), ours: o.cpuUs.toFixed(1), ratio: (o.cpuUs / h.cpuUs).toFixed(2), target: '' });
-    rows.push({ what: `${label}: errors (socket + non-2xx)`, haproxy: String(h.errors), ours: String(o.errors), ratio: '', target: '' });
-    console.log(rows.slice(-4).map((r) => `${r.what}: haproxy ${r.haproxy} ours ${r.ours} ratio ${r.ratio}`).join('\n'));
+    const b = baseline ? summary(runs.before) : null;
+    const vs = (x: number, y: number | undefined) => (y === undefined ? {} : { vsBefore: (x / y).toFixed(2) });
+    const spread = (xs: number[]) => (xs.length ? ` (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})` : '');
+    const target = tls ? '>= 0.8' : mode === 'tcp' ? '>= 0.9' : close ? '>= 0.6' : '>= 0.8';
+    rows.push({ what: `${label}: ${tls && close ? 'new TLS handshakes/s (one request each)' : 'req/s'}`, haproxy: h.rps.toFixed(0), ours: o.rps.toFixed(0) + (b ? spread(runs.ours.map((x) => x.rps)) : ''), ratio: (o.rps / h.rps).toFixed(2), target, before: b ? b.rps.toFixed(0) + spread(runs.before.map((x) => x.rps)) : undefined, ...vs(o.rps, b?.rps) });
+    rows.push({ what: `${label}: p99 latency (ms)`, haproxy: h.p99.toFixed(2), ours: o.p99.toFixed(2), ratio: (o.p99 / h.p99).toFixed(2), target: '<= 1.5', before: b?.p99.toFixed(2), ...vs(o.p99, b?.p99) });
+    rows.push({ what: `${label}: proxy CPU per request (us)`, haproxy: h.cpuUs.toFixed(1), ours: o.cpuUs.toFixed(1), ratio: (o.cpuUs / h.cpuUs).toFixed(2), target: '', before: b?.cpuUs.toFixed(1), ...vs(o.cpuUs, b?.cpuUs) });
+    rows.push({ what: `${label}: errors (socket + non-2xx)`, haproxy: String(h.errors), ours: String(o.errors), ratio: '', target: '', before: b ? String(b.errors) : undefined });
+    console.log(rows.slice(-4).map((r) => `${r.what}: haproxy ${r.haproxy} ours ${r.ours} ratio ${r.ratio}${b ? ` before ${r.before} ours/before ${r.vsBefore ?? ''}` : ''}`).join('\n'));
   };
 
-  await runPair('one core, HTTP keep-alive', 'http', false, 1, pinned);
-  await runPair('one core, HTTP Connection: close', 'http', true, 1, pinned);
-  await runPair('one core, mode tcp', 'tcp', false, 1, pinned);
-  await runPair(`all ${cores} cores, HTTP keep-alive`, 'http', false, null, false);
-  await runPair(`all ${cores} cores, HTTP Connection: close`, 'http', true, null, false);
+  // PROXY_BENCH_KEY=ec: an ECDSA P-256 certificate instead
+  const keyArgs = process.env.PROXY_BENCH_KEY === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:2048'];
+  const mk = spawnSync('openssl', ['req', '-x509', ...keyArgs, '-nodes', '-keyout', `${certFile}.key`, '-out', certFile, '-days', '2', '-subj', '/CN=bench.test'], { encoding: 'utf8' });
+  if (mk.status !== 0) throw new Error(`openssl: ${mk.stderr}`);
+  writeFileSync(certFile, readFileSync(certFile, 'utf8') + readFileSync(`${certFile}.key`, 'utf8'));
+  await runPair('one core, HTTP keep-alive', 'http', false, 1, pinned, false, 'ka1');
+  await runPair('one core, HTTP Connection: close', 'http', true, 1, pinned, false, 'close1');
+  await runPair('one core, mode tcp', 'tcp', false, 1, pinned, false, 'tcp1');
+  await runPair(`all ${cores} cores, HTTP keep-alive`, 'http', false, null, false, false, 'ka');
+  await runPair(`all ${cores} cores, HTTP Connection: close`, 'http', true, null, false, false, 'close');
+  const keyName = process.env.PROXY_BENCH_KEY === 'ec' ? 'ECDSA P-256' : 'RSA 2048';
+  await runPair(`one core, HTTPS keep-alive (TLS 1.3, ${keyName})`, 'http', false, 1, pinned, true, 'tls1');
+  await runPair(`one core, HTTPS Connection: close (${keyName})`, 'http', true, 1, pinned, true, 'tlsnew1');
+  if (only) {
+    console.log(rows.map((r) => `| ${r.what} | ${r.haproxy} | ${r.before ?? ''} | ${r.ours} | ${r.vsBefore ?? r.ratio} |`).join('\n'));
+    process.exit(0);
+  }
 
   // memory: idle RSS, then 10,000 idle keep-alive client connections (one process, one core)
-  for (const who of ['haproxy', 'ours'] as const) {
+  for (const who of contenders) {
     const port = await freePort();
     const cfgFile = join(dir, `${who}-mem.cfg`);
     writeFileSync(cfgFile, config(port, bport, 'http', 1));
-    const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [proxyBin, '-q', '-f', cfgFile];
-    const p = start(cmd, null);
+    const p = start(command(who, cfgFile), null);
     await waitPort(port);
     await sleep(1000);
     const idle = rssKb(p.pid!);
@@ -257,15 +286,14 @@ async function main(): Promise<void> {
     const per = ((loaded - idle) * 1024) / socks.length / 1024;
     for (const s of socks) s.destroy();
     await stop(p);
-    (memory as Record<string, { idle: number; per: number; n: number }>)[who] = { idle, per, n: socks.length };
+    memory[who] = { idle, per, n: socks.length };
   }
   // idle again after a load: what a proxy keeps once a busy spell is over (heap grown, pools filled)
-  for (const who of ['haproxy', 'ours'] as const) {
+  for (const who of contenders) {
     const port = await freePort();
     const cfgFile = join(dir, `${who}-after.cfg`);
     writeFileSync(cfgFile, config(port, bport, 'http', 1));
-    const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [proxyBin, '-q', '-f', cfgFile];
-    const p = start(cmd, pinned ? proxyCpu : null);
+    const p = start(command(who, cfgFile), pinned ? proxyCpu : null);
     await waitPort(port);
     await sleep(300);
     wrk(`http://127.0.0.1:${port}/`, false, pinned ? loadCpu : null, 50, 0, Math.min(duration, 5));
@@ -288,6 +316,12 @@ async function main(): Promise<void> {
     ratio: (memory.ours.per / memory.haproxy.per).toFixed(2),
     target: 'ours <= 40 KB',
   });
+  if (baseline) {
+    const mb = (kb: number) => (kb / 1024).toFixed(1);
+    rows[rows.length - 3] = { ...rows[rows.length - 3], before: mb(memory.before.idle), vsBefore: (memory.ours.idle / memory.before.idle).toFixed(2) };
+    rows[rows.length - 2] = { ...rows[rows.length - 2], before: mb(afterLoad.before), vsBefore: (afterLoad.ours / afterLoad.before).toFixed(2) };
+    rows[rows.length - 1] = { ...rows[rows.length - 1], before: memory.before.per.toFixed(1), vsBefore: (memory.ours.per / memory.before.per).toFixed(2) };
+  }
   await stop(backend);
 
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
@@ -304,7 +338,7 @@ async function main(): Promise<void> {
 - Backend: bench/proxy/backend.ts (raw \`net\`, fixed 13-byte body)${pinned ? ', on core 1' : ''}
 - Command: \`node --import tsx bench/proxy/run.ts ${duration} ${REPS}\`
 - "one core": the proxy pinned to core 0 (\`taskset -c 0\`, HAProxy \`nbthread 1\`, ours \`nbthread 1\`), wrk and the backend on the other cores.
-  "all cores": nothing pinned, HAProxy \`nbthread ${cores}\`, ours its default (one worker process per core).
+  "all cores": nothing pinned, HAProxy \`nbthread ${cores}\`, ours its default (one worker thread per core).
 - Each proxy ran ${REPS} times, alternating with the other; each figure is the median of its ${REPS} runs (errors: the
   sum). "proxy CPU per request" is user + system time of the proxy's processes (from /proc) divided
   by the requests served: it does not depend on how fast wrk and the backend are, so it is the steadiest comparison
@@ -316,11 +350,16 @@ async function main(): Promise<void> {
 |---|---:|---:|---:|---|
 ${rows.map((r) => `| ${r.what} | ${r.haproxy} | ${r.ours} | ${r.ratio} | ${r.target} |`).join('\n')}
 `;
+  if (baseline) {
+    const ab = `A/B, ${new Date().toISOString()}, \`PROXY_BENCH_BASELINE=${baseline} node --import tsx bench/proxy/run.ts ${duration} ${REPS}\`, load average at start ${os.loadavg()[0].toFixed(1)}; req/s: median (min-max of the runs)\n\n| measure | HAProxy | before | after | after/before |\n|---|---:|---:|---:|---:|\n${rows.map((r) => `| ${r.what} | ${r.haproxy} | ${r.before ?? ''} | ${r.ours} | ${r.vsBefore ?? ''} |`).join('\n')}\n`;
+    console.log(ab);
+    process.exit(0);
+  }
   writeFileSync(join(root, 'bench', 'results', 'proxy.md'), md);
   console.log(md);
   process.exit(0);
 }
 
-const memory = {} as Record<'haproxy' | 'ours', { idle: number; per: number; n: number }>;
-const afterLoad = {} as Record<'haproxy' | 'ours', number>;
+const memory = {} as Record<Who, { idle: number; per: number; n: number }>;
+const afterLoad = {} as Record<Who, number>;
 void main();

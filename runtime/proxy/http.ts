@@ -366,6 +366,14 @@ const enum CS {
   Done,
 }
 
+// the states that expect one given byte: that byte, the next state, and the error when another comes
+const FIXED_BYTES: Record<number, [number, CS, string]> = {
+  [CS.DataCR]: [13, CS.DataLF, 'missing CRLF after chunk data'],
+  [CS.DataLF]: [10, CS.Size, 'missing CRLF after chunk data'],
+  [CS.TrailerLF]: [10, CS.TrailerStart, 'invalid trailer'],
+  [CS.LastLF]: [10, CS.Done, 'invalid last chunk'],
+};
+
 /**
  * Follows a chunked body byte by byte without changing it, to find where the message ends.
  * feed() returns how many bytes of the chunk belong to the body (the rest is the next message),
@@ -424,15 +432,19 @@ export class ChunkedTracker {
           break;
         }
         case CS.DataCR:
-          if (b[i] !== 13) throw new HttpError(400, 'missing CRLF after chunk data');
-          i++;
-          this.st = CS.DataLF;
-          break;
         case CS.DataLF:
-          if (b[i] !== 10) throw new HttpError(400, 'missing CRLF after chunk data');
+        case CS.TrailerLF:
+        case CS.LastLF: {
+          const [want, next, what] = FIXED_BYTES[this.st];
+          if (b[i] !== want) throw new HttpError(400, what);
           i++;
-          this.st = CS.Size;
+          this.st = next;
+          if (next === CS.Done) {
+            this.done = true;
+            return i - start;
+          }
           break;
+        }
         case CS.TrailerStart:
           if (b[i] === 13) {
             this.st = CS.LastLF;
@@ -450,17 +462,6 @@ export class ChunkedTracker {
           i++;
           break;
         }
-        case CS.TrailerLF:
-          if (b[i] !== 10) throw new HttpError(400, 'invalid trailer');
-          i++;
-          this.st = CS.TrailerStart;
-          break;
-        case CS.LastLF:
-          if (b[i] !== 10) throw new HttpError(400, 'invalid last chunk');
-          i++;
-          this.st = CS.Done;
-          this.done = true;
-          return i - start;
         case CS.Done:
           return i - start;
       }

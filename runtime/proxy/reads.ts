@@ -87,6 +87,11 @@ export function acceptReads(sock: net.Socket, fn: OnBytes): boolean {
     handle.useUserBuffer(ARENA);
     return true;
   }
-  sock.on('data', (d: Buffer) => deliver(fn, d));
+  dataReads(sock, fn);
   return false;
+}
+
+/** Hands every read of a socket to `fn` from its 'data' events (a TLS socket's, decrypted). */
+export function dataReads(sock: net.Socket, fn: OnBytes): void {
+  sock.on('data', (d: Buffer) => deliver(fn, d));
 }

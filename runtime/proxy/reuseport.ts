@@ -1,4 +1,4 @@
-// One listening socket per worker (SO_REUSEPORT), opened by the primary and handed to the worker.
+// One listening socket per worker (SO_REUSEPORT), opened by the main thread and handed to the worker thread.
 //
 // Why: workers that share one listening socket take new connections in bursts (whichever worker
 // wakes first accepts a run of them), so one worker ends up with most of the keep-alive connections
@@ -6,14 +6,11 @@
 // over the workers by address hash. Node before 22.12 cannot set SO_REUSEPORT, hence the small addon
 // (native/reuseport.c, built next to the bundle as proxy-linux-<arch>.node).
 //
-// Who opens: the primary, which keeps root (the workers drop privileges after their first start),
-// so that a reload can add a privileged port, and because the kernel only groups sockets of the same
-// user. The primary never accepts on these sockets: it wraps the descriptor in a handle without
-// listening in Node, passes it over the IPC channel, and Node closes the primary's copy once the
-// worker has it; the worker's own listen() starts accepting.
+// Who opens: the main thread, which never accepts on these sockets: it passes the descriptor to the
+// worker thread, whose server listens on it (the descriptor is the process's, so nothing travels but
+// its number) and closes it when it stops listening.
 //
-// Without the addon (a build without a C compiler) the proxy runs as before: the workers share
-// one socket per address through node:cluster.
+// Without the addon (a build without a C compiler) the proxy runs one worker.
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import dns from 'node:dns/promises';
@@ -27,10 +24,9 @@ interface Addon {
   cpus(): number[];
   /** Restricts this thread to these CPUs. */
   pin(cpus: number[]): void;
+  /** Names this thread (what top -H and /proc/<pid>/task/<tid>/comm show). */
+  nameThread(name: string): void;
 }
-
-/** What passes between primary and worker: Node's native TCP handle of a listening socket. */
-export type ListenHandle = object;
 
 let addon: Addon | null | undefined;
 
@@ -63,7 +59,8 @@ export class ReusePortOpener {
   private probed = new Map<string, Promise<string>>();
   constructor(private native: Addon) {}
 
-  async open(host: string, port: number, backlog: number): Promise<ListenHandle> {
+  /** A listening socket of its own for one worker: its file descriptor (the worker's server listens on it). */
+  async open(host: string, port: number, backlog: number): Promise<number> {
     const key = `${host}:${port}`;
     let ip = this.probed.get(key);
     if (!ip) {
@@ -74,14 +71,7 @@ export class ReusePortOpener {
       this.probed.set(key, ip);
       ip.catch(() => this.probed.delete(key));
     }
-    const fd = this.native.listen(await ip, port, backlog);
-    // A net.Socket over the descriptor gives Node's handle for it; neither reading nor writing is
-    // started, and the socket object lets go of the handle, which travels on alone.
-    const carrier = new net.Socket({ fd, readable: false, writable: false }) as unknown as { _handle: ListenHandle | null };
-    const handle = carrier._handle;
-    carrier._handle = null;
-    if (!handle) throw new Error(`cannot wrap the listening socket of ${key}`);
-    return handle;
+    return this.native.listen(await ip, port, backlog);
   }
 
   /** Addresses no longer in the configuration are probed again when they come back. */

@@ -1,7 +1,8 @@
 // Statistics: HAProxy's CSV export (same header and column order as HAProxy 2.6), the HTML page,
 // and a Prometheus text exposition, all from the config, the health states and the summed counters.
 import type { ParsedConfig, ProxyConfig } from './config.ts';
-import { COUNTER_KEYS, newCounters, type Counters, type Snapshot, type AdminState } from './engine.ts';
+import { COUNTER_KEYS, newCounters, type CounterKey, type Counters } from './counters.ts';
+import type { Snapshot, AdminState } from './engine.ts';
 
 export const CSV_FIELDS = (
   'pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,' +
@@ -44,13 +45,18 @@ export interface StatsView {
   started: number;
 }
 
-export function sumCounters(list: (Counters | undefined)[]): Counters {
+/** Backend and server figures the workers share (engine snapshots all carry the whole proxy's): taken once. */
+export const SHARED_KEYS: CounterKey[] = ['scur', 'smax', 'qcur', 'qmax'];
+
+/** Every worker's counters added up (`shared`: keys whose value is the same whole-proxy figure in each). */
+export function sumCounters(list: (Counters | undefined)[], shared: CounterKey[] = []): Counters {
   const out = newCounters();
   let last = -1;
   for (const c of list) {
     if (!c) continue;
     for (const k of COUNTER_KEYS) {
-      if (k === 'smax' || k === 'qmax' || k === 'rate_max' || k === 'req_rate_max') out[k] += c[k];
+      if (shared.includes(k)) out[k] = Math.max(out[k], c[k]);
+      else if (k === 'smax' || k === 'qmax' || k === 'rate_max' || k === 'req_rate_max') out[k] += c[k];
       else if (k === 'qtime' || k === 'ctime' || k === 'rtime' || k === 'ttime') out[k] = Math.max(out[k], c[k]);
       else if (k === 'lastsess') last = Math.max(last, c[k]);
       else out[k] += c[k];
@@ -157,7 +163,7 @@ export function statRows(v: StatsView): StatRows[] {
         if (s.id !== undefined) pos++;
         const key = `${p.name}/${s.name}`;
         const h = v.health.get(key);
-        const c = sumCounters(per.map((x) => x?.servers[s.name]));
+        const c = sumCounters(per.map((x) => x?.servers[s.name]), SHARED_KEYS);
         const status = serverStatus(h, s.rise, s.fall);
         const usable = !!h && h.up && h.admin === 'ready';
         const r: Row = {
@@ -199,7 +205,7 @@ export function statRows(v: StatsView): StatRows[] {
         if (p.mode !== 'http') for (const k of ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_tot']) delete r[k];
         rows.push(r);
       }
-      const c = sumCounters(per.map((x) => x?.be));
+      const c = sumCounters(per.map((x) => x?.be), SHARED_KEYS);
       const r: Row = {
         pxname: p.name, svname: 'BACKEND', slim: p.fullconn ?? Math.ceil(p.maxconn / 10), status: act + bck > 0 || p.servers.length === 0 ? 'UP' : 'DOWN',
         weight, act, bck, chkdown, lastchg: lastchg ? sec(lastchg, now) : sec(v.started, now), downtime: 0, pid, iid: p.id, sid: 0, type: 1,
@@ -287,6 +293,43 @@ th{background:#b0b8e0}td.n{text-align:left;font-weight:bold}tr.fe,tr.be{backgrou
   return h;
 }
 
+// The exporter's series per frontend (fe), backend (be) and server (sv) row: name, type, help, and the stats column
+// it shows (@classes: the responses by class, @up: 1 for an UP backend, @state: 1 for the server's current state).
+const SERIES: ['fe' | 'be' | 'sv', string, string, string, string][] = [
+  ['fe', 'haproxy_frontend_current_sessions', 'gauge', 'Number of current sessions', 'scur'],
+  ['fe', 'haproxy_frontend_max_sessions', 'gauge', 'Maximum observed number of sessions', 'smax'],
+  ['fe', 'haproxy_frontend_limit_sessions', 'gauge', 'Configured session limit', 'slim'],
+  ['fe', 'haproxy_frontend_sessions_total', 'counter', 'Total number of sessions', 'stot'],
+  ['fe', 'haproxy_frontend_bytes_in_total', 'counter', 'Request bytes', 'bin'],
+  ['fe', 'haproxy_frontend_bytes_out_total', 'counter', 'Response bytes', 'bout'],
+  ['fe', 'haproxy_frontend_request_errors_total', 'counter', 'Invalid requests', 'ereq'],
+  ['fe', 'haproxy_frontend_http_requests_total', 'counter', 'HTTP requests', 'req_tot'],
+  ['fe', 'haproxy_frontend_http_responses_total', 'counter', 'HTTP responses by class', '@classes'],
+  ['be', 'haproxy_backend_status', 'gauge', 'Backend status (1 = UP)', '@up'],
+  ['be', 'haproxy_backend_current_sessions', 'gauge', 'Number of current sessions', 'scur'],
+  ['be', 'haproxy_backend_current_queue', 'gauge', 'Requests in the queue', 'qcur'],
+  ['be', 'haproxy_backend_sessions_total', 'counter', 'Total number of sessions', 'stot'],
+  ['be', 'haproxy_backend_active_servers', 'gauge', 'Usable active servers', 'act'],
+  ['be', 'haproxy_backend_backup_servers', 'gauge', 'Usable backup servers', 'bck'],
+  ['be', 'haproxy_backend_connection_errors_total', 'counter', 'Failed connections to servers', 'econ'],
+  ['be', 'haproxy_backend_response_errors_total', 'counter', 'Invalid or aborted responses', 'eresp'],
+  ['be', 'haproxy_backend_retry_warnings_total', 'counter', 'Connection retries', 'wretr'],
+  ['be', 'haproxy_backend_redispatch_warnings_total', 'counter', 'Redispatches', 'wredis'],
+  ['be', 'haproxy_backend_http_responses_total', 'counter', 'HTTP responses by class', '@classes'],
+  ['sv', 'haproxy_server_status', 'gauge', 'Server state (1 for the current state)', '@state'],
+  ['sv', 'haproxy_server_current_sessions', 'gauge', 'Number of current sessions', 'scur'],
+  ['sv', 'haproxy_server_sessions_total', 'counter', 'Total number of sessions', 'stot'],
+  ['sv', 'haproxy_server_bytes_in_total', 'counter', 'Request bytes', 'bin'],
+  ['sv', 'haproxy_server_bytes_out_total', 'counter', 'Response bytes', 'bout'],
+  ['sv', 'haproxy_server_connection_errors_total', 'counter', 'Failed connections', 'econ'],
+  ['sv', 'haproxy_server_check_failures_total', 'counter', 'Failed health checks', 'chkfail'],
+  ['sv', 'haproxy_server_check_up_down_total', 'counter', 'UP to DOWN transitions', 'chkdown'],
+  ['sv', 'haproxy_server_weight', 'gauge', 'Server weight', 'weight'],
+  ['sv', 'haproxy_server_http_responses_total', 'counter', 'HTTP responses by class', '@classes'],
+];
+const CLASSES: [string, string][] = [['1xx', 'hrsp_1xx'], ['2xx', 'hrsp_2xx'], ['3xx', 'hrsp_3xx'], ['4xx', 'hrsp_4xx'], ['5xx', 'hrsp_5xx'], ['other', 'hrsp_other']];
+const STATES = ['DOWN', 'UP', 'MAINT', 'DRAIN', 'NOLB'];
+
 /** Prometheus text format, with HAProxy exporter metric names for the common series. */
 export function renderPrometheus(v: StatsView): string {
   const lines: string[] = [];
@@ -305,42 +348,20 @@ export function renderPrometheus(v: StatsView): string {
   const sv = rows.flatMap((p) => p.rows.filter((r) => r.type === 2));
   const num = (x: string | number | undefined) => (typeof x === 'number' ? x : 0);
   const L = (r: Row, kind: 'proxy' | 'server') => (kind === 'proxy' ? `proxy="${r.pxname}"` : `proxy="${r.pxname}",server="${r.svname}"`);
-  metric('haproxy_frontend_current_sessions', 'gauge', 'Number of current sessions', fe.map((r) => [L(r, 'proxy'), num(r.scur)]));
-  metric('haproxy_frontend_max_sessions', 'gauge', 'Maximum observed number of sessions', fe.map((r) => [L(r, 'proxy'), num(r.smax)]));
-  metric('haproxy_frontend_limit_sessions', 'gauge', 'Configured session limit', fe.map((r) => [L(r, 'proxy'), num(r.slim)]));
-  metric('haproxy_frontend_sessions_total', 'counter', 'Total number of sessions', fe.map((r) => [L(r, 'proxy'), num(r.stot)]));
-  metric('haproxy_frontend_bytes_in_total', 'counter', 'Request bytes', fe.map((r) => [L(r, 'proxy'), num(r.bin)]));
-  metric('haproxy_frontend_bytes_out_total', 'counter', 'Response bytes', fe.map((r) => [L(r, 'proxy'), num(r.bout)]));
-  metric('haproxy_frontend_request_errors_total', 'counter', 'Invalid requests', fe.map((r) => [L(r, 'proxy'), num(r.ereq)]));
-  metric('haproxy_frontend_http_requests_total', 'counter', 'HTTP requests', fe.map((r) => [L(r, 'proxy'), num(r.req_tot)]));
-  const codes: [string, string][] = [['1xx', 'hrsp_1xx'], ['2xx', 'hrsp_2xx'], ['3xx', 'hrsp_3xx'], ['4xx', 'hrsp_4xx'], ['5xx', 'hrsp_5xx'], ['other', 'hrsp_other']];
-  metric('haproxy_frontend_http_responses_total', 'counter', 'HTTP responses by class', fe.flatMap((r) => codes.map(([c, k]) => [`${L(r, 'proxy')},code="${c}"`, num(r[k])] as [string, number])));
-  metric('haproxy_backend_status', 'gauge', 'Backend status (1 = UP)', be.map((r) => [L(r, 'proxy'), r.status === 'UP' ? 1 : 0]));
-  metric('haproxy_backend_current_sessions', 'gauge', 'Number of current sessions', be.map((r) => [L(r, 'proxy'), num(r.scur)]));
-  metric('haproxy_backend_current_queue', 'gauge', 'Requests in the queue', be.map((r) => [L(r, 'proxy'), num(r.qcur)]));
-  metric('haproxy_backend_sessions_total', 'counter', 'Total number of sessions', be.map((r) => [L(r, 'proxy'), num(r.stot)]));
-  metric('haproxy_backend_active_servers', 'gauge', 'Usable active servers', be.map((r) => [L(r, 'proxy'), num(r.act)]));
-  metric('haproxy_backend_backup_servers', 'gauge', 'Usable backup servers', be.map((r) => [L(r, 'proxy'), num(r.bck)]));
-  metric('haproxy_backend_connection_errors_total', 'counter', 'Failed connections to servers', be.map((r) => [L(r, 'proxy'), num(r.econ)]));
-  metric('haproxy_backend_response_errors_total', 'counter', 'Invalid or aborted responses', be.map((r) => [L(r, 'proxy'), num(r.eresp)]));
-  metric('haproxy_backend_retry_warnings_total', 'counter', 'Connection retries', be.map((r) => [L(r, 'proxy'), num(r.wretr)]));
-  metric('haproxy_backend_redispatch_warnings_total', 'counter', 'Redispatches', be.map((r) => [L(r, 'proxy'), num(r.wredis)]));
-  metric('haproxy_backend_http_responses_total', 'counter', 'HTTP responses by class', be.flatMap((r) => codes.map(([c, k]) => [`${L(r, 'proxy')},code="${c}"`, num(r[k])] as [string, number])));
-  const states = ['DOWN', 'UP', 'MAINT', 'DRAIN', 'NOLB'];
-  metric('haproxy_server_status', 'gauge', 'Server state (1 for the current state)', sv.flatMap((r) => {
-    const st = String(r.status);
-    const cur = st.startsWith('UP') || st === 'no check' ? 'UP' : st.startsWith('DOWN') ? 'DOWN' : st;
-    return states.map((s) => [`${L(r, 'server')},state="${s}"`, s === cur ? 1 : 0] as [string, number]);
-  }));
-  metric('haproxy_server_current_sessions', 'gauge', 'Number of current sessions', sv.map((r) => [L(r, 'server'), num(r.scur)]));
-  metric('haproxy_server_sessions_total', 'counter', 'Total number of sessions', sv.map((r) => [L(r, 'server'), num(r.stot)]));
-  metric('haproxy_server_bytes_in_total', 'counter', 'Request bytes', sv.map((r) => [L(r, 'server'), num(r.bin)]));
-  metric('haproxy_server_bytes_out_total', 'counter', 'Response bytes', sv.map((r) => [L(r, 'server'), num(r.bout)]));
-  metric('haproxy_server_connection_errors_total', 'counter', 'Failed connections', sv.map((r) => [L(r, 'server'), num(r.econ)]));
-  metric('haproxy_server_check_failures_total', 'counter', 'Failed health checks', sv.map((r) => [L(r, 'server'), num(r.chkfail)]));
-  metric('haproxy_server_check_up_down_total', 'counter', 'UP to DOWN transitions', sv.map((r) => [L(r, 'server'), num(r.chkdown)]));
-  metric('haproxy_server_weight', 'gauge', 'Server weight', sv.map((r) => [L(r, 'server'), num(r.weight)]));
-  metric('haproxy_server_http_responses_total', 'counter', 'HTTP responses by class', sv.flatMap((r) => codes.map(([c, k]) => [`${L(r, 'server')},code="${c}"`, num(r[k])] as [string, number])));
+  const groups = { fe, be, sv };
+  for (const [group, name, type, help, col] of SERIES) {
+    const kind = group === 'sv' ? 'server' : 'proxy';
+    metric(name, type, help, groups[group].flatMap((r): [string, number][] => {
+      if (col === '@classes') return CLASSES.map(([c, k]) => [`${L(r, kind)},code="${c}"`, num(r[k])]);
+      if (col === '@up') return [[L(r, kind), r.status === 'UP' ? 1 : 0]];
+      if (col === '@state') {
+        const st = String(r.status);
+        const cur = st.startsWith('UP') || st === 'no check' ? 'UP' : st.startsWith('DOWN') ? 'DOWN' : st;
+        return STATES.map((x) => [`${L(r, kind)},state="${x}"`, x === cur ? 1 : 0]);
+      }
+      return [[L(r, kind), num(r[col])]];
+    }));
+  }
   void now;
   return lines.join('\n') + '\n';
 }

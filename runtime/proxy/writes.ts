@@ -86,7 +86,8 @@ function newReq(b: StreamBinding): WriteReq {
 /** Writes `b` to `sock` like sock.write(b); see the rules at the top of this file. */
 export function send(sock: net.Socket, b: Buffer): boolean {
   const handle = (sock as unknown as { _handle: Handle | null })._handle;
-  if (!binding || !handle || sock.connecting || sock.writableLength !== 0 || sock.timeout || sock.destroyed || sock.writableEnded) return sock.write(b);
+  // (a TLS socket's writes go through its encryption: socket.write())
+  if (!binding || !handle || (sock as { encrypted?: boolean }).encrypted || sock.connecting || sock.writableLength !== 0 || sock.timeout || sock.destroyed || sock.writableEnded) return sock.write(b);
   const req = spare ?? newReq(binding);
   spare = null;
   req.handle = handle;

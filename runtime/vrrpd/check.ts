@@ -13,8 +13,11 @@ import { basename } from 'node:path';
 
 export type SelfCheck = { kind: 'http'; url: string } | { kind: 'tcp'; host: string; port: number };
 
-/** HTTP(S) GET: healthy on a status below 400 within the timeout. */
-export function httpCheck(url: string, timeoutMs: number): Promise<boolean> {
+/**
+ * A check that settles once: start(finish) begins it and returns what stops it when it overruns `timeoutMs`
+ * (then it is a failure).
+ */
+export function timedCheck(timeoutMs: number, start: (finish: (ok: boolean) => void) => () => void): Promise<boolean> {
   return new Promise((resolve) => {
     let done = false;
     const finish = (ok: boolean) => {
@@ -23,39 +26,45 @@ export function httpCheck(url: string, timeoutMs: number): Promise<boolean> {
       clearTimeout(timer);
       resolve(ok);
     };
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      resolve(false);
-      return;
-    }
+    const timer = setTimeout(() => {
+      stop();
+      finish(false);
+    }, timeoutMs);
+    const stop = start(finish);
+  });
+}
+
+/** HTTP(S) GET: healthy on a status below 400 within the timeout. */
+export function httpCheck(url: string, timeoutMs: number): Promise<boolean> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return Promise.resolve(false);
+  }
+  return timedCheck(timeoutMs, (finish) => {
     const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: 'GET', headers: { 'user-agent': 'hasetup-vrrpd-check' } }, (res) => {
       res.resume();
       finish((res.statusCode ?? 500) < 400);
       req.destroy();
     });
-    const timer = setTimeout(() => {
-      req.destroy();
-      finish(false);
-    }, timeoutMs);
     req.on('error', () => finish(false));
     req.end();
+    return () => req.destroy();
   });
 }
 
 /** TCP connect: healthy when the connection opens within the timeout. */
 export function tcpCheck(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
+  return timedCheck(timeoutMs, (finish) => {
     const s = connect({ host, port });
-    const finish = (ok: boolean) => {
-      clearTimeout(timer);
+    const end = (ok: boolean) => {
       s.destroy();
-      resolve(ok);
+      finish(ok);
     };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    s.on('connect', () => finish(true));
-    s.on('error', () => finish(false));
+    s.on('connect', () => end(true));
+    s.on('error', () => end(false));
+    return () => s.destroy();
   });
 }
 

@@ -4,6 +4,7 @@
 // warning so that an existing keepalived.conf can be brought over.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, basename } from 'node:path';
+import { splitWords, type WordRules } from '../common/words.ts';
 
 export interface Where {
   file: string;
@@ -114,6 +115,8 @@ export interface VrrpdConfig {
   scripts: Record<string, VrrpScriptConfig>;
   instances: VrrpInstanceConfig[];
   warnings: ConfigMessage[];
+  /** keywords keepalived would not know where they stand: ignored, and `-t` fails, as with keepalived */
+  unknowns: ConfigMessage[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,35 +133,11 @@ export interface Statement extends Where {
   block?: Statement[];
 }
 
+const COMMAND_WORDS: WordRules = { comments: false, controlEscapes: false, space: (c) => /\s/.test(c), strictQuotes: false };
+
 /** keepalived-style command-line splitting: whitespace separates, '...' and "..." group, \ escapes. */
 export function splitCommand(s: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let has = false;
-  let q: string | null = null;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (q) {
-      if (c === q) q = null;
-      else if (c === '\\' && q === '"' && i + 1 < s.length) cur += s[++i];
-      else cur += c;
-    } else if (c === '"' || c === "'") {
-      q = c;
-      has = true;
-    } else if (c === '\\' && i + 1 < s.length) {
-      cur += s[++i];
-      has = true;
-    } else if (/\s/.test(c)) {
-      if (has) out.push(cur);
-      cur = '';
-      has = false;
-    } else {
-      cur += c;
-      has = true;
-    }
-  }
-  if (has) out.push(cur);
-  return out;
+  return splitWords(s, COMMAND_WORDS);
 }
 
 function tokenizeLine(line: string, file: string, lineNo: number, errors: ConfigMessage[]): Token[] {
@@ -310,7 +289,6 @@ const IGNORED_GLOBAL = new Set([
   'smtp_server',
   'smtp_connect_timeout',
   'smtp_helo_name',
-  'lvs_id',
   'lvs_sync_daemon',
   'vrrp_skip_check_adv_addr',
   'vrrp_strict',
@@ -322,9 +300,28 @@ const IGNORED_GLOBAL = new Set([
 ]);
 const IGNORED_INSTANCE = new Set(['smtp_alert']);
 
+// Where a keyword keepalived does not know in one place does belong: said with its "Unknown keyword".
+const ELSEWHERE: Record<string, string> = {
+  'vrrp_instance/vrrp_version': "in a vrrp_instance the keyword is 'version'; vrrp_version belongs in global_defs",
+  'global_defs/version': "in global_defs the keyword is 'vrrp_version'",
+  'vrrp_instance/router_id': 'router_id belongs in global_defs',
+  'global_defs/priority': 'priority belongs in a vrrp_instance',
+  'vrrp_script/priority': 'a vrrp_script changes the priority with weight',
+  'vrrp_instance/interval': 'interval belongs in a vrrp_script; an instance has advert_int',
+  'global_defs/preempt': 'preempt belongs in a vrrp_instance',
+};
+
 class Ctx {
   errors: ConfigMessage[] = [];
   warnings: ConfigMessage[] = [];
+  /** keywords keepalived does not know where they are: it says "Unknown keyword" and ignores them (and -t fails) */
+  unknowns: ConfigMessage[] = [];
+  unknown(st: Statement, scope: string | null): void {
+    let where = ELSEWHERE[`${scope?.split(' ')[0] ?? ''}/${st.keyword}`];
+    if (!where && scope === 'global_defs' && GARP_KEYWORDS[st.keyword]) where = `in global_defs the keyword is 'vrrp_${st.keyword}'`;
+    if (!where && scope?.startsWith('vrrp_instance') && st.keyword.startsWith('vrrp_') && GARP_KEYWORDS[st.keyword.slice(5)]) where = `in a vrrp_instance the keyword is '${st.keyword.slice(5)}'`;
+    this.unknowns.push({ file: st.file, line: st.line, message: `Unknown keyword '${st.keyword}'${scope ? ` in ${scope}` : ''}${where ? ` (${where})` : ''}: ignored, as keepalived ignores it` });
+  }
   err(w: Where, message: string): void {
     this.errors.push({ file: w.file, line: w.line, message });
   }
@@ -350,6 +347,11 @@ class Ctx {
     }
     return v;
   }
+  /** one number into target[key] (see num) */
+  numInto<T extends object>(st: Statement, target: T, key: keyof T & string, min: number, max: number, integer = true): void {
+    const v = this.num(st, min, max, integer);
+    if (v !== undefined) (target as Record<string, unknown>)[key] = v;
+  }
   block(st: Statement): Statement[] {
     if (!st.block) {
       this.err(st, `${st.keyword} expects a { } block`);
@@ -373,6 +375,30 @@ class Ctx {
   }
 }
 
+/** The gratuitous ARP settings, in global_defs (vrrp_garp_*, the defaults) and in an instance (garp_*). */
+type GarpSettings = Pick<GlobalDefs, 'garpMasterDelay' | 'garpMasterRepeat' | 'garpMasterRefresh' | 'garpMasterRefreshRepeat'>;
+
+/** Keywords that take one number: the field they set, its range, and whether it must be an integer (default). */
+type NumberKeywords<T> = Record<string, [keyof T & string, number, number, boolean?]>;
+
+const GARP_KEYWORDS: NumberKeywords<GarpSettings> = {
+  garp_master_delay: ['garpMasterDelay', 0, 3600],
+  garp_master_repeat: ['garpMasterRepeat', 0, 1000],
+  garp_master_refresh: ['garpMasterRefresh', 0, 86400],
+  garp_master_refresh_repeat: ['garpMasterRefreshRepeat', 1, 1000],
+};
+
+const SCRIPT_NUMBERS: NumberKeywords<VrrpScriptConfig> = { interval: ['interval', 0.01, 86400, false], rise: ['rise', 1, 1000], fall: ['fall', 1, 1000] };
+const INSTANCE_NUMBERS: NumberKeywords<Partial<VrrpInstanceConfig>> = { virtual_router_id: ['vrid', 1, 255], priority: ['priority', 1, 255] };
+
+/** A statement `name N` of `table` into `target`; false when `name` is not in the table. */
+function numberKeyword<T extends object>(c: Ctx, st: Statement, name: string, table: NumberKeywords<T>, target: T): boolean {
+  const spec = table[name];
+  if (!spec) return false;
+  c.numInto(st, target, spec[0], spec[1], spec[2], spec[3] ?? true);
+  return true;
+}
+
 function parseGlobal(c: Ctx, block: Statement[], g: GlobalDefs): void {
   for (const st of block) {
     switch (st.keyword) {
@@ -394,29 +420,10 @@ function parseGlobal(c: Ctx, block: Statement[], g: GlobalDefs): void {
       case 'enable_script_security':
         if (c.args(st, 0)) g.enableScriptSecurity = true;
         break;
-      case 'vrrp_garp_master_delay': {
-        const v = c.num(st, 0, 3600);
-        if (v !== undefined) g.garpMasterDelay = v;
-        break;
-      }
-      case 'vrrp_garp_master_repeat': {
-        const v = c.num(st, 0, 1000);
-        if (v !== undefined) g.garpMasterRepeat = v;
-        break;
-      }
-      case 'vrrp_garp_master_refresh': {
-        const v = c.num(st, 0, 86400);
-        if (v !== undefined) g.garpMasterRefresh = v;
-        break;
-      }
-      case 'vrrp_garp_master_refresh_repeat': {
-        const v = c.num(st, 1, 1000);
-        if (v !== undefined) g.garpMasterRefreshRepeat = v;
-        break;
-      }
       default:
+        if (st.keyword.startsWith('vrrp_') && numberKeyword(c, st, st.keyword.slice(5), GARP_KEYWORDS, g)) break;
         if (IGNORED_GLOBAL.has(st.keyword)) c.warn(st, `global_defs ${st.keyword} is not supported by hasetup-vrrpd and is ignored`);
-        else c.err(st, `unknown keyword '${st.keyword}' in global_defs`);
+        else c.unknown(st, 'global_defs');
     }
   }
 }
@@ -435,11 +442,6 @@ function parseScript(c: Ctx, st: Statement): VrrpScriptConfig | undefined {
         if (argv) s.argv = argv;
         break;
       }
-      case 'interval': {
-        const v = c.num(k, 0.01, 86400, false);
-        if (v !== undefined) s.interval = v;
-        break;
-      }
       case 'timeout': {
         const v = c.num(k, 0.01, 86400, false);
         if (v !== undefined) {
@@ -454,21 +456,11 @@ function parseScript(c: Ctx, st: Statement): VrrpScriptConfig | undefined {
         if (v !== undefined) s.weight = v;
         break;
       }
-      case 'rise': {
-        const v = c.num(k, 1, 1000);
-        if (v !== undefined) s.rise = v;
-        break;
-      }
-      case 'fall': {
-        const v = c.num(k, 1, 1000);
-        if (v !== undefined) s.fall = v;
-        break;
-      }
       case 'init_fail':
         if (c.args(k, 0)) s.initFail = true;
         break;
       default:
-        c.err(k, `unknown keyword '${k.keyword}' in vrrp_script`);
+        if (!numberKeyword(c, k, k.keyword, SCRIPT_NUMBERS, s)) c.unknown(k, 'vrrp_script');
     }
   }
   if (s.argv.length === 0) c.err(st, `vrrp_script ${s.name} has no script`);
@@ -514,6 +506,20 @@ function parseVip(c: Ctx, st: Statement, iface: string, excluded: boolean): Virt
   return v;
 }
 
+/** The entries of a track_script or track_interface block: a name and an optional `weight N`. */
+function trackEntries(c: Ctx, k: Statement): { st: Statement; weight?: number }[] {
+  return c.block(k).map((a) => {
+    let weight: number | undefined;
+    if (a.block) c.err(a, `${k.keyword} entries take no block`);
+    if (a.args.length === 2 && a.args[0].text === 'weight') {
+      const w = Number(a.args[1].text);
+      if (!/^-?\d+$/.test(a.args[1].text) || w < -253 || w > 253) c.err(a, `weight '${a.args[1].text}' is not an integer in -253..253`);
+      else weight = w;
+    } else if (a.args.length > 0) c.err(a, `${k.keyword} ${a.keyword}: expected 'weight N' or nothing`);
+    return { st: a, weight };
+  });
+}
+
 function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig | undefined {
   if (st.args.length !== 1) {
     c.err(st, 'vrrp_instance expects a name');
@@ -534,7 +540,7 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
   const peers: string[] = [];
   let nopreempt = false;
   let trackPrimary = true;
-  const garp = { delay: g.garpMasterDelay, repeat: g.garpMasterRepeat, refresh: g.garpMasterRefresh, refreshRepeat: g.garpMasterRefreshRepeat };
+  const garp: GarpSettings = { garpMasterDelay: g.garpMasterDelay, garpMasterRepeat: g.garpMasterRepeat, garpMasterRefresh: g.garpMasterRefresh, garpMasterRefreshRepeat: g.garpMasterRefreshRepeat };
 
   for (const k of c.block(st)) {
     switch (k.keyword) {
@@ -554,23 +560,12 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
         }
         break;
       }
-      case 'virtual_router_id': {
-        const v = c.num(k, 1, 255);
-        if (v !== undefined) inst.vrid = v;
-        break;
-      }
-      case 'priority': {
-        const v = c.num(k, 1, 255);
-        if (v !== undefined) inst.priority = v;
-        break;
-      }
       case 'advert_int': {
         const v = c.num(k, 0.01, 255, false);
         if (v !== undefined) advertInt = { v, at: k };
         break;
       }
-      case 'version':
-      case 'vrrp_version': {
+      case 'version': {
         const v = c.num(k, 2, 3);
         if (v !== undefined) version = v as VrrpVersion;
         break;
@@ -591,7 +586,7 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
               if (x[0].length > 8) c.warn(a, 'auth_pass is longer than 8 characters: only the first 8 are used');
               authPass = x[0].slice(0, 8);
             }
-          } else c.err(a, `unknown keyword '${a.keyword}' in authentication`);
+          } else c.unknown(a, 'authentication');
         }
         break;
       case 'virtual_ipaddress':
@@ -619,37 +614,17 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
       case 'preempt':
         if (c.args(k, 0)) nopreempt = false;
         break;
-      case 'preempt_delay': {
-        const v = c.num(k, 0, 1000, false);
-        if (v !== undefined) inst.preemptDelay = v;
+      case 'preempt_delay':
+        c.numInto(k, inst, 'preemptDelay', 0, 1000, false);
         break;
-      }
       case 'dont_track_primary':
         if (c.args(k, 0)) trackPrimary = false;
         break;
       case 'track_script':
-        for (const a of c.block(k)) {
-          const ref: TrackScriptRef = { name: a.keyword, where: { file: a.file, line: a.line } };
-          if (a.block) c.err(a, 'track_script entries take no block');
-          if (a.args.length === 2 && a.args[0].text === 'weight') {
-            const w = Number(a.args[1].text);
-            if (!/^-?\d+$/.test(a.args[1].text) || w < -253 || w > 253) c.err(a, `weight '${a.args[1].text}' is not an integer in -253..253`);
-            else ref.weight = w;
-          } else if (a.args.length > 0) c.err(a, `track_script ${a.keyword}: expected 'weight N' or nothing`);
-          trackScripts.push(ref);
-        }
+        for (const a of trackEntries(c, k)) trackScripts.push({ name: a.st.keyword, weight: a.weight, where: { file: a.st.file, line: a.st.line } });
         break;
       case 'track_interface':
-        for (const a of c.block(k)) {
-          const ref: TrackInterfaceRef = { name: a.keyword, weight: 0 };
-          if (a.block) c.err(a, 'track_interface entries take no block');
-          if (a.args.length === 2 && a.args[0].text === 'weight') {
-            const w = Number(a.args[1].text);
-            if (!/^-?\d+$/.test(a.args[1].text) || w < -253 || w > 253) c.err(a, `weight '${a.args[1].text}' is not an integer in -253..253`);
-            else ref.weight = w;
-          } else if (a.args.length > 0) c.err(a, `track_interface ${a.keyword}: expected 'weight N' or nothing`);
-          trackInterfaces.push(ref);
-        }
+        for (const a of trackEntries(c, k)) trackInterfaces.push({ name: a.st.keyword, weight: a.weight ?? 0 });
         break;
       case 'notify_master':
       case 'notify_backup':
@@ -663,29 +638,10 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
         }
         break;
       }
-      case 'garp_master_delay': {
-        const v = c.num(k, 0, 3600);
-        if (v !== undefined) garp.delay = v;
-        break;
-      }
-      case 'garp_master_repeat': {
-        const v = c.num(k, 0, 1000);
-        if (v !== undefined) garp.repeat = v;
-        break;
-      }
-      case 'garp_master_refresh': {
-        const v = c.num(k, 0, 86400);
-        if (v !== undefined) garp.refresh = v;
-        break;
-      }
-      case 'garp_master_refresh_repeat': {
-        const v = c.num(k, 1, 1000);
-        if (v !== undefined) garp.refreshRepeat = v;
-        break;
-      }
       default:
+        if (numberKeyword(c, k, k.keyword, GARP_KEYWORDS, garp) || numberKeyword(c, k, k.keyword, INSTANCE_NUMBERS, inst)) break;
         if (IGNORED_INSTANCE.has(k.keyword)) c.warn(k, `${k.keyword} is not supported by hasetup-vrrpd and is ignored`);
-        else c.err(k, `unknown keyword '${k.keyword}' in vrrp_instance ${name}`);
+        else c.unknown(k, `vrrp_instance ${name}`);
     }
   }
 
@@ -751,10 +707,7 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
     trackInterfaces,
     trackPrimary,
     notify,
-    garpMasterDelay: garp.delay,
-    garpMasterRepeat: garp.repeat,
-    garpMasterRefresh: garp.refresh,
-    garpMasterRefreshRepeat: garp.refreshRepeat,
+    ...garp,
     where,
   };
 }
@@ -797,7 +750,7 @@ export function parseConfig(file: string, text?: string): VrrpdConfig {
         c.err(st, `${st.keyword} (LVS) is not supported by hasetup-vrrpd: it only does VRRP`);
         break;
       default:
-        c.err(st, `unknown keyword '${st.keyword}'`);
+        c.unknown(st, null);
     }
   }
   // cross references
@@ -813,5 +766,5 @@ export function parseConfig(file: string, text?: string): VrrpdConfig {
   }
   if (instances.length === 0 && c.errors.length === 0) c.warn({ file, line: 0 }, 'no vrrp_instance');
   if (c.errors.length) throw new ConfigError(c.errors);
-  return { file, global, scripts, instances, warnings: c.warnings };
+  return { file, global, scripts, instances, warnings: c.warnings, unknowns: c.unknowns };
 }

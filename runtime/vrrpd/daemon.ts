@@ -105,7 +105,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     this.config = parseConfig(this.opts.configFile);
-    for (const w of this.config.warnings) this.say(null, `warning: ${w.file}:${w.line}: ${w.message}`);
+    for (const w of [...this.config.warnings, ...this.config.unknowns]) this.say(null, `warning: ${w.file}:${w.line}: ${w.message}`);
     this.applyScriptSettings();
     await this.syncTrackers();
     for (const cfg of this.config.instances) this.startInstance(cfg);
@@ -436,7 +436,7 @@ export class Daemon {
       this.config = prev;
       return;
     }
-    for (const w of next.warnings) this.say(null, `warning: ${w.file}:${w.line}: ${w.message}`);
+    for (const w of [...next.warnings, ...next.unknowns]) this.say(null, `warning: ${w.file}:${w.line}: ${w.message}`);
     await this.syncTrackers();
     const wanted = new Map(next.instances.map((c) => [c.name, c]));
     for (const [name, r] of [...this.running]) {

@@ -4,8 +4,9 @@
 import { parseConfig, ConfigError } from './config.ts';
 import { Daemon, DEFAULT_STATUS_FILE } from './daemon.ts';
 import { parseTcpTarget, runSelfCheck, type SelfCheck } from './check.ts';
+import { VERSION } from '../common/version.ts';
+import { coalesced } from '../common/coalesce.ts';
 
-const VERSION = '0.1.0';
 const DEFAULT_CONFIG = '/etc/keepalived/keepalived.conf';
 
 const USAGE = `usage: hasetup-vrrpd [-f FILE] [--status FILE] [-t]
@@ -102,6 +103,12 @@ function configTest(file: string): number {
   try {
     const cfg = parseConfig(file);
     for (const w of cfg.warnings) console.error(`${w.file}:${w.line}: warning: ${w.message}`);
+    // as keepalived -t: a keyword it does not know in that place fails the test (the daemon ignores it)
+    for (const u of cfg.unknowns) console.error(`${u.file}:${u.line}: ${u.message}`);
+    if (cfg.unknowns.length) {
+      console.error(`${file}: ${cfg.unknowns.length} unknown keyword${cfg.unknowns.length > 1 ? 's' : ''}: keepalived -t fails on ${cfg.unknowns.length > 1 ? 'them' : 'it'} too`);
+      return 1;
+    }
     console.log(`${file}: configuration OK (${cfg.instances.length} vrrp_instance, ${Object.keys(cfg.scripts).length} vrrp_script)`);
     return 0;
   } catch (e) {
@@ -143,10 +150,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => leave('SIGTERM'));
   process.on('SIGINT', () => leave('SIGINT'));
-  let reloading: Promise<void> = Promise.resolve();
+  // a SIGHUP during a reload makes one more reload after it
+  const reload = coalesced(() => daemon.reload().catch((e) => console.error(`${stamp()} reload: ${(e as Error).message}`)));
   process.on('SIGHUP', () => {
     console.log(`${stamp()} SIGHUP: reloading ${args.file}`);
-    reloading = reloading.then(() => daemon.reload()).catch((e) => console.error(`${stamp()} reload: ${(e as Error).message}`));
+    reload();
   });
   try {
     await daemon.start();

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Clock } from './instance.ts';
-import { parseSelfCheck, runSelfCheck } from './check.ts';
+import { parseSelfCheck, runSelfCheck, timedCheck } from './check.ts';
 import type { TrackInterfaceRef, VrrpScriptConfig, TrackScriptRef } from './config.ts';
 
 export type CheckStatus = 'init' | 'ok' | 'failed';
@@ -21,21 +21,11 @@ export function commandRunner(runAs: RunAs = {}): CheckRunner {
   return (argv, timeoutMs) => {
     const self = parseSelfCheck(argv);
     if (self) return runSelfCheck(self, timeoutMs);
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = (ok: boolean) => {
-        if (done) return;
-        done = true;
-        clearTimeout(t);
-        resolve(ok);
-      };
+    return timedCheck(timeoutMs, (finish) => {
       const child = spawn(argv[0], argv.slice(1), { stdio: 'ignore', uid: runAs.uid, gid: runAs.gid });
-      const t = setTimeout(() => {
-        child.kill('SIGKILL');
-        finish(false);
-      }, timeoutMs);
       child.on('error', () => finish(false));
       child.on('exit', (code) => finish(code === 0));
+      return () => child.kill('SIGKILL');
     });
   };
 }

@@ -16,17 +16,20 @@
  *   cpus() -> number[]
  *       The CPUs the calling thread may run on (sched_getaffinity), in increasing order.
  *   pin(cpus: number[])
- *       Restricts the calling thread (a worker's main thread: its event loop) to those CPUs
+ *       Restricts the calling thread (a worker thread: its event loop) to those CPUs
  *       (sched_setaffinity). Throws with the errno name (EINVAL for CPUs outside the allowed set).
+ *   nameThread(name)
+ *       Names the calling thread (prctl PR_SET_NAME, 15 characters at most): what top -H, ps -L and
+ *       /proc/<pid>/task/<tid>/comm show.
  */
 #define _GNU_SOURCE
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "../../common/napi.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -114,28 +117,21 @@ static int open_bound(napi_env env, napi_value *argv, int reuseport, int backlog
 }
 
 static napi_value do_listen(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
   int32_t backlog = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
-      napi_get_value_int32(env, argv[2], &backlog) != napi_ok || backlog < 0) {
+  if (get_args(env, info, 3, 3, argv, "listen(host, port, backlog)") < 0) return NULL;
+  if (napi_get_value_int32(env, argv[2], &backlog) != napi_ok || backlog < 0) {
     napi_throw_type_error(env, NULL, "listen(host, port, backlog)");
     return NULL;
   }
   int fd = open_bound(env, argv, 1, backlog);
   if (fd < 0) return NULL;
-  napi_value out;
-  napi_create_int32(env, fd, &out);
-  return out;
+  return int_value(env, fd);
 }
 
 static napi_value do_probe(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
-    napi_throw_type_error(env, NULL, "probe(host, port)");
-    return NULL;
-  }
+  if (get_args(env, info, 2, 2, argv, "probe(host, port)") < 0) return NULL;
   int fd = open_bound(env, argv, 0, -1);
   if (fd >= 0) close(fd);
   return NULL;
@@ -162,12 +158,11 @@ static napi_value do_cpus(napi_env env, napi_callback_info info) {
 }
 
 static napi_value do_pin(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
   bool is_array = false;
   uint32_t len = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+  if (get_args(env, info, 1, 1, argv, "pin(cpus): a non-empty array of CPU numbers") < 0) return NULL;
+  if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
       napi_get_array_length(env, argv[0], &len) != napi_ok || len == 0) {
     napi_throw_type_error(env, NULL, "pin(cpus): a non-empty array of CPU numbers");
     return NULL;
@@ -192,15 +187,14 @@ static napi_value do_pin(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-    { "listen", NULL, do_listen, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "probe", NULL, do_probe, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "cpus", NULL, do_cpus, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "pin", NULL, do_pin, NULL, NULL, NULL, napi_enumerable, NULL },
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
+static napi_value do_name(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  char name[16];
+  if (get_args(env, info, 1, 1, argv, "nameThread(name)") < 0) return NULL;
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok) return throw_msg(env, "nameThread(name): a string");
+  if (prctl(PR_SET_NAME, name, 0, 0, 0) < 0) return throw_code(env, errno_name(errno), "prctl PR_SET_NAME failed");
+  return NULL;
 }
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
+ADDON_EXPORTS({ "listen", do_listen }, { "probe", do_probe }, { "cpus", do_cpus }, { "pin", do_pin }, { "nameThread", do_name });

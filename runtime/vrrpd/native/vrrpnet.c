@@ -18,8 +18,7 @@
  *                                                    (IPv4 addresses through rtnetlink, what `ip addr` does)
  */
 #define _GNU_SOURCE
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "../../common/napi.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,17 +67,6 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   return NULL;
 }
 
-static napi_value throw_msg(napi_env env, const char *msg) {
-  napi_throw_error(env, NULL, msg);
-  return NULL;
-}
-
-static int get_string(napi_env env, napi_value v, char *buf, size_t size) {
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok) return -1;
-  if (len >= size - 1) return -1;
-  return 0;
-}
 
 static void *receiver(void *arg) {
   vrrp_sock *s = arg;
@@ -153,14 +141,20 @@ static void handle_finalize(napi_env env, void *data, void *hint) {
   sock_unref(s);
 }
 
+/* An interface name argument into ifname (IF_NAMESIZE + 1 bytes); -1 with an exception naming `what` pending. */
+static int get_ifname(napi_env env, napi_value v, char *ifname, const char *what) {
+  if (get_string(env, v, ifname, IF_NAMESIZE + 1) == 0 && ifname[0] != 0) return 0;
+  char msg[64];
+  snprintf(msg, sizeof msg, "%s: bad interface name", what);
+  throw_msg(env, msg);
+  return -1;
+}
+
 static napi_value open_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3)
-    return throw_msg(env, "open(ifname, joinMulticast, onPacket) expects 3 arguments");
+  if (get_args(env, info, 3, 3, argv, "open(ifname, joinMulticast, onPacket) expects 3 arguments") < 0) return NULL;
   char ifname[IF_NAMESIZE + 1];
-  if (get_string(env, argv[0], ifname, sizeof ifname) != 0 || ifname[0] == 0)
-    return throw_msg(env, "open: bad interface name");
+  if (get_ifname(env, argv[0], ifname, "open") < 0) return NULL;
   bool join = false;
   if (napi_get_value_bool(env, argv[1], &join) != napi_ok)
     return throw_msg(env, "open: joinMulticast must be a boolean");
@@ -240,20 +234,26 @@ static vrrp_sock *get_handle(napi_env env, napi_value v) {
   return p;
 }
 
-static napi_value send_packet(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3)
-    return throw_msg(env, "send(handle, packet, dstAddr) expects 3 arguments");
+/* The arguments of a call whose first one is a socket handle: the socket, or NULL with an exception pending. */
+static vrrp_sock *socket_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage, const char *what) {
+  if (get_args(env, info, n, n, argv, usage) < 0) return NULL;
   vrrp_sock *s = get_handle(env, argv[0]);
-  if (!s) return throw_msg(env, "send: bad handle");
+  if (!s) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s: bad handle", what);
+    throw_msg(env, msg);
+  }
+  return s;
+}
+
+static napi_value send_packet(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  vrrp_sock *s = socket_args(env, info, 3, argv, "send(handle, packet, dstAddr) expects 3 arguments", "send");
+  if (!s) return NULL;
   if (atomic_load(&s->closed)) return throw_msg(env, "send: socket closed");
   void *data;
   size_t len;
-  bool isbuf = false;
-  napi_is_buffer(env, argv[1], &isbuf);
-  if (!isbuf || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok)
-    return throw_msg(env, "send: packet must be a Buffer");
+  if (get_buffer(env, argv[1], &data, &len) < 0) return throw_msg(env, "send: packet must be a Buffer");
   char addr[64];
   struct sockaddr_in dst;
   memset(&dst, 0, sizeof dst);
@@ -263,35 +263,25 @@ static napi_value send_packet(napi_env env, napi_callback_info info) {
   ssize_t n;
   do { n = sendto(s->fd, data, len, 0, (struct sockaddr *)&dst, sizeof dst); } while (n < 0 && errno == EINTR);
   if (n < 0) return throw_errno(env, "sendto", errno);
-  napi_value out;
-  napi_create_int64(env, n, &out);
-  return out;
+  return int_value(env, n);
 }
 
 static napi_value close_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1)
-    return throw_msg(env, "close(handle) expects 1 argument");
-  vrrp_sock *s = get_handle(env, argv[0]);
-  if (!s) return throw_msg(env, "close: bad handle");
+  vrrp_sock *s = socket_args(env, info, 1, argv, "close(handle) expects 1 argument", "close");
+  if (!s) return NULL;
   stop(s);
   return NULL;
 }
 
 static napi_value send_frame(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
-    return throw_msg(env, "sendFrame(ifname, frame) expects 2 arguments");
+  if (get_args(env, info, 2, 2, argv, "sendFrame(ifname, frame) expects 2 arguments") < 0) return NULL;
   char ifname[IF_NAMESIZE + 1];
-  if (get_string(env, argv[0], ifname, sizeof ifname) != 0 || ifname[0] == 0)
-    return throw_msg(env, "sendFrame: bad interface name");
+  if (get_ifname(env, argv[0], ifname, "sendFrame") < 0) return NULL;
   void *data;
   size_t len;
-  bool isbuf = false;
-  napi_is_buffer(env, argv[1], &isbuf);
-  if (!isbuf || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || len < 14)
+  if (get_buffer(env, argv[1], &data, &len) < 0 || len < 14)
     return throw_msg(env, "sendFrame: frame must be a Buffer holding an Ethernet frame");
   unsigned int ifindex = if_nametoindex(ifname);
   if (ifindex == 0) return throw_errno(env, ifname, errno);
@@ -314,9 +304,7 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
   ssize_t n;
   do { n = sendto(pfd, data, len, 0, (struct sockaddr *)&ll, sizeof ll); } while (n < 0 && errno == EINTR);
   if (n < 0) return throw_errno(env, "sendto(AF_PACKET)", errno);
-  napi_value out;
-  napi_create_int64(env, n, &out);
-  return out;
+  return int_value(env, n);
 }
 
 /* ---- IPv4 addresses over rtnetlink ---- */
@@ -391,46 +379,30 @@ static int nl_addr(int add, unsigned int ifindex, struct in_addr addr, int prefi
 }
 
 static napi_value addr_common(napi_env env, napi_callback_info info, int add) {
-  size_t argc = 6;
   napi_value argv[6];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3)
-    return throw_msg(env, "addrAdd/addrDel(ifname, addr, prefix, ...) expects at least 3 arguments");
+  if (get_args(env, info, 3, 6, argv, "addrAdd/addrDel(ifname, addr, prefix, ...) expects at least 3 arguments") < 0) return NULL;
   char ifname[IF_NAMESIZE + 1], addr[64], label[IF_NAMESIZE + 1] = "", brd[64] = "";
   if (get_string(env, argv[0], ifname, sizeof ifname) != 0) return throw_msg(env, "bad interface name");
   if (get_string(env, argv[1], addr, sizeof addr) != 0) return throw_msg(env, "bad address");
   int32_t prefix = 32, scope = 0;
   if (napi_get_value_int32(env, argv[2], &prefix) != napi_ok || prefix < 0 || prefix > 32) return throw_msg(env, "bad prefix");
   napi_valuetype t;
-  if (argc > 3 && napi_typeof(env, argv[3], &t) == napi_ok && t == napi_string && get_string(env, argv[3], label, sizeof label) != 0)
+  if (napi_typeof(env, argv[3], &t) == napi_ok && t == napi_string && get_string(env, argv[3], label, sizeof label) != 0)
     return throw_msg(env, "bad label");
-  if (argc > 4 && napi_typeof(env, argv[4], &t) == napi_ok && t == napi_string && get_string(env, argv[4], brd, sizeof brd) != 0)
+  if (napi_typeof(env, argv[4], &t) == napi_ok && t == napi_string && get_string(env, argv[4], brd, sizeof brd) != 0)
     return throw_msg(env, "bad broadcast address");
-  if (argc > 5 && napi_typeof(env, argv[5], &t) == napi_ok && t == napi_number) napi_get_value_int32(env, argv[5], &scope);
+  if (napi_typeof(env, argv[5], &t) == napi_ok && t == napi_number) napi_get_value_int32(env, argv[5], &scope);
   struct in_addr a, b;
   if (inet_pton(AF_INET, addr, &a) != 1) return throw_msg(env, "bad address");
   if (brd[0] && inet_pton(AF_INET, brd, &b) != 1) return throw_msg(env, "bad broadcast address");
   unsigned int ifindex = if_nametoindex(ifname);
   if (ifindex == 0) return throw_errno(env, ifname, errno);
   int err = nl_addr(add, ifindex, a, prefix, label, brd[0] ? &b : NULL, scope);
-  napi_value out;
-  napi_create_int32(env, err, &out);
-  return out;
+  return int_value(env, err);
 }
 
 static napi_value addr_add(napi_env env, napi_callback_info info) { return addr_common(env, info, 1); }
 static napi_value addr_del(napi_env env, napi_callback_info info) { return addr_common(env, info, 0); }
 
-static napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-    { "open", NULL, open_socket, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "send", NULL, send_packet, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "close", NULL, close_socket, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "sendFrame", NULL, send_frame, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "addrAdd", NULL, addr_add, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "addrDel", NULL, addr_del, NULL, NULL, NULL, napi_enumerable, NULL },
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
-}
-
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
+ADDON_EXPORTS({ "open", open_socket }, { "send", send_packet }, { "close", close_socket }, { "sendFrame", send_frame },
+              { "addrAdd", addr_add }, { "addrDel", addr_del });

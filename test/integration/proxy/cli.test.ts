@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureBuilt, proxyBin, proxyNode, tmpDir, startProxy, freePort, fakeBackend, get, until } from './helpers.ts';
+import { ensureBuilt, proxyBin, proxyNode, tmpDir, startProxy, freePort, fakeBackend, get, until, workerThreads } from './helpers.ts';
 import { prerequisites, rootUnavailable } from '../../helpers/env.ts';
 
 function run(args: string[]) {
@@ -54,7 +54,7 @@ test('-c: valid, invalid (every alert with file:line and keyword), missing file,
   assert.equal(run(['-D', '-f', good]).status, 1);
 });
 
-test('user/group: the processes that carry traffic drop root after binding', async (t) => {
+test('user/group: the proxy (every thread of it) drops root once its listeners are open', async (t) => {
   if (!prerequisites(t, rootUnavailable())) return;
   const b = await fakeBackend('web');
   const port = await freePort();
@@ -65,13 +65,10 @@ test('user/group: the processes that carry traffic drop root after binding', asy
   });
   assert.equal((await get(port, '/')).status, 200);
   const nobody = Number(readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('nobody:'))!.split(':')[2]);
-  // the port opens with the first worker; wait for the second one to be up too
-  const uids = await until('two workers', () => {
-    const kids = spawnSync('ps', ['-o', 'uid=', '--ppid', String(px.proc.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-    return kids.length === 2 && px.stderr().includes('started (2 worker processes)') ? kids.map(Number) : null;
-  });
-  assert.deepEqual(uids, [nobody, nobody]);
-  // the primary keeps root: it binds the listeners a reload adds
-  const primary = spawnSync('ps', ['-o', 'uid=', '-p', String(px.proc.pid)], { encoding: 'utf8' }).stdout.trim();
-  assert.equal(Number(primary), 0);
+  const pid = px.proc.pid!;
+  await until('two workers started', () => px.stderr().includes('started (2 worker threads)'));
+  const uid = (task: string) => Number(/^Uid:\s+\d+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8'))![1]);
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  assert.ok(workerThreads(pid).length === 2);
+  assert.deepEqual([...new Set(tasks.map(uid))], [nobody], 'every thread runs as nobody');
 });

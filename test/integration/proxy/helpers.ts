@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -301,3 +301,38 @@ export function parseCsv(text: string): Record<string, string>[] {
 export function tmpDir(): string {
   return mkdtempSync(join(tmpdir(), 'hasetup-proxy-t-'));
 }
+
+/** The proxy's worker threads (named proxy-worker-N by the proxy), as thread ids, in worker order. */
+export function workerThreads(pid: number): number[] {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const named: [number, number][] = [];
+  for (const t of tids) {
+    try {
+      const m = /^proxy-worker-(\d+)$/.exec(readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim());
+      if (m) named.push([Number(m[1]), Number(t)]);
+    } catch {}
+  }
+  return named.sort((a, b) => a[0] - b[0]).map(([, t]) => t);
+}
+
+/** CPU ticks (user + system) a thread of `pid` has used. */
+export function threadTicks(pid: number, tid: number): number {
+  const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/** A self-signed certificate and key (RSA 2048) for these names, as one PEM file (HAProxy's format). */
+export function makeCert(file: string, cn: string, names: string[]): void {
+  const key = `${file}.tmpkey`;
+  const crt = `${file}.tmpcrt`;
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+  const out = spawnSync('sh', ['-c', `cat "${crt}" "${key}" > "${file}" && rm -f "${crt}" "${key}"`]);
+  if (out.status !== 0) throw new Error('could not write the certificate file');
+}
+

@@ -148,12 +148,12 @@ export class Topology {
     return sh(['ip', 'netns', 'exec', this.hosts[host].ns, 'cat', `/sys/class/net/${this.hosts[host].ifname}/address`]).trim();
   }
 
-  /** Runs our daemon in host's namespace. */
-  vrrpd(host: number, name: string, conf: string): Vrrpd {
+  /** Runs our daemon in host's namespace (`wrap`: a command it runs under, e.g. setpriv with its options). */
+  vrrpd(host: number, name: string, conf: string, wrap: string[] = []): Vrrpd {
     const cfg = this.file(`${name}.conf`, conf);
     const status = join(this.dir, `${name}.status.json`);
     const logFile = join(this.dir, `${name}.log`);
-    const child = spawn('ip', ['netns', 'exec', this.hosts[host].ns, process.execPath, BUNDLE, '-f', cfg, '-s', status], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', this.hosts[host].ns, ...wrap, process.execPath, BUNDLE, '-f', cfg, '-s', status], { stdio: ['ignore', 'pipe', 'pipe'] });
     const d = new Vrrpd(child, status, logFile, cfg);
     this.procs.push({ child, pids: () => (d.exited ? [] : [child.pid!]) });
     return d;

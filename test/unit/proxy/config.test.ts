@@ -209,3 +209,57 @@ test('cpu-map: forms, errors with their line, and which CPUs each worker gets', 
     "[ALERT] parsing [test.cfg:6] : 'cpu-map' : 'cpu-map' expects [auto:]<process>[/<threads>] and a CPU set",
   ]);
 });
+
+// Keywords out of their place, as HAProxy 2.6 judges them (test/integration/proxy/strict.test.ts checks every one
+// against haproxy -c): ignored with HAProxy's warning in a section without the capability they need, or refused.
+test('a keyword in a section without its capability: ignored with a warning; some refused', () => {
+  const base = 'defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n';
+  const fe = (line: string) => `${base}frontend f\n    bind 127.0.0.1:1\n    ${line}\n    default_backend b\nbackend b\n    server s 127.0.0.1:2\n`;
+  const be = (line: string) => `${base}frontend f\n    bind 127.0.0.1:1\n    default_backend b\nbackend b\n    ${line}\n    server s 127.0.0.1:2\n`;
+  const warnings = (text: string) => parseConfig([{ file: 'h.cfg', text }]).warnings.map((w) => formatAlert(w, 'WARNING'));
+  const cases: [string, string][] = [
+    [be('maxconn 10'), "parsing [h.cfg:10] : 'maxconn' ignored because backend 'b' has no frontend capability. Maybe you want 'fullconn' instead ?"],
+    [fe('fullconn 10'), "parsing [h.cfg:8] : 'fullconn' ignored because frontend 'f' has no backend capability. Maybe you want 'maxconn' instead ?"],
+    [fe('balance leastconn'), "parsing [h.cfg:8] : 'balance' ignored because frontend 'f' has no backend capability."],
+    [fe('retries 2'), "'retries' ignored because frontend 'f' has no backend capability."],
+    [fe('option redispatch'), "'redispatch' ignored because frontend 'f' has no backend capability."],
+    [fe('option httpchk GET /'), "'httpchk' ignored because frontend 'f' has no backend capability."],
+    [fe('timeout server 3s'), "'timeout server' will be ignored because frontend 'f' has no backend capability"],
+    [be('timeout client 3s'), "'timeout client' will be ignored because backend 'b' has no frontend capability"],
+    [be('option dontlognull'), "'dontlognull' ignored because backend 'b' has no frontend capability."],
+    [be('option httplog'), "backend 'b' : 'option httplog' directive is ignored in backends."],
+    [be('bind 127.0.0.1:3'), "'bind' ignored because backend 'b' has no frontend capability."],
+    [be('monitor-uri /m'), "'monitor-uri' ignored because backend 'b' has no frontend capability."],
+    [be('http-check expect status 200'), "[WARNING] backend 'b' uses http-check rules without 'option httpchk', so the rules are ignored."],
+  ];
+  for (const [text, want] of cases) {
+    const w = warnings(text);
+    assert.ok(w.some((x) => x.includes(want)), `${want}\n  got: ${w.join(' | ')}`);
+  }
+  // ignored means not applied
+  const c = parseConfig([{ file: 'h.cfg', text: be('maxconn 10') }]);
+  assert.equal(c.proxies.find((p) => p.name === 'b')!.maxconn, c.global.maxconn);
+  assert.equal(parseConfig([{ file: 'h.cfg', text: fe('balance leastconn') }]).proxies[0].balance, 'roundrobin');
+  // and in its own place, no warning
+  assert.deepEqual(warnings(be('balance leastconn')), []);
+  // default_backend is allowed in defaults; acl and http-request rules in a backend
+  assert.deepEqual(warnings(`${base}    default_backend b\nfrontend f\n    bind 127.0.0.1:1\nbackend b\n    acl m path /metrics\n    http-request use-service prometheus-exporter if m\n    server s 127.0.0.1:2\n`), []);
+});
+
+test('refused where HAProxy 2.6 refuses: server in a frontend, bind and description in defaults, nbproc, option forceclose', () => {
+  const refused = (text: string): string[] => {
+    try {
+      parseConfig([{ file: 'h.cfg', text }]);
+    } catch (e) {
+      return (e as ConfigError).alerts.map((a) => formatAlert(a));
+    }
+    return [];
+  };
+  const d = 'defaults\n    mode http\n';
+  assert.deepEqual(refused(`${d}frontend f\n    bind 127.0.0.1:1\n    server s 127.0.0.1:2\n`), ["[ALERT] parsing [h.cfg:5] : 'server' not allowed because frontend 'f' has no backend capability."]);
+  assert.deepEqual(refused(`${d}    bind 127.0.0.1:1\n`), ["[ALERT] parsing [h.cfg:3] : 'bind' not allowed in 'defaults' section."]);
+  assert.deepEqual(refused(`${d}    description x\n`), ["[ALERT] parsing [h.cfg:3] : 'description' not allowed in 'defaults' section."]);
+  assert.deepEqual(refused(`${d}    acl a path /\n`), ["[ALERT] parsing [h.cfg:3] : 'acl' not allowed in anonymous 'defaults' section."]);
+  assert.match(refused('global\n    nbproc 2\n')[0], /'nbproc' : nbproc is not supported any more since HAProxy 2.5/);
+  assert.match(refused(`${d}    option forceclose\n`)[0], /option 'forceclose' is not supported any more since HAProxy 2.0/);
+});

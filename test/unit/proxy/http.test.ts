@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChunkedTracker, HttpError, findHeadEnd, parseRequestHead, parseResponseHead } from '../../../runtime/proxy/http.ts';
-import { BeRt } from '../../../runtime/proxy/engine.ts';
+import { BeRt } from '../../../runtime/proxy/balance.ts';
+import { Doorbells, SharedState } from '../../../runtime/proxy/shared.ts';
 import { parseConfig } from '../../../runtime/proxy/config.ts';
 import { httpLogLine } from '../../../runtime/proxy/log.ts';
 
@@ -100,7 +101,12 @@ test('chunked tracker: finds the end across arbitrary splits, rejects bad framin
 
 function backend(lines: string) {
   const cfg = parseConfig([{ file: 't', text: `backend b\n    mode http\n${lines}` }]);
-  return new BeRt(cfg.proxies[0]);
+  const be = new BeRt(cfg.proxies[0], new SharedState(cfg), new Doorbells(Doorbells.create(), 0, 1), new Set());
+  for (const s of be.servers) {
+    s.up = true;
+    s.admin = s.cfg.disabled ? 'maint' : 'ready';
+  }
+  return be;
 }
 
 test('balancing: weighted round robin, leastconn, source, first, backups, maxconn', () => {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 
-const engine = fileURLToPath(new URL('../../../runtime/proxy/engine.ts', import.meta.url));
+const engine = fileURLToPath(new URL('../../../runtime/proxy/counters.ts', import.meta.url));
 
 test('counters: fast properties when new and after the updates a request makes', () => {
   const script = `

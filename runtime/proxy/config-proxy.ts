@@ -1,0 +1,545 @@
+// The keywords of the proxy sections (defaults, listen, frontend, backend): options, timeouts, binds, servers,
+// balancing, health checks, stats, ACLs and the rules that use them.
+import type { Acl, AclFetch, Alert, Condition, GlobalConfig, HttpRule, ProxyConfig, ServerConfig, Timeouts, Where } from './config-types.ts';
+import { ipv4ToInt, oneArg, parseAddrPort, parseIntStrict, parseLog, parseTime } from './config-values.ts';
+import { parseBindTls } from './config-tls.ts';
+
+const ACL_FETCHES: Record<string, AclFetch> = {
+  path: 'path', path_beg: 'path_beg', path_end: 'path_end', path_sub: 'path_sub', path_reg: 'path_reg',
+  hdr: 'hdr', hdr_beg: 'hdr_beg', hdr_end: 'hdr_end', hdr_sub: 'hdr_sub', method: 'method', src: 'src', ssl_fc: 'ssl_fc',
+};
+
+function parseAclExpr(name: string, w: string[]): Acl {
+  const f = w[0];
+  if (!f) throw new Error('missing ACL criterion');
+  const m = /^([a-z_]+)(?:\(([^)]*)\))?$/.exec(f);
+  if (!m || !ACL_FETCHES[m[1]]) throw new Error(`unsupported ACL criterion '${f}' (path, path_beg, path_end, path_sub, path_reg, hdr*(name), method, src, ssl_fc)`);
+  const fetch = ACL_FETCHES[m[1]];
+  let header: string | undefined;
+  if (fetch.startsWith('hdr')) {
+    header = (m[2] ?? '').toLowerCase();
+    if (!header) throw new Error(`'${f}' needs a header name`);
+  } else if (m[2] !== undefined) throw new Error(`'${m[1]}' takes no argument`);
+  let ignoreCase = false;
+  const values: string[] = [];
+  let flagsDone = false;
+  for (const v of w.slice(1)) {
+    if (!flagsDone && v === '-i') ignoreCase = true;
+    else if (!flagsDone && v === '-m') throw new Error("ACL '-m' match methods are not supported; use the suffixed criteria (path_beg...)");
+    else if (!flagsDone && v === '--') flagsDone = true;
+    else {
+      flagsDone = true;
+      values.push(v);
+    }
+  }
+  if (fetch === 'ssl_fc') {
+    // a boolean: true on a connection that came in over TLS
+    if (values.length || ignoreCase) throw new Error("'ssl_fc' takes no value");
+    return { name, fetch, ignoreCase: false, values: [] };
+  }
+  if (values.length === 0) throw new Error(`ACL '${name}' has no value to match`);
+  if (fetch === 'path_reg') for (const v of values) new RegExp(v);
+  if (fetch === 'src') for (const v of values) if (ipv4ToInt(v.split('/')[0]) === null) throw new Error(`invalid IPv4 address '${v}'`);
+  return { name, fetch, header, ignoreCase, values: ignoreCase ? values.map((v) => v.toLowerCase()) : values };
+}
+
+/** `redirect scheme <scheme> [code C] [if|unless COND]` (also as an http-request action). */
+function parseRedirect(w: string[], acls: Map<string, Acl>, where: Where): HttpRule {
+  if (w[0] !== 'scheme') throw new Error(`unsupported redirect '${w[0] ?? ''}' (only 'redirect scheme <scheme> [code C] [if|unless COND]')`);
+  const scheme = w[1];
+  if (!scheme || !/^[a-z][a-z0-9+.-]*$/i.test(scheme)) throw new Error("'redirect scheme' expects a scheme (https)");
+  let code = 302;
+  let i = 2;
+  for (; i < w.length && w[i] !== 'if' && w[i] !== 'unless'; i++) {
+    if (w[i] === 'code') {
+      code = parseIntStrict(w[++i], 'code', 301, 308);
+      if (![301, 302, 303, 307, 308].includes(code)) throw new Error(`'code' expects 301, 302, 303, 307 or 308, got '${code}'`);
+    } else if (w[i] === 'drop-query' || w[i] === 'append-slash' || w[i] === 'set-cookie' || w[i] === 'clear-cookie') throw new Error(`redirect option '${w[i]}' is not supported`);
+    else throw new Error(`unexpected word '${w[i]}' in redirect`);
+  }
+  return { action: 'redirect-scheme', scheme, code, cond: i < w.length ? parseCondition(w.slice(i), acls) : undefined, ...where };
+}
+
+/** The http-request actions besides use-service: redirect scheme, set-header, add-header, del-header. */
+function parseHttpRequest(w: string[], acls: Map<string, Acl>, where: Where): HttpRule {
+  const a = w[0];
+  if (a === 'redirect') return parseRedirect(w.slice(1), acls, where);
+  const condAt = w.findIndex((x, i) => i > 0 && (x === 'if' || x === 'unless'));
+  const args = condAt < 0 ? w.slice(1) : w.slice(1, condAt);
+  const cond = condAt < 0 ? undefined : parseCondition(w.slice(condAt), acls);
+  const name = args[0];
+  const token = (n: string | undefined) => !!n && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(n);
+  if (a === 'set-header' || a === 'add-header') {
+    if (!token(name) || args.length !== 2) throw new Error(`'http-request ${a}' expects a header name and a value`);
+    if (args[1].includes('%[') || args[1].includes('%{')) throw new Error(`'http-request ${a}': log-format expressions in the value are not supported (a literal value only)`);
+    if (/[\r\n\0]/.test(args[1])) throw new Error(`'http-request ${a}': the value has a line break`);
+    return { action: a, name, value: args[1], cond, ...where };
+  }
+  if (a === 'del-header') {
+    if (!token(name) || args.length !== 1) throw new Error("'http-request del-header' expects a header name");
+    return { action: 'del-header', name, cond, ...where };
+  }
+  throw new Error(`unsupported 'http-request' action '${w.join(' ')}' (use-service prometheus-exporter, redirect scheme, set-header, add-header, del-header)`);
+}
+
+function parseCondition(w: string[], acls: Map<string, Acl>): Condition {
+  const kw = w[0];
+  if (kw !== 'if' && kw !== 'unless') throw new Error(`expects 'if' or 'unless' followed by a condition, got '${kw ?? ''}'`);
+  const groups: Condition['groups'] = [[]];
+  let i = 1;
+  while (i < w.length) {
+    let word = w[i];
+    if (word === '||' || word === 'or') {
+      groups.push([]);
+      i++;
+      continue;
+    }
+    let negate = false;
+    if (word.startsWith('!')) {
+      negate = true;
+      word = word.slice(1);
+      if (!word) {
+        i++;
+        word = w[i] ?? '';
+      }
+    }
+    if (word === '{') {
+      const end = w.indexOf('}', i + 1);
+      if (end < 0) throw new Error("missing '}' closing an anonymous ACL");
+      groups[groups.length - 1].push({ negate, acls: [parseAclExpr('anonymous', w.slice(i + 1, end))] });
+      i = end + 1;
+      continue;
+    }
+    const a = acls.get(word);
+    if (!a) throw new Error(`no such ACL : '${word}'`);
+    groups[groups.length - 1].push({ negate, acls: [a] });
+    i++;
+  }
+  if (groups.some((g) => g.length === 0)) throw new Error('empty condition');
+  return { unless: kw === 'unless', groups };
+}
+
+export type ProxyDefaults = Omit<ProxyConfig, 'name' | 'kind' | 'id' | 'file' | 'line' | 'binds' | 'servers' | 'useBackends' | 'services' | 'httpRules'> & {
+  defaultServer: Partial<ServerConfig>;
+};
+
+export function freshDefaults(): ProxyDefaults {
+  return {
+    mode: 'tcp',
+    maxconn: 0,
+    timeouts: {},
+    retries: 3,
+    redispatch: 0,
+    httplog: false,
+    tcplog: false,
+    dontlognull: false,
+    logs: [],
+    connMode: 'keep-alive',
+    balance: 'roundrobin',
+    stats: { enabled: false, uri: '/haproxy?stats', auth: [], realm: 'HAProxy Statistics', hideVersion: false },
+    defaultServer: {},
+  };
+}
+
+export function cloneDefaults(d: ProxyDefaults): ProxyDefaults {
+  return {
+    ...d,
+    timeouts: { ...d.timeouts },
+    logs: [...d.logs],
+    stats: { ...d.stats, auth: [...d.stats.auth] },
+    defaultServer: { ...d.defaultServer },
+    forwardfor: d.forwardfor ? { ...d.forwardfor } : undefined,
+    httpchk: d.httpchk ? { ...d.httpchk } : undefined,
+    checkExpect: d.checkExpect ? { ...d.checkExpect } : undefined,
+  };
+}
+
+const SERVER_FLAGS = new Set(['check', 'backup', 'disabled', 'enabled', 'no-check', 'no-backup']);
+const SERVER_ARGS = new Set(['inter', 'fastinter', 'downinter', 'rise', 'fall', 'weight', 'maxconn', 'slowstart', 'observe', 'error-limit', 'on-error', 'port', 'id']);
+
+// the server keywords that take an integer: the field they set, and its range
+const SERVER_INTS: Record<string, ['rise' | 'fall' | 'weight' | 'maxconn' | 'errorLimit' | 'checkPort' | 'id', number, number]> = {
+  rise: ['rise', 1, 1000],
+  fall: ['fall', 1, 1000],
+  weight: ['weight', 0, 256],
+  maxconn: ['maxconn', 0, 2 ** 31],
+  'error-limit': ['errorLimit', 1, 2 ** 31],
+  port: ['checkPort', 1, 65535],
+  id: ['id', 1, 2 ** 31],
+};
+
+function applyServerWords(s: Partial<ServerConfig>, w: string[], start: number): void {
+  for (let i = start; i < w.length; i++) {
+    const k = w[i];
+    if (SERVER_FLAGS.has(k)) {
+      if (k === 'check') s.check = true;
+      else if (k === 'no-check') s.check = false;
+      else if (k === 'backup') s.backup = true;
+      else if (k === 'no-backup') s.backup = false;
+      else if (k === 'disabled') s.disabled = true;
+      else if (k === 'enabled') s.disabled = false;
+      continue;
+    }
+    if (!SERVER_ARGS.has(k)) throw new Error(`unknown server keyword '${k}'`);
+    const v = w[++i];
+    if (v === undefined) throw new Error(`server keyword '${k}' expects an argument`);
+    switch (k) {
+      case 'inter':
+      case 'fastinter':
+      case 'downinter': {
+        const t = parseTime(v);
+        if (t <= 0) throw new Error(`'${k}' must be positive`);
+        if (k === 'inter') s.inter = t;
+        else if (k === 'fastinter') s.fastinter = t;
+        else s.downinter = t;
+        break;
+      }
+      case 'rise':
+      case 'fall':
+      case 'weight':
+      case 'maxconn':
+      case 'error-limit':
+      case 'port':
+      case 'id': {
+        const [key, min, max] = SERVER_INTS[k];
+        s[key] = parseIntStrict(v, k, min, max);
+        break;
+      }
+      case 'slowstart':
+        s.slowstart = parseTime(v);
+        break;
+      case 'observe':
+        if (v !== 'layer4' && v !== 'layer7') throw new Error(`'observe' expects layer4 or layer7, got '${v}'`);
+        s.observe = v;
+        break;
+      case 'on-error':
+        if (v !== 'fastinter' && v !== 'fail-check' && v !== 'sudden-death' && v !== 'mark-down') throw new Error(`'on-error' expects fastinter, fail-check, sudden-death or mark-down, got '${v}'`);
+        s.onError = v;
+        break;
+    }
+  }
+}
+
+export function parseProxyLine(
+  p: ProxyConfig,
+  acls: Map<string, Acl>,
+  ds: Partial<ServerConfig>,
+  w: string[],
+  where: Where,
+  global: GlobalConfig,
+  warnings: Alert[],
+): void {
+  const kw = w[0];
+  const one = (): string => oneArg(w);
+  switch (kw) {
+    case 'mode': {
+      const m = one();
+      if (m !== 'http' && m !== 'tcp') throw new Error(`expects 'http' or 'tcp', got '${m}'`);
+      p.mode = m;
+      return;
+    }
+    case 'log':
+      if (w[1] === 'global') {
+        if (w.length > 2) throw new Error(`unexpected word '${w[2]}'`);
+        p.logs.push(...global.logs);
+      } else p.logs.push(...parseLog(w, global.logs));
+      return;
+    case 'no':
+      if (w[1] === 'log' && w.length === 2) {
+        p.logs = [];
+        return;
+      }
+      if (w[1] !== 'option') throw new Error(`'no' is only supported before 'option' or 'log'`);
+      parseOption(p, w.slice(2), true);
+      return;
+    case 'option':
+      parseOption(p, w.slice(1), false);
+      return;
+    case 'maxconn':
+      p.maxconn = parseIntStrict(one(), 'maxconn', 0);
+      return;
+    case 'fullconn':
+      p.fullconn = parseIntStrict(one(), 'fullconn', 0);
+      return;
+    case 'retries':
+      p.retries = parseIntStrict(one(), 'retries', 0, 100);
+      return;
+    case 'contimeout':
+    case 'clitimeout':
+    case 'srvtimeout': {
+      const t = parseTime(one());
+      if (kw === 'contimeout') p.timeouts.connect = t;
+      else if (kw === 'clitimeout') p.timeouts.client = t;
+      else p.timeouts.server = t;
+      warnings.push({ ...where, keyword: kw, message: `the '${kw}' directive is not supported by HAProxy since 2.1 (accepted here for configurations of the 1.x era); use 'timeout ${kw === 'contimeout' ? 'connect' : kw === 'clitimeout' ? 'client' : 'server'}'` });
+      return;
+    }
+    case 'timeout': {
+      const which = w[1];
+      const v = w[2];
+      if (!which || v === undefined) throw new Error("expects a timeout name and a value (e.g. 'timeout connect 5s')");
+      if (w.length > 3) throw new Error(`unexpected word '${w[3]}'`);
+      const t = parseTime(v);
+      const map: Record<string, keyof Timeouts> = {
+        connect: 'connect', client: 'client', server: 'server', queue: 'queue', 'http-request': 'httpRequest',
+        'http-keep-alive': 'httpKeepAlive', check: 'check', tunnel: 'tunnel',
+      };
+      const k = map[which];
+      if (!k) throw new Error(`unsupported timeout '${which}' (connect, client, server, queue, http-request, http-keep-alive, check, tunnel)`);
+      p.timeouts[k] = t;
+      return;
+    }
+    case 'bind': {
+      const addr = w[1];
+      if (!addr) throw new Error('expects an address:port');
+      const tls = parseBindTls(w.slice(2), global.tlsDefaults);
+      for (const a of addr.split(',')) p.binds.push({ ...parseAddrPort(a, 'bind'), ...where, ...(tls ? { tls } : {}) });
+      return;
+    }
+    case 'redirect':
+      p.httpRules.push(parseRedirect(w.slice(1), acls, where));
+      return;
+    case 'balance': {
+      const a = w[1];
+      if (a !== 'roundrobin' && a !== 'static-rr' && a !== 'leastconn' && a !== 'source' && a !== 'uri' && a !== 'first') throw new Error(`unsupported algorithm '${a ?? ''}' (roundrobin, static-rr, leastconn, source, uri, first)`);
+      if (w.length > 2 && a !== 'uri') throw new Error(`unexpected word '${w[2]}'`);
+      if (a === 'uri' && w.length > 2 && !(w.length === 3 && w[2] === 'whole')) throw new Error(`unsupported 'balance uri' option '${w[2]}'`);
+      p.balance = a;
+      p.balanceArg = w[2];
+      return;
+    }
+    case 'server': {
+      const name = w[1];
+      const addr = w[2];
+      if (!name || !addr) throw new Error('expects <name> and <addr>:<port>');
+      const { host, port } = parseAddrPort(addr, `server '${name}'`);
+      if (!host) throw new Error(`server '${name}' needs an address`);
+      const s: Partial<ServerConfig> = { ...ds };
+      applyServerWords(s, w, 3);
+      const inter = s.inter ?? 2000;
+      p.servers.push({
+        name, host, port, ...where,
+        check: s.check ?? false, inter, fastinter: s.fastinter, downinter: s.downinter, rise: s.rise ?? 2, fall: s.fall ?? 3,
+        weight: s.weight ?? 1, maxconn: s.maxconn ?? 0, backup: s.backup ?? false, slowstart: s.slowstart ?? 0,
+        disabled: s.disabled ?? false, observe: s.observe, errorLimit: s.errorLimit ?? 10, onError: s.onError ?? 'fail-check', checkPort: s.checkPort,
+        id: w.includes('id') ? s.id : undefined,
+      });
+      return;
+    }
+    case 'default-server':
+      applyServerWords(ds, w, 1);
+      return;
+    case 'stats':
+      parseStats(p, w);
+      return;
+    case 'default_backend':
+      p.defaultBackend = one();
+      return;
+    case 'use_backend': {
+      const b = w[1];
+      if (!b || b === 'if' || b === 'unless') throw new Error('expects a backend name');
+      if (w.length === 2) throw new Error("expects 'if' or 'unless' followed by a condition");
+      p.useBackends.push({ backend: b, cond: parseCondition(w.slice(2), acls), ...where });
+      return;
+    }
+    case 'acl': {
+      const name = w[1];
+      if (!name || !/^[A-Za-z0-9_.:-]+$/.test(name)) throw new Error('expects an ACL name');
+      const a = parseAclExpr(name, w.slice(2));
+      const prev = acls.get(name);
+      if (prev && prev.fetch === a.fetch && prev.header === a.header) {
+        // Same name again: HAProxy ORs the patterns of repeated ACL lines.
+        prev.values.push(...a.values);
+      } else if (prev) throw new Error(`ACL '${name}' is already defined with another criterion`);
+      else acls.set(name, a);
+      return;
+    }
+    case 'http-request': {
+      if (w[1] === 'use-service' && w[2] === 'prometheus-exporter') {
+        const cond = w.length > 3 ? parseCondition(w.slice(3), acls) : undefined;
+        p.services.push({ service: 'prometheus-exporter', cond, ...where });
+        return;
+      }
+      p.httpRules.push(parseHttpRequest(w.slice(1), acls, where));
+      return;
+    }
+    case 'http-check': {
+      if (w[1] !== 'expect') throw new Error(`unsupported 'http-check' keyword '${w[1] ?? ''}' (only 'expect')`);
+      let i = 2;
+      let negate = false;
+      if (w[i] === '!') {
+        negate = true;
+        i++;
+      }
+      const k = w[i];
+      const v = w[i + 1];
+      if ((k !== 'status' && k !== 'rstatus' && k !== 'string') || v === undefined) throw new Error("expects 'status <codes>', 'rstatus <regex>' or 'string <text>'");
+      if (w.length > i + 2) throw new Error(`unexpected word '${w[i + 2]}'`);
+      if (k === 'status' && !/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/.test(v)) throw new Error(`invalid status list '${v}'`);
+      if (k === 'rstatus') new RegExp(v);
+      p.checkExpect = { kind: k, negate, value: v };
+      return;
+    }
+    case 'monitor-uri':
+      p.monitorUri = one();
+      return;
+    case 'description':
+      if (w.length < 2) throw new Error('expects a text');
+      p.description = w.slice(1).join(' ');
+      return;
+    default:
+      throw new Error(`unknown keyword '${kw}' in '${p.kind}' section`);
+  }
+}
+
+function parseOption(p: ProxyConfig, w: string[], no: boolean): void {
+  const o = w[0];
+  if (!o) throw new Error('expects an option name');
+  const noArgs = () => {
+    if (w.length > 1) throw new Error(`option '${o}' takes no argument`);
+  };
+  switch (o) {
+    case 'httplog':
+      if (w[1] !== undefined && w[1] !== 'clf') throw new Error(`unexpected word '${w[1]}'`);
+      if (w[1] === 'clf') throw new Error("'option httplog clf' is not supported");
+      p.httplog = !no;
+      if (!no) p.tcplog = false;
+      return;
+    case 'tcplog':
+      noArgs();
+      p.tcplog = !no;
+      if (!no) p.httplog = false;
+      return;
+    case 'dontlognull':
+      noArgs();
+      p.dontlognull = !no;
+      return;
+    case 'redispatch': {
+      if (w.length > 2) throw new Error(`unexpected word '${w[2]}'`);
+      if (no) p.redispatch = 0;
+      else {
+        const n = w[1] === undefined ? -1 : parseIntStrict(w[1], 'redispatch interval', -100, 100);
+        p.redispatch = n;
+      }
+      return;
+    }
+    case 'httpclose':
+      noArgs();
+      p.connMode = no ? 'keep-alive' : 'close';
+      return;
+    case 'http-server-close':
+      noArgs();
+      p.connMode = no ? 'keep-alive' : 'server-close';
+      return;
+    case 'http-keep-alive':
+      noArgs();
+      p.connMode = 'keep-alive';
+      return;
+    case 'forwardfor': {
+      if (no) {
+        p.forwardfor = undefined;
+        return;
+      }
+      const f: NonNullable<ProxyConfig['forwardfor']> = { header: 'X-Forwarded-For', ifnone: false };
+      for (let i = 1; i < w.length; i++) {
+        if (w[i] === 'except') {
+          const v = w[++i] ?? '';
+          const [a, b] = v.split('/');
+          const addr = ipv4ToInt(a);
+          const bits = b === undefined ? 32 : Number(b);
+          if (addr === null || !(bits >= 0 && bits <= 32)) throw new Error(`'except' expects an IPv4 network, got '${v}'`);
+          f.except = { addr, bits };
+        } else if (w[i] === 'header') {
+          const h = w[++i];
+          if (!h || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(h)) throw new Error("'header' expects a header name");
+          f.header = h;
+        } else if (w[i] === 'if-none') f.ifnone = true;
+        else throw new Error(`unexpected word '${w[i]}' (except, header, if-none)`);
+      }
+      p.forwardfor = f;
+      return;
+    }
+    case 'httpchk': {
+      if (no) {
+        p.httpchk = undefined;
+        return;
+      }
+      let method = 'OPTIONS';
+      let uri = '/';
+      let version = 'HTTP/1.0';
+      let host: string | undefined;
+      if (w.length === 2) uri = w[1];
+      else if (w.length >= 3) {
+        method = w[1];
+        uri = w[2];
+        if (w[3] !== undefined) {
+          // HAProxy 1.x put extra headers after the version with "\r\n"; accept "HTTP/1.1\r\nHost:\ name".
+          const parts = w.slice(3).join(' ').split('\r\n');
+          version = parts[0];
+          for (const h of parts.slice(1)) {
+            const m = /^host:\s*(.+)$/i.exec(h);
+            if (m) host = m[1];
+            else if (h) throw new Error(`unsupported header in 'option httpchk': '${h}'`);
+          }
+        }
+      }
+      if (!/^[A-Z]+$/.test(method)) throw new Error(`invalid method '${method}'`);
+      if (!/^\S+$/.test(uri)) throw new Error(`invalid URI '${uri}'`);
+      if (version !== 'HTTP/1.0' && version !== 'HTTP/1.1') throw new Error(`invalid version '${version}'`);
+      p.httpchk = { method, uri, version, host };
+      return;
+    }
+    case 'forceclose':
+      throw new Error("option 'forceclose' is not supported any more since HAProxy 2.0, please just remove it, or use 'option httpclose' if absolutely needed.");
+    case 'tcp-check':
+    case 'abortonclose':
+    case 'allbackups':
+    case 'persist':
+    case 'http-pretend-keepalive':
+    case 'splice-auto':
+      throw new Error(`option '${o}' is not supported by this proxy`);
+    default:
+      throw new Error(`unknown option '${o}'`);
+  }
+}
+
+function parseStats(p: ProxyConfig, w: string[]): void {
+  const k = w[1];
+  switch (k) {
+    case 'enable':
+      p.stats.enabled = true;
+      return;
+    case 'uri':
+      if (!w[2]) throw new Error("'stats uri' expects a URI prefix");
+      p.stats.uri = w[2];
+      p.stats.enabled = true;
+      return;
+    case 'auth': {
+      const m = /^([^:]+):(.*)$/.exec(w[2] ?? '');
+      if (!m) throw new Error("'stats auth' expects <user>:<password>");
+      p.stats.auth.push({ user: m[1], pass: m[2] });
+      p.stats.enabled = true;
+      return;
+    }
+    case 'refresh':
+      p.stats.refresh = Math.max(1, Math.round(parseTime(w[2] ?? '') / 1000)) || 1;
+      if (/^\d+$/.test(w[2] ?? '')) p.stats.refresh = Number(w[2]);
+      p.stats.enabled = true;
+      return;
+    case 'realm':
+      if (!w[2]) throw new Error("'stats realm' expects a realm");
+      p.stats.realm = w.slice(2).join(' ');
+      return;
+    case 'hide-version':
+      p.stats.hideVersion = true;
+      return;
+    case 'show-legends': // the page always shows the legend
+      return;
+    case 'show-node':
+      p.stats.showNode = w[2] ?? '';
+      return;
+    default:
+      throw new Error(`unsupported 'stats' keyword '${k ?? ''}' (enable, uri, auth, refresh, realm, hide-version)`);
+  }
+}
+
