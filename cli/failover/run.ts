@@ -110,8 +110,8 @@ export async function failoverTest(o: FailoverOptions): Promise<FailoverReport> 
   const undo = new Undo(o.say);
   const startedAt = new Date().toISOString();
   const scenarios: ScenarioReport[] = [];
-  let interrupted = false;
-  let healthyAfter = false;
+  let interrupted: boolean;
+  let healthyAfter: boolean;
   try {
     o.say('pre-flight: the VIP, both LBs, every web node UP in both proxies, the database');
     // (a cluster just applied may still be settling: the VIP on its way back to the preferred master)

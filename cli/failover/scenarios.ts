@@ -159,7 +159,7 @@ async function webScenario(ctx: Context, name: string, title: string, f: Fault, 
   const now = ctx.cluster.now;
   let fault = rec.from;
   let heal = rec.from;
-  let detected: number | null = null;
+  let detected: number | null;
   let upAgain: number | null = null;
   let servedAgain: Request | undefined;
   try {
@@ -233,8 +233,8 @@ async function lbScenario(ctx: Context, name: string, title: string, make: (mast
   let firstVia: Request | undefined;
   let lastVia: Request | undefined;
   let back: Request | undefined;
-  let vipOnBackup: number | null = null;
-  let vipBack: number | null = null;
+  let vipOnBackup: number | null;
+  let vipBack: number | null;
   try {
     await sleep(BEFORE_MS, ctx.signal);
     ctx.say(`${title}: ${f.what}`);

@@ -23,6 +23,7 @@ const sample = [
   `${M}svc`, 'Id=apache2.service', 'LoadState=not-found', 'ActiveState=inactive', 'UnitFileState=', '', 'Id=ssh.service', 'LoadState=loaded', 'ActiveState=active', 'UnitFileState=enabled',
   `${M}user`, 'root',
   `${M}virt`, 'systemd-nspawn', 'systemd-nspawn',
+  `${M}state`, 'drain.web01=maint',
 ].join('\n');
 
 test('facts: one answer parsed into OS, interfaces, packages, services', () => {
@@ -36,6 +37,7 @@ test('facts: one answer parsed into OS, interfaces, packages, services', () => {
   assert.deepEqual(f.packages, { curl: '7.88.1-10', nodejs: '18.19.0' });
   assert.deepEqual(f.services.ssh, { active: 'active', enabled: 'enabled' });
   assert.deepEqual(f.services.apache2, { active: 'inactive', enabled: 'not-found' });
+  assert.deepEqual(f.records, { 'drain.web01': 'maint' });
 });
 
 test('facts: a missing section is an error, not a guess', () => {
