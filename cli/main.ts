@@ -7,6 +7,7 @@ import { registerApply } from './commands/apply.ts';
 import { registerFailoverTest } from './commands/failover-test.ts';
 import { registerLab } from './commands/lab.ts';
 import { registerStatus } from './commands/status.ts';
+import { registerDrain } from './commands/drain.ts';
 import { UserError } from './errors.ts';
 import { VERSION } from './version.ts';
 
@@ -35,6 +36,7 @@ registerApply(program);
 registerFailoverTest(program);
 registerLab(program);
 registerStatus(program);
+registerDrain(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -10,6 +10,7 @@ interface ApplyFlags {
   limit?: string;
   tags?: string;
   json?: boolean;
+  rolling?: string;
 }
 
 
@@ -30,6 +31,7 @@ export function registerApply(program: Command): void {
     .option('--limit <hosts>', 'only these hosts or groups (comma-separated: lb01,web)')
     .option('--tags <roles>', 'only these roles (comma-separated: common,apache)')
     .option('--json', 'machine-readable results on stdout, ending with {"hosts": {NAME: {ok, changed, failed, unreachable, skipped}}}')
+    .option('--rolling <group>', 'web: the web nodes one at a time, each drained on both LBs before its changes and back in rotation once both proxies see it UP (then the other hosts)')
     .addHelpText(
       'after',
       `
@@ -37,6 +39,7 @@ Examples:
   hasetup apply inventory.yaml
   hasetup apply inventory.yaml --check --diff
   hasetup apply inventory.yaml --limit web01 --tags common
+  hasetup apply inventory.yaml --rolling web              (an Apache restart on every node, without a lost request)
   hasetup lab exec -- hasetup apply lab/inventory.yaml   (lab hosts are reached from the lab's controller namespace)`,
     )
     .action(async (file: string, flags: ApplyFlags) => {
@@ -62,10 +65,11 @@ Examples:
       } catch (e) {
         throw new UserError((e as Error).message, 2);
       }
+      if (flags.rolling !== undefined && flags.rolling !== 'web') throw new UserError(`--rolling: only the web nodes roll (--rolling web), not "${flags.rolling}"`, 2);
       let listr: ListrReporterT | undefined;
       let reporter: Reporter;
       if (flags.json) reporter = new JsonReporter();
-      else if (plainOutput()) reporter = new PlainReporter(!!flags.diff);
+      else if (plainOutput() || flags.rolling) reporter = new PlainReporter(!!flags.diff);
       else reporter = listr = new ListrReporter(!!flags.diff);
 
       // SIGINT: finish the step in progress, then stop; a second SIGINT stops at once.
@@ -77,18 +81,30 @@ Examples:
       };
       process.on('SIGINT', onInt);
       let result;
+      const opts = {
+        inventory: inv,
+        roles,
+        connect: (h: import('../../inventory/types.ts').Host) => connectHost(inv, h),
+        reporter,
+        redactor,
+        check: !!flags.check,
+        limit: split(flags.limit),
+        tags: split(flags.tags),
+        signal: ac.signal,
+      };
       try {
-        result = await run({
-          inventory: inv,
-          roles,
-          connect: (h) => connectHost(inv, h),
-          reporter,
-          redactor,
-          check: !!flags.check,
-          limit: split(flags.limit),
-          tags: split(flags.tags),
-          signal: ac.signal,
-        });
+        if (flags.rolling) {
+          const [{ rollingApply }, { Cluster }] = await Promise.all([import('../rolling.ts'), import('../cluster.ts')]);
+          const cluster = new Cluster(inv, opts.connect, () => Date.now());
+          try {
+            result = await rollingApply(
+              { ...opts, hosts: selectHosts(inv, opts.limit), cluster, run, say: (m) => process.stderr.write(`${redactor.redact(m)}\n`) },
+              inv,
+            );
+          } finally {
+            await cluster.close();
+          }
+        } else result = await run(opts);
       } finally {
         process.off('SIGINT', onInt);
       }

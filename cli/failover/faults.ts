@@ -3,7 +3,7 @@
 // off or dies halfway; the test's own undo comes first and disarms it.
 import type { Inventory } from '../../inventory/types.ts';
 import { shq } from '../engine/shell.ts';
-import type { Cluster } from './cluster.ts';
+import type { Cluster } from '../cluster.ts';
 
 export interface Fault {
   /** What it does, for the report: "apache2 stopped on web01". */

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import type { Host, Inventory } from '../../inventory/types.ts';
 import type { Transport } from '../engine/transport.ts';
 import { engineOf } from '../../roles/lb.ts';
-import { Cluster } from './cluster.ts';
+import { Cluster } from '../cluster.ts';
 import { Undo } from './faults.ts';
 import { holdsVip, macOf, parseShowStat, showStat, sqlFrom } from './probes.ts';
 import type { Recording } from './record.ts';

@@ -8,7 +8,7 @@ import { failed, runLoad } from './load.ts';
 import { holdsVip, parseServerLine, parseVipLine, serverWatch, sqlFrom, vipWatch } from './probes.ts';
 import { Recording, type Request } from './record.ts';
 import { buckets, percentiles } from './stats.ts';
-import type { Cluster } from './cluster.ts';
+import type { Cluster } from '../cluster.ts';
 import type { Percentiles, ScenarioReport, SpikeStep, Threshold } from './types.ts';
 
 export interface Thresholds {

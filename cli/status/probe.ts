@@ -18,7 +18,7 @@ export interface VrrpView {
 export interface ServerView {
   backend: string;
   server: string;
-  /** UP, DOWN, DRAIN, MAINT, or a transition such as "UP 1/2". */
+  /** UP, DOWN, DRAIN (also: UP with weight 0), MAINT, or a transition such as "UP 1/2". */
   status: string;
   sessions: number;
   queued: number;
@@ -88,7 +88,10 @@ export function parseShowStat(csv: string): ServerView[] {
     const f = l.split(',');
     const sv = at(f, 'svname');
     if (sv === 'FRONTEND' || sv === 'BACKEND' || !sv) continue;
-    const row: ServerView = { backend: at(f, 'pxname'), server: sv, status: at(f, 'status'), sessions: Number(at(f, 'scur')) || 0, queued: Number(at(f, 'qcur')) || 0 };
+    // drained in the configuration (weight 0, as `hasetup drain` leaves it across reloads): DRAIN, as
+    // the runtime API's drain shows it
+    const status = at(f, 'weight') === '0' && /^UP/.test(at(f, 'status')) ? 'DRAIN' : at(f, 'status');
+    const row: ServerView = { backend: at(f, 'pxname'), server: sv, status, sessions: Number(at(f, 'scur')) || 0, queued: Number(at(f, 'qcur')) || 0 };
     const check = at(f, 'check_status');
     if (check) row.check = check.replace(/^\*/, '');
     out.push(row);

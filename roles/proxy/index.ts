@@ -35,6 +35,13 @@ export function serverMaxconn(maxRequestWorkers: number, lbs: number): { maxconn
 
 const webs = (inv: Inventory): Host[] => inv.hosts.filter((h) => h.group === 'web');
 
+/** The record `hasetup drain` leaves on an LB for a web node: its name, and what it holds. */
+export const drainRecordName = (web: string): string => `drain.${web}`;
+export function drainRecord(records: Record<string, string>, web: string): 'drain' | 'maint' | undefined {
+  const v = records[drainRecordName(web)];
+  return v === 'drain' || v === 'maint' ? v : undefined;
+}
+
 const role: Role = {
   name: 'proxy',
   description: 'haproxy.cfg for both engines: the web backend with per-server maxconn from Apache, fast health checks, admin-only stats page, reload one LB at a time',
@@ -51,7 +58,9 @@ const role: Role = {
     const lbs = ctx.hosts('lb').length;
     const servers = webs(inv).map((w) => {
       const mpm = mpmSizing(ctx.factsOf(w).memoryMb, inv.roles.apache.workers, proxy.maxconn);
-      return { name: w.name, address: w.address, ...serverMaxconn(mpm.maxRequestWorkers, lbs) };
+      // `hasetup drain` recorded on this LB: drained (weight 0) or in maintenance (disabled) it stays
+      const drained = drainRecord(ctx.facts.records, w.name);
+      return { name: w.name, address: w.address, drained, ...serverMaxconn(mpm.maxRequestWorkers, lbs) };
     });
     const config = ctx.template('haproxy.cfg.njk', {
       proxy,

@@ -141,8 +141,8 @@ export interface LoadSummary {
 }
 
 /** Starts a bounded load through the VIP from the controller namespace; resolves when it ends. */
-export async function loadThroughVip(lab: Lab, rate: number, ms: number, count?: number): Promise<LoadSummary> {
-  const args = [join(repoRoot, 'test/helpers/vip-load.ts'), `http://${VIP_ADDRESS}/`, String(rate), String(ms), ...(count ? [String(count)] : [])];
+export async function loadThroughVip(lab: Lab, rate: number, ms: number, count?: number, samplesFile?: string): Promise<LoadSummary> {
+  const args = [join(repoRoot, 'test/helpers/vip-load.ts'), `http://${VIP_ADDRESS}/`, String(rate), String(ms), String(count ?? 0), ...(samplesFile ? [samplesFile] : [])];
   const r = await lab.exec([process.execPath, '--import', 'tsx', ...args], { timeoutMs: ms + 60_000 });
   if (r.code !== 0) throw new Error(`the load failed (exit ${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as LoadSummary;

@@ -1,9 +1,10 @@
-// The cluster as the failover test talks to it: one SSH connection per host, opened again when a
-// fault cut it (an LB whose link went down); commands, and watchers that stream a line per event for
-// a bounded time, each line stamped with the test's clock when it arrives.
-import type { Host, Inventory } from '../../inventory/types.ts';
-import { UnreachableError, type ExecResult, type Transport } from '../engine/transport.ts';
-import { shq } from '../engine/shell.ts';
+// The cluster as hasetup's commands that act on a running cluster talk to it (failover-test, drain):
+// one SSH connection per host, opened again when a fault cut it (an LB whose link went down);
+// commands, and watchers that stream a line per event for a bounded time, each line stamped with the
+// caller's clock when it arrives.
+import type { Host, Inventory } from '../inventory/types.ts';
+import { UnreachableError, type ExecResult, type Transport } from './engine/transport.ts';
+import { shq } from './engine/shell.ts';
 
 export type Clock = () => number;
 
