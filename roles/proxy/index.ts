@@ -60,7 +60,10 @@ const role: Role = {
       const mpm = mpmSizing(ctx.factsOf(w).memoryMb, inv.roles.apache.workers, proxy.maxconn);
       // `hasetup drain` recorded on this LB: drained (weight 0) or in maintenance (disabled) it stays
       const drained = drainRecord(ctx.facts.records, w.name);
-      return { name: w.name, address: w.address, drained, ...serverMaxconn(mpm.maxRequestWorkers, lbs) };
+      const { maxconn, why } = serverMaxconn(mpm.maxRequestWorkers, lbs);
+      const state = drained === 'drain' ? ' weight 0' : drained === 'maint' ? ' disabled' : '';
+      const note = drained ? `; ${drained === 'drain' ? 'drained' : 'in maintenance'} by hasetup drain` : '';
+      return { name: w.name, address: w.address, maxconn, state, why: why + note };
     });
     const config = ctx.template('haproxy.cfg.njk', {
       proxy,
