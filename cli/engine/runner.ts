@@ -190,7 +190,14 @@ export async function run(opts: RunOptions): Promise<RunResult> {
           reporter.roleEnd(host, role.name);
           continue;
         }
-        failed = !(await runRole(host, t, own, role));
+        try {
+          failed = !(await runRole(host, t, own, role));
+        } catch (e) {
+          // the connection to the host broke (it rebooted, its link went down): this host fails, the others go on
+          emit({ host: host.name, role: role.name, task: '(connection)', type: 'task', status: 'failed', message: (e as Error).message });
+          reporter.roleEnd(host, role.name);
+          failed = true;
+        }
         progress.roleDone(host.name, role.name);
       }
       // what this run did, for `hasetup status` (not in --check mode: nothing was done)

@@ -55,13 +55,18 @@ async function ssh(host: string, cmd: string) {
   return r.stdout;
 }
 
-test('first apply of common and apache: no failure, the web nodes changed (on a fresh lab)', async (t) => {
+test('apply of common and apache: no failure, the web nodes changed (a fresh lab, or a running one whose node pages were removed)', async (t) => {
   if (!prerequisites(t, skip)) return;
   assert.ok(lab);
+  // so that a lab that was already applied has something to change too
+  for (const w of Object.keys(WEB)) await lab.ssh(w, 'rm -f /var/www/hasetup/index.html');
   const r = await applyJson();
   assert.equal(r.code, 0, r.stderr);
   for (const [h, rc] of Object.entries(r.hosts)) assert.equal(rc.failed + rc.unreachable, 0, `${h}: ${JSON.stringify(rc)}`);
-  if (lab.broughtUp) for (const w of Object.keys(WEB)) assert.ok(r.hosts[w].changed > 0, `${w} changed`);
+  for (const w of Object.keys(WEB)) {
+    assert.ok(r.hosts[w].changed > 0, `${w} changed`);
+    assert.match(await ssh(w, 'cat /var/www/hasetup/index.html'), new RegExp(`served by ${w}`));
+  }
   console.log(`# apply common+apache (${lab.broughtUp ? 'fresh lab' : 'lab already up'}): ${r.ms} ms`);
 });
 

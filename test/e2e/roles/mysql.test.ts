@@ -82,17 +82,19 @@ test('--check on the hosts as they are plans every task without failing, and cha
   assert.equal((await lab.ssh('db01', 'ls /etc/mysql/mariadb.conf.d/ 2>&1')).stdout, before);
 });
 
-test('first apply of common, apache and mysql with a replica: no failure, the db hosts changed (on a fresh lab)', async (t) => {
+test('apply of common, apache and mysql with a replica: no failure, the db hosts changed (a fresh lab, or a running one whose option files were removed)', async (t) => {
   if (!prerequisites(t, skip)) return;
   assert.ok(lab);
+  // so that a lab that was already applied has something to change too (and MariaDB a reason to restart)
+  for (const h of ['db01', 'db02']) await lab.ssh(h, 'rm -f /etc/mysql/mariadb.conf.d/60-hasetup.cnf');
   const r = await apply(['--diff']);
   assert.equal(r.code, 0, r.stderr + JSON.stringify(r.results.filter((x) => x.status === 'failed')));
   const secrets = Object.values(parse(readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml'), 'utf8')) as Record<string, string>);
   assert.ok(secrets.length >= 5);
   for (const s of secrets) assert.ok(!(r.stdout + r.stderr).includes(s), 'a secret was printed');
   for (const [h, rc] of Object.entries(r.hosts)) assert.equal(rc.failed + rc.unreachable, 0, `${h}: ${JSON.stringify(rc)}`);
-  assert.deepEqual(Object.keys(r.hosts).sort(), ['db01', 'db02', 'lb01', 'lb02', 'web01', 'web02']);
-  if (lab.broughtUp) for (const h of ['db01', 'db02']) assert.ok(r.hosts[h].changed > 0, `${h} changed`);
+  assert.deepEqual(Object.keys(r.hosts).filter((h) => !/^web0[3-9]$/.test(h)).sort(), ['db01', 'db02', 'lb01', 'lb02', 'web01', 'web02']);
+  for (const h of ['db01', 'db02']) assert.ok(r.hosts[h].changed > 0, `${h} changed`);
   inv = await loadInventory(lab.inventory);
   console.log(`# apply common+apache+mysql on 6 hosts (${lab.broughtUp ? 'fresh lab' : 'lab already up'}): ${r.ms} ms`);
 });

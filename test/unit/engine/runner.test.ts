@@ -395,3 +395,28 @@ test('ranks that change while hosts wait (the VIP moved) never make two hosts wa
     cleanup();
   }
 });
+
+test('a connection that breaks in the middle of a run fails its host only; the other hosts are applied', async () => {
+  const { root, cleanup } = setup();
+  try {
+    const inv = fixtureInventory([{ name: 'h1', address: '127.0.0.1' }, { name: 'h2', address: '127.0.0.1' }]);
+    const broken = (h: { name: string }) => {
+      const t = asHost(h);
+      let n = 0;
+      const exec = t.exec.bind(t);
+      t.exec = (...a: Parameters<typeof exec>) => (h.name === 'h1' && ++n > 1 ? Promise.reject(new Error('h1: connection lost: the connection closed')) : exec(...a));
+      return t;
+    };
+    let out = '';
+    const r = await run({
+      inventory: inv, roles: [fixtureRole(root)], connect: async (h) => broken(h),
+      reporter: new PlainReporter(false, (s) => (out += s)), redactor: new Redactor([]), stateDir: join(root, 'state'),
+    });
+    assert.equal(r.hosts.h1.failed, 1);
+    assert.match(out, /h1 \| fixture \| \(connection\): failed \(h1: connection lost: the connection closed\)/);
+    assert.equal(r.hosts.h2.failed, 0);
+    assert.ok(r.hosts.h2.changed > 0);
+  } finally {
+    cleanup();
+  }
+});

@@ -1,0 +1,151 @@
+// The load-balancing roles (runtime, proxy, vrrp): what they render for each LB and each engine, and
+// their own operations (the Node.js version, earlier releases, the engine switch).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import proxy, { serverMaxconn } from '../../../roles/proxy/index.ts';
+import vrrp, { trackWeight } from '../../../roles/vrrp/index.ts';
+import runtime, { bundle } from '../../../roles/runtime/index.ts';
+import { engineSwitch, majorOf, nodeVersion, onlyRelease } from '../../../roles/runtime/ops.ts';
+import { roleContext } from '../../../cli/engine/role.ts';
+import { PlanError, type PlanContext } from '../../../cli/engine/ops.ts';
+import type { Facts } from '../../../cli/engine/facts.ts';
+import type { Host, Inventory } from '../../../inventory/types.ts';
+import { fixtureInventory } from '../../helpers/fixture-role.ts';
+
+const facts = (records: Record<string, string> = {}) => ({ hostname: 'lb01', arch: 'x86_64', memoryMb: 1024, container: true, records }) as unknown as Facts;
+const ctx: PlanContext = { facts: facts(), earlierChange: false };
+
+function cluster(over: Partial<Inventory> = {}): Inventory {
+  const inv = fixtureInventory([], over);
+  const h = (name: string, address: string, group: Host['group'], priority?: number): Host => ({
+    name, address, group, ssh: { host: address, user: 'root', port: 22, become: false, connectTimeout: 5 }, ...(priority ? { priority } : {}),
+  });
+  inv.hosts = [h('lb01', '10.0.0.11', 'lb', 150), h('lb02', '10.0.0.12', 'lb', 100), h('web01', '10.0.0.21', 'web'), h('web02', '10.0.0.22', 'web'), h('db01', '10.0.0.31', 'db')];
+  inv.vip = { address: '10.0.0.100', prefix: 24, interface: 'eth0' };
+  return inv;
+}
+
+/** The content a file task of a role would write, for a host. */
+function rendered(role: typeof proxy, inv: Inventory, host: string, task: string, records: Record<string, string> = {}): string {
+  const h = inv.hosts.find((x) => x.name === host)!;
+  const peers = new Map(inv.hosts.map((x) => [x.name, facts()]));
+  const t = role.tasks(roleContext(role, h, inv, facts(records), peers)).find((x) => x.name === task);
+  assert.ok(t, `task ${task}`);
+  const p = t.op.plan('absent', ctx);
+  assert.ok(p.changed && p.stdin !== undefined);
+  return p.stdin.toString();
+}
+
+test('proxy: one server line per web node, maxconn from its MaxRequestWorkers, drained and maintenance nodes as recorded', () => {
+  const cfg = rendered(proxy, cluster(), 'lb01', 'haproxy.cfg', { 'drain.web02': 'maint' });
+  const servers = cfg.split('\n').filter((l) => /^\s+server /.test(l));
+  assert.deepEqual(servers, [
+    '    server web01 10.0.0.21:80 maxconn 595  # MaxRequestWorkers 600 - 5 for health checks',
+    '    server web02 10.0.0.22:80 maxconn 595 disabled  # MaxRequestWorkers 600 - 5 for health checks; in maintenance by hasetup drain',
+  ]);
+  assert.match(cfg, /^\s+default-server check inter 500 fastinter 250 downinter 1000 rise 2 fall 2 observe layer4 error-limit 10 on-error fastinter$/m);
+  assert.match(cfg, /^\s+retries 3$/m);
+  assert.match(cfg, /^\s+option redispatch$/m);
+  assert.match(cfg, /^\s+stats socket \/run\/haproxy\/admin\.sock mode 660 level admin$/m);
+  // the stats page: its password from the secrets, reached only from the admin networks
+  assert.match(cfg, /^\s+stats auth admin:statspw-abcdef123$/m);
+  assert.match(cfg, /^\s+acl hasetup_admin src 127\.0\.0\.1\/32$/m);
+  assert.match(cfg, /^\s+use_backend stats if hasetup_stats hasetup_admin$/m);
+  assert.match(rendered(proxy, cluster(), 'lb01', 'haproxy.cfg', { 'drain.web01': 'drain' }), /server web01 10\.0\.0\.21:80 maxconn 595 weight 0 {2}# .*drained by hasetup drain$/m);
+  assert.equal(serverMaxconn(50, 2).maxconn, 45);
+  assert.equal(serverMaxconn(3, 2).maxconn, 1, 'at least one');
+});
+
+test('proxy: the same file for both engines, checked by the engine that runs it', () => {
+  const b = cluster();
+  const h = cluster({ runtime: 'haproxy' });
+  assert.equal(rendered(proxy, b, 'lb01', 'haproxy.cfg'), rendered(proxy, h, 'lb01', 'haproxy.cfg'));
+  const check = (inv: Inventory) => {
+    const peers = new Map(inv.hosts.map((x) => [x.name, facts()]));
+    const t = proxy.tasks(roleContext(proxy, inv.hosts[0], inv, facts(), peers)).find((x) => x.name === 'haproxy.cfg')!;
+    const p = t.op.plan('absent', ctx);
+    return p.changed ? p.script : '';
+  };
+  assert.match(check(b), /hasetup-proxy\.cjs -c -q -f "\$tmp"/);
+  assert.match(check(h), /haproxy -c -q -f "\$tmp"/);
+  assert.deepEqual(proxy.installs?.(b.hosts[0], b), { services: ['hasetup-proxy'] });
+  assert.deepEqual(proxy.installs?.(h.hosts[0], h), { services: ['haproxy'] });
+});
+
+test('vrrp: version 3 every 0.2 s, the preferred master alone waits to take the VIP back, a tracker that drops below the peer', () => {
+  const inv = cluster();
+  inv.vrrp = { routerId: 51, advertInt: 0.2, version: 3, unicast: true };
+  const lb01 = rendered(vrrp, inv, 'lb01', 'keepalived.conf');
+  const lb02 = rendered(vrrp, inv, 'lb02', 'keepalived.conf');
+  assert.match(lb01, /^\s+vrrp_version 3$/m);
+  assert.match(lb01, /^\s+advert_int 0\.2$/m);
+  assert.match(lb01, /^\s+priority 150$/m);
+  assert.match(lb01, /^\s+preempt_delay 5$/m);
+  assert.doesNotMatch(lb02, /preempt_delay/);
+  assert.match(lb01, /unicast_src_ip 10\.0\.0\.11\n\s+unicast_peer \{\n\s+10\.0\.0\.12\n/);
+  assert.doesNotMatch(lb01, /auth_pass/, 'no authentication with version 3');
+  assert.match(lb01, /script "\/usr\/bin\/curl -fsS -o \/dev\/null --max-time 1 http:\/\/127\.0\.0\.1:80\/health"/);
+  assert.match(lb01, /^\s+weight -60$/m);
+  assert.equal(trackWeight([150, 100]), -60);
+  assert.ok(150 + trackWeight([150, 100]) < 100);
+  inv.vrrp = { routerId: 51, advertInt: 1, version: 2, unicast: false };
+  const v2 = rendered(vrrp, inv, 'lb02', 'keepalived.conf');
+  assert.match(v2, /auth_type PASS\n\s+auth_pass vrrp1234/);
+  assert.doesNotMatch(v2, /unicast/);
+});
+
+test('runtime: the bundle in a folder named after its version and checksum, binaries without diffs', () => {
+  const b = bundle('x86_64');
+  assert.match(b.version, /^\d+\.\d+\.\d+-[0-9a-f]{12}$/);
+  assert.deepEqual(b.files.map((f) => f.name), ['hasetup-proxy.cjs', 'hasetup-vrrpd.cjs', 'proxy-linux-x64.node', 'vrrpd-linux-x64.node']);
+  assert.throws(() => bundle('riscv64'), /built for x86_64 and aarch64, not riscv64: use `runtime: haproxy`/);
+  const inv = cluster();
+  const tasks = runtime.tasks(roleContext(runtime, inv.hosts[0], inv, facts()));
+  const addon = tasks.find((t) => t.name === 'proxy-linux-x64.node')!;
+  const p = addon.op.plan('absent', ctx);
+  assert.ok(p.changed);
+  assert.match(p.diff ?? '', /^binary file \/opt\/hasetup\/runtime\/.+\/proxy-linux-x64\.node created, \d+ bytes$/m);
+  // the probe reads only a checksum: no content comes back for a binary
+  assert.doesNotMatch(addon.op.probe(), /base64/);
+  const link = tasks.find((t) => t.name === 'current release')!;
+  assert.deepEqual(link.notify, ['restart the runtime']);
+});
+
+test('runtime: Node.js 18 or later, refused before anything is installed when the distribution offers less', () => {
+  const op = nodeVersion(18);
+  assert.deepEqual(op.plan('installed v18.20.4', ctx), { changed: false, note: 'node v18.20.4' });
+  assert.deepEqual(op.plan('candidate 18.20.4+dfsg-1~deb12u3', ctx), { changed: false, note: 'apt offers nodejs 18.20.4+dfsg-1~deb12u3' });
+  assert.throws(() => op.plan('candidate 12.22.12~dfsg-1~deb11u4', ctx), (e: Error) => e instanceof PlanError && /offers Node\.js 12\.22\.12~dfsg-1~deb11u4 .* need 18 or later/.test(e.message));
+  assert.throws(() => op.plan('installed v16.20.0', ctx), /Node\.js v16\.20\.0 is installed; .* 18 or later/);
+  assert.throws(() => op.plan('candidate (none)', ctx), /offers no Node\.js/);
+  assert.equal(majorOf('1:20.1.0'), 20);
+});
+
+test('runtime: earlier releases go, the current one and its link stay', () => {
+  const op = onlyRelease('/opt/hasetup/runtime', ['0.1.0-abc', 'current']);
+  assert.deepEqual(op.plan('0.1.0-abc\ncurrent\n', ctx), { changed: false });
+  const p = op.plan('0.1.0-old\n0.1.0-abc\ncurrent\ncurrent.hasetup-new\n', ctx);
+  assert.ok(p.changed && p.script === 'cd /opt/hasetup/runtime && rm -rf -- 0.1.0-old current.hasetup-new');
+});
+
+test('runtime: an engine switch stops the other VRRP daemon first, starts this engine before it removes the other, and goes back on a failure', () => {
+  const op = engineSwitch({
+    to: 'x',
+    stop: ['keepalived', 'haproxy'],
+    start: [{ unit: 'hasetup-proxy', config: '/etc/haproxy/haproxy.cfg' }, { unit: 'hasetup-vrrpd', config: '/etc/keepalived/keepalived.conf' }],
+    purge: ['haproxy', 'keepalived'],
+    paths: [],
+    users: ['keepalived_script'],
+    keep: ['/etc/haproxy/haproxy.cfg'],
+    keepUsers: ['haproxy'],
+  });
+  assert.deepEqual(op.plan('', ctx), { changed: false });
+  const p = op.plan('running keepalived\npackage haproxy\n', ctx);
+  assert.ok(p.changed);
+  const s = p.script;
+  const at = (x: string) => s.indexOf(x);
+  assert.ok(at('systemctl stop keepalived.service') < at('systemctl stop haproxy.service'), 'VRRP first');
+  assert.ok(at('systemctl enable --now hasetup-proxy.service') < at('purge haproxy keepalived'), 'the new engine starts before the old one goes');
+  assert.ok(at('did not start: the other engine is started again') < at('purge'), 'a failure goes back before anything is removed');
+  assert.ok(at('ids_haproxy=') < at('purge') && at('useradd --system -u') > at('purge'), 'the haproxy user survives the purge, with its ids');
+});
