@@ -8,7 +8,7 @@ import { Cluster } from '../cluster.ts';
 import { Undo } from './faults.ts';
 import { holdsVip, macOf, parseShowStat, showStat, sqlFrom } from './probes.ts';
 import type { Recording } from './record.ts';
-import { dbScenario, lbKill, lbLink, lbStop, spike, webDrop, webStop, type Context } from './scenarios.ts';
+import { dbScenario, Interrupted, lbKill, lbLink, lbStop, spike, webDrop, webStop, type Context } from './scenarios.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
 
 export const SCENARIO_GROUPS = ['web', 'lb', 'db', 'spike'] as const;
@@ -147,7 +147,14 @@ export async function failoverTest(o: FailoverOptions): Promise<FailoverReport> 
       if (o.signal.aborted) break;
       const left = await healthy(c, o.inv, url, 60_000);
       if (left.length) throw new Error(`the cluster did not become healthy again before the next scenario: ${left.join('; ')}`);
-      const r = await step.run(ctx);
+      let r: ScenarioReport | ScenarioReport[];
+      try {
+        r = await step.run(ctx);
+      } catch (e) {
+        // interrupted: what this scenario injected is undone below, and it reports nothing
+        if (e instanceof Interrupted) break;
+        throw e;
+      }
       for (const s of Array.isArray(r) ? r : [r]) {
         scenarios.push(s);
         o.say(`${s.title}: ${s.passed ? 'PASS' : 'FAIL'}: ${s.verdict}`);

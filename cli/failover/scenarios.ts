@@ -39,20 +39,33 @@ export interface Context {
   spike: { factors: number[]; stepSeconds: number };
 }
 
+/**
+ * The user interrupted the test: the scenario stops where it is and leaves its faults to the undo
+ * (which says what it undoes), its figures unmeasured.
+ */
+export class Interrupted extends Error {
+  constructor() {
+    super('interrupted');
+  }
+}
+
+/** Waits `ms`; with a signal, an interruption ends the wait with Interrupted. */
 const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((res) => {
-    if (signal?.aborted) return res();
-    const t = setTimeout(res, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), res()), { once: true });
+  new Promise<void>((res, rej) => {
+    if (signal?.aborted) return rej(new Interrupted());
+    const onAbort = () => (clearTimeout(t), rej(new Interrupted()));
+    const t = setTimeout(() => (signal?.removeEventListener('abort', onAbort), res()), ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
-/** Polls `cond` every 50 ms until it returns a value (not null) or `ms` pass; null then. */
+/** Polls `cond` every 50 ms until it returns a value (not null) or `ms` pass; null then. An interruption ends it with Interrupted. */
 async function until<T>(ms: number, cond: () => T | null | Promise<T | null>, signal?: AbortSignal): Promise<T | null> {
   const deadline = Date.now() + ms;
   for (;;) {
+    if (signal?.aborted) throw new Interrupted();
     const v = await cond();
     if (v !== null && v !== undefined) return v;
-    if (Date.now() > deadline || signal?.aborted) return null;
+    if (Date.now() > deadline) return null;
     await sleep(50);
   }
 }

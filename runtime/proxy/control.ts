@@ -20,6 +20,8 @@ interface Checker {
   srv: ServerConfig;
   px: ProxyConfig;
   timer: NodeJS.Timeout | null;
+  /** When the timer fires (Date.now() scale). */
+  due: number;
   running: boolean;
   stopped: boolean;
 }
@@ -71,7 +73,7 @@ export class Control {
           this.checkers.delete(key);
         }
         if (s.check) {
-          const c: Checker = { key, srv: s, px: p, timer: null, running: false, stopped: false };
+          const c: Checker = { key, srv: s, px: p, timer: null, due: 0, running: false, stopped: false };
           this.checkers.set(key, c);
           // spread the first checks over one interval, as HAProxy does
           this.schedule(c, initial || !old ? Math.floor(Math.random() * Math.min(s.inter, 1000)) : s.inter);
@@ -130,7 +132,17 @@ export class Control {
   private schedule(c: Checker, ms: number): void {
     if (c.stopped) return;
     if (c.timer) clearTimeout(c.timer);
+    c.due = Date.now() + ms;
     c.timer = setTimeout(() => this.runCheck(c), ms);
+  }
+
+  /**
+   * The next check no later than `ms` from now (on-error): it never postpones one, or errors on
+   * real traffic arriving faster than `ms` would keep the check from ever running.
+   */
+  private bringForward(c: Checker, ms: number): void {
+    if (c.running || (c.timer && c.due <= Date.now() + ms)) return;
+    this.schedule(c, ms);
   }
 
   private nextInterval(c: Checker): number {
@@ -306,16 +318,16 @@ export class Control {
     const c = this.checkers.get(key);
     switch (s.onError) {
       case 'fastinter':
-        if (c) this.schedule(c, s.fastinter ?? s.inter);
+        if (c) this.bringForward(c, s.fastinter ?? s.inter);
         break;
       case 'fail-check':
         this.checkFailed(key, s, px, 'L7STS', -1);
-        if (c) this.schedule(c, s.fastinter ?? s.inter);
+        if (c) this.bringForward(c, s.fastinter ?? s.inter);
         break;
       case 'sudden-death':
         if (h.up) h.health = Math.min(h.health, s.rise);
         this.checkFailed(key, s, px, 'L7STS', -1);
-        if (c) this.schedule(c, s.fastinter ?? s.inter);
+        if (c) this.bringForward(c, s.fastinter ?? s.inter);
         break;
       case 'mark-down':
         this.checkFailed(key, s, px, 'L7STS', -1, true);

@@ -95,3 +95,49 @@ listen app
   const line = await until('a log line on stdout', () => px.stdout().split('\n').find((l) => l.includes('"GET /logged HTTP/1.1"')));
   assert.match(line, /^127\.0\.0\.1:\d+ \[[^\]]+\] app app\/web \d+\/\d+\/\d+\/\d+\/\d+ 200 \d+ - - ---- /);
 });
+
+test('observe layer4 on-error fastinter: errors on real traffic bring the next check forward, never postpone it', async (t) => {
+  const a = await fakeBackend('a');
+  const b = await fakeBackend('b');
+  const port = await freePort();
+  const px = await startProxy(
+    `${HTTP_DEFAULTS}listen app
+    bind 127.0.0.1:${port}
+    stats uri /stats
+    retries 3
+    option redispatch
+    option httpchk GET /health
+    default-server check inter 500 fastinter 250 rise 2 fall 2 observe layer4 error-limit 1 on-error fastinter
+    server a 127.0.0.1:${a.port}
+    server b 127.0.0.1:${b.port}
+`,
+    port,
+  );
+  t.after(async () => {
+    await px.stop();
+    await b.close();
+  });
+  const state = async () => parseCsv((await get(port, '/stats;csv')).body).find((r) => r.svname === 'a')!.status;
+  await until('a UP', async () => ((await state()) === 'UP' ? true : null));
+  // a dies; traffic keeps arriving every 20 ms, each request refused by a (then redispatched to b):
+  // an error every 40 ms, far more often than fastinter
+  await a.close();
+  const died = Date.now();
+  const traffic: Promise<unknown>[] = [];
+  const sender = setInterval(() => traffic.length < 200 && traffic.push(get(port, `/t${traffic.length}`).catch(() => null)), 20);
+  let downAfter: number | null = null;
+  try {
+    while (Date.now() - died < 4000) {
+      if ((await state()) === 'DOWN') {
+        downAfter = Date.now() - died;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  } finally {
+    clearInterval(sender);
+    await Promise.all(traffic);
+  }
+  // down within inter + fall x fastinter (and some slack), not never
+  assert.ok(downAfter !== null && downAfter < 2000, `a DOWN after ${downAfter} ms`);
+});
