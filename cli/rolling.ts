@@ -57,7 +57,8 @@ export async function rollingApply(o: RollingOptions, inv: Inventory): Promise<R
         stopped = true;
         break;
       }
-      const up = await waitViews(o.cluster, lbs, 60, (v) => [...v.values()].every((l) => l.find((s) => s.server === w.name)?.status === 'UP'));
+      // UP and still drained: the proxies show DRAIN (a node whose checks are rising shows DOWN or DRAIN n/m)
+      const up = await waitViews(o.cluster, lbs, 60, (v) => [...v.values()].every((l) => l.find((s) => s.server === w.name)?.status === 'DRAIN'));
       if (!up.ok) {
         o.say(`${w.name}: not UP again in both proxies after 60 s: it stays drained (\`hasetup undrain\` once it is fixed)`);
         stopped = true;

@@ -11,11 +11,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { cpus, totalmem, hostname } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
 import { TestLab, REPO } from '../../test/helpers/lab-cli.ts';
 import { ROLE_NAMES } from '../../roles/index.ts';
 
-const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
+const { values: argv } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+const runs = Number(argv.runs) || 5;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export function ansibleFiles(dir: string, inventoryFile: string): { inv: string; play: string } {

@@ -18,11 +18,11 @@ import { hostMemory, labDown, labSsh, labUp, probeSsh, teardown } from '../../cl
 import { createBridge, createCtl, createNode, hostNs } from '../../cli/lab/net.ts';
 import { runOk, sleep } from '../../cli/lab/proc.ts';
 import { readState, writeState, type LabState } from '../../cli/lab/state.ts';
+import { parseArgs } from 'node:util';
 
-const args = process.argv.slice(2);
-const opt = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
-const runs = Number(opt('--runs', '3'));
-const out = opt('--out', join(import.meta.dirname, '../results/lab.md'));
+const { values: argv } = parseArgs({ options: { runs: { type: 'string', default: '3' }, out: { type: 'string', default: join(import.meta.dirname, '../results/lab.md') } } });
+const runs = Number(argv.runs);
+const out = argv.out;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;

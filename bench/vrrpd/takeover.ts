@@ -10,16 +10,15 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, release, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { Topology, vrrpConf, waitFor, sleep, sh, ROOT, type Vrrpd, type Keepalived } from '../../test/integration/vrrpd/netns.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1] : def;
-};
-const TRIALS = Number(opt('--trials', '5'));
-const CPU_SECONDS = Number(opt('--cpu-seconds', '30'));
-const OUT = opt('--out', join(ROOT, 'bench/results/vrrpd.md'));
+const { values: argv } = parseArgs({
+  options: { trials: { type: 'string', default: '5' }, 'cpu-seconds': { type: 'string', default: '30' }, out: { type: 'string', default: join(ROOT, 'bench/results/vrrpd.md') } },
+});
+const TRIALS = Number(argv.trials);
+const CPU_SECONDS = Number(argv['cpu-seconds']);
+const OUT = argv.out;
 const VIP = '10.77.0.100';
 const PORT = 7777;
 const PROBE_MS = 10;

@@ -80,8 +80,11 @@ export function registerDrain(program: Command): void {
         process.on('SIGINT', onInt);
         await drain.setState(c, lbs, host, 'drain');
         say(`${host}: DRAIN on ${lbs.map((l) => l.name).join(' and ')} (no new requests; ${others.length ? `${others.join(', ')} serve${others.length === 1 ? 's' : ''}` : 'no other node serves'})`);
-        await applyProxyRole(inv);
+        // the sessions are counted before haproxy.cfg is rewritten: a reload hands the old sessions to
+        // the old process, whose counts the runtime API no longer shows
         const w = await drain.waitViews(c, lbs, wait, (v) => Object.values(drain.sessionsOf(v, host)).every((n) => n === 0), ac.signal);
+        // kept in haproxy.cfg (the record written above), also when interrupted
+        await applyProxyRole(inv);
         if (ac.signal.aborted) {
           process.stderr.write(`hasetup: interrupted: ${host} stays drained on both LBs (\`hasetup undrain ${file} ${host}\` puts it back)\n`);
           process.exitCode = 130;

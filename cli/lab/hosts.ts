@@ -6,7 +6,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import { REPO_MOUNT, type LabConfig, type LabHost } from './config.ts';
 import { hostNs, netnsPath } from './net.ts';
-import { processStartTime, runOk, sameProcessAlive, shq, sleep, type RunResult } from './proc.ts';
+import { shq } from '../engine/shell.ts';
+import { processStartTime, runOk, sameProcessAlive, sleep, type RunResult } from './proc.ts';
 import type { Launcher } from './state.ts';
 
 export const hostDir = (cfg: LabConfig, host: string): string => join(cfg.stateDir, 'hosts', host);

@@ -61,9 +61,6 @@ export async function runOk(cmd: string, args: string[], opts: RunOptions = {}):
   return r;
 }
 
-/** Quotes a word for sh. */
-export const shq = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
 /** The start time of a process (field 22 of /proc/PID/stat), to tell it from a later process with the same PID. */
 export function processStartTime(pid: number): string | null {
   try {

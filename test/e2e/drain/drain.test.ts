@@ -48,6 +48,13 @@ async function statesOf(inv: string, web: string): Promise<string[]> {
   return st.hosts.filter((h) => h.group === 'lb').map((h) => h.servers?.find((s) => s.server === web)?.status ?? 'absent');
 }
 
+/** Each LB's sessions on a web node, from hasetup status --json. */
+async function sessionsOf(inv: string, web: string): Promise<number[]> {
+  const r = await hasetup(['status', inv, '--json']);
+  const st = JSON.parse(r.stdout) as { hosts: { group: string; servers?: { server: string; sessions: number }[] }[] };
+  return st.hosts.filter((h) => h.group === 'lb').map((h) => h.servers?.find((s) => s.server === web)?.sessions ?? 0);
+}
+
 for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
   let inv = '';
 
@@ -138,11 +145,17 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
 
     // a session that lasts on every node: a big file fetched slowly through the VIP
     for (const w of all) await sh(L(), w, 'head -c 20000000 /dev/zero > /var/www/hasetup/hasetup-e2e-big.bin');
-    const slow = all.map(() =>
+    const slow = [...all, ...all].map(() =>
       spawn('nsenter', [`--net=${netnsPath(ctlNs(L().config))}`, '--', 'curl', '-s', '-o', '/dev/null', '--limit-rate', '100k', `http://${VIP_ADDRESS}/hasetup-e2e-big.bin`], { stdio: 'ignore' }),
     );
     try {
-      await new Promise((r) => setTimeout(r, 1500));
+      // round robin spreads them; web01 must hold one before the drain begins
+      let held = 0;
+      for (let i = 0; i < 40 && held === 0; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        held = (await sessionsOf(inv, 'web01')).reduce((a, b) => a + b, 0);
+      }
+      assert.ok(held > 0, 'a slow download through the VIP holds a session on web01');
       const child = spawn('nsenter', [`--net=${netnsPath(ctlNs(L().config))}`, '--', process.execPath, HASETUP, 'drain', inv, 'web01', '--wait', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
