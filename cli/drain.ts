@@ -12,8 +12,8 @@ import { drainRecordName } from '../roles/proxy/index.ts';
 
 export const BACKEND = 'web';
 
-/** One runtime API command on an LB (the same text for HAProxy and hasetup-proxy). */
-export const apiCommand = (cmd: string): string => `printf '%s\\n' ${shq(cmd)} | timeout 5 socat -t5 - UNIX-CONNECT:${STATS_SOCKET}`;
+/** One runtime API command on an LB (the same text for HAProxy and hasetup-proxy), as sh. */
+export const apiCommand = (cmd: string, socket = STATS_SOCKET): string => `printf '%s\\n' ${shq(cmd)} | timeout 5 socat -t5 - UNIX-CONNECT:${shq(socket)}`;
 
 /** The commands that put a server in a state: HAProxy's `set server B/S state ready|drain|maint`. */
 export const setStateCommand = (server: string, state: 'ready' | 'drain' | 'maint'): string => `set server ${BACKEND}/${server} state ${state}`;

@@ -100,12 +100,12 @@ export const inventorySchema = mapping({
       balance: oneOf(['roundrobin', 'leastconn', 'source', 'uri', 'first']).default('roundrobin'),
       port: intIn(1, 65535).default(80),
       maxconn: intIn(1, 1000000).default(4096),
-      // a dead web node is out of rotation within inter + timeout + fastinter + timeout (1.75 s)
+      // a dead web node is out of rotation within inter + timeout + fastinter + timeout (1.35 s)
       health_check: mapping({
         path: urlPath('/health'),
         inter: intIn(100, 3600000, ' ms').default(500),
         fastinter: intIn(100, 3600000, ' ms').default(250),
-        timeout: intIn(100, 3600000, ' ms').default(500),
+        timeout: intIn(100, 3600000, ' ms').default(300),
         rise: intIn(1, 100).default(2),
         fall: intIn(1, 100).default(2),
       }).prefault({}),

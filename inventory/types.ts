@@ -29,7 +29,7 @@ export interface Host {
 export interface ProxyOptions {
   balance: 'roundrobin' | 'leastconn' | 'source' | 'uri' | 'first'; // default roundrobin
   port: number; // service port on the VIP, default 80
-  /** default /health, inter 500 ms, fastinter 250 ms, timeout 500 ms, rise 2, fall 2 */
+  /** default /health, inter 500 ms, fastinter 250 ms, timeout 300 ms, rise 2, fall 2 */
   healthCheck: { path: string; inter: number; fastinter: number; timeout: number; rise: number; fall: number };
   timeouts: { connect: number; client: number; server: number; queue: number }; // ms, defaults 5000/50000/50000/5000
   maxconn: number; // global maxconn, default 4096

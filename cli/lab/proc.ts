@@ -6,6 +6,8 @@ export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** The command ran past timeoutMs and was killed (code 124 then). */
+  timedOut?: boolean;
 }
 
 export interface RunOptions {
@@ -16,6 +18,13 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Print the command's output as it comes instead of only capturing it. */
   inherit?: boolean;
+  /** Captured and also handed over as it comes (to stream it somewhere). */
+  onOutput?(chunk: string): void;
+  /**
+   * The command in a process group of its own; a timeout ends the whole group (SIGTERM, SIGKILL 10 s
+   * later), for tools whose children would outlive them (vagrant and its provider).
+   */
+  group?: boolean;
 }
 
 /** Runs a command and captures its output; never throws for a non-zero exit. */
@@ -24,26 +33,43 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
+      detached: opts.group ?? false,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', opts.inherit ? 'inherit' : 'pipe', opts.inherit ? 'inherit' : 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    let killTimer: NodeJS.Timeout | undefined;
+    const onOut = (d: string) => ((stdout += d), opts.onOutput?.(d));
+    const onErr = (d: string) => ((stderr += d), opts.onOutput?.(d));
+    child.stdout?.setEncoding('utf8').on('data', onOut);
+    child.stderr?.setEncoding('utf8').on('data', onErr);
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        if (opts.group && child.pid) process.kill(-child.pid, sig);
+        else child.kill(sig);
+      } catch {}
+    };
     const timer = opts.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
-          child.kill('SIGKILL');
+          if (opts.group) {
+            kill('SIGTERM');
+            killTimer = setTimeout(() => kill('SIGKILL'), 10_000);
+          } else kill('SIGKILL');
         }, opts.timeoutMs)
       : undefined;
-    child.on('error', (err) => {
+    const done = () => {
       if (timer) clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+    };
+    child.on('error', (err) => {
+      done();
       reject(new Error(`cannot run ${cmd}: ${err.message}`));
     });
     child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      resolvePromise({ code: timedOut ? 124 : (code ?? (signal ? 128 : 1)), stdout, stderr });
+      done();
+      resolvePromise({ code: timedOut ? 124 : (code ?? (signal ? 128 : 1)), stdout, stderr, timedOut });
     });
     // A command may exit without reading its input (ssh-keygen does): that is no error.
     child.stdin?.on('error', () => {});

@@ -3,7 +3,7 @@
 // a Debian bookworm box is built locally (lab/vagrant/build-box.sh) when no other box is named,
 // libvirtd and virtlogd are started when they are not running (and stopped again by `down`), and
 // `up` writes an inventory for `hasetup apply` from what `vagrant ssh-config` reports.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, copyFileSync, chmodSync, chownSync, statSync, openSync, closeSync, constants as fsc } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { UserError } from '../errors.ts';
 import { pointVmsAtRepo, serveRepo } from './vagrant-repo.ts';
+import { run as runCommand, type RunResult } from './proc.ts';
 
 export interface VagrantPlanHost {
   name: string;
@@ -90,17 +91,10 @@ function writeState(root: string, st: LabState): void {
 }
 
 /** Shows a child's output on our stderr, without Vagrant's in-place progress counters. */
-function showOutput(d: Buffer): void {
+function showOutput(d: string): void {
   // eslint-disable-next-line no-control-regex
-  const text = d.toString().replace(/\u001b\[K/g, '').replace(/Progress: \d+%\r?/g, '');
+  const text = d.replace(/\u001b\[K/g, '').replace(/Progress: \d+%\r?/g, '');
   if (text.trim()) process.stderr.write(text);
-}
-
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
 }
 
 /**
@@ -108,31 +102,8 @@ interface RunResult {
  * it takes longer (a paused libvirt domain makes `vagrant up` wait forever). `show` streams its
  * output to ours (stderr) as well as capturing it.
  */
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; show?: boolean; input?: string } = {}): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const timer = opts.timeoutMs
-      ? setTimeout(() => {
-          timedOut = true;
-          try { process.kill(-child.pid!, 'SIGTERM'); } catch {}
-          killTimer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch {} }, 10_000);
-        }, opts.timeoutMs)
-      : undefined;
-    child.stdout.on('data', (d: Buffer) => { stdout += d; if (opts.show) showOutput(d); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; if (opts.show) showOutput(d); });
-    child.on('error', (e) => { if (timer) clearTimeout(timer); reject(e); });
-    child.on('close', (code) => {
-      if (timer) clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      resolvePromise({ code, stdout, stderr, timedOut });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
-}
+const run = (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; show?: boolean; input?: string } = {}): Promise<RunResult> =>
+  runCommand(cmd, args, { env: opts.env, cwd: opts.cwd, timeoutMs: opts.timeoutMs, input: opts.input ?? '', group: true, onOutput: opts.show ? showOutput : undefined });
 
 async function must(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
   const r = await run(cmd, args, opts);

@@ -5,7 +5,7 @@
 //   2. per-server maxconn from each web node's Apache MaxRequestWorkers (its facts give its memory):
 //      a traffic spike waits in the LB's queue instead of filling Apache
 //   3. health checks that take a dead node out of rotation within 2 seconds (inventory defaults:
-//      inter 500 ms, timeout 500 ms, fastinter 250 ms, fall 2, rise 2)
+//      inter 500 ms, timeout 300 ms, fastinter 250 ms, fall 2, rise 2)
 //   4. the stats page with the secrets file's password, only from the admin networks; the runtime
 //      API on a UNIX socket; logs to the journal
 //   5. checked by the engine itself (hasetup-proxy -c, haproxy -c) before it replaces the running
@@ -66,6 +66,7 @@ const role: Role = {
       return { name: w.name, address: w.address, maxconn, state, why: why + note };
     });
     const config = ctx.template('haproxy.cfg.njk', {
+      engine: engine.name,
       proxy,
       servers,
       admin: inv.roles.firewall.adminCidrs,

@@ -48,7 +48,7 @@ test('the minimal fixture loads with every default filled in', async () => {
         balance: 'roundrobin',
         port: 80,
         maxconn: 4096,
-        healthCheck: { path: '/health', inter: 500, fastinter: 250, timeout: 500, rise: 2, fall: 2 },
+        healthCheck: { path: '/health', inter: 500, fastinter: 250, timeout: 300, rise: 2, fall: 2 },
         timeouts: { connect: 5000, client: 50000, server: 50000, queue: 5000 },
         stats: { uri: '/haproxy?stats', port: 80, user: 'admin' },
       },
