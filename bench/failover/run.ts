@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TestLab, REPO } from '../../test/helpers/lab-cli.ts';
 import type { FailoverReport, ScenarioReport } from '../../cli/failover/types.ts';
+import { loadSecrets } from '../../inventory/secrets.ts';
 
 const { values } = parseArgs({ options: { 'quiet-minutes': { type: 'string', default: '5' }, rate: { type: 'string', default: '200' } } });
 const quietMs = Number(values['quiet-minutes']) * 60_000;
@@ -20,7 +21,9 @@ const rate = Number(values.rate);
 const lab = new TestLab('fbench');
 const engines = ['bundled', 'haproxy'] as const;
 
-function inventoryFor(engine: string): string {
+async function inventoryFor(engine: string): Promise<string> {
+  // one secrets file for both engines (generated now when the lab's inventory has none yet)
+  await loadSecrets(lab.inventory);
   const file = lab.inventory.replace(/\.yaml$/, `-${engine}.yaml`);
   writeFileSync(file, readFileSync(lab.inventory, 'utf8').replace(/^(cluster: .*\n)/m, `$1runtime: ${engine}\n`));
   copyFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml'), file.replace(/\.yaml$/, '.secrets.yaml'));
@@ -52,7 +55,7 @@ const results: Record<string, { report: FailoverReport; quiet: Quiet; applyMs: n
 await lab.up();
 try {
   for (const engine of engines) {
-    const inv = inventoryFor(engine);
+    const inv = await inventoryFor(engine);
     const a = await lab.apply(['--json'], inv);
     if (a.code !== 0) throw new Error(`apply (${engine}) failed: ${a.stdout.slice(-3000)}${a.stderr}`);
     const json = join(lab.dir, `failover-${engine}.json`);

@@ -162,6 +162,23 @@ function finish(ctx: Context, base: Pick<ScenarioReport, 'name' | 'title'>, rec:
 
 const round = (x: number | null): number | null => (x === null ? null : Math.round(x));
 
+/** A few seconds of steady load without a fault, then the fault: when it was injected. */
+async function injectAfterCalm(ctx: Context, rec: Recording, title: string, f: Fault): Promise<number> {
+  await sleep(BEFORE_MS, ctx.signal);
+  ctx.say(`${title}: ${f.what}`);
+  const t = rec.event(ctx.cluster.now(), 'fault', f.what);
+  await ctx.undo.inject(f);
+  return t;
+}
+
+/** The fault undone on its host: when the healing began. */
+async function healNow(ctx: Context, rec: Recording, title: string, f: Fault, host: string): Promise<number> {
+  ctx.say(`${title}: healing ${host}`);
+  const t = rec.event(ctx.cluster.now(), 'healed', `${host} healed`);
+  await ctx.undo.undo(f);
+  return t;
+}
+
 // ---------------------------------------------------------------------------------------------
 // web: a web node fails (Apache stopped, then its packets dropped)
 
@@ -176,16 +193,11 @@ async function webScenario(ctx: Context, name: string, title: string, f: Fault, 
   let upAgain: number | null = null;
   let servedAgain: Request | undefined;
   try {
-    await sleep(BEFORE_MS, ctx.signal);
-    ctx.say(`${title}: ${f.what}`);
-    fault = rec.event(now(), 'fault', f.what);
-    await ctx.undo.inject(f);
+    fault = await injectAfterCalm(ctx, rec, title, f);
     detected = await until(15_000, () => rec.allSee(lbs, web, fault, (s) => !!s && /^DOWN/.test(s.status)), ctx.signal);
     if (detected !== null) rec.event(detected, 'detected', `${web} DOWN in both proxies`);
     await sleep(3000, ctx.signal);
-    ctx.say(`${title}: healing ${web}`);
-    heal = rec.event(now(), 'healed', `${web} healed`);
-    await ctx.undo.undo(f);
+    heal = await healNow(ctx, rec, title, f, web);
     upAgain = await until(20_000, () => rec.allSee(lbs, web, heal, (s) => s?.status === 'UP'), ctx.signal);
     servedAgain = await until(10_000, () => rec.firstServed(upAgain ?? heal, (r) => r.node === web) ?? null, ctx.signal) ?? undefined;
     if (servedAgain) rec.event(servedAgain.t, 'restored', `${web} UP and serving again`);
@@ -249,18 +261,13 @@ async function lbScenario(ctx: Context, name: string, title: string, make: (mast
   let vipOnBackup: number | null;
   let vipBack: number | null;
   try {
-    await sleep(BEFORE_MS, ctx.signal);
-    ctx.say(`${title}: ${f.what}`);
-    fault = rec.event(now(), 'fault', f.what);
-    await ctx.undo.inject(f);
+    fault = await injectAfterCalm(ctx, rec, title, f);
     firstVia = await until(15_000, () => rec.firstServed(fault, (r) => r.lb === backup) ?? null, ctx.signal) ?? undefined;
     vipOnBackup = rec.vipOn(backup, fault);
     if (firstVia) rec.event(firstVia.t, 'takeover', `first request served through ${backup}`);
     lastVia = rec.lastServed(firstVia?.t ?? now(), (r) => r.lb === master);
     await sleep(3000, ctx.signal);
-    ctx.say(`${title}: healing ${master}`);
-    heal = rec.event(now(), 'healed', `${master} healed`);
-    await ctx.undo.undo(f);
+    heal = await healNow(ctx, rec, title, f, master);
     // preemption: the master takes the VIP back (after its preempt_delay)
     back = await until(40_000, () => rec.firstServed(heal, (r) => r.lb === master) ?? null, ctx.signal) ?? undefined;
     vipBack = rec.vipOn(master, heal);
