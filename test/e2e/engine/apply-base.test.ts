@@ -52,11 +52,12 @@ test('status: every host up, its firewall loaded, no LB holding the VIP yet (a p
   if (!prerequisites(t, skip)) return;
   const r = await lab.exec([process.execPath, 'bin/hasetup.js', 'status', lab.inventory]);
   assert.equal(r.code, 1, r.stdout + r.stderr);
-  for (const h of ['lb01', 'lb02', 'web01', 'web02', 'db01']) assert.match(r.stdout, new RegExp(`^${h} .* up .*firewall=loaded`, 'm'));
+  // one line per host: its group, its address, its units (the roles not applied yet: inactive) and the firewall loaded
+  for (const h of ['lb01', 'lb02', 'web01', 'web02', 'db01']) assert.match(r.stdout, new RegExp(`^${h} +(lb|web|db) +10\\.213\\.0\\.\\d+ +.*\\bfirewall\\b`, 'm'));
   assert.match(r.stdout, /^VIP 10\.213\.0\.100: on no load balancer$/m);
   const j = JSON.parse((await lab.exec([process.execPath, 'bin/hasetup.js', 'status', lab.inventory, '--json'])).stdout);
   assert.equal(j.hosts.length, 5);
-  assert.ok(j.hosts.every((h: { reachable: boolean }) => h.reachable));
+  assert.ok(j.hosts.every((h: { reachable: boolean; firewall?: string }) => h.reachable && h.firewall === 'loaded'), JSON.stringify(j.hosts));
   assert.ok(j.problems.includes('VIP 10.213.0.100: on no load balancer'), JSON.stringify(j.problems));
 });
 
