@@ -66,7 +66,6 @@ const role: Role = {
       return { name: w.name, address: w.address, maxconn, state, why: why + note };
     });
     const config = ctx.template('haproxy.cfg.njk', {
-      engine: engine.name,
       proxy,
       servers,
       admin: inv.roles.firewall.adminCidrs,

@@ -1,6 +1,6 @@
 // The keywords of the proxy sections (defaults, listen, frontend, backend): options, timeouts, binds, servers,
 // balancing, health checks, stats, ACLs and the rules that use them.
-import type { Acl, AclFetch, Alert, Condition, GlobalConfig, HttpRule, ProxyConfig, ServerConfig, Timeouts, Where } from './config-types.ts';
+import type { Acl, AclFetch, Alert, Condition, GlobalConfig, HttpRule, ProxyConfig, RetryOn, ServerConfig, Timeouts, Where } from './config-types.ts';
 import { ipv4ToInt, oneArg, parseAddrPort, parseIntStrict, parseLog, parseTime } from './config-values.ts';
 import { parseBindTls } from './config-tls.ts';
 
@@ -123,12 +123,24 @@ export type ProxyDefaults = Omit<ProxyConfig, 'name' | 'kind' | 'id' | 'file' | 
   defaultServer: Partial<ServerConfig>;
 };
 
+const RETRY_ON = new Set<RetryOn>(['conn-failure', 'empty-response', 'response-timeout']);
+/** retry-on KEYWORD...: none, or what hasetup-proxy retries on; HAProxy's other keywords are refused by name. */
+function parseRetryOn(words: string[]): RetryOn[] {
+  if (words.length === 0) throw new Error("'retry-on' expects 'none' or a list of conn-failure, empty-response, response-timeout");
+  if (words.length === 1 && words[0] === 'none') return [];
+  for (const v of words)
+    if (!RETRY_ON.has(v as RetryOn))
+      throw new Error(`unsupported 'retry-on' value '${v}' (hasetup-proxy retries on none, conn-failure, empty-response, response-timeout)`);
+  return [...new Set(words as RetryOn[])];
+}
+
 export function freshDefaults(): ProxyDefaults {
   return {
     mode: 'tcp',
     maxconn: 0,
     timeouts: {},
     retries: 3,
+    retryOn: ['conn-failure'],
     redispatch: 0,
     httplog: false,
     tcplog: false,
@@ -263,6 +275,9 @@ export function parseProxyLine(
       return;
     case 'retries':
       p.retries = parseIntStrict(one(), 'retries', 0, 100);
+      return;
+    case 'retry-on':
+      p.retryOn = parseRetryOn(w.slice(1));
       return;
     case 'contimeout':
     case 'clitimeout':

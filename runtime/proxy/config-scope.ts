@@ -77,6 +77,7 @@ export function scopeVerdict(kind: SectionKind, name: string, w: string[]): Scop
   if (kind === 'listen') return null;
   if (kind === 'frontend' && (kw === 'server' || kw === 'default-server'))
     return { level: 'ALERT', message: `'${kw}' not allowed because frontend '${name}' has no backend capability.` };
+  if (kind === 'frontend' && kw === 'retry-on') return { level: 'ALERT', message: "'retry-on' only available in backend or listen section" };
   if (kind === 'backend' && kw === 'option' && (w[1] === 'httplog' || w[1] === 'tcplog'))
     return { level: 'WARNING', message: `backend '${name}' : 'option ${w[1]}' directive is ignored in backends.` };
   const n = need(w);

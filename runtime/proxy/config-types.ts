@@ -56,6 +56,7 @@ export interface ServiceRule extends Where {
   cond?: Condition;
 }
 
+export type RetryOn = 'conn-failure' | 'empty-response' | 'response-timeout';
 export type OnError = 'fastinter' | 'fail-check' | 'sudden-death' | 'mark-down';
 
 export interface ServerConfig extends Where {
@@ -146,6 +147,8 @@ export interface ProxyConfig extends Where {
   fullconn?: number;
   timeouts: Timeouts;
   retries: number;
+  /** What a request is tried again on (HTTP): retry-on; HAProxy's default is conn-failure alone. */
+  retryOn: RetryOn[];
   redispatch: number; // 0 = off; -1 = on the last retry; P > 0 = every Pth retry
   httplog: boolean;
   tcplog: boolean;

@@ -345,7 +345,7 @@ export class HttpSession implements Queued, ConnOwner {
   private connectFailed(s: SrvRt): void {
     this.eng.observe(s, false, 'layer4');
     const be = this.be!;
-    if (this.retriesLeft <= 0) {
+    if (this.retriesLeft <= 0 || !be.cfg.retryOn.includes('conn-failure')) {
       s.c.econ++;
       be.c.econ++;
       this.tc = clock() - this.tConn;
@@ -371,6 +371,35 @@ export class HttpSession implements Queued, ConnOwner {
       if (this.st !== St.Connect) return;
       this.useServerAgain(s);
     }, delay);
+  }
+
+  /**
+   * retry-on empty-response or response-timeout: the request, whole and without a body (the head as
+   * sent is kept), is tried again: on another server when redispatch is due, else on this one at once.
+   * False when it cannot be (no retry left, not asked for, a body already sent).
+   */
+  private retryAfterServer(why: 'empty-response' | 'response-timeout'): boolean {
+    const be = this.be!;
+    const s = this.srv!;
+    if (!be.cfg.retryOn.includes(why) || this.retriesLeft <= 0 || !this.reqDone || this.bytesIn !== this.req!.headBytes) return false;
+    this.retriesLeft--;
+    this.retries++;
+    s.c.wretr++;
+    be.c.wretr++;
+    this.bytesIn = 0;
+    if (redispatchDue(be.cfg.redispatch, this.retriesLeft, this.retries)) {
+      this.redispatched = true;
+      s.c.wredis++;
+      be.c.wredis++;
+      this.release(false);
+      this.assign(s);
+      return true;
+    }
+    this.st = St.Connect;
+    this.tConn = clock();
+    s.c.connect++;
+    this.useServerAgain(s);
+    return true;
   }
 
   private useServerAgain(s: SrvRt): void {
@@ -696,6 +725,8 @@ export class HttpSession implements Queued, ConnOwner {
       this.connectTo(s);
       return;
     }
+    // closed without a byte of answer: tried again when retry-on says so
+    if (!this.rspStarted && !this.rsp && (!this.rspBuf || this.rspBuf.length === 0) && this.retryAfterServer('empty-response')) return;
     this.srv!.c.srv_abrt++;
     this.be!.c.srv_abrt++;
     if (this.rspStarted) {
@@ -722,6 +753,7 @@ export class HttpSession implements Queued, ConnOwner {
     }
     this.keepServer = false;
     this.dropServer();
+    if (!this.rsp && (!this.rspBuf || this.rspBuf.length === 0) && this.retryAfterServer('response-timeout')) return;
     this.srv!.c.eresp++;
     this.be!.c.eresp++;
     this.eng.observe(this.srv!, false, 'layer7');

@@ -1,7 +1,11 @@
 // Passive health (observe layer7 + error-limit + on-error), frontend maxconn, stats auth, httplog on stdout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeBackend, freePort, get, parseCsv, startProxy, until, HTTP_DEFAULTS } from './helpers.ts';
+import http from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fakeBackend, freePort, get, parseCsv, proxyBin, startProxy, tmpDir, until, HTTP_DEFAULTS } from './helpers.ts';
 
 test('observe layer7: error-limit 5xx answers mark the server down (on-error mark-down)', async (t) => {
   const a = await fakeBackend('a');
@@ -140,4 +144,40 @@ test('observe layer4 on-error fastinter: errors on real traffic bring the next c
   }
   // down within inter + fall x fastinter (and some slack), not never
   assert.ok(downAfter !== null && downAfter < 2000, `a DOWN after ${downAfter} ms`);
+});
+
+test('retry-on empty-response: a server that closes without answering costs no 502 (redispatched); without it, a 502; unsupported values refused by name', async (t) => {
+  const a = await fakeBackend('a');
+  const b = await fakeBackend('b');
+  a.mode = { kind: 'reset' };
+  const ports = [await freePort(), await freePort()];
+  const cfg = (port: number, retryOn: string) => `${HTTP_DEFAULTS}listen app
+    bind 127.0.0.1:${port}
+    balance roundrobin
+    retries 1
+    option redispatch
+${retryOn}    server a 127.0.0.1:${a.port}
+    server b 127.0.0.1:${b.port}
+`;
+  const withRetry = await startProxy(cfg(ports[0], '    retry-on conn-failure empty-response response-timeout\n'), ports[0]);
+  const without = await startProxy(cfg(ports[1], ''), ports[1]);
+  t.after(async () => {
+    await withRetry.stop();
+    await without.stop();
+    await a.close();
+    await b.close();
+  });
+  // round robin: one of every two requests goes to a first, which closes the connection unanswered
+  const on = await Promise.all([1, 2, 3, 4].map(async (i) => (await get(ports[0], `/r${i}`, { agent: new http.Agent({ keepAlive: false }) })).status));
+  assert.deepEqual(on, [200, 200, 200, 200], 'each one retried on b');
+  const off = [];
+  for (const i of [1, 2, 3, 4]) off.push((await get(ports[1], `/n${i}`, { agent: new http.Agent({ keepAlive: false }) })).status);
+  assert.deepEqual([...off].sort(), [200, 200, 502, 502], `without retry-on: ${off}`);
+  const dir = tmpDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'retry-on.cfg');
+  writeFileSync(file, cfg(1, '    retry-on 503\n'));
+  const bad = spawnSync(process.execPath, [proxyBin, '-c', '-f', file], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stdout + bad.stderr, /unsupported 'retry-on' value '503'/);
 });

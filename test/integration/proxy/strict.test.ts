@@ -10,7 +10,7 @@ import { prerequisites, commandUnavailable } from '../../helpers/env.ts';
 import { ensureBuilt, proxyBin, proxyNode, tmpDir } from './helpers.ts';
 
 const LINES = [
-  'mode http', 'log global', 'no log', 'maxconn 100', 'fullconn 100', 'retries 3', 'option redispatch', 'option httplog', 'option tcplog',
+  'mode http', 'log global', 'no log', 'maxconn 100', 'fullconn 100', 'retries 3', 'retry-on conn-failure empty-response', 'option redispatch', 'option httplog', 'option tcplog',
   'option dontlognull', 'option httpclose', 'option forceclose', 'option http-server-close', 'option http-keep-alive', 'option forwardfor',
   'option httpchk GET /', 'http-check expect status 200', 'timeout connect 5s', 'timeout client 5s', 'timeout server 5s', 'timeout queue 5s',
   'timeout http-request 5s', 'timeout http-keep-alive 5s', 'timeout check 5s', 'timeout tunnel 5s', 'balance roundrobin',
