@@ -342,6 +342,22 @@ export class HttpSession implements Queued, ConnOwner {
     this.connectTo(s);
   }
 
+  /** One retry counted; true when it was redispatched (to another server, assigned now). */
+  private retryCounted(s: SrvRt): boolean {
+    const be = this.be!;
+    this.retriesLeft--;
+    this.retries++;
+    s.c.wretr++;
+    be.c.wretr++;
+    if (!redispatchDue(be.cfg.redispatch, this.retriesLeft, this.retries)) return false;
+    this.redispatched = true;
+    s.c.wredis++;
+    be.c.wredis++;
+    this.release(false);
+    this.assign(s);
+    return true;
+  }
+
   private connectFailed(s: SrvRt): void {
     this.eng.observe(s, false, 'layer4');
     const be = this.be!;
@@ -352,18 +368,7 @@ export class HttpSession implements Queued, ConnOwner {
       this.localError(503, 'SC', null);
       return;
     }
-    this.retriesLeft--;
-    this.retries++;
-    s.c.wretr++;
-    be.c.wretr++;
-    if (redispatchDue(be.cfg.redispatch, this.retriesLeft, this.retries)) {
-      this.redispatched = true;
-      s.c.wredis++;
-      be.c.wredis++;
-      this.release(false);
-      this.assign(s);
-      return;
-    }
+    if (this.retryCounted(s)) return;
     // turn-around delay before trying the same server again
     const delay = Math.min(this.to.connect || 1000, 1000);
     this.st = St.Connect;
@@ -382,19 +387,8 @@ export class HttpSession implements Queued, ConnOwner {
     const be = this.be!;
     const s = this.srv!;
     if (!be.cfg.retryOn.includes(why) || this.retriesLeft <= 0 || !this.reqDone || this.bytesIn !== this.req!.headBytes) return false;
-    this.retriesLeft--;
-    this.retries++;
-    s.c.wretr++;
-    be.c.wretr++;
     this.bytesIn = 0;
-    if (redispatchDue(be.cfg.redispatch, this.retriesLeft, this.retries)) {
-      this.redispatched = true;
-      s.c.wredis++;
-      be.c.wredis++;
-      this.release(false);
-      this.assign(s);
-      return true;
-    }
+    if (this.retryCounted(s)) return true;
     this.st = St.Connect;
     this.tConn = clock();
     s.c.connect++;
