@@ -4,7 +4,7 @@
 // socket). Each answer is read by the same functions the commands use: set server ... state
 // answers nothing on success and a reason otherwise; show stat gives DRAIN, MAINT and UP as they
 // wait on them; a node drained in the configuration (weight 0) reads as DRAIN too.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -75,21 +75,27 @@ async function startEngine(name: 'bundled' | 'haproxy', cfg: string, port: numbe
   };
 }
 
+/** The engine started on the config, two fake web nodes behind it, all stopped after the test: its stats socket. */
+async function engineFor(t: TestContext, engine: 'bundled' | 'haproxy', webBWeight = ''): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'hasetup-api-'));
+  const socket = join(dir, 'admin.sock');
+  const a = await fakeBackend('web01');
+  const b = await fakeBackend('web02');
+  const port = await freePort();
+  const e = await startEngine(engine, config(port, socket, a.port, b.port, webBWeight), port, dir);
+  t.after(async () => {
+    await e.stop();
+    await a.close();
+    await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return socket;
+}
+
 for (const engine of ['bundled', 'haproxy'] as const) {
   test(`[${engine}] drain, maint, ready and an unknown server through the stats socket, read as the commands read them`, async (t) => {
     if (!prerequisites(t, skip)) return;
-    const dir = mkdtempSync(join(tmpdir(), 'hasetup-api-'));
-    const socket = join(dir, 'admin.sock');
-    const a = await fakeBackend('web01');
-    const b = await fakeBackend('web02');
-    const port = await freePort();
-    const e = await startEngine(engine, config(port, socket, a.port, b.port), port, dir);
-    t.after(async () => {
-      await e.stop();
-      await a.close();
-      await b.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const socket = await engineFor(t, engine);
     await until('both UP', () => (statusOf(socket, 'web01') === 'UP' && statusOf(socket, 'web02') === 'UP' ? true : null));
     const up = new Map([['lb', view(socket)]]);
     assert.deepEqual(othersServing(up, 'web01'), ['web02']);
@@ -115,18 +121,7 @@ for (const engine of ['bundled', 'haproxy'] as const) {
 
   test(`[${engine}] a node drained in the configuration (weight 0, as the proxy role keeps it) reads as DRAIN`, async (t) => {
     if (!prerequisites(t, skip)) return;
-    const dir = mkdtempSync(join(tmpdir(), 'hasetup-api-'));
-    const socket = join(dir, 'admin.sock');
-    const a = await fakeBackend('web01');
-    const b = await fakeBackend('web02');
-    const port = await freePort();
-    const e = await startEngine(engine, config(port, socket, a.port, b.port, ' weight 0'), port, dir);
-    t.after(async () => {
-      await e.stop();
-      await a.close();
-      await b.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const socket = await engineFor(t, engine, ' weight 0');
     await until('web02 checked', () => (statusOf(socket, 'web01') === 'UP' && /DRAIN|UP/.test(statusOf(socket, 'web02') ?? '') ? true : null));
     await until('web02 DRAIN', () => (statusOf(socket, 'web02') === 'DRAIN' ? true : null));
     assert.deepEqual(othersServing(new Map([['lb', view(socket)]]), 'web01'), [], 'web02 does not serve');
