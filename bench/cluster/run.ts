@@ -83,7 +83,7 @@ function playbook(dir: string, secrets: Record<string, string>, inv: { hosts: Re
   const appUsers = webs.map((a) => `'app'@'${a}'`);
   // the SQL hasetup's mysql role runs, each step checking first and printing CHANGED when it changed something
   const sql = [
-    `SELECT IF(COUNT(*), '', 'CHANGED') FROM mysql.user WHERE user = '';`,
+    `SELECT IF(COUNT(*), 'CHANGED', '') FROM mysql.user WHERE user = '';`,
     `DELETE FROM mysql.global_priv WHERE user = '';`,
     `SELECT IF(COUNT(*), 'CHANGED', '') FROM information_schema.schemata WHERE schema_name = 'test';`,
     `DROP DATABASE IF EXISTS test;`,
@@ -99,7 +99,7 @@ function playbook(dir: string, secrets: Record<string, string>, inv: { hosts: Re
   gather_facts: true
   handlers:
     - { name: reexec systemd, command: systemctl daemon-reexec }
-    - { name: apply sysctls, command: sysctl --system }
+    - { name: apply sysctls, shell: "for f in ${FILES.lb.filter((p) => p.includes('sysctl')).join(' ')}; do sysctl -q -p $f; done" }
     - { name: load nftables, command: nft -f /etc/nftables.conf }
     - { name: reload haproxy, service: { name: haproxy, state: reloaded }, throttle: 1 }
     - { name: reload keepalived, service: { name: keepalived, state: reloaded }, throttle: 1 }
