@@ -152,5 +152,31 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
       out.push(src.issue(['vrrp', 'advert_int'], `expected a multiple of 0.01 seconds from 0.01 to 40.95 with VRRP version 3, got ${ai}`));
   }
 
+  out.push(...tlsChecks(src));
+  return out;
+}
+
+/** roles.proxy.tls: its own port, a key only with its certificate, names only for a generated one. */
+function tlsChecks(src: YamlSource): InventoryIssue[] {
+  const d = src.data as Raw;
+  const roles = isObj(d.roles) ? d.roles : {};
+  const proxy = isObj(roles.proxy) ? roles.proxy : {};
+  const tls = proxy.tls;
+  if (!isObj(tls)) return [];
+  const out: InventoryIssue[] = [];
+  const at = (k: string): PathSegment[] => ['roles', 'proxy', 'tls', k];
+  const port = tls.port ?? 443;
+  const servicePort = proxy.port ?? 80;
+  const statsPort = isObj(proxy.stats) ? proxy.stats.port : undefined;
+  if (isInt(port) && port === servicePort)
+    out.push(src.issue(tls.port === undefined ? ['roles', 'proxy', 'tls'] : at('port'), `the HTTPS port ${port} is also the service port (roles.proxy.port): give them different ports`));
+  else if (isInt(port) && port === statsPort)
+    out.push(src.issue(tls.port === undefined ? ['roles', 'proxy', 'tls'] : at('port'), `the HTTPS port ${port} is also the stats port (roles.proxy.stats.port): give them different ports`));
+  if (tls.redirect === true && isInt(port) && port !== 443)
+    out.push(src.issue(at('redirect'), `a redirect to HTTPS keeps the host name, so the client comes to port 443, not ${port}: serve HTTPS on 443 or leave redirect off`));
+  if (tls.key !== undefined && tls.certificate === undefined)
+    out.push(src.issue(at('key'), 'a key without its certificate: give certificate: too (or neither, for a generated self-signed certificate)', 'key'));
+  if (tls.names !== undefined && tls.certificate !== undefined)
+    out.push(src.issue(at('names'), 'names are for the generated certificate only: your certificate carries its own names', 'key'));
   return out;
 }

@@ -8,7 +8,8 @@ import { inventorySchema, locateZodIssues, type ParsedInventoryFile } from './sc
 import { clusterChecks, DEFAULT_LB_PRIORITIES, DEFAULT_VRRP } from './checks.ts';
 import { isIPv4, parseCidr } from './net.ts';
 import { loadSecrets, secretsPathFor } from './secrets.ts';
-import type { Group, Host, Inventory, SshSettings } from './types.ts';
+import { generatedTlsPathFor, loadTls } from './tls.ts';
+import type { Group, Host, Inventory, SshSettings, TlsOptions } from './types.ts';
 
 export { InventoryError } from './errors.ts';
 export type { InventoryIssue } from './errors.ts';
@@ -29,7 +30,7 @@ export function expandPath(p: string, baseDir: string): string {
  * Validates the text of an inventory file: YAML syntax, schema and cluster-level checks. Returns
  * the parsed file (static defaults applied) or every issue, located in `file` (the name shown).
  */
-export function checkInventoryText(text: string, file: string): { ok: true; data: ParsedInventoryFile } | { ok: false; errors: InventoryIssue[] } {
+export function checkInventoryText(text: string, file: string): { ok: true; data: ParsedInventoryFile; src: YamlSource } | { ok: false; errors: InventoryIssue[] } {
   const src = new YamlSource(file, text);
   if (src.syntaxIssues.length) return { ok: false, errors: src.syntaxIssues };
   if (src.data === null || src.data === undefined)
@@ -37,11 +38,11 @@ export function checkInventoryText(text: string, file: string): { ok: true; data
   const r = inventorySchema.safeParse(src.data);
   const errors = [...(r.success ? [] : locateZodIssues(src, inventorySchema, r.error)), ...clusterChecks(src)];
   if (errors.length || !r.success) return { ok: false, errors: new InventoryError(errors).errors };
-  return { ok: true, data: r.data };
+  return { ok: true, data: r.data, src };
 }
 
 /** Builds the Inventory shape (every default filled in) from a validated file. */
-export function buildInventory(f: ParsedInventoryFile, absFile: string, secrets: Inventory['secrets']): Inventory {
+export function buildInventory(f: ParsedInventoryFile, absFile: string, secrets: Inventory['secrets'], tls?: TlsOptions): Inventory {
   const base = dirname(absFile);
   const g = f.ssh;
   const hosts: Host[] = [];
@@ -88,6 +89,7 @@ export function buildInventory(f: ParsedInventoryFile, absFile: string, secrets:
         healthCheck: { ...p.health_check },
         timeouts: { ...p.timeouts },
         stats: { uri: p.stats.uri, port: p.stats.port ?? p.port, user: p.stats.user },
+        ...(tls ? { tls } : {}),
       },
       apache: { workers: f.roles.apache.workers },
       mysql: { appDatabase: m.app_database, appUser: m.app_user, maxConnections: m.max_connections, binlogFormat: m.binlog_format },
@@ -129,6 +131,19 @@ export async function loadInventory(file: string, opts: LoadOptions = {}): Promi
   const r = checkInventoryText(text, file);
   if (!r.ok) throw new InventoryError(r.errors);
   // Errors name the secrets file the way the caller named the inventory (relative or absolute).
-  const secrets = await loadSecrets(abs, { create: opts.createSecrets ?? true, displayName: secretsPathFor(file) });
-  return buildInventory(r.data, abs, secrets);
+  const create = opts.createSecrets ?? true;
+  const secrets = await loadSecrets(abs, { create, displayName: secretsPathFor(file) });
+  const t = r.data.roles.proxy.tls;
+  const tls = t
+    ? await loadTls(t, {
+        src: r.src,
+        inventoryFile: abs,
+        displayGenerated: generatedTlsPathFor(file),
+        cluster: r.data.cluster,
+        vip: parseCidr(r.data.vip.address)!.address,
+        create,
+        expand: (p) => expandPath(p, dirname(abs)),
+      })
+    : undefined;
+  return buildInventory(r.data, abs, secrets, tls);
 }

@@ -31,6 +31,9 @@ const pathString = () => matching(/^\S(.*\S)?$/, 'expected a file path');
 const clusterName = () => matching(HOSTNAME_RE, 'expected a cluster name (lower-case letters, digits and inner dashes, at most 63)');
 const interfaceName = () => matching(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name (1 to 15 letters, digits, ".", "_" or "-")');
 const sshHost = () => matching(/^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$/, 'expected a host name or address');
+const DNS_ERROR = 'expected a DNS name like www.example.org (letters, digits, inner dashes, dots; "*." first for a wildcard)';
+const dnsName = () =>
+  matching(/^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, DNS_ERROR).refine((n) => n.length <= 253, { error: DNS_ERROR });
 const RUNTIMES = ['bundled', 'haproxy'] as const;
 const adminCidrs = () => listOf(cidrString(), 'CIDRs').min(1, { error: 'expected at least one CIDR (the addresses allowed to SSH)' });
 const urlPath = (def: string) => matching(/^\/[^\s]*$/, 'expected a URL path starting with /').default(def);
@@ -120,6 +123,14 @@ export const inventorySchema = mapping({
         user: matching(/^[A-Za-z0-9_.-]{1,32}$/, 'expected a user name (1 to 32 letters, digits, ".", "_" or "-")').default('admin'),
         port: intIn(1, 65535).optional(), // default: the service port
       }).prefault({}),
+      // HTTPS on the VIP: the user's certificate and key, or a self-signed one generated once
+      tls: mapping({
+        port: intIn(1, 65535).default(443),
+        certificate: pathString().optional(),
+        key: pathString().optional(),
+        redirect: bool().default(false),
+        names: listOf(dnsName(), 'DNS names').min(1, { error: 'expected at least one DNS name' }).optional(),
+      }).optional(),
     }).prefault({}),
     apache: mapping({
       workers: z

@@ -34,6 +34,22 @@ export interface ProxyOptions {
   timeouts: { connect: number; client: number; server: number; queue: number }; // ms, defaults 5000/50000/50000/5000
   maxconn: number; // global maxconn, default 4096
   stats: { uri: string; port: number; user: string }; // default /haproxy?stats on the service port, user admin
+  /** HTTPS on the VIP (roles.proxy.tls); absent: plain HTTP only. */
+  tls?: TlsOptions;
+}
+
+export interface TlsOptions {
+  port: number; // default 443
+  redirect: boolean; // plain HTTP answered with a 301 to HTTPS (the health URL excepted); default false
+  /** The certificate and its chain (PEM): what a client may be given to trust. */
+  certificate: string;
+  /** Certificate, chain and private key in one PEM (what the LBs get, mode 0600): a secret. */
+  pem: string;
+  /** The user's files, or the self-signed certificate hasetup generated beside the secrets file. */
+  source: { kind: 'files'; certificate: string; key: string } | { kind: 'generated'; file: string };
+  fingerprint: string; // SHA-256 of the certificate, colon-separated hex
+  notAfter: string; // ISO date the certificate expires
+  names: string[]; // its DNS names
 }
 
 export interface ApacheOptions {

@@ -7,6 +7,9 @@ import type { Serial } from '../cli/engine/api.ts';
 /** The same rendered files serve both engines, at the paths their packages use. */
 export const PROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
 export const VRRP_CONFIG = '/etc/keepalived/keepalived.conf';
+/** HTTPS (roles.proxy.tls): certificate, chain and key in one file, as both engines read it. */
+export const TLS_DIR = '/etc/haproxy/tls';
+export const TLS_PEM = `${TLS_DIR}/site.pem`;
 /** The runtime API (both engines), for `hasetup status` and `hasetup drain`. */
 export const STATS_SOCKET = '/run/haproxy/admin.sock';
 

@@ -15,7 +15,7 @@ interface Flags {
 const HELP = `
 Pre-flight first: the VIP answers, both LBs run their proxy and VRRP daemon, exactly one holds the VIP, every web node is UP in both proxies, the database answers the application's account. Otherwise it stops before any fault, and says what is wrong.
 
-Scenarios (--scenarios, all by default), each under a steady load through the VIP (keep-alive and new connections), each from a healthy cluster:
+Scenarios (--scenarios, all by default), each under a steady load through the VIP (keep-alive and new connections; over HTTPS when the inventory redirects HTTP there), each from a healthy cluster:
   web     Apache stopped on the first web node, then its packets dropped: failed requests, time until
           both proxies mark it DOWN, each node's share meanwhile, time until it serves again
   lb      the VRRP master killed (SIGKILL, its units held down), its link down, then stopped

@@ -1,4 +1,4 @@
-// A bounded HTTP load at a steady rate (open loop: requests leave on schedule whether or not the
+// A bounded HTTP(S) load at a steady rate (open loop: requests leave on schedule whether or not the
 // earlier ones have answered), over keep-alive connections and new ones both, every request
 // recorded: when it left, how long it took, its status, the web node that served it and the LB it
 // came through (Apache's X-Served-By and X-Served-Via headers). undici does the HTTP.
@@ -24,6 +24,8 @@ export interface Sample {
 
 export interface LoadOptions {
   url: string;
+  /** TLS options of the connections for an https URL (a CA to trust, the name to verify). */
+  connect?: { ca?: string; servername?: string };
   /** Requests per second, all kinds together. */
   rate: number;
   durationMs: number;
@@ -57,7 +59,7 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
   const kinds = o.kinds ?? ['keepalive', 'new'];
   const timeoutMs = o.timeoutMs ?? 10_000;
   const max = o.maxRequests ?? Math.ceil((o.rate * o.durationMs) / 1000);
-  const opts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs };
+  const opts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs, ...(o.connect ? { connect: o.connect } : {}) };
   const pools: Record<ConnKind, Pool> = {
     keepalive: new Pool(url.origin, { ...opts, connections: o.connections ?? 8, keepAliveTimeout: 4_000 }),
     // one request per connection: a new TCP connection (and a new proxy session) each time

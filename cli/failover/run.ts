@@ -10,6 +10,7 @@ import { holdsVip, macOf, parseShowStat, showStat, sqlFrom } from './probes.ts';
 import type { Recording } from './record.ts';
 import { dbScenario, Interrupted, lbKill, lbLink, lbStop, spike, webDrop, webStop, type Context } from './scenarios.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
+import { statusOf, vipTarget, type Target } from './target.ts';
 
 export const SCENARIO_GROUPS = ['web', 'lb', 'db', 'spike'] as const;
 export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
@@ -25,14 +26,15 @@ export interface FailoverOptions {
 }
 
 /** What is wrong with the cluster for a failover test (nothing: an empty list). */
-export async function preflight(c: Cluster, inv: Inventory, url: string): Promise<string[]> {
+export async function preflight(c: Cluster, inv: Inventory, target: Target): Promise<string[]> {
+  const url = target.url;
   const problems: string[] = [];
   const e = engineOf(inv);
   const lbs = c.hosts('lb');
   const webs = c.hosts('web');
   await Promise.all([
-    fetch(url, { signal: AbortSignal.timeout(5000) })
-      .then((r) => (r.status === 200 ? undefined : problems.push(`the VIP answers ${r.status} at ${url}`)))
+    statusOf(target, 5000)
+      .then((status) => (status === 200 ? undefined : problems.push(`the VIP answers ${status} at ${url}`)))
       .catch((err: Error) => problems.push(`the VIP does not answer at ${url}: ${err.cause instanceof Error ? err.cause.message : err.message}`)),
     ...lbs.map(async (lb) => {
       try {
@@ -70,10 +72,10 @@ export async function preflight(c: Cluster, inv: Inventory, url: string): Promis
 }
 
 /** Waits (at most `ms`) until the pre-flight passes; the problems left when it does not. */
-async function healthy(c: Cluster, inv: Inventory, url: string, ms: number): Promise<string[]> {
+async function healthy(c: Cluster, inv: Inventory, target: Target, ms: number): Promise<string[]> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const p = await preflight(c, inv, url);
+    const p = await preflight(c, inv, target);
     if (p.length === 0 || Date.now() > deadline) return p;
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -106,7 +108,7 @@ export async function failoverTest(o: FailoverOptions): Promise<FailoverReport> 
   const t0 = performance.now();
   const now = () => performance.now() - t0;
   const c = new Cluster(o.inv, o.connect, now);
-  const url = `http://${o.inv.vip.address}:${o.inv.roles.proxy.port}/`;
+  const target = vipTarget(o.inv);
   const undo = new Undo(o.say);
   const startedAt = new Date().toISOString();
   const scenarios: ScenarioReport[] = [];
@@ -115,7 +117,7 @@ export async function failoverTest(o: FailoverOptions): Promise<FailoverReport> 
   try {
     o.say('pre-flight: the VIP, both LBs, every web node UP in both proxies, the database');
     // (a cluster just applied may still be settling: the VIP on its way back to the preferred master)
-    const problems = await healthy(c, o.inv, url, 30_000);
+    const problems = await healthy(c, o.inv, target, 30_000);
     if (problems.length) throw new PreflightError(problems);
     const lbByAddress = new Map(c.hosts('lb').map((h) => [h.address, h.name]));
     const lbByMac = new Map<string, string>();
@@ -123,7 +125,7 @@ export async function failoverTest(o: FailoverOptions): Promise<FailoverReport> 
     const ctx: Context = {
       cluster: c,
       inv: o.inv,
-      url,
+      target,
       rate: o.rate,
       thresholds: o.inv.failoverTest.thresholds,
       undo,
@@ -145,7 +147,7 @@ export async function failoverTest(o: FailoverOptions): Promise<FailoverReport> 
     ];
     for (const step of plan.filter((p) => o.groups.includes(p.group))) {
       if (o.signal.aborted) break;
-      const left = await healthy(c, o.inv, url, 60_000);
+      const left = await healthy(c, o.inv, target, 60_000);
       if (left.length) throw new Error(`the cluster did not become healthy again before the next scenario: ${left.join('; ')}`);
       let r: ScenarioReport | ScenarioReport[];
       try {
@@ -167,7 +169,7 @@ export async function failoverTest(o: FailoverOptions): Promise<FailoverReport> 
     const still = await undo.all();
     for (const s of still) o.say(`NOT UNDONE: ${s}`);
     o.say('after: the pre-flight once more');
-    const left = await healthy(c, o.inv, url, 60_000).catch((e: Error) => [e.message]);
+    const left = await healthy(c, o.inv, target, 60_000).catch((e: Error) => [e.message]);
     healthyAfter = left.length === 0;
     for (const p of left) o.say(`not healthy: ${p}`);
     await c.close();

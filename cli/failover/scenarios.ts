@@ -10,6 +10,7 @@ import { Recording, type Request } from './record.ts';
 import { buckets, percentiles } from './stats.ts';
 import type { Cluster } from '../cluster.ts';
 import type { Percentiles, ScenarioReport, SpikeStep, Threshold } from './types.ts';
+import type { Target } from './target.ts';
 
 export interface Thresholds {
   webFailedRequests: number;
@@ -23,7 +24,8 @@ export interface Context {
   cluster: Cluster;
   inv: Inventory;
   /** The VIP's URL. */
-  url: string;
+  /** Where the load goes (the VIP over HTTP, or HTTPS). */
+  target: Target;
   rate: number;
   thresholds: Thresholds;
   undo: Undo;
@@ -92,7 +94,8 @@ function start(ctx: Context, lbs: string[], rateAt?: (t: number) => number): Run
   const stopAll = () => ac.abort();
   ctx.signal.addEventListener('abort', stopAll, { once: true });
   const load = runLoad({
-    url: ctx.url,
+    url: ctx.target.url,
+    connect: ctx.target.connect,
     rate: ctx.rate,
     rateAt: rateAt ? (t) => rateAt(t0 + t) : undefined,
     durationMs: MAX_SCENARIO_S * 1000,

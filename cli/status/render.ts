@@ -5,6 +5,8 @@ import type { HostReport, ServerView } from './probe.ts';
 
 export interface StatusReport {
   vip: { address: string; holders: string[] };
+  /** HTTPS on the VIP (roles.proxy.tls): the certificate the LBs are given. */
+  https?: { port: number; redirect: boolean; names: string[]; notAfter: string; daysLeft: number; generated: boolean };
   hosts: HostReport[];
   /** One line per problem seen (the exit status is 1 when there is any). */
   problems: string[];
@@ -30,7 +32,15 @@ export function buildReport(inv: Inventory, hosts: HostReport[]): StatusReport {
   }
   if (holders.length === 0) problems.push(`VIP ${inv.vip.address}: on no load balancer`);
   if (holders.length > 1) problems.push(`VIP ${inv.vip.address}: on ${holders.join(' and ')} (split brain)`);
-  return { vip: { address: inv.vip.address, holders }, hosts, problems };
+  const tls = inv.roles.proxy.tls;
+  const report: StatusReport = { vip: { address: inv.vip.address, holders }, hosts, problems };
+  if (tls) {
+    const daysLeft = Math.floor((Date.parse(tls.notAfter) - Date.now()) / 86_400_000);
+    report.https = { port: tls.port, redirect: tls.redirect, names: tls.names, notAfter: tls.notAfter, daysLeft, generated: tls.source.kind === 'generated' };
+    // a generated certificate is renewed by the next apply; the user's own must be replaced by the user
+    if (daysLeft < 14 && tls.source.kind === 'files') problems.push(`HTTPS: the certificate expires in ${daysLeft} days (${tls.notAfter.slice(0, 10)}): replace ${tls.source.certificate}`);
+  }
+  return report;
 }
 
 function detail(h: HostReport, all: HostReport[]): string {
@@ -78,6 +88,10 @@ export function renderTable(r: StatusReport): string {
   out.push(
     holders.length === 1 ? `VIP ${r.vip.address}: on ${holders[0]}` : holders.length === 0 ? `VIP ${r.vip.address}: on no load balancer` : `VIP ${r.vip.address}: on ${holders.join(' and ')} (split brain)`,
   );
+  if (r.https) {
+    const h = r.https;
+    out.push(`HTTPS :${h.port}${h.redirect ? ' (HTTP redirected)' : ''}: ${h.generated ? 'self-signed' : 'certificate'} for ${h.names.join(', ') || '(no DNS name)'} until ${h.notAfter.slice(0, 10)}`);
+  }
   for (const p of r.problems.filter((p) => !p.startsWith('VIP '))) out.push(`! ${p}`);
   return out.join('\n') + '\n';
 }

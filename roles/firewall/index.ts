@@ -1,6 +1,6 @@
 // Role firewall: nftables, default drop on input, each host letting in only what it must.
 //   every host: SSH only from the admin CIDRs; established traffic, loopback and ping
-//   lb:  the service port from anywhere; the stats port (when it is its own) from the admin CIDRs;
+//   lb:  the service port (and HTTPS's) from anywhere; the stats port (when it is its own) from the admin CIDRs;
 //        VRRP (IP protocol 112, multicast or unicast) only from the other LB
 //   web: port 80 only from the LBs and the admin CIDRs
 //   db:  3306 only from the web nodes and the other database hosts (replication)
@@ -40,6 +40,7 @@ const role: Role = {
       webs: ctx.hosts('web').map((h) => h.address),
       dbPeers: others('db'),
       servicePort: proxy.port,
+      httpsPort: proxy.tls?.port ?? null,
       statsPort: proxy.stats.port !== proxy.port ? proxy.stats.port : null,
       webPort: defaults.webPort,
       mysqlPort: defaults.mysqlPort,

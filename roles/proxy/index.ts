@@ -8,15 +8,19 @@
 //      inter 500 ms, timeout 300 ms, fastinter 250 ms, fall 2, rise 2)
 //   4. the stats page with the secrets file's password, only from the admin networks; the runtime
 //      API on a UNIX socket; logs to the journal
-//   5. checked by the engine itself (hasetup-proxy -c, haproxy -c) before it replaces the running
+//   5. HTTPS when roles.proxy.tls says so: the certificate (the user's, or the one generated beside
+//      the secrets file) on the LBs, owned by haproxy and mode 0600, never shown in a diff; port 443
+//      beside the service port, X-Forwarded-Proto for Apache, and plain HTTP redirected when asked
+//      (the health URL excepted: the VRRP tracker asks it over HTTP). A new certificate is a reload.
+//   6. checked by the engine itself (hasetup-proxy -c, haproxy -c) before it replaces the running
 //      file, then reloaded on one LB at a time: the backup first, the master once its peer serves.
 //      Both engines reload without closing their listening sockets.
 //   The proxy starts only once the web nodes of the run have their Apache (role apache), so that a
 //   new node is not sent traffic before it can answer.
-import { absent, directory, file, service, type Handler, type Role } from '../../cli/engine/api.ts';
+import { absent, directory, file, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import type { Host, Inventory } from '../../inventory/types.ts';
 import { mpmSizing } from '../apache/sizing.ts';
-import { engineOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, waitServing } from '../lb.ts';
+import { engineOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, TLS_DIR, TLS_PEM, waitServing } from '../lb.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -73,9 +77,23 @@ const role: Role = {
       statsPath: proxy.stats.uri.split('?')[0],
       statsPassword: inv.secrets.statsPassword,
       socket: STATS_SOCKET,
+      tls: proxy.tls,
+      tlsPem: TLS_PEM,
     });
+    // the certificate is in place before the configuration that names it is checked
+    const certificate: Task[] = proxy.tls
+      ? [
+          { name: TLS_DIR, op: directory({ path: TLS_DIR, group: 'haproxy', mode: '0750' }) },
+          {
+            name: 'certificate and key (HTTPS)',
+            op: file({ path: TLS_PEM, content: proxy.tls.pem, owner: 'haproxy', group: 'haproxy', mode: '0600', sensitive: true }),
+            notify: ['reload the proxy'],
+          },
+        ]
+      : [];
     return [
       { name: '/etc/haproxy', op: directory({ path: '/etc/haproxy' }) },
+      ...certificate,
       {
         name: 'haproxy.cfg',
         // the proxy (user haproxy) reads it; it holds the stats password
@@ -84,6 +102,8 @@ const role: Role = {
       },
       // what dpkg keeps when HAProxy is installed over a file of ours
       { name: 'no packaged haproxy.cfg beside it', op: absent({ paths: [`${PROXY_CONFIG}.dpkg-dist`, `${PROXY_CONFIG}.dpkg-old`] }) },
+      // HTTPS turned off: the key leaves the LBs (once the configuration no longer names it)
+      ...(proxy.tls ? [] : [{ name: 'no certificate (HTTPS off)', op: absent({ paths: [TLS_DIR] }) }]),
       { name: `${engine.proxyUnit} service`, op: service({ name: engine.proxyUnit, enabled: true, started: true }) },
     ];
   },

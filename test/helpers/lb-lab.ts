@@ -140,10 +140,15 @@ export interface LoadSummary {
   lastByNode: Record<string, number>;
 }
 
-/** Starts a bounded load through the VIP from the controller namespace; resolves when it ends. */
-export async function loadThroughVip(lab: Lab, rate: number, ms: number, count?: number, samplesFile?: string): Promise<LoadSummary> {
-  const args = [join(repoRoot, 'test/helpers/vip-load.ts'), `http://${VIP_ADDRESS}/`, String(rate), String(ms), String(count ?? 0), ...(samplesFile ? [samplesFile] : [])];
-  const r = await lab.exec([process.execPath, '--import', 'tsx', ...args], { timeoutMs: ms + 60_000 });
+/**
+ * Starts a bounded load through the VIP from the controller namespace; resolves when it ends. By
+ * default plain HTTP; `https` gives the HTTPS port and the PEM file of the certificates to trust.
+ */
+export async function loadThroughVip(lab: Lab, rate: number, ms: number, count?: number, samplesFile?: string, https?: { port: number; caFile: string }): Promise<LoadSummary> {
+  const url = https ? `https://${VIP_ADDRESS}:${https.port}/` : `http://${VIP_ADDRESS}/`;
+  const args = [join(repoRoot, 'test/helpers/vip-load.ts'), url, String(rate), String(ms), String(count ?? 0), ...(samplesFile ? [samplesFile] : [])];
+  const env = https ? ['env', `VIP_LOAD_CA=${https.caFile}`] : [];
+  const r = await lab.exec([...env, process.execPath, '--import', 'tsx', ...args], { timeoutMs: ms + 60_000 });
   if (r.code !== 0) throw new Error(`the load failed (exit ${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as LoadSummary;
 }

@@ -2,12 +2,14 @@
 // URL RATE MS [COUNT [FILE]]`): a bounded load through the VIP (cli/failover/load.ts), keep-alive and new
 // connections taken in turn, for MS ms or COUNT requests; prints a summary as JSON: total, failed,
 // per node, the failures; with FILE, every request there too ({ at: epoch ms, node, status, error }).
-import { writeFileSync } from 'node:fs';
+// For an https URL, VIP_LOAD_CA names a PEM file of the certificates to trust.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { failed, runLoad } from '../../cli/failover/load.ts';
 
 const [url, rate, ms, count, out] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]) || undefined, process.argv[6]];
 const startedAt = Date.now();
-const samples = await runLoad({ url, rate, durationMs: ms, maxRequests: count });
+const ca = process.env.VIP_LOAD_CA ? readFileSync(process.env.VIP_LOAD_CA, 'utf8') : undefined;
+const samples = await runLoad({ url, rate, durationMs: ms, maxRequests: count, ...(ca ? { connect: { ca } } : {}) });
 // every request, on the epoch clock (for a test that compares with the moments it acted)
 if (out) writeFileSync(out, JSON.stringify(samples.map((s) => ({ at: Math.round(startedAt + s.t), node: s.node ?? null, status: s.status, error: s.error ?? null }))));
 const byNode: Record<string, number> = {};

@@ -73,6 +73,49 @@ test('proxy: the same file for both engines, checked by the engine that runs it'
   assert.deepEqual(proxy.installs?.(h.hosts[0], h), { services: ['haproxy'] });
 });
 
+type Tls = NonNullable<Inventory['roles']['proxy']['tls']>;
+const TLS: Tls = { port: 443, redirect: true, certificate: 'CERT\n', pem: 'CERT\nKEY\n', source: { kind: 'generated', file: '/x.tls.pem' }, fingerprint: 'AB', notAfter: '2029-01-01T00:00:00.000Z', names: ['lab'] };
+const withTls = (tls: Partial<Tls> = {}, over: Partial<Inventory> = {}): Inventory => {
+  const inv = cluster(over);
+  inv.roles.proxy.tls = { ...TLS, ...tls };
+  return inv;
+};
+
+test('proxy: HTTPS beside the service port, X-Forwarded-Proto set, HTTP redirected but for the health URL, the same for both engines', () => {
+  const cfg = rendered(proxy, withTls(), 'lb01', 'haproxy.cfg');
+  assert.equal(cfg, rendered(proxy, withTls({}, { runtime: 'haproxy' }), 'lb01', 'haproxy.cfg'));
+  const www = cfg.slice(cfg.indexOf('frontend www'), cfg.indexOf('backend web'));
+  assert.match(www, /^ {4}bind :80\n {4}bind :443 ssl crt \/etc\/haproxy\/tls\/site\.pem alpn http\/1\.1$/m);
+  assert.match(www, /^ {4}http-request redirect scheme https code 301 unless \{ ssl_fc \} \|\| \{ path \/health \}$/m);
+  assert.match(www, /^ {4}http-request set-header X-Forwarded-Proto https if \{ ssl_fc \}$/m);
+  assert.match(www, /^ {4}http-request set-header X-Forwarded-Proto http unless \{ ssl_fc \}$/m);
+  assert.ok(www.indexOf('http-request') < www.indexOf('use_backend'), 'the rules come before the backend choice');
+  assert.match(cfg, /^ {4}ssl-default-bind-options ssl-min-ver TLSv1\.2$/m);
+  assert.doesNotMatch(rendered(proxy, withTls({ redirect: false }), 'lb01', 'haproxy.cfg'), /redirect/);
+  const plain = rendered(proxy, cluster(), 'lb01', 'haproxy.cfg');
+  assert.doesNotMatch(plain, /ssl|X-Forwarded-Proto|:443/);
+});
+
+test('proxy: the certificate goes to the LBs before the configuration that names it, hidden from diffs; off, it leaves', () => {
+  const names = (inv: Inventory) => proxy.tasks(roleContext(proxy, inv.hosts[0], inv, facts(), new Map(inv.hosts.map((x) => [x.name, facts()])))).map((t) => t.name);
+  const on = names(withTls());
+  assert.ok(on.indexOf('certificate and key (HTTPS)') < on.indexOf('haproxy.cfg'));
+  assert.ok(!on.includes('no certificate (HTTPS off)'));
+  const off = names(cluster());
+  assert.ok(off.indexOf('no certificate (HTTPS off)') > off.indexOf('haproxy.cfg'), 'removed once the configuration no longer names it');
+  assert.ok(!off.includes('certificate and key (HTTPS)'));
+
+  const inv = withTls();
+  const t = proxy.tasks(roleContext(proxy, inv.hosts[0], inv, facts(), new Map(inv.hosts.map((x) => [x.name, facts()])))).find((x) => x.name === 'certificate and key (HTTPS)')!;
+  assert.deepEqual(t.notify, ['reload the proxy']);
+  const p = t.op.plan('absent', ctx);
+  assert.ok(p.changed);
+  assert.equal(p.stdin?.toString(), 'CERT\nKEY\n');
+  assert.doesNotMatch(p.diff ?? '', /KEY/, 'the key is never in a diff');
+  assert.match(p.script ?? '', /chown haproxy:haproxy/);
+  assert.match(p.script ?? '', /chmod 600/);
+});
+
 test('vrrp: version 3 every 0.2 s, the preferred master alone waits to take the VIP back, a tracker that drops below the peer', () => {
   const inv = cluster();
   inv.vrrp = { routerId: 51, advertInt: 0.2, version: 3, unicast: true };

@@ -1,0 +1,40 @@
+// The status view from what the hosts reported: the problems it counts (the exit status), the table's
+// VIP and HTTPS lines.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildReport, renderTable } from '../../../cli/status/render.ts';
+import type { HostReport } from '../../../cli/status/probe.ts';
+import type { Inventory } from '../../../inventory/types.ts';
+import { fixtureInventory } from '../../helpers/fixture-role.ts';
+
+const lb = (name: string, holdsVip: boolean): HostReport => ({
+  name, group: 'lb', address: '10.0.0.1', reachable: true, services: { 'hasetup-proxy': 'active', 'hasetup-vrrpd': 'active' }, holdsVip,
+  vrrp: { state: holdsVip ? 'MASTER' : 'BACKUP', priority: 150, engine: 'bundled' } as HostReport['vrrp'],
+  servers: [{ server: 'web01', status: 'UP', sessions: 0, queued: 0 } as NonNullable<HostReport['servers']>[number]],
+});
+
+test('status: one VIP holder and every unit active is no problem; none, two, or a stopped unit each are', () => {
+  const inv = fixtureInventory([]);
+  assert.deepEqual(buildReport(inv, [lb('lb01', true), lb('lb02', false)]).problems, []);
+  assert.match(buildReport(inv, [lb('lb01', false), lb('lb02', false)]).problems.join('\n'), /on no load balancer/);
+  assert.match(buildReport(inv, [lb('lb01', true), lb('lb02', true)]).problems.join('\n'), /on lb01 and lb02 \(split brain\)/);
+  const stopped = lb('lb02', false);
+  stopped.services['hasetup-proxy'] = 'failed';
+  assert.deepEqual(buildReport(inv, [lb('lb01', true), stopped]).problems, ['lb02: hasetup-proxy is failed']);
+});
+
+test('status: HTTPS, its certificate and how long it lasts; a user certificate close to its end is a problem', () => {
+  const inv: Inventory = fixtureInventory([]);
+  const soon = new Date(Date.now() + 5 * 86_400_000).toISOString();
+  inv.roles.proxy.tls = { port: 443, redirect: true, certificate: '', pem: '', source: { kind: 'generated', file: '/x' }, fingerprint: '', notAfter: '2029-03-06T16:26:35.000Z', names: ['lab'] };
+  const r = buildReport(inv, [lb('lb01', true), lb('lb02', false)]);
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.https?.generated, true);
+  assert.match(renderTable(r), /^HTTPS :443 \(HTTP redirected\): self-signed for lab until 2029-03-06$/m);
+  inv.roles.proxy.tls = { ...inv.roles.proxy.tls, redirect: false, notAfter: soon, source: { kind: 'files', certificate: '/etc/site.crt', key: '/etc/site.key' }, names: ['www.example.org'] };
+  const s = buildReport(inv, [lb('lb01', true), lb('lb02', false)]);
+  assert.match(s.problems.join('\n'), /^HTTPS: the certificate expires in [45] days \(.*\): replace \/etc\/site\.crt$/m);
+  assert.match(renderTable(s), /^HTTPS :443: certificate for www\.example\.org until /m);
+  assert.match(renderTable(s), /^! HTTPS: the certificate expires/m);
+  assert.equal(buildReport(fixtureInventory([]), []).https, undefined, 'no HTTPS line without roles.proxy.tls');
+});
