@@ -16,7 +16,6 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
 import { TestLab, REPO, type Run } from '../../test/helpers/lab-cli.ts';
-import { loadSecrets } from '../../inventory/secrets.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);
@@ -33,21 +32,13 @@ const FILES: Record<string, string[]> = {
 };
 const groupOf = (h: string) => (h.startsWith('lb') ? 'lb' : h.startsWith('web') ? 'web' : 'db');
 
-async function inventoryFor(engine: string): Promise<string> {
-  // one secrets file for both engines (generated now when the lab's inventory has none yet)
-  await loadSecrets(lab.inventory);
-  const file = lab.inventory.replace(/\.yaml$/, `-${engine}.yaml`);
-  writeFileSync(file, readFileSync(lab.inventory, 'utf8').replace(/^(cluster: .*\n)/m, `$1runtime: ${engine}\n`));
-  copyFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml'), file.replace(/\.yaml$/, '.secrets.yaml'));
-  return file;
-}
 
 const recapOf = (r: Run) => JSON.parse(r.stdout) as { hosts: Record<string, { changed: number; failed: number; unreachable: number }>; roundTrips: Record<string, number> };
 
 /** hasetup on fresh hosts: the first apply, then no-change applies. */
 async function measureHasetup(engine: string): Promise<{ first: number; noChange: number[]; roundTrips: Record<string, number> }> {
   await lab.up();
-  const inv = await inventoryFor(engine);
+  const inv = await lab.inventoryFor(engine);
   const first = await lab.apply(['--json'], inv);
   if (first.code !== 0) throw new Error(`hasetup first apply (${engine}) failed: ${first.stdout.slice(-3000)}`);
   const noChange: number[] = [];

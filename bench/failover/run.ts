@@ -7,13 +7,12 @@
 //
 // It brings up a lab of its own (HASETUP_LAB_NAME=fbench) and takes it down at the end.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TestLab, REPO } from '../../test/helpers/lab-cli.ts';
 import type { FailoverReport, ScenarioReport } from '../../cli/failover/types.ts';
-import { loadSecrets } from '../../inventory/secrets.ts';
 
 const { values } = parseArgs({ options: { 'quiet-minutes': { type: 'string', default: '5' }, rate: { type: 'string', default: '200' } } });
 const quietMs = Number(values['quiet-minutes']) * 60_000;
@@ -21,14 +20,6 @@ const rate = Number(values.rate);
 const lab = new TestLab('fbench');
 const engines = ['bundled', 'haproxy'] as const;
 
-async function inventoryFor(engine: string): Promise<string> {
-  // one secrets file for both engines (generated now when the lab's inventory has none yet)
-  await loadSecrets(lab.inventory);
-  const file = lab.inventory.replace(/\.yaml$/, `-${engine}.yaml`);
-  writeFileSync(file, readFileSync(lab.inventory, 'utf8').replace(/^(cluster: .*\n)/m, `$1runtime: ${engine}\n`));
-  copyFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml'), file.replace(/\.yaml$/, '.secrets.yaml'));
-  return file;
-}
 
 interface Quiet {
   transitions: number;
@@ -55,7 +46,7 @@ const results: Record<string, { report: FailoverReport; quiet: Quiet; applyMs: n
 await lab.up();
 try {
   for (const engine of engines) {
-    const inv = await inventoryFor(engine);
+    const inv = await lab.inventoryFor(engine);
     const a = await lab.apply(['--json'], inv);
     if (a.code !== 0) throw new Error(`apply (${engine}) failed: ${a.stdout.slice(-3000)}${a.stderr}`);
     const json = join(lab.dir, `failover-${engine}.json`);

@@ -22,12 +22,26 @@ the lab's key, known_hosts and the hosts' overlays live in ~/.local/state/hasetu
 (HASETUP_LAB_STATE).
 HASETUP_LAB_NAME (default "lab") names a lab, so that several can run side by side.`;
 
-async function vagrantModule(): Promise<{
+interface VagrantModule {
   vagrantUp(opts: { inventoryOut: string }): Promise<void>;
   vagrantDown(): Promise<void>;
   vagrantStatus(): Promise<void>;
-}> {
+}
+
+async function vagrantModule(): Promise<VagrantModule> {
   return import('../lab/vagrant.ts');
+}
+
+/** `lab NAME [--provider nspawn|vagrant]`: the Vagrant lab's action, or the containers'. */
+function withProvider(lab: Command, name: string, description: string, vagrant: (v: VagrantModule) => Promise<void>, nspawn: () => Promise<void>): void {
+  lab
+    .command(name)
+    .description(description)
+    .option('--provider <provider>', 'nspawn (default) or vagrant', 'nspawn')
+    .action(async (opts: { provider: string }) => {
+      if (provider(opts.provider) === 'vagrant') return vagrant(await vagrantModule());
+      await nspawn();
+    });
 }
 
 function provider(value: string): 'nspawn' | 'vagrant' {
@@ -72,37 +86,27 @@ export function registerLab(program: Command): void {
       await guard(() => labUp(labConfig(), { inventory: opts.inventory, replica: !!opts.withReplica, webs: opts.webNodes, runtime }));
     });
 
-  lab
-    .command('down')
-    .description('Stop the hosts and remove every namespace, veth, bridge, cgroup, process and overlay the lab created')
-    .option('--provider <provider>', 'nspawn (default) or vagrant', 'nspawn')
-    .action(async (opts: { provider: string }) => {
-      if (provider(opts.provider) === 'vagrant') return (await vagrantModule()).vagrantDown();
-      await guard(() => labDown(labConfig()));
-    });
+  withProvider(lab, 'down', 'Stop the hosts and remove every namespace, veth, bridge, cgroup, process and overlay the lab created', (v) => v.vagrantDown(), async () => {
+    await guard(() => labDown(labConfig()));
+  });
 
-  lab
-    .command('status')
-    .description('Show each host, its address, whether it runs and whether sshd answers (exit 1 if the lab is not fully up)')
-    .option('--provider <provider>', 'nspawn (default) or vagrant', 'nspawn')
-    .action(async (opts: { provider: string }) => {
-      if (provider(opts.provider) === 'vagrant') return (await vagrantModule()).vagrantStatus();
-      const cfg = await guard(async () => labConfig());
-      const st = await guard(() => labStatus(cfg));
-      if (!st.recorded) {
-        console.log(`lab "${cfg.name}" is down`);
-        process.exitCode = 1;
-        return;
-      }
-      console.log(`lab "${cfg.name}": ${st.up ? 'up' : 'NOT fully up'}; inventory ${st.inventory || '(not written)'}`);
-      console.log(['HOST'.padEnd(7), 'ADDRESS'.padEnd(12), 'RUNNING'.padEnd(8), 'SSHD'.padEnd(8), 'MEMORY'].join(' '));
-      for (const h of st.hosts) {
-        console.log(
-          [h.name.padEnd(7), h.address.padEnd(12), (h.running ? 'yes' : 'no').padEnd(8), (h.ssh ? 'answers' : 'silent').padEnd(8), `${(h.memoryBytes / 1048576).toFixed(1)} MiB`].join(' '),
-        );
-      }
-      if (!st.up) process.exitCode = 1;
-    });
+  withProvider(lab, 'status', 'Show each host, its address, whether it runs and whether sshd answers (exit 1 if the lab is not fully up)', (v) => v.vagrantStatus(), async () => {
+    const cfg = await guard(async () => labConfig());
+    const st = await guard(() => labStatus(cfg));
+    if (!st.recorded) {
+      console.log(`lab "${cfg.name}" is down`);
+      process.exitCode = 1;
+      return;
+    }
+    console.log(`lab "${cfg.name}": ${st.up ? 'up' : 'NOT fully up'}; inventory ${st.inventory || '(not written)'}`);
+    console.log(['HOST'.padEnd(7), 'ADDRESS'.padEnd(12), 'RUNNING'.padEnd(8), 'SSHD'.padEnd(8), 'MEMORY'].join(' '));
+    for (const h of st.hosts) {
+      console.log(
+        [h.name.padEnd(7), h.address.padEnd(12), (h.running ? 'yes' : 'no').padEnd(8), (h.ssh ? 'answers' : 'silent').padEnd(8), `${(h.memoryBytes / 1048576).toFixed(1)} MiB`].join(' '),
+      );
+    }
+    if (!st.up) process.exitCode = 1;
+  });
 
   lab
     .command('ssh')

@@ -189,9 +189,7 @@ async function webScenario(ctx: Context, name: string, title: string, f: Fault, 
   const lbs = ctx.cluster.hosts('lb').map((h) => h.name);
   const run = start(ctx, lbs);
   const { rec } = run;
-  const now = ctx.cluster.now;
-  let fault = rec.from;
-  let heal = rec.from;
+  let [fault, heal] = [rec.from, rec.from];
   let detected: number | null;
   let upAgain: number | null = null;
   let servedAgain: Request | undefined;
@@ -208,7 +206,7 @@ async function webScenario(ctx: Context, name: string, title: string, f: Fault, 
   } finally {
     await run.stop();
   }
-  const end = now();
+  const end = ctx.cluster.now();
   const detectionMs = detected === null ? null : detected - fault;
   const restoredMs = servedAgain ? servedAgain.t - heal : null;
   const failedN = rec.failures().length;
@@ -256,8 +254,7 @@ async function lbScenario(ctx: Context, name: string, title: string, make: (mast
   const run = start(ctx, lbs);
   const { rec } = run;
   const now = ctx.cluster.now;
-  let fault = rec.from;
-  let heal = rec.from;
+  let [fault, heal] = [rec.from, rec.from];
   let firstVia: Request | undefined;
   let lastVia: Request | undefined;
   let back: Request | undefined;

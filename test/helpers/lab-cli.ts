@@ -1,10 +1,11 @@
 // A lab of a test file's own, driven through the real CLI (`hasetup lab up|down|exec`), under its
 // own lab name so that it never meets another lab on this machine.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadSecrets } from '../../inventory/secrets.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -49,6 +50,14 @@ export class TestLab {
   /** Runs a command in the lab's controller namespace. */
   exec(args: string[]): Promise<Run> {
     return this.hasetup(['lab', 'exec', '--', ...args]);
+  }
+  /** The lab's inventory with `runtime: ENGINE`, beside it, sharing its secrets (generated now when missing). */
+  async inventoryFor(engine: string): Promise<string> {
+    await loadSecrets(this.inventory);
+    const file = this.inventory.replace(/\.yaml$/, `-${engine}.yaml`);
+    writeFileSync(file, readFileSync(this.inventory, 'utf8').replace(/^(cluster: .*\n)/m, `$1runtime: ${engine}\n`));
+    copyFileSync(this.inventory.replace(/\.yaml$/, '.secrets.yaml'), file.replace(/\.yaml$/, '.secrets.yaml'));
+    return file;
   }
   apply(args: string[] = [], inventory = this.inventory): Promise<Run> {
     return this.exec([process.execPath, join(REPO, 'bin/hasetup.js'), 'apply', inventory, ...args]);

@@ -10,6 +10,8 @@
 //     const r = await lab.exec(['node', 'bin/hasetup.js', 'apply', lab.inventory]);
 //     const s = await lab.ssh('web01', 'systemctl is-active apache2');
 //   });
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ALL_HOSTS, labConfig, type LabConfig, type LabHost } from '../../cli/lab/config.ts';
@@ -107,5 +109,25 @@ export async function ensureLab(opts: EnsureLabOptions = {}): Promise<Lab> {
       rmSync(user, { force: true });
       await labDownIf(cfg, (state) => state.helperOwned && liveUsers(cfg).length === 0);
     },
+  };
+}
+
+/**
+ * For a test file that runs on the lab and its own inventory (state dir/inventory.yaml): the lab up
+ * before the file's tests (unless `skip` says why it cannot be), released after them. Returns the
+ * getter a test uses (it fails the test when the lab is not up).
+ */
+export function labForFile(skip: string | null): () => Lab {
+  let lab: Lab | undefined;
+  before(async () => {
+    if (skip) return;
+    lab = await ensureLab({ inventory: join(labConfig().stateDir, 'inventory.yaml') });
+  });
+  after(async () => {
+    await lab?.release();
+  });
+  return () => {
+    assert.ok(lab, 'the lab is up');
+    return lab;
   };
 }

@@ -5,32 +5,18 @@
 // --rolling the test says what happens); the state survives an apply; draining the last web node
 // that serves is refused; a drain interrupted while it waits leaves the node drained and says how to
 // undo it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labConfig } from '../../../cli/lab/config.ts';
 import { ctlNs, netnsPath } from '../../../cli/lab/net.ts';
-import { ensureLab, labUnavailable, type Lab } from '../../helpers/lab.ts';
+import { labForFile, labUnavailable } from '../../helpers/lab.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
 import { apply, HASETUP, inventoryFor, loadThroughVip, notOk, sh, VIP_ADDRESS, waitVipOn, type EngineName } from '../../helpers/lb-lab.ts';
 
 const skip = labUnavailable() ?? commandUnavailable('curl');
-let lab: Lab | undefined;
-
-before(async () => {
-  if (skip) return;
-  lab = await ensureLab({ inventory: join(labConfig().stateDir, 'inventory.yaml') });
-});
-after(async () => {
-  await lab?.release();
-});
-
-const L = (): Lab => {
-  assert.ok(lab, 'the lab is up');
-  return lab;
-};
+const L = labForFile(skip);
 const webs = () => L().hosts.filter((h) => h.group === 'web').map((h) => h.name);
 const hasetup = (args: string[], timeoutMs = 300_000) => L().exec([process.execPath, HASETUP, ...args], { timeoutMs });
 

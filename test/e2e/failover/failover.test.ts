@@ -2,33 +2,19 @@
 // scenarios pass with the default thresholds; the JSON has every figure; the HTML report is written;
 // the cluster is healthy afterwards (hasetup status says so). A run interrupted with SIGINT in the
 // middle of the lb scenario still restores the master: its services run and the VIP is back on it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { labConfig } from '../../../cli/lab/config.ts';
 import { ctlNs, netnsPath } from '../../../cli/lab/net.ts';
-import { ensureLab, labUnavailable, type Lab } from '../../helpers/lab.ts';
+import { labForFile, labUnavailable } from '../../helpers/lab.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
 import { apply, HASETUP, inventoryFor, notOk, sh, UNITS, waitVipOn, type EngineName } from '../../helpers/lb-lab.ts';
 import type { FailoverReport } from '../../../cli/failover/types.ts';
 
 const skip = labUnavailable() ?? commandUnavailable('curl');
-let lab: Lab | undefined;
-
-before(async () => {
-  if (skip) return;
-  lab = await ensureLab({ inventory: join(labConfig().stateDir, 'inventory.yaml') });
-});
-after(async () => {
-  await lab?.release();
-});
-
-const L = (): Lab => {
-  assert.ok(lab, 'the lab is up');
-  return lab;
-};
+const L = labForFile(skip);
 
 const EXPECTED = ['web-stop', 'web-drop', 'lb-kill', 'lb-link', 'lb-stop', 'db', 'spike'];
 

@@ -3,31 +3,17 @@
 // either LB; plain HTTP is redirected to HTTPS but for the health URL; a second apply changes nothing;
 // a certificate replaced by a re-apply while a bounded HTTPS load runs costs no request and is then
 // served by both LBs; HTTPS turned off again takes the key off the LBs and closes the port.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labConfig } from '../../../cli/lab/config.ts';
 import { loadInventory } from '../../../inventory/load.ts';
-import { ensureLab, labUnavailable, type Lab } from '../../helpers/lab.ts';
+import { labForFile, labUnavailable } from '../../helpers/lab.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
 import { apply, inventoryFor, loadThroughVip, notOk, VIP_ADDRESS, waitVipOn, type EngineName } from '../../helpers/lb-lab.ts';
 
 const skip = labUnavailable() ?? commandUnavailable('curl');
-let lab: Lab | undefined;
-
-before(async () => {
-  if (skip) return;
-  lab = await ensureLab({ inventory: join(labConfig().stateDir, 'inventory.yaml') });
-});
-after(async () => {
-  await lab?.release();
-});
-
-const L = (): Lab => {
-  assert.ok(lab, 'the lab is up');
-  return lab;
-};
+const L = labForFile(skip);
 const lb02 = (): string => L().hosts.find((h) => h.name === 'lb02')!.address;
 
 /** The engine's lab inventory with roles.proxy.tls as given (YAML flow text), its secrets beside it. */
