@@ -19,8 +19,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { directory, file, group, link, packages, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import { findRepoRoot } from '../../cli/root.ts';
-import { BUNDLED, CURRENT, HAPROXY, lbTurn, PROXY_CONFIG, RUNTIME_DIR, VRRP_CONFIG, waitServing, isLb, STATS_SOCKET } from '../lb.ts';
-import { engineSwitch, nodeVersion, onlyRelease } from './ops.ts';
+import type { Inventory } from '../../inventory/types.ts';
+import { BUNDLED, CURRENT, HAPROXY, lbTurn, PROXY_CONFIG, RUNTIME_DIR, VRRP_CONFIG, waitServing, isLb, STATS_SOCKET, type Engine } from '../lb.ts';
+import { engineSwitch, nodeVersion, onlyRelease, type SwitchSpec } from './ops.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -59,6 +60,31 @@ export function bundle(arch: string, dist = join(findRepoRoot(), 'dist', 'runtim
   return { version: `${pkg.version}-${h.digest('hex').slice(0, 12)}`, files };
 }
 
+/**
+ * The task that leaves `to` the only engine, one LB at a time: the other's VRRP daemon stopped first
+ * (a master hands the VIP over), then its proxy; this engine started on the same files, the VRRP
+ * configuration's group made this engine's (given back on a failure); then what `rest` purges.
+ */
+function switchTo(inv: Inventory, to: Engine, what: string, rest: Omit<SwitchSpec, 'to' | 'stop' | 'start' | 'unprepare'>): Task {
+  const from = to === BUNDLED ? HAPROXY : BUNDLED;
+  const chgrp = (g: string) => `if [ -f ${VRRP_CONFIG} ]; then chgrp ${g} ${VRRP_CONFIG}; fi`;
+  return {
+    name: to === BUNDLED ? 'no haproxy or keepalived' : 'no bundled runtime',
+    serial: lbTurn(inv),
+    op: engineSwitch({
+      ...rest,
+      to: what,
+      stop: [from.vrrpUnit, from.proxyUnit],
+      start: [
+        { unit: to.proxyUnit, config: PROXY_CONFIG, ready: waitServing(inv) },
+        { unit: to.vrrpUnit, config: VRRP_CONFIG },
+      ],
+      prepare: [rest.prepare, chgrp(to.vrrpGroup)].filter(Boolean).join('\n'),
+      unprepare: chgrp(from.vrrpGroup),
+    }),
+  };
+}
+
 const role: Role = {
   name: 'runtime',
   description: 'the LBs\' engine: the bundled proxy and VRRP daemon (Node.js, versioned release, hardened units) or Debian\'s haproxy and keepalived',
@@ -74,26 +100,15 @@ const role: Role = {
     if (inv.runtime === 'haproxy') {
       return [
         { name: 'haproxy and keepalived (not started yet)', op: packages(defaults.haproxyPackages, { noStart: true }) },
-        {
-          name: 'no bundled runtime',
-          serial: lbTurn(inv),
-          op: engineSwitch({
-            to: 'haproxy and keepalived',
-            stop: [BUNDLED.vrrpUnit, BUNDLED.proxyUnit],
-            start: [
-              { unit: HAPROXY.proxyUnit, config: PROXY_CONFIG, ready: waitServing(inv) },
-              { unit: HAPROXY.vrrpUnit, config: VRRP_CONFIG },
-            ],
-            // HAProxy's runtime folder (the bundled unit's went with it); keepalived reads its file as root
-            prepare: `systemd-tmpfiles --create haproxy.conf\nif [ -f ${VRRP_CONFIG} ]; then chgrp ${HAPROXY.vrrpGroup} ${VRRP_CONFIG}; fi`,
-            unprepare: `if [ -f ${VRRP_CONFIG} ]; then chgrp ${BUNDLED.vrrpGroup} ${VRRP_CONFIG}; fi`,
-            purge: [],
-            paths: [...defaults.units.map((u) => `/etc/systemd/system/${u}.service`), RUNTIME_DIR.replace(/\/runtime$/, '')],
-            users: [defaults.vrrpUser],
-            keep: [],
-            keepUsers: [],
-          }),
-        },
+        switchTo(inv, HAPROXY, 'haproxy and keepalived', {
+          // HAProxy's runtime folder (the bundled unit's went with it); keepalived reads its file as root
+          prepare: 'systemd-tmpfiles --create haproxy.conf',
+          purge: [],
+          paths: [...defaults.units.map((u) => `/etc/systemd/system/${u}.service`), RUNTIME_DIR.replace(/\/runtime$/, '')],
+          users: [defaults.vrrpUser],
+          keep: [],
+          keepUsers: [],
+        }),
       ];
     }
     const b = bundle(facts.arch);
@@ -120,27 +135,15 @@ const role: Role = {
         op: file({ path: '/etc/systemd/system/hasetup-vrrpd.service', content: ctx.template('hasetup-vrrpd.service.njk', { current: CURRENT, config: VRRP_CONFIG, user: defaults.vrrpUser }) }),
         notify: ['reload systemd', 'restart the runtime'],
       },
-      {
-        name: 'no haproxy or keepalived',
-        serial: lbTurn(inv),
-        op: engineSwitch({
-          to: 'the bundled runtime',
-          stop: [HAPROXY.vrrpUnit, HAPROXY.proxyUnit],
-          start: [
-            { unit: BUNDLED.proxyUnit, config: PROXY_CONFIG, ready: waitServing(inv) },
-            { unit: BUNDLED.vrrpUnit, config: VRRP_CONFIG },
-          ],
-          // the VRRP daemon reads its configuration as its own group
-          prepare: `if [ -f ${VRRP_CONFIG} ]; then chgrp ${BUNDLED.vrrpGroup} ${VRRP_CONFIG}; fi`,
-          unprepare: `if [ -f ${VRRP_CONFIG} ]; then chgrp ${HAPROXY.vrrpGroup} ${VRRP_CONFIG}; fi`,
-          purge: ['haproxy', 'keepalived'],
-          paths: [],
-          users: [defaults.keepalivedScriptUser],
-          keep: [PROXY_CONFIG, VRRP_CONFIG],
-          // purging haproxy deletes its user, which the bundled proxy runs as
-          keepUsers: [defaults.proxyUser],
-        }),
-      },
+      // the VRRP daemon reads its configuration as its own group
+      switchTo(inv, BUNDLED, 'the bundled runtime', {
+        purge: ['haproxy', 'keepalived'],
+        paths: [],
+        users: [defaults.keepalivedScriptUser],
+        keep: [PROXY_CONFIG, VRRP_CONFIG],
+        // purging haproxy deletes its user, which the bundled proxy runs as
+        keepUsers: [defaults.proxyUser],
+      }),
     ];
     return tasks;
   },
