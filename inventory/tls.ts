@@ -207,6 +207,7 @@ async function selfSigned(want: { dns: string[]; ip: string[] }, now: Date): Pro
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as WebCrypto.CryptoKeyPair;
+  const publicKey = keys.publicKey as unknown as Parameters<typeof x509.SubjectKeyIdentifierExtension.create>[0];
   const serial = randomBytes(16);
   serial[0] &= 0x7f; // a positive serial number
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -217,6 +218,10 @@ async function selfSigned(want: { dns: string[]; ip: string[] }, now: Date): Pro
     signingAlgorithm: alg,
     keys: keys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
     extensions: [
+      // key identifiers: a client trusting several of these certificates (all named CN=<name>) finds
+      // the right one by its key, not the first one of that name
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(publicKey),
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, get } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +79,27 @@ test('tls: a generated certificate is made anew when the names it must carry cha
   assert.notEqual(second.fingerprint, first.fingerprint);
   assert.equal(new X509Certificate(second.certificate).subjectAltName, 'DNS:www.example.org, DNS:example.org, IP Address:10.213.0.100');
   assert.equal(second.redirect, true);
+});
+
+test('tls: a client trusting the old and the new generated certificate (same name) finds the new one by its key identifier', async () => {
+  const file = inventory('{ tls: { names: [webfarm, a.example.org] } }');
+  const first = (await loadInventory(file)).roles.proxy.tls!;
+  writeFileSync(file, readFileSync(file, 'utf8').replace('a.example.org', 'b.example.org'));
+  const second = (await loadInventory(file)).roles.proxy.tls!;
+  assert.equal(new X509Certificate(first.certificate).subject, new X509Certificate(second.certificate).subject);
+  const server = createServer({ cert: second.pem, key: second.pem }, (_q, r) => r.end('ok'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const status = await new Promise<number | string>((done) =>
+      get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername: 'b.example.org', ca: first.certificate + second.certificate, agent: false }, (r) => {
+        r.resume();
+        done(r.statusCode ?? 0);
+      }).on('error', (e) => done(e.message)),
+    );
+    assert.equal(status, 200, 'trusted with the old certificate first in the list');
+  } finally {
+    server.close();
+  }
 });
 
 test('tls: without permission to create, a missing generated certificate is an error naming its file', async () => {
