@@ -1,5 +1,5 @@
 // Passive health (observe layer7 + error-limit + on-error), frontend maxconn, stats auth, httplog on stdout.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
@@ -7,24 +7,27 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fakeBackend, freePort, get, parseCsv, proxyBin, startProxy, tmpDir, until, HTTP_DEFAULTS } from './helpers.ts';
 
-test('observe layer7: error-limit 5xx answers mark the server down (on-error mark-down)', async (t) => {
+/** Fake servers a and b behind a proxy whose `listen app` section goes on with `rest`; all stopped after the test. */
+async function twoServers(t: TestContext, rest: (a: number, b: number) => string) {
   const a = await fakeBackend('a');
   const b = await fakeBackend('b');
   const port = await freePort();
-  const px = await startProxy(
-    `${HTTP_DEFAULTS}listen app
-    bind 127.0.0.1:${port}
-    stats uri /stats
-    server a 127.0.0.1:${a.port} check inter 60s observe layer7 error-limit 3 on-error mark-down
-    server b 127.0.0.1:${b.port} check inter 60s
-`,
-    port,
-  );
+  const px = await startProxy(`${HTTP_DEFAULTS}listen app\n    bind 127.0.0.1:${port}\n    stats uri /stats\n${rest(a.port, b.port)}`, port);
   t.after(async () => {
     await px.stop();
     await a.close();
     await b.close();
   });
+  return { a, b, port, px };
+}
+
+test('observe layer7: error-limit 5xx answers mark the server down (on-error mark-down)', async (t) => {
+  const { a, port, px } = await twoServers(
+    t,
+    (a, b) => `    server a 127.0.0.1:${a} check inter 60s observe layer7 error-limit 3 on-error mark-down
+    server b 127.0.0.1:${b} check inter 60s
+`,
+  );
   a.mode = { kind: 'status', status: 500 };
   // round robin: every other request goes to a until it has answered 500 three times
   const statuses: number[] = [];
@@ -101,26 +104,16 @@ listen app
 });
 
 test('observe layer4 on-error fastinter: errors on real traffic bring the next check forward, never postpone it', async (t) => {
-  const a = await fakeBackend('a');
-  const b = await fakeBackend('b');
-  const port = await freePort();
-  const px = await startProxy(
-    `${HTTP_DEFAULTS}listen app
-    bind 127.0.0.1:${port}
-    stats uri /stats
-    retries 3
+  const { a, port } = await twoServers(
+    t,
+    (a, b) => `    retries 3
     option redispatch
     option httpchk GET /health
     default-server check inter 500 fastinter 250 rise 2 fall 2 observe layer4 error-limit 1 on-error fastinter
-    server a 127.0.0.1:${a.port}
-    server b 127.0.0.1:${b.port}
+    server a 127.0.0.1:${a}
+    server b 127.0.0.1:${b}
 `,
-    port,
   );
-  t.after(async () => {
-    await px.stop();
-    await b.close();
-  });
   const state = async () => parseCsv((await get(port, '/stats;csv')).body).find((r) => r.svname === 'a')!.status;
   await until('a UP', async () => ((await state()) === 'UP' ? true : null));
   // a dies; traffic keeps arriving every 20 ms, each request refused by a (then redispatched to b):
