@@ -2,7 +2,7 @@
 // files (checked: a certificate, a key that matches it, not expired) or, when none is given, a
 // self-signed one generated once beside the secrets file (<basename>.tls.pem, mode 0600) and kept.
 // Errors name the inventory's line and field, or the file that is wrong; no key ever reaches a message.
-import { X509Certificate, createPrivateKey, createHash, type KeyObject, type webcrypto as WebCrypto } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject, type webcrypto as WebCrypto } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InventoryError, type InventoryIssue, type PathSegment, type YamlSource } from './errors.ts';
@@ -235,6 +235,3 @@ async function selfSigned(want: { dns: string[]; ip: string[] }, now: Date): Pro
     `${cert.toString('pem')}\n${x509.PemConverter.encode(pkcs8, 'PRIVATE KEY')}\n`
   );
 }
-
-/** A short id of a certificate for messages and the status view (the SHA-256 of its DER, 16 hex digits). */
-export const shortFingerprint = (pem: string): string => createHash('sha256').update(new X509Certificate(pem).raw).digest('hex').slice(0, 16);
