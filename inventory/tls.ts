@@ -7,16 +7,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InventoryError, type InventoryIssue, type PathSegment, type YamlSource } from './errors.ts';
 import { createAtomically, replaceAtomically } from './atomic.ts';
+import type { ParsedInventoryFile } from './schema.ts';
 import type { TlsOptions } from './types.ts';
 
 /** roles.proxy.tls as the schema leaves it. */
-export interface TlsFileFields {
-  port: number;
-  redirect: boolean;
-  certificate?: string;
-  key?: string;
-  names?: string[];
-}
+export type TlsFileFields = NonNullable<ParsedInventoryFile['roles']['proxy']['tls']>;
 
 /** A generated certificate is renewed this long before it expires (and lives GENERATED_DAYS). */
 const RENEW_BEFORE_DAYS = 30;
