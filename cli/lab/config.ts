@@ -64,6 +64,10 @@ export const BASE_PACKAGES = [
 /** Every package a role may install, fetched with its dependencies into the hosts' local repository. */
 export const REPO_PACKAGES = [
   'apache2',
+  // the application tier: PHP-FPM behind Apache's event MPM, with MariaDB's driver and opcache
+  'php8.2-fpm',
+  'php8.2-mysql',
+  'php8.2-opcache',
   'mariadb-server',
   'mariadb-client',
   'nodejs',
