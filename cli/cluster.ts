@@ -64,7 +64,10 @@ export class Cluster {
   /** Like exec, but a non-zero exit is an error naming the host. */
   async sh(host: string, script: string, stdin?: string): Promise<string> {
     const r = await this.exec(host, script, { stdin });
-    if (r.code !== 0) throw new Error(`${host}: ${script.split('\n')[0]}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join(' / ')}`);
+    if (r.code !== 0)
+      throw new Error(
+        `${host}: ${script.split('\n')[0]}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join(' / ')}`,
+      );
     return r.stdout;
   }
 

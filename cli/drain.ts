@@ -13,10 +13,12 @@ import { drainRecordName } from '../roles/proxy/index.ts';
 export const BACKEND = 'web';
 
 /** One runtime API command on an LB (the same text for HAProxy and hasetup-proxy), as sh. */
-export const apiCommand = (cmd: string, socket = STATS_SOCKET): string => `printf '%s\\n' ${shq(cmd)} | timeout 5 socat -t5 - UNIX-CONNECT:${shq(socket)}`;
+export const apiCommand = (cmd: string, socket = STATS_SOCKET): string =>
+  `printf '%s\\n' ${shq(cmd)} | timeout 5 socat -t5 - UNIX-CONNECT:${shq(socket)}`;
 
 /** The commands that put a server in a state: HAProxy's `set server B/S state ready|drain|maint`. */
-export const setStateCommand = (server: string, state: 'ready' | 'drain' | 'maint'): string => `set server ${BACKEND}/${server} state ${state}`;
+export const setStateCommand = (server: string, state: 'ready' | 'drain' | 'maint'): string =>
+  `set server ${BACKEND}/${server} state ${state}`;
 
 /**
  * The answer of `set server ... state`: HAProxy and hasetup-proxy print nothing on success, a
@@ -30,8 +32,18 @@ export function apiError(answer: string): string | null {
 /** The LBs in the order their changes go: the one without the VIP first. */
 export async function lbOrder(c: Cluster, inv: Inventory): Promise<Host[]> {
   const lbs = c.hosts('lb');
-  const holds = await Promise.all(lbs.map((lb) => c.exec(lb.name, `ip -o -4 addr show | grep -qF ' ${inv.vip.address}/'`).then((r) => r.code === 0, () => false)));
-  return lbs.map((lb, i) => ({ lb, holds: holds[i] })).sort((a, b) => Number(a.holds) - Number(b.holds)).map((x) => x.lb);
+  const holds = await Promise.all(
+    lbs.map((lb) =>
+      c.exec(lb.name, `ip -o -4 addr show | grep -qF ' ${inv.vip.address}/'`).then(
+        (r) => r.code === 0,
+        () => false,
+      ),
+    ),
+  );
+  return lbs
+    .map((lb, i) => ({ lb, holds: holds[i] }))
+    .sort((a, b) => Number(a.holds) - Number(b.holds))
+    .map((x) => x.lb);
 }
 
 /** Each LB's view of the web backend. */
@@ -41,7 +53,10 @@ export async function views(c: Cluster, lbs: Host[]): Promise<Map<string, Server
     lbs.map(async (lb) => {
       const r = await c.exec(lb.name, apiCommand('show stat'));
       if (r.code !== 0) throw new Error(`${lb.name}: the runtime API does not answer on ${STATS_SOCKET}: ${(r.stderr || r.stdout).trim()}`);
-      out.set(lb.name, parseShowStat(r.stdout).filter((s) => s.backend === BACKEND));
+      out.set(
+        lb.name,
+        parseShowStat(r.stdout).filter((s) => s.backend === BACKEND),
+      );
     }),
   );
   return out;
@@ -78,7 +93,13 @@ export const sessionsOf = (v: Map<string, ServerView[]>, server: string): Record
  * Polls the LBs' views every 200 ms until `done(view)` holds, or `seconds` pass, or `signal` fires.
  * Returns the last view and whether it held.
  */
-export async function waitViews(c: Cluster, lbs: Host[], seconds: number, done: (v: Map<string, ServerView[]>) => boolean, signal?: AbortSignal): Promise<{ ok: boolean; view: Map<string, ServerView[]>; ms: number }> {
+export async function waitViews(
+  c: Cluster,
+  lbs: Host[],
+  seconds: number,
+  done: (v: Map<string, ServerView[]>) => boolean,
+  signal?: AbortSignal,
+): Promise<{ ok: boolean; view: Map<string, ServerView[]>; ms: number }> {
   const t0 = Date.now();
   for (;;) {
     const view = await views(c, lbs);

@@ -17,7 +17,15 @@ export interface RollingOptions extends Omit<RunOptions, 'reporter' | 'limit'> {
 }
 
 /** A reporter that forwards everything but the end of a run. */
-const stepOf = (r: Reporter): Reporter => ({ ...r, start: r.start.bind(r), unreachable: r.unreachable.bind(r), roleStart: r.roleStart.bind(r), result: r.result.bind(r), roleEnd: r.roleEnd.bind(r), end: () => {} });
+const stepOf = (r: Reporter): Reporter => ({
+  ...r,
+  start: r.start.bind(r),
+  unreachable: r.unreachable.bind(r),
+  roleStart: r.roleStart.bind(r),
+  result: r.result.bind(r),
+  roleEnd: r.roleEnd.bind(r),
+  end: () => {},
+});
 
 function merge(all: RunResult[], check: boolean): RunResult {
   return {
@@ -46,7 +54,9 @@ export async function rollingApply(o: RollingOptions, inv: Inventory): Promise<R
     if (drain) {
       await setState(o.cluster, lbs, w.name, 'drain');
       const idle = await waitViews(o.cluster, lbs, 30, (v) => Object.values(sessionsOf(v, w.name)).every((n) => n === 0));
-      o.say(`${w.name}: drained on ${lbs.map((l) => l.name).join(' and ')}${idle.ok ? `, no session left (${(idle.ms / 1000).toFixed(1)} s)` : ', sessions still open after 30 s'}`);
+      o.say(
+        `${w.name}: drained on ${lbs.map((l) => l.name).join(' and ')}${idle.ok ? `, no session left (${(idle.ms / 1000).toFixed(1)} s)` : ', sessions still open after 30 s'}`,
+      );
     }
     const r = await o.run({ ...o, reporter: step, limit: [w.name] });
     results.push(r);
@@ -58,7 +68,9 @@ export async function rollingApply(o: RollingOptions, inv: Inventory): Promise<R
         break;
       }
       // UP and still drained: the proxies show DRAIN (a node whose checks are rising shows DOWN or DRAIN n/m)
-      const up = await waitViews(o.cluster, lbs, 60, (v) => [...v.values()].every((l) => l.find((s) => s.server === w.name)?.status === 'DRAIN'));
+      const up = await waitViews(o.cluster, lbs, 60, (v) =>
+        [...v.values()].every((l) => l.find((s) => s.server === w.name)?.status === 'DRAIN'),
+      );
       if (!up.ok) {
         o.say(`${w.name}: not UP again in both proxies after 60 s: it stays drained (\`hasetup undrain\` once it is fixed)`);
         stopped = true;

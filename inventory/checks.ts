@@ -70,7 +70,12 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
     if (h.name !== undefined) {
       const first = names.get(h.name);
       if (first)
-        out.push(src.issue([...h.path, 'name'], `duplicate host name "${h.name}": already used by ${where(first.path)} (line ${lineOf([...first.path, 'name'])})`));
+        out.push(
+          src.issue(
+            [...h.path, 'name'],
+            `duplicate host name "${h.name}": already used by ${where(first.path)} (line ${lineOf([...first.path, 'name'])})`,
+          ),
+        );
       else names.set(h.name, h);
     }
     if (h.address !== undefined) {
@@ -101,13 +106,19 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
     }
     const owner = addrs.get(vip.address);
     if (owner)
-      out.push(src.issue(vp, `${vip.address} is also the address of ${owner.name ?? where(owner.path)} (line ${lineOf([...owner.path, 'address'])}): the VIP must be an unused address`));
+      out.push(
+        src.issue(
+          vp,
+          `${vip.address} is also the address of ${owner.name ?? where(owner.path)} (line ${lineOf([...owner.path, 'address'])}): the VIP must be an unused address`,
+        ),
+      );
     if (vip.prefix <= 30) {
       const n = ipv4ToInt(vip.address)!;
       const net = networkOf(vip.address, vip.prefix);
       const bcast = (net | (~maskOf(vip.prefix) >>> 0)) >>> 0;
       if (n === net) out.push(src.issue(vp, `${vip.address} is the network address of its /${vip.prefix} subnet, not usable as the VIP`));
-      if (n === bcast) out.push(src.issue(vp, `${vip.address} is the broadcast address of its /${vip.prefix} subnet, not usable as the VIP`));
+      if (n === bcast)
+        out.push(src.issue(vp, `${vip.address} is the broadcast address of its /${vip.prefix} subnet, not usable as the VIP`));
     }
   }
 
@@ -120,7 +131,10 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
       const at = lbs[1].raw.priority !== undefined ? [...lbs[1].path, 'priority'] : [...lbs[0].path, 'priority'];
       const other = at[2] === 1 ? lbs[0] : lbs[1];
       out.push(
-        src.issue(at, `same VRRP priority as ${other.name ?? where(other.path)} (${p0}${other.raw.priority === undefined ? ', its default' : ''}): the two load balancers need different priorities`),
+        src.issue(
+          at,
+          `same VRRP priority as ${other.name ?? where(other.path)} (${p0}${other.raw.priority === undefined ? ', its default' : ''}): the two load balancers need different priorities`,
+        ),
       );
     }
   }
@@ -147,7 +161,9 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
     const ai = d.vrrp.advert_int;
     const version = d.vrrp.version ?? DEFAULT_VRRP.version;
     if (version === 2 && !Number.isInteger(ai))
-      out.push(src.issue(['vrrp', 'advert_int'], `expected whole seconds with VRRP version 2 (a fractional interval needs version: 3), got ${ai}`));
+      out.push(
+        src.issue(['vrrp', 'advert_int'], `expected whole seconds with VRRP version 2 (a fractional interval needs version: 3), got ${ai}`),
+      );
     if (version === 3 && ai >= 0.01 && (Math.abs(ai * 100 - Math.round(ai * 100)) > 1e-9 || ai > 40.95))
       out.push(src.issue(['vrrp', 'advert_int'], `expected a multiple of 0.01 seconds from 0.01 to 40.95 with VRRP version 3, got ${ai}`));
   }
@@ -169,13 +185,34 @@ function tlsChecks(src: YamlSource): InventoryIssue[] {
   const servicePort = proxy.port ?? 80;
   const statsPort = isObj(proxy.stats) ? proxy.stats.port : undefined;
   if (isInt(port) && port === servicePort)
-    out.push(src.issue(tls.port === undefined ? ['roles', 'proxy', 'tls'] : at('port'), `the HTTPS port ${port} is also the service port (roles.proxy.port): give them different ports`));
+    out.push(
+      src.issue(
+        tls.port === undefined ? ['roles', 'proxy', 'tls'] : at('port'),
+        `the HTTPS port ${port} is also the service port (roles.proxy.port): give them different ports`,
+      ),
+    );
   else if (isInt(port) && port === statsPort)
-    out.push(src.issue(tls.port === undefined ? ['roles', 'proxy', 'tls'] : at('port'), `the HTTPS port ${port} is also the stats port (roles.proxy.stats.port): give them different ports`));
+    out.push(
+      src.issue(
+        tls.port === undefined ? ['roles', 'proxy', 'tls'] : at('port'),
+        `the HTTPS port ${port} is also the stats port (roles.proxy.stats.port): give them different ports`,
+      ),
+    );
   if (tls.redirect === true && isInt(port) && port !== 443)
-    out.push(src.issue(at('redirect'), `a redirect to HTTPS keeps the host name, so the client comes to port 443, not ${port}: serve HTTPS on 443 or leave redirect off`));
+    out.push(
+      src.issue(
+        at('redirect'),
+        `a redirect to HTTPS keeps the host name, so the client comes to port 443, not ${port}: serve HTTPS on 443 or leave redirect off`,
+      ),
+    );
   if (tls.key !== undefined && tls.certificate === undefined)
-    out.push(src.issue(at('key'), 'a key without its certificate: give certificate: too (or neither, for a generated self-signed certificate)', 'key'));
+    out.push(
+      src.issue(
+        at('key'),
+        'a key without its certificate: give certificate: too (or neither, for a generated self-signed certificate)',
+        'key',
+      ),
+    );
   if (tls.names !== undefined && tls.certificate !== undefined)
     out.push(src.issue(at('names'), 'names are for the generated certificate only: your certificate carries its own names', 'key'));
   return out;

@@ -88,7 +88,15 @@ export class YamlSource {
     if (size > MAX_YAML_BYTES) {
       // not even parsed: a few megabytes of YAML take many seconds
       this.doc = parseDocument('', { lineCounter: this.lines });
-      this.syntaxIssues = [{ file, line: 1, col: 1, path: '', message: `the file is ${(size / 1048576).toFixed(1)} MB; a cluster's file is a few kilobytes, and files over ${MAX_YAML_BYTES / 1048576} MB are refused` }];
+      this.syntaxIssues = [
+        {
+          file,
+          line: 1,
+          col: 1,
+          path: '',
+          message: `the file is ${(size / 1048576).toFixed(1)} MB; a cluster's file is a few kilobytes, and files over ${MAX_YAML_BYTES / 1048576} MB are refused`,
+        },
+      ];
       this.data = undefined;
       return;
     }
@@ -110,7 +118,15 @@ export class YamlSource {
         if (!(e instanceof ReferenceError)) throw e;
         // yaml refuses aliases that would expand without bound, or an alias to no anchor
         const at = this.firstAlias();
-        this.syntaxIssues.push({ file, line: at.line, col: at.col, path: '', message: /alias count/i.test(e.message) ? `aliases expanding into more than ${MAX_ALIASES} copies: refused (a file that grows without bound when read)` : `YAML error: ${e.message}` });
+        this.syntaxIssues.push({
+          file,
+          line: at.line,
+          col: at.col,
+          path: '',
+          message: /alias count/i.test(e.message)
+            ? `aliases expanding into more than ${MAX_ALIASES} copies: refused (a file that grows without bound when read)`
+            : `YAML error: ${e.message}`,
+        });
       }
     }
     this.data = this.syntaxIssues.length ? undefined : data;
@@ -188,7 +204,7 @@ export class YamlSource {
   at(path: readonly PathSegment[], where: 'value' | 'key' = 'value'): { line: number; col: number } {
     const r = this.walk(path);
     if (r.depth === path.length) {
-      const p = where === 'key' ? this.pos(r.key) ?? this.pos(r.node) : this.pos(r.node) ?? this.pos(r.key);
+      const p = where === 'key' ? (this.pos(r.key) ?? this.pos(r.node)) : (this.pos(r.node) ?? this.pos(r.key));
       if (p) return p;
     } else {
       const p = this.pos(r.key) ?? this.pos(r.node);

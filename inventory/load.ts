@@ -30,11 +30,19 @@ export function expandPath(p: string, baseDir: string): string {
  * Validates the text of an inventory file: YAML syntax, schema and cluster-level checks. Returns
  * the parsed file (static defaults applied) or every issue, located in `file` (the name shown).
  */
-export function checkInventoryText(text: string, file: string): { ok: true; data: ParsedInventoryFile; src: YamlSource } | { ok: false; errors: InventoryIssue[] } {
+export function checkInventoryText(
+  text: string,
+  file: string,
+): { ok: true; data: ParsedInventoryFile; src: YamlSource } | { ok: false; errors: InventoryIssue[] } {
   const src = new YamlSource(file, text);
   if (src.syntaxIssues.length) return { ok: false, errors: src.syntaxIssues };
   if (src.data === null || src.data === undefined)
-    return { ok: false, errors: [{ file, line: 1, col: 1, path: '', message: 'the inventory is empty (expected a mapping with cluster, vip, hosts, roles...)' }] };
+    return {
+      ok: false,
+      errors: [
+        { file, line: 1, col: 1, path: '', message: 'the inventory is empty (expected a mapping with cluster, vip, hosts, roles...)' },
+      ],
+    };
   const r = inventorySchema.safeParse(src.data);
   const errors = [...(r.success ? [] : locateZodIssues(src, inventorySchema, r.error)), ...clusterChecks(src)];
   if (errors.length || !r.success) return { ok: false, errors: new InventoryError(errors).errors };
@@ -78,7 +86,12 @@ export function buildInventory(f: ParsedInventoryFile, absFile: string, secrets:
     file: absFile,
     cluster: f.cluster,
     vip: { address: vip.address, prefix: vip.prefix, interface: f.vip.interface },
-    vrrp: { routerId: f.vrrp.router_id, advertInt: f.vrrp.advert_int ?? DEFAULT_VRRP.advertInt[f.vrrp.version], version: f.vrrp.version, unicast: f.vrrp.unicast },
+    vrrp: {
+      routerId: f.vrrp.router_id,
+      advertInt: f.vrrp.advert_int ?? DEFAULT_VRRP.advertInt[f.vrrp.version],
+      version: f.vrrp.version,
+      unicast: f.vrrp.unicast,
+    },
     runtime: f.runtime,
     hosts,
     roles: {
@@ -120,7 +133,15 @@ export async function loadInventory(file: string, opts: LoadOptions = {}): Promi
     // a huge file (or a device) is refused before it is read
     const st = await stat(abs);
     if (st.isFile() && st.size > MAX_YAML_BYTES)
-      throw new InventoryError([{ file, line: 1, col: 1, path: '', message: `the file is ${(st.size / 1048576).toFixed(1)} MB; a cluster's file is a few kilobytes, and files over ${MAX_YAML_BYTES / 1048576} MB are refused` }]);
+      throw new InventoryError([
+        {
+          file,
+          line: 1,
+          col: 1,
+          path: '',
+          message: `the file is ${(st.size / 1048576).toFixed(1)} MB; a cluster's file is a few kilobytes, and files over ${MAX_YAML_BYTES / 1048576} MB are refused`,
+        },
+      ]);
     text = await readFile(abs, 'utf8');
   } catch (e) {
     if (e instanceof InventoryError) throw e;

@@ -8,12 +8,10 @@ const ORDER = ['cluster', 'vip', 'vrrp', 'runtime', 'ssh', 'hosts', 'roles'] as 
 
 const COMMENTS: Record<(typeof ORDER)[number], string> = {
   cluster: 'Cluster name: lower-case letters, digits and inner dashes.',
-  vip: 'The virtual IP (address/prefix) the two load balancers share, and their interface that carries it.\nIt must be an unused address in the load balancers\' subnet.',
-  vrrp:
-    'VRRP: router_id 1-255 (unique on the LAN), advert_int in seconds (fractional only with version 3),\nversion 2 or 3, unicast: true to send to the peer LB instead of multicast.',
-  runtime: 'bundled: hasetup\'s own proxy and VRRP daemon; haproxy: Debian\'s haproxy and keepalived.',
-  ssh:
-    'SSH defaults for every host (a host\'s own ssh: { ... } overrides them, and host: sets what to connect\nto). Paths are relative to this file, ~ is expanded; become: sudo (default when user is not root).',
+  vip: "The virtual IP (address/prefix) the two load balancers share, and their interface that carries it.\nIt must be an unused address in the load balancers' subnet.",
+  vrrp: 'VRRP: router_id 1-255 (unique on the LAN), advert_int in seconds (fractional only with version 3),\nversion 2 or 3, unicast: true to send to the peer LB instead of multicast.',
+  runtime: "bundled: hasetup's own proxy and VRRP daemon; haproxy: Debian's haproxy and keepalived.",
+  ssh: "SSH defaults for every host (a host's own ssh: { ... } overrides them, and host: sets what to connect\nto). Paths are relative to this file, ~ is expanded; become: sudo (default when user is not root).",
   hosts:
     'lb: exactly 2 load balancers (the higher priority holds the VIP; default 150 and 100).\nweb: 1 or more Apache nodes. db: the first is the MySQL primary, the others replicate from it\n(server_id default 1, 2, 3...).',
   roles:
@@ -34,7 +32,7 @@ const NESTED_ORDER: Record<string, string[]> = {
 // One-line comments on nested keys, where a hand editor needs to know more than the key says.
 const NESTED_COMMENTS: Record<string, string> = {
   'vrrp.router_id': 'unique among the VRRP routers of this network',
-  'vrrp.unicast': 'many providers block multicast: true sends the adverts to the other LB\'s address',
+  'vrrp.unicast': "many providers block multicast: true sends the adverts to the other LB's address",
   'ssh.private_key': 'without it: the keys of the SSH agent',
   'ssh.known_hosts': 'host keys, trusted on first use and checked on every connection after',
   'roles.firewall.admin_cidrs': 'keep the address hasetup runs from in it, or SSH from there is refused',
@@ -45,8 +43,7 @@ function orderKeys(v: unknown, path: string): unknown {
   const m = v as Record<string, unknown>;
   const order = NESTED_ORDER[path] ?? [];
   const out: Record<string, unknown> = {};
-  for (const k of [...order, ...Object.keys(m)])
-    if (k in m && !(k in out)) out[k] = orderKeys(m[k], path ? `${path}.${k}` : k);
+  for (const k of [...order, ...Object.keys(m)]) if (k in m && !(k in out)) out[k] = orderKeys(m[k], path ? `${path}.${k}` : k);
   return out;
 }
 
@@ -81,7 +78,11 @@ export function renderInventoryYaml(model: InventoryFile, opts: { header?: strin
     for (const pair of root.items) {
       const key = String(isScalar(pair.key) ? pair.key.value : pair.key) as (typeof ORDER)[number];
       const comment = COMMENTS[key];
-      if (comment && isScalar(pair.key)) (pair.key as Node).commentBefore = comment.split('\n').map((l) => ` ${l}`).join('\n');
+      if (comment && isScalar(pair.key))
+        (pair.key as Node).commentBefore = comment
+          .split('\n')
+          .map((l) => ` ${l}`)
+          .join('\n');
     }
   }
   for (const [path, comment] of Object.entries(NESTED_COMMENTS)) {

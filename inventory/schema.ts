@@ -19,21 +19,26 @@ const HOSTNAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const IPV4_ERROR = 'expected an IPv4 address like 10.0.0.1 (no /prefix)';
 const ipv4 = () => z.string({ error: IPV4_ERROR }).refine(isIPv4, { error: IPV4_ERROR });
 const CIDR_ERROR = 'expected an IPv4 CIDR like 10.0.0.0/24 (or a single address)';
-export const cidrString = () =>
-  z.string({ error: CIDR_ERROR }).refine((s) => parseCidr(s) !== null || isIPv4(s), { error: CIDR_ERROR });
+export const cidrString = () => z.string({ error: CIDR_ERROR }).refine((s) => parseCidr(s) !== null || isIPv4(s), { error: CIDR_ERROR });
 const VIP_ERROR = 'expected an IPv4 address with its prefix length, like 10.0.0.100/24';
 const vipAddress = () =>
-  z.string({ error: VIP_ERROR }).refine((s) => {
-    const c = parseCidr(s);
-    return c !== null && c.prefix >= 1;
-  }, { error: VIP_ERROR });
+  z.string({ error: VIP_ERROR }).refine(
+    (s) => {
+      const c = parseCidr(s);
+      return c !== null && c.prefix >= 1;
+    },
+    { error: VIP_ERROR },
+  );
 const pathString = () => matching(/^\S(.*\S)?$/, 'expected a file path');
 const clusterName = () => matching(HOSTNAME_RE, 'expected a cluster name (lower-case letters, digits and inner dashes, at most 63)');
 const interfaceName = () => matching(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name (1 to 15 letters, digits, ".", "_" or "-")');
 const sshHost = () => matching(/^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$/, 'expected a host name or address');
 const DNS_ERROR = 'expected a DNS name like www.example.org (letters, digits, inner dashes, dots; "*." first for a wildcard)';
 const dnsName = () =>
-  matching(/^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, DNS_ERROR).refine((n) => n.length <= 253, { error: DNS_ERROR });
+  matching(/^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, DNS_ERROR).refine(
+    (n) => n.length <= 253,
+    { error: DNS_ERROR },
+  );
 const RUNTIMES = ['bundled', 'haproxy'] as const;
 const adminCidrs = () => listOf(cidrString(), 'CIDRs').min(1, { error: 'expected at least one CIDR (the addresses allowed to SSH)' });
 const urlPath = (def: string) => matching(/^\/[^\s]*$/, 'expected a URL path starting with /').default(def);
@@ -140,7 +145,9 @@ export const inventorySchema = mapping({
     mysql: mapping({
       app_database: matching(/^[A-Za-z0-9_]{1,64}$/, 'expected a database name (1 to 64 letters, digits or "_")').default('app'),
       app_user: matching(/^[A-Za-z0-9_]{1,32}$/, 'expected a user name (1 to 32 letters, digits or "_")')
-        .refine((u) => u.toLowerCase() !== 'root', { error: 'expected a user other than root (the application user gets its own password)' })
+        .refine((u) => u.toLowerCase() !== 'root', {
+          error: 'expected a user other than root (the application user gets its own password)',
+        })
         .default('app'),
       max_connections: intIn(1, 100000).default(200),
       binlog_format: oneOf(['ROW', 'STATEMENT', 'MIXED']).default('MIXED'),
@@ -191,7 +198,7 @@ export type ParsedInventoryFile = z.output<typeof inventorySchema>;
 // The object keys allowed at a path of the schema (for "unknown key" hints).
 function keysAt(schema: z.core.$ZodType, path: readonly PathSegment[]): string[] {
   let s: z.core.$ZodType | undefined = schema;
-  for (let i = 0; i <= path.length && s; ) {
+  for (let i = 0; i <= path.length && s;) {
     const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
     if (def.type === 'optional' || def.type === 'default' || def.type === 'prefault' || def.type === 'nullable') {
       s = def.innerType as z.core.$ZodType;

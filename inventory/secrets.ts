@@ -25,7 +25,10 @@ export type SecretKey = (typeof SECRET_KEYS)[number];
 
 const PASSWORD_ERROR = 'expected 12 to 128 characters from A-Z a-z 0-9 . _ ~ -';
 const password = () =>
-  z.string({ error: PASSWORD_ERROR }).regex(/^[A-Za-z0-9._~-]{12,128}$/, { error: PASSWORD_ERROR }).optional();
+  z
+    .string({ error: PASSWORD_ERROR })
+    .regex(/^[A-Za-z0-9._~-]{12,128}$/, { error: PASSWORD_ERROR })
+    .optional();
 const VRRP_ERROR = 'expected exactly 8 characters from A-Z a-z 0-9 . _ ~ - (VRRP carries 8)';
 
 export const secretsSchema = z.strictObject(
@@ -33,7 +36,10 @@ export const secretsSchema = z.strictObject(
     mysql_root_password: password(),
     mysql_app_password: password(),
     mysql_replication_password: password(),
-    vrrp_auth_pass: z.string({ error: VRRP_ERROR }).regex(/^[A-Za-z0-9._~-]{8}$/, { error: VRRP_ERROR }).optional(),
+    vrrp_auth_pass: z
+      .string({ error: VRRP_ERROR })
+      .regex(/^[A-Za-z0-9._~-]{8}$/, { error: VRRP_ERROR })
+      .optional(),
     stats_password: password(),
   },
   { error: 'expected a mapping' },
@@ -118,7 +124,8 @@ export async function loadSecrets(inventoryFile: string, opts: LoadSecretsOption
       values[k] = generateSecret(secretLength(k));
       src.doc.set(k, values[k]);
     }
-    if (src.data === null || src.data === undefined) src.doc.commentBefore = HEADER(basename(inventoryFile)).replace(/^# ?/gm, '').trimEnd();
+    if (src.data === null || src.data === undefined)
+      src.doc.commentBefore = HEADER(basename(inventoryFile)).replace(/^# ?/gm, '').trimEnd();
     try {
       await replaceAtomically(file, src.doc.toString());
       await chmod(file, 0o600);
@@ -139,5 +146,12 @@ export async function loadSecrets(inventoryFile: string, opts: LoadSecretsOption
 /** Every secret string of the inventory, for redacting command output and logs. */
 export function secretValues(inv: Pick<Inventory, 'secrets'> & { roles?: Pick<Inventory['roles'], 'proxy'> }): string[] {
   const s = inv.secrets;
-  return [s.mysqlRootPassword, s.mysqlAppPassword, s.mysqlReplicationPassword, s.vrrpAuthPass, s.statsPassword, ...(inv.roles?.proxy.tls ? keyLines(inv.roles.proxy.tls.pem) : [])];
+  return [
+    s.mysqlRootPassword,
+    s.mysqlAppPassword,
+    s.mysqlReplicationPassword,
+    s.vrrpAuthPass,
+    s.statsPassword,
+    ...(inv.roles?.proxy.tls ? keyLines(inv.roles.proxy.tls.pem) : []),
+  ];
 }

@@ -49,7 +49,8 @@ function parsePem(text: string): Parsed | string {
   }
   const k = KEY_RE.exec(text);
   if (!k) return { certs };
-  if (k[1] === 'ENCRYPTED PRIVATE KEY') return 'holds an encrypted private key: the proxy needs it unencrypted (as HAProxy does), e.g. openssl pkey -in KEY -out KEY.pem';
+  if (k[1] === 'ENCRYPTED PRIVATE KEY')
+    return 'holds an encrypted private key: the proxy needs it unencrypted (as HAProxy does), e.g. openssl pkey -in KEY -out KEY.pem';
   try {
     return { certs, key: { pem: k[0], object: createPrivateKey(k[0]) } };
   } catch {
@@ -111,7 +112,9 @@ export async function loadTls(f: TlsFileFields, ctx: TlsContext): Promise<TlsOpt
     if (!st.isFile()) throw new InventoryError([issue(field, `${path} is not a regular file`)]);
     if (secret && (st.mode & 0o077) !== 0) {
       const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-      throw new InventoryError([issue(field, `${path} holds a private key and its mode ${mode} lets group or others read it: run chmod 600 ${path}`)]);
+      throw new InventoryError([
+        issue(field, `${path} holds a private key and its mode ${mode} lets group or others read it: run chmod 600 ${path}`),
+      ]);
     }
     return readFile(path, 'utf8').catch((e: Error) => {
       throw new InventoryError([issue(field, `cannot read ${path}: ${e.message}`)]);
@@ -122,9 +125,12 @@ export async function loadTls(f: TlsFileFields, ctx: TlsContext): Promise<TlsOpt
   const certText = await read('certificate', f.certificate, false);
   const cert = parsePem(certText);
   if (typeof cert === 'string') throw new InventoryError([issue('certificate', `${certPath} ${cert}`)]);
-  if (!cert.certs.length) throw new InventoryError([issue('certificate', `${certPath} holds no certificate (a PEM block "-----BEGIN CERTIFICATE-----")`)]);
+  if (!cert.certs.length)
+    throw new InventoryError([issue('certificate', `${certPath} holds no certificate (a PEM block "-----BEGIN CERTIFICATE-----")`)]);
   if (cert.key && f.key === undefined && (await stat(certPath)).mode & 0o077)
-    throw new InventoryError([issue('certificate', `${certPath} holds a private key and lets group or others read it: run chmod 600 ${certPath}`)]);
+    throw new InventoryError([
+      issue('certificate', `${certPath} holds a private key and lets group or others read it: run chmod 600 ${certPath}`),
+    ]);
 
   let key = cert.key;
   let keyPath = certPath;
@@ -140,11 +146,19 @@ export async function loadTls(f: TlsFileFields, ctx: TlsContext): Promise<TlsOpt
   const leaf = cert.certs[0].x509;
   const field = f.key !== undefined ? 'key' : 'certificate';
   if (!leaf.checkPrivateKey(key.object))
-    throw new InventoryError([issue(field, `the key in ${keyPath} does not belong to the certificate in ${certPath} (${leaf.subject.replace(/\n/g, ', ')})`)]);
+    throw new InventoryError([
+      issue(field, `the key in ${keyPath} does not belong to the certificate in ${certPath} (${leaf.subject.replace(/\n/g, ', ')})`),
+    ]);
   const until = new Date(leaf.validTo);
-  if (until <= now) throw new InventoryError([issue('certificate', `the certificate in ${certPath} expired on ${until.toISOString().slice(0, 10)}`)]);
+  if (until <= now)
+    throw new InventoryError([issue('certificate', `the certificate in ${certPath} expired on ${until.toISOString().slice(0, 10)}`)]);
   if (new Date(leaf.validFrom) > now)
-    throw new InventoryError([issue('certificate', `the certificate in ${certPath} is valid only from ${new Date(leaf.validFrom).toISOString()} (is this machine's clock right?)`)]);
+    throw new InventoryError([
+      issue(
+        'certificate',
+        `the certificate in ${certPath} is valid only from ${new Date(leaf.validFrom).toISOString()} (is this machine's clock right?)`,
+      ),
+    ]);
   return material(cert.certs, key, { kind: 'files', certificate: certPath, key: keyPath }, f);
 }
 
@@ -178,7 +192,10 @@ async function generated(f: TlsFileFields, ctx: TlsContext, now: Date): Promise<
     const due = new Date(leaf.validTo).getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY_MS;
     // kept while it names what the inventory asks and is not about to expire; else made anew
     if (same(has.dns, want.dns) && same(has.ip, want.ip) && !due) return material(p.certs, p.key, source, f);
-    if (!ctx.create) throw fileError(`names ${[...has.dns, ...has.ip].join(', ')}${due ? ` and expires on ${leaf.validTo}` : ''}: it is renewed when hasetup may write it`);
+    if (!ctx.create)
+      throw fileError(
+        `names ${[...has.dns, ...has.ip].join(', ')}${due ? ` and expires on ${leaf.validTo}` : ''}: it is renewed when hasetup may write it`,
+      );
   } else if (!ctx.create) {
     throw fileError('missing (the self-signed certificate is generated when hasetup is allowed to create it)');
   }
@@ -220,7 +237,10 @@ async function selfSigned(want: { dns: string[]; ip: string[] }, now: Date): Pro
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([...want.dns.map((value) => ({ type: 'dns' as const, value })), ...want.ip.map((value) => ({ type: 'ip' as const, value }))]),
+      new x509.SubjectAlternativeNameExtension([
+        ...want.dns.map((value) => ({ type: 'dns' as const, value })),
+        ...want.ip.map((value) => ({ type: 'ip' as const, value })),
+      ]),
     ],
   });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);

@@ -65,13 +65,30 @@ export async function buildAddon({ root, name, src, libs = [], hook }) {
   }
   // the addon's C file, the headers the addons share (runtime/common/*.h), this script and the part's hook
   const common = join(root, 'runtime', 'common');
-  const headers = existsSync(common) ? readdirSync(common).filter((f) => f.endsWith('.h')).map((f) => join(common, f)) : [];
+  const headers = existsSync(common)
+    ? readdirSync(common)
+        .filter((f) => f.endsWith('.h'))
+        .map((f) => join(common, f))
+    : [];
   const deps = [file, ...headers, fileURLToPath(import.meta.url), ...(hook ? [hook] : [])];
   for (const t of targets) {
     const out = join(outDir, `${name}-linux-${t.arch}.node`);
     if (newer(out, deps)) continue;
-    const args = ['-shared', '-fPIC', '-O2', '-std=gnu11', '-Wall', '-Wextra', '-fvisibility=hidden',
-      `-DNODE_GYP_MODULE_NAME=${name}`, `-I${include}`, '-o', out, file, ...libs];
+    const args = [
+      '-shared',
+      '-fPIC',
+      '-O2',
+      '-std=gnu11',
+      '-Wall',
+      '-Wextra',
+      '-fvisibility=hidden',
+      `-DNODE_GYP_MODULE_NAME=${name}`,
+      `-I${include}`,
+      '-o',
+      out,
+      file,
+      ...libs,
+    ];
     const r = spawnSync(t.cc, args, { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${name}: ${t.cc} failed for ${t.arch}:\n${r.stderr || r.error}`);
   }

@@ -12,7 +12,11 @@ if (levels.length === 0) levels.push('unit', 'integration', 'e2e');
 function walk(dir) {
   const out = [];
   let entries;
-  try { entries = readdirSync(dir).sort(); } catch { return out; }
+  try {
+    entries = readdirSync(dir).sort();
+  } catch {
+    return out;
+  }
   for (const e of entries) {
     const p = join(dir, e);
     if (statSync(p).isDirectory()) out.push(...walk(p));
@@ -32,8 +36,12 @@ console.log(`running ${files.length} test files: ${files.map((f) => relative(roo
 // a proxy that did not start must fail its test, not hang the run.
 const [major, minor] = process.versions.node.split('.').map(Number);
 const forceExit = major >= 22 || (major === 20 && minor >= 14) ? ['--test-force-exit'] : [];
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...forceExit, ...files], {
-  cwd: root,
-  stdio: 'inherit',
-});
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...forceExit, ...files],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 process.exit(r.status ?? 1);

@@ -25,15 +25,36 @@ const HOSTS = ['lb01', 'lb02', 'web01', 'web02', 'db01'];
 
 /** The files hasetup's roles write, per group: read back from the hosts for the playbook. */
 const FILES: Record<string, string[]> = {
-  all: ['/etc/hostname', '/etc/hosts', '/etc/security/limits.d/60-hasetup.conf', '/etc/systemd/system.conf.d/60-hasetup-limits.conf', '/etc/nftables.conf'],
-  lb: ['/etc/haproxy/haproxy.cfg', '/etc/keepalived/keepalived.conf', '/etc/sysctl.d/60-hasetup-net.ipv4.ip_nonlocal_bind.conf', '/etc/sysctl.d/60-hasetup-net.core.somaxconn.conf', '/etc/sysctl.d/60-hasetup-net.ipv4.tcp_max_syn_backlog.conf'],
-  web: ['/etc/apache2/mods-available/mpm_event.conf', '/etc/apache2/conf-available/hasetup.conf', '/etc/apache2/sites-available/hasetup.conf', '/var/www/hasetup/index.html', '/var/www/hasetup/health.txt'],
+  all: [
+    '/etc/hostname',
+    '/etc/hosts',
+    '/etc/security/limits.d/60-hasetup.conf',
+    '/etc/systemd/system.conf.d/60-hasetup-limits.conf',
+    '/etc/nftables.conf',
+  ],
+  lb: [
+    '/etc/haproxy/haproxy.cfg',
+    '/etc/keepalived/keepalived.conf',
+    '/etc/sysctl.d/60-hasetup-net.ipv4.ip_nonlocal_bind.conf',
+    '/etc/sysctl.d/60-hasetup-net.core.somaxconn.conf',
+    '/etc/sysctl.d/60-hasetup-net.ipv4.tcp_max_syn_backlog.conf',
+  ],
+  web: [
+    '/etc/apache2/mods-available/mpm_event.conf',
+    '/etc/apache2/conf-available/hasetup.conf',
+    '/etc/apache2/sites-available/hasetup.conf',
+    '/var/www/hasetup/index.html',
+    '/var/www/hasetup/health.txt',
+  ],
   db: ['/etc/mysql/mariadb.conf.d/60-hasetup.cnf'],
 };
 const groupOf = (h: string) => (h.startsWith('lb') ? 'lb' : h.startsWith('web') ? 'web' : 'db');
 
-
-const recapOf = (r: Run) => JSON.parse(r.stdout) as { hosts: Record<string, { changed: number; failed: number; unreachable: number }>; roundTrips: Record<string, number> };
+const recapOf = (r: Run) =>
+  JSON.parse(r.stdout) as {
+    hosts: Record<string, { changed: number; failed: number; unreachable: number }>;
+    roundTrips: Record<string, number>;
+  };
 
 /** hasetup on fresh hosts: the first apply, then no-change applies. */
 async function measureHasetup(engine: string): Promise<{ first: number; noChange: number[]; roundTrips: Record<string, number> }> {
@@ -68,7 +89,11 @@ async function harvest(dir: string): Promise<void> {
     }
 }
 
-function playbook(dir: string, secrets: Record<string, string>, inv: { hosts: Record<string, { name: string; address: string }[]>; roles?: unknown }): string {
+function playbook(
+  dir: string,
+  secrets: Record<string, string>,
+  inv: { hosts: Record<string, { name: string; address: string }[]>; roles?: unknown },
+): string {
   const f = (path: string, extra = '') => `      copy: { src: "${dir}/files/{{ inventory_hostname }}${path}", dest: ${path}${extra} }`;
   const webs = inv.hosts.web.map((w) => w.address);
   const appUsers = webs.map((a) => `'app'@'${a}'`);
@@ -191,11 +216,30 @@ async function measureAnsible(dir: string): Promise<{ first: number; noChange: n
   }
   const inv = parse(readFileSync(lab.inventory, 'utf8'));
   const secrets = parse(readFileSync(join(dir, 'secrets.yaml'), 'utf8')) as Record<string, string>;
-  const hostsIni = ['[lb]', ...inv.hosts.lb.map((h: { name: string; address: string }) => `${h.name} ansible_host=${h.address}`), '[web]', ...inv.hosts.web.map((h: { name: string; address: string }) => `${h.name} ansible_host=${h.address}`), '[db]', ...inv.hosts.db.map((h: { name: string; address: string }) => `${h.name} ansible_host=${h.address}`), '[all:vars]', 'ansible_user=root', `ansible_ssh_private_key_file=${resolve(dirname(lab.inventory), inv.ssh.private_key)}`, 'ansible_python_interpreter=/usr/bin/python3'];
+  const hostsIni = [
+    '[lb]',
+    ...inv.hosts.lb.map((h: { name: string; address: string }) => `${h.name} ansible_host=${h.address}`),
+    '[web]',
+    ...inv.hosts.web.map((h: { name: string; address: string }) => `${h.name} ansible_host=${h.address}`),
+    '[db]',
+    ...inv.hosts.db.map((h: { name: string; address: string }) => `${h.name} ansible_host=${h.address}`),
+    '[all:vars]',
+    'ansible_user=root',
+    `ansible_ssh_private_key_file=${resolve(dirname(lab.inventory), inv.ssh.private_key)}`,
+    'ansible_python_interpreter=/usr/bin/python3',
+  ];
   writeFileSync(join(dir, 'hosts.ini'), hostsIni.join('\n') + '\n');
   writeFileSync(join(dir, 'play.yml'), playbook(dir, secrets, inv));
   const env = { ANSIBLE_HOST_KEY_CHECKING: 'False', ANSIBLE_PIPELINING: 'True', ANSIBLE_FORKS: '5', ANSIBLE_NOCOLOR: '1' };
-  const ansible = () => lab.exec(['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'ansible-playbook', '-i', join(dir, 'hosts.ini'), join(dir, 'play.yml')]);
+  const ansible = () =>
+    lab.exec([
+      'env',
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      'ansible-playbook',
+      '-i',
+      join(dir, 'hosts.ini'),
+      join(dir, 'play.yml'),
+    ]);
   const first = await ansible();
   if (first.code !== 0) throw new Error(`ansible first run failed: ${first.stdout.slice(-4000)}`);
   const noChange: number[] = [];
@@ -241,7 +285,13 @@ const md = `# Cluster benchmark: the whole cluster, hasetup against Ansible
 
 Ratios (hasetup with the same engine): first apply **${(theirs.first / ours.first).toFixed(1)}×** faster (goal: at least 2×), no-change apply **${(median(theirs.noChange) / median(ours.noChange)).toFixed(1)}×** faster (goal: at least 10×).
 
-SSH round trips per host of a no-change apply (one connection per host: facts, one probe batch per role, the record of the run): ${Object.entries(ours.roundTrips).map(([h, n]) => `${h} ${n}`).join(', ')} (runtime: haproxy); ${Object.entries(bundled.roundTrips).map(([h, n]) => `${h} ${n}`).join(', ')} (bundled).
+SSH round trips per host of a no-change apply (one connection per host: facts, one probe batch per role, the record of the run): ${Object.entries(
+  ours.roundTrips,
+)
+  .map(([h, n]) => `${h} ${n}`)
+  .join(', ')} (runtime: haproxy); ${Object.entries(bundled.roundTrips)
+  .map(([h, n]) => `${h} ${n}`)
+  .join(', ')} (bundled).
 `;
 mkdirSync(join(REPO, 'bench/results'), { recursive: true });
 writeFileSync(join(REPO, 'bench/results/cluster.md'), md);

@@ -115,14 +115,17 @@ try {
   const theirs: number[] = [];
   for (let i = 0; i < runs; i++) {
     const r = await ansible();
-    if (r.code !== 0 || !/changed=0 /.test(r.stdout) || /changed=[1-9]/.test(r.stdout)) throw new Error(`ansible no-change run changed: ${r.stdout}`);
+    if (r.code !== 0 || !/changed=0 /.test(r.stdout) || /changed=[1-9]/.test(r.stdout))
+      throw new Error(`ansible no-change run changed: ${r.stdout}`);
     theirs.push(r.ms);
   }
   const ansibleVersion = execFileSync('ansible', ['--version'], { encoding: 'utf8' }).split('\n')[0];
 
   const mo = median(ours);
   const ma = median(theirs);
-  const perTask = Object.entries(roundTrips).map(([h, n]) => `${h}: ${n} round trips for ${tasks[h]} tasks (${(n / tasks[h]).toFixed(2)} per task)`);
+  const perTask = Object.entries(roundTrips).map(
+    ([h, n]) => `${h}: ${n} round trips for ${tasks[h]} tasks (${(n / tasks[h]).toFixed(2)} per task)`,
+  );
   const md = `# Engine benchmark: no-change apply of the common role on the five lab hosts
 
 - machine: ${hostname()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim()}
@@ -143,7 +146,9 @@ ${perTask.map((l) => `- ${l}`).join('\n')}
 ## The whole cluster: no-change apply of every role (${ROLE_NAMES.join(', ')})
 
 First (converging) run: ${full.ms} ms. No-change runs: median **${median(fullRuns)} ms** (${fullRuns.join(', ')}); target: under 3 s.
-Round trips per host: ${Object.entries(fullRoundTrips).map(([h, n]) => `${h} ${n}`).join(', ')}.
+Round trips per host: ${Object.entries(fullRoundTrips)
+    .map(([h, n]) => `${h} ${n}`)
+    .join(', ')}.
 `;
   mkdirSync(join(REPO, 'bench/results'), { recursive: true });
   writeFileSync(join(REPO, 'bench/results/engine.md'), md);

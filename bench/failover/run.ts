@@ -20,7 +20,6 @@ const rate = Number(values.rate);
 const lab = new TestLab('fbench');
 const engines = ['bundled', 'haproxy'] as const;
 
-
 interface Quiet {
   transitions: number;
   requests: number;
@@ -35,9 +34,26 @@ async function quietRun(ms: number): Promise<Quiet> {
   const [w1, w2, load] = await Promise.all([
     watch('lb01'),
     watch('lb02'),
-    lab.exec([process.execPath, '--import', 'tsx', join(REPO, 'test/helpers/vip-load.ts'), 'http://10.213.0.100/', String(rate), String(ms)]),
+    lab.exec([
+      process.execPath,
+      '--import',
+      'tsx',
+      join(REPO, 'test/helpers/vip-load.ts'),
+      'http://10.213.0.100/',
+      String(rate),
+      String(ms),
+    ]),
   ]);
-  const events = [...w1.stdout.split('\n').filter(Boolean).map((l) => `lb01: ${l.trim()}`), ...w2.stdout.split('\n').filter(Boolean).map((l) => `lb02: ${l.trim()}`)];
+  const events = [
+    ...w1.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => `lb01: ${l.trim()}`),
+    ...w2.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => `lb02: ${l.trim()}`),
+  ];
   const summary = JSON.parse(load.stdout.trim().split('\n').pop() ?? '{}') as { total: number; failed: number };
   return { transitions: events.length, requests: summary.total, failed: summary.failed, events };
 }
@@ -50,7 +66,18 @@ try {
     const a = await lab.apply(['--json'], inv);
     if (a.code !== 0) throw new Error(`apply (${engine}) failed: ${a.stdout.slice(-3000)}${a.stderr}`);
     const json = join(lab.dir, `failover-${engine}.json`);
-    const f = await lab.exec([process.execPath, join(REPO, 'bin/hasetup.js'), 'failover-test', inv, '--rate', String(rate), '--json', json, '--report', join(lab.dir, `failover-${engine}.html`)]);
+    const f = await lab.exec([
+      process.execPath,
+      join(REPO, 'bin/hasetup.js'),
+      'failover-test',
+      inv,
+      '--rate',
+      String(rate),
+      '--json',
+      json,
+      '--report',
+      join(lab.dir, `failover-${engine}.html`),
+    ]);
     process.stdout.write(f.stdout);
     const report = JSON.parse(readFileSync(json, 'utf8')) as FailoverReport;
     const quiet = await quietRun(quietMs);
@@ -68,7 +95,9 @@ const failedOf = (e: string, n: string) => {
   return s ? `${s.failedRequests} of ${s.totalRequests}` : '-';
 };
 const spikeRows = (e: string) =>
-  (sc(e, 'spike')?.steps ?? []).map((s) => `| ${e} | ${s.rate} | ${s.served} | ${s.p50} | ${s.p99} | ${s.errors} | ${s.maxQueue} | ${s.maxSessions} |`).join('\n');
+  (sc(e, 'spike')?.steps ?? [])
+    .map((s) => `| ${e} | ${s.rate} | ${s.served} | ${s.p50} | ${s.p99} | ${s.errors} | ${s.maxQueue} | ${s.maxSessions} |`)
+    .join('\n');
 
 const md = `# Failover benchmark: the lab's cluster, both engines
 

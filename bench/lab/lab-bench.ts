@@ -20,7 +20,9 @@ import { runOk, sleep } from '../../cli/lab/proc.ts';
 import { readState, writeState, type LabState } from '../../cli/lab/state.ts';
 import { parseArgs } from 'node:util';
 
-const { values: argv } = parseArgs({ options: { runs: { type: 'string', default: '3' }, out: { type: 'string', default: join(import.meta.dirname, '../results/lab.md') } } });
+const { values: argv } = parseArgs({
+  options: { runs: { type: 'string', default: '3' }, out: { type: 'string', default: join(import.meta.dirname, '../results/lab.md') } },
+});
 const runs = Number(argv.runs);
 const out = argv.out;
 
@@ -37,8 +39,19 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 async function oneHostBoot(cfg: LabConfig, baseDir: string, repoDir: string): Promise<number> {
   const host = hostsFor()[0];
   const state: LabState = {
-    version: 1, name: cfg.name, phase: 'starting', replica: false, netns: [], cgroups: [], launchers: [], dirs: [],
-    baseDir, repoDir, inventory: '', helperOwned: false, startedAt: new Date().toISOString(),
+    version: 1,
+    name: cfg.name,
+    phase: 'starting',
+    replica: false,
+    netns: [],
+    cgroups: [],
+    launchers: [],
+    dirs: [],
+    baseDir,
+    repoDir,
+    inventory: '',
+    helperOwned: false,
+    startedAt: new Date().toISOString(),
   };
   const record = (ns: string) => state.netns.push(ns);
   try {
@@ -74,7 +87,14 @@ async function main() {
     writeFileSync(join(work, 'sources.list'), sourcesListText(sources));
     writeFileSync(join(work, 'apt.conf'), (await machineAptOptions()) + '\n');
     const [refCold] = await timed(() =>
-      runOk('mmdebstrap', ['--variant=minbase', '--mode=root', `--aptopt=${join(work, 'apt.conf')}`, 'bookworm', join(work, 'minbase'), join(work, 'sources.list')]),
+      runOk('mmdebstrap', [
+        '--variant=minbase',
+        '--mode=root',
+        `--aptopt=${join(work, 'apt.conf')}`,
+        'bookworm',
+        join(work, 'minbase'),
+        join(work, 'sources.list'),
+      ]),
     );
     rmSync(join(work, 'minbase'), { recursive: true, force: true });
 
@@ -97,7 +117,8 @@ async function main() {
       warm.push(w);
       // idle: booted completely, then left alone
       const state = readState(cfg)!;
-      for (const h of hostsFor({ replica: state.replica })) await labSsh(cfg, h.address, 'systemctl is-system-running --wait >/dev/null; true');
+      for (const h of hostsFor({ replica: state.replica }))
+        await labSsh(cfg, h.address, 'systemctl is-system-running --wait >/dev/null; true');
       await sleep(10_000);
       mem.push(hostsFor().map((h) => hostMemory(cfg, h.name)));
       const upper = execFileSync('du', ['-sm', join(cfg.stateDir, 'hosts', 'web01', 'upper')], { encoding: 'utf8' }).split('\t')[0];
@@ -112,7 +133,9 @@ async function main() {
     lines.push(
       '# Lab benchmark (nspawn)',
       '',
-      `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}.`,
+      `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}; load average at the end ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}.`,
       `Date: ${date}. Command: \`node --import tsx bench/lab/lab-bench.ts --runs ${runs}\` (as root).`,
       '',
       '| what | time | reference (same run) | ratio | target |',

@@ -5,7 +5,9 @@ import net from 'node:net';
 const port = Number(process.argv[2] ?? 18181);
 const body = 'hello, world\n';
 const ka = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-const close = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+const close = Buffer.from(
+  `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+);
 
 net
   .createServer({ noDelay: true }, (s) => {

@@ -25,10 +25,14 @@ function limitOk(): boolean {
   return Number(r.stdout.trim()) >= Math.min(hardLimit, 2 * MAXCONN + 100) || r.stdout.trim() === 'unlimited';
 }
 if (!limitOk() && !process.env.PROXY_BENCH_REEXEC) {
-  const r = spawnSync('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, PROXY_BENCH_REEXEC: '1' },
-  });
+  const r = spawnSync(
+    'sh',
+    ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, PROXY_BENCH_REEXEC: '1' },
+    },
+  );
   process.exit(r.status ?? 1);
 }
 
@@ -126,7 +130,13 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).s
 /** A process and its children (the proxy's workers are its children). */
 function withChildren(pid: number): number[] {
   const r = spawnSync('sh', ['-c', `ps -o pid= --ppid ${pid}`], { encoding: 'utf8' });
-  return [pid, ...r.stdout.split('\n').filter((l) => l.trim()).map((l) => Number(l.trim()))];
+  return [
+    pid,
+    ...r.stdout
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => Number(l.trim())),
+  ];
 }
 
 /** CPU ticks (user + system) used so far by a process and its children (the workers). */
@@ -142,7 +152,17 @@ function cpuTicks(pid: number): number {
 }
 
 function wrk(url: string, close: boolean, cpu: string | null, conns = 50, pid = 0, secs = duration): WrkResult {
-  const args = ['-t', cpu === null ? String(Math.max(1, cores - 1)) : '1', '-c', String(conns), '-d', `${secs}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), url];
+  const args = [
+    '-t',
+    cpu === null ? String(Math.max(1, cores - 1)) : '1',
+    '-c',
+    String(conns),
+    '-d',
+    `${secs}s`,
+    '--latency',
+    ...(close ? ['-H', 'Connection: close'] : []),
+    url,
+  ];
   const argv = cpu === null ? ['wrk', ...args] : ['taskset', '-c', cpu, 'wrk', ...args];
   const t0 = pid ? cpuTicks(pid) : 0;
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
@@ -203,7 +223,10 @@ interface Row {
 
 async function main(): Promise<void> {
   const bport = await freePort();
-  const backend = start([process.execPath, '--import', 'tsx', join(root, 'bench', 'proxy', 'backend.ts'), String(bport)], cores > 1 ? '1' : null);
+  const backend = start(
+    [process.execPath, '--import', 'tsx', join(root, 'bench', 'proxy', 'backend.ts'), String(bport)],
+    cores > 1 ? '1' : null,
+  );
   await waitPort(bport);
   const rows: Row[] = [];
   const pinned = cores > 1;
@@ -211,7 +234,15 @@ async function main(): Promise<void> {
   const loadCpu = pinned ? `1-${cores - 1}` : null;
 
   const only = process.env.PROXY_BENCH_ONLY ? process.env.PROXY_BENCH_ONLY.split(',') : null; // e.g. ka1,tls
-  const runPair = async (label: string, mode: 'http' | 'tcp', close: boolean, threads: number | null, pin: boolean, tls = false, key = '') => {
+  const runPair = async (
+    label: string,
+    mode: 'http' | 'tcp',
+    close: boolean,
+    threads: number | null,
+    pin: boolean,
+    tls = false,
+    key = '',
+  ) => {
     if (only && !only.includes(key)) return;
     const runs: Record<string, WrkResult[]> = { haproxy: [], ours: [], before: [] };
     // alternate the proxies, REPS runs each; each measure is the median of its runs
@@ -219,7 +250,7 @@ async function main(): Promise<void> {
       for (const who of contenders) {
         const port = await freePort();
         const cfgFile = join(dir, `${who}-${mode}.cfg`);
-        writeFileSync(cfgFile, config(port, bport, mode, who === 'haproxy' ? threads ?? cores : threads, tls));
+        writeFileSync(cfgFile, config(port, bport, mode, who === 'haproxy' ? (threads ?? cores) : threads, tls));
         const p = start(command(who, cfgFile), pin ? proxyCpu : null);
         await waitPort(port);
         await sleep(300);
@@ -246,16 +277,59 @@ async function main(): Promise<void> {
     const vs = (x: number, y: number | undefined) => (y === undefined ? {} : { vsBefore: (x / y).toFixed(2) });
     const spread = (xs: number[]) => (xs.length ? ` (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})` : '');
     const target = tls ? '>= 0.8' : mode === 'tcp' ? '>= 0.9' : close ? '>= 0.6' : '>= 0.8';
-    rows.push({ what: `${label}: ${tls && close ? 'new TLS handshakes/s (one request each)' : 'req/s'}`, haproxy: h.rps.toFixed(0), ours: o.rps.toFixed(0) + (b ? spread(runs.ours.map((x) => x.rps)) : ''), ratio: (o.rps / h.rps).toFixed(2), target, before: b ? b.rps.toFixed(0) + spread(runs.before.map((x) => x.rps)) : undefined, ...vs(o.rps, b?.rps) });
-    rows.push({ what: `${label}: p99 latency (ms)`, haproxy: h.p99.toFixed(2), ours: o.p99.toFixed(2), ratio: (o.p99 / h.p99).toFixed(2), target: '<= 1.5', before: b?.p99.toFixed(2), ...vs(o.p99, b?.p99) });
-    rows.push({ what: `${label}: proxy CPU per request (us)`, haproxy: h.cpuUs.toFixed(1), ours: o.cpuUs.toFixed(1), ratio: (o.cpuUs / h.cpuUs).toFixed(2), target: '', before: b?.cpuUs.toFixed(1), ...vs(o.cpuUs, b?.cpuUs) });
-    rows.push({ what: `${label}: errors (socket + non-2xx)`, haproxy: String(h.errors), ours: String(o.errors), ratio: '', target: '', before: b ? String(b.errors) : undefined });
-    console.log(rows.slice(-4).map((r) => `${r.what}: haproxy ${r.haproxy} ours ${r.ours} ratio ${r.ratio}${b ? ` before ${r.before} ours/before ${r.vsBefore ?? ''}` : ''}`).join('\n'));
+    rows.push({
+      what: `${label}: ${tls && close ? 'new TLS handshakes/s (one request each)' : 'req/s'}`,
+      haproxy: h.rps.toFixed(0),
+      ours: o.rps.toFixed(0) + (b ? spread(runs.ours.map((x) => x.rps)) : ''),
+      ratio: (o.rps / h.rps).toFixed(2),
+      target,
+      before: b ? b.rps.toFixed(0) + spread(runs.before.map((x) => x.rps)) : undefined,
+      ...vs(o.rps, b?.rps),
+    });
+    rows.push({
+      what: `${label}: p99 latency (ms)`,
+      haproxy: h.p99.toFixed(2),
+      ours: o.p99.toFixed(2),
+      ratio: (o.p99 / h.p99).toFixed(2),
+      target: '<= 1.5',
+      before: b?.p99.toFixed(2),
+      ...vs(o.p99, b?.p99),
+    });
+    rows.push({
+      what: `${label}: proxy CPU per request (us)`,
+      haproxy: h.cpuUs.toFixed(1),
+      ours: o.cpuUs.toFixed(1),
+      ratio: (o.cpuUs / h.cpuUs).toFixed(2),
+      target: '',
+      before: b?.cpuUs.toFixed(1),
+      ...vs(o.cpuUs, b?.cpuUs),
+    });
+    rows.push({
+      what: `${label}: errors (socket + non-2xx)`,
+      haproxy: String(h.errors),
+      ours: String(o.errors),
+      ratio: '',
+      target: '',
+      before: b ? String(b.errors) : undefined,
+    });
+    console.log(
+      rows
+        .slice(-4)
+        .map(
+          (r) =>
+            `${r.what}: haproxy ${r.haproxy} ours ${r.ours} ratio ${r.ratio}${b ? ` before ${r.before} ours/before ${r.vsBefore ?? ''}` : ''}`,
+        )
+        .join('\n'),
+    );
   };
 
   // PROXY_BENCH_KEY=ec: an ECDSA P-256 certificate instead
   const keyArgs = process.env.PROXY_BENCH_KEY === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:2048'];
-  const mk = spawnSync('openssl', ['req', '-x509', ...keyArgs, '-nodes', '-keyout', `${certFile}.key`, '-out', certFile, '-days', '2', '-subj', '/CN=bench.test'], { encoding: 'utf8' });
+  const mk = spawnSync(
+    'openssl',
+    ['req', '-x509', ...keyArgs, '-nodes', '-keyout', `${certFile}.key`, '-out', certFile, '-days', '2', '-subj', '/CN=bench.test'],
+    { encoding: 'utf8' },
+  );
   if (mk.status !== 0) throw new Error(`openssl: ${mk.stderr}`);
   writeFileSync(certFile, readFileSync(certFile, 'utf8') + readFileSync(`${certFile}.key`, 'utf8'));
   await runPair('one core, HTTP keep-alive', 'http', false, 1, pinned, false, 'ka1');
@@ -301,7 +375,13 @@ async function main(): Promise<void> {
     afterLoad[who] = rssKb(p.pid!);
     await stop(p);
   }
-  rows.push({ what: 'idle RSS (MB)', haproxy: (memory.haproxy.idle / 1024).toFixed(1), ours: (memory.ours.idle / 1024).toFixed(1), ratio: (memory.ours.idle / memory.haproxy.idle).toFixed(2), target: 'ours <= 60 MB' });
+  rows.push({
+    what: 'idle RSS (MB)',
+    haproxy: (memory.haproxy.idle / 1024).toFixed(1),
+    ours: (memory.ours.idle / 1024).toFixed(1),
+    ratio: (memory.ours.idle / memory.haproxy.idle).toFixed(2),
+    target: 'ours <= 60 MB',
+  });
   rows.push({
     what: `RSS idle again, 2 s after ${Math.min(duration, 5)} s of keep-alive load (MB)`,
     haproxy: (afterLoad.haproxy / 1024).toFixed(1),
@@ -318,9 +398,21 @@ async function main(): Promise<void> {
   });
   if (baseline) {
     const mb = (kb: number) => (kb / 1024).toFixed(1);
-    rows[rows.length - 3] = { ...rows[rows.length - 3], before: mb(memory.before.idle), vsBefore: (memory.ours.idle / memory.before.idle).toFixed(2) };
-    rows[rows.length - 2] = { ...rows[rows.length - 2], before: mb(afterLoad.before), vsBefore: (afterLoad.ours / afterLoad.before).toFixed(2) };
-    rows[rows.length - 1] = { ...rows[rows.length - 1], before: memory.before.per.toFixed(1), vsBefore: (memory.ours.per / memory.before.per).toFixed(2) };
+    rows[rows.length - 3] = {
+      ...rows[rows.length - 3],
+      before: mb(memory.before.idle),
+      vsBefore: (memory.ours.idle / memory.before.idle).toFixed(2),
+    };
+    rows[rows.length - 2] = {
+      ...rows[rows.length - 2],
+      before: mb(afterLoad.before),
+      vsBefore: (afterLoad.ours / afterLoad.before).toFixed(2),
+    };
+    rows[rows.length - 1] = {
+      ...rows[rows.length - 1],
+      before: memory.before.per.toFixed(1),
+      vsBefore: (memory.ours.per / memory.before.per).toFixed(2),
+    };
   }
   await stop(backend);
 

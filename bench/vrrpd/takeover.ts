@@ -14,7 +14,11 @@ import { parseArgs } from 'node:util';
 import { Topology, vrrpConf, waitFor, sleep, sh, ROOT, type Vrrpd, type Keepalived } from '../../test/integration/vrrpd/netns.ts';
 
 const { values: argv } = parseArgs({
-  options: { trials: { type: 'string', default: '5' }, 'cpu-seconds': { type: 'string', default: '30' }, out: { type: 'string', default: join(ROOT, 'bench/results/vrrpd.md') } },
+  options: {
+    trials: { type: 'string', default: '5' },
+    'cpu-seconds': { type: 'string', default: '30' },
+    out: { type: 'string', default: join(ROOT, 'bench/results/vrrpd.md') },
+  },
 });
 const TRIALS = Number(argv.trials);
 const CPU_SECONDS = Number(argv['cpu-seconds']);
@@ -39,7 +43,13 @@ interface Node {
 function start(lan: Topology, host: number, impl: Impl, name: string, conf: string): Node {
   if (impl === 'hasetup-vrrpd') {
     const d = lan.vrrpd(host, name, conf);
-    return { impl, d, vrrpPid: () => d.status()?.pid ?? null, isMaster: () => d.state() === 'MASTER', isBackup: () => d.state() === 'BACKUP' && !!d.instance()?.masterAddress };
+    return {
+      impl,
+      d,
+      vrrpPid: () => d.status()?.pid ?? null,
+      isMaster: () => d.state() === 'MASTER',
+      isBackup: () => d.state() === 'BACKUP' && !!d.instance()?.masterAddress,
+    };
   }
   const k = lan.keepalived(host, name, conf);
   const last = () => {
@@ -110,7 +120,8 @@ async function trial(impl: Impl, kind: Kind, version: 2 | 3, advertInt: number):
     const backup = start(lan, 1, impl, 'backup', vrrpConf({ priority: 100, ...o }));
     if ((await waitFor(() => backup.isBackup(), 15_000, 20)) === null) throw new Error(`${impl}: no backup`);
     probe = new Probe(lan, 2, 60_000);
-    if ((await waitFor(() => probe!.replies.some((r) => r.host === 'h1'), 10_000, 20)) === null) throw new Error('probe: no answer from h1');
+    if ((await waitFor(() => probe!.replies.some((r) => r.host === 'h1'), 10_000, 20)) === null)
+      throw new Error('probe: no answer from h1');
     await sleep(1000 + Math.random() * advertInt * 1000); // a random phase against the advert timer
     const t0 = Date.now();
     if (kind === 'hard') {
@@ -197,7 +208,9 @@ async function main(): Promise<void> {
   }
   const cpuOurs = await cpu('hasetup-vrrpd');
   const cpuKa = await cpu('keepalived');
-  console.log(`CPU at advert_int 0.1: ours master ${cpuOurs.master.toFixed(2)}% backup ${cpuOurs.backup.toFixed(2)}%; keepalived master ${cpuKa.master.toFixed(2)}% backup ${cpuKa.backup.toFixed(2)}%`);
+  console.log(
+    `CPU at advert_int 0.1: ours master ${cpuOurs.master.toFixed(2)}% backup ${cpuOurs.backup.toFixed(2)}%; keepalived master ${cpuKa.master.toFixed(2)}% backup ${cpuKa.backup.toFixed(2)}%`,
+  );
 
   const kv = spawnSync('keepalived', ['-v'], { encoding: 'utf8' });
   const kaVersion = `${kv.stdout ?? ''}${kv.stderr ?? ''}`;

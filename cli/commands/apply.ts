@@ -13,7 +13,6 @@ interface ApplyFlags {
   rolling?: string;
 }
 
-
 function plainOutput(): boolean {
   return !process.stdout.isTTY || !!process.env.NO_COLOR || !!process.env.CI;
 }
@@ -31,7 +30,10 @@ export function registerApply(program: Command): void {
     .option('--limit <hosts>', 'only these hosts or groups (comma-separated: lb01,web)')
     .option('--tags <roles>', 'only these roles (comma-separated: common,apache)')
     .option('--json', 'machine-readable results on stdout, ending with {"hosts": {NAME: {ok, changed, failed, unreachable, skipped}}}')
-    .option('--rolling <group>', 'web: the web nodes one at a time, each drained on both LBs before its changes and back in rotation once both proxies see it UP (then the other hosts)')
+    .option(
+      '--rolling <group>',
+      'web: the web nodes one at a time, each drained on both LBs before its changes and back in rotation once both proxies see it UP (then the other hosts)',
+    )
     .addHelpText(
       'after',
       `
@@ -43,20 +45,32 @@ Examples:
   hasetup lab exec -- hasetup apply lab/inventory.yaml   (lab hosts are reached from the lab's controller namespace)`,
     )
     .action(async (file: string, flags: ApplyFlags) => {
-      const [{ loadOrExplain, connectHost }, { secretValues }, { Redactor }, { JsonReporter, ListrReporter, PlainReporter }, { failedRun, run, selectHosts, selectRoles }, { loadRoles }] =
-        await Promise.all([
-          import('../connect.ts'),
-          import('../../inventory/secrets.ts'),
-          import('../engine/redact.ts'),
-          import('../engine/report.ts'),
-          import('../engine/runner.ts'),
-          import('../engine/registry.ts'),
-        ]);
+      const [
+        { loadOrExplain, connectHost },
+        { secretValues },
+        { Redactor },
+        { JsonReporter, ListrReporter, PlainReporter },
+        { failedRun, run, selectHosts, selectRoles },
+        { loadRoles },
+      ] = await Promise.all([
+        import('../connect.ts'),
+        import('../../inventory/secrets.ts'),
+        import('../engine/redact.ts'),
+        import('../engine/report.ts'),
+        import('../engine/runner.ts'),
+        import('../engine/registry.ts'),
+      ]);
       type Reporter = import('../engine/runner.ts').Reporter;
       type ListrReporterT = import('../engine/report.ts').ListrReporter;
       const inv = await loadOrExplain(file);
       const redactor = new Redactor(secretValues(inv));
-      const split = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+      const split = (s?: string) =>
+        s
+          ? s
+              .split(',')
+              .map((x) => x.trim())
+              .filter(Boolean)
+          : undefined;
       const roles = await loadRoles(ROLES);
       // a --limit or --tags that names nothing is a usage error, before anything is contacted
       try {
@@ -65,7 +79,8 @@ Examples:
       } catch (e) {
         throw new UserError((e as Error).message, 2);
       }
-      if (flags.rolling !== undefined && flags.rolling !== 'web') throw new UserError(`--rolling: only the web nodes roll (--rolling web), not "${flags.rolling}"`, 2);
+      if (flags.rolling !== undefined && flags.rolling !== 'web')
+        throw new UserError(`--rolling: only the web nodes roll (--rolling web), not "${flags.rolling}"`, 2);
       let listr: ListrReporterT | undefined;
       let reporter: Reporter;
       if (flags.json) reporter = new JsonReporter();

@@ -48,12 +48,23 @@ export function registerFailoverTest(program: Command): void {
     .option('--scenarios <list>', 'comma-separated: web, lb, db, spike', 'web,lb,db,spike')
     .option('--json <file>', 'write every figure as JSON to this file')
     .option('--report <file>', 'write a self-contained HTML page with a timeline chart per scenario')
-    .option('--spike-steps <list>', 'the spike\'s multiples of the rate', '1,2,4,8')
+    .option('--spike-steps <list>', "the spike's multiples of the rate", '1,2,4,8')
     .option('--step-seconds <n>', 'how long each spike step lasts', '5')
     .addHelpText('after', prose(HELP))
     .action(async (file: string, flags: Flags) => {
-      const groups = flags.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
-      const [{ SCENARIO_GROUPS, failoverTest, PreflightError }, { loadOrExplain, connectHost }, { secretValues }, { Redactor }, text, html, { writeFileSync }] = await Promise.all([
+      const groups = flags.scenarios
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const [
+        { SCENARIO_GROUPS, failoverTest, PreflightError },
+        { loadOrExplain, connectHost },
+        { secretValues },
+        { Redactor },
+        text,
+        html,
+        { writeFileSync },
+      ] = await Promise.all([
         import('../failover/run.ts'),
         import('../connect.ts'),
         import('../../inventory/secrets.ts'),
@@ -63,10 +74,15 @@ export function registerFailoverTest(program: Command): void {
         import('node:fs'),
       ]);
       const bad = groups.filter((g) => !(SCENARIO_GROUPS as readonly string[]).includes(g));
-      if (bad.length || groups.length === 0) throw new UserError(`--scenarios: ${bad.length ? `no scenario named ${bad.join(', ')}` : 'none given'} (scenarios: ${SCENARIO_GROUPS.join(', ')})`, 2);
+      if (bad.length || groups.length === 0)
+        throw new UserError(
+          `--scenarios: ${bad.length ? `no scenario named ${bad.join(', ')}` : 'none given'} (scenarios: ${SCENARIO_GROUPS.join(', ')})`,
+          2,
+        );
       const num = (v: string | undefined, what: string, min: number, max: number) => {
         const n = Number(v);
-        if (!Number.isFinite(n) || n < min || n > max) throw new UserError(`${what}: expected a number from ${min} to ${max}, got "${v}"`, 2);
+        if (!Number.isFinite(n) || n < min || n > max)
+          throw new UserError(`${what}: expected a number from ${min} to ${max}, got "${v}"`, 2);
         return n;
       };
       const factors = flags.spikeSteps.split(',').map((x) => num(x.trim(), '--spike-steps', 0.1, 100));
@@ -88,7 +104,8 @@ export function registerFailoverTest(program: Command): void {
       // Ctrl-C: stop the scenario, undo every fault; a second one still waits for the undoing
       const ac = new AbortController();
       const onInt = () => {
-        if (ac.signal.aborted) process.stderr.write('\nhasetup: still undoing the faults, waiting for it (the cluster must not stay broken)\n');
+        if (ac.signal.aborted)
+          process.stderr.write('\nhasetup: still undoing the faults, waiting for it (the cluster must not stay broken)\n');
         else {
           process.stderr.write('\nhasetup: interrupted: undoing every fault, then checking the cluster\n');
           ac.abort();
@@ -97,22 +114,34 @@ export function registerFailoverTest(program: Command): void {
       process.on('SIGINT', onInt);
       let report;
       try {
-        const run = () => failoverTest({ inv, connect: (h) => connectHost(inv, h), groups: groups as never, rate, spike: { factors, stepSeconds }, say, signal: ac.signal });
+        const run = () =>
+          failoverTest({
+            inv,
+            connect: (h) => connectHost(inv, h),
+            groups: groups as never,
+            rate,
+            spike: { factors, stepSeconds },
+            say,
+            signal: ac.signal,
+          });
         if (plain) report = await run();
         else {
           const { Listr } = await import('listr2');
           let result: Awaited<ReturnType<typeof run>> | undefined;
-          await new Listr([
-            {
-              title: `failover test of ${inv.cluster} (${inv.runtime}), ${rate} req/s`,
-              task: async (_c, task) => {
-                bar = (m) => (task.output = m);
-                result = await run();
-                task.title = `failover test of ${inv.cluster}: ${result.passed ? 'passed' : 'FAILED'}`;
+          await new Listr(
+            [
+              {
+                title: `failover test of ${inv.cluster} (${inv.runtime}), ${rate} req/s`,
+                task: async (_c, task) => {
+                  bar = (m) => (task.output = m);
+                  result = await run();
+                  task.title = `failover test of ${inv.cluster}: ${result.passed ? 'passed' : 'FAILED'}`;
+                },
+                rendererOptions: { outputBar: 3, persistentOutput: false },
               },
-              rendererOptions: { outputBar: 3, persistentOutput: false },
-            },
-          ], { exitOnError: true, rendererOptions: { collapseSubtasks: false } }).run();
+            ],
+            { exitOnError: true, rendererOptions: { collapseSubtasks: false } },
+          ).run();
           bar = undefined;
           report = result as Awaited<ReturnType<typeof run>>;
         }

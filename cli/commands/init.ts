@@ -40,11 +40,18 @@ export function registerInit(program: Command): void {
     .option('--ssh-key <path>', 'the private key to log in with, or "agent" for the SSH agent\'s keys (default: the first key in ~/.ssh)')
     .option('--connect-timeout <seconds>', 'SSH connect timeout, 1-600 (default 10)')
     .option('--known-hosts <path>', 'where host keys are recorded (default .hasetup/known_hosts next to the inventory)')
-    .option('--vip <address/prefix>', 'the virtual IP: unused, in the LBs\' subnet (default: a free address there)')
-    .option('--interface <name>', 'the LBs\' interface that carries their addresses (default: read from the LBs, else eth0)')
+    .option('--vip <address/prefix>', "the virtual IP: unused, in the LBs' subnet (default: a free address there)")
+    .option('--interface <name>', "the LBs' interface that carries their addresses (default: read from the LBs, else eth0)")
     .option('--vrrp <mode>', 'multicast or unicast adverts (default multicast; many providers block multicast)')
-    .option('--admin-cidr <cidr>', 'an admin network allowed to SSH; repeat or comma-separate (default: this machine\'s address as the hosts see it)', collect)
-    .option('--runtime <runtime>', 'bundled (hasetup\'s proxy and VRRP daemon) or haproxy (Debian\'s HAProxy and keepalived) (default bundled)')
+    .option(
+      '--admin-cidr <cidr>',
+      "an admin network allowed to SSH; repeat or comma-separate (default: this machine's address as the hosts see it)",
+      collect,
+    )
+    .option(
+      '--runtime <runtime>',
+      "bundled (hasetup's proxy and VRRP daemon) or haproxy (Debian's HAProxy and keepalived) (default bundled)",
+    )
     .addHelpText(
       'after',
       prose(`

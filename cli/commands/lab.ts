@@ -33,7 +33,13 @@ async function vagrantModule(): Promise<VagrantModule> {
 }
 
 /** `lab NAME [--provider nspawn|vagrant]`: the Vagrant lab's action, or the containers'. */
-function withProvider(lab: Command, name: string, description: string, vagrant: (v: VagrantModule) => Promise<void>, nspawn: () => Promise<void>): void {
+function withProvider(
+  lab: Command,
+  name: string,
+  description: string,
+  vagrant: (v: VagrantModule) => Promise<void>,
+  nspawn: () => Promise<void>,
+): void {
   lab
     .command(name)
     .description(description)
@@ -62,51 +68,76 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
 export function registerLab(program: Command): void {
   const lab = program
     .command('lab')
-    .description('The lab: the cluster\'s hosts as systemd containers on this Linux machine (up, down, status, ssh, exec)')
+    .description("The lab: the cluster's hosts as systemd containers on this Linux machine (up, down, status, ssh, exec)")
     .addHelpText('after', LAB_HELP);
 
   lab
     .command('up')
     .description('Build (once, cached) the base image and local apt repository, boot the hosts, write the inventory')
-    .option('--inventory <path>', 'where to write the lab inventory (default: lab/inventory.yaml in the checkout; for a lab named otherwise, inventory.yaml in its state directory)')
+    .option(
+      '--inventory <path>',
+      'where to write the lab inventory (default: lab/inventory.yaml in the checkout; for a lab named otherwise, inventory.yaml in its state directory)',
+    )
     .option('--with-replica', 'add a sixth host, db02 (10.213.0.32), a MySQL replica')
-    .option('--web-nodes <n>', 'web nodes web01..web0N at 10.213.0.21..2N (1 to 9, default 2); a running lab gets the missing ones', (v) => Number(v))
+    .option('--web-nodes <n>', 'web nodes web01..web0N at 10.213.0.21..2N (1 to 9, default 2); a running lab gets the missing ones', (v) =>
+      Number(v),
+    )
     .option('--runtime <engine>', 'the engine the written inventory names: bundled (the default) or haproxy')
     .option('--provider <provider>', 'nspawn (systemd containers, default) or vagrant (VMs from the Vagrantfile)', 'nspawn')
     .action(async (opts: { inventory?: string; withReplica?: boolean; webNodes?: number; runtime?: string; provider: string }) => {
-      if (opts.runtime !== undefined && opts.runtime !== 'bundled' && opts.runtime !== 'haproxy') throw new UserError(`--runtime must be bundled or haproxy, not "${opts.runtime}"`, 2);
+      if (opts.runtime !== undefined && opts.runtime !== 'bundled' && opts.runtime !== 'haproxy')
+        throw new UserError(`--runtime must be bundled or haproxy, not "${opts.runtime}"`, 2);
       const runtime = opts.runtime as 'bundled' | 'haproxy' | undefined;
       if (opts.webNodes !== undefined && !(Number.isInteger(opts.webNodes) && opts.webNodes >= 1 && opts.webNodes <= MAX_WEBS))
         throw new UserError(`--web-nodes must be a whole number from 1 to ${MAX_WEBS}`, 2);
       if (provider(opts.provider) === 'vagrant') {
-        if (opts.withReplica || opts.webNodes !== undefined) throw new UserError('--with-replica and --web-nodes are for the nspawn lab only', 2);
+        if (opts.withReplica || opts.webNodes !== undefined)
+          throw new UserError('--with-replica and --web-nodes are for the nspawn lab only', 2);
         await (await vagrantModule()).vagrantUp({ inventoryOut: opts.inventory ?? defaultInventoryPath() });
         return;
       }
       await guard(() => labUp(labConfig(), { inventory: opts.inventory, replica: !!opts.withReplica, webs: opts.webNodes, runtime }));
     });
 
-  withProvider(lab, 'down', 'Stop the hosts and remove every namespace, veth, bridge, cgroup, process and overlay the lab created', (v) => v.vagrantDown(), async () => {
-    await guard(() => labDown(labConfig()));
-  });
+  withProvider(
+    lab,
+    'down',
+    'Stop the hosts and remove every namespace, veth, bridge, cgroup, process and overlay the lab created',
+    (v) => v.vagrantDown(),
+    async () => {
+      await guard(() => labDown(labConfig()));
+    },
+  );
 
-  withProvider(lab, 'status', 'Show each host, its address, whether it runs and whether sshd answers (exit 1 if the lab is not fully up)', (v) => v.vagrantStatus(), async () => {
-    const cfg = await guard(async () => labConfig());
-    const st = await guard(() => labStatus(cfg));
-    if (!st.recorded) {
-      console.log(`lab "${cfg.name}" is down`);
-      process.exitCode = 1;
-      return;
-    }
-    console.log(`lab "${cfg.name}": ${st.up ? 'up' : 'NOT fully up'}; inventory ${st.inventory || '(not written)'}`);
-    console.log(['HOST'.padEnd(7), 'ADDRESS'.padEnd(12), 'RUNNING'.padEnd(8), 'SSHD'.padEnd(8), 'MEMORY'].join(' '));
-    for (const h of st.hosts) {
-      console.log(
-        [h.name.padEnd(7), h.address.padEnd(12), (h.running ? 'yes' : 'no').padEnd(8), (h.ssh ? 'answers' : 'silent').padEnd(8), `${(h.memoryBytes / 1048576).toFixed(1)} MiB`].join(' '),
-      );
-    }
-    if (!st.up) process.exitCode = 1;
-  });
+  withProvider(
+    lab,
+    'status',
+    'Show each host, its address, whether it runs and whether sshd answers (exit 1 if the lab is not fully up)',
+    (v) => v.vagrantStatus(),
+    async () => {
+      const cfg = await guard(async () => labConfig());
+      const st = await guard(() => labStatus(cfg));
+      if (!st.recorded) {
+        console.log(`lab "${cfg.name}" is down`);
+        process.exitCode = 1;
+        return;
+      }
+      console.log(`lab "${cfg.name}": ${st.up ? 'up' : 'NOT fully up'}; inventory ${st.inventory || '(not written)'}`);
+      console.log(['HOST'.padEnd(7), 'ADDRESS'.padEnd(12), 'RUNNING'.padEnd(8), 'SSHD'.padEnd(8), 'MEMORY'].join(' '));
+      for (const h of st.hosts) {
+        console.log(
+          [
+            h.name.padEnd(7),
+            h.address.padEnd(12),
+            (h.running ? 'yes' : 'no').padEnd(8),
+            (h.ssh ? 'answers' : 'silent').padEnd(8),
+            `${(h.memoryBytes / 1048576).toFixed(1)} MiB`,
+          ].join(' '),
+        );
+      }
+      if (!st.up) process.exitCode = 1;
+    },
+  );
 
   lab
     .command('ssh')

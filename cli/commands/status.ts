@@ -17,18 +17,22 @@ export function registerStatus(program: Command): void {
     )
     .option('--json', 'machine-readable: {"vip": {address, holders}, "hosts": [...], "problems": [...]}')
     .option('--watch', 'refresh every second until Ctrl-C')
-    .addHelpText('after', '\nExamples:\n  hasetup status inventory.yaml\n  hasetup status inventory.yaml --watch\n  hasetup lab exec -- hasetup status lab/inventory.yaml --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  hasetup status inventory.yaml\n  hasetup status inventory.yaml --watch\n  hasetup lab exec -- hasetup status lab/inventory.yaml --json',
+    )
     .action(async (file: string, flags: StatusFlags) => {
-      const [{ loadOrExplain, connectHost }, { secretValues }, { Redactor }, { loadRoles }, { interestOf }, { marker }, probe, render] = await Promise.all([
-        import('../connect.ts'),
-        import('../../inventory/secrets.ts'),
-        import('../engine/redact.ts'),
-        import('../engine/registry.ts'),
-        import('../engine/runner.ts'),
-        import('../engine/shell.ts'),
-        import('../status/probe.ts'),
-        import('../status/render.ts'),
-      ]);
+      const [{ loadOrExplain, connectHost }, { secretValues }, { Redactor }, { loadRoles }, { interestOf }, { marker }, probe, render] =
+        await Promise.all([
+          import('../connect.ts'),
+          import('../../inventory/secrets.ts'),
+          import('../engine/redact.ts'),
+          import('../engine/registry.ts'),
+          import('../engine/runner.ts'),
+          import('../engine/shell.ts'),
+          import('../status/probe.ts'),
+          import('../status/render.ts'),
+        ]);
       type Transport = import('../engine/transport.ts').Transport;
       type HostReport = import('../status/probe.ts').HostReport;
       const inv = await loadOrExplain(file);
@@ -39,7 +43,14 @@ export function registerStatus(program: Command): void {
       const once = async (): Promise<import('../status/render.ts').StatusReport> => {
         const hosts = await Promise.all(
           inv.hosts.map(async (h): Promise<HostReport> => {
-            const down = (e: unknown): HostReport => ({ name: h.name, group: h.group, address: h.address, reachable: false, error: (e as Error).message, services: {} });
+            const down = (e: unknown): HostReport => ({
+              name: h.name,
+              group: h.group,
+              address: h.address,
+              reachable: false,
+              error: (e as Error).message,
+              services: {},
+            });
             let t = transports.get(h.name);
             try {
               if (!t) transports.set(h.name, (t = await connectHost(inv, h)));

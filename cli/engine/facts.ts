@@ -64,7 +64,10 @@ export function factsScript(mark: string, interest: Interest = { packages: [], s
     s('svc', `systemctl show -p Id,LoadState,ActiveState,UnitFileState -- ${units.map((u) => shq(`${u}.service`)).join(' ')} 2>/dev/null`),
     s('user', 'id -un'),
     s('virt', 'systemd-detect-virt 2>/dev/null || true; systemd-detect-virt --container 2>/dev/null || true'),
-    s('state', `for f in ${RECORDS_DIR}/*; do [ -f "$f" ] && printf '%s=%s\\n' "\${f##*/}" "$(head -c 200 "$f" | tr -d '\\n')"; done 2>/dev/null; true`),
+    s(
+      'state',
+      `for f in ${RECORDS_DIR}/*; do [ -f "$f" ] && printf '%s=%s\\n' "\${f##*/}" "$(head -c 200 "$f" | tr -d '\\n')"; done 2>/dev/null; true`,
+    ),
   ].join('\n');
 }
 
@@ -108,7 +111,10 @@ export function parseFacts(out: string, mark: string): Facts {
     }
     if (!kv.Id) continue;
     const name = kv.Id.replace(/\.service$/, '');
-    services[name] = { active: kv.ActiveState || 'unknown', enabled: kv.LoadState === 'not-found' ? 'not-found' : kv.UnitFileState || 'static' };
+    services[name] = {
+      active: kv.ActiveState || 'unknown',
+      enabled: kv.LoadState === 'not-found' ? 'not-found' : kv.UnitFileState || 'static',
+    };
   }
   return {
     hostname: sec.hostname.trim(),
@@ -137,7 +143,11 @@ export function parseFacts(out: string, mark: string): Facts {
 /** Interfaces from `ip -j addr show`, or from `ip -o addr show` and `ip -o link show` after a "---" line. */
 export function parseInterfaces(text: string): Interface[] {
   if (!text.startsWith('---')) {
-    const links = JSON.parse(text) as { ifname: string; flags?: string[]; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+    const links = JSON.parse(text) as {
+      ifname: string;
+      flags?: string[];
+      addr_info?: { family: string; local: string; prefixlen: number }[];
+    }[];
     return links.map((l) => ({
       name: l.ifname,
       up: (l.flags ?? []).includes('UP'),

@@ -99,7 +99,8 @@ export function file(spec: FileSpec): Operation {
       if (!contentOk) {
         why.push(exists ? 'content differs' : 'file absent');
         if (spec.sensitive) diff = `--- ${spec.path}\n+++ ${spec.path}\n(content hidden: it holds secrets)\n`;
-        else if (binary) diff = `binary file ${spec.path} ${exists ? `differs (sha256 ${hash.slice(0, 12)} -> ${want.slice(0, 12)})` : 'created'}, ${spec.content.length} bytes\n`;
+        else if (binary)
+          diff = `binary file ${spec.path} ${exists ? `differs (sha256 ${hash.slice(0, 12)} -> ${want.slice(0, 12)})` : 'created'}, ${spec.content.length} bytes\n`;
         else {
           const old = exists ? Buffer.from(rest.join(''), 'base64').toString('utf8') : '';
           diff = createTwoFilesPatch(exists ? spec.path : '/dev/null', spec.path, old, spec.content.toString(), '', '', { context: 3 });
@@ -166,7 +167,8 @@ export interface PackagesOptions {
 }
 
 const APT_LOG = '/tmp/hasetup-apt.log';
-const apt = (args: string) => `apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${args}`;
+const apt = (args: string) =>
+  `apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${args}`;
 const aptFailed = `{ grep -E '^(E|W): ' ${APT_LOG} || tail -n 8 ${APT_LOG}; exit 1; }`;
 
 const POLICY = '/usr/sbin/policy-rc.d';
@@ -213,7 +215,13 @@ export function packages(names: string[], opts: PackagesOptions = {}): Operation
       // Non-interactive; waits for a dpkg lock held by another apt (unattended upgrades...); refreshes
       // the package lists once if a package is unknown or the lists are stale.
       const script = `export DEBIAN_FRONTEND=noninteractive\n${install} >${APT_LOG} 2>&1 || { apt-get -q -o DPkg::Lock::Timeout=300 update >>${APT_LOG} 2>&1 && ${install} >>${APT_LOG} 2>&1; } || ${aptFailed}`;
-      if (opts.noStart) return { changed: true, script: withoutServiceStarts(script), why: `install ${missing.join(' ')} (services not started)`, diff: `packages: install ${missing.join(' ')}\n` };
+      if (opts.noStart)
+        return {
+          changed: true,
+          script: withoutServiceStarts(script),
+          why: `install ${missing.join(' ')} (services not started)`,
+          diff: `packages: install ${missing.join(' ')}\n`,
+        };
       return { changed: true, script, why: `install ${missing.join(' ')}`, diff: `packages: install ${missing.join(' ')}\n` };
     },
   };
@@ -228,17 +236,25 @@ export function service(spec: { name: string; enabled?: boolean; started?: boole
   return {
     kind: 'service',
     subject: spec.name,
-    probe: () => `systemctl is-enabled ${u} 2>/dev/null | head -n1; echo; systemctl is-active ${u} 2>/dev/null | head -n1; echo; systemctl show -p LoadState --value ${u} 2>/dev/null`,
+    probe: () =>
+      `systemctl is-enabled ${u} 2>/dev/null | head -n1; echo; systemctl is-active ${u} 2>/dev/null | head -n1; echo; systemctl show -p LoadState --value ${u} 2>/dev/null`,
     plan(state, ctx) {
       const [enabled = '', , active = '', , load = ''] = lines(state).map((l) => l.trim());
       if (load === 'not-found' || load === '') {
-        if (ctx.earlierChange) return { changed: true, script: 'true', why: `unit ${unit} does not exist yet (depends on an earlier change)`, diff: `service ${spec.name}: depends on an earlier change\n` };
+        if (ctx.earlierChange)
+          return {
+            changed: true,
+            script: 'true',
+            why: `unit ${unit} does not exist yet (depends on an earlier change)`,
+            diff: `service ${spec.name}: depends on an earlier change\n`,
+          };
         throw new PlanError(`unit ${unit} not found`);
       }
       const cmds: string[] = [];
       const why: string[] = [];
       if (spec.enabled !== undefined) {
-        const isEnabled = enabled === 'enabled' || enabled === 'static' || enabled === 'alias' || enabled === 'indirect' || enabled === 'generated';
+        const isEnabled =
+          enabled === 'enabled' || enabled === 'static' || enabled === 'alias' || enabled === 'indirect' || enabled === 'generated';
         if (spec.enabled && !isEnabled) {
           cmds.push(`systemctl enable -q ${u}`);
           why.push('enable');
@@ -303,7 +319,12 @@ export function group(spec: { name: string; system?: boolean }): Operation {
     probe: () => `getent group ${shq(spec.name)} >/dev/null && echo present || echo absent`,
     plan(state) {
       if (state.trim() === 'present') return { changed: false };
-      return { changed: true, script: `groupadd ${spec.system ? '--system ' : ''}${shq(spec.name)}`, why: 'absent', diff: `group ${spec.name}: created\n` };
+      return {
+        changed: true,
+        script: `groupadd ${spec.system ? '--system ' : ''}${shq(spec.name)}`,
+        why: 'absent',
+        diff: `group ${spec.name}: created\n`,
+      };
     },
   };
 }
@@ -320,9 +341,19 @@ export function user(spec: { name: string; group?: string; system?: boolean; hom
       if (s !== 'absent' && s !== '') {
         const f = s.split(':');
         if (f[5] === home && f[6] === shell) return { changed: false };
-        return { changed: true, script: `usermod -d ${shq(home)} -s ${shq(shell)} ${shq(spec.name)}`, why: 'home/shell differ', diff: `user ${spec.name}: home ${f[5]} -> ${home}, shell ${f[6]} -> ${shell}\n` };
+        return {
+          changed: true,
+          script: `usermod -d ${shq(home)} -s ${shq(shell)} ${shq(spec.name)}`,
+          why: 'home/shell differ',
+          diff: `user ${spec.name}: home ${f[5]} -> ${home}, shell ${f[6]} -> ${shell}\n`,
+        };
       }
-      const args = [spec.system ? '--system' : '--create-home', `--home-dir ${shq(home)}`, `--shell ${shq(shell)}`, spec.group ? `--gid ${shq(spec.group)}` : '--user-group'];
+      const args = [
+        spec.system ? '--system' : '--create-home',
+        `--home-dir ${shq(home)}`,
+        `--shell ${shq(shell)}`,
+        spec.group ? `--gid ${shq(spec.group)}` : '--user-group',
+      ];
       if (spec.system) args.push('--no-create-home');
       return { changed: true, script: `useradd ${args.join(' ')} ${shq(spec.name)}`, why: 'absent', diff: `user ${spec.name}: created\n` };
     },
@@ -333,16 +364,25 @@ export function user(spec: { name: string; group?: string; system?: boolean; hom
 // command: the only non-declarative escape hatch, guarded by creates / unless.
 
 export function command(spec: { script: string; creates?: string; unless?: string; describe?: string }): Operation {
-  if (!spec.creates && !spec.unless) throw new Error(`command "${spec.describe ?? spec.script}" needs a creates or unless guard to be idempotent`);
+  if (!spec.creates && !spec.unless)
+    throw new Error(`command "${spec.describe ?? spec.script}" needs a creates or unless guard to be idempotent`);
   return {
     kind: 'command',
     subject: spec.describe ?? spec.script.split('\n')[0],
     probe: () =>
-      [spec.creates ? `[ -e ${shq(spec.creates)} ] && echo created || echo missing` : 'echo missing', spec.unless ? `(${spec.unless}) </dev/null >/dev/null 2>&1 && echo pass || echo fail` : 'echo fail'].join('; '),
+      [
+        spec.creates ? `[ -e ${shq(spec.creates)} ] && echo created || echo missing` : 'echo missing',
+        spec.unless ? `(${spec.unless}) </dev/null >/dev/null 2>&1 && echo pass || echo fail` : 'echo fail',
+      ].join('; '),
     plan(state) {
       const [c = '', u = ''] = lines(state).map((l) => l.trim());
       if (c === 'created' || u === 'pass') return { changed: false };
-      return { changed: true, script: spec.script, why: spec.creates ? `${spec.creates} missing` : 'guard failed', diff: `run: ${spec.describe ?? spec.script.split('\n')[0]}\n` };
+      return {
+        changed: true,
+        script: spec.script,
+        why: spec.creates ? `${spec.creates} missing` : 'guard failed',
+        diff: `run: ${spec.describe ?? spec.script.split('\n')[0]}\n`,
+      };
     },
   };
 }
@@ -381,7 +421,9 @@ export function absent(spec: { paths: string[]; describe?: string }): Operation 
     subject: spec.describe ?? spec.paths.join(' '),
     probe: () => ps.map((p) => `if [ -e ${p} ] || [ -L ${p} ]; then echo ${p}; fi`).join('; '),
     plan(state) {
-      const present = lines(state).map((l) => l.trim()).filter(Boolean);
+      const present = lines(state)
+        .map((l) => l.trim())
+        .filter(Boolean);
       if (present.length === 0) return { changed: false };
       return {
         changed: true,

@@ -41,7 +41,8 @@ export class PlainReporter implements Reporter {
     const what = r.type === 'handler' ? `handler ${r.task}` : r.task;
     const label = r.status === 'changed' && r.message?.startsWith('would ') ? 'would change' : r.status;
     this.write(`${r.host} | ${r.role} | ${what}: ${label}${r.message && r.status !== 'ok' ? ` (${r.message.split('\n')[0]})` : ''}\n`);
-    if (r.status === 'failed' && r.message && r.message.includes('\n')) this.write(`${indent(r.message.split('\n').slice(1).join('\n'))}\n`);
+    if (r.status === 'failed' && r.message && r.message.includes('\n'))
+      this.write(`${indent(r.message.split('\n').slice(1).join('\n'))}\n`);
     if (this.showDiff && r.diff && (r.status === 'changed' || r.status === 'failed')) this.write(`${indent(r.diff)}\n`);
   }
   end(run: RunResult): void {
@@ -64,7 +65,14 @@ export class JsonReporter implements Reporter {
   end(run: RunResult): void {
     this.write(
       `${JSON.stringify(
-        { check: run.check, interrupted: run.interrupted, results: run.results, unreachable: this.unreachableHosts, roundTrips: run.roundTrips, hosts: run.hosts },
+        {
+          check: run.check,
+          interrupted: run.interrupted,
+          results: run.results,
+          unreachable: this.unreachableHosts,
+          roundTrips: run.roundTrips,
+          hosts: run.hosts,
+        },
         null,
         2,
       )}\n`,
@@ -150,7 +158,9 @@ export class ListrReporter implements Reporter {
           ),
       };
     });
-    this.listr = new Listr(hostTasks, { concurrent: true, exitOnError: false, rendererOptions: { collapseSubtasks: false } }).run().catch(() => {});
+    this.listr = new Listr(hostTasks, { concurrent: true, exitOnError: false, rendererOptions: { collapseSubtasks: false } })
+      .run()
+      .catch(() => {});
   }
   unreachable(host: Host, message: string): void {
     this.hostGone.get(host.name)?.resolve(message);

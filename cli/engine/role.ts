@@ -97,7 +97,13 @@ export function renderTemplate(role: string, name: string, scope: Record<string,
   return env.render(name, scope);
 }
 
-export function roleContext(role: Role & { dir?: string }, host: Host, inv: Inventory, facts: Facts, peers: Map<string, Facts> = new Map()): RoleContext {
+export function roleContext(
+  role: Role & { dir?: string },
+  host: Host,
+  inv: Inventory,
+  facts: Facts,
+  peers: Map<string, Facts> = new Map(),
+): RoleContext {
   return {
     host,
     inv,

@@ -186,7 +186,14 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       for (const role of hostRoles) {
         if (failed || aborted()) {
           reporter.roleStart(host, role.name, []);
-          emit({ host: host.name, role: role.name, task: '(role)', type: 'task', status: 'skipped', message: failed ? 'an earlier task failed on this host' : 'interrupted' });
+          emit({
+            host: host.name,
+            role: role.name,
+            task: '(role)',
+            type: 'task',
+            status: 'skipped',
+            message: failed ? 'an earlier task failed on this host' : 'interrupted',
+          });
           reporter.roleEnd(host, role.name);
           continue;
         }
@@ -203,7 +210,14 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       // what this run did, for `hasetup status` (not in --check mode: nothing was done)
       if (!check) {
         const r = recap[host.name];
-        const record = JSON.stringify({ at: new Date().toISOString(), ok: r.ok, changed: r.changed, failed: r.failed, roles: hostRoles.map((x) => x.name), interrupted: aborted() });
+        const record = JSON.stringify({
+          at: new Date().toISOString(),
+          ok: r.ok,
+          changed: r.changed,
+          failed: r.failed,
+          roles: hostRoles.map((x) => x.name),
+          interrupted: aborted(),
+        });
         await t.exec(`mkdir -p ${shq(stateDir)} && printf '%s\\n' ${shq(record)} > ${shq(`${stateDir}/last-apply.json`)}`).catch(() => {});
       }
     } finally {
@@ -214,9 +228,12 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   /** What a role needs before it can start on a host: other hosts' roles done, other hosts' facts. */
   async function prerequisites(host: Host, role: Role): Promise<Map<string, Facts>> {
     for (const dep of role.after ?? []) {
-      const others = hosts.filter((h) => h.group === dep.group && h.name !== host.name && roles.some((r) => r.name === dep.role && r.appliesTo(h, inv)));
+      const others = hosts.filter(
+        (h) => h.group === dep.group && h.name !== host.name && roles.some((r) => r.name === dep.role && r.appliesTo(h, inv)),
+      );
       const ok = await progress.until(() => others.every((h) => progress.isPast(h.name, dep.role)), TURN_WAIT_MS, opts.signal);
-      if (!ok && !aborted()) throw new Error(`waited ${TURN_WAIT_MS / 60_000} min for role ${dep.role} on ${others.map((h) => h.name).join(', ')}`);
+      if (!ok && !aborted())
+        throw new Error(`waited ${TURN_WAIT_MS / 60_000} min for role ${dep.role} on ${others.map((h) => h.name).join(', ')}`);
     }
     const peers = new Map<string, Facts>();
     for (const p of role.factsFrom?.(host, inv) ?? []) {
@@ -224,7 +241,10 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       try {
         peers.set(p.name, await factsOf(p));
       } catch (e) {
-        throw new Error(`needs the facts of ${p.name}${inRun(p) ? '' : ' (not in this run: contacted for its facts only)'}: ${(e as Error).message}`, { cause: e });
+        throw new Error(
+          `needs the facts of ${p.name}${inRun(p) ? '' : ' (not in this run: contacted for its facts only)'}: ${(e as Error).message}`,
+          { cause: e },
+        );
       }
     }
     return peers;
@@ -243,7 +263,15 @@ export async function run(opts: RunOptions): Promise<RunResult> {
    * Ranks are read once, when a host arrives; a peer that arrived first is judged by the rank it
    * stated then (not by a fresh reading), so that two hosts never wait for each other.
    */
-  async function takeTurn(host: Host, t: Transport, role: string, turn: string, serial: Serial, fn: () => Promise<ExecResult>, succeeded: (r: ExecResult) => boolean): Promise<ExecResult> {
+  async function takeTurn(
+    host: Host,
+    t: Transport,
+    role: string,
+    turn: string,
+    serial: Serial,
+    fn: () => Promise<ExecResult>,
+    succeeded: (r: ExecResult) => boolean,
+  ): Promise<ExecResult> {
     const peers = hosts.filter((p) => p.group === serial.group && p.name !== host.name);
     const key = `${serial.group}:${role}:${turn}`;
     const waiting = waitingRanks.get(key) ?? waitingRanks.set(key, new Map()).get(key)!;
@@ -256,7 +284,8 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       };
       const mine = await rankOf(t);
       const probed = new Map<string, number>();
-      for (const p of peers) if (!waiting.has(p.name) && !progress.isPast(p.name, role, turn)) probed.set(p.name, await rankOf(transports.get(p.name)));
+      for (const p of peers)
+        if (!waiting.has(p.name) && !progress.isPast(p.name, role, turn)) probed.set(p.name, await rankOf(transports.get(p.name)));
       waiting.set(host.name, mine);
       progress.changed();
       const lower = (p: Host) => (waiting.get(p.name) ?? probed.get(p.name) ?? Infinity) < mine;
@@ -265,7 +294,12 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     try {
       return await mutex.run(`serial:${serial.group}`, async () => {
         const failedOn = failedTurns.get(key);
-        if (failedOn) return { code: 1, stdout: '', stderr: `not run: it failed on ${failedOn}, and the ${serial.group} hosts change one at a time, stopping at the first failure` };
+        if (failedOn)
+          return {
+            code: 1,
+            stdout: '',
+            stderr: `not run: it failed on ${failedOn}, and the ${serial.group} hosts change one at a time, stopping at the first failure`,
+          };
         if (serial.peerReady) await waitPeers(peers, serial.peerReady);
         const r = await fn();
         if (!succeeded(r)) failedTurns.set(key, host.name);
@@ -296,7 +330,11 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       reporter.roleEnd(host, role.name);
       return false;
     }
-    reporter.roleStart(host, role.name, tasks.map((x) => x.name));
+    reporter.roleStart(
+      host,
+      role.name,
+      tasks.map((x) => x.name),
+    );
     const pendingFile = `${stateDir}/pending/${role.name}`;
     const mark = marker();
     let ok = true;
@@ -308,7 +346,11 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     // One round trip: every task's state, and the handlers an interrupted earlier run left pending.
     const first = await t.exec(`${probeBatch(tasks, 0, mark)}\necho ${mark}pending\ncat ${shq(pendingFile)} 2>/dev/null; true`);
     let states = splitSections(first.stdout, mark);
-    for (const n of (states.pending ?? '').split('\n').map((s) => s.trim()).filter(Boolean)) if (handlers.some((h) => h.name === n)) notified.add(n);
+    for (const n of (states.pending ?? '')
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      if (handlers.some((h) => h.name === n)) notified.add(n);
 
     let earlierChange = false;
     for (let i = 0; i < tasks.length; i++) {
@@ -349,12 +391,21 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       const change = p;
       const exec = () => t.exec(script, change.stdin);
       const rcOf = (x: ExecResult) => Number((splitSections(x.stdout, mark).rc ?? '').trim() || x.code || 255);
-      const r = task.serial ? await takeTurn(host, t, role.name, `task:${task.name}`, task.serial, exec, (x) => rcOf(x) === 0) : await exec();
+      const r = task.serial
+        ? await takeTurn(host, t, role.name, `task:${task.name}`, task.serial, exec, (x) => rcOf(x) === 0)
+        : await exec();
       const sec = splitSections(r.stdout, mark);
       const rc = rcOf(r);
       if (rc !== 0) {
         const out = r.stderr.trim().split('\n').slice(-15).join('\n');
-        emit({ ...base, task: task.name, type: 'task', status: 'failed', message: `${p.why}: exit ${rc}${out ? `: ${out}` : ''}`, diff: p.diff });
+        emit({
+          ...base,
+          task: task.name,
+          type: 'task',
+          status: 'failed',
+          message: `${p.why}: exit ${rc}${out ? `: ${out}` : ''}`,
+          diff: p.diff,
+        });
         skipRest(i + 1, 'an earlier task failed');
         ok = false;
         break;
@@ -377,7 +428,13 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     // after an interruption: they stay recorded on the host and the next run fires them).
     for (const h of handlers.filter((x) => notified.has(x.name))) {
       if (aborted() && !check) {
-        emit({ ...base, task: h.name, type: 'handler', status: 'skipped', message: 'interrupted: still pending on the host, the next run fires it' });
+        emit({
+          ...base,
+          task: h.name,
+          type: 'handler',
+          status: 'skipped',
+          message: 'interrupted: still pending on the host, the next run fires it',
+        });
         continue;
       }
       if (check) {
@@ -390,7 +447,13 @@ export async function run(opts: RunOptions): Promise<RunResult> {
       if (r.code === 0) emit({ ...base, task: h.name, type: 'handler', status: 'changed', message: 'notified' });
       else {
         ok = false;
-        emit({ ...base, task: h.name, type: 'handler', status: 'failed', message: `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-15).join('\n')}` });
+        emit({
+          ...base,
+          task: h.name,
+          type: 'handler',
+          status: 'failed',
+          message: `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-15).join('\n')}`,
+        });
       }
     }
     reporter.roleEnd(host, role.name);
@@ -401,7 +464,11 @@ export async function run(opts: RunOptions): Promise<RunResult> {
    * After a change that could cut the controller off: a new connection must get through and
    * confirm it. Returns null when confirmed, or why it failed once the host's own rollback fired.
    */
-  async function confirmByReconnect(host: Host, t: Transport, c: { script: string; rollbackAfterSec: number; rolledBack: string }): Promise<string | null> {
+  async function confirmByReconnect(
+    host: Host,
+    t: Transport,
+    c: { script: string; rollbackAfterSec: number; rolledBack: string },
+  ): Promise<string | null> {
     let why: string;
     try {
       const t2 = await opts.connect(host);

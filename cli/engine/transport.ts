@@ -99,7 +99,12 @@ function knownHostsName(host: string, port: number): string {
  * Trust on first use: an unknown host's key is recorded; a known host presenting another key is
  * a hard error (possible man in the middle, or a rebuilt host: remove its line to accept it).
  */
-export async function checkHostKey(file: string, host: string, port: number, key: Buffer): Promise<{ ok: true; recorded: boolean } | { ok: false; reason: string }> {
+export async function checkHostKey(
+  file: string,
+  host: string,
+  port: number,
+  key: Buffer,
+): Promise<{ ok: true; recorded: boolean } | { ok: false; reason: string }> {
   const name = knownHostsName(host, port);
   const { type, blob } = keyLine(key);
   let text = '';
@@ -108,7 +113,10 @@ export async function checkHostKey(file: string, host: string, port: number, key
   } catch {
     // no file yet
   }
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const mine = lines.map((l) => l.split(/\s+/)).filter((f) => f[0].split(',').includes(name));
   if (mine.some((f) => f[1] === type && f[2] === blob)) return { ok: true, recorded: false };
   if (mine.length > 0) {
@@ -187,7 +195,8 @@ export class SshTransport implements Transport {
 
   async exec(script: string, stdin?: string | Buffer, opts: ExecOptions = {}): Promise<ExecResult> {
     this.roundTrips++;
-    if (this.broken) throw new UnreachableError(this.opts.name, `${this.opts.name} (${this.target}): connection lost: ${this.broken.message}`);
+    if (this.broken)
+      throw new UnreachableError(this.opts.name, `${this.opts.name} (${this.target}): connection lost: ${this.broken.message}`);
     const sudo = this.opts.become && this.opts.user !== 'root';
     const r = await this.ssh.execCommand(wrap(script, sudo), {
       stdin: stdin === undefined ? undefined : typeof stdin === 'string' ? stdin : Readable.from([stdin]),

@@ -9,7 +9,10 @@ export class Mutex {
     const prev = this.tail.get(key) ?? Promise.resolve();
     let release!: () => void;
     const next = new Promise<void>((r) => (release = r));
-    this.tail.set(key, prev.then(() => next));
+    this.tail.set(
+      key,
+      prev.then(() => next),
+    );
     await prev;
     try {
       return await fn();

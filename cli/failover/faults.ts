@@ -44,7 +44,10 @@ export const apacheStopped = (c: Cluster, web: string): Fault =>
  * firewall's): to the proxies it is a dead machine; SSH from the controller still works.
  */
 export function webDropped(c: Cluster, inv: Inventory, web: string): Fault {
-  const lbs = inv.hosts.filter((h) => h.group === 'lb').map((h) => h.address).join(', ');
+  const lbs = inv.hosts
+    .filter((h) => h.group === 'lb')
+    .map((h) => h.address)
+    .join(', ');
   const table = [
     'table inet hasetup_fault {',
     `  chain in { type filter hook input priority -10; policy accept; ip saddr { ${lbs} } drop; }`,
@@ -52,7 +55,14 @@ export function webDropped(c: Cluster, inv: Inventory, web: string): Fault {
     '}',
   ].join('\n');
   const remove = 'nft delete table inet hasetup_fault 2>/dev/null; true';
-  return fault(c, web, 'drop', `${web}'s packets to and from the LBs dropped`, `${remove}\nprintf '%s\\n' ${shq(table)} | nft -f -`, remove);
+  return fault(
+    c,
+    web,
+    'drop',
+    `${web}'s packets to and from the LBs dropped`,
+    `${remove}\nprintf '%s\\n' ${shq(table)} | nft -f -`,
+    remove,
+  );
 }
 
 /**

@@ -66,15 +66,21 @@ export interface FigureRow {
  */
 export function figureRows(s: ScenarioReport): FigureRow[] {
   const rows: FigureRow[] = [];
-  const failedShare = s.totalRequests > 0 && s.failedRequests > 0 ? ` (${Math.round((s.failedRequests / s.totalRequests) * 10000) / 100} %)` : '';
-  rows.push({ figure: 'failedRequests', label: 'failed requests', value: `${fmtCount(s.failedRequests)} of ${fmtCount(s.totalRequests)}${failedShare}` });
+  const failedShare =
+    s.totalRequests > 0 && s.failedRequests > 0 ? ` (${Math.round((s.failedRequests / s.totalRequests) * 10000) / 100} %)` : '';
+  rows.push({
+    figure: 'failedRequests',
+    label: 'failed requests',
+    value: `${fmtCount(s.failedRequests)} of ${fmtCount(s.totalRequests)}${failedShare}`,
+  });
   const times: [keyof ScenarioReport & string, string][] = [
     ['detectionMs', 'detection (both proxies)'],
     ['takeoverMs', 'takeover'],
     ['restoredMs', 'restored after heal'],
   ];
   for (const [key, label] of times) if (s[key] !== undefined) rows.push({ figure: key, label, value: fmtDuration(s[key] as number) });
-  if (s.connectionsReset !== undefined) rows.push({ figure: 'connectionsReset', label: 'connections reset', value: fmtCount(s.connectionsReset) });
+  if (s.connectionsReset !== undefined)
+    rows.push({ figure: 'connectionsReset', label: 'connections reset', value: fmtCount(s.connectionsReset) });
   if (s.shareDuringFault && Object.keys(s.shareDuringFault).length > 0)
     rows.push({
       figure: 'shareDuringFault',
@@ -85,7 +91,8 @@ export function figureRows(s: ScenarioReport): FigureRow[] {
     });
   rows.push({ label: 'p50 before → during → after', value: latencyTrio(s.latency, 'p50') });
   rows.push({ label: 'p99 before → during → after', value: latencyTrio(s.latency, 'p99') });
-  for (const [key, value] of Object.entries(s.figures ?? {})) rows.push({ figure: key, label: figureLabel(key), value: fmtFigure(key, value) });
+  for (const [key, value] of Object.entries(s.figures ?? {}))
+    rows.push({ figure: key, label: figureLabel(key), value: fmtFigure(key, value) });
 
   for (const th of s.thresholds) {
     let row = rows.find((r) => r.figure === th.figure && r.limit === undefined);
@@ -101,7 +108,9 @@ export function figureRows(s: ScenarioReport): FigureRow[] {
 
 /** The thresholds that failed, as "takeover 1.42 s > 1.00 s". */
 export const failedThresholds = (s: ScenarioReport): string[] =>
-  s.thresholds.filter((t: Threshold) => !t.passed).map((t) => `${figureLabel(t.figure)} ${fmtFigure(t.figure, t.actual)} > ${fmtFigure(t.figure, t.max)}`);
+  s.thresholds
+    .filter((t: Threshold) => !t.passed)
+    .map((t) => `${figureLabel(t.figure)} ${fmtFigure(t.figure, t.actual)} > ${fmtFigure(t.figure, t.max)}`);
 
 const when = (iso: string): string => iso.replace('T', ' ').replace(/\.\d+/, '').replace(/Z$/, ' UTC');
 
@@ -135,7 +144,9 @@ export function summary(r: FailoverReport): string {
   const skipped = r.scenarios.length - ran.length;
   const counted = `${ran.length - failedOnes.length} of ${ran.length} scenario${ran.length === 1 ? '' : 's'} held their thresholds${skipped ? ` (${skipped} skipped)` : ''}`;
   const failures = failedOnes.length ? `; failed: ${failedOnes.map((s) => s.name).join(', ')}` : '';
-  const health = r.healthyAfter ? 'the cluster is healthy afterwards' : 'the cluster is NOT healthy afterwards (hasetup status shows what is wrong)';
+  const health = r.healthyAfter
+    ? 'the cluster is healthy afterwards'
+    : 'the cluster is NOT healthy afterwards (hasetup status shows what is wrong)';
   const head = r.interrupted
     ? `INTERRUPTED: the test stopped after ${r.scenarios.length} scenario${r.scenarios.length === 1 ? '' : 's'}; `
     : r.passed

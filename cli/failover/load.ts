@@ -49,7 +49,13 @@ export const failed = (s: Sample): boolean => s.status === 0 || s.status >= 500;
 
 const errorName = (e: unknown): string => {
   const err = e as { code?: string; name?: string; message?: string };
-  if (err.name === 'HeadersTimeoutError' || err.name === 'BodyTimeoutError' || err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
+  if (
+    err.name === 'HeadersTimeoutError' ||
+    err.name === 'BodyTimeoutError' ||
+    err.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    err.code === 'UND_ERR_BODY_TIMEOUT'
+  )
+    return 'timeout';
   if (err.code === 'UND_ERR_SOCKET') return 'ECONNRESET';
   return err.code ?? err.name ?? String(err.message ?? e);
 };
@@ -59,7 +65,12 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
   const kinds = o.kinds ?? ['keepalive', 'new'];
   const timeoutMs = o.timeoutMs ?? 10_000;
   const max = o.maxRequests ?? Math.ceil((o.rate * o.durationMs) / 1000);
-  const opts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs, ...(o.connect ? { connect: o.connect } : {}) };
+  const opts = {
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+    ...(o.connect ? { connect: o.connect } : {}),
+  };
   const pools: Record<ConnKind, Pool> = {
     keepalive: new Pool(url.origin, { ...opts, connections: o.connections ?? 8, keepAliveTimeout: 4_000 }),
     // one request per connection: a new TCP connection (and a new proxy session) each time
@@ -72,23 +83,25 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
 
   const one = (kind: ConnKind): Promise<void> => {
     const t = performance.now() - start;
-    return pools[kind]
-      .request({ path, method: 'GET', headers: { 'user-agent': 'hasetup-failover-test' } })
-      .then(async (res) => {
-        await res.body.text();
-        const one = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
-        return { status: res.statusCode, node: one(res.headers['x-served-by']), via: one(res.headers['x-served-via']) };
-      })
-      // no answer, or an answer cut short
-      .catch((e: unknown) => ({ status: 0, node: undefined, error: errorName(e) }))
-      .then((r: { status: number; node?: string; via?: string; error?: string }) => {
-        const s: Sample = { t, ms: performance.now() - start - t, kind, status: r.status };
-        if (r.node) s.node = r.node;
-        if (r.via) s.via = r.via;
-        if (r.error) s.error = r.error;
-        samples.push(s);
-        o.onSample?.(s);
-      });
+    return (
+      pools[kind]
+        .request({ path, method: 'GET', headers: { 'user-agent': 'hasetup-failover-test' } })
+        .then(async (res) => {
+          await res.body.text();
+          const one = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
+          return { status: res.statusCode, node: one(res.headers['x-served-by']), via: one(res.headers['x-served-via']) };
+        })
+        // no answer, or an answer cut short
+        .catch((e: unknown) => ({ status: 0, node: undefined, error: errorName(e) }))
+        .then((r: { status: number; node?: string; via?: string; error?: string }) => {
+          const s: Sample = { t, ms: performance.now() - start - t, kind, status: r.status };
+          if (r.node) s.node = r.node;
+          if (r.via) s.via = r.via;
+          if (r.error) s.error = r.error;
+          samples.push(s);
+          o.onSample?.(s);
+        })
+    );
   };
 
   let sent = 0;

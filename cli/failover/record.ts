@@ -79,7 +79,14 @@ export class Recording {
   failures(from = -Infinity, to = Infinity): FailedRequest[] {
     return this.inWindow(from, to)
       .filter(failed)
-      .map((r) => ({ t: Math.round(r.t), ms: Math.round(r.ms), kind: r.kind, status: r.status, ...(r.error ? { error: r.error } : {}), ...(r.lb ? { lb: r.lb } : {}) }));
+      .map((r) => ({
+        t: Math.round(r.t),
+        ms: Math.round(r.ms),
+        kind: r.kind,
+        status: r.status,
+        ...(r.error ? { error: r.error } : {}),
+        ...(r.lb ? { lb: r.lb } : {}),
+      }));
   }
 
   /** Each node's share of the answered requests sent in a window (0..1). */

@@ -5,7 +5,18 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { figureRows, fmtDuration, fmtLatency, fmtCount, scenarioResult, span, stepCells, summary, STEP_HEAD } from './format.ts';
-import { BACKGROUND, CHART_SCRIPT, ERROR_COLOR, EVENT_COLORS, LB_COLORS, NODE_COLORS, P50_COLOR, P99_COLOR, UNKNOWN_NODE_COLOR, type ChartColors } from './report-chart.ts';
+import {
+  BACKGROUND,
+  CHART_SCRIPT,
+  ERROR_COLOR,
+  EVENT_COLORS,
+  LB_COLORS,
+  NODE_COLORS,
+  P50_COLOR,
+  P99_COLOR,
+  UNKNOWN_NODE_COLOR,
+  type ChartColors,
+} from './report-chart.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
 
 /** The page lists this many failed requests per scenario; the JSON in it has them all. */
@@ -37,7 +48,10 @@ export function chartAssets(): { js: string; css: string } {
     const require = createRequire(import.meta.url);
     const read = (file: string) => readFileSync(require.resolve(`uplot/dist/${file}`), 'utf8');
     // neither may end the element it is inlined into
-    assets = { js: read('uPlot.iife.min.js').replace(/<\/(script)/gi, '<\\/$1'), css: read('uPlot.min.css').replace(/<\/(style)/gi, '<\\/$1') };
+    assets = {
+      js: read('uPlot.iife.min.js').replace(/<\/(script)/gi, '<\\/$1'),
+      css: read('uPlot.min.css').replace(/<\/(style)/gi, '<\\/$1'),
+    };
   }
   return assets;
 }
@@ -91,31 +105,44 @@ function keyFigures(s: ScenarioReport): string {
   const key = new Set(['failedRequests', 'detectionMs', 'takeoverMs', 'restoredMs', 'connectionsReset']);
   const tiles = figureRows(s)
     .filter((r) => r.figure !== undefined && key.has(r.figure))
-    .map((r) => `<div class="tile${r.passed === false ? ' bad' : ''}"><div class="label">${escapeHtml(r.label)}</div><div class="value">${escapeHtml(r.value)}</div></div>`);
-  tiles.push(`<div class="tile"><div class="label">p99 during</div><div class="value">${escapeHtml(s.latency.during.count ? fmtLatency(s.latency.during.p99) : '-')}</div></div>`);
+    .map(
+      (r) =>
+        `<div class="tile${r.passed === false ? ' bad' : ''}"><div class="label">${escapeHtml(r.label)}</div><div class="value">${escapeHtml(r.value)}</div></div>`,
+    );
+  tiles.push(
+    `<div class="tile"><div class="label">p99 during</div><div class="value">${escapeHtml(s.latency.during.count ? fmtLatency(s.latency.during.p99) : '-')}</div></div>`,
+  );
   return `<div class="tiles">${tiles.join('')}</div>`;
 }
 
 function legend(s: ScenarioReport, colors: ChartColors): string {
   const holders = [...new Set(s.series.map((b) => b.vipHolder).filter((h): h is string => h !== undefined))].sort();
   const kinds = [...new Set(s.events.map((e) => e.kind))];
-  const swatch = (color: string, text: string, cls = 'sw') => `<span class="key"><span class="${cls}" style="background:${escapeHtml(color)}"></span>${escapeHtml(text)}</span>`;
+  const swatch = (color: string, text: string, cls = 'sw') =>
+    `<span class="key"><span class="${cls}" style="background:${escapeHtml(color)}"></span>${escapeHtml(text)}</span>`;
   const parts: string[] = [];
   if (holders.length) parts.push(`<span class="group">VIP held by</span>${holders.map((h) => swatch(colors.lbs[h], h)).join('')}`);
-  if (kinds.length) parts.push(`<span class="group">markers</span>${kinds.map((k) => swatch(colors.events[k] ?? '#888888', k, 'mk')).join('')}`);
+  if (kinds.length)
+    parts.push(`<span class="group">markers</span>${kinds.map((k) => swatch(colors.events[k] ?? '#888888', k, 'mk')).join('')}`);
   return parts.length ? `<p class="chart-legend">${parts.join(' ')}</p>` : '';
 }
 
 function eventsTable(s: ScenarioReport): string {
   if (s.events.length === 0) return '';
-  const rows = s.events.map((e) => [escapeHtml(at(s, e.t)), `<span class="mk" style="background:${escapeHtml(EVENT_COLORS[e.kind] ?? '#888888')}"></span>${escapeHtml(e.kind)}`, escapeHtml(e.what)]);
+  const rows = s.events.map((e) => [
+    escapeHtml(at(s, e.t)),
+    `<span class="mk" style="background:${escapeHtml(EVENT_COLORS[e.kind] ?? '#888888')}"></span>${escapeHtml(e.kind)}`,
+    escapeHtml(e.what),
+  ]);
   return `<details open><summary>Timeline: ${s.events.length} event${s.events.length === 1 ? '' : 's'}</summary>${table(['at', 'event', 'what'], rows, 'events', [0])}</details>`;
 }
 
 function failuresTable(s: ScenarioReport): string {
   if (s.failures.length === 0) return '';
   const shown = s.failures.slice(0, FAILURES_LISTED);
-  const rows = shown.map((f) => [at(s, f.t), f.kind, f.status === 0 ? 'no answer' : String(f.status), f.error ?? '', f.lb ?? '', fmtLatency(f.ms)].map(escapeHtml));
+  const rows = shown.map((f) =>
+    [at(s, f.t), f.kind, f.status === 0 ? 'no answer' : String(f.status), f.error ?? '', f.lb ?? '', fmtLatency(f.ms)].map(escapeHtml),
+  );
   const more = s.failures.length - shown.length;
   return `<details><summary>Failed requests: ${fmtCount(s.failures.length)}</summary>${table(['sent at', 'connection', 'status', 'error', 'through', 'after'], rows, 'failures', [0, 5])}${
     more > 0 ? `<p class="note">and ${fmtCount(more)} more: every one is in this page's JSON (script#failover-data) and in --json.</p>` : ''

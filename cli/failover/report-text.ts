@@ -28,7 +28,12 @@ const width = (s: string): number => Math.max(0, ...s.split('\n').map((l) => [..
  * below 8) and their cells wrapped to fit (a word longer than the column is cut across lines, never
  * truncated: a host name is read whole). Cells are measured plain and painted after.
  */
-function table(head: string[], rows: string[][], paint: Paint, opts: { right?: number[]; paintCell?: (col: number, s: string) => string } = {}): string {
+function table(
+  head: string[],
+  rows: string[][],
+  paint: Paint,
+  opts: { right?: number[]; paintCell?: (col: number, s: string) => string } = {},
+): string {
   const natural = head.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i] ?? ''))) + 2);
   const frame = head.length + 1;
   let over = natural.reduce((a, b) => a + b, 0) + frame - MAX_COLUMNS;
@@ -45,7 +50,8 @@ function table(head: string[], rows: string[][], paint: Paint, opts: { right?: n
     style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1, compact: true },
     colAligns: head.map((_, i) => (opts.right?.includes(i) ? 'right' : 'left')),
   });
-  for (const r of rows) t.push(r.map((c, i) => (widths[i] < natural[i] ? wrap(c, widths[i] - 2) : c)).map((c, i) => opts.paintCell?.(i, c) ?? c));
+  for (const r of rows)
+    t.push(r.map((c, i) => (widths[i] < natural[i] ? wrap(c, widths[i] - 2) : c)).map((c, i) => opts.paintCell?.(i, c) ?? c));
   return t.toString();
 }
 

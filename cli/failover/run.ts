@@ -35,7 +35,9 @@ export async function preflight(c: Cluster, inv: Inventory, target: Target): Pro
   await Promise.all([
     statusOf(target, 5000)
       .then((status) => (status === 200 ? undefined : problems.push(`the VIP answers ${status} at ${url}`)))
-      .catch((err: Error) => problems.push(`the VIP does not answer at ${url}: ${err.cause instanceof Error ? err.cause.message : err.message}`)),
+      .catch((err: Error) =>
+        problems.push(`the VIP does not answer at ${url}: ${err.cause instanceof Error ? err.cause.message : err.message}`),
+      ),
     ...lbs.map(async (lb) => {
       try {
         const out = await c.exec(lb.name, `systemctl is-active ${e.proxyUnit} ${e.vrrpUnit}; echo ---; ${showStat}`);
@@ -58,14 +60,21 @@ export async function preflight(c: Cluster, inv: Inventory, target: Target): Pro
       for (const lb of lbs) if ((await c.exec(lb.name, holdsVip(inv)).catch(() => ({ code: 1 }))).code === 0) holders.push(lb.name);
       // the steady state: the LB of the highest priority holds it (it takes it back, after its preempt_delay)
       const preferred = [...lbs].sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0))[0].name;
-      if (holders.length !== 1) problems.push(`the VIP ${inv.vip.address} is on ${holders.length ? holders.join(' and ') : 'no LB'}: exactly one LB must hold it`);
-      else if (holders[0] !== preferred) problems.push(`the VIP ${inv.vip.address} is on ${holders[0]}, not yet back on ${preferred} (the LB of the highest priority)`);
+      if (holders.length !== 1)
+        problems.push(`the VIP ${inv.vip.address} is on ${holders.length ? holders.join(' and ') : 'no LB'}: exactly one LB must hold it`);
+      else if (holders[0] !== preferred)
+        problems.push(`the VIP ${inv.vip.address} is on ${holders[0]}, not yet back on ${preferred} (the LB of the highest priority)`);
     })(),
     (async () => {
       const db = c.hosts('db').find((d) => d.primary) ?? c.hosts('db')[0];
       const q = sqlFrom(inv, db.address, 'SELECT 1');
-      const r = await c.exec(webs[0].name, q.script, { stdin: q.stdin }).catch((err: Error) => ({ code: 1, stdout: '', stderr: err.message }));
-      if (r.code !== 0 || r.stdout.trim() !== '1') problems.push(`the database does not answer ${webs[0].name} with the application's account: ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
+      const r = await c
+        .exec(webs[0].name, q.script, { stdin: q.stdin })
+        .catch((err: Error) => ({ code: 1, stdout: '', stderr: err.message }));
+      if (r.code !== 0 || r.stdout.trim() !== '1')
+        problems.push(
+          `the database does not answer ${webs[0].name} with the application's account: ${(r.stderr || r.stdout).trim().split('\n')[0]}`,
+        );
     })(),
   ]);
   return problems;

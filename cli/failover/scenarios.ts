@@ -110,14 +110,26 @@ function start(ctx: Context, lbs: string[], rateAt?: (t: number) => number): Run
   const watchers: Promise<void>[] = [];
   for (const lb of lbs) {
     watchers.push(
-      cluster.watch(lb, serverWatch, MAX_SCENARIO_S, (l) => {
-        const m = parseServerLine(l.text);
-        if (m) rec.view(lb, l.t, m);
-      }, ac.signal),
-      cluster.watch(lb, vipWatch(inv), MAX_SCENARIO_S, (l) => {
-        const has = parseVipLine(l.text, inv);
-        if (has !== null) rec.vip.push({ t: l.t, lb, has });
-      }, ac.signal),
+      cluster.watch(
+        lb,
+        serverWatch,
+        MAX_SCENARIO_S,
+        (l) => {
+          const m = parseServerLine(l.text);
+          if (m) rec.view(lb, l.t, m);
+        },
+        ac.signal,
+      ),
+      cluster.watch(
+        lb,
+        vipWatch(inv),
+        MAX_SCENARIO_S,
+        (l) => {
+          const has = parseVipLine(l.text, inv);
+          if (has !== null) rec.vip.push({ t: l.t, lb, has });
+        },
+        ac.signal,
+      ),
     );
   }
   ctx.watchArps?.(rec, MAX_SCENARIO_S, ac.signal);
@@ -140,7 +152,16 @@ function threshold(figure: string, max: number, actual: number | null): Threshol
 }
 
 /** The parts every scenario reports the same way. */
-function finish(ctx: Context, base: Pick<ScenarioReport, 'name' | 'title'>, rec: Recording, fault: number, heal: number, end: number, rest: Partial<ScenarioReport>, initialHolder?: string): ScenarioReport {
+function finish(
+  ctx: Context,
+  base: Pick<ScenarioReport, 'name' | 'title'>,
+  rec: Recording,
+  fault: number,
+  heal: number,
+  end: number,
+  rest: Partial<ScenarioReport>,
+  initialHolder?: string,
+): ScenarioReport {
   const thresholds = rest.thresholds ?? [];
   const failures = rec.failures();
   const report: ScenarioReport = {
@@ -200,7 +221,7 @@ async function webScenario(ctx: Context, name: string, title: string, f: Fault, 
     await sleep(3000, ctx.signal);
     heal = await healNow(ctx, rec, title, f, web);
     upAgain = await until(20_000, () => rec.allSee(lbs, web, heal, (s) => s?.status === 'UP'), ctx.signal);
-    servedAgain = await until(10_000, () => rec.firstServed(upAgain ?? heal, (r) => r.node === web) ?? null, ctx.signal) ?? undefined;
+    servedAgain = (await until(10_000, () => rec.firstServed(upAgain ?? heal, (r) => r.node === web) ?? null, ctx.signal)) ?? undefined;
     if (servedAgain) rec.event(servedAgain.t, 'restored', `${web} UP and serving again`);
     await sleep(AFTER_MS, ctx.signal);
   } finally {
@@ -221,7 +242,9 @@ async function webScenario(ctx: Context, name: string, title: string, f: Fault, 
     detectionMs === null
       ? `${web} was never marked DOWN by both proxies within 15 s`
       : `${failedN === 0 ? 'no request failed' : `${failedN} of ${report.totalRequests} requests failed`}; both proxies took ${web} out of rotation ${(detectionMs / 1000).toFixed(2)} s after the fault` +
-        (restoredMs !== null ? `, and it served again ${(restoredMs / 1000).toFixed(2)} s after it was healed` : ', and it did not serve again within 30 s of the heal');
+        (restoredMs !== null
+          ? `, and it served again ${(restoredMs / 1000).toFixed(2)} s after it was healed`
+          : ', and it did not serve again within 30 s of the heal');
   return report;
 }
 
@@ -247,7 +270,13 @@ export async function masterAndBackup(ctx: Context): Promise<{ master: string; b
   return { master: holders[0], backup: lbs.find((l) => l !== holders[0]) as string };
 }
 
-async function lbScenario(ctx: Context, name: string, title: string, make: (master: string) => Fault, kind: 'hard' | 'graceful'): Promise<ScenarioReport> {
+async function lbScenario(
+  ctx: Context,
+  name: string,
+  title: string,
+  make: (master: string) => Fault,
+  kind: 'hard' | 'graceful',
+): Promise<ScenarioReport> {
   const { master, backup } = await masterAndBackup(ctx);
   const lbs = [master, backup];
   const f = make(master);
@@ -262,14 +291,14 @@ async function lbScenario(ctx: Context, name: string, title: string, make: (mast
   let vipBack: number | null;
   try {
     fault = await injectAfterCalm(ctx, rec, title, f);
-    firstVia = await until(15_000, () => rec.firstServed(fault, (r) => r.lb === backup) ?? null, ctx.signal) ?? undefined;
+    firstVia = (await until(15_000, () => rec.firstServed(fault, (r) => r.lb === backup) ?? null, ctx.signal)) ?? undefined;
     vipOnBackup = rec.vipOn(backup, fault);
     if (firstVia) rec.event(firstVia.t, 'takeover', `first request served through ${backup}`);
     lastVia = rec.lastServed(firstVia?.t ?? now(), (r) => r.lb === master);
     await sleep(3000, ctx.signal);
     heal = await healNow(ctx, rec, title, f, master);
     // preemption: the master takes the VIP back (after its preempt_delay)
-    back = await until(40_000, () => rec.firstServed(heal, (r) => r.lb === master) ?? null, ctx.signal) ?? undefined;
+    back = (await until(40_000, () => rec.firstServed(heal, (r) => r.lb === master) ?? null, ctx.signal)) ?? undefined;
     vipBack = rec.vipOn(master, heal);
     if (back) rec.event(back.t, 'restored', `${master} holds the VIP and serves again`);
     await sleep(AFTER_MS, ctx.signal);
@@ -312,13 +341,24 @@ async function lbScenario(ctx: Context, name: string, title: string, make: (mast
       ? `${backup} did not serve the VIP within 15 s of the fault`
       : `${backup} took over ${(takeoverMs / 1000).toFixed(3)} s after the last request served through ${master}` +
         `; ${failedN === 0 ? 'no request failed' : `${failedN} requests failed (${report.connectionsReset} connections reset: those open on ${master})`}` +
-        (back ? `; ${master} took the VIP back ${((back.t - heal) / 1000).toFixed(1)} s after it was healed` : `; ${master} did not take the VIP back within 40 s`);
+        (back
+          ? `; ${master} took the VIP back ${((back.t - heal) / 1000).toFixed(1)} s after it was healed`
+          : `; ${master} did not take the VIP back within 40 s`);
   return report;
 }
 
-export const lbKill = (ctx: Context) => lbScenario(ctx, 'lb-kill', 'lb: the master killed (VRRP daemon and proxy, SIGKILL)', (m) => lbKilled(ctx.cluster, m, unitsOf(ctx.inv)), 'hard');
-export const lbLink = (ctx: Context) => lbScenario(ctx, 'lb-link', "lb: the master's link down", (m) => lbLinkDown(ctx.cluster, ctx.inv, m, 8), 'hard');
-export const lbStop = (ctx: Context) => lbScenario(ctx, 'lb-stop', 'lb: the master stopped (graceful)', (m) => lbStopped(ctx.cluster, m, unitsOf(ctx.inv)), 'graceful');
+export const lbKill = (ctx: Context) =>
+  lbScenario(
+    ctx,
+    'lb-kill',
+    'lb: the master killed (VRRP daemon and proxy, SIGKILL)',
+    (m) => lbKilled(ctx.cluster, m, unitsOf(ctx.inv)),
+    'hard',
+  );
+export const lbLink = (ctx: Context) =>
+  lbScenario(ctx, 'lb-link', "lb: the master's link down", (m) => lbLinkDown(ctx.cluster, ctx.inv, m, 8), 'hard');
+export const lbStop = (ctx: Context) =>
+  lbScenario(ctx, 'lb-stop', 'lb: the master stopped (graceful)', (m) => lbStopped(ctx.cluster, m, unitsOf(ctx.inv)), 'graceful');
 
 // ---------------------------------------------------------------------------------------------
 // db: the application's account, from a web node; the replica; the primary down
@@ -338,14 +378,25 @@ export async function dbScenario(ctx: Context): Promise<ScenarioReport[]> {
   };
   const mark = `hasetup-${Date.now()}`;
   const w0 = now();
-  const write = await q(primary.address, `CREATE TABLE IF NOT EXISTS hasetup_failover (id INT AUTO_INCREMENT PRIMARY KEY, mark VARCHAR(64), at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3)); INSERT INTO hasetup_failover (mark) VALUES ('${mark}'); SELECT mark FROM hasetup_failover WHERE mark = '${mark}'`);
+  const write = await q(
+    primary.address,
+    `CREATE TABLE IF NOT EXISTS hasetup_failover (id INT AUTO_INCREMENT PRIMARY KEY, mark VARCHAR(64), at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3)); INSERT INTO hasetup_failover (mark) VALUES ('${mark}'); SELECT mark FROM hasetup_failover WHERE mark = '${mark}'`,
+  );
   const writeMs = now() - w0;
   rec.event(w0, 'note', `write and read on ${primary.name} from ${web}`);
   const ok = write.code === 0 && write.stdout.trim() === mark;
-  const figures: NonNullable<ScenarioReport['figures']> = { primary: primary.name, from: web, writeReadOk: ok, writeReadMs: Math.round(writeMs), replica: replica?.name ?? null };
+  const figures: NonNullable<ScenarioReport['figures']> = {
+    primary: primary.name,
+    from: web,
+    writeReadOk: ok,
+    writeReadMs: Math.round(writeMs),
+    replica: replica?.name ?? null,
+  };
   let lagMs: number | null = null;
   if (replica && ok) {
-    const seen = await until(30_000, async () => ((await q(replica.address, `SELECT COUNT(*) FROM hasetup_failover WHERE mark = '${mark}'`)).stdout.trim() === '1' ? now() : null));
+    const seen = await until(30_000, async () =>
+      (await q(replica.address, `SELECT COUNT(*) FROM hasetup_failover WHERE mark = '${mark}'`)).stdout.trim() === '1' ? now() : null,
+    );
     lagMs = seen === null ? null : seen - w0;
     const sbm = await cluster.exec(replica.name, `mariadb -e 'SHOW REPLICA STATUS\\G' | sed -n 's/^ *Seconds_Behind_Master: //p'`);
     figures.rowOnReplicaMs = lagMs === null ? null : Math.round(lagMs);
@@ -364,11 +415,26 @@ export async function dbScenario(ctx: Context): Promise<ScenarioReport[]> {
     thresholds: [threshold('failedRequests', 0, ok ? 0 : 1), ...(replica ? [threshold('rowOnReplicaMs', 30_000, round(lagMs))] : [])],
     passed: false,
     verdict: ok
-      ? `${web} wrote and read a row on ${primary.name} in ${Math.round(writeMs)} ms` + (replica ? (lagMs !== null ? `; the row was on ${replica.name} ${Math.round(lagMs)} ms later` : `; the row never reached ${replica.name}`) : '; no replica in this cluster')
+      ? `${web} wrote and read a row on ${primary.name} in ${Math.round(writeMs)} ms` +
+        (replica
+          ? lagMs !== null
+            ? `; the row was on ${replica.name} ${Math.round(lagMs)} ms later`
+            : `; the row never reached ${replica.name}`
+          : '; no replica in this cluster')
       : `${web} could not write and read with the application's account: ${(write.stderr || write.stdout).trim().split('\n')[0]}`,
     events: rec.events.map((e) => ({ ...e, t: Math.round(e.t) })),
     series: [],
-    failures: ok ? [] : [{ t: Math.round(w0), ms: Math.round(writeMs), kind: 'new', status: 0, error: (write.stderr || write.stdout).trim().split('\n')[0] }],
+    failures: ok
+      ? []
+      : [
+          {
+            t: Math.round(w0),
+            ms: Math.round(writeMs),
+            kind: 'new',
+            status: 0,
+            error: (write.stderr || write.stdout).trim().split('\n')[0],
+          },
+        ],
     figures,
   };
   db.passed = db.thresholds.every((x) => x.passed);
@@ -398,7 +464,9 @@ export async function dbScenario(ctx: Context): Promise<ScenarioReport[]> {
     verdict:
       `the application on ${web} sees: ${during.code === 0 ? 'its query answered' : sees}; ` +
       `${replica.name} still answers reads (${onReplica.code === 0 ? 'yes' : 'no'}) but is not promoted: this cluster has no automatic database failover` +
-      (backOk !== null ? `; ${primary.name} answered again ${Math.round(backOk - d0)} ms after the stop` : `; ${primary.name} did not answer again within 30 s`),
+      (backOk !== null
+        ? `; ${primary.name} answered again ${Math.round(backOk - d0)} ms after the stop`
+        : `; ${primary.name} did not answer again within 30 s`),
     events: [
       { t: Math.round(d0), kind: 'fault', what: f.what },
       ...(backOk !== null ? [{ t: Math.round(backOk), kind: 'restored' as const, what: `${primary.name} answers again` }] : []),
@@ -450,17 +518,28 @@ export async function spike(ctx: Context): Promise<ScenarioReport> {
     };
   });
   const errors = steps.reduce((n, s) => n + s.errors, 0);
-  const report = finish(ctx, { name: 'spike', title: `spike: the rate x${factors.join(', x')}` }, rec, t0, end, end, {
-    steps,
-    thresholds: [threshold('errors', ctx.thresholds.spikeErrors, errors)],
-  }, master);
+  const report = finish(
+    ctx,
+    { name: 'spike', title: `spike: the rate x${factors.join(', x')}` },
+    rec,
+    t0,
+    end,
+    end,
+    {
+      steps,
+      thresholds: [threshold('errors', ctx.thresholds.spikeErrors, errors)],
+    },
+    master,
+  );
   const first = steps[0];
   const last = steps[steps.length - 1];
   const queued = steps.some((s) => s.maxQueue > 0);
   report.verdict =
     errors === 0
       ? `no request failed up to ${last.rate} req/s (served ${last.served}); p99 went from ${first.p99} ms to ${last.p99} ms` +
-        (queued ? `, requests waiting in ${master}'s queue (up to ${Math.max(...steps.map((s) => s.maxQueue))}) rather than overflowing Apache` : ', and no request had to wait in the proxy\'s queue')
+        (queued
+          ? `, requests waiting in ${master}'s queue (up to ${Math.max(...steps.map((s) => s.maxQueue))}) rather than overflowing Apache`
+          : ", and no request had to wait in the proxy's queue")
       : `${errors} requests failed during the spike (${steps.map((s) => `${s.rate}/s: ${s.errors}`).join(', ')})`;
   return report;
 }

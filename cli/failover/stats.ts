@@ -39,7 +39,12 @@ const nodeOf = (s: Sample): string => s.node ?? '?';
  * `vipHolderAt` names the LB that held the VIP at a moment; each bucket takes the holder at its
  * end (or at `to` for a last, shorter second).
  */
-export function buckets(samples: readonly Sample[], from: number, to: number, vipHolderAt?: (t: number) => string | undefined): SecondBucket[] {
+export function buckets(
+  samples: readonly Sample[],
+  from: number,
+  to: number,
+  vipHolderAt?: (t: number) => string | undefined,
+): SecondBucket[] {
   const n = Math.max(0, Math.ceil((to - from) / 1000));
   const latencies: number[][] = Array.from({ length: n }, () => []);
   const out: SecondBucket[] = Array.from({ length: n }, (_, i) => ({ t: from + i * 1000, byNode: {}, errors: 0, p50: 0, p99: 0 }));

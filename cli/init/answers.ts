@@ -101,7 +101,9 @@ export const answersFileSchema = z.strictObject(
     cluster: str().optional(),
     web_nodes: num().optional(),
     db_replica: z.boolean({ error: 'expected true or false' }).optional(),
-    hosts: z.strictObject({ lb: hostList.optional(), web: hostList.optional(), db: hostList.optional() }, { error: 'expected a mapping' }).optional(),
+    hosts: z
+      .strictObject({ lb: hostList.optional(), web: hostList.optional(), db: hostList.optional() }, { error: 'expected a mapping' })
+      .optional(),
     ssh: z
       .strictObject(
         {
@@ -155,7 +157,8 @@ export function checkPrivateKey(value: string | null, baseDir: string): { ok: tr
   if (v !== true) return { ok: false, message: v };
   const abs = expandPath(value.trim(), baseDir);
   if (!existsSync(abs)) return { ok: false, message: `no such file: ${abs}` };
-  if (!looksLikePrivateKey(abs)) return { ok: false, message: `${abs} is not a readable SSH private key (it should start with -----BEGIN ... PRIVATE KEY-----)` };
+  if (!looksLikePrivateKey(abs))
+    return { ok: false, message: `${abs} is not a readable SSH private key (it should start with -----BEGIN ... PRIVATE KEY-----)` };
   return { ok: true, key: homeRelative(abs) };
 }
 
@@ -219,14 +222,24 @@ export async function checkGiven(
   if (ssh.user !== undefined) take(['ssh', 'user'], V.validSshUser(ssh.user), ssh.user, (x) => (given.sshUser = x));
   if (ssh.port !== undefined) take(['ssh', 'port'], V.validSshPort(String(ssh.port)), ssh.port, (x) => (given.sshPort = x));
   if (ssh.connect_timeout !== undefined)
-    take(['ssh', 'connect_timeout'], V.validConnectTimeout(String(ssh.connect_timeout)), ssh.connect_timeout, (x) => (given.connectTimeout = x));
+    take(
+      ['ssh', 'connect_timeout'],
+      V.validConnectTimeout(String(ssh.connect_timeout)),
+      ssh.connect_timeout,
+      (x) => (given.connectTimeout = x),
+    );
   if (ssh.private_key !== undefined) {
     const k = checkPrivateKey(ssh.private_key, opts.baseDir);
     if (k.ok) given.sshKey = k.key;
     else errors.push(where(['ssh', 'private_key'], k.message));
   }
   if (ssh.known_hosts !== undefined)
-    take(['ssh', 'known_hosts'], V.bySchema(F.knownHosts, ssh.known_hosts), ssh.known_hosts, (x) => (given.knownHosts = homeRelative(expandPath(x, opts.baseDir))));
+    take(
+      ['ssh', 'known_hosts'],
+      V.bySchema(F.knownHosts, ssh.known_hosts),
+      ssh.known_hosts,
+      (x) => (given.knownHosts = homeRelative(expandPath(x, opts.baseDir))),
+    );
 
   if (raw.interface !== undefined) take(['interface'], V.validInterface(raw.interface), raw.interface, (x) => (given.interface = x));
   if (raw.vip !== undefined) take(['vip'], V.validVip(raw.vip, lbs, named), raw.vip, (x) => (given.vip = x));
@@ -246,7 +259,10 @@ export async function readAnswersFile(file: string, resolveName?: Resolver): Pro
     text = await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return { given: { hosts: {} }, errors: [`${file}: cannot read the answers file: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`] };
+    return {
+      given: { hosts: {} },
+      errors: [`${file}: cannot read the answers file: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`],
+    };
   }
   const src = new YamlSource(file, text);
   if (src.syntaxIssues.length) return { given: { hosts: {} }, errors: src.syntaxIssues.map(formatIssue) };
@@ -285,7 +301,10 @@ export interface AnswerFlags {
 const flagNumber = (s: string | undefined) => (s === undefined ? undefined : /^\d+$/.test(s.trim()) ? Number(s) : NaN);
 
 /** The flags in the answers file's shape, checked the same way; messages name the flag. */
-export async function checkFlags(f: AnswerFlags, opts: { baseDir: string; resolve?: Resolver }): Promise<{ given: Given; errors: string[] }> {
+export async function checkFlags(
+  f: AnswerFlags,
+  opts: { baseDir: string; resolve?: Resolver },
+): Promise<{ given: Given; errors: string[] }> {
   const errors: string[] = [];
   const raw: RawAnswers = {};
   const hosts: NonNullable<RawAnswers['hosts']> = {};
@@ -322,7 +341,11 @@ export async function checkFlags(f: AnswerFlags, opts: { baseDir: string; resolv
 
 /** Answers given both ways: the flags win over the file. */
 export function mergeGiven(file: Given, flags: Given): Given {
-  const out: Given = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)), hosts: { ...file.hosts, ...flags.hosts } };
+  const out: Given = {
+    ...file,
+    ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+    hosts: { ...file.hosts, ...flags.hosts },
+  };
   // a topology given by one source and hosts by the other: the hosts decide
   if (flags.hosts.web && flags.webNodes === undefined) out.webNodes = flags.hosts.web.length;
   if (flags.hosts.db && flags.dbReplica === undefined) out.dbReplica = flags.hosts.db.length > 1;

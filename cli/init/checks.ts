@@ -31,7 +31,11 @@ export const NEEDS: Record<Group, { memoryMb: number; diskMb: number; role: stri
 export const SYSTEMS = ['debian', 'ubuntu'];
 
 /** ssh-ed25519 -> ED25519, as ssh-keygen -l names key types. */
-export const keyType = (t: string): string => t.replace(/^ssh-/, '').replace(/^ecdsa-sha2-nistp\d+$/, 'ECDSA').toUpperCase();
+export const keyType = (t: string): string =>
+  t
+    .replace(/^ssh-/, '')
+    .replace(/^ecdsa-sha2-nistp\d+$/, 'ECDSA')
+    .toUpperCase();
 
 const mib = (n: number) => (n >= 1024 ? `${(n / 1024).toFixed(1)} GiB` : `${n} MiB`);
 const v4 = (addrs: string[]) => addrs.filter((x) => !x.includes(':'));
@@ -57,10 +61,14 @@ export function detectInterface(lbs: Target[], probes: Map<string, Probe>): Dete
     const c = carrier(p.facts, lb.address);
     if (c) found.push({ lb: lb.name, ...c });
   }
-  if (found.length === 0) return { why: probes.size ? 'no load balancer answered with its address on an interface' : 'the hosts were not contacted' };
+  if (found.length === 0)
+    return { why: probes.size ? 'no load balancer answered with its address on an interface' : 'the hosts were not contacted' };
   const names = [...new Set(found.map((f) => f.name))];
   if (names.length > 1)
-    return { why: `the load balancers carry their addresses on different interfaces (${found.map((f) => `${f.lb}: ${f.name}`).join(', ')}); the VIP needs one name on both`, guess: found[0].name };
+    return {
+      why: `the load balancers carry their addresses on different interfaces (${found.map((f) => `${f.lb}: ${f.name}`).join(', ')}); the VIP needs one name on both`,
+      guess: found[0].name,
+    };
   return { name: names[0], prefix: found[0].prefix, from: found.map((f) => f.lb) };
 }
 
@@ -75,25 +83,45 @@ export function vipHolder(lbs: Target[], probes: Map<string, Probe>, vip: string
 
 /** The checks of one host. vip: what the host (an LB) saw of the VIP. */
 export function hostRows(t: Target, p: Probe | undefined, a: Answers, vip?: VipSeen): Row[] {
-  const row = (check: string, ok: boolean | null, result: string, fix?: string): Row => ({ host: t.name, check, ok, result, ...(fix ? { fix } : {}) });
+  const row = (check: string, ok: boolean | null, result: string, fix?: string): Row => ({
+    host: t.name,
+    check,
+    ok,
+    result,
+    ...(fix ? { fix } : {}),
+  });
   if (!p) return [row('ssh', null, 'not checked')];
   if (!p.ok) return [row('ssh', false, p.error, p.fix), row('others', null, 'not checked: the host was not reached')];
   const f = p.facts;
   const rows: Row[] = [row('ssh', true, p.target)];
   if (p.hostKey)
     rows.push(
-      row('host key', true, `${keyType(p.hostKey.type)} ${p.hostKey.fingerprint} ${p.hostKey.firstUse ? '(new: recorded when written)' : '(already known)'}`),
+      row(
+        'host key',
+        true,
+        `${keyType(p.hostKey.type)} ${p.hostKey.fingerprint} ${p.hostKey.firstUse ? '(new: recorded when written)' : '(already known)'}`,
+      ),
     );
   const os = f.os.prettyName || f.os.id || 'unknown';
   rows.push(
     SYSTEMS.includes(f.os.id)
       ? row('system', true, os)
-      : row('system', false, `${os}: not Debian or Ubuntu`, 'use a Debian or Ubuntu host: the roles install with apt and Debian\'s packages'),
+      : row(
+          'system',
+          false,
+          `${os}: not Debian or Ubuntu`,
+          "use a Debian or Ubuntu host: the roles install with apt and Debian's packages",
+        ),
   );
-  rows.push(f.init === 'systemd' ? row('init', true, 'systemd') : row('init', false, 'not running systemd', 'use a host booted with systemd: the roles manage their services with it'));
+  rows.push(
+    f.init === 'systemd'
+      ? row('init', true, 'systemd')
+      : row('init', false, 'not running systemd', 'use a host booted with systemd: the roles manage their services with it'),
+  );
   if (p.sudo === 'root') rows.push(row('sudo', true, 'logged in as root'));
   else if (p.sudo === 'ok') rows.push(row('sudo', true, `${a.sshUser} runs sudo without a password`));
-  else if (p.sudo === 'missing') rows.push(row('sudo', false, `no sudo on ${t.name}`, `install sudo on ${t.name} (apt-get install sudo), or log in as root`));
+  else if (p.sudo === 'missing')
+    rows.push(row('sudo', false, `no sudo on ${t.name}`, `install sudo on ${t.name} (apt-get install sudo), or log in as root`));
   else
     rows.push(
       row(
@@ -107,10 +135,22 @@ export function hostRows(t: Target, p: Probe | undefined, a: Answers, vip?: VipS
   const has = carrier(f, t.address);
   if (t.group === 'lb') {
     const iface = f.interfaces.find((i) => i.name === a.interface);
-    const elsewhere = has ? `set the LB interface to ${has.name}, which carries ${t.address}` : `give the interface that carries ${t.address}`;
-    if (!iface) rows.push(row('interface', false, `no interface ${a.interface} (it has ${f.interfaces.map((i) => i.name).join(', ') || 'none'})`, elsewhere));
+    const elsewhere = has
+      ? `set the LB interface to ${has.name}, which carries ${t.address}`
+      : `give the interface that carries ${t.address}`;
+    if (!iface)
+      rows.push(
+        row('interface', false, `no interface ${a.interface} (it has ${f.interfaces.map((i) => i.name).join(', ') || 'none'})`, elsewhere),
+      );
     else if (!iface.addresses.some((x) => x.split('/')[0] === t.address))
-      rows.push(row('interface', false, `${a.interface} does not carry ${t.address} (it has ${v4(iface.addresses).join(', ') || 'no IPv4 address'})`, elsewhere));
+      rows.push(
+        row(
+          'interface',
+          false,
+          `${a.interface} does not carry ${t.address} (it has ${v4(iface.addresses).join(', ') || 'no IPv4 address'})`,
+          elsewhere,
+        ),
+      );
     else rows.push(row('interface', true, `${a.interface} carries ${t.address}/${has?.prefix}`));
   } else if (has) rows.push(row('address', true, `${t.address} on ${has.name}`));
   else
@@ -127,14 +167,24 @@ export function hostRows(t: Target, p: Probe | undefined, a: Answers, vip?: VipS
   rows.push(
     f.memoryMb >= need.memoryMb
       ? row('memory', true, `${mib(f.memoryMb)} (a ${need.role} needs ${mib(need.memoryMb)})`)
-      : row('memory', false, `${mib(f.memoryMb)}: a ${need.role} needs ${mib(need.memoryMb)}`, `give ${t.name} at least ${mib(need.memoryMb)} of memory`),
+      : row(
+          'memory',
+          false,
+          `${mib(f.memoryMb)}: a ${need.role} needs ${mib(need.memoryMb)}`,
+          `give ${t.name} at least ${mib(need.memoryMb)} of memory`,
+        ),
   );
   if (p.diskFreeMb === null) rows.push(row('disk', null, 'free space on /var not measured (no df)'));
   else
     rows.push(
       p.diskFreeMb >= need.diskMb
         ? row('disk', true, `${mib(p.diskFreeMb)} free on /var (needs ${mib(need.diskMb)})`)
-        : row('disk', false, `${mib(p.diskFreeMb)} free on /var: a ${need.role} needs ${mib(need.diskMb)}`, `free or add space on ${t.name}'s /var`),
+        : row(
+            'disk',
+            false,
+            `${mib(p.diskFreeMb)} free on /var: a ${need.role} needs ${mib(need.diskMb)}`,
+            `free or add space on ${t.name}'s /var`,
+          ),
     );
 
   if (p.controller)
@@ -152,11 +202,25 @@ export function hostRows(t: Target, p: Probe | undefined, a: Answers, vip?: VipS
   if (t.group === 'lb') {
     const v = parseCidr(a.vip);
     if (v && has && has.prefix !== v.prefix)
-      rows.push(row('vip', false, `the VIP is a /${v.prefix} but ${t.name}'s subnet is a /${has.prefix}`, `give the VIP as ${v.address}/${has.prefix}`));
+      rows.push(
+        row(
+          'vip',
+          false,
+          `the VIP is a /${v.prefix} but ${t.name}'s subnet is a /${has.prefix}`,
+          `give the VIP as ${v.address}/${has.prefix}`,
+        ),
+      );
     else if (v && vip) {
       if (vip.state === 'held') rows.push(row('vip', true, `${v.address} is already on ${vip.by} (this cluster's VIP: it runs)`));
       else if (vip.state === 'in use')
-        rows.push(row('vip', false, `${v.address} answers on the network (seen from ${t.name}): another device has it`, 'choose a free address for the VIP'));
+        rows.push(
+          row(
+            'vip',
+            false,
+            `${v.address} answers on the network (seen from ${t.name}): another device has it`,
+            'choose a free address for the VIP',
+          ),
+        );
       else if (vip.state === 'free') rows.push(row('vip', true, `${v.address} is free (no answer to ping or ARP from ${t.name})`));
       else rows.push(row('vip', null, `${v.address} not checked: ${'why' in vip ? vip.why : vip.state}`));
     }
@@ -178,7 +242,8 @@ export const problems = (rows: Row[]): Row[] => rows.filter((r) => r.ok === fals
  * check by check, each problem followed by what to do.
  */
 export function renderTable(rows: Row[], opts: { unicode: boolean }): string {
-  const mark = (ok: boolean | null) => (opts.unicode ? (ok === true ? '✔' : ok === false ? '✖' : '-') : ok === true ? 'ok' : ok === false ? 'PROBLEM' : '-');
+  const mark = (ok: boolean | null) =>
+    opts.unicode ? (ok === true ? '✔' : ok === false ? '✖' : '-') : ok === true ? 'ok' : ok === false ? 'PROBLEM' : '-';
   const hosts = [...new Set(rows.map((r) => r.host))];
   const wh = Math.max(4, ...hosts.map((h) => h.length));
   const wc = Math.max(5, ...rows.map((r) => r.check.length));
@@ -188,7 +253,9 @@ export function renderTable(rows: Row[], opts: { unicode: boolean }): string {
     const mine = rows.filter((r) => r.host === h);
     if (mine.every((r) => r.ok === true)) {
       const key = mine.find((r) => r.check === 'host key');
-      out.push(`${h.padEnd(wh)}  ${'all'.padEnd(wc)}  ${mark(true).padEnd(wm)}  ${mine.length} checks passed${key ? `, key ${key.result}` : ''}`);
+      out.push(
+        `${h.padEnd(wh)}  ${'all'.padEnd(wc)}  ${mark(true).padEnd(wm)}  ${mine.length} checks passed${key ? `, key ${key.result}` : ''}`,
+      );
       continue;
     }
     mine.forEach((r, i) => {

@@ -86,7 +86,11 @@ function keyLines(file: string): string[][] {
   try {
     text = readFileSync(file, 'utf8');
   } catch {}
-  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => l.split(/\s+/));
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(/\s+/));
 }
 
 // What the checks need besides the engine's facts: one section each, after the facts' own.
@@ -104,7 +108,8 @@ const extraScript = (mark: string): string =>
 
 /** What to do when a host cannot be reached, from the transport's one line. */
 export function unreachableFix(why: string, t: Target, a: Access, knownHosts: string): string {
-  if (/host key for .* has changed/.test(why)) return `if ${t.name} was rebuilt, remove its line from ${knownHosts}; otherwise find out who answers on ${t.sshHost}`;
+  if (/host key for .* has changed/.test(why))
+    return `if ${t.name} was rebuilt, remove its line from ${knownHosts}; otherwise find out who answers on ${t.sshHost}`;
   if (/connection refused/.test(why)) return `start sshd on ${t.name}, or give the port it listens on (now ${a.port})`;
   if (/no route to host|no answer within|ENOTFOUND|EAI_AGAIN|getaddrinfo/.test(why))
     return `check that ${t.sshHost} is ${t.name}'s address and that the host is up (and that nothing drops port ${a.port})`;
@@ -197,11 +202,18 @@ export class Prober {
           ...(said.length && said[0] ? { sudoSays: said[0].trim() } : {}),
           diskFreeMb: /^\d+$/.test(disk) ? Math.floor(Number(disk) / 1024) : null,
           controller: (sec.conn ?? '').trim().split(/\s+/)[0] || null,
-          neighbours: (sec.neigh ?? '').split('\n').map((l) => l.trim()).filter(Boolean),
+          neighbours: (sec.neigh ?? '')
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean),
           hostKey: this.hostKey(t, a.port),
         };
       } catch (e) {
-        return { ok: false, error: `connected, but reading the host failed: ${(e as Error).message}`, fix: `check that ${t.name} has a POSIX shell and its usual tools (ip, df, awk)` };
+        return {
+          ok: false,
+          error: `connected, but reading the host failed: ${(e as Error).message}`,
+          fix: `check that ${t.name} has a POSIX shell and its usual tools (ip, df, awk)`,
+        };
       }
     });
   }
@@ -216,7 +228,9 @@ export class Prober {
       return { state: 'unknown', why: `${lb.name} did not answer again (${(e as Error).message.replace(/^.*?: unreachable: /, '')})` };
     }
     const r = await this.session(tr, (tr) =>
-      tr.exec(`if command -v ping >/dev/null 2>&1; then ping -n -c 1 -W 1 ${shq(vip)} >/dev/null 2>&1 && echo answered; else echo noping; fi; ip -4 neigh show ${shq(vip)} 2>/dev/null`),
+      tr.exec(
+        `if command -v ping >/dev/null 2>&1; then ping -n -c 1 -W 1 ${shq(vip)} >/dev/null 2>&1 && echo answered; else echo noping; fi; ip -4 neigh show ${shq(vip)} 2>/dev/null`,
+      ),
     );
     if (/^answered$/m.test(r.stdout) || /lladdr/.test(r.stdout)) return { state: 'in use' };
     if (/^noping$/m.test(r.stdout)) return { state: 'unknown', why: `${lb.name} has no ping command` };
@@ -250,7 +264,9 @@ export class Prober {
 
 /** One line about a reached host, for the live progress. */
 export function reachedLine(p: Reached): string {
-  const key = p.hostKey ? `${keyType(p.hostKey.type)} ${p.hostKey.fingerprint} (${p.hostKey.firstUse ? 'new key' : 'known key'})` : 'key checked';
+  const key = p.hostKey
+    ? `${keyType(p.hostKey.type)} ${p.hostKey.fingerprint} (${p.hostKey.firstUse ? 'new key' : 'known key'})`
+    : 'key checked';
   return `${key}, ${p.facts.os.prettyName || p.facts.os.id || 'unknown system'}`;
 }
 

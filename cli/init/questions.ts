@@ -38,10 +38,13 @@ export function askCluster(p: Prompter, def: string): Promise<string> {
   });
 }
 
-export async function askTopology(p: Prompter, def: { webNodes: number; dbReplica: boolean }): Promise<{ webNodes: number; dbReplica: boolean }> {
+export async function askTopology(
+  p: Prompter,
+  def: { webNodes: number; dbReplica: boolean },
+): Promise<{ webNodes: number; dbReplica: boolean }> {
   const seed = def.webNodes === 2 && !def.dbReplica ? 'seed' : def.webNodes === 2 && def.dbReplica ? 'replica' : 'other';
   const choices: Choice<string>[] = [
-    { name: '2 load balancers, 2 web nodes, 1 MySQL primary (the seed article\'s)', value: 'seed' },
+    { name: "2 load balancers, 2 web nodes, 1 MySQL primary (the seed article's)", value: 'seed' },
     { name: '2 load balancers, 2 web nodes, a MySQL primary and a replica', value: 'replica' },
     { name: 'another number of web nodes', value: 'other' },
   ];
@@ -82,7 +85,7 @@ export async function askHost(
       ? (def.name ?? defaultHostName(g, i))
       : await p.input({
           message: `Name of ${label}`,
-          help: 'A short name (lower-case letters, digits, inner dashes): it becomes the host\'s hostname.',
+          help: "A short name (lower-case letters, digits, inner dashes): it becomes the host's hostname.",
           default: def.name ?? defaultHostName(g, i),
           validate: (v) => V.validHostName(v, others),
         });
@@ -127,7 +130,12 @@ export async function askSshUser(p: Prompter, def: string): Promise<string> {
 }
 
 export async function askSshPort(p: Prompter, def: number): Promise<number> {
-  const v = await p.input({ message: 'SSH port', help: 'The port sshd listens on, the same on every host.', default: String(def), validate: V.validSshPort });
+  const v = await p.input({
+    message: 'SSH port',
+    help: 'The port sshd listens on, the same on every host.',
+    default: String(def),
+    validate: V.validSshPort,
+  });
   return Number(v);
 }
 
@@ -136,7 +144,11 @@ export async function askSshKey(p: Prompter, def: string | null, opts: { keysDir
   const found = findKeys(opts.keysDir);
   const choices: Choice<string>[] = found.map((k) => ({ name: k.path, value: k.path, ...(k.comment ? { description: k.comment } : {}) }));
   if (def && !found.some((k) => k.path === def)) choices.unshift({ name: def, value: def });
-  choices.push({ name: 'the keys of my SSH agent (no key file)', value: 'agent', description: process.env.SSH_AUTH_SOCK ? 'SSH_AUTH_SOCK is set' : 'no agent runs now (SSH_AUTH_SOCK is not set)' });
+  choices.push({
+    name: 'the keys of my SSH agent (no key file)',
+    value: 'agent',
+    description: process.env.SSH_AUTH_SOCK ? 'SSH_AUTH_SOCK is set' : 'no agent runs now (SSH_AUTH_SOCK is not set)',
+  });
   choices.push({ name: 'another file...', value: 'other' });
   const pick = await p.select({
     message: 'SSH private key',
@@ -149,7 +161,7 @@ export async function askSshKey(p: Prompter, def: string | null, opts: { keysDir
   let key: string | null = null;
   await p.input({
     message: 'Path of the private key',
-    help: 'A private key file (~ is expanded; a relative path is taken from the inventory\'s folder).',
+    help: "A private key file (~ is expanded; a relative path is taken from the inventory's folder).",
     validate: (v) => {
       const r = checkPrivateKey(v, opts.baseDir);
       if (!r.ok) return r.message;
@@ -190,12 +202,12 @@ export function askVrrp(p: Prompter, def: Vrrp): Promise<Vrrp> {
     p,
     {
       message: 'VRRP adverts: multicast or unicast',
-      help: 'Multicast is VRRP\'s standard, but many providers block it: there, unicast (each LB sends to the other).',
+      help: "Multicast is VRRP's standard, but many providers block it: there, unicast (each LB sends to the other).",
       default: def,
     },
     [
-      ['multicast', 'VRRP\'s default (224.0.0.18): works on a plain LAN'],
-      ['unicast', 'to the other load balancer\'s address: works where multicast is blocked'],
+      ['multicast', "VRRP's default (224.0.0.18): works on a plain LAN"],
+      ['unicast', "to the other load balancer's address: works where multicast is blocked"],
     ],
   );
 }
@@ -213,10 +225,14 @@ export async function askAdminCidrs(p: Prompter, def: string[], whence: string):
 export function askRuntime(p: Prompter, def: Runtime): Promise<Runtime> {
   return choose<Runtime>(
     p,
-    { message: 'Load-balancer software', help: 'What runs on the load balancers; both read the same haproxy.cfg and keepalived.conf.', default: def },
+    {
+      message: 'Load-balancer software',
+      help: 'What runs on the load balancers; both read the same haproxy.cfg and keepalived.conf.',
+      default: def,
+    },
     [
-      ['bundled', 'hasetup\'s own proxy and VRRP daemon, installed by hasetup (Node.js)'],
-      ['haproxy', 'Debian\'s HAProxy and keepalived packages'],
+      ['bundled', "hasetup's own proxy and VRRP daemon, installed by hasetup (Node.js)"],
+      ['haproxy', "Debian's HAProxy and keepalived packages"],
     ],
   );
 }

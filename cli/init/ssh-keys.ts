@@ -36,7 +36,11 @@ export function findKeys(dir = join(homedir(), '.ssh')): FoundKey[] {
     .map((n) => {
       const key: FoundKey = { path: homeRelative(join(dir, n)) };
       try {
-        const comment = readFileSync(join(dir, `${n}.pub`), 'utf8').trim().split(/\s+/).slice(2).join(' ');
+        const comment = readFileSync(join(dir, `${n}.pub`), 'utf8')
+          .trim()
+          .split(/\s+/)
+          .slice(2)
+          .join(' ');
         if (comment) key.comment = comment;
       } catch {}
       return key;

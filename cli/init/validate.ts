@@ -58,7 +58,11 @@ export type AddressVerdict = { ok: true; address: string; sshHost?: string } | {
  * is what SSH connects to, and the address what the cluster uses). Unique in the cluster, not the
  * VIP, not loopback, multicast or "this network".
  */
-export async function checkAddress(s: string, others: NamedHost[], opts: { vip?: string; resolve?: Resolver } = {}): Promise<AddressVerdict> {
+export async function checkAddress(
+  s: string,
+  others: NamedHost[],
+  opts: { vip?: string; resolve?: Resolver } = {},
+): Promise<AddressVerdict> {
   const typed = s.trim();
   let address = typed;
   let sshHost: string | undefined;
@@ -73,7 +77,10 @@ export async function checkAddress(s: string, others: NamedHost[], opts: { vip?:
       address = await (opts.resolve ?? systemResolver)(typed);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      return { ok: false, message: `cannot resolve ${typed}${code ? ` (${code})` : ''}: give its IPv4 address, or a name this machine resolves` };
+      return {
+        ok: false,
+        message: `cannot resolve ${typed}${code ? ` (${code})` : ''}: give its IPv4 address, or a name this machine resolves`,
+      };
     }
     sshHost = typed;
   }
@@ -81,7 +88,8 @@ export async function checkAddress(s: string, others: NamedHost[], opts: { vip?:
   if (first === 127) return { ok: false, message: `${address} is a loopback address: give the address the other hosts reach this one on` };
   if (first === 0 || first >= 224) return { ok: false, message: `${address} is not a host's unicast address` };
   const same = others.find((o) => o.address === address);
-  if (same) return { ok: false, message: `${address} is already the address of ${same.label} (${same.name}): addresses are unique in the cluster` };
+  if (same)
+    return { ok: false, message: `${address} is already the address of ${same.label} (${same.name}): addresses are unique in the cluster` };
   const vip = opts.vip ? parseCidr(opts.vip) : null;
   if (vip && vip.address === address) return { ok: false, message: `${address} is the VIP: a host needs an address of its own` };
   return sshHost ? { ok: true, address, sshHost } : { ok: true, address };
@@ -101,7 +109,8 @@ export function validVip(s: string, lbs: NamedHost[], hosts: NamedHost[]): Verdi
     const n = ipv4ToInt(address)!;
     const net = networkOf(address, prefix);
     if (n === net) return `${address} is the network address of its /${prefix} subnet, not usable as the VIP`;
-    if (n === (net | (~maskOf(prefix) >>> 0)) >>> 0) return `${address} is the broadcast address of its /${prefix} subnet, not usable as the VIP`;
+    if (n === (net | (~maskOf(prefix) >>> 0)) >>> 0)
+      return `${address} is the broadcast address of its /${prefix} subnet, not usable as the VIP`;
   }
   return true;
 }

@@ -9,7 +9,17 @@ import { secretsPathFor } from '../../inventory/secrets.ts';
 import { expandPath } from '../../inventory/load.ts';
 import { intToIPv4, networkOf } from '../../inventory/net.ts';
 import { UserError } from '../errors.ts';
-import { defaultHostName, GROUPS, hostCounts, hostLabel, missingAnswers, type Answers, type Given, type Group, type HostAnswer } from './answers.ts';
+import {
+  defaultHostName,
+  GROUPS,
+  hostCounts,
+  hostLabel,
+  missingAnswers,
+  type Answers,
+  type Given,
+  type Group,
+  type HostAnswer,
+} from './answers.ts';
 import { answerRows, detectInterface, hostRows, problems, renderTable, vipHolder, type Row } from './checks.ts';
 import { inventoryHeader, inventoryModel, knownHostsPath } from './model.ts';
 import { probeAll, Prober, type Access, type Probe, type Target, type VipSeen } from './probe.ts';
@@ -114,7 +124,11 @@ export class Wizard {
 
   async run(): Promise<Written | null> {
     // Outside a prompt (the prompts turn Ctrl-C into an error of their own): the checks, the writing.
-    const signals: [NodeJS.Signals, number][] = [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]];
+    const signals: [NodeJS.Signals, number][] = [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+      ['SIGHUP', 129],
+    ];
     const handlers = signals.map(([sig, code]) => {
       const h = () => {
         this.prober?.removeScratch();
@@ -150,7 +164,11 @@ export class Wizard {
     }
     if (existsSync(this.o.file) && !this.o.force) {
       if (!this.o.tty) throw new UserError(`${this.shown} exists: nothing was written (--force replaces it)`, 2);
-      const yes = await this.p.confirm({ message: `${this.shown} exists. Replace it?`, help: 'Its secrets file, if any, is kept: the cluster\'s passwords stay.', default: false });
+      const yes = await this.p.confirm({
+        message: `${this.shown} exists. Replace it?`,
+        help: "Its secrets file, if any, is kept: the cluster's passwords stay.",
+        default: false,
+      });
       if (!yes) throw new UserError(`${this.shown} was kept: nothing was written`, 1);
       this.overwriteOk = true;
     }
@@ -158,15 +176,20 @@ export class Wizard {
     this.a.cluster = await this.take(g.cluster, DEFAULTS.cluster, (d) => askCluster(this.p, d!));
     const counts = hostCounts(g);
     const topologyGiven = g.webNodes !== undefined || g.dbReplica !== undefined || (g.hosts.web !== undefined && g.hosts.db !== undefined);
-    const topo = await this.take(topologyGiven ? { webNodes: counts.web, dbReplica: counts.db > 1 } : undefined, { webNodes: DEFAULTS.webNodes, dbReplica: DEFAULTS.dbReplica }, (d) =>
-      askTopology(this.p, d!),
+    const topo = await this.take(
+      topologyGiven ? { webNodes: counts.web, dbReplica: counts.db > 1 } : undefined,
+      { webNodes: DEFAULTS.webNodes, dbReplica: DEFAULTS.dbReplica },
+      (d) => askTopology(this.p, d!),
     );
     await this.askHosts({ lb: 2, web: topo.webNodes, db: g.hosts.db?.length ?? (topo.dbReplica ? 2 : 1) });
 
     this.a.sshUser = await this.take(g.sshUser, DEFAULTS.sshUser, (d) => askSshUser(this.p, d!));
     this.a.sshPort = await this.take(g.sshPort, DEFAULTS.sshPort, (d) => askSshPort(this.p, d!));
     const keyDefault = this.defaultKey();
-    this.a.sshKey = g.sshKey !== undefined ? g.sshKey : await this.take<string | null>(undefined, keyDefault, (d) => askSshKey(this.p, d ?? null, this.keyOpts()));
+    this.a.sshKey =
+      g.sshKey !== undefined
+        ? g.sshKey
+        : await this.take<string | null>(undefined, keyDefault, (d) => askSshKey(this.p, d ?? null, this.keyOpts()));
     this.a.connectTimeout = g.connectTimeout ?? DEFAULTS.connectTimeout;
     this.a.knownHosts = g.knownHosts ?? null;
 
@@ -188,7 +211,10 @@ export class Wizard {
       if (bad.length) this.out(`\n${bad.length} problem${bad.length > 1 ? 's' : ''} found.\n`);
       if (!this.o.tty) {
         if (bad.length)
-          throw new UserError(`${bad.length} problem${bad.length > 1 ? 's' : ''} found (see the table): nothing was written. Fix them and run again, or --offline to write without checking the hosts`, 1);
+          throw new UserError(
+            `${bad.length} problem${bad.length > 1 ? 's' : ''} found (see the table): nothing was written. Fix them and run again, or --offline to write without checking the hosts`,
+            1,
+          );
         break;
       }
       if (this.o.yes && bad.length === 0) break;
@@ -200,7 +226,12 @@ export class Wizard {
             ? 'The hosts were not checked (--offline).'
             : 'Every check passed.',
         choices: [
-          { name: bad.length ? `write ${this.shown} anyway (${bad.length} problem${bad.length > 1 ? 's' : ''})` : `write ${this.shown} and its secrets file`, value: 'write' },
+          {
+            name: bad.length
+              ? `write ${this.shown} anyway (${bad.length} problem${bad.length > 1 ? 's' : ''})`
+              : `write ${this.shown} and its secrets file`,
+            value: 'write',
+          },
           { name: 'change an answer', value: 'change' },
           ...(this.o.offline ? [] : [{ name: 'check the hosts again', value: 'recheck' }]),
           { name: 'quit without writing anything', value: 'quit' },
@@ -228,7 +259,9 @@ export class Wizard {
 
   private named(skip?: { g: Group; i: number }): NamedHost[] {
     return GROUPS.flatMap((g) =>
-      this.a.hosts[g].flatMap((h, i) => (skip && skip.g === g && skip.i === i ? [] : [{ label: hostLabel(g, i), name: h.name, address: h.address }])),
+      this.a.hosts[g].flatMap((h, i) =>
+        skip && skip.g === g && skip.i === i ? [] : [{ label: hostLabel(g, i), name: h.name, address: h.address }],
+      ),
     );
   }
 
@@ -241,7 +274,11 @@ export class Wizard {
         if (this.a.hosts[g][i]) continue;
         const gv = given[i];
         if (gv) {
-          this.a.hosts[g][i] = { name: gv.name ?? defaultHostName(g, i), address: gv.address, ...(gv.sshHost ? { sshHost: gv.sshHost } : {}) };
+          this.a.hosts[g][i] = {
+            name: gv.name ?? defaultHostName(g, i),
+            address: gv.address,
+            ...(gv.sshHost ? { sshHost: gv.sshHost } : {}),
+          };
           continue;
         }
         this.a.hosts[g][i] = await this.askOneHost(g, i, {});
@@ -253,11 +290,17 @@ export class Wizard {
     const others = this.named({ g, i });
     // the next address after the previous host of the same group (lb02 after lb01): a likely guess, never taken unasked
     const address = def.address ?? (i > 0 ? nextFree(this.a.hosts[g][i - 1]?.address, others) : undefined);
-    return askHost(this.p, g, i, { ...def, ...(address ? { address } : {}) }, others, { vip: this.a.vip, resolve: this.o.resolve, askName: !this.o.yes || def.name !== undefined });
+    return askHost(this.p, g, i, { ...def, ...(address ? { address } : {}) }, others, {
+      vip: this.a.vip,
+      resolve: this.o.resolve,
+      askName: !this.o.yes || def.name !== undefined,
+    });
   }
 
   private targets(): Target[] {
-    return GROUPS.flatMap((g) => this.a.hosts[g].map((h) => ({ name: h.name, group: g, address: h.address, sshHost: h.sshHost ?? h.address })));
+    return GROUPS.flatMap((g) =>
+      this.a.hosts[g].map((h) => ({ name: h.name, group: g, address: h.address, sshHost: h.sshHost ?? h.address })),
+    );
   }
 
   private access(): Access {
@@ -279,7 +322,9 @@ export class Wizard {
     for (const name of [...this.probes.keys()]) if (!all.some((t) => t.name === name)) this.probes.delete(name);
     const todo = all.filter((t) => this.probedWith.get(t.name) !== keyOf(t));
     if (todo.length === 0) return;
-    this.out(`\nContacting ${todo.length === all.length ? 'the hosts' : todo.map((t) => t.name).join(', ')} (SSH as ${access.user}, port ${access.port})...\n`);
+    this.out(
+      `\nContacting ${todo.length === all.length ? 'the hosts' : todo.map((t) => t.name).join(', ')} (SSH as ${access.user}, port ${access.port})...\n`,
+    );
     const r = await probeAll(this.prober, todo, access, { plain: this.o.plain });
     for (const t of todo) {
       this.probes.set(t.name, r.get(t.name) ?? { ok: false, error: 'not probed', fix: 'check the hosts again' });
@@ -295,9 +340,13 @@ export class Wizard {
       return;
     }
     if (!first && this.interfaceSource === 'asked') return;
-    const d = detectInterface(this.targets().filter((t) => t.group === 'lb'), this.o.offline ? new Map() : this.probes);
+    const d = detectInterface(
+      this.targets().filter((t) => t.group === 'lb'),
+      this.o.offline ? new Map() : this.probes,
+    );
     if (d.name !== undefined) {
-      if (this.a.interface !== d.name || first) this.p.note(`LB interface: ${d.name} (read from ${d.from.join(' and ')}: it carries their addresses)`);
+      if (this.a.interface !== d.name || first)
+        this.p.note(`LB interface: ${d.name} (read from ${d.from.join(' and ')}: it carries their addresses)`);
       this.a.interface = d.name;
       this.interfaceSource = 'detected';
       return;
@@ -318,9 +367,16 @@ export class Wizard {
   private vipSuggestion(): string | undefined {
     const lb = this.a.hosts.lb[0];
     if (!lb) return undefined;
-    const d = detectInterface(this.targets().filter((t) => t.group === 'lb'), this.probes);
+    const d = detectInterface(
+      this.targets().filter((t) => t.group === 'lb'),
+      this.probes,
+    );
     const prefix = d.name !== undefined ? d.prefix : 24;
-    const taken = new Set(this.named().map((h) => h.address!).filter(Boolean));
+    const taken = new Set(
+      this.named()
+        .map((h) => h.address!)
+        .filter(Boolean),
+    );
     for (const p of this.probes.values())
       if (p.ok) {
         p.neighbours.forEach((n) => taken.add(n));
@@ -332,11 +388,11 @@ export class Wizard {
   /** This machine's address as the hosts see it ($SSH_CONNECTION), else as this machine would reach the first LB. */
   private async adminSuggestion(): Promise<{ cidrs: string[]; whence: string }> {
     const seen = [...new Set([...this.probes.values()].flatMap((p) => (p.ok && p.controller ? [p.controller] : [])))];
-    if (seen.length) return { cidrs: seen.map((s) => `${s}/32`), whence: 'this machine\'s address as the hosts see it' };
+    if (seen.length) return { cidrs: seen.map((s) => `${s}/32`), whence: "this machine's address as the hosts see it" };
     const lb = this.a.hosts.lb[0];
     const local = lb ? await localAddressTowards(lb.address) : null;
-    if (local && local !== '0.0.0.0') return { cidrs: [`${local}/32`], whence: 'this machine\'s address towards the first load balancer' };
-    return { cidrs: [`${intToIPv4(networkOf(lb.address, 24))}/24`], whence: 'the load balancers\' /24' };
+    if (local && local !== '0.0.0.0') return { cidrs: [`${local}/32`], whence: "this machine's address towards the first load balancer" };
+    return { cidrs: [`${intToIPv4(networkOf(lb.address, 24))}/24`], whence: "the load balancers' /24" };
   }
 
   private async check(): Promise<Row[]> {
@@ -353,7 +409,11 @@ export class Wizard {
         const p = this.probes.get(t.name);
         if (!p?.ok || !this.prober) return;
         if (holder) seen.set(t.name, { state: 'held', by: holder });
-        else seen.set(t.name, await this.prober.vipSeen(t, this.access(), vip, p.facts).catch((e: Error) => ({ state: 'unknown' as const, why: e.message })));
+        else
+          seen.set(
+            t.name,
+            await this.prober.vipSeen(t, this.access(), vip, p.facts).catch((e: Error) => ({ state: 'unknown' as const, why: e.message })),
+          );
       }),
     );
     for (const t of this.targets()) rows.push(...hostRows(t, this.probes.get(t.name), a, seen.get(t.name)));
@@ -362,7 +422,9 @@ export class Wizard {
 
   private showAnswers(): void {
     const a = this.answers;
-    const hosts = GROUPS.map((g) => a.hosts[g].map((h) => `${h.name} ${h.sshHost ? `${h.sshHost} (${h.address})` : h.address}`).join(', ')).join('; ');
+    const hosts = GROUPS.map((g) =>
+      a.hosts[g].map((h) => `${h.name} ${h.sshHost ? `${h.sshHost} (${h.address})` : h.address}`).join(', '),
+    ).join('; ');
     this.out(
       [
         '',
@@ -378,7 +440,9 @@ export class Wizard {
   /** The "change an answer" menu: one answer, asked again with its current value as the default. */
   private async change(): Promise<void> {
     const a = this.answers;
-    const hostChoices = GROUPS.flatMap((g) => a.hosts[g].map((h, i) => ({ name: `${h.name} (${h.sshHost ?? h.address})`, value: `host:${g}:${i}` })));
+    const hostChoices = GROUPS.flatMap((g) =>
+      a.hosts[g].map((h, i) => ({ name: `${h.name} (${h.sshHost ?? h.address})`, value: `host:${g}:${i}` })),
+    );
     const what = await this.p.select({
       message: 'Which answer?',
       help: 'It is asked again with its current value as the default.',
@@ -422,7 +486,8 @@ export class Wizard {
   }
 
   private async write(): Promise<Written> {
-    if (existsSync(this.o.file) && !this.overwriteOk) throw new UserError(`${this.shown} appeared meanwhile: nothing was written (--force replaces it)`, 1);
+    if (existsSync(this.o.file) && !this.overwriteOk)
+      throw new UserError(`${this.shown} appeared meanwhile: nothing was written (--force replaces it)`, 1);
     const text = renderInventoryYaml(inventoryModel(this.answers), { header: inventoryHeader() });
     // No signal may cut the writing in two: it takes milliseconds.
     const hold = () => {};
@@ -432,7 +497,7 @@ export class Wizard {
       const added = this.prober ? await this.prober.recordKeys(this.targets(), this.answers.sshPort) : 0;
       this.out(
         `\nWrote ${this.shown}` +
-          `\n${w.secretsCreated ? 'Wrote' : 'Kept'} ${secretsPathFor(this.shown)} (mode 0600${w.secretsCreated ? ', generated passwords' : ': its passwords are the cluster\'s'})` +
+          `\n${w.secretsCreated ? 'Wrote' : 'Kept'} ${secretsPathFor(this.shown)} (mode 0600${w.secretsCreated ? ', generated passwords' : ": its passwords are the cluster's"})` +
           (added ? `\nRecorded ${added} host key${added > 1 ? 's' : ''} in ${this.prober!.knownHosts}` : '') +
           `\nNext: hasetup apply ${this.shown}\n`,
       );

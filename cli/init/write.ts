@@ -41,14 +41,16 @@ async function writeAtomically(file: string, text: string, mode: number): Promis
  */
 export async function writeInventory(file: string, text: string, shown: string): Promise<Written> {
   const check = checkInventoryText(text, shown);
-  if (!check.ok) throw new Error(`the wizard built an inventory the loader refuses (nothing was written):\n${check.errors.map(formatIssue).join('\n')}`);
+  if (!check.ok)
+    throw new Error(`the wizard built an inventory the loader refuses (nothing was written):\n${check.errors.map(formatIssue).join('\n')}`);
   await mkdir(dirname(file), { recursive: true });
   const secrets = secretsPathFor(file);
   const secretsCreated = !existsSync(secrets);
   try {
     await loadSecrets(file, { create: true, displayName: secretsPathFor(shown) });
   } catch (e) {
-    if (e instanceof InventoryError) throw new UserError(`nothing was written: the secrets file next to the inventory is not usable:\n${e.message}`);
+    if (e instanceof InventoryError)
+      throw new UserError(`nothing was written: the secrets file next to the inventory is not usable:\n${e.message}`);
     throw e;
   }
   try {

@@ -60,7 +60,13 @@ export async function prepareUpper(cfg: LabConfig, host: LabHost, all: LabHost[]
   writeFileSync(join(upper, 'etc/machine-id'), `${randomBytes(16).toString('hex')}\n`, { mode: 0o444 });
   writeFileSync(
     join(upper, 'etc/hosts'),
-    ['127.0.0.1\tlocalhost', `127.0.1.1\t${host.name}`, '::1\tlocalhost ip6-localhost ip6-loopback', ...all.map((h) => `${h.address}\t${h.name}`), ''].join('\n'),
+    [
+      '127.0.0.1\tlocalhost',
+      `127.0.1.1\t${host.name}`,
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      ...all.map((h) => `${h.address}\t${h.name}`),
+      '',
+    ].join('\n'),
   );
   writeFileSync(join(upper, 'root/.ssh/authorized_keys'), pubKey.trim() + '\n', { mode: 0o600 });
   const hk = join(upper, 'etc/ssh/ssh_host_ed25519_key');
@@ -81,7 +87,8 @@ export function launchHost(cfg: LabConfig, host: LabHost, baseDir: string, repoD
     `--net=${netnsPath(hostNs(cfg, host.name))}`,
     'systemd-nspawn',
     '--quiet',
-    '-D', baseDir,
+    '-D',
+    baseDir,
     `--overlay=${baseDir}:${upperDir(cfg, host.name)}:/`,
     '--boot',
     '--register=no',
@@ -92,7 +99,8 @@ export function launchHost(cfg: LabConfig, host: LabHost, baseDir: string, repoD
     '--link-journal=no',
     '--console=read-only',
     `--bind-ro=${repoDir}:${REPO_MOUNT}`,
-    '-M', `${cfg.prefix}${host.name}`,
+    '-M',
+    `${cfg.prefix}${host.name}`,
     `--hostname=${host.name}`,
   ];
   const script = [...cgroups.map((cg) => `echo $$ > ${shq(join(cg, 'cgroup.procs'))}`), `exec ${nspawn.map(shq).join(' ')}`].join(' && ');
@@ -181,14 +189,22 @@ export async function stopHost(launcher: Launcher | undefined, cgroups: string[]
 /** The ssh command line that reaches a lab host (run it inside the ctl namespace). */
 export function sshArgs(cfg: LabConfig, address: string, opts: { tty?: boolean; batch?: boolean } = {}): string[] {
   return [
-    '-F', '/dev/null',
-    '-i', keyPath(cfg),
-    '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${knownHostsPath(cfg)}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'ConnectTimeout=5',
-    '-o', 'LogLevel=ERROR',
+    '-F',
+    '/dev/null',
+    '-i',
+    keyPath(cfg),
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `UserKnownHostsFile=${knownHostsPath(cfg)}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'LogLevel=ERROR',
     ...(opts.batch === false ? [] : ['-o', 'BatchMode=yes']),
     ...(opts.tty ? ['-t'] : ['-T']),
     `root@${address}`,

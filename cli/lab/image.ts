@@ -75,9 +75,7 @@ export function machineAptSources(etc = '/etc/apt'): AptSource[] {
   if (chosen.length === 0) {
     const release = all.find((s) => /^[a-z]+$/.test(s.suite) && s.components.includes('main'));
     if (release) {
-      chosen = all
-        .filter((s) => suiteOf(s.suite) === release.suite)
-        .map((s) => ({ ...s, suite: s.suite.replace(release.suite, SUITE) }));
+      chosen = all.filter((s) => suiteOf(s.suite) === release.suite).map((s) => ({ ...s, suite: s.suite.replace(release.suite, SUITE) }));
     }
   }
   const seen = new Set<string>();
@@ -91,7 +89,9 @@ export function machineAptSources(etc = '/etc/apt'): AptSource[] {
       return true;
     });
   if (chosen.length === 0) {
-    throw new Error(`no Debian ${SUITE} mirror (or any Debian release's "main") found in ${etc}/sources.list{,.d}: the lab takes its mirror from there`);
+    throw new Error(
+      `no Debian ${SUITE} mirror (or any Debian release's "main") found in ${etc}/sources.list{,.d}: the lab takes its mirror from there`,
+    );
   }
   return chosen;
 }
@@ -108,7 +108,11 @@ export async function machineAptOptions(): Promise<string> {
   if (r.code !== 0) return '';
   return r.stdout
     .split('\n')
-    .filter((l) => /^Acquire::(Check-Valid-Until|Check-Date|Retries|https?::Proxy|ftp::Proxy|https?::Timeout)\b/i.test(l) || /^Acquire::https?::Proxy::/i.test(l))
+    .filter(
+      (l) =>
+        /^Acquire::(Check-Valid-Until|Check-Date|Retries|https?::Proxy|ftp::Proxy|https?::Timeout)\b/i.test(l) ||
+        /^Acquire::https?::Proxy::/i.test(l),
+    )
     .join('\n');
 }
 
@@ -200,7 +204,8 @@ function cacheDirsInUse(cacheDir: string): Set<string> {
     } catch {
       continue;
     }
-    for (const m of text.matchAll(new RegExp(`${cacheDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/((?:base|repo)-[0-9a-f]+)`, 'g'))) used.add(m[1]);
+    for (const m of text.matchAll(new RegExp(`${cacheDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/((?:base|repo)-[0-9a-f]+)`, 'g')))
+      used.add(m[1]);
   }
   return used;
 }
@@ -225,7 +230,13 @@ export function pruneCache(cfg: LabConfig, keys: CacheKeys): string[] {
 
 /** A Release file for a flat repository, so that apt takes it without warnings. */
 function releaseFile(repo: string): string {
-  const lines = [`Origin: hasetup-lab`, `Label: hasetup-lab`, `Suite: ${SUITE}`, `Architectures: all ${process.arch === 'x64' ? 'amd64' : process.arch}`, `Date: ${new Date().toUTCString()}`];
+  const lines = [
+    `Origin: hasetup-lab`,
+    `Label: hasetup-lab`,
+    `Suite: ${SUITE}`,
+    `Architectures: all ${process.arch === 'x64' ? 'amd64' : process.arch}`,
+    `Date: ${new Date().toUTCString()}`,
+  ];
   for (const [algo, name] of [
     ['md5', 'MD5Sum'],
     ['sha256', 'SHA256'],
@@ -259,14 +270,22 @@ export async function ensureRepo(cfg: LabConfig, sources: AptSource[], keys: Cac
     writeFileSync(join(work, 'sources.list'), sourcesListText(sources));
     const apt = [
       '-q',
-      '-o', `Dir::State::status=${join(baseDir, 'var/lib/dpkg/status')}`,
-      '-o', `Dir::Etc::SourceList=${join(work, 'sources.list')}`,
-      '-o', `Dir::Etc::SourceParts=${join(work, 'no-parts')}`,
-      '-o', `Dir::State::Lists=${join(work, 'lists')}`,
-      '-o', `Dir::Cache::Archives=${join(work, 'archives')}`,
-      '-o', 'Dir::Cache::pkgcache=',
-      '-o', 'Dir::Cache::srcpkgcache=',
-      '-o', 'Debug::NoLocking=1',
+      '-o',
+      `Dir::State::status=${join(baseDir, 'var/lib/dpkg/status')}`,
+      '-o',
+      `Dir::Etc::SourceList=${join(work, 'sources.list')}`,
+      '-o',
+      `Dir::Etc::SourceParts=${join(work, 'no-parts')}`,
+      '-o',
+      `Dir::State::Lists=${join(work, 'lists')}`,
+      '-o',
+      `Dir::Cache::Archives=${join(work, 'archives')}`,
+      '-o',
+      'Dir::Cache::pkgcache=',
+      '-o',
+      'Dir::Cache::srcpkgcache=',
+      '-o',
+      'Debug::NoLocking=1',
     ];
     try {
       await runOk('apt-get', [...apt, 'update']);

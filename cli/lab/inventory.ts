@@ -14,7 +14,13 @@ export interface LabInventoryOptions {
   runtime?: 'bundled' | 'haproxy';
 }
 
-export function labInventoryText(inventory: string, hosts: LabHost[], key: string, knownHosts: string, opts: LabInventoryOptions = {}): string {
+export function labInventoryText(
+  inventory: string,
+  hosts: LabHost[],
+  key: string,
+  knownHosts: string,
+  opts: LabInventoryOptions = {},
+): string {
   const group = (g: string) => hosts.filter((h) => h.group === g);
   const doc = {
     cluster: 'lab',
@@ -37,7 +43,7 @@ export function labInventoryText(inventory: string, hosts: LabHost[], key: strin
   };
   return (
     '# Written by `hasetup lab up`: the lab hosts (systemd containers on this machine). They are reached\n' +
-    '# from the lab\'s controller namespace: `hasetup lab exec -- hasetup apply <this file>`.\n' +
+    "# from the lab's controller namespace: `hasetup lab exec -- hasetup apply <this file>`.\n" +
     stringify(doc, { lineWidth: 0 })
   );
 }

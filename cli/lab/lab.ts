@@ -2,7 +2,18 @@
 // Linux machine, on a private network reached from the lab's controller namespace "ctl".
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
-import { ALL_HOSTS, CTL_ADDRESS, DEFAULT_WEBS, defaultInventoryPath, hostsFor, labConfig, LabError, type LabConfig, type LabHost, type LabOptions } from './config.ts';
+import {
+  ALL_HOSTS,
+  CTL_ADDRESS,
+  DEFAULT_WEBS,
+  defaultInventoryPath,
+  hostsFor,
+  labConfig,
+  LabError,
+  type LabConfig,
+  type LabHost,
+  type LabOptions,
+} from './config.ts';
 import { cacheKeys, ensureBaseImage, ensureRepo, machineAptSources, pruneCache } from './image.ts';
 import {
   cgroupDirs,
@@ -60,7 +71,9 @@ export function ctlRun(cfg: LabConfig, cmd: string, args: string[], opts: { inpu
 
 /** Waits (up to deadlineMs) for sshd on each address, probing from ctl; address → answered. */
 export async function probeSsh(cfg: LabConfig, addresses: string[], deadlineMs: number): Promise<Record<string, boolean>> {
-  const r = await ctlRun(cfg, process.execPath, ['-e', sshProbeScript, String(deadlineMs), ...addresses], { timeoutMs: deadlineMs + 15_000 });
+  const r = await ctlRun(cfg, process.execPath, ['-e', sshProbeScript, String(deadlineMs), ...addresses], {
+    timeoutMs: deadlineMs + 15_000,
+  });
   try {
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, boolean>;
   } catch {
@@ -116,7 +129,9 @@ async function startHosts(cfg: LabConfig, state: LabState, hosts: LabHost[], all
     }
     if (Date.now() > deadline) {
       const names = hosts.filter((h) => pending.includes(h.address)).map((h) => h.name);
-      throw new Error(`sshd did not answer within ${SSH_WAIT_MS / 1000} s on ${names.join(', ')}; console of ${names[0]}:\n${tail(consoleLog(cfg, names[0]))}`);
+      throw new Error(
+        `sshd did not answer within ${SSH_WAIT_MS / 1000} s on ${names.join(', ')}; console of ${names[0]}:\n${tail(consoleLog(cfg, names[0]))}`,
+      );
     }
     const answered = await probeSsh(cfg, pending, 5_000);
     pending = pending.filter((a) => !answered[a]);
@@ -124,7 +139,10 @@ async function startHosts(cfg: LabConfig, state: LabState, hosts: LabHost[], all
   // a real login on each (key and host key both checked), and apt's lists from the local repository
   const checks = await Promise.all(hosts.map((h) => labSsh(cfg, h.address, 'apt-get -qq update', 120_000)));
   checks.forEach((r, i) => {
-    if (r.code !== 0) throw new Error(`ssh root@${hosts[i].address} (${hosts[i].name}) 'apt-get update' failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
+    if (r.code !== 0)
+      throw new Error(
+        `ssh root@${hosts[i].address} (${hosts[i].name}) 'apt-get update' failed (${r.code}): ${(r.stderr || r.stdout).trim()}`,
+      );
   });
 }
 
@@ -207,7 +225,8 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
             await startHosts(cfg, existing, more, all, check);
           } catch (err) {
             // take back only what this step started
-            const mine = (x: string) => names.some((n) => x === hostNs(cfg, n) || x === hostDir(cfg, n) || x.endsWith(`/${cfg.prefix}${n}`));
+            const mine = (x: string) =>
+              names.some((n) => x === hostNs(cfg, n) || x === hostDir(cfg, n) || x.endsWith(`/${cfg.prefix}${n}`));
             for (const n of names)
               await stopHost(
                 existing.launchers.find((l) => l.host === n),
@@ -230,8 +249,12 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
           log(`${names.join(', ')} up; inventory rewritten: ${existing.inventory}`);
           return { inventory: existing.inventory, started: false, state: existing };
         }
-        const inventory = writeLabInventory(inventoryPath, stateHosts(existing), keyPath(cfg), knownHostsPath(cfg), { runtime: opts.runtime });
-        log(`lab "${cfg.name}" is already up (${stateHosts(existing).length} hosts since ${existing.startedAt}); nothing to do. Inventory: ${inventory}`);
+        const inventory = writeLabInventory(inventoryPath, stateHosts(existing), keyPath(cfg), knownHostsPath(cfg), {
+          runtime: opts.runtime,
+        });
+        log(
+          `lab "${cfg.name}" is already up (${stateHosts(existing).length} hosts since ${existing.startedAt}); nothing to do. Inventory: ${inventory}`,
+        );
         return { inventory, started: false, state: existing };
       }
       if (existing) {
@@ -360,7 +383,13 @@ export async function labStatus(cfg: LabConfig): Promise<LabStatus> {
   if (!state) return { up: false, recorded: false, hosts: [] };
   const hosts = stateHosts(state);
   const ctlOk = netnsExists(ctlNs(cfg)) && netnsExists(bridgeNs(cfg));
-  const answered = ctlOk ? await probeSsh(cfg, hosts.map((h) => h.address), 1_500) : {};
+  const answered = ctlOk
+    ? await probeSsh(
+        cfg,
+        hosts.map((h) => h.address),
+        1_500,
+      )
+    : {};
   const rows = hosts.map((h) => {
     const l = state.launchers.find((x) => x.host === h.name);
     return {
@@ -379,7 +408,12 @@ export function hostAddress(cfg: LabConfig, name: string): string {
   const state = readState(cfg);
   if (!state || !labRunning(state)) throw new LabError(`lab "${cfg.name}" is not up: run \`hasetup lab up\` first`);
   const h = stateHosts(state).find((x) => x.name === name || x.address === name);
-  if (!h) throw new LabError(`no lab host "${name}"; the hosts are ${stateHosts(state).map((x) => x.name).join(', ')}`);
+  if (!h)
+    throw new LabError(
+      `no lab host "${name}"; the hosts are ${stateHosts(state)
+        .map((x) => x.name)
+        .join(', ')}`,
+    );
   return h.address;
 }
 

@@ -13,7 +13,10 @@ export const netnsExists = (ns: string): boolean => existsSync(netnsPath(ns));
 
 /** Creates a namespace; `record` is called before creation so a failure half-way is still cleaned up. */
 async function addNs(ns: string, record: (ns: string) => void): Promise<void> {
-  if (netnsExists(ns)) throw new Error(`network namespace ${ns} already exists: another lab of the same name is running, or one was left behind without its state file (then remove it: ip netns delete ${ns})`);
+  if (netnsExists(ns))
+    throw new Error(
+      `network namespace ${ns} already exists: another lab of the same name is running, or one was left behind without its state file (then remove it: ip netns delete ${ns})`,
+    );
   record(ns);
   await runOk('ip', ['netns', 'add', ns]);
   await runOk('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -37,7 +40,8 @@ export async function createNode(cfg: LabConfig, ns: string, tag: string, addres
   await runOk('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
 }
 
-export const createCtl = (cfg: LabConfig, record: (ns: string) => void): Promise<void> => createNode(cfg, ctlNs(cfg), 'ctl', CTL_ADDRESS, record);
+export const createCtl = (cfg: LabConfig, record: (ns: string) => void): Promise<void> =>
+  createNode(cfg, ctlNs(cfg), 'ctl', CTL_ADDRESS, record);
 
 /** Deletes a namespace this lab created (its veth goes with it; the bridge goes with the bridge's). */
 export async function deleteNs(ns: string): Promise<void> {

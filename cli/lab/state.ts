@@ -41,7 +41,10 @@ export function readState(cfg: LabConfig): LabState | null {
   try {
     return JSON.parse(readFileSync(p, 'utf8')) as LabState;
   } catch (err) {
-    throw new Error(`the lab state file ${p} is unreadable: remove the lab's namespaces (ip netns list | grep ${cfg.prefix}) by hand, then the file`, { cause: err });
+    throw new Error(
+      `the lab state file ${p} is unreadable: remove the lab's namespaces (ip netns list | grep ${cfg.prefix}) by hand, then the file`,
+      { cause: err },
+    );
   }
 }
 

@@ -4,7 +4,21 @@
 // libvirtd and virtlogd are started when they are not running (and stopped again by `down`), and
 // `up` writes an inventory for `hasetup apply` from what `vagrant ssh-config` reports.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, copyFileSync, chmodSync, chownSync, statSync, openSync, closeSync, constants as fsc } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+  rmSync,
+  copyFileSync,
+  chmodSync,
+  chownSync,
+  statSync,
+  openSync,
+  closeSync,
+  constants as fsc,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -74,7 +88,10 @@ const LIBVIRT_URI = 'qemu:///system';
 const KERNEL_DIR = '/var/lib/libvirt/boot/hasetup-vagrant';
 
 function stateFile(root: string): string {
-  return join(process.env.VAGRANT_DOTFILE_PATH ? resolve(root, process.env.VAGRANT_DOTFILE_PATH) : join(root, '.vagrant'), 'hasetup-state.json');
+  return join(
+    process.env.VAGRANT_DOTFILE_PATH ? resolve(root, process.env.VAGRANT_DOTFILE_PATH) : join(root, '.vagrant'),
+    'hasetup-state.json',
+  );
 }
 
 function readState(root: string): LabState | null {
@@ -102,13 +119,27 @@ function showOutput(d: string): void {
  * it takes longer (a paused libvirt domain makes `vagrant up` wait forever). `show` streams its
  * output to ours (stderr) as well as capturing it.
  */
-const run = (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; show?: boolean; input?: string } = {}): Promise<RunResult> =>
-  runCommand(cmd, args, { env: opts.env, cwd: opts.cwd, timeoutMs: opts.timeoutMs, input: opts.input ?? '', group: true, onOutput: opts.show ? showOutput : undefined });
+const run = (
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; show?: boolean; input?: string } = {},
+): Promise<RunResult> =>
+  runCommand(cmd, args, {
+    env: opts.env,
+    cwd: opts.cwd,
+    timeoutMs: opts.timeoutMs,
+    input: opts.input ?? '',
+    group: true,
+    onOutput: opts.show ? showOutput : undefined,
+  });
 
 async function must(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
   const r = await run(cmd, args, opts);
   if (r.timedOut) throw new UserError(`${cmd} ${args.join(' ')}: timed out after ${Math.round((opts.timeoutMs ?? 0) / 1000)} s`);
-  if (r.code !== 0) throw new UserError(`${cmd} ${args.join(' ')} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+  if (r.code !== 0)
+    throw new UserError(
+      `${cmd} ${args.join(' ')} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`,
+    );
   return r.stdout;
 }
 
@@ -156,10 +187,40 @@ function ensureSystemAccounts(): void {
     if (!getent('group', g)) spawnSync('groupadd', ['--system', g], { stdio: 'inherit' });
   }
   if (!getent('passwd', 'libvirt-qemu')) {
-    spawnSync('useradd', ['--system', '--no-create-home', '--home-dir', '/var/lib/libvirt', '--shell', '/usr/sbin/nologin', '-g', 'libvirt-qemu', '-G', 'kvm', 'libvirt-qemu'], { stdio: 'inherit' });
+    spawnSync(
+      'useradd',
+      [
+        '--system',
+        '--no-create-home',
+        '--home-dir',
+        '/var/lib/libvirt',
+        '--shell',
+        '/usr/sbin/nologin',
+        '-g',
+        'libvirt-qemu',
+        '-G',
+        'kvm',
+        'libvirt-qemu',
+      ],
+      { stdio: 'inherit' },
+    );
   }
   if (!getent('passwd', 'libvirt-dnsmasq')) {
-    spawnSync('useradd', ['--system', '--no-create-home', '--home-dir', '/var/lib/libvirt/dnsmasq', '--shell', '/usr/sbin/nologin', '-g', 'libvirt', 'libvirt-dnsmasq'], { stdio: 'inherit' });
+    spawnSync(
+      'useradd',
+      [
+        '--system',
+        '--no-create-home',
+        '--home-dir',
+        '/var/lib/libvirt/dnsmasq',
+        '--shell',
+        '/usr/sbin/nologin',
+        '-g',
+        'libvirt',
+        'libvirt-dnsmasq',
+      ],
+      { stdio: 'inherit' },
+    );
   }
 }
 
@@ -207,7 +268,10 @@ async function startDaemon(name: string, pidFile: string): Promise<{ name: strin
 async function ensureLibvirt(st: LabState): Promise<void> {
   if (await libvirtAnswers()) return;
   for (const c of ['libvirtd', 'virtlogd', 'virsh', 'qemu-system-x86_64', 'qemu-img']) {
-    if (!have(c)) throw new UserError(`the Vagrant lab with libvirt needs ${c} (Debian: libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils)`);
+    if (!have(c))
+      throw new UserError(
+        `the Vagrant lab with libvirt needs ${c} (Debian: libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils)`,
+      );
   }
   if (process.getuid?.() !== 0) throw new UserError('libvirtd is not running; start it (or run as root so that hasetup starts it)');
   ensureSystemAccounts();
@@ -237,7 +301,10 @@ function removeLibvirtChains(): void {
         const m = /^-A (\S+) (.*-j LIBVIRT_\S+.*)$/.exec(rule);
         if (m && !m[1].startsWith('LIBVIRT_')) spawnSync(tool, ['-w', '-t', table, '-D', m[1], ...m[2].split(' ')], { stdio: 'ignore' });
       }
-      const chains = rules.split('\n').map((l) => /^-N (LIBVIRT_\S+)$/.exec(l)?.[1]).filter((c): c is string => !!c);
+      const chains = rules
+        .split('\n')
+        .map((l) => /^-N (LIBVIRT_\S+)$/.exec(l)?.[1])
+        .filter((c): c is string => !!c);
       for (const c of chains) spawnSync(tool, ['-w', '-t', table, '-F', c], { stdio: 'ignore' });
       for (const c of chains) spawnSync(tool, ['-w', '-t', table, '-X', c], { stdio: 'ignore' });
     }
@@ -256,9 +323,14 @@ async function stopDaemons(st: LabState): Promise<void> {
   };
   for (const d of [...st.startedDaemons].reverse()) {
     if (!isDaemon(d)) continue;
-    try { process.kill(d.pid, 'SIGTERM'); } catch {}
+    try {
+      process.kill(d.pid, 'SIGTERM');
+    } catch {}
     for (let i = 0; i < 100 && isDaemon(d); i++) await sleep(100);
-    if (isDaemon(d)) try { process.kill(d.pid, 'SIGKILL'); } catch {}
+    if (isDaemon(d))
+      try {
+        process.kill(d.pid, 'SIGKILL');
+      } catch {}
   }
   if (st.startedDaemons.some((d) => d.name === 'libvirtd')) removeLibvirtChains();
   for (const d of st.startedDaemons) rmSync(`/run/hasetup-vagrant-${d.name}.pid`, { force: true });
@@ -294,10 +366,14 @@ async function ensureLocalBox(root: string, env: NodeJS.ProcessEnv, box: string)
   if (!current || !(await boxInstalled(env, box))) {
     if (!existsSync(file)) {
       console.error(`vagrant lab: building the local box ${box} (mmdebstrap, a minute or two)`);
-      await must('bash', [join(root, 'lab', 'vagrant', 'build-box.sh'), dirname(file), basename(file)], { show: true, timeoutMs: 30 * 60_000 });
+      await must('bash', [join(root, 'lab', 'vagrant', 'build-box.sh'), dirname(file), basename(file)], {
+        show: true,
+        timeoutMs: 30 * 60_000,
+      });
       // Boxes of older recipes are of no more use.
       for (const f of readdirSync(dirname(file))) {
-        if (/^hasetup-bookworm(-[0-9a-f]+)?\.box(\.added)?$/.test(f) && !f.startsWith(basename(file))) rmSync(join(dirname(file), f), { force: true });
+        if (/^hasetup-bookworm(-[0-9a-f]+)?\.box(\.added)?$/.test(f) && !f.startsWith(basename(file)))
+          rmSync(join(dirname(file), f), { force: true });
       }
     }
     await must('vagrant', ['box', 'add', '--force', '--name', box, file], { env, timeoutMs: 10 * 60_000 });
@@ -307,7 +383,8 @@ async function ensureLocalBox(root: string, env: NodeJS.ProcessEnv, box: string)
   const vagrantHome = process.env.VAGRANT_HOME || join(homedir(), '.vagrant.d');
   const boxDir = join(vagrantHome, 'boxes', box.replace(/\//g, '-VAGRANTSLASH-'), '0', 'libvirt');
   for (const f of ['vmlinuz', 'initrd.img']) {
-    if (!existsSync(join(boxDir, f))) throw new UserError(`the box ${box} has no ${f} in ${boxDir}: remove it (vagrant box remove ${box}) and ${file}, then try again`);
+    if (!existsSync(join(boxDir, f)))
+      throw new UserError(`the box ${box} has no ${f} in ${boxDir}: remove it (vagrant box remove ${box}) and ${file}, then try again`);
   }
   if (process.getuid?.() !== 0) {
     // Without root, the kernel is booted from the box folder: the user libvirt runs QEMU as must be
@@ -341,7 +418,27 @@ export async function detectDriver(kernel?: string): Promise<'kvm' | 'qemu'> {
     return 'qemu';
   }
   if (!kernel || !have('qemu-system-x86_64')) return 'kvm';
-  const r = await run('qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-m', '256', '-nographic', '-no-reboot', '-nodefaults', '-serial', 'stdio', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1 root=/dev/nonexistent'], { timeoutMs: 30_000 });
+  const r = await run(
+    'qemu-system-x86_64',
+    [
+      '-accel',
+      'kvm',
+      '-cpu',
+      'host',
+      '-m',
+      '256',
+      '-nographic',
+      '-no-reboot',
+      '-nodefaults',
+      '-serial',
+      'stdio',
+      '-kernel',
+      kernel,
+      '-append',
+      'console=ttyS0 panic=-1 root=/dev/nonexistent',
+    ],
+    { timeoutMs: 30_000 },
+  );
   return /VFS: Unable to mount root|Kernel panic/.test(r.stdout) ? 'kvm' : 'qemu';
 }
 
@@ -382,7 +479,10 @@ export function parseSshConfig(text: string): SshEntry[] {
 export function tcpReachable(host: string, port: number, timeoutMs = 3000): Promise<boolean> {
   return new Promise((res) => {
     const s = connect({ host, port });
-    const done = (ok: boolean) => { s.destroy(); res(ok); };
+    const done = (ok: boolean) => {
+      s.destroy();
+      res(ok);
+    };
     s.setTimeout(timeoutMs, () => done(false));
     s.once('connect', () => done(true));
     s.once('error', () => done(false));
@@ -538,14 +638,24 @@ async function up(opts: { inventoryOut: string }): Promise<void> {
       return;
     }
   }
-  const st: LabState = prev ?? { provider: prov, box: process.env.HASETUP_VAGRANT_BOX || (prov === 'libvirt' ? plan.local_box : plan.default_box), startedDaemons: [] };
+  const st: LabState = prev ?? {
+    provider: prov,
+    box: process.env.HASETUP_VAGRANT_BOX || (prov === 'libvirt' ? plan.local_box : plan.default_box),
+    startedDaemons: [],
+  };
   writeState(root, st);
   try {
     if (st.provider === 'libvirt') {
       await ensureLibvirt(st);
       writeState(root, st);
       const pools = await virsh(['pool-list', '--all', '--name']);
-      if (!pools.stdout.split('\n').map((s) => s.trim()).includes('default')) st.createdPool = 'default';
+      if (
+        !pools.stdout
+          .split('\n')
+          .map((s) => s.trim())
+          .includes('default')
+      )
+        st.createdPool = 'default';
     }
     let env = vagrantEnv(root, st);
     if (st.provider === 'libvirt' && st.box === plan.local_box) {
@@ -569,7 +679,9 @@ async function up(opts: { inventoryOut: string }): Promise<void> {
       const failed = await hostsNotUp(root, st, plan);
       await printBootDiagnostics(st, plan, failed);
       if (failed.length === 0) throw new UserError(`vagrant up failed (exit ${code})`);
-      console.error(`vagrant lab: vagrant up failed (exit ${code}); ${failed.join(', ')} did not come up: destroying ${failed.length > 1 ? 'them' : 'it'} and trying once more`);
+      console.error(
+        `vagrant lab: vagrant up failed (exit ${code}); ${failed.join(', ')} did not come up: destroying ${failed.length > 1 ? 'them' : 'it'} and trying once more`,
+      );
       const d = await run('vagrant', ['destroy', '-f', ...failed], { env, show: true, timeoutMs: 600_000 });
       if (d.code !== 0) throw new UserError(`vagrant destroy -f ${failed.join(' ')} failed (exit ${d.code})`);
       const again = await vagrantUpCmd(failed);
@@ -588,7 +700,9 @@ async function up(opts: { inventoryOut: string }): Promise<void> {
     console.error(`vagrant lab: up; inventory written to ${opts.inventoryOut}`);
   } catch (err) {
     if (prev) {
-      console.error('vagrant lab: up failed; the lab was there before, so it is left as it is (hasetup lab down --provider vagrant removes it)');
+      console.error(
+        'vagrant lab: up failed; the lab was there before, so it is left as it is (hasetup lab down --provider vagrant removes it)',
+      );
       throw err;
     }
     console.error('vagrant lab: up failed, cleaning up');
@@ -636,7 +750,10 @@ async function down(): Promise<void> {
       if (u.code !== 0) problems.push(`cannot remove the libvirt network ${n}: ${u.stderr.trim()}`);
     }
     // Disks of VMs a cut-short `up` created without a domain, and the box's base volume.
-    const vols = (await virsh(['vol-list', 'default'])).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
+    const vols = (await virsh(['vol-list', 'default'])).stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)[0])
+      .filter(Boolean);
     const boxVol = st.box.replace(/\//g, '-VAGRANTSLASH-');
     for (const v of vols) {
       const vmDisk = plan.hosts.some((h) => v === `${prefix}${h.name}.img`);
@@ -667,14 +784,20 @@ export function consoleLogFile(plan: VagrantPlan, host: string): string {
  */
 async function printBootDiagnostics(st: LabState, plan: VagrantPlan, hosts: string[]): Promise<void> {
   if (st.provider !== 'libvirt') return;
-  const leases = await virsh(['net-dhcp-leases', plan.management_network.name], 10_000).catch(() => ({ stdout: '', stderr: '(virsh failed)' }));
+  const leases = await virsh(['net-dhcp-leases', plan.management_network.name], 10_000).catch(() => ({
+    stdout: '',
+    stderr: '(virsh failed)',
+  }));
   console.error(`vagrant lab: DHCP leases on ${plan.management_network.name}:\n${(leases.stdout || leases.stderr).trimEnd()}`);
   for (const name of hosts) {
     const file = consoleLogFile(plan, name);
     let tail = '(no console log)';
     try {
-      // eslint-disable-next-line no-control-regex
-      const lines = readFileSync(file, 'utf8').replace(/\r|\x1b\[[0-9;]*[A-Za-z]/g, '').split('\n').filter((l) => l.trim());
+      const lines = readFileSync(file, 'utf8')
+        // eslint-disable-next-line no-control-regex
+        .replace(/\r|\x1b\[[0-9;]*[A-Za-z]/g, '')
+        .split('\n')
+        .filter((l) => l.trim());
       tail = lines.slice(-15).join('\n') || '(empty)';
     } catch {}
     console.error(`vagrant lab: end of ${name}'s console (${file}):\n${tail}`);
@@ -724,7 +847,9 @@ export async function vagrantStatus(): Promise<void> {
     if (!ssh) up = false;
     rows.push([h.name.padEnd(7), h.address.padEnd(12), state.padEnd(12), ssh ? 'answers' : 'silent'].join(' '));
   }
-  console.log(`vagrant lab: ${!st ? 'down' : up ? 'up' : 'NOT fully up'}${st ? ` (provider ${st.provider}, box ${st.box}${st.driver ? `, ${st.driver}` : ''})` : ''}`);
+  console.log(
+    `vagrant lab: ${!st ? 'down' : up ? 'up' : 'NOT fully up'}${st ? ` (provider ${st.provider}, box ${st.box}${st.driver ? `, ${st.driver}` : ''})` : ''}`,
+  );
   console.log(['HOST'.padEnd(7), 'ADDRESS'.padEnd(12), 'STATE'.padEnd(12), 'SSHD'].join(' '));
   for (const r of rows) console.log(r);
   if (!up) process.exitCode = 1;

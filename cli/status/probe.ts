@@ -68,10 +68,7 @@ export function statusScript(h: Host, units: string[], mark: string): string {
   }
   if (h.group === 'web') parts.push(s('apache', `curl -s --max-time 2 'http://127.0.0.1/server-status?auto'`));
   if (h.group === 'db')
-    parts.push(
-      s('db', `mariadb -N -B -e 'SELECT 1' && echo answers`),
-      h.primary ? '' : s('repl', `mariadb -e 'SHOW REPLICA STATUS\\G'`),
-    );
+    parts.push(s('db', `mariadb -N -B -e 'SELECT 1' && echo answers`), h.primary ? '' : s('repl', `mariadb -e 'SHOW REPLICA STATUS\\G'`));
   return parts.filter(Boolean).join('\n');
 }
 
@@ -91,7 +88,13 @@ export function parseShowStat(csv: string): ServerView[] {
     // drained in the configuration (weight 0, as `hasetup drain` leaves it across reloads): DRAIN, as
     // the runtime API's drain shows it
     const status = at(f, 'weight') === '0' && /^UP/.test(at(f, 'status')) ? 'DRAIN' : at(f, 'status');
-    const row: ServerView = { backend: at(f, 'pxname'), server: sv, status, sessions: Number(at(f, 'scur')) || 0, queued: Number(at(f, 'qcur')) || 0 };
+    const row: ServerView = {
+      backend: at(f, 'pxname'),
+      server: sv,
+      status,
+      sessions: Number(at(f, 'scur')) || 0,
+      queued: Number(at(f, 'qcur')) || 0,
+    };
     const check = at(f, 'check_status');
     if (check) row.check = check.replace(/^\*/, '');
     out.push(row);
@@ -154,7 +157,11 @@ export function parseStatus(h: Host, inv: Inventory, out: string, mark: string):
     if (!h.primary) {
       const field = (k: string) => new RegExp(`^\\s*${k}: ?(.*)$`, 'm').exec(sec.repl ?? '')?.[1]?.trim() ?? '';
       const lag = field('Seconds_Behind_Master');
-      r.db.replication = { io: field('Slave_IO_Running') || 'No', sql: field('Slave_SQL_Running') || 'No', lagSeconds: lag === '' || lag === 'NULL' ? null : Number(lag) };
+      r.db.replication = {
+        io: field('Slave_IO_Running') || 'No',
+        sql: field('Slave_SQL_Running') || 'No',
+        lagSeconds: lag === '' || lag === 'NULL' ? null : Number(lag),
+      };
       const err = field('Last_IO_Error') || field('Last_SQL_Error');
       if (err) r.db.replication.error = err;
     }

@@ -36,9 +36,17 @@ export function buildReport(inv: Inventory, hosts: HostReport[]): StatusReport {
   const report: StatusReport = { vip: { address: inv.vip.address, holders }, hosts, problems };
   if (tls) {
     const daysLeft = Math.floor((Date.parse(tls.notAfter) - Date.now()) / 86_400_000);
-    report.https = { port: tls.port, redirect: tls.redirect, names: tls.names, notAfter: tls.notAfter, daysLeft, generated: tls.source.kind === 'generated' };
+    report.https = {
+      port: tls.port,
+      redirect: tls.redirect,
+      names: tls.names,
+      notAfter: tls.notAfter,
+      daysLeft,
+      generated: tls.source.kind === 'generated',
+    };
     // a generated certificate is renewed by the next apply; the user's own must be replaced by the user
-    if (daysLeft < 14 && tls.source.kind === 'files') problems.push(`HTTPS: the certificate expires in ${daysLeft} days (${tls.notAfter.slice(0, 10)}): replace ${tls.source.certificate}`);
+    if (daysLeft < 14 && tls.source.kind === 'files')
+      problems.push(`HTTPS: the certificate expires in ${daysLeft} days (${tls.notAfter.slice(0, 10)}): replace ${tls.source.certificate}`);
   }
   return report;
 }
@@ -47,7 +55,10 @@ function detail(h: HostReport, all: HostReport[]): string {
   if (!h.reachable) return `UNREACHABLE ${h.error ?? ''}`;
   const parts: string[] = [];
   if (h.group === 'lb') {
-    if (h.vrrp) parts.push(`${h.vrrp.state} priority ${h.vrrp.priority ?? '?'}${h.vrrp.basePriority !== undefined && h.vrrp.basePriority !== h.vrrp.priority ? ` (base ${h.vrrp.basePriority})` : ''} ${h.vrrp.engine}`);
+    if (h.vrrp)
+      parts.push(
+        `${h.vrrp.state} priority ${h.vrrp.priority ?? '?'}${h.vrrp.basePriority !== undefined && h.vrrp.basePriority !== h.vrrp.priority ? ` (base ${h.vrrp.basePriority})` : ''} ${h.vrrp.engine}`,
+      );
     else parts.push('no VRRP daemon');
     if (h.holdsVip) parts.push('holds the VIP');
   }
@@ -55,7 +66,9 @@ function detail(h: HostReport, all: HostReport[]): string {
     // each proxy's view of this node
     for (const lb of all.filter((x) => x.group === 'lb' && x.servers)) {
       const s = lb.servers?.find((x) => x.server === h.name);
-      parts.push(s ? `${lb.name}: ${s.status}${s.sessions || s.queued ? ` ${s.sessions} sess ${s.queued} queued` : ''}` : `${lb.name}: not listed`);
+      parts.push(
+        s ? `${lb.name}: ${s.status}${s.sessions || s.queued ? ` ${s.sessions} sess ${s.queued} queued` : ''}` : `${lb.name}: not listed`,
+      );
     }
     if (h.apache) parts.push(`apache ${h.apache.busy} busy ${h.apache.idle} idle`);
   }
@@ -63,20 +76,31 @@ function detail(h: HostReport, all: HostReport[]): string {
     parts.push(h.db.primary ? 'primary' : 'replica');
     if (!h.db.answers) parts.push('MariaDB does not answer');
     const r = h.db.replication;
-    if (r) parts.push(r.io === 'Yes' && r.sql === 'Yes' ? `replicating, lag ${r.lagSeconds ?? '?'} s` : `replication IO ${r.io} SQL ${r.sql}${r.error ? `: ${r.error}` : ''}`);
+    if (r)
+      parts.push(
+        r.io === 'Yes' && r.sql === 'Yes'
+          ? `replicating, lag ${r.lagSeconds ?? '?'} s`
+          : `replication IO ${r.io} SQL ${r.sql}${r.error ? `: ${r.error}` : ''}`,
+      );
   }
   return parts.join(', ');
 }
 
 const lastApply = (h: HostReport): string =>
-  h.lastApply ? `${h.lastApply.at.replace('T', ' ').slice(0, 19)} changed=${h.lastApply.changed}${h.lastApply.failed ? ` failed=${h.lastApply.failed}` : ''}${h.lastApply.interrupted ? ' interrupted' : ''}` : 'never';
+  h.lastApply
+    ? `${h.lastApply.at.replace('T', ' ').slice(0, 19)} changed=${h.lastApply.changed}${h.lastApply.failed ? ` failed=${h.lastApply.failed}` : ''}${h.lastApply.interrupted ? ' interrupted' : ''}`
+    : 'never';
 
 export function renderTable(r: StatusReport): string {
   const rows = r.hosts.map((h) => [
     h.name,
     h.group,
     h.address,
-    h.reachable ? Object.entries(h.services).map(([u, a]) => (a === 'active' ? u : `${u}:${a}`)).join(' ') + (h.firewall === 'loaded' ? ' firewall' : '') : '-',
+    h.reachable
+      ? Object.entries(h.services)
+          .map(([u, a]) => (a === 'active' ? u : `${u}:${a}`))
+          .join(' ') + (h.firewall === 'loaded' ? ' firewall' : '')
+      : '-',
     detail(h, r.hosts),
     h.reachable ? lastApply(h) : '-',
   ]);
@@ -86,11 +110,17 @@ export function renderTable(r: StatusReport): string {
   const out = [line(head), ...rows.map(line)];
   const holders = r.vip.holders;
   out.push(
-    holders.length === 1 ? `VIP ${r.vip.address}: on ${holders[0]}` : holders.length === 0 ? `VIP ${r.vip.address}: on no load balancer` : `VIP ${r.vip.address}: on ${holders.join(' and ')} (split brain)`,
+    holders.length === 1
+      ? `VIP ${r.vip.address}: on ${holders[0]}`
+      : holders.length === 0
+        ? `VIP ${r.vip.address}: on no load balancer`
+        : `VIP ${r.vip.address}: on ${holders.join(' and ')} (split brain)`,
   );
   if (r.https) {
     const h = r.https;
-    out.push(`HTTPS :${h.port}${h.redirect ? ' (HTTP redirected)' : ''}: ${h.generated ? 'self-signed' : 'certificate'} for ${h.names.join(', ') || '(no DNS name)'} until ${h.notAfter.slice(0, 10)}`);
+    out.push(
+      `HTTPS :${h.port}${h.redirect ? ' (HTTP redirected)' : ''}: ${h.generated ? 'self-signed' : 'certificate'} for ${h.names.join(', ') || '(no DNS name)'} until ${h.notAfter.slice(0, 10)}`,
+    );
   }
   for (const p of r.problems.filter((p) => !p.startsWith('VIP '))) out.push(`! ${p}`);
   return out.join('\n') + '\n';

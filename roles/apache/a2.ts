@@ -26,7 +26,8 @@ export function apacheEnabled(spec: A2Spec): Operation {
   const root = '/etc/apache2';
   const enable = spec.enable ?? [];
   const disable = spec.disable ?? [];
-  for (const n of [...enable, ...disable]) if (!/^[A-Za-z0-9_.-]+$/.test(n)) throw new Error(`${spec.kind} name "${n}" is not a plain name`);
+  for (const n of [...enable, ...disable])
+    if (!/^[A-Za-z0-9_.-]+$/.test(n)) throw new Error(`${spec.kind} name "${n}" is not a plain name`);
   const names = [...enable, ...disable];
   return {
     kind: `apache ${spec.kind}`,
@@ -50,7 +51,8 @@ export function apacheEnabled(spec: A2Spec): Operation {
       const toEnable = enable.filter((n) => st.get(n) !== 'enabled');
       const toDisable = disable.filter((n) => st.get(n) === 'enabled');
       if (toEnable.length === 0 && toDisable.length === 0) return { changed: false };
-      if (missing.length && !ctx.earlierChange) throw new PlanError(`apache ${spec.kind} ${missing.join(', ')}: not available in ${root}/${d.dir}-available`);
+      if (missing.length && !ctx.earlierChange)
+        throw new PlanError(`apache ${spec.kind} ${missing.join(', ')}: not available in ${root}/${d.dir}-available`);
       const cmds: string[] = [];
       if (toDisable.length) cmds.push(`${d.disable} -q ${spec.kind === 'mod' ? '-f ' : ''}${toDisable.join(' ')}`);
       if (toEnable.length) cmds.push(`${d.enable} -q ${toEnable.join(' ')}`);

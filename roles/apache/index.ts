@@ -42,7 +42,9 @@ export function validateInPlace(path: string): string {
 /** A URL path usable in Alias and in a regular expression without quoting trouble. */
 function checkHealthPath(p: string): string {
   if (!/^\/[A-Za-z0-9._~/-]*$/.test(p) || p === '/') {
-    throw new Error(`roles.proxy.health_check.path "${p}": the apache role serves it as a static file and needs a plain path such as /health`);
+    throw new Error(
+      `roles.proxy.health_check.path "${p}": the apache role serves it as a static file and needs a plain path such as /health`,
+    );
   }
   return p;
 }
@@ -59,7 +61,10 @@ const role: Role = {
     const mpm = mpmSizing(facts.memoryMb, inv.roles.apache.workers, inv.roles.proxy.maxconn);
     const healthPath = checkHealthPath(inv.roles.proxy.healthCheck.path);
     const d = defaults.docroot;
-    const conf = (path: string, content: string, notify: string) => ({ op: file({ path, content, validate: validateInPlace(path) }), notify: [notify] });
+    const conf = (path: string, content: string, notify: string) => ({
+      op: file({ path, content, validate: validateInPlace(path) }),
+      notify: [notify],
+    });
     const tasks: Task[] = [
       { name: 'apache2 package', op: packages(defaults.packages) },
       // The MPM's numbers: ServerLimit only changes with a full restart.
@@ -67,8 +72,19 @@ const role: Role = {
         name: `event MPM: MaxRequestWorkers ${mpm.maxRequestWorkers}`,
         ...conf('/etc/apache2/mods-available/mpm_event.conf', ctx.template('mpm_event.conf.njk', { mpm }), 'restart apache2'),
       },
-      { name: 'modules (event MPM, remoteip, headers, status)', op: apacheEnabled({ kind: 'mod', enable: defaults.modules, disable: defaults.otherMpms }), notify: ['restart apache2'] },
-      { name: 'server settings (tokens, remoteip, log format)', ...conf(`/etc/apache2/conf-available/${defaults.conf}.conf`, ctx.template('hasetup.conf.njk', { lbs: ctx.hosts('lb') }), 'reload apache2') },
+      {
+        name: 'modules (event MPM, remoteip, headers, status)',
+        op: apacheEnabled({ kind: 'mod', enable: defaults.modules, disable: defaults.otherMpms }),
+        notify: ['restart apache2'],
+      },
+      {
+        name: 'server settings (tokens, remoteip, log format)',
+        ...conf(
+          `/etc/apache2/conf-available/${defaults.conf}.conf`,
+          ctx.template('hasetup.conf.njk', { lbs: ctx.hosts('lb') }),
+          'reload apache2',
+        ),
+      },
       { name: 'document root', op: directory({ path: d }) },
       { name: 'node page', op: file({ path: `${d}/index.html`, content: ctx.template('index.html.njk') }) },
       { name: `health URL ${healthPath}`, op: file({ path: `${d}/health.txt`, content: 'ok\n' }) },
@@ -80,8 +96,16 @@ const role: Role = {
           'reload apache2',
         ),
       },
-      { name: 'confs', op: apacheEnabled({ kind: 'conf', enable: [defaults.conf], disable: defaults.unwantedConfs }), notify: ['reload apache2'] },
-      { name: 'sites', op: apacheEnabled({ kind: 'site', enable: [defaults.site], disable: defaults.unwantedSites }), notify: ['reload apache2'] },
+      {
+        name: 'confs',
+        op: apacheEnabled({ kind: 'conf', enable: [defaults.conf], disable: defaults.unwantedConfs }),
+        notify: ['reload apache2'],
+      },
+      {
+        name: 'sites',
+        op: apacheEnabled({ kind: 'site', enable: [defaults.site], disable: defaults.unwantedSites }),
+        notify: ['reload apache2'],
+      },
       { name: 'apache2 service', op: service({ name: 'apache2', enabled: true, started: true }) },
     ];
     return tasks;

@@ -39,10 +39,15 @@ export interface MpmSizing {
 
 export function mpmSizing(memoryMb: number, workers: number | 'auto', proxyMaxconn: number): MpmSizing {
   if (workers !== 'auto') {
-    if (!Number.isInteger(workers) || workers < 1) throw new Error(`roles.apache.workers must be a positive integer or "auto", got ${workers}`);
+    if (!Number.isInteger(workers) || workers < 1)
+      throw new Error(`roles.apache.workers must be a positive integer or "auto", got ${workers}`);
     const tpc = Math.min(SIZING.threadsPerChild, workers);
     const serverLimit = Math.ceil(workers / tpc);
-    return finish(serverLimit, tpc, `workers = ${workers} from the inventory${serverLimit * tpc !== workers ? ` (rounded up to ${serverLimit} children of ${tpc} threads)` : ''}`);
+    return finish(
+      serverLimit,
+      tpc,
+      `workers = ${workers} from the inventory${serverLimit * tpc !== workers ? ` (rounded up to ${serverLimit} children of ${tpc} threads)` : ''}`,
+    );
   }
   const tpc = SIZING.threadsPerChild;
   const mem = Math.max(0, Math.floor(memoryMb));

@@ -36,11 +36,17 @@ const role: Role = {
     if (host.group === 'lb')
       for (const [key, value] of Object.entries(defaults.lbSysctls)) tasks.push({ name: `sysctl ${key}`, op: sysctl({ key, value }) });
     tasks.push(
-      { name: 'nofile limit (login sessions)', op: file({ path: '/etc/security/limits.d/60-hasetup.conf', content: ctx.template('limits.conf.njk', { nofile: defaults.nofile }) }) },
+      {
+        name: 'nofile limit (login sessions)',
+        op: file({ path: '/etc/security/limits.d/60-hasetup.conf', content: ctx.template('limits.conf.njk', { nofile: defaults.nofile }) }),
+      },
       { name: 'systemd drop-in folder', op: directory({ path: '/etc/systemd/system.conf.d' }) },
       {
         name: 'nofile limit (services)',
-        op: file({ path: '/etc/systemd/system.conf.d/60-hasetup-limits.conf', content: ctx.template('system-limits.conf.njk', { nofile: defaults.nofile }) }),
+        op: file({
+          path: '/etc/systemd/system.conf.d/60-hasetup-limits.conf',
+          content: ctx.template('system-limits.conf.njk', { nofile: defaults.nofile }),
+        }),
         notify: ['reexec systemd'],
       },
     );

@@ -31,7 +31,11 @@ const role: Role = {
   tasks(ctx) {
     const { host, inv } = ctx;
     const proxy = inv.roles.proxy;
-    const others = (g: 'lb' | 'web' | 'db') => ctx.hosts(g).filter((h) => h.name !== host.name).map((h) => h.address);
+    const others = (g: 'lb' | 'web' | 'db') =>
+      ctx
+        .hosts(g)
+        .filter((h) => h.name !== host.name)
+        .map((h) => h.address);
     const rules = ctx.template('nftables.conf.njk', {
       admin: inv.roles.firewall.adminCidrs,
       sshPort: host.ssh.port,
@@ -48,7 +52,10 @@ const role: Role = {
     const { text, hash } = withHash(rules);
     return [
       { name: 'nftables package', op: packages(['nftables']) },
-      { name: 'ruleset (atomic, with rollback)', op: nftRuleset({ content: text, hash, rollbackAfterSec: defaults.rollbackAfterSec, stateDir: defaults.stateDir }) },
+      {
+        name: 'ruleset (atomic, with rollback)',
+        op: nftRuleset({ content: text, hash, rollbackAfterSec: defaults.rollbackAfterSec, stateDir: defaults.stateDir }),
+      },
       { name: 'rules loaded at boot', op: service({ name: 'nftables', enabled: true }) },
     ];
   },

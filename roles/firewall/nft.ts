@@ -59,4 +59,3 @@ export function nftRuleset(spec: { content: string; hash: string; rollbackAfterS
     },
   };
 }
-

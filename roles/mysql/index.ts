@@ -13,7 +13,19 @@
 // reports ok everywhere. On a replica, the role's own SQL is kept out of its binary log
 // (sql_log_bin = 0), so that the replica has no transaction of its own when it is promoted.
 import { directory, file, packages, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
-import { RESTART_PREFLIGHT, appAccounts, database, legacyOptions, noAnonymousUsers, noTestDatabase, replicaOf, replicationAccounts, replicationRunning, rootSocketOnly, runningSettings } from './sql.ts';
+import {
+  RESTART_PREFLIGHT,
+  appAccounts,
+  database,
+  legacyOptions,
+  noAnonymousUsers,
+  noTestDatabase,
+  replicaOf,
+  replicationAccounts,
+  replicationRunning,
+  rootSocketOnly,
+  runningSettings,
+} from './sql.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -65,11 +77,22 @@ const role: Role = {
       { name: `database ${mysql.appDatabase}`, op: database({ name: mysql.appDatabase, noBinlog }) },
       {
         name: `user ${mysql.appUser} from the web nodes`,
-        op: appAccounts({ user: mysql.appUser, database: mysql.appDatabase, hosts: webs.map((w) => w.address), password: inv.secrets.mysqlAppPassword, noBinlog }),
+        op: appAccounts({
+          user: mysql.appUser,
+          database: mysql.appDatabase,
+          hosts: webs.map((w) => w.address),
+          password: inv.secrets.mysqlAppPassword,
+          noBinlog,
+        }),
       },
       {
         name: `user ${defaults.replicationUser} from the replicas`,
-        op: replicationAccounts({ user: defaults.replicationUser, hosts: replicas.map((r) => r.address), password: inv.secrets.mysqlReplicationPassword, noBinlog }),
+        op: replicationAccounts({
+          user: defaults.replicationUser,
+          hosts: replicas.map((r) => r.address),
+          password: inv.secrets.mysqlReplicationPassword,
+          noBinlog,
+        }),
       },
     ];
 
@@ -85,7 +108,12 @@ const role: Role = {
       { name: 'mariadb service', op: service({ name: 'mariadb', enabled: true, started: true }) },
       {
         name: 'running with the replication settings',
-        op: runningSettings({ server_id: String(host.serverId ?? 1), log_bin: 'ON', binlog_format: mysql.binlogFormat, log_slave_updates: 'ON' }),
+        op: runningSettings({
+          server_id: String(host.serverId ?? 1),
+          log_bin: 'ON',
+          binlog_format: mysql.binlogFormat,
+          log_slave_updates: 'ON',
+        }),
       },
       { name: 'no anonymous users', op: noAnonymousUsers({ noBinlog }) },
       { name: 'no test database', op: noTestDatabase({ noBinlog }) },

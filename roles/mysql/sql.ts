@@ -113,7 +113,8 @@ export function mariadbOp<S extends Rows | Record_>(spec: MariadbOpSpec<S>): Ope
       const parsed = (spec.format === 'rows' ? parseRows(body) : parseVertical(body)) as S;
       const c = spec.decide(parsed, ctx);
       if (!c) return { changed: false, note: spec.note?.(parsed) };
-      const sql = c.sql && c.sql.length ? [...(spec.noBinlog ? ['SET SESSION sql_log_bin = 0;'] : []), ...c.sql].join('\n') + '\n' : undefined;
+      const sql =
+        c.sql && c.sql.length ? [...(spec.noBinlog ? ['SET SESSION sql_log_bin = 0;'] : []), ...c.sql].join('\n') + '\n' : undefined;
       return {
         changed: true,
         script: c.script ?? `${CLIENT} --batch`,
@@ -190,7 +191,7 @@ export function rootSocketOnly(o: { noBinlog?: boolean } = {}): Operation {
       const why: string[] = [];
       if (!/IDENTIFIED VIA unix_socket\s*$/.test(create)) {
         sql.push(`ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket;`);
-        why.push("root@localhost identified via unix_socket only");
+        why.push('root@localhost identified via unix_socket only');
       }
       for (const h of others) {
         sql.push(`DROP USER IF EXISTS ${account('root', h)};`);
@@ -280,8 +281,30 @@ export function replicationAccounts(o: { user: string; hosts: string[]; password
 }
 
 /** What the application may do in its database (everything but granting and server-wide rights). */
-export const APP_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'INDEX', 'ALTER', 'CREATE TEMPORARY TABLES', 'LOCK TABLES'];
-const APP_PRIV_COLUMNS = ['Select_priv', 'Insert_priv', 'Update_priv', 'Delete_priv', 'Create_priv', 'Drop_priv', 'Index_priv', 'Alter_priv', 'Create_tmp_table_priv', 'Lock_tables_priv'];
+export const APP_PRIVILEGES = [
+  'SELECT',
+  'INSERT',
+  'UPDATE',
+  'DELETE',
+  'CREATE',
+  'DROP',
+  'INDEX',
+  'ALTER',
+  'CREATE TEMPORARY TABLES',
+  'LOCK TABLES',
+];
+const APP_PRIV_COLUMNS = [
+  'Select_priv',
+  'Insert_priv',
+  'Update_priv',
+  'Delete_priv',
+  'Create_priv',
+  'Drop_priv',
+  'Index_priv',
+  'Alter_priv',
+  'Create_tmp_table_priv',
+  'Lock_tables_priv',
+];
 
 export function appAccounts(o: { user: string; database: string; hosts: string[]; password: string; noBinlog?: boolean }): Operation {
   const pattern = dbPattern(o.database);
@@ -327,7 +350,9 @@ export function runningSettings(want: Record<string, string>): Operation {
   const names = Object.keys(want).map((k) => k.toUpperCase());
   return mariadbOp<Rows>({
     kind: 'mariadb',
-    subject: `running with ${Object.entries(want).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+    subject: `running with ${Object.entries(want)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
     query: `SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME IN (${names.map(sqlString).join(', ')})`,
     format: 'rows',
     decide(rows) {
@@ -411,7 +436,13 @@ export function waitThreadsScript(seconds: number): string {
  * creates the replication account: the replica waits (bounded) until that account can log in.
  */
 export function replicaOf(spec: ReplicaSpec): Operation {
-  const want = { Master_Host: spec.primary, Master_Port: String(spec.port), Master_User: spec.user, Using_Gtid: 'Slave_Pos', Connect_Retry: String(spec.connectRetry) };
+  const want = {
+    Master_Host: spec.primary,
+    Master_Port: String(spec.port),
+    Master_User: spec.user,
+    Using_Gtid: 'Slave_Pos',
+    Connect_Retry: String(spec.connectRetry),
+  };
   const tries = Math.max(1, Math.ceil(spec.waitPrimarySec / 2));
   return mariadbOp<Record_>({
     kind: 'replication',
@@ -471,10 +502,14 @@ export function replicationRunning(o: { waitSec: number }): Operation {
     // running threads that have not applied all they received yet: wait (at most 5 s) until they have
     // or one stops, so a thread that is about to stop on an event is not reported as running
     settle: `if ${CLIENT} -E -e 'SHOW SLAVE STATUS' | grep -Eq '^ *Slave_SQL_Running: Yes$'; then p=$(${IO_POS}); ${CLIENT} -N -e "SELECT MASTER_GTID_WAIT('$p', 5)"; fi`,
-    note: (s) => `Slave_IO_Running: Yes, Slave_SQL_Running: Yes, ${s.Seconds_Behind_Master ?? '?'} s behind, GTID ${s.Gtid_IO_Pos || '(none yet)'}`,
+    note: (s) =>
+      `Slave_IO_Running: Yes, Slave_SQL_Running: Yes, ${s.Seconds_Behind_Master ?? '?'} s behind, GTID ${s.Gtid_IO_Pos || '(none yet)'}`,
     decide(s, ctx) {
       if (s.Slave_IO_Running === 'Yes' && s.Slave_SQL_Running === 'Yes') return null;
-      const state = Object.keys(s).length === 0 ? 'not configured' : `Slave_IO_Running: ${s.Slave_IO_Running}, Slave_SQL_Running: ${s.Slave_SQL_Running}`;
+      const state =
+        Object.keys(s).length === 0
+          ? 'not configured'
+          : `Slave_IO_Running: ${s.Slave_IO_Running}, Slave_SQL_Running: ${s.Slave_SQL_Running}`;
       const errors = [s.Last_IO_Error, s.Last_SQL_Error].filter(Boolean).join('; ');
       // Just (re)configured in this run (or only planned, in --check mode): wait for the threads.
       if (ctx.earlierChange) return { script: waitThreadsScript(o.waitSec), why: `wait for the replication threads (${state})` };
@@ -491,7 +526,10 @@ export function replicationRunning(o: { waitSec: number }): Operation {
  * deprecation note.
  */
 export const LEGACY_OPTIONS: Record<string, { status: 'removed' | 'renamed'; use: string }> = {
-  'log-slow-queries': { status: 'removed', use: 'slow_query_log = 1 and slow_query_log_file (log_slow_query / log_slow_query_file in 10.11)' },
+  'log-slow-queries': {
+    status: 'removed',
+    use: 'slow_query_log = 1 and slow_query_log_file (log_slow_query / log_slow_query_file in 10.11)',
+  },
   log: { status: 'removed', use: 'general_log = 1 and general_log_file ("log" is now an ambiguous prefix)' },
   'log-update': { status: 'removed', use: 'log_bin' },
   'log-long-format': { status: 'removed', use: 'nothing (always long now)' },
@@ -557,9 +595,15 @@ export function legacyOptions(): Operation {
       }
       const found = [...new Set(optionNames(rest.join('\n')))].filter((n) => n in LEGACY_OPTIONS);
       const removed = found.filter((n) => LEGACY_OPTIONS[n].status === 'removed');
-      if (removed.length) throw new PlanError(`option files set 5.1-era options MariaDB 10.11 refuses: ${removed.map((n) => `${n} (use ${LEGACY_OPTIONS[n].use})`).join('; ')}`);
+      if (removed.length)
+        throw new PlanError(
+          `option files set 5.1-era options MariaDB 10.11 refuses: ${removed.map((n) => `${n} (use ${LEGACY_OPTIONS[n].use})`).join('; ')}`,
+        );
       const renamed = found.filter((n) => LEGACY_OPTIONS[n].status === 'renamed');
-      return { changed: false, note: renamed.length ? `deprecated: ${renamed.map((n) => `${n} -> ${LEGACY_OPTIONS[n].use}`).join('; ')}` : undefined };
+      return {
+        changed: false,
+        note: renamed.length ? `deprecated: ${renamed.map((n) => `${n} -> ${LEGACY_OPTIONS[n].use}`).join('; ')}` : undefined,
+      };
     },
   };
 }

@@ -48,7 +48,8 @@ export function drainRecord(records: Record<string, string>, web: string): 'drai
 
 const role: Role = {
   name: 'proxy',
-  description: 'haproxy.cfg for both engines: the web backend with per-server maxconn from Apache, fast health checks, admin-only stats page, reload one LB at a time',
+  description:
+    'haproxy.cfg for both engines: the web backend with per-server maxconn from Apache, fast health checks, admin-only stats page, reload one LB at a time',
   appliesTo: isLb,
   installs: (_h, inv) => ({ services: [engineOf(inv).proxyUnit] }),
   factsFrom: (_h, inv) => webs(inv),
@@ -97,7 +98,14 @@ const role: Role = {
       {
         name: 'haproxy.cfg',
         // the proxy (user haproxy) reads it; it holds the stats password
-        op: file({ path: PROXY_CONFIG, content: config, group: 'haproxy', mode: '0640', validate: engine.proxyCheck, validateName: `${engine.name === 'haproxy' ? 'haproxy' : 'hasetup-proxy'} -c` }),
+        op: file({
+          path: PROXY_CONFIG,
+          content: config,
+          group: 'haproxy',
+          mode: '0640',
+          validate: engine.proxyCheck,
+          validateName: `${engine.name === 'haproxy' ? 'haproxy' : 'hasetup-proxy'} -c`,
+        }),
         notify: ['reload the proxy'],
       },
       // what dpkg keeps when HAProxy is installed over a file of ours

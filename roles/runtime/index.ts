@@ -20,7 +20,19 @@ import { join } from 'node:path';
 import { directory, file, group, link, packages, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import { findRepoRoot } from '../../cli/root.ts';
 import type { Inventory } from '../../inventory/types.ts';
-import { BUNDLED, CURRENT, HAPROXY, lbTurn, PROXY_CONFIG, RUNTIME_DIR, VRRP_CONFIG, waitServing, isLb, STATS_SOCKET, type Engine } from '../lb.ts';
+import {
+  BUNDLED,
+  CURRENT,
+  HAPROXY,
+  lbTurn,
+  PROXY_CONFIG,
+  RUNTIME_DIR,
+  VRRP_CONFIG,
+  waitServing,
+  isLb,
+  STATS_SOCKET,
+  type Engine,
+} from '../lb.ts';
 import { engineSwitch, nodeVersion, onlyRelease, type SwitchSpec } from './ops.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
@@ -41,7 +53,10 @@ export const defaults = {
 const ARCH: Record<string, string> = { x86_64: 'x64', amd64: 'x64', aarch64: 'arm64', arm64: 'arm64' };
 
 /** The bundled runtime for one architecture: its files and a version folder named after their checksum. */
-export function bundle(arch: string, dist = join(findRepoRoot(), 'dist', 'runtime')): { version: string; files: { name: string; content: Buffer; mode: string }[] } {
+export function bundle(
+  arch: string,
+  dist = join(findRepoRoot(), 'dist', 'runtime'),
+): { version: string; files: { name: string; content: Buffer; mode: string }[] } {
   const a = ARCH[arch];
   if (!a) throw new Error(`the bundled runtime is built for x86_64 and aarch64, not ${arch}: use \`runtime: haproxy\``);
   const names = ['hasetup-proxy.cjs', 'hasetup-vrrpd.cjs', `proxy-linux-${a}.node`, `vrrpd-linux-${a}.node`];
@@ -50,7 +65,9 @@ export function bundle(arch: string, dist = join(findRepoRoot(), 'dist', 'runtim
     try {
       content = readFileSync(join(dist, name));
     } catch {
-      throw new Error(`${join(dist, name)} is missing: run \`npm run build\` in the hasetup checkout${a === 'arm64' ? ' (arm64 addons need gcc-aarch64-linux-gnu)' : ''}`);
+      throw new Error(
+        `${join(dist, name)} is missing: run \`npm run build\` in the hasetup checkout${a === 'arm64' ? ' (arm64 addons need gcc-aarch64-linux-gnu)' : ''}`,
+      );
     }
     return { name, content, mode: name.endsWith('.cjs') ? '0755' : '0644' };
   });
@@ -87,12 +104,11 @@ function switchTo(inv: Inventory, to: Engine, what: string, rest: Omit<SwitchSpe
 
 const role: Role = {
   name: 'runtime',
-  description: 'the LBs\' engine: the bundled proxy and VRRP daemon (Node.js, versioned release, hardened units) or Debian\'s haproxy and keepalived',
+  description:
+    "the LBs' engine: the bundled proxy and VRRP daemon (Node.js, versioned release, hardened units) or Debian's haproxy and keepalived",
   appliesTo: isLb,
   installs: (_h, inv) =>
-    inv.runtime === 'haproxy'
-      ? { packages: defaults.haproxyPackages, services: [] }
-      : { packages: defaults.bundledPackages, services: [] },
+    inv.runtime === 'haproxy' ? { packages: defaults.haproxyPackages, services: [] } : { packages: defaults.bundledPackages, services: [] },
 
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {
@@ -117,9 +133,15 @@ const role: Role = {
       { name: `Node.js ${defaults.nodeMin} or later`, op: nodeVersion(defaults.nodeMin) },
       { name: 'packages', op: packages(defaults.bundledPackages) },
       { name: `group ${defaults.proxyUser}`, op: group({ name: defaults.proxyUser, system: true }) },
-      { name: `user ${defaults.proxyUser} (the proxy)`, op: user({ name: defaults.proxyUser, group: defaults.proxyUser, system: true, home: defaults.proxyHome }) },
+      {
+        name: `user ${defaults.proxyUser} (the proxy)`,
+        op: user({ name: defaults.proxyUser, group: defaults.proxyUser, system: true, home: defaults.proxyHome }),
+      },
       { name: `group ${defaults.vrrpUser}`, op: group({ name: defaults.vrrpUser, system: true }) },
-      { name: `user ${defaults.vrrpUser} (the VRRP daemon)`, op: user({ name: defaults.vrrpUser, group: defaults.vrrpUser, system: true }) },
+      {
+        name: `user ${defaults.vrrpUser} (the VRRP daemon)`,
+        op: user({ name: defaults.vrrpUser, group: defaults.vrrpUser, system: true }),
+      },
       { name: 'runtime folder', op: directory({ path: RUNTIME_DIR }) },
       { name: `release ${b.version}`, op: directory({ path: release }) },
       ...b.files.map((f) => ({ name: f.name, op: file({ path: `${release}/${f.name}`, content: f.content, mode: f.mode, binary: true }) })),
@@ -127,12 +149,23 @@ const role: Role = {
       { name: 'earlier releases removed', op: onlyRelease(RUNTIME_DIR, [b.version, 'current']) },
       {
         name: 'unit hasetup-proxy',
-        op: file({ path: '/etc/systemd/system/hasetup-proxy.service', content: ctx.template('hasetup-proxy.service.njk', { current: CURRENT, config: PROXY_CONFIG, user: defaults.proxyUser, runtimeDir: STATS_SOCKET.split('/')[2] }) }),
+        op: file({
+          path: '/etc/systemd/system/hasetup-proxy.service',
+          content: ctx.template('hasetup-proxy.service.njk', {
+            current: CURRENT,
+            config: PROXY_CONFIG,
+            user: defaults.proxyUser,
+            runtimeDir: STATS_SOCKET.split('/')[2],
+          }),
+        }),
         notify: ['reload systemd', 'restart the runtime'],
       },
       {
         name: 'unit hasetup-vrrpd',
-        op: file({ path: '/etc/systemd/system/hasetup-vrrpd.service', content: ctx.template('hasetup-vrrpd.service.njk', { current: CURRENT, config: VRRP_CONFIG, user: defaults.vrrpUser }) }),
+        op: file({
+          path: '/etc/systemd/system/hasetup-vrrpd.service',
+          content: ctx.template('hasetup-vrrpd.service.njk', { current: CURRENT, config: VRRP_CONFIG, user: defaults.vrrpUser }),
+        }),
         notify: ['reload systemd', 'restart the runtime'],
       },
       // the VRRP daemon reads its configuration as its own group

@@ -24,12 +24,18 @@ export function nodeVersion(min: number): Operation {
       const major = majorOf(version);
       if (kind === 'installed') {
         if (major !== null && major >= min) return { changed: false, note: `node ${version}` };
-        throw new PlanError(`Node.js ${version} is installed; hasetup-proxy and hasetup-vrrpd need ${min} or later (Debian 12 bookworm has 18): upgrade it, or use \`runtime: haproxy\``);
+        throw new PlanError(
+          `Node.js ${version} is installed; hasetup-proxy and hasetup-vrrpd need ${min} or later (Debian 12 bookworm has 18): upgrade it, or use \`runtime: haproxy\``,
+        );
       }
       if (version === '(none)' || version === 'none' || major === null)
-        throw new PlanError(`the host's apt offers no Node.js (package nodejs); hasetup-proxy and hasetup-vrrpd need Node.js ${min} or later: use Debian 12 or later, or \`runtime: haproxy\``);
+        throw new PlanError(
+          `the host's apt offers no Node.js (package nodejs); hasetup-proxy and hasetup-vrrpd need Node.js ${min} or later: use Debian 12 or later, or \`runtime: haproxy\``,
+        );
       if (major < min)
-        throw new PlanError(`the host's apt offers Node.js ${version} (package nodejs); hasetup-proxy and hasetup-vrrpd need ${min} or later (Debian 12 bookworm has 18): use a newer release, or \`runtime: haproxy\``);
+        throw new PlanError(
+          `the host's apt offers Node.js ${version} (package nodejs); hasetup-proxy and hasetup-vrrpd need ${min} or later (Debian 12 bookworm has 18): use a newer release, or \`runtime: haproxy\``,
+        );
       return { changed: false, note: `apt offers nodejs ${version}` };
     },
   };
@@ -43,7 +49,10 @@ export function onlyRelease(dir: string, keep: string[]): Operation {
     subject: `${dir}: ${keep.join(', ')} only`,
     probe: () => `ls -1A ${d} 2>/dev/null; true`,
     plan(state) {
-      const extra = state.split('\n').map((l) => l.trim()).filter((n) => n && !keep.includes(n));
+      const extra = state
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((n) => n && !keep.includes(n));
       if (extra.length === 0) return { changed: false };
       return {
         changed: true,
@@ -85,7 +94,9 @@ export function engineSwitch(spec: SwitchSpec): Operation {
   const unit = (u: string) => shq(`${u}.service`);
   const probe = [
     ...spec.stop.map((u) => `systemctl is-active -q ${unit(u)} 2>/dev/null && echo running ${u}`),
-    spec.purge.length ? `dpkg-query -W -f='\${Package} \${db:Status-Abbrev}\\n' ${spec.purge.map(shq).join(' ')} 2>/dev/null | awk '$2 !~ /^.n/ {print "package", $1}'` : '',
+    spec.purge.length
+      ? `dpkg-query -W -f='\${Package} \${db:Status-Abbrev}\\n' ${spec.purge.map(shq).join(' ')} 2>/dev/null | awk '$2 !~ /^.n/ {print "package", $1}'`
+      : '',
     ...spec.paths.map((p) => `if [ -e ${shq(p)} ] || [ -L ${shq(p)} ]; then echo path ${shq(p)}; fi`),
     ...spec.users.map((u) => `getent passwd ${shq(u)} >/dev/null && echo user ${u}`),
   ].filter(Boolean);
@@ -95,10 +106,16 @@ export function engineSwitch(spec: SwitchSpec): Operation {
     subject: spec.to,
     probe: () => probe.map((p) => `{ ${p}; true; }`).join('\n'),
     plan(state) {
-      const found = state.split('\n').map((l) => l.trim()).filter(Boolean);
+      const found = state
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
       if (found.length === 0) return { changed: false };
       const start = spec.start
-        .map((s) => `if [ -s ${shq(s.config)} ]; then systemctl enable --now ${unit(s.unit)} || { systemctl status --no-pager -n 15 ${unit(s.unit)}; exit 1; }${s.ready ? `; ${s.ready}` : ''}; fi`)
+        .map(
+          (s) =>
+            `if [ -s ${shq(s.config)} ]; then systemctl enable --now ${unit(s.unit)} || { systemctl status --no-pager -n 15 ${unit(s.unit)}; exit 1; }${s.ready ? `; ${s.ready}` : ''}; fi`,
+        )
         .join('\n');
       const script = [
         // the other engine stops (and the units that ran are remembered, to come back on a failure)

@@ -37,7 +37,8 @@ export function trackWeight(priorities: number[]): number {
 
 const role: Role = {
   name: 'vrrp',
-  description: 'keepalived.conf for both engines: VRRPv3 every 0.2 s, a tracker of the local proxy, transitions to the journal, reload one LB at a time',
+  description:
+    'keepalived.conf for both engines: VRRPv3 every 0.2 s, a tracker of the local proxy, transitions to the journal, reload one LB at a time',
   appliesTo: isLb,
   installs: (_h, inv) => ({ services: [engineOf(inv).vrrpUnit] }),
 
@@ -58,13 +59,23 @@ const role: Role = {
     });
     const tasks: Task[] = [];
     if (engine.name === 'haproxy')
-      tasks.push({ name: `user ${defaults.keepalivedScriptUser} (keepalived's scripts)`, op: user({ name: defaults.keepalivedScriptUser, system: true }) });
+      tasks.push({
+        name: `user ${defaults.keepalivedScriptUser} (keepalived's scripts)`,
+        op: user({ name: defaults.keepalivedScriptUser, system: true }),
+      });
     tasks.push(
       { name: '/etc/keepalived', op: directory({ path: '/etc/keepalived' }) },
       {
         name: 'keepalived.conf',
         // the VRRP daemon reads it as its own group; it may hold the VRRP password
-        op: file({ path: VRRP_CONFIG, content: config, group: engine.vrrpGroup, mode: '0640', validate: engine.vrrpCheck, validateName: `${engine.name === 'haproxy' ? 'keepalived' : 'hasetup-vrrpd'} -t` }),
+        op: file({
+          path: VRRP_CONFIG,
+          content: config,
+          group: engine.vrrpGroup,
+          mode: '0640',
+          validate: engine.vrrpCheck,
+          validateName: `${engine.name === 'haproxy' ? 'keepalived' : 'hasetup-vrrpd'} -t`,
+        }),
         notify: ['reload VRRP'],
       },
       { name: `${engine.vrrpUnit} service`, op: service({ name: engine.vrrpUnit, enabled: true, started: true }) },
@@ -75,7 +86,9 @@ const role: Role = {
   // ---- handlers ------------------------------------------------------------------------------
   handlers(ctx): Handler[] {
     const unit = engineOf(ctx.inv).vrrpUnit;
-    return [{ name: 'reload VRRP', serial: lbTurn(ctx.inv), script: `if systemctl is-active -q ${unit}; then systemctl reload ${unit}; fi` }];
+    return [
+      { name: 'reload VRRP', serial: lbTurn(ctx.inv), script: `if systemctl is-active -q ${unit}; then systemctl reload ${unit}; fi` },
+    ];
   },
 };
 

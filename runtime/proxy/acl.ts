@@ -8,7 +8,7 @@ export function inNet(ip: string, n: { addr: number; bits: number }): boolean {
   if (a === null) return false;
   if (n.bits === 0) return true;
   const mask = (~0 << (32 - n.bits)) >>> 0;
-  return ((a & mask) >>> 0) === ((n.addr & mask) >>> 0);
+  return (a & mask) >>> 0 === (n.addr & mask) >>> 0;
 }
 
 function aclMatch(a: Acl, req: RequestHead, src: string, tls: boolean): boolean {
@@ -16,10 +16,11 @@ function aclMatch(a: Acl, req: RequestHead, src: string, tls: boolean): boolean 
   let subject: string | undefined;
   if (a.fetch.startsWith('path')) subject = req.path.split('?')[0];
   else if (a.fetch === 'method') subject = req.method;
-  else if (a.fetch === 'src') return a.values.some((v) => {
-    const [x, b] = v.split('/');
-    return inNet(src, { addr: ipv4ToInt(x)!, bits: b === undefined ? 32 : Number(b) });
-  });
+  else if (a.fetch === 'src')
+    return a.values.some((v) => {
+      const [x, b] = v.split('/');
+      return inNet(src, { addr: ipv4ToInt(x)!, bits: b === undefined ? 32 : Number(b) });
+    });
   else {
     subject = headerValue(req.headers, a.header!);
   }

@@ -8,7 +8,24 @@ import { effectiveTimeouts } from './config.ts';
 import { newCounters, Rate } from './counters.ts';
 import { clock } from './reads.ts';
 import type { AdminState } from './engine.ts';
-import { B_HAS, B_HEAD, B_MINE, B_QMAX, B_QTAIL, B_RR, B_SMAX, B_WAITING, S_ADMIN, S_CUR, S_SMAX, S_UP, before, raiseMax, type Doorbells, type SharedState } from './shared.ts';
+import {
+  B_HAS,
+  B_HEAD,
+  B_MINE,
+  B_QMAX,
+  B_QTAIL,
+  B_RR,
+  B_SMAX,
+  B_WAITING,
+  S_ADMIN,
+  S_CUR,
+  S_SMAX,
+  S_UP,
+  before,
+  raiseMax,
+  type Doorbells,
+  type SharedState,
+} from './shared.ts';
 import type { ServerConn } from './serverconn.ts';
 
 /** What waits in a backend's queue: an HTTP request or a TCP connection that has no server yet. */

@@ -27,12 +27,14 @@ function parseCpuMap(args: string[]): { auto: boolean; from: number; to: number;
   const auto = spec.startsWith('auto:');
   if (auto) spec = spec.slice(5);
   const [proc, threads = 'all'] = spec.split('/');
-  if (proc !== '1' && proc !== 'all' && proc !== '1-1') throw new Error(`'cpu-map' process set '${proc}': this proxy is one process with worker threads (use 1/<threads>)`);
+  if (proc !== '1' && proc !== 'all' && proc !== '1-1')
+    throw new Error(`'cpu-map' process set '${proc}': this proxy is one process with worker threads (use 1/<threads>)`);
   let from = 1;
   let to = Infinity;
   if (threads !== 'all') {
     const m = /^(\d+)(?:-(\d+))?$/.exec(threads);
-    if (!m || Number(m[1]) < 1 || (m[2] !== undefined && Number(m[2]) < Number(m[1]))) throw new Error(`invalid thread set '${threads}' in 'cpu-map' (all, N or N-M)`);
+    if (!m || Number(m[1]) < 1 || (m[2] !== undefined && Number(m[2]) < Number(m[1])))
+      throw new Error(`invalid thread set '${threads}' in 'cpu-map' (all, N or N-M)`);
     from = Number(m[1]);
     to = m[2] === undefined ? from : Number(m[2]);
   }
@@ -88,7 +90,9 @@ export function parseGlobal(g: GlobalConfig, w: string[], where: Where, warnings
       g.nbthread = parseIntStrict(one(), kw, 1, 64);
       return;
     case 'nbproc':
-      throw new Error('nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available (nbthread sets their number).');
+      throw new Error(
+        'nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available (nbthread sets their number).',
+      );
       return;
     case 'cpu-map':
       g.cpuMaps.push({ ...parseCpuMap(w.slice(1)), ...where });
@@ -124,10 +128,13 @@ export function parseGlobal(g: GlobalConfig, w: string[], where: Where, warnings
             if (v !== 'user' && v !== 'operator' && v !== 'admin') throw new Error(`'level' expects user, operator or admin`);
             s.level = v;
           } else if (w[i] === 'expose-fd' && v === 'listeners') {
-            warnings.push({ ...where, keyword: 'stats socket', message: "'expose-fd listeners' is not needed: listening sockets are kept across reloads" });
+            warnings.push({
+              ...where,
+              keyword: 'stats socket',
+              message: "'expose-fd listeners' is not needed: listening sockets are kept across reloads",
+            });
             continue;
-          }
-          else throw new Error(`unsupported 'stats socket' option '${w[i]}'`);
+          } else throw new Error(`unsupported 'stats socket' option '${w[i]}'`);
           if (v === undefined || (w[i] === 'mode' && Number.isNaN(s.mode))) throw new Error(`'${w[i]}' expects a value`);
         }
         g.statsSockets.push(s);

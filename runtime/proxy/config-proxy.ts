@@ -1,19 +1,42 @@
 // The keywords of the proxy sections (defaults, listen, frontend, backend): options, timeouts, binds, servers,
 // balancing, health checks, stats, ACLs and the rules that use them.
-import type { Acl, AclFetch, Alert, Condition, GlobalConfig, HttpRule, ProxyConfig, RetryOn, ServerConfig, Timeouts, Where } from './config-types.ts';
+import type {
+  Acl,
+  AclFetch,
+  Alert,
+  Condition,
+  GlobalConfig,
+  HttpRule,
+  ProxyConfig,
+  RetryOn,
+  ServerConfig,
+  Timeouts,
+  Where,
+} from './config-types.ts';
 import { ipv4ToInt, oneArg, parseAddrPort, parseIntStrict, parseLog, parseTime } from './config-values.ts';
 import { parseBindTls } from './config-tls.ts';
 
 const ACL_FETCHES: Record<string, AclFetch> = {
-  path: 'path', path_beg: 'path_beg', path_end: 'path_end', path_sub: 'path_sub', path_reg: 'path_reg',
-  hdr: 'hdr', hdr_beg: 'hdr_beg', hdr_end: 'hdr_end', hdr_sub: 'hdr_sub', method: 'method', src: 'src', ssl_fc: 'ssl_fc',
+  path: 'path',
+  path_beg: 'path_beg',
+  path_end: 'path_end',
+  path_sub: 'path_sub',
+  path_reg: 'path_reg',
+  hdr: 'hdr',
+  hdr_beg: 'hdr_beg',
+  hdr_end: 'hdr_end',
+  hdr_sub: 'hdr_sub',
+  method: 'method',
+  src: 'src',
+  ssl_fc: 'ssl_fc',
 };
 
 function parseAclExpr(name: string, w: string[]): Acl {
   const f = w[0];
   if (!f) throw new Error('missing ACL criterion');
   const m = /^([a-z_]+)(?:\(([^)]*)\))?$/.exec(f);
-  if (!m || !ACL_FETCHES[m[1]]) throw new Error(`unsupported ACL criterion '${f}' (path, path_beg, path_end, path_sub, path_reg, hdr*(name), method, src, ssl_fc)`);
+  if (!m || !ACL_FETCHES[m[1]])
+    throw new Error(`unsupported ACL criterion '${f}' (path, path_beg, path_end, path_sub, path_reg, hdr*(name), method, src, ssl_fc)`);
   const fetch = ACL_FETCHES[m[1]];
   let header: string | undefined;
   if (fetch.startsWith('hdr')) {
@@ -45,7 +68,8 @@ function parseAclExpr(name: string, w: string[]): Acl {
 
 /** `redirect scheme <scheme> [code C] [if|unless COND]` (also as an http-request action). */
 function parseRedirect(w: string[], acls: Map<string, Acl>, where: Where): HttpRule {
-  if (w[0] !== 'scheme') throw new Error(`unsupported redirect '${w[0] ?? ''}' (only 'redirect scheme <scheme> [code C] [if|unless COND]')`);
+  if (w[0] !== 'scheme')
+    throw new Error(`unsupported redirect '${w[0] ?? ''}' (only 'redirect scheme <scheme> [code C] [if|unless COND]')`);
   const scheme = w[1];
   if (!scheme || !/^[a-z][a-z0-9+.-]*$/i.test(scheme)) throw new Error("'redirect scheme' expects a scheme (https)");
   let code = 302;
@@ -54,7 +78,8 @@ function parseRedirect(w: string[], acls: Map<string, Acl>, where: Where): HttpR
     if (w[i] === 'code') {
       code = parseIntStrict(w[++i], 'code', 301, 308);
       if (![301, 302, 303, 307, 308].includes(code)) throw new Error(`'code' expects 301, 302, 303, 307 or 308, got '${code}'`);
-    } else if (w[i] === 'drop-query' || w[i] === 'append-slash' || w[i] === 'set-cookie' || w[i] === 'clear-cookie') throw new Error(`redirect option '${w[i]}' is not supported`);
+    } else if (w[i] === 'drop-query' || w[i] === 'append-slash' || w[i] === 'set-cookie' || w[i] === 'clear-cookie')
+      throw new Error(`redirect option '${w[i]}' is not supported`);
     else throw new Error(`unexpected word '${w[i]}' in redirect`);
   }
   return { action: 'redirect-scheme', scheme, code, cond: i < w.length ? parseCondition(w.slice(i), acls) : undefined, ...where };
@@ -71,7 +96,8 @@ function parseHttpRequest(w: string[], acls: Map<string, Acl>, where: Where): Ht
   const token = (n: string | undefined) => !!n && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(n);
   if (a === 'set-header' || a === 'add-header') {
     if (!token(name) || args.length !== 2) throw new Error(`'http-request ${a}' expects a header name and a value`);
-    if (args[1].includes('%[') || args[1].includes('%{')) throw new Error(`'http-request ${a}': log-format expressions in the value are not supported (a literal value only)`);
+    if (args[1].includes('%[') || args[1].includes('%{'))
+      throw new Error(`'http-request ${a}': log-format expressions in the value are not supported (a literal value only)`);
     if (/[\r\n\0]/.test(args[1])) throw new Error(`'http-request ${a}': the value has a line break`);
     return { action: a, name, value: args[1], cond, ...where };
   }
@@ -79,7 +105,9 @@ function parseHttpRequest(w: string[], acls: Map<string, Acl>, where: Where): Ht
     if (!token(name) || args.length !== 1) throw new Error("'http-request del-header' expects a header name");
     return { action: 'del-header', name, cond, ...where };
   }
-  throw new Error(`unsupported 'http-request' action '${w.join(' ')}' (use-service prometheus-exporter, redirect scheme, set-header, add-header, del-header)`);
+  throw new Error(
+    `unsupported 'http-request' action '${w.join(' ')}' (use-service prometheus-exporter, redirect scheme, set-header, add-header, del-header)`,
+  );
 }
 
 function parseCondition(w: string[], acls: Map<string, Acl>): Condition {
@@ -119,7 +147,10 @@ function parseCondition(w: string[], acls: Map<string, Acl>): Condition {
   return { unless: kw === 'unless', groups };
 }
 
-export type ProxyDefaults = Omit<ProxyConfig, 'name' | 'kind' | 'id' | 'file' | 'line' | 'binds' | 'servers' | 'useBackends' | 'services' | 'httpRules'> & {
+export type ProxyDefaults = Omit<
+  ProxyConfig,
+  'name' | 'kind' | 'id' | 'file' | 'line' | 'binds' | 'servers' | 'useBackends' | 'services' | 'httpRules'
+> & {
   defaultServer: Partial<ServerConfig>;
 };
 
@@ -130,7 +161,9 @@ function parseRetryOn(words: string[]): RetryOn[] {
   if (words.length === 1 && words[0] === 'none') return [];
   for (const v of words)
     if (!RETRY_ON.has(v as RetryOn))
-      throw new Error(`unsupported 'retry-on' value '${v}' (hasetup-proxy retries on none, conn-failure, empty-response, response-timeout)`);
+      throw new Error(
+        `unsupported 'retry-on' value '${v}' (hasetup-proxy retries on none, conn-failure, empty-response, response-timeout)`,
+      );
   return [...new Set(words as RetryOn[])];
 }
 
@@ -167,7 +200,21 @@ export function cloneDefaults(d: ProxyDefaults): ProxyDefaults {
 }
 
 const SERVER_FLAGS = new Set(['check', 'backup', 'disabled', 'enabled', 'no-check', 'no-backup']);
-const SERVER_ARGS = new Set(['inter', 'fastinter', 'downinter', 'rise', 'fall', 'weight', 'maxconn', 'slowstart', 'observe', 'error-limit', 'on-error', 'port', 'id']);
+const SERVER_ARGS = new Set([
+  'inter',
+  'fastinter',
+  'downinter',
+  'rise',
+  'fall',
+  'weight',
+  'maxconn',
+  'slowstart',
+  'observe',
+  'error-limit',
+  'on-error',
+  'port',
+  'id',
+]);
 
 // the server keywords that take an integer: the field they set, and its range
 const SERVER_INTS: Record<string, ['rise' | 'fall' | 'weight' | 'maxconn' | 'errorLimit' | 'checkPort' | 'id', number, number]> = {
@@ -225,7 +272,8 @@ function applyServerWords(s: Partial<ServerConfig>, w: string[], start: number):
         s.observe = v;
         break;
       case 'on-error':
-        if (v !== 'fastinter' && v !== 'fail-check' && v !== 'sudden-death' && v !== 'mark-down') throw new Error(`'on-error' expects fastinter, fail-check, sudden-death or mark-down, got '${v}'`);
+        if (v !== 'fastinter' && v !== 'fail-check' && v !== 'sudden-death' && v !== 'mark-down')
+          throw new Error(`'on-error' expects fastinter, fail-check, sudden-death or mark-down, got '${v}'`);
         s.onError = v;
         break;
     }
@@ -286,7 +334,11 @@ export function parseProxyLine(
       if (kw === 'contimeout') p.timeouts.connect = t;
       else if (kw === 'clitimeout') p.timeouts.client = t;
       else p.timeouts.server = t;
-      warnings.push({ ...where, keyword: kw, message: `the '${kw}' directive is not supported by HAProxy since 2.1 (accepted here for configurations of the 1.x era); use 'timeout ${kw === 'contimeout' ? 'connect' : kw === 'clitimeout' ? 'client' : 'server'}'` });
+      warnings.push({
+        ...where,
+        keyword: kw,
+        message: `the '${kw}' directive is not supported by HAProxy since 2.1 (accepted here for configurations of the 1.x era); use 'timeout ${kw === 'contimeout' ? 'connect' : kw === 'clitimeout' ? 'client' : 'server'}'`,
+      });
       return;
     }
     case 'timeout': {
@@ -296,11 +348,18 @@ export function parseProxyLine(
       if (w.length > 3) throw new Error(`unexpected word '${w[3]}'`);
       const t = parseTime(v);
       const map: Record<string, keyof Timeouts> = {
-        connect: 'connect', client: 'client', server: 'server', queue: 'queue', 'http-request': 'httpRequest',
-        'http-keep-alive': 'httpKeepAlive', check: 'check', tunnel: 'tunnel',
+        connect: 'connect',
+        client: 'client',
+        server: 'server',
+        queue: 'queue',
+        'http-request': 'httpRequest',
+        'http-keep-alive': 'httpKeepAlive',
+        check: 'check',
+        tunnel: 'tunnel',
       };
       const k = map[which];
-      if (!k) throw new Error(`unsupported timeout '${which}' (connect, client, server, queue, http-request, http-keep-alive, check, tunnel)`);
+      if (!k)
+        throw new Error(`unsupported timeout '${which}' (connect, client, server, queue, http-request, http-keep-alive, check, tunnel)`);
       p.timeouts[k] = t;
       return;
     }
@@ -316,9 +375,11 @@ export function parseProxyLine(
       return;
     case 'balance': {
       const a = w[1];
-      if (a !== 'roundrobin' && a !== 'static-rr' && a !== 'leastconn' && a !== 'source' && a !== 'uri' && a !== 'first') throw new Error(`unsupported algorithm '${a ?? ''}' (roundrobin, static-rr, leastconn, source, uri, first)`);
+      if (a !== 'roundrobin' && a !== 'static-rr' && a !== 'leastconn' && a !== 'source' && a !== 'uri' && a !== 'first')
+        throw new Error(`unsupported algorithm '${a ?? ''}' (roundrobin, static-rr, leastconn, source, uri, first)`);
       if (w.length > 2 && a !== 'uri') throw new Error(`unexpected word '${w[2]}'`);
-      if (a === 'uri' && w.length > 2 && !(w.length === 3 && w[2] === 'whole')) throw new Error(`unsupported 'balance uri' option '${w[2]}'`);
+      if (a === 'uri' && w.length > 2 && !(w.length === 3 && w[2] === 'whole'))
+        throw new Error(`unsupported 'balance uri' option '${w[2]}'`);
       p.balance = a;
       p.balanceArg = w[2];
       return;
@@ -333,10 +394,25 @@ export function parseProxyLine(
       applyServerWords(s, w, 3);
       const inter = s.inter ?? 2000;
       p.servers.push({
-        name, host, port, ...where,
-        check: s.check ?? false, inter, fastinter: s.fastinter, downinter: s.downinter, rise: s.rise ?? 2, fall: s.fall ?? 3,
-        weight: s.weight ?? 1, maxconn: s.maxconn ?? 0, backup: s.backup ?? false, slowstart: s.slowstart ?? 0,
-        disabled: s.disabled ?? false, observe: s.observe, errorLimit: s.errorLimit ?? 10, onError: s.onError ?? 'fail-check', checkPort: s.checkPort,
+        name,
+        host,
+        port,
+        ...where,
+        check: s.check ?? false,
+        inter,
+        fastinter: s.fastinter,
+        downinter: s.downinter,
+        rise: s.rise ?? 2,
+        fall: s.fall ?? 3,
+        weight: s.weight ?? 1,
+        maxconn: s.maxconn ?? 0,
+        backup: s.backup ?? false,
+        slowstart: s.slowstart ?? 0,
+        disabled: s.disabled ?? false,
+        observe: s.observe,
+        errorLimit: s.errorLimit ?? 10,
+        onError: s.onError ?? 'fail-check',
+        checkPort: s.checkPort,
         id: w.includes('id') ? s.id : undefined,
       });
       return;
@@ -388,7 +464,8 @@ export function parseProxyLine(
       }
       const k = w[i];
       const v = w[i + 1];
-      if ((k !== 'status' && k !== 'rstatus' && k !== 'string') || v === undefined) throw new Error("expects 'status <codes>', 'rstatus <regex>' or 'string <text>'");
+      if ((k !== 'status' && k !== 'rstatus' && k !== 'string') || v === undefined)
+        throw new Error("expects 'status <codes>', 'rstatus <regex>' or 'string <text>'");
       if (w.length > i + 2) throw new Error(`unexpected word '${w[i + 2]}'`);
       if (k === 'status' && !/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/.test(v)) throw new Error(`invalid status list '${v}'`);
       if (k === 'rstatus') new RegExp(v);
@@ -505,7 +582,9 @@ function parseOption(p: ProxyConfig, w: string[], no: boolean): void {
       return;
     }
     case 'forceclose':
-      throw new Error("option 'forceclose' is not supported any more since HAProxy 2.0, please just remove it, or use 'option httpclose' if absolutely needed.");
+      throw new Error(
+        "option 'forceclose' is not supported any more since HAProxy 2.0, please just remove it, or use 'option httpclose' if absolutely needed.",
+      );
     case 'tcp-check':
     case 'abortonclose':
     case 'allbackups':
@@ -557,4 +636,3 @@ function parseStats(p: ProxyConfig, w: string[]): void {
       throw new Error(`unsupported 'stats' keyword '${k ?? ''}' (enable, uri, auth, refresh, realm, hide-version)`);
   }
 }
-

@@ -20,7 +20,14 @@ interface Need {
   timeout?: boolean;
 }
 
-const TIMEOUT_SIDES: Record<string, Side> = { connect: 'backend', server: 'backend', queue: 'backend', check: 'backend', tunnel: 'backend', client: 'frontend' };
+const TIMEOUT_SIDES: Record<string, Side> = {
+  connect: 'backend',
+  server: 'backend',
+  queue: 'backend',
+  check: 'backend',
+  tunnel: 'backend',
+  client: 'frontend',
+};
 
 function need(w: string[]): Need | null {
   const kw = w[0];
@@ -71,13 +78,19 @@ export function scopeVerdict(kind: SectionKind, name: string, w: string[]): Scop
   if (kind === 'defaults') {
     if (NOT_IN_DEFAULTS.has(kw)) return { level: 'ALERT', message: `'${kw}' not allowed in 'defaults' section.` };
     if (NOT_IN_ANONYMOUS_DEFAULTS.has(kw))
-      return { level: 'ALERT', message: name ? `'${kw}' in a named 'defaults' section is not supported by this proxy.` : `'${kw}' not allowed in anonymous 'defaults' section.` };
+      return {
+        level: 'ALERT',
+        message: name
+          ? `'${kw}' in a named 'defaults' section is not supported by this proxy.`
+          : `'${kw}' not allowed in anonymous 'defaults' section.`,
+      };
     return null;
   }
   if (kind === 'listen') return null;
   if (kind === 'frontend' && (kw === 'server' || kw === 'default-server'))
     return { level: 'ALERT', message: `'${kw}' not allowed because frontend '${name}' has no backend capability.` };
-  if (kind === 'frontend' && kw === 'retry-on') return { level: 'ALERT', message: "'retry-on' only available in backend or listen section" };
+  if (kind === 'frontend' && kw === 'retry-on')
+    return { level: 'ALERT', message: "'retry-on' only available in backend or listen section" };
   if (kind === 'backend' && kw === 'option' && (w[1] === 'httplog' || w[1] === 'tcplog'))
     return { level: 'WARNING', message: `backend '${name}' : 'option ${w[1]}' directive is ignored in backends.` };
   const n = need(w);

@@ -10,7 +10,8 @@ import { isAbsolute, join } from 'node:path';
 import type { TlsBind, TlsCert, TlsDefaults } from './config-types.ts';
 
 // HAProxy 2.6's documented recommendation (Mozilla's "intermediate" profile, without DHE: no dh-param here)
-export const DEFAULT_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
+export const DEFAULT_CIPHERS =
+  'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
 export const DEFAULT_CIPHERSUITES = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
 
 const VERSIONS = ['SSLv3', 'TLSv1.0', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
@@ -59,7 +60,9 @@ function loadCert(file: string): TlsCert {
   try {
     pem = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`unable to load SSL certificate file '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new Error(`unable to load SSL certificate file '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      cause: e,
+    });
   }
   const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
   if (!certs) throw new Error(`unable to load SSL certificate file '${file}': no certificate in it`);
@@ -72,7 +75,9 @@ function loadCert(file: string): TlsCert {
     if (!x.checkPrivateKey(createPrivateKey(key))) throw new Error('the private key does not match the certificate');
     createSecureContext({ cert: certs.join('\n'), key });
   } catch (e) {
-    throw new Error(`inconsistencies between private key and certificate loaded from PEM file '${file}': ${(e as Error).message}`, { cause: e });
+    throw new Error(`inconsistencies between private key and certificate loaded from PEM file '${file}': ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   return { file, cert: certs.join('\n'), key, names: namesOf(x) };
 }
@@ -118,7 +123,10 @@ export function parseBindTls(words: string[], defaults: TlsDefaults): TlsBind | 
     else if (k === 'alpn') {
       const list = arg().split(',');
       const bad = list.filter((x) => x !== 'http/1.1' && x !== 'http/1.0');
-      if (bad.length) throw new Error(`'alpn ${bad.join(',')}' : ${bad.includes('h2') ? 'HTTP/2 is not supported' : 'only http/1.1 (and http/1.0) can be offered'}`);
+      if (bad.length)
+        throw new Error(
+          `'alpn ${bad.join(',')}' : ${bad.includes('h2') ? 'HTTP/2 is not supported' : 'only http/1.1 (and http/1.0) can be offered'}`,
+        );
       t.alpn = list;
     } else if (k === 'ssl-min-ver') t.minVersion = version(arg(), k);
     else if (k === 'ssl-max-ver') t.maxVersion = version(arg(), k);

@@ -30,7 +30,8 @@ export interface Timeouts {
   tunnel?: number;
 }
 
-export type AclFetch = 'path' | 'path_beg' | 'path_end' | 'path_sub' | 'path_reg' | 'hdr' | 'hdr_beg' | 'hdr_end' | 'hdr_sub' | 'method' | 'src' | 'ssl_fc';
+export type AclFetch =
+  'path' | 'path_beg' | 'path_end' | 'path_sub' | 'path_reg' | 'hdr' | 'hdr_beg' | 'hdr_end' | 'hdr_sub' | 'method' | 'src' | 'ssl_fc';
 
 export interface Acl {
   name: string;

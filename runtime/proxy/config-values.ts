@@ -2,10 +2,40 @@
 import { splitWords, type WordRules } from '../common/words.ts';
 import type { LogTarget, SyslogFormat } from './config-types.ts';
 
-export const FACILITIES = ['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'auth2', 'ftp', 'ntp', 'audit', 'alert', 'cron2', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'];
+export const FACILITIES = [
+  'kern',
+  'user',
+  'mail',
+  'daemon',
+  'auth',
+  'syslog',
+  'lpr',
+  'news',
+  'uucp',
+  'cron',
+  'auth2',
+  'ftp',
+  'ntp',
+  'audit',
+  'alert',
+  'cron2',
+  'local0',
+  'local1',
+  'local2',
+  'local3',
+  'local4',
+  'local5',
+  'local6',
+  'local7',
+];
 export const LEVELS = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];
 
-const HAPROXY_WORDS: WordRules = { comments: true, controlEscapes: true, space: (c) => c === ' ' || c === '\t' || c === '\r', strictQuotes: true };
+const HAPROXY_WORDS: WordRules = {
+  comments: true,
+  controlEscapes: true,
+  space: (c) => c === ' ' || c === '\t' || c === '\r',
+  strictQuotes: true,
+};
 
 /** Splits a config line into words the way HAProxy does: quotes, backslash escapes, '#' comments. */
 export function tokenize(line: string): string[] {
@@ -32,7 +62,6 @@ export function parseTime(s: string): number {
       return n;
   }
 }
-
 
 export function parseIntStrict(s: string | undefined, what: string, min = 0, max = 2 ** 31): number {
   if (s === undefined || !/^-?\d+$/.test(s)) throw new Error(`${what} expects an integer, got '${s ?? ''}'`);
@@ -89,7 +118,8 @@ export function parseLog(w: string[], globalLogs: LogTarget[] | null): LogTarget
   while (w[i] === 'len' || w[i] === 'format' || w[i] === 'sample') {
     if (w[i] === 'format') {
       const f = w[i + 1];
-      if (f !== 'rfc3164' && f !== 'rfc5424' && f !== 'raw') throw new Error(`unsupported log format '${f ?? ''}' (rfc3164, rfc5424 or raw)`);
+      if (f !== 'rfc3164' && f !== 'rfc5424' && f !== 'raw')
+        throw new Error(`unsupported log format '${f ?? ''}' (rfc3164, rfc5424 or raw)`);
       format = f;
     } else if (w[i] === 'sample') throw new Error("log 'sample' is not supported");
     i += 2;
@@ -106,7 +136,8 @@ export function parseLog(w: string[], globalLogs: LogTarget[] | null): LogTarget
   }
   if (target === 'stdout' || target === 'stderr') return [{ kind: target, host: '', port: 0, facility, maxLevel, format }];
   let t = target.startsWith('udp@') ? target.slice(4) : target.startsWith('udp4@') ? target.slice(5) : target;
-  if (t.startsWith('/') || t.includes('@')) throw new Error(`unsupported log target '${target}' (an IPv4 address[:port], stdout or stderr)`);
+  if (t.startsWith('/') || t.includes('@'))
+    throw new Error(`unsupported log target '${target}' (an IPv4 address[:port], stdout or stderr)`);
   if (!t.includes(':')) t += ':514';
   const { host, port } = parseAddrPort(t, 'log');
   if (ipv4ToInt(host || '0.0.0.0') === null) throw new Error(`log target must be an IPv4 address, got '${host}'`);

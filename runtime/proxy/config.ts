@@ -3,7 +3,16 @@
 // srvtimeout) and the modern one (bind, timeout *). Every keyword is either understood or an error.
 // The keywords themselves: config-global.ts and config-proxy.ts; the model: config-types.ts.
 import { readFileSync } from 'node:fs';
-import { ConfigError, type Acl, type Alert, type GlobalConfig, type ParsedConfig, type ProxyConfig, type ServerConfig, type Timeouts } from './config-types.ts';
+import {
+  ConfigError,
+  type Acl,
+  type Alert,
+  type GlobalConfig,
+  type ParsedConfig,
+  type ProxyConfig,
+  type ServerConfig,
+  type Timeouts,
+} from './config-types.ts';
 import { parseAddrPort, tokenize } from './config-values.ts';
 import { parseGlobal } from './config-global.ts';
 import { cloneDefaults, freshDefaults, parseProxyLine, type ProxyDefaults } from './config-proxy.ts';
@@ -27,7 +36,15 @@ export interface ParseInput {
 export function parseConfig(inputs: ParseInput[]): ParsedConfig {
   const alerts: Alert[] = [];
   const warnings: Alert[] = [];
-  const global: GlobalConfig = { logs: [], maxconn: 4096, daemon: false, statsSockets: [], logTag: 'haproxy', cpuMaps: [], tlsDefaults: {} };
+  const global: GlobalConfig = {
+    logs: [],
+    maxconn: 4096,
+    daemon: false,
+    statsSockets: [],
+    logTag: 'haproxy',
+    cpuMaps: [],
+    tlsDefaults: {},
+  };
   let defaults = freshDefaults();
   let defaultsAcls = new Map<string, Acl>();
   const proxies: (ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> })[] = [];
@@ -65,14 +82,42 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
             if (w.length > 2) throw new Error('expects at most a name');
             const d = freshDefaults();
             defaultsAcls = new Map();
-            sec = { kind: 'defaults', proxy: { ...d, name: w[1] ?? '', kind: 'backend', id: 0, ...where, binds: [], servers: [], useBackends: [], services: [], httpRules: [], acls: new Map() } };
+            sec = {
+              kind: 'defaults',
+              proxy: {
+                ...d,
+                name: w[1] ?? '',
+                kind: 'backend',
+                id: 0,
+                ...where,
+                binds: [],
+                servers: [],
+                useBackends: [],
+                services: [],
+                httpRules: [],
+                acls: new Map(),
+              },
+            };
           } else {
             const name = w[1];
             if (!name) throw new Error('expects a name');
             if (!/^[A-Za-z0-9_.:-]+$/.test(name)) throw new Error(`invalid character in proxy name '${name}'`);
-            if (proxies.some((p) => p.name === name && (p.kind === 'listen' || kw === 'listen' || p.kind === kw))) throw new Error(`proxy '${name}' has the same name as another ${kw === 'backend' ? 'backend' : 'frontend'}`);
+            if (proxies.some((p) => p.name === name && (p.kind === 'listen' || kw === 'listen' || p.kind === kw)))
+              throw new Error(`proxy '${name}' has the same name as another ${kw === 'backend' ? 'backend' : 'frontend'}`);
             const d = cloneDefaults(defaults);
-            const p: ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> } = { ...d, name, kind: kw, id: nextId++, ...where, binds: [], servers: [], useBackends: [], services: [], httpRules: [], acls: new Map(defaultsAcls) };
+            const p: ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> } = {
+              ...d,
+              name,
+              kind: kw,
+              id: nextId++,
+              ...where,
+              binds: [],
+              servers: [],
+              useBackends: [],
+              services: [],
+              httpRules: [],
+              acls: new Map(defaultsAcls),
+            };
             sec = { kind: kw, proxy: p };
             proxies.push(p);
             if (w[2] !== undefined) {
@@ -120,36 +165,78 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
     if (!globalMaxconnSet && p.maxconn === 0) p.maxconn = global.maxconn;
     if (p.maxconn === 0) p.maxconn = global.maxconn;
     const where = { file: p.file, line: p.line };
-    if (p.kind !== 'backend' && p.binds.length === 0) alerts.push({ ...where, keyword: p.kind, message: `proxy '${p.name}' has no 'bind' directive. Please declare it as a backend if this was intended.` });
+    if (p.kind !== 'backend' && p.binds.length === 0)
+      alerts.push({
+        ...where,
+        keyword: p.kind,
+        message: `proxy '${p.name}' has no 'bind' directive. Please declare it as a backend if this was intended.`,
+      });
     if (p.kind === 'backend') p.defaultBackend = undefined; // from a defaults section: a backend has no use for it
     const targets = [...(p.defaultBackend ? [{ backend: p.defaultBackend, ...where }] : []), ...p.useBackends];
     for (const t of targets) {
       const b = byName(t.backend, true);
-      if (!b) alerts.push({ file: t.file, line: t.line, keyword: t === targets[0] && p.defaultBackend ? 'default_backend' : 'use_backend', message: `unable to find required backend '${t.backend}' for proxy '${p.name}'` });
-      else if (b.mode !== p.mode && p.kind !== 'backend') alerts.push({ file: t.file, line: t.line, keyword: 'use_backend', message: `${p.mode.toUpperCase()} proxy '${p.name}' cannot use ${b.mode.toUpperCase()} backend '${b.name}'` });
+      if (!b)
+        alerts.push({
+          file: t.file,
+          line: t.line,
+          keyword: t === targets[0] && p.defaultBackend ? 'default_backend' : 'use_backend',
+          message: `unable to find required backend '${t.backend}' for proxy '${p.name}'`,
+        });
+      else if (b.mode !== p.mode && p.kind !== 'backend')
+        alerts.push({
+          file: t.file,
+          line: t.line,
+          keyword: 'use_backend',
+          message: `${p.mode.toUpperCase()} proxy '${p.name}' cannot use ${b.mode.toUpperCase()} backend '${b.name}'`,
+        });
     }
     const seen = new Set<string>();
     for (const s of p.servers) {
-      if (seen.has(s.name)) alerts.push({ file: s.file, line: s.line, keyword: 'server', message: `proxy '${p.name}' has two servers named '${s.name}'` });
+      if (seen.has(s.name))
+        alerts.push({ file: s.file, line: s.line, keyword: 'server', message: `proxy '${p.name}' has two servers named '${s.name}'` });
       seen.add(s.name);
     }
     if (p.mode === 'tcp') {
-      if (p.httplog) warnings.push({ ...where, keyword: 'option httplog', message: `'option httplog' not usable with proxy '${p.name}' (needs 'mode http'). Falling back to 'option tcplog'.` });
+      if (p.httplog)
+        warnings.push({
+          ...where,
+          keyword: 'option httplog',
+          message: `'option httplog' not usable with proxy '${p.name}' (needs 'mode http'). Falling back to 'option tcplog'.`,
+        });
       if (p.httplog) {
         p.httplog = false;
         p.tcplog = true;
       }
       if (p.stats.enabled) alerts.push({ ...where, keyword: 'stats', message: `'stats' needs 'mode http' in proxy '${p.name}'` });
-      if (p.useBackends.length || p.services.length || p.httpRules.length) alerts.push({ ...where, keyword: 'use_backend', message: `HTTP rules need 'mode http' in proxy '${p.name}'` });
+      if (p.useBackends.length || p.services.length || p.httpRules.length)
+        alerts.push({ ...where, keyword: 'use_backend', message: `HTTP rules need 'mode http' in proxy '${p.name}'` });
     }
-    const missing = (p.kind !== 'backend' ? ['client'] : []).concat(p.kind !== 'frontend' ? ['connect', 'server'] : []).filter((k) => !p.timeouts[k as keyof Timeouts]);
-    if (missing.length) warnings.push({ ...where, keyword: p.kind, message: `proxy '${p.name}' has no ${missing.map((m) => `'timeout ${m}'`).join(', ')}: idle connections are never closed (connect defaults to 5s)` });
+    const missing = (p.kind !== 'backend' ? ['client'] : [])
+      .concat(p.kind !== 'frontend' ? ['connect', 'server'] : [])
+      .filter((k) => !p.timeouts[k as keyof Timeouts]);
+    if (missing.length)
+      warnings.push({
+        ...where,
+        keyword: p.kind,
+        message: `proxy '${p.name}' has no ${missing.map((m) => `'timeout ${m}'`).join(', ')}: idle connections are never closed (connect defaults to 5s)`,
+      });
     if (!p.httpchk) {
       // (HAProxy says this one without a place)
-      if (ownChecks.has(p)) warnings.push({ file: '', line: 0, keyword: '', message: `${p.kind === 'listen' ? 'proxy' : p.kind} '${p.name}' uses http-check rules without 'option httpchk', so the rules are ignored.` });
+      if (ownChecks.has(p))
+        warnings.push({
+          file: '',
+          line: 0,
+          keyword: '',
+          message: `${p.kind === 'listen' ? 'proxy' : p.kind} '${p.name}' uses http-check rules without 'option httpchk', so the rules are ignored.`,
+        });
       p.checkExpect = undefined;
     }
-    if (p.mode !== 'http' && p.binds.some((b) => b.tls)) alerts.push({ ...where, keyword: 'bind', message: `'ssl' on a bind needs 'mode http' in proxy '${p.name}' (TLS in mode tcp is not supported)` });
+    if (p.mode !== 'http' && p.binds.some((b) => b.tls))
+      alerts.push({
+        ...where,
+        keyword: 'bind',
+        message: `'ssl' on a bind needs 'mode http' in proxy '${p.name}' (TLS in mode tcp is not supported)`,
+      });
     if (p.balance === 'uri' && p.mode !== 'http') alerts.push({ ...where, keyword: 'balance', message: "'balance uri' needs 'mode http'" });
   }
   // HAProxy numbers its internal CLI proxy first when a stats socket exists: same ids as HAProxy in the stats
@@ -193,4 +280,3 @@ export function effectiveTimeouts(front: ProxyConfig, back: ProxyConfig) {
     tunnel: back.timeouts.tunnel ?? front.timeouts.tunnel ?? Math.max(client, server),
   };
 }
-

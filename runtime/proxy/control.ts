@@ -53,8 +53,22 @@ export class Control {
         let h = this.health.get(key);
         if (!h) {
           h = {
-            key, up: true, admin: s.disabled ? 'maint' : 'ready', since: 0, checked: s.check, health: s.rise, checkStatus: s.check ? 'INI' : '',
-            checkCode: null, checkDuration: null, checkDesc: '', chkfail: 0, chkdown: 0, lastchg: Date.now(), downtime: 0, downSince: 0, lastChk: '',
+            key,
+            up: true,
+            admin: s.disabled ? 'maint' : 'ready',
+            since: 0,
+            checked: s.check,
+            health: s.rise,
+            checkStatus: s.check ? 'INI' : '',
+            checkCode: null,
+            checkDuration: null,
+            checkDesc: '',
+            chkfail: 0,
+            chkdown: 0,
+            lastchg: Date.now(),
+            downtime: 0,
+            downSince: 0,
+            lastChk: '',
           };
           this.health.set(key, h);
         } else {
@@ -158,7 +172,10 @@ export class Control {
     if (c.stopped || c.running) return;
     c.running = true;
     const s = c.srv;
-    const timeout = c.px.timeouts.check !== undefined ? Math.min(c.px.timeouts.connect ?? c.px.timeouts.check, c.px.timeouts.check) : Math.min(c.px.timeouts.connect ?? s.inter, s.inter);
+    const timeout =
+      c.px.timeouts.check !== undefined
+        ? Math.min(c.px.timeouts.connect ?? c.px.timeouts.check, c.px.timeouts.check)
+        : Math.min(c.px.timeouts.connect ?? s.inter, s.inter);
     const t0 = Date.now();
     const sock = net.connect({ host: s.host, port: s.checkPort ?? s.port });
     let done = false;
@@ -174,7 +191,9 @@ export class Control {
       this.schedule(c, this.nextInterval(c));
     };
     let timer = setTimeout(() => finish(false, 'L4TOUT', null), timeout);
-    sock.on('error', (e: NodeJS.ErrnoException) => finish(false, data || connected ? 'L7RSP' : e.code === 'ECONNREFUSED' ? 'L4CON' : 'SOCKERR', null));
+    sock.on('error', (e: NodeJS.ErrnoException) =>
+      finish(false, data || connected ? 'L7RSP' : e.code === 'ECONNREFUSED' ? 'L4CON' : 'SOCKERR', null),
+    );
     let connected = false;
     sock.on('connect', () => {
       connected = true;
@@ -214,10 +233,11 @@ export class Control {
         return;
       }
       let ok: boolean;
-      if (ex.kind === 'status') ok = ex.value.split(',').some((r) => {
-        const [a, b] = r.split('-').map(Number);
-        return b === undefined ? code === a : code >= a && code <= b;
-      });
+      if (ex.kind === 'status')
+        ok = ex.value.split(',').some((r) => {
+          const [a, b] = r.split('-').map(Number);
+          return b === undefined ? code === a : code >= a && code <= b;
+        });
       else ok = new RegExp(ex.value).test(String(code));
       if (ex.negate) ok = !ok;
       finish(ok, ok ? 'L7OK' : 'L7STS', code);
@@ -354,7 +374,8 @@ export class Control {
   async render(kind: StatsKind, proxy: string, uri: string): Promise<LocalResponse> {
     const v = await this.view();
     if (kind === 'csv') return { status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from(renderCsv(v)) };
-    if (kind === 'prom') return { status: 200, headers: [['content-type', 'text/plain; version=0.0.4']], body: Buffer.from(renderPrometheus(v)) };
+    if (kind === 'prom')
+      return { status: 200, headers: [['content-type', 'text/plain; version=0.0.4']], body: Buffer.from(renderPrometheus(v)) };
     const p = this.cfg.proxies.find((x) => x.name === proxy);
     const base = uri.split(';')[0];
     return {
@@ -362,7 +383,9 @@ export class Control {
       headers: [['content-type', 'text/html']],
       body: Buffer.from(
         renderHtml(v, {
-          uri: base, refresh: p?.stats.refresh, hideVersion: p?.stats.hideVersion ?? false,
+          uri: base,
+          refresh: p?.stats.refresh,
+          hideVersion: p?.stats.hideVersion ?? false,
           node: p?.stats.showNode === undefined ? undefined : p.stats.showNode || this.cfg.global.node || hostname(),
         }),
       ),

@@ -2,9 +2,44 @@
 // statistics), per-second rates, and how a finished request or connection adds to them.
 
 export const COUNTER_KEYS = [
-  'scur', 'smax', 'stot', 'bin', 'bout', 'dreq', 'dresp', 'ereq', 'econ', 'eresp', 'wretr', 'wredis', 'lbtot',
-  'h1xx', 'h2xx', 'h3xx', 'h4xx', 'h5xx', 'hother', 'req_tot', 'cli_abrt', 'srv_abrt', 'qcur', 'qmax', 'lastsess',
-  'qtime', 'ctime', 'rtime', 'ttime', 'conn_tot', 'rate', 'rate_max', 'req_rate', 'req_rate_max', 'connect', 'reuse', 'intercepted', 'idle',
+  'scur',
+  'smax',
+  'stot',
+  'bin',
+  'bout',
+  'dreq',
+  'dresp',
+  'ereq',
+  'econ',
+  'eresp',
+  'wretr',
+  'wredis',
+  'lbtot',
+  'h1xx',
+  'h2xx',
+  'h3xx',
+  'h4xx',
+  'h5xx',
+  'hother',
+  'req_tot',
+  'cli_abrt',
+  'srv_abrt',
+  'qcur',
+  'qmax',
+  'lastsess',
+  'qtime',
+  'ctime',
+  'rtime',
+  'ttime',
+  'conn_tot',
+  'rate',
+  'rate_max',
+  'req_rate',
+  'req_rate_max',
+  'connect',
+  'reuse',
+  'intercepted',
+  'idle',
 ] as const;
 export type CounterKey = (typeof COUNTER_KEYS)[number];
 export type Counters = Record<CounterKey, number>;
@@ -60,7 +95,16 @@ export function statusClass(c: Counters, status: number): void {
  * A finished request's bytes and times, added to a server's or a backend's counters. tw, tc, tr: the queue,
  * connect and response times (-1 when the request did not get that far); tt: the total time.
  */
-export function accountRequest(c: Counters, now: number, bytesIn: number, bytesOut: number, tw: number, tc: number, tr: number, tt: number): void {
+export function accountRequest(
+  c: Counters,
+  now: number,
+  bytesIn: number,
+  bytesOut: number,
+  tw: number,
+  tc: number,
+  tr: number,
+  tt: number,
+): void {
   c.bin += bytesIn;
   c.bout += bytesOut;
   c.lastsess = now;

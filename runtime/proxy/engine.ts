@@ -121,12 +121,14 @@ export class Engine {
       if (p.kind !== 'backend') fes.push(new FeRt(p));
     }
     // a configuration made here (one worker, or a test) starts from the health states known so far
-    if (!sab) for (const b of bes.values()) for (const s of b.servers) {
-      const h = this.health.get(s.key);
-      s.up = h ? h.up : true;
-      s.admin = h ? h.admin : s.cfg.disabled ? 'maint' : 'ready';
-      s.since = h ? h.since : 0;
-    }
+    if (!sab)
+      for (const b of bes.values())
+        for (const s of b.servers) {
+          const h = this.health.get(s.key);
+          s.up = h ? h.up : true;
+          s.admin = h ? h.admin : s.cfg.disabled ? 'maint' : 'ready';
+          s.since = h ? h.since : 0;
+        }
     for (const b of bes.values()) for (const s of b.servers) s.seenUsable = s.usable();
     const tls = new Map<string, TlsTerminator>();
     for (const fe of fes) for (const b of fe.cfg.binds) if (b.tls) tls.set(bindKey(b), new TlsTerminator(b.tls));
@@ -166,10 +168,11 @@ export class Engine {
       srv.on('connection', (sock: net.Socket) => this.accept(fe, sock, addr));
       fe.listeners.push(s);
     }
-    for (const [addr, srv] of this.listeners) if (!wanted.has(addr)) {
-      srv.close();
-      this.listeners.delete(addr);
-    }
+    for (const [addr, srv] of this.listeners)
+      if (!wanted.has(addr)) {
+        srv.close();
+        this.listeners.delete(addr);
+      }
   }
 
   /** Swaps in a new configuration; listeners on the same address are kept, sessions finish on the old one. */
@@ -292,7 +295,14 @@ export class Engine {
     const now = clock();
     const out: Snapshot = { actconn: this.actconn, pid: process.pid, proxies: {} };
     for (const fe of this.world.fes) {
-      const c = { ...fe.c, scur: fe.cur, rate: fe.sessRate.read(now), rate_max: fe.sessRate.max, req_rate: fe.reqRate.read(now), req_rate_max: fe.reqRate.max };
+      const c = {
+        ...fe.c,
+        scur: fe.cur,
+        rate: fe.sessRate.read(now),
+        rate_max: fe.sessRate.max,
+        req_rate: fe.reqRate.read(now),
+        req_rate_max: fe.reqRate.max,
+      };
       out.proxies[fe.cfg.name] = { fe: c, servers: {} };
     }
     for (const be of this.world.bes.values()) {

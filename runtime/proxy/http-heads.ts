@@ -41,8 +41,14 @@ export function connectionTail(keep: boolean, version: 10 | 11, name = 'connecti
 }
 
 const REASONS: Record<number, string> = {
-  200: 'OK', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
-  401: 'Unauthorized', 500: 'Internal Server Error',
+  200: 'OK',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  401: 'Unauthorized',
+  500: 'Internal Server Error',
 };
 
 /** The bytes of an answer the proxy makes itself (stats, monitor-uri); a HEAD request gets the head only. */
@@ -67,7 +73,10 @@ export function statsAuthorized(st: StatsConfig, req: RequestHead): boolean {
 export function statsUnauthorized(st: StatsConfig): LocalResponse {
   return {
     status: 401,
-    headers: [['content-type', 'text/html'], ['www-authenticate', `Basic realm="${st.realm.replace(/"/g, '')}"`]],
+    headers: [
+      ['content-type', 'text/html'],
+      ['www-authenticate', `Basic realm="${st.realm.replace(/"/g, '')}"`],
+    ],
     body: Buffer.from('<html><body><h1>401 Unauthorized</h1>\nThis page needs a user name and a password.\n</body></html>\n'),
   };
 }

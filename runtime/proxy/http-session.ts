@@ -4,8 +4,28 @@
 // counters and the httplog line of each request.
 import type net from 'node:net';
 import type { HttpRule, ProxyConfig, effectiveTimeouts } from './config.ts';
-import { ChunkedTracker, HttpError, MAX_HEAD, errorResponse, findHeadEnd, headerValue, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http.ts';
-import { CRLF, connectionTail, localAnswer, rebuiltRequest, rebuiltResponse, statsAuthorized, statsUnauthorized, withExtra } from './http-heads.ts';
+import {
+  ChunkedTracker,
+  HttpError,
+  MAX_HEAD,
+  errorResponse,
+  findHeadEnd,
+  headerValue,
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  type ResponseHead,
+} from './http.ts';
+import {
+  CRLF,
+  connectionTail,
+  localAnswer,
+  rebuiltRequest,
+  rebuiltResponse,
+  statsAuthorized,
+  statsUnauthorized,
+  withExtra,
+} from './http-heads.ts';
 import { LOG_INFO, httpLogLine, tcpLogLine, logEscape } from './log.ts';
 import { acceptReads, clock, dataReads, inArena, own } from './reads.ts';
 import { send } from './writes.ts';
@@ -212,16 +232,20 @@ export class HttpSession implements Queued, ConnOwner {
       return;
     }
     if (fe.httpRules.length && this.applyRules(fe.httpRules, req, fe.name)) return;
-    for (const r of fe.services) if (!r.cond || condMatch(r.cond, req, this.src, this.tls)) {
-      this.serveStats('prom', fe, '<PROMEX>');
-      return;
-    }
+    for (const r of fe.services)
+      if (!r.cond || condMatch(r.cond, req, this.src, this.tls)) {
+        this.serveStats('prom', fe, '<PROMEX>');
+        return;
+      }
     let be: BeRt | undefined;
-    for (const u of fe.useBackends) if (condMatch(u.cond, req, this.src, this.tls)) {
-      be = this.eng.world.bes.get(u.backend);
-      break;
-    }
-    if (!be) be = fe.kind === 'listen' ? this.eng.world.bes.get(fe.name) : fe.defaultBackend ? this.eng.world.bes.get(fe.defaultBackend) : undefined;
+    for (const u of fe.useBackends)
+      if (condMatch(u.cond, req, this.src, this.tls)) {
+        be = this.eng.world.bes.get(u.backend);
+        break;
+      }
+    if (!be)
+      be =
+        fe.kind === 'listen' ? this.eng.world.bes.get(fe.name) : fe.defaultBackend ? this.eng.world.bes.get(fe.defaultBackend) : undefined;
     const statsOwner = fe.stats.enabled ? fe : be?.cfg.stats.enabled ? be.cfg : null;
     if (statsOwner && req.uri.startsWith(statsOwner.stats.uri)) {
       this.beName = statsOwner.name;
@@ -237,10 +261,11 @@ export class HttpSession implements Queued, ConnOwner {
     // a backend's own http-request rules come after the switching rules
     if (be.cfg !== fe) {
       if (be.cfg.httpRules.length && this.applyRules(be.cfg.httpRules, req, be.cfg.name)) return;
-      for (const r of be.cfg.services) if (!r.cond || condMatch(r.cond, req, this.src, this.tls)) {
-        this.serveStats('prom', be.cfg, '<PROMEX>');
-        return;
-      }
+      for (const r of be.cfg.services)
+        if (!r.cond || condMatch(r.cond, req, this.src, this.tls)) {
+          this.serveStats('prom', be.cfg, '<PROMEX>');
+          return;
+        }
     }
     this.be = be;
     this.beName = be.cfg.name;
@@ -269,7 +294,11 @@ export class HttpSession implements Queued, ConnOwner {
       if (r.action === 'redirect-scheme') {
         const host = headerValue(req.headers, 'host');
         const path = req.uri.startsWith('/') ? req.uri : req.path;
-        this.local({ status: r.code, headers: [['location', `${r.scheme}://${host ?? ''}${path}`]], body: Buffer.alloc(0) }, owner, '<NOSRV>');
+        this.local(
+          { status: r.code, headers: [['location', `${r.scheme}://${host ?? ''}${path}`]], body: Buffer.alloc(0) },
+          owner,
+          '<NOSRV>',
+        );
         return true;
       }
       const lname = r.name.toLowerCase();
@@ -332,7 +361,10 @@ export class HttpSession implements Queued, ConnOwner {
     this.be!.c.lbtot++;
     this.st = St.Connect;
     this.tConn = now;
-    const idle = this.fe.cfg.connMode === 'keep-alive' && this.be!.cfg.connMode === 'keep-alive' && this.reqDone && !this.req!.upgrade ? this.eng.takeIdle(s) : null;
+    const idle =
+      this.fe.cfg.connMode === 'keep-alive' && this.be!.cfg.connMode === 'keep-alive' && this.reqDone && !this.req!.upgrade
+        ? this.eng.takeIdle(s)
+        : null;
     if (idle) {
       s.c.reuse++;
       this.connected(idle);
@@ -465,11 +497,17 @@ export class HttpSession implements Queued, ConnOwner {
     const req = this.req!;
     const fe = this.fe.cfg;
     const beCfg = this.be!.cfg;
-    const mode = fe.connMode === 'close' || beCfg.connMode === 'close' ? 'close' : fe.connMode === 'server-close' || beCfg.connMode === 'server-close' ? 'server-close' : 'keep-alive';
+    const mode =
+      fe.connMode === 'close' || beCfg.connMode === 'close'
+        ? 'close'
+        : fe.connMode === 'server-close' || beCfg.connMode === 'server-close'
+          ? 'server-close'
+          : 'keep-alive';
     this.keepServer = mode === 'keep-alive';
     let extra = '';
     const ff = fe.forwardfor ?? beCfg.forwardfor;
-    if (ff && !(ff.except && inNet(this.src, ff.except)) && !(ff.ifnone && req.headers.some((x) => x.lname === ff.header.toLowerCase()))) extra += `${ff.header}: ${this.src}${CRLF}`;
+    if (ff && !(ff.except && inNet(this.src, ff.except)) && !(ff.ifnone && req.headers.some((x) => x.lname === ff.header.toLowerCase())))
+      extra += `${ff.header}: ${this.src}${CRLF}`;
     if (req.upgrade) {
       extra += `Connection: upgrade${CRLF}${CRLF}`;
       this.keepServer = false;
@@ -708,7 +746,14 @@ export class HttpSession implements Queued, ConnOwner {
     const reused = this.sc.reused;
     this.keepServer = false;
     this.dropServer();
-    if (!this.rspStarted && !this.rsp && (!this.rspBuf || this.rspBuf.length === 0) && reused && this.reqDone && this.bytesIn === this.req!.headBytes) {
+    if (
+      !this.rspStarted &&
+      !this.rsp &&
+      (!this.rspBuf || this.rspBuf.length === 0) &&
+      reused &&
+      this.reqDone &&
+      this.bytesIn === this.req!.headBytes
+    ) {
       // a pooled connection the server had closed: try again on a fresh one
       this.bytesIn = 0;
       this.st = St.Connect;
@@ -906,7 +951,8 @@ export class HttpSession implements Queued, ConnOwner {
     }
     this.eng.link.render(kind, owner.name, this.req!.uri).then(
       (r) => this.local(r, owner.name, name),
-      () => this.local({ status: 500, headers: [['content-type', 'text/plain']], body: Buffer.from('stats unavailable\n') }, owner.name, name),
+      () =>
+        this.local({ status: 500, headers: [['content-type', 'text/plain']], body: Buffer.from('stats unavailable\n') }, owner.name, name),
     );
   }
 
@@ -993,10 +1039,28 @@ export class HttpSession implements Queued, ConnOwner {
     if (be) for (const s of be.servers) bc += s.cur;
     if (this.srv) sc = this.srv.cur;
     const fields = {
-      clientIp: this.src, clientPort: this.srcPort, start: this.t0, frontend: fe.name, backend: this.beName || fe.name,
-      server: this.srvName, TR: this.tHead, Tw: this.tw, Tc: this.tc, Tr: this.tr, Ta: now - this.t0, status: this.status,
-      bytes: this.bytesOut, term: this.term, actconn: this.eng.actconn, feconn: this.fe.cur, beconn: bc, srvconn: sc,
-      retries: this.retries, redispatched: this.redispatched, srvQueue: 0, backQueue: this.bq,
+      clientIp: this.src,
+      clientPort: this.srcPort,
+      start: this.t0,
+      frontend: fe.name,
+      backend: this.beName || fe.name,
+      server: this.srvName,
+      TR: this.tHead,
+      Tw: this.tw,
+      Tc: this.tc,
+      Tr: this.tr,
+      Ta: now - this.t0,
+      status: this.status,
+      bytes: this.bytesOut,
+      term: this.term,
+      actconn: this.eng.actconn,
+      feconn: this.fe.cur,
+      beconn: bc,
+      srvconn: sc,
+      retries: this.retries,
+      redispatched: this.redispatched,
+      srvQueue: 0,
+      backQueue: this.bq,
       requestLine: logEscape(line),
     };
     this.eng.logger.send(fe.logs, LOG_INFO, fe.httplog ? httpLogLine(fields) : tcpLogLine({ ...fields, Tt: now - this.t0 }));

@@ -130,7 +130,8 @@ function contentLength(m: Semantics, v: string): void {
 
 // The header names note() cares about, by length: a line is matched without slicing or hashing its name.
 const NOTED: string[][] = [];
-for (const n of ['content-length', 'transfer-encoding', 'host', 'upgrade', 'connection', 'keep-alive', 'proxy-connection']) (NOTED[n.length] ??= []).push(n);
+for (const n of ['content-length', 'transfer-encoding', 'host', 'upgrade', 'connection', 'keep-alive', 'proxy-connection'])
+  (NOTED[n.length] ??= []).push(n);
 
 /** The lower-case name among NOTED that text[from..to) spells in any case, or null. */
 function notedName(text: string, from: number, to: number): string | null {
@@ -176,7 +177,8 @@ function scanHeaders(text: string, from: number, m: Semantics): void {
     while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
     for (let j = vs; j < ve; j++) {
       const c = text.charCodeAt(j);
-      if ((c < 32 && c !== 9) || c === 127) throw new HttpError(400, c === 13 || c === 10 ? 'bare CR or LF in the header' : 'control character in a header value');
+      if ((c < 32 && c !== 9) || c === 127)
+        throw new HttpError(400, c === 13 || c === 10 ? 'bare CR or LF in the header' : 'control character in a header value');
     }
     const noted = notedName(text, i, k);
     if (noted) note(m, noted, text.slice(vs, ve));
@@ -220,7 +222,16 @@ function framing(m: Semantics, version: 10 | 11, isRequest: boolean): { contentL
 }
 
 // One Semantics serves every parse: a parse runs to its end synchronously and keeps nothing of it.
-const SEM: Semantics = { contentLength: -1, te: null, close: false, keepAliveToken: false, upgradeToken: false, upgradeHeader: false, hosts: 0, hopByHop: false };
+const SEM: Semantics = {
+  contentLength: -1,
+  te: null,
+  close: false,
+  keepAliveToken: false,
+  upgradeToken: false,
+  upgradeHeader: false,
+  hosts: 0,
+  hopByHop: false,
+};
 
 function newSemantics(): Semantics {
   const m = SEM;
@@ -312,7 +323,20 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
     path = abs[1] || '/';
   }
   const keepAlive = version === 11 ? !m.close : m.keepAliveToken;
-  return new ParsedRequest(text, eol + 2, method, uri, path, version, contentLength, chunked, keepAlive, m.upgradeToken && m.upgradeHeader, end, m.hopByHop);
+  return new ParsedRequest(
+    text,
+    eol + 2,
+    method,
+    uri,
+    path,
+    version,
+    contentLength,
+    chunked,
+    keepAlive,
+    m.upgradeToken && m.upgradeHeader,
+    end,
+    m.hopByHop,
+  );
 }
 
 /** Parses a complete response head. */
@@ -322,8 +346,14 @@ export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
   if (eol < 0) eol = text.length;
   // HTTP/1.x NNN[ reason]
   const ok =
-    eol >= 12 && text.startsWith('HTTP/1.') && (text.charCodeAt(7) === 48 || text.charCodeAt(7) === 49) && text.charCodeAt(8) === 32 &&
-    isDigit(text.charCodeAt(9)) && isDigit(text.charCodeAt(10)) && isDigit(text.charCodeAt(11)) && (eol === 12 || text.charCodeAt(12) === 32);
+    eol >= 12 &&
+    text.startsWith('HTTP/1.') &&
+    (text.charCodeAt(7) === 48 || text.charCodeAt(7) === 49) &&
+    text.charCodeAt(8) === 32 &&
+    isDigit(text.charCodeAt(9)) &&
+    isDigit(text.charCodeAt(10)) &&
+    isDigit(text.charCodeAt(11)) &&
+    (eol === 12 || text.charCodeAt(12) === 32);
   if (!ok) throw new HttpError(502, 'invalid status line');
   for (let i = 13; i < eol; i++) {
     const c = text.charCodeAt(i);
@@ -471,9 +501,20 @@ export class ChunkedTracker {
 }
 
 const REASONS: Record<number, string> = {
-  200: 'OK', 400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 405: 'Method Not Allowed', 408: 'Request Time-out',
-  413: 'Payload Too Large', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway',
-  503: 'Service Unavailable', 504: 'Gateway Time-out', 505: 'HTTP Version Not Supported',
+  200: 'OK',
+  400: 'Bad request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  405: 'Method Not Allowed',
+  408: 'Request Time-out',
+  413: 'Payload Too Large',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Time-out',
+  505: 'HTTP Version Not Supported',
 };
 
 const EXPLAIN: Record<number, string> = {

@@ -7,7 +7,20 @@ import { workerCpus, type ParsedConfig } from './config.ts';
 import { Engine, type ControlLink } from './engine.ts';
 import { Control, type Plane } from './control.ts';
 import { VERSION } from '../common/version.ts';
-import { catchEarlySignals, cpuPlacement, dropPrivileges, load, printAlerts, reloader, removePid, resolveIds, takeSignals, writePid, DRAIN_MAX, type Args } from './process.ts';
+import {
+  catchEarlySignals,
+  cpuPlacement,
+  dropPrivileges,
+  load,
+  printAlerts,
+  reloader,
+  removePid,
+  resolveIds,
+  takeSignals,
+  writePid,
+  DRAIN_MAX,
+  type Args,
+} from './process.ts';
 import { isWorkerThread, runThreads, runWorkerThread, threadsPossible } from './threads.ts';
 
 function usage(msg?: string): never {
@@ -38,8 +51,7 @@ function parseArgs(argv: string[]): Args {
     else if (x === '--') {
       a.files.push(...argv.slice(i + 1).filter(Boolean));
       break;
-    }
-    else usage(`unknown option '${x}'`);
+    } else usage(`unknown option '${x}'`);
   }
   if (a.files.length === 0) usage('no configuration file given (-f)');
   return a;

@@ -23,7 +23,9 @@ export function resolveIds(cfg: ParsedConfig): { uid?: number; gid?: number; use
   let gid = g.gid;
   const read = (f: string) => {
     try {
-      return readFileSync(f, 'utf8').split('\n').map((l) => l.split(':'));
+      return readFileSync(f, 'utf8')
+        .split('\n')
+        .map((l) => l.split(':'));
     } catch {
       return [];
     }
@@ -151,4 +153,3 @@ export function takeSignals(reload: () => void, stop: () => void): void {
   if (early.stop) stop();
   else if (early.reload) reload();
 }
-

@@ -148,7 +148,9 @@ export class Doorbells {
   private arm(): void {
     if (this.armed) return;
     this.armed = true;
-    const r = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(this.bells, this.me, this.seen);
+    const r = (
+      Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }
+    ).waitAsync(this.bells, this.me, this.seen);
     if (r.async) void (r.value as Promise<string>).then(() => this.rang());
     else queueMicrotask(() => this.rang());
   }

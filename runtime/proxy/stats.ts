@@ -78,8 +78,15 @@ export function serverStatus(h: ServerHealth | undefined, rise: number, fall: nu
 }
 
 const CHECK_DESC: Record<string, string> = {
-  INI: 'Initializing', L4OK: 'Layer4 check passed', L4CON: 'Layer4 connection problem', L4TOUT: 'Layer4 timeout',
-  L7OK: 'Layer7 check passed', L7STS: 'Layer7 wrong status', L7RSP: 'Layer7 invalid response', L7TOUT: 'Layer7 timeout', SOCKERR: 'Socket error',
+  INI: 'Initializing',
+  L4OK: 'Layer4 check passed',
+  L4CON: 'Layer4 connection problem',
+  L4TOUT: 'Layer4 timeout',
+  L7OK: 'Layer7 check passed',
+  L7STS: 'Layer7 wrong status',
+  L7RSP: 'Layer7 invalid response',
+  L7TOUT: 'Layer7 timeout',
+  SOCKERR: 'Socket error',
 };
 export const checkDescription = (s: string) => CHECK_DESC[s] ?? s;
 
@@ -134,7 +141,8 @@ export function statRows(v: StatsView): StatRows[] {
       const c = sumCounters(per.map((x) => x?.fe));
       const r: Row = { pxname: p.name, svname: 'FRONTEND', slim: p.maxconn, status: 'OPEN', pid, iid: p.id, sid: 0, type: 0, mode: p.mode };
       countersRow(c, r);
-      for (const k of ['qcur', 'qmax', 'econ', 'eresp', 'wretr', 'wredis', 'qtime', 'ctime', 'rtime', 'ttime', 'cli_abrt', 'srv_abrt']) delete r[k];
+      for (const k of ['qcur', 'qmax', 'econ', 'eresp', 'wretr', 'wredis', 'qtime', 'ctime', 'rtime', 'ttime', 'cli_abrt', 'srv_abrt'])
+        delete r[k];
       r.dreq = c.dreq;
       r.dresp = c.dresp;
       r.ereq = c.ereq;
@@ -148,7 +156,19 @@ export function statRows(v: StatsView): StatRows[] {
       r.intercepted = c.intercepted;
       r.comp_in = r.comp_out = r.comp_byp = r.comp_rsp = 0;
       r.dcon = r.dses = r.wrew = r.eint = 0;
-      if (p.mode !== 'http') for (const k of ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_rate', 'req_rate_max', 'intercepted']) delete r[k];
+      if (p.mode !== 'http')
+        for (const k of [
+          'hrsp_1xx',
+          'hrsp_2xx',
+          'hrsp_3xx',
+          'hrsp_4xx',
+          'hrsp_5xx',
+          'hrsp_other',
+          'req_rate',
+          'req_rate_max',
+          'intercepted',
+        ])
+          delete r[k];
       rows.push(r);
     }
     if (p.kind !== 'frontend') {
@@ -163,15 +183,44 @@ export function statRows(v: StatsView): StatRows[] {
         if (s.id !== undefined) pos++;
         const key = `${p.name}/${s.name}`;
         const h = v.health.get(key);
-        const c = sumCounters(per.map((x) => x?.servers[s.name]), SHARED_KEYS);
+        const c = sumCounters(
+          per.map((x) => x?.servers[s.name]),
+          SHARED_KEYS,
+        );
         const status = serverStatus(h, s.rise, s.fall);
         const usable = !!h && h.up && h.admin === 'ready';
         const r: Row = {
-          pxname: p.name, svname: s.name, slim: s.maxconn || '', status, weight: s.weight, act: s.backup ? 0 : 1, bck: s.backup ? 1 : 0,
-          pid, iid: p.id, sid, type: 2, lbtot: c.lbtot, addr: `${s.host}:${s.port}`, mode: p.mode, dresp: 0, uweight: s.weight,
-          connect: c.connect, reuse: c.reuse, idle_conn_cur: c.idle, safe_conn_cur: 0, used_conn_cur: c.scur, need_conn_est: 0,
-          srv_icur: c.idle, eint: 0, wrew: 0, qlimit: '', throttle: '', lastsess: c.lastsess > 0 ? sec(c.lastsess, now) : -1,
-          agg_server_status: '', agg_server_check_status: '', agg_check_status: '',
+          pxname: p.name,
+          svname: s.name,
+          slim: s.maxconn || '',
+          status,
+          weight: s.weight,
+          act: s.backup ? 0 : 1,
+          bck: s.backup ? 1 : 0,
+          pid,
+          iid: p.id,
+          sid,
+          type: 2,
+          lbtot: c.lbtot,
+          addr: `${s.host}:${s.port}`,
+          mode: p.mode,
+          dresp: 0,
+          uweight: s.weight,
+          connect: c.connect,
+          reuse: c.reuse,
+          idle_conn_cur: c.idle,
+          safe_conn_cur: 0,
+          used_conn_cur: c.scur,
+          need_conn_est: 0,
+          srv_icur: c.idle,
+          eint: 0,
+          wrew: 0,
+          qlimit: '',
+          throttle: '',
+          lastsess: c.lastsess > 0 ? sec(c.lastsess, now) : -1,
+          agg_server_status: '',
+          agg_server_check_status: '',
+          agg_check_status: '',
         };
         countersRow(c, r);
         r.qcur = 0;
@@ -202,20 +251,58 @@ export function statRows(v: StatsView): StatRows[] {
         }
         r.hanafail = 0;
         r.req_tot = c.req_tot;
-        if (p.mode !== 'http') for (const k of ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_tot']) delete r[k];
+        if (p.mode !== 'http')
+          for (const k of ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_tot']) delete r[k];
         rows.push(r);
       }
-      const c = sumCounters(per.map((x) => x?.be), SHARED_KEYS);
+      const c = sumCounters(
+        per.map((x) => x?.be),
+        SHARED_KEYS,
+      );
       const r: Row = {
-        pxname: p.name, svname: 'BACKEND', slim: p.fullconn ?? Math.ceil(p.maxconn / 10), status: act + bck > 0 || p.servers.length === 0 ? 'UP' : 'DOWN',
-        weight, act, bck, chkdown, lastchg: lastchg ? sec(lastchg, now) : sec(v.started, now), downtime: 0, pid, iid: p.id, sid: 0, type: 1,
-        lbtot: c.lbtot, mode: p.mode, algo: p.balance, dreq: c.dreq, dresp: c.dresp, req_tot: c.req_tot, comp_in: 0, comp_out: 0,
-        comp_byp: 0, comp_rsp: 0, lastsess: c.lastsess > 0 ? sec(c.lastsess, now) : -1, connect: c.connect, reuse: c.reuse, intercepted: 0,
-        dcon: 0, dses: 0, wrew: 0, eint: 0, uweight: weight, idle_conn_cur: 0, safe_conn_cur: 0, used_conn_cur: 0, need_conn_est: 0,
-        cache_lookups: 0, cache_hits: 0,
+        pxname: p.name,
+        svname: 'BACKEND',
+        slim: p.fullconn ?? Math.ceil(p.maxconn / 10),
+        status: act + bck > 0 || p.servers.length === 0 ? 'UP' : 'DOWN',
+        weight,
+        act,
+        bck,
+        chkdown,
+        lastchg: lastchg ? sec(lastchg, now) : sec(v.started, now),
+        downtime: 0,
+        pid,
+        iid: p.id,
+        sid: 0,
+        type: 1,
+        lbtot: c.lbtot,
+        mode: p.mode,
+        algo: p.balance,
+        dreq: c.dreq,
+        dresp: c.dresp,
+        req_tot: c.req_tot,
+        comp_in: 0,
+        comp_out: 0,
+        comp_byp: 0,
+        comp_rsp: 0,
+        lastsess: c.lastsess > 0 ? sec(c.lastsess, now) : -1,
+        connect: c.connect,
+        reuse: c.reuse,
+        intercepted: 0,
+        dcon: 0,
+        dses: 0,
+        wrew: 0,
+        eint: 0,
+        uweight: weight,
+        idle_conn_cur: 0,
+        safe_conn_cur: 0,
+        used_conn_cur: 0,
+        need_conn_est: 0,
+        cache_lookups: 0,
+        cache_hits: 0,
       };
       countersRow(c, r);
-      if (p.mode !== 'http') for (const k of ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_tot']) delete r[k];
+      if (p.mode !== 'http')
+        for (const k of ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_tot']) delete r[k];
       rows.push(r);
     }
     out.push({ proxy: p, rows });
@@ -259,7 +346,19 @@ function dur(secs: number | string | undefined): string {
 export function renderHtml(v: StatsView, opts: { uri: string; refresh?: number; hideVersion: boolean; node?: string }): string {
   const now = Date.now();
   const colour = (st: string) =>
-    st.startsWith('UP ') ? '#e0e080' : st === 'UP' || st === 'OPEN' || st === 'no check' ? '#c0ffc0' : st.startsWith('DOWN ') ? '#ffa0a0' : st === 'DOWN' ? '#ff9090' : st === 'MAINT' ? '#c0c0ff' : st === 'DRAIN' ? '#b0d0ff' : '#e0e0e0';
+    st.startsWith('UP ')
+      ? '#e0e080'
+      : st === 'UP' || st === 'OPEN' || st === 'no check'
+        ? '#c0ffc0'
+        : st.startsWith('DOWN ')
+          ? '#ffa0a0'
+          : st === 'DOWN'
+            ? '#ff9090'
+            : st === 'MAINT'
+              ? '#c0c0ff'
+              : st === 'DRAIN'
+                ? '#b0d0ff'
+                : '#e0e0e0';
   let h = `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Statistics Report for hasetup-proxy</title>`;
   if (opts.refresh) h += `<meta http-equiv="refresh" content="${opts.refresh}">`;
   h += `<style>
@@ -276,14 +375,18 @@ th{background:#b0b8e0}td.n{text-align:left;font-weight:bold}tr.fe,tr.be{backgrou
   h += `<p><a href="${esc(opts.uri)};csv">CSV export</a></p>\n`;
   for (const px of statRows(v)) {
     h += `<h2 id="${esc(px.proxy.name)}">${esc(px.proxy.name)}${px.proxy.description ? ` <small>(${esc(px.proxy.description)})</small>` : ''}</h2>\n<table class="px" data-proxy="${esc(px.proxy.name)}">\n`;
-    h += '<tr><th>Name</th><th>Queue cur</th><th>Queue max</th><th>Sessions cur</th><th>Sessions max</th><th>Limit</th><th>Total</th><th>LbTot</th><th>Bytes in</th><th>Bytes out</th><th>Req errors</th><th>Conn errors</th><th>Resp errors</th><th>Retries</th><th>Redispatches</th><th>Status</th><th>LastChk</th><th>Weight</th><th>Act</th><th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th><th>Thrtle</th></tr>\n';
+    h +=
+      '<tr><th>Name</th><th>Queue cur</th><th>Queue max</th><th>Sessions cur</th><th>Sessions max</th><th>Limit</th><th>Total</th><th>LbTot</th><th>Bytes in</th><th>Bytes out</th><th>Req errors</th><th>Conn errors</th><th>Resp errors</th><th>Retries</th><th>Redispatches</th><th>Status</th><th>LastChk</th><th>Weight</th><th>Act</th><th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th><th>Thrtle</th></tr>\n';
     for (const r of px.rows) {
       const cls = r.svname === 'FRONTEND' ? 'fe' : r.svname === 'BACKEND' ? 'be' : 'srv';
       const st = String(r.status ?? '');
-      const lastchk = r.check_status ? `${r.check_status}${r.check_code !== undefined ? '/' + r.check_code : ''} in ${r.check_duration}ms` : '';
+      const lastchk = r.check_status
+        ? `${r.check_status}${r.check_code !== undefined ? '/' + r.check_code : ''} in ${r.check_duration}ms`
+        : '';
       const statusText = r.type === 0 ? st : `${dur(r.lastchg as number)} ${st}`;
       h += `<tr class="${cls}" data-server="${esc(r.svname)}" data-status="${esc(st)}" style="background:${colour(st)}"><td class="n">${esc(r.svname)}</td>`;
-      for (const k of ['qcur', 'qmax', 'scur', 'smax', 'slim', 'stot', 'lbtot', 'bin', 'bout', 'ereq', 'econ', 'eresp', 'wretr', 'wredis']) h += `<td>${esc(r[k])}</td>`;
+      for (const k of ['qcur', 'qmax', 'scur', 'smax', 'slim', 'stot', 'lbtot', 'bin', 'bout', 'ereq', 'econ', 'eresp', 'wretr', 'wredis'])
+        h += `<td>${esc(r[k])}</td>`;
       h += `<td class="st">${esc(statusText.trim())}</td><td>${esc(lastchk)}</td><td>${esc(r.weight)}</td><td>${r.type === 2 ? (r.act ? 'Y' : '-') : esc(r.act)}</td><td>${r.type === 2 ? (r.bck ? 'Y' : '-') : esc(r.bck)}</td>`;
       h += `<td>${esc(r.chkfail)}</td><td>${esc(r.chkdown)}</td><td>${esc(dur(r.downtime as number))}</td><td>${r.throttle !== undefined && r.throttle !== '' ? esc(r.throttle) + '%' : '-'}</td></tr>\n`;
     }
@@ -327,7 +430,14 @@ const SERIES: ['fe' | 'be' | 'sv', string, string, string, string][] = [
   ['sv', 'haproxy_server_weight', 'gauge', 'Server weight', 'weight'],
   ['sv', 'haproxy_server_http_responses_total', 'counter', 'HTTP responses by class', '@classes'],
 ];
-const CLASSES: [string, string][] = [['1xx', 'hrsp_1xx'], ['2xx', 'hrsp_2xx'], ['3xx', 'hrsp_3xx'], ['4xx', 'hrsp_4xx'], ['5xx', 'hrsp_5xx'], ['other', 'hrsp_other']];
+const CLASSES: [string, string][] = [
+  ['1xx', 'hrsp_1xx'],
+  ['2xx', 'hrsp_2xx'],
+  ['3xx', 'hrsp_3xx'],
+  ['4xx', 'hrsp_4xx'],
+  ['5xx', 'hrsp_5xx'],
+  ['other', 'hrsp_other'],
+];
 const STATES = ['DOWN', 'UP', 'MAINT', 'DRAIN', 'NOLB'];
 
 /** Prometheus text format, with HAProxy exporter metric names for the common series. */
@@ -351,16 +461,21 @@ export function renderPrometheus(v: StatsView): string {
   const groups = { fe, be, sv };
   for (const [group, name, type, help, col] of SERIES) {
     const kind = group === 'sv' ? 'server' : 'proxy';
-    metric(name, type, help, groups[group].flatMap((r): [string, number][] => {
-      if (col === '@classes') return CLASSES.map(([c, k]) => [`${L(r, kind)},code="${c}"`, num(r[k])]);
-      if (col === '@up') return [[L(r, kind), r.status === 'UP' ? 1 : 0]];
-      if (col === '@state') {
-        const st = String(r.status);
-        const cur = st.startsWith('UP') || st === 'no check' ? 'UP' : st.startsWith('DOWN') ? 'DOWN' : st;
-        return STATES.map((x) => [`${L(r, kind)},state="${x}"`, x === cur ? 1 : 0]);
-      }
-      return [[L(r, kind), num(r[col])]];
-    }));
+    metric(
+      name,
+      type,
+      help,
+      groups[group].flatMap((r): [string, number][] => {
+        if (col === '@classes') return CLASSES.map(([c, k]) => [`${L(r, kind)},code="${c}"`, num(r[k])]);
+        if (col === '@up') return [[L(r, kind), r.status === 'UP' ? 1 : 0]];
+        if (col === '@state') {
+          const st = String(r.status);
+          const cur = st.startsWith('UP') || st === 'no check' ? 'UP' : st.startsWith('DOWN') ? 'DOWN' : st;
+          return STATES.map((x) => [`${L(r, kind)},state="${x}"`, x === cur ? 1 : 0]);
+        }
+        return [[L(r, kind), num(r[col])]];
+      }),
+    );
   }
   void now;
   return lines.join('\n') + '\n';

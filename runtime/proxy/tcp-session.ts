@@ -34,7 +34,9 @@ export class TcpSession implements Queued {
   // Inactivity: bytes moving either way count as activity on both sides (as with a socket timeout, a
   // write to a side is activity on it). One deadline for both: it falls at the shorter of `timeout client`
   // and (once connected) `timeout server` after the last bytes, and names that side when it expires.
-  private idle = new Deadline(() => this.end(this.s && this.to.server > 0 && (this.to.client <= 0 || this.to.server < this.to.client) ? 'sD' : 'cD'));
+  private idle = new Deadline(() =>
+    this.end(this.s && this.to.server > 0 && (this.to.client <= 0 || this.to.server < this.to.client) ? 'sD' : 'cD'),
+  );
   private idleMs = 0;
 
   constructor(
@@ -45,7 +47,9 @@ export class TcpSession implements Queued {
     this.src = (c.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.srcPort = c.remotePort ?? 0;
     const cfg = fe.cfg;
-    this.be = (cfg.kind === 'listen' ? eng.world.bes.get(cfg.name) : cfg.defaultBackend ? eng.world.bes.get(cfg.defaultBackend) : undefined) ?? null;
+    this.be =
+      (cfg.kind === 'listen' ? eng.world.bes.get(cfg.name) : cfg.defaultBackend ? eng.world.bes.get(cfg.defaultBackend) : undefined) ??
+      null;
     this.to = effectiveTimeouts(cfg, this.be?.cfg ?? cfg);
     c.on('close', () => this.end(this.s ? 'CD' : 'CC'));
     acceptReads(c, (d) => {
@@ -220,11 +224,30 @@ export class TcpSession implements Queued {
         fe.logs,
         LOG_INFO,
         tcpLogLine({
-          status: 0, TR: 0, Tr: 0, Ta: 0, requestLine: '',
-          clientIp: this.src, clientPort: this.srcPort, start: this.t0, frontend: fe.name, backend: this.be?.cfg.name ?? fe.name,
-          server: s?.cfg.name ?? '<NOSRV>', Tw: this.tw, Tc: this.tc, Tt: clock() - this.t0, bytes: this.bytesOut, term: this.term,
-          actconn: this.eng.actconn, feconn: this.fe.cur, beconn: bc, srvconn: s?.cur ?? 0, retries: this.retries,
-          redispatched: this.redispatched, srvQueue: 0, backQueue: this.bq,
+          status: 0,
+          TR: 0,
+          Tr: 0,
+          Ta: 0,
+          requestLine: '',
+          clientIp: this.src,
+          clientPort: this.srcPort,
+          start: this.t0,
+          frontend: fe.name,
+          backend: this.be?.cfg.name ?? fe.name,
+          server: s?.cfg.name ?? '<NOSRV>',
+          Tw: this.tw,
+          Tc: this.tc,
+          Tt: clock() - this.t0,
+          bytes: this.bytesOut,
+          term: this.term,
+          actconn: this.eng.actconn,
+          feconn: this.fe.cur,
+          beconn: bc,
+          srvconn: s?.cur ?? 0,
+          retries: this.retries,
+          redispatched: this.redispatched,
+          srvQueue: 0,
+          backQueue: this.bq,
         }),
       );
     }

@@ -49,7 +49,9 @@ export function threadsPossible(cfg: ParsedConfig, quiet: boolean): boolean {
   if (workerCount(cfg) <= 1) return false;
   if (reusePortAddon()) return true;
   if (!quiet)
-    process.stderr.write(`[WARNING] (${process.pid}) : proxy-linux-${os.arch()}.node not found next to the program: one worker carries all the traffic\n`);
+    process.stderr.write(
+      `[WARNING] (${process.pid}) : proxy-linux-${os.arch()}.node not found next to the program: one worker carries all the traffic\n`,
+    );
   return false;
 }
 
@@ -106,9 +108,11 @@ export async function runThreads(args: Args, cfg0: ParsedConfig): Promise<void> 
   };
   const cpusOf = (slot: number, c: ParsedConfig) => workerCpus(c.global, slot, workerCount(c), allowed);
   const configure = (w: Worker, c: ParsedConfig) =>
-    request<{ t: 'ready'; id: number; error?: string }>(w, { t: 'config', cfg: c, sab: shared.sab, health: control ? control.healthUpdates() : [], id: ++seq, cpus: cpusOf(workers.get(w)!, c) }, 20000).then((r) =>
-      r ? r.error : 'worker did not answer in time',
-    );
+    request<{ t: 'ready'; id: number; error?: string }>(
+      w,
+      { t: 'config', cfg: c, sab: shared.sab, health: control ? control.healthUpdates() : [], id: ++seq, cpus: cpusOf(workers.get(w)!, c) },
+      20000,
+    ).then((r) => (r ? r.error : 'worker did not answer in time'));
 
   const startWorker = (c: ParsedConfig, slot = freeSlot()): Promise<string | undefined> => {
     const data: WorkerData = { hasetupProxyWorker: true, bells, slot, workers: MAX_WORKERS };
@@ -172,7 +176,9 @@ export async function runThreads(args: Args, cfg0: ParsedConfig): Promise<void> 
       for (const w of workers.keys()) send(w, { t: 'health', list });
     },
     async snapshots() {
-      const rs = await Promise.all([...workers.keys()].map((w) => request<{ t: 'snap'; id: number; snap: Snapshot }>(w, { t: 'snap', id: ++seq }, 2000)));
+      const rs = await Promise.all(
+        [...workers.keys()].map((w) => request<{ t: 'snap'; id: number; snap: Snapshot }>(w, { t: 'snap', id: ++seq }, 2000)),
+      );
       return rs.filter((r): r is { t: 'snap'; id: number; snap: Snapshot } => !!r).map((r) => r.snap);
     },
   };
@@ -192,7 +198,12 @@ export async function runThreads(args: Args, cfg0: ParsedConfig): Promise<void> 
   const pidfile = args.pidfile ?? cfg.global.pidfile;
   writePid(pidfile);
 
-  const reload = reloader(args, control, (c) => ` (${workerCount(c)} workers)`, () => stopping);
+  const reload = reloader(
+    args,
+    control,
+    (c) => ` (${workerCount(c)} workers)`,
+    () => stopping,
+  );
   let finished = false;
   const finish = () => {
     if (finished) return;

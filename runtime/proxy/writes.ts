@@ -35,7 +35,8 @@ interface Handle {
 const binding: StreamBinding | null = (() => {
   try {
     const b = (process as unknown as { binding(name: string): Partial<StreamBinding> }).binding('stream_wrap');
-    if (typeof b.WriteWrap !== 'function' || !(b.streamBaseState instanceof Int32Array) || typeof b.kLastWriteWasAsync !== 'number') return null;
+    if (typeof b.WriteWrap !== 'function' || !(b.streamBaseState instanceof Int32Array) || typeof b.kLastWriteWasAsync !== 'number')
+      return null;
     return b as StreamBinding;
   } catch {
     return null;
@@ -87,7 +88,17 @@ function newReq(b: StreamBinding): WriteReq {
 export function send(sock: net.Socket, b: Buffer): boolean {
   const handle = (sock as unknown as { _handle: Handle | null })._handle;
   // (a TLS socket's writes go through its encryption: socket.write())
-  if (!binding || !handle || (sock as { encrypted?: boolean }).encrypted || sock.connecting || sock.writableLength !== 0 || sock.timeout || sock.destroyed || sock.writableEnded) return sock.write(b);
+  if (
+    !binding ||
+    !handle ||
+    (sock as { encrypted?: boolean }).encrypted ||
+    sock.connecting ||
+    sock.writableLength !== 0 ||
+    sock.timeout ||
+    sock.destroyed ||
+    sock.writableEnded
+  )
+    return sock.write(b);
   const req = spare ?? newReq(binding);
   spare = null;
   req.handle = handle;

@@ -5,5 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { buildAddon } from '../../scripts/native.mjs';
 
 export default async function buildVrrpd({ root }) {
-  await buildAddon({ root, name: 'vrrpd', src: 'runtime/vrrpd/native/vrrpnet.c', libs: ['-lpthread'], hook: fileURLToPath(import.meta.url) });
+  await buildAddon({
+    root,
+    name: 'vrrpd',
+    src: 'runtime/vrrpd/native/vrrpnet.c',
+    libs: ['-lpthread'],
+    hook: fileURLToPath(import.meta.url),
+  });
 }

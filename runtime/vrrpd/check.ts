@@ -43,11 +43,15 @@ export function httpCheck(url: string, timeoutMs: number): Promise<boolean> {
     return Promise.resolve(false);
   }
   return timedCheck(timeoutMs, (finish) => {
-    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: 'GET', headers: { 'user-agent': 'hasetup-vrrpd-check' } }, (res) => {
-      res.resume();
-      finish((res.statusCode ?? 500) < 400);
-      req.destroy();
-    });
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(
+      u,
+      { method: 'GET', headers: { 'user-agent': 'hasetup-vrrpd-check' } },
+      (res) => {
+        res.resume();
+        finish((res.statusCode ?? 500) < 400);
+        req.destroy();
+      },
+    );
     req.on('error', () => finish(false));
     req.end();
     return () => req.destroy();

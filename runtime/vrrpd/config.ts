@@ -266,7 +266,8 @@ export function parseStatements(file: string, errors: ConfigMessage[], text?: st
         }
         const pat = isAbsolute(st.args[0].text) ? st.args[0].text : resolve(dirname(file), st.args[0].text);
         const matched = globFiles(pat);
-        if (matched.length === 0 && !/[*?[]/.test(basename(pat))) errors.push({ file: st.file, line: st.line, message: `include: no such file ${pat}` });
+        if (matched.length === 0 && !/[*?[]/.test(basename(pat)))
+          errors.push({ file: st.file, line: st.line, message: `include: no such file ${pat}` });
         for (const f of matched) out.push(...parseStatements(f, errors, undefined, depth + 1));
         continue;
       }
@@ -319,8 +320,13 @@ class Ctx {
   unknown(st: Statement, scope: string | null): void {
     let where = ELSEWHERE[`${scope?.split(' ')[0] ?? ''}/${st.keyword}`];
     if (!where && scope === 'global_defs' && GARP_KEYWORDS[st.keyword]) where = `in global_defs the keyword is 'vrrp_${st.keyword}'`;
-    if (!where && scope?.startsWith('vrrp_instance') && st.keyword.startsWith('vrrp_') && GARP_KEYWORDS[st.keyword.slice(5)]) where = `in a vrrp_instance the keyword is '${st.keyword.slice(5)}'`;
-    this.unknowns.push({ file: st.file, line: st.line, message: `Unknown keyword '${st.keyword}'${scope ? ` in ${scope}` : ''}${where ? ` (${where})` : ''}: ignored, as keepalived ignores it` });
+    if (!where && scope?.startsWith('vrrp_instance') && st.keyword.startsWith('vrrp_') && GARP_KEYWORDS[st.keyword.slice(5)])
+      where = `in a vrrp_instance the keyword is '${st.keyword.slice(5)}'`;
+    this.unknowns.push({
+      file: st.file,
+      line: st.line,
+      message: `Unknown keyword '${st.keyword}'${scope ? ` in ${scope}` : ''}${where ? ` (${where})` : ''}: ignored, as keepalived ignores it`,
+    });
   }
   err(w: Where, message: string): void {
     this.errors.push({ file: w.file, line: w.line, message });
@@ -388,8 +394,15 @@ const GARP_KEYWORDS: NumberKeywords<GarpSettings> = {
   garp_master_refresh_repeat: ['garpMasterRefreshRepeat', 1, 1000],
 };
 
-const SCRIPT_NUMBERS: NumberKeywords<VrrpScriptConfig> = { interval: ['interval', 0.01, 86400, false], rise: ['rise', 1, 1000], fall: ['fall', 1, 1000] };
-const INSTANCE_NUMBERS: NumberKeywords<Partial<VrrpInstanceConfig>> = { virtual_router_id: ['vrid', 1, 255], priority: ['priority', 1, 255] };
+const SCRIPT_NUMBERS: NumberKeywords<VrrpScriptConfig> = {
+  interval: ['interval', 0.01, 86400, false],
+  rise: ['rise', 1, 1000],
+  fall: ['fall', 1, 1000],
+};
+const INSTANCE_NUMBERS: NumberKeywords<Partial<VrrpInstanceConfig>> = {
+  virtual_router_id: ['vrid', 1, 255],
+  priority: ['priority', 1, 255],
+};
 
 /** A statement `name N` of `table` into `target`; false when `name` is not in the table. */
 function numberKeyword<T extends object>(c: Ctx, st: Statement, name: string, table: NumberKeywords<T>, target: T): boolean {
@@ -433,7 +446,17 @@ function parseScript(c: Ctx, st: Statement): VrrpScriptConfig | undefined {
     c.err(st, 'vrrp_script expects a name');
     return undefined;
   }
-  const s: VrrpScriptConfig = { name: st.args[0].text, argv: [], interval: 1, timeout: 0, weight: 0, rise: 1, fall: 1, initFail: false, where: { file: st.file, line: st.line } };
+  const s: VrrpScriptConfig = {
+    name: st.args[0].text,
+    argv: [],
+    interval: 1,
+    timeout: 0,
+    weight: 0,
+    rise: 1,
+    fall: 1,
+    initFail: false,
+    where: { file: st.file, line: st.line },
+  };
   let timeoutSet = false;
   for (const k of c.block(st)) {
     switch (k.keyword) {
@@ -451,7 +474,7 @@ function parseScript(c: Ctx, st: Statement): VrrpScriptConfig | undefined {
         break;
       }
       case 'weight': {
-        if (k.args.length === 2 && k.args[1].text === 'reverse') c.err(k, "weight ... reverse is not supported");
+        if (k.args.length === 2 && k.args[1].text === 'reverse') c.err(k, 'weight ... reverse is not supported');
         const v = c.num(k, -253, 253);
         if (v !== undefined) s.weight = v;
         break;
@@ -540,7 +563,12 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
   const peers: string[] = [];
   let nopreempt = false;
   let trackPrimary = true;
-  const garp: GarpSettings = { garpMasterDelay: g.garpMasterDelay, garpMasterRepeat: g.garpMasterRepeat, garpMasterRefresh: g.garpMasterRefresh, garpMasterRefreshRepeat: g.garpMasterRefreshRepeat };
+  const garp: GarpSettings = {
+    garpMasterDelay: g.garpMasterDelay,
+    garpMasterRepeat: g.garpMasterRepeat,
+    garpMasterRefresh: g.garpMasterRefresh,
+    garpMasterRefreshRepeat: g.garpMasterRefreshRepeat,
+  };
 
   for (const k of c.block(st)) {
     switch (k.keyword) {
@@ -621,7 +649,8 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
         if (c.args(k, 0)) trackPrimary = false;
         break;
       case 'track_script':
-        for (const a of trackEntries(c, k)) trackScripts.push({ name: a.st.keyword, weight: a.weight, where: { file: a.st.file, line: a.st.line } });
+        for (const a of trackEntries(c, k))
+          trackScripts.push({ name: a.st.keyword, weight: a.weight, where: { file: a.st.file, line: a.st.line } });
         break;
       case 'track_interface':
         for (const a of trackEntries(c, k)) trackInterfaces.push({ name: a.st.keyword, weight: a.weight ?? 0 });
@@ -653,16 +682,19 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
   let adv = 1;
   if (advertInt) {
     adv = advertInt.v;
-    if (ver === 2 && (!Number.isInteger(adv) || adv < 1)) c.err(advertInt.at, `advert_int ${adv}: VRRPv2 needs whole seconds (1..255); use vrrp_version 3 for sub-second intervals`);
+    if (ver === 2 && (!Number.isInteger(adv) || adv < 1))
+      c.err(advertInt.at, `advert_int ${adv}: VRRPv2 needs whole seconds (1..255); use vrrp_version 3 for sub-second intervals`);
     if (ver === 3) {
       if (adv > 40.95) c.err(advertInt.at, `advert_int ${adv}: VRRPv3 allows at most 40.95 s`);
-      if (Math.abs(Math.round(adv * 100) - adv * 100) > 1e-6) c.err(advertInt.at, `advert_int ${adv}: VRRPv3 intervals are whole centiseconds`);
+      if (Math.abs(Math.round(adv * 100) - adv * 100) > 1e-6)
+        c.err(advertInt.at, `advert_int ${adv}: VRRPv3 intervals are whole centiseconds`);
       adv = Math.round(adv * 100) / 100;
     }
   }
   const priority = inst.priority ?? 100;
   const initialState = inst.initialState ?? 'BACKUP';
-  if (priority === 255 && initialState !== 'MASTER') c.warn(st, `vrrp_instance ${name}: priority 255 (address owner) with state BACKUP: it becomes master at once`);
+  if (priority === 255 && initialState !== 'MASTER')
+    c.warn(st, `vrrp_instance ${name}: priority 255 (address owner) with state BACKUP: it becomes master at once`);
   let preemptDelay = inst.preemptDelay ?? 0;
   // as keepalived: preemption settings make no sense for an instance that starts as MASTER
   if (initialState === 'MASTER' || priority === 255) {
@@ -679,7 +711,8 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
     if (ver === 3) c.warn(authAt, 'VRRPv3 has no authentication (RFC 5798): authentication is ignored');
     else if (authType === 'PASS' && authPass !== undefined) auth = { type: 'PASS', pass: authPass };
   }
-  if (peers.length > 0 && !inst.unicastSrcIp) c.warn(st, `vrrp_instance ${name}: unicast_peer without unicast_src_ip: the interface's primary address is used`);
+  if (peers.length > 0 && !inst.unicastSrcIp)
+    c.warn(st, `vrrp_instance ${name}: unicast_peer without unicast_src_ip: the interface's primary address is used`);
   if (inst.unicastSrcIp && peers.length === 0) c.err(st, `vrrp_instance ${name}: unicast_src_ip needs unicast_peer { }`);
   const vips: VirtualAddress[] = [];
   for (const v of vipStmts) {
@@ -716,7 +749,14 @@ function parseInstance(c: Ctx, st: Statement, g: GlobalDefs): VrrpInstanceConfig
 export function parseConfig(file: string, text?: string): VrrpdConfig {
   const c = new Ctx();
   const stmts = parseStatements(file, c.errors, text);
-  const global: GlobalDefs = { vrrpVersion: 2, enableScriptSecurity: false, garpMasterDelay: 5, garpMasterRepeat: 5, garpMasterRefresh: 0, garpMasterRefreshRepeat: 1 };
+  const global: GlobalDefs = {
+    vrrpVersion: 2,
+    enableScriptSecurity: false,
+    garpMasterDelay: 5,
+    garpMasterRepeat: 5,
+    garpMasterRefresh: 0,
+    garpMasterRefreshRepeat: 1,
+  };
   // global_defs first: vrrp_version there applies to every instance wherever it is written
   for (const st of stmts) if (st.keyword === 'global_defs') parseGlobal(c, c.block(st), global);
   const scripts: Record<string, VrrpScriptConfig> = {};

@@ -4,7 +4,14 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseConfig, ConfigError, type VrrpdConfig, type VrrpInstanceConfig, type VrrpScriptConfig, type VirtualAddress } from './config.ts';
+import {
+  parseConfig,
+  ConfigError,
+  type VrrpdConfig,
+  type VrrpInstanceConfig,
+  type VrrpScriptConfig,
+  type VirtualAddress,
+} from './config.ts';
 import { VrrpInstance, realClock, type InstanceIO, type State, type InstanceStatus } from './instance.ts';
 import { encodeAdvert, encodeIp, decodeIp, VRRP_MCAST, AUTH_NONE, AUTH_PASS, VRRP_PROTO } from './packet.ts';
 import { ScriptTracker, commandRunner, combineTracking, interfaceUp, type RunAs, type CheckStatus } from './track.ts';
@@ -241,7 +248,11 @@ export class Daemon {
     const scripts = r.cfg.trackScripts.map((ref) => ({ ref, tracker: this.trackers.get(ref.name)! })).filter((s) => s.tracker);
     const ifs = r.cfg.trackInterfaces.map((ref) => ({ ref, up: r.interfaces.get(ref.name) ?? false }));
     const res = combineTracking(scripts, ifs);
-    if (r.cfg.trackPrimary && !(r.interfaces.get(r.cfg.interface) ?? false) && !r.cfg.trackInterfaces.some((t) => t.name === r.cfg.interface))
+    if (
+      r.cfg.trackPrimary &&
+      !(r.interfaces.get(r.cfg.interface) ?? false) &&
+      !r.cfg.trackInterfaces.some((t) => t.name === r.cfg.interface)
+    )
       res.faults.push(`interface ${r.cfg.interface} down`);
     if (!r.sock) res.faults.push(`no VRRP socket (${r.sockError ?? 'not open'})`);
     if (r.inst.localAddress === '0.0.0.0') res.faults.push(`no IPv4 address on ${r.cfg.interface}`);
@@ -323,9 +334,14 @@ export class Daemon {
     this.clearGarps(r);
     this.garpBurst(r, Math.max(1, r.cfg.garpMasterRepeat));
     if (r.cfg.garpMasterDelay > 0 && r.cfg.garpMasterRepeat > 0)
-      r.garpTimers.push(setTimeout(() => r.inst.state === 'MASTER' && this.garpBurst(r, r.cfg.garpMasterRepeat), r.cfg.garpMasterDelay * 1000));
+      r.garpTimers.push(
+        setTimeout(() => r.inst.state === 'MASTER' && this.garpBurst(r, r.cfg.garpMasterRepeat), r.cfg.garpMasterDelay * 1000),
+      );
     if (r.cfg.garpMasterRefresh > 0) {
-      const t = setInterval(() => r.inst.state === 'MASTER' && this.garpBurst(r, r.cfg.garpMasterRefreshRepeat), r.cfg.garpMasterRefresh * 1000);
+      const t = setInterval(
+        () => r.inst.state === 'MASTER' && this.garpBurst(r, r.cfg.garpMasterRefreshRepeat),
+        r.cfg.garpMasterRefresh * 1000,
+      );
       r.garpTimers.push(t as unknown as ReturnType<typeof setTimeout>);
     }
   }
@@ -353,7 +369,8 @@ export class Daemon {
 
   private runNotify(r: Running, to: State, prio: number): void {
     const n = r.cfg.notify;
-    const specific = to === 'MASTER' ? n.master : to === 'BACKUP' ? n.backup : to === 'FAULT' ? n.fault : to === 'STOP' ? n.stop : undefined;
+    const specific =
+      to === 'MASTER' ? n.master : to === 'BACKUP' ? n.backup : to === 'FAULT' ? n.fault : to === 'STOP' ? n.stop : undefined;
     const cmds: string[][] = [];
     if (specific) cmds.push(specific);
     if (n.any && to !== 'INIT') cmds.push([...n.any, 'INSTANCE', r.cfg.name, to, String(prio)]);

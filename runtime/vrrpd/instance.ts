@@ -280,7 +280,9 @@ export class VrrpInstance {
       this.becomeMaster(`master ${who} left (priority 0 advert), skew time elapsed`);
       return;
     }
-    const from = this.masterAddress ? `no advert from ${this.masterAddress} for ${(this.downInterval() / 1000).toFixed(3)} s` : `no master seen for ${(this.downInterval() / 1000).toFixed(3)} s`;
+    const from = this.masterAddress
+      ? `no advert from ${this.masterAddress} for ${(this.downInterval() / 1000).toFixed(3)} s`
+      : `no master seen for ${(this.downInterval() / 1000).toFixed(3)} s`;
     this.becomeMaster(`master down timer expired (${from})`);
   }
 
@@ -354,7 +356,8 @@ export class VrrpInstance {
       if (this.params.nopreempt || a.priority >= mine || delayed) {
         this.masterAdverMs = adverMs;
         this.leftFrom = null;
-        if (this.masterAddress !== src) this.io.log(`master is ${src} (priority ${a.priority})${delayed ? `, preemption delayed ${this.params.preemptDelay} s` : ''}`);
+        if (this.masterAddress !== src)
+          this.io.log(`master is ${src} (priority ${a.priority})${delayed ? `, preemption delayed ${this.params.preemptDelay} s` : ''}`);
         this.masterAddress = src;
         this.masterPriority = a.priority;
         this.setTimer('down', this.downInterval());
@@ -377,7 +380,9 @@ export class VrrpInstance {
         this.setTimer('down', this.downInterval());
         this.go(
           'BACKUP',
-          a.priority > mine ? `higher priority advert from ${src} (${a.priority} > ${mine})` : `advert from ${src} with equal priority ${mine} and a higher address`,
+          a.priority > mine
+            ? `higher priority advert from ${src} (${a.priority} > ${mine})`
+            : `advert from ${src} with equal priority ${mine} and a higher address`,
           () => this.leaveMaster(),
         );
         return;

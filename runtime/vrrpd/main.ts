@@ -106,7 +106,9 @@ function configTest(file: string): number {
     // as keepalived -t: a keyword it does not know in that place fails the test (the daemon ignores it)
     for (const u of cfg.unknowns) console.error(`${u.file}:${u.line}: ${u.message}`);
     if (cfg.unknowns.length) {
-      console.error(`${file}: ${cfg.unknowns.length} unknown keyword${cfg.unknowns.length > 1 ? 's' : ''}: keepalived -t fails on ${cfg.unknowns.length > 1 ? 'them' : 'it'} too`);
+      console.error(
+        `${file}: ${cfg.unknowns.length} unknown keyword${cfg.unknowns.length > 1 ? 's' : ''}: keepalived -t fails on ${cfg.unknowns.length > 1 ? 'them' : 'it'} too`,
+      );
       return 1;
     }
     console.log(`${file}: configuration OK (${cfg.instances.length} vrrp_instance, ${Object.keys(cfg.scripts).length} vrrp_script)`);

@@ -37,7 +37,8 @@ export function loadNative(): VrrpNet {
   const file = candidates.find((p) => existsSync(p));
   if (process.platform !== 'linux' || !SUPPORTED_ARCHS.includes(arch()))
     throw new Error(`hasetup-vrrpd runs on Linux ${SUPPORTED_ARCHS.join('/')} only (this is ${process.platform} ${arch()})`);
-  if (!file) throw new Error(`native part ${name} not found (looked in: ${candidates.join(', ') || 'nowhere'}); rebuild with npm run build`);
+  if (!file)
+    throw new Error(`native part ${name} not found (looked in: ${candidates.join(', ') || 'nowhere'}); rebuild with npm run build`);
   const m = { exports: {} as VrrpNet };
   process.dlopen(m, file);
   native = m.exports;

@@ -7,7 +7,14 @@ import { PlainReporter } from '../../cli/engine/report.ts';
 import { Redactor } from '../../cli/engine/redact.ts';
 import { fixtureRole, fixtureInventory } from './fixture-role.ts';
 
-const a = JSON.parse(process.env.HASETUP_FIXTURE ?? '{}') as { root: string; address: string; key: string; knownHosts: string; slowMs: number; stateDir: string };
+const a = JSON.parse(process.env.HASETUP_FIXTURE ?? '{}') as {
+  root: string;
+  address: string;
+  key: string;
+  knownHosts: string;
+  slowMs: number;
+  stateDir: string;
+};
 const inv = fixtureInventory([{ name: 'h1', address: a.address }]);
 const ac = new AbortController();
 process.on('SIGINT', () => {
@@ -17,7 +24,17 @@ process.on('SIGINT', () => {
 const r = await run({
   inventory: inv,
   roles: [fixtureRole(a.root, { slowMs: a.slowMs })],
-  connect: (h) => SshTransport.connect({ name: h.name, host: h.address, port: 22, user: 'root', privateKey: a.key, become: false, connectTimeout: 5, knownHosts: a.knownHosts }),
+  connect: (h) =>
+    SshTransport.connect({
+      name: h.name,
+      host: h.address,
+      port: 22,
+      user: 'root',
+      privateKey: a.key,
+      become: false,
+      connectTimeout: 5,
+      knownHosts: a.knownHosts,
+    }),
   reporter: new PlainReporter(false),
   redactor: new Redactor([]),
   signal: ac.signal,

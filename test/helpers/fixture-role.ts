@@ -14,12 +14,19 @@ export function fixtureRole(root: string, opts: { content?: string; secret?: str
       { name: 'folder', op: directory({ path: `${root}/${ctx.host.name}`, mode: '0750' }) },
       {
         name: 'config file',
-        op: file({ path: `${root}/${ctx.host.name}/app.conf`, content: opts.content ?? `name=${ctx.host.name}\npassword=${opts.secret ?? 'none'}\n`, mode: '0640' }),
+        op: file({
+          path: `${root}/${ctx.host.name}/app.conf`,
+          content: opts.content ?? `name=${ctx.host.name}\npassword=${opts.secret ?? 'none'}\n`,
+          mode: '0640',
+        }),
         notify: ['restart app'],
       },
       {
         name: 'slow marker',
-        op: command({ script: `sleep ${(opts.slowMs ?? 0) / 1000}; touch ${root}/${ctx.host.name}/marker`, creates: `${root}/${ctx.host.name}/marker` }),
+        op: command({
+          script: `sleep ${(opts.slowMs ?? 0) / 1000}; touch ${root}/${ctx.host.name}/marker`,
+          creates: `${root}/${ctx.host.name}/marker`,
+        }),
       },
     ],
     handlers: (ctx) => [{ name: 'restart app', script: `echo restarted >> ${root}/${ctx.host.name}/restarts` }],
@@ -42,7 +49,9 @@ export function fixtureInventory(hosts: { name: string; address: string; port?: 
     hosts: hs,
     roles: {
       proxy: {
-        balance: 'roundrobin', port: 80, maxconn: 4096,
+        balance: 'roundrobin',
+        port: 80,
+        maxconn: 4096,
         healthCheck: { path: '/health', inter: 500, fastinter: 250, timeout: 300, rise: 2, fall: 2 },
         timeouts: { connect: 5000, client: 50000, server: 50000, queue: 5000 },
         stats: { uri: '/haproxy?stats', port: 80, user: 'admin' },
@@ -51,7 +60,10 @@ export function fixtureInventory(hosts: { name: string; address: string; port?: 
       mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
       firewall: { adminCidrs: ['127.0.0.1/32'] },
     },
-    failoverTest: { rate: 200, thresholds: { webFailedRequests: 0, webDetectionMs: 2000, lbHardTakeoverMs: 1000, lbGracefulTakeoverMs: 300, spikeErrors: 0 } },
+    failoverTest: {
+      rate: 200,
+      thresholds: { webFailedRequests: 0, webDetectionMs: 2000, lbHardTakeoverMs: 1000, lbGracefulTakeoverMs: 300, spikeErrors: 0 },
+    },
     secrets: {
       file: '/nonexistent/inventory.secrets.yaml',
       mysqlRootPassword: 'rootpw-abcdef123',

@@ -81,7 +81,8 @@ export async function waitVipOn(lab: Lab, host: string, timeoutMs = 15_000): Pro
   for (;;) {
     const h = await vipHolders(lab);
     if (h.length === 1 && h[0] === host) return Date.now() - t0;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`the VIP is on ${h.join(' and ') || 'no LB'}, not on ${host} alone, after ${timeoutMs} ms`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`the VIP is on ${h.join(' and ') || 'no LB'}, not on ${host} alone, after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -94,7 +95,11 @@ export interface VipSample {
 /** A process inside a host's network namespace (the lowest PID: the container's init). */
 async function pidIn(lab: Lab, host: string): Promise<string> {
   const r = await run('ip', ['netns', 'pids', netnsOf(lab, host)]);
-  const pid = r.stdout.split('\n').map(Number).filter((n) => n > 0).sort((a, b) => a - b)[0];
+  const pid = r.stdout
+    .split('\n')
+    .map(Number)
+    .filter((n) => n > 0)
+    .sort((a, b) => a - b)[0];
   if (!pid) throw new Error(`no process in ${host}'s network namespace`);
   return String(pid);
 }
@@ -105,7 +110,11 @@ async function pidIn(lab: Lab, host: string): Promise<string> {
  */
 export async function watchVip(lab: Lab, ms: number, lbs = ['lb01', 'lb02']): Promise<{ stop(): Promise<VipSample[]> }> {
   const pairs = await Promise.all(lbs.map(async (h) => `${h}=${await pidIn(lab, h)}`));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/helpers/vip-watch.ts'), VIP_ADDRESS, String(ms), ...pairs], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(repoRoot, 'test/helpers/vip-watch.ts'), VIP_ADDRESS, String(ms), ...pairs],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   child.stdout.on('data', (b) => (out += b));
@@ -144,9 +153,23 @@ export interface LoadSummary {
  * Starts a bounded load through the VIP from the controller namespace; resolves when it ends. By
  * default plain HTTP; `https` gives the HTTPS port and the PEM file of the certificates to trust.
  */
-export async function loadThroughVip(lab: Lab, rate: number, ms: number, count?: number, samplesFile?: string, https?: { port: number; caFile: string }): Promise<LoadSummary> {
+export async function loadThroughVip(
+  lab: Lab,
+  rate: number,
+  ms: number,
+  count?: number,
+  samplesFile?: string,
+  https?: { port: number; caFile: string },
+): Promise<LoadSummary> {
   const url = https ? `https://${VIP_ADDRESS}:${https.port}/` : `http://${VIP_ADDRESS}/`;
-  const args = [join(repoRoot, 'test/helpers/vip-load.ts'), url, String(rate), String(ms), String(count ?? 0), ...(samplesFile ? [samplesFile] : [])];
+  const args = [
+    join(repoRoot, 'test/helpers/vip-load.ts'),
+    url,
+    String(rate),
+    String(ms),
+    String(count ?? 0),
+    ...(samplesFile ? [samplesFile] : []),
+  ];
   const env = https ? ['env', `VIP_LOAD_CA=${https.caFile}`] : [];
   const r = await lab.exec([...env, process.execPath, '--import', 'tsx', ...args], { timeoutMs: ms + 60_000 });
   if (r.code !== 0) throw new Error(`the load failed (exit ${r.code}): ${r.stderr}`);

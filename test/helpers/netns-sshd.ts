@@ -42,8 +42,12 @@ export async function startSshd(tag: string, subnet = 253): Promise<Sshd> {
   let child: ChildProcess | undefined;
   const cleanup = () => {
     if (child?.pid && child.exitCode === null) child.kill('SIGTERM');
-    try { sh('ip', ['link', 'del', vethHost]); } catch {}
-    try { sh('ip', ['netns', 'del', ns]); } catch {}
+    try {
+      sh('ip', ['link', 'del', vethHost]);
+    } catch {}
+    try {
+      sh('ip', ['netns', 'del', ns]);
+    } catch {}
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -61,13 +65,25 @@ export async function startSshd(tag: string, subnet = 253): Promise<Sshd> {
     writeFileSync(
       join(dir, 'sshd_config'),
       [
-        'Port 22', `ListenAddress ${address}`, `HostKey ${join(dir, 'hostkey')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-        'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no',
-        `PidFile ${join(dir, 'sshd.pid')}`, 'MaxStartups 100', 'MaxSessions 100', 'LogLevel ERROR',
+        'Port 22',
+        `ListenAddress ${address}`,
+        `HostKey ${join(dir, 'hostkey')}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        'MaxStartups 100',
+        'MaxSessions 100',
+        'LogLevel ERROR',
       ].join('\n') + '\n',
     );
     mkdirSync('/run/sshd', { recursive: true });
-    child = spawn('ip', ['netns', 'exec', ns, '/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn('ip', ['netns', 'exec', ns, '/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     await waitPort(address, 22, 10_000);
   } catch (e) {
     cleanup();

@@ -6,17 +6,35 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { failed, runLoad } from '../../cli/failover/load.ts';
 
-const [url, rate, ms, count, out] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]) || undefined, process.argv[6]];
+const [url, rate, ms, count, out] = [
+  process.argv[2],
+  Number(process.argv[3]),
+  Number(process.argv[4]),
+  Number(process.argv[5]) || undefined,
+  process.argv[6],
+];
 const startedAt = Date.now();
 const ca = process.env.VIP_LOAD_CA ? readFileSync(process.env.VIP_LOAD_CA, 'utf8') : undefined;
 const samples = await runLoad({ url, rate, durationMs: ms, maxRequests: count, ...(ca ? { connect: { ca } } : {}) });
 // every request, on the epoch clock (for a test that compares with the moments it acted)
-if (out) writeFileSync(out, JSON.stringify(samples.map((s) => ({ at: Math.round(startedAt + s.t), node: s.node ?? null, status: s.status, error: s.error ?? null }))));
+if (out)
+  writeFileSync(
+    out,
+    JSON.stringify(
+      samples.map((s) => ({ at: Math.round(startedAt + s.t), node: s.node ?? null, status: s.status, error: s.error ?? null })),
+    ),
+  );
 const byNode: Record<string, number> = {};
 for (const s of samples) if (s.node && !failed(s)) byNode[s.node] = (byNode[s.node] ?? 0) + 1;
 const failures = samples.filter(failed);
 process.stdout.write(
-  JSON.stringify({ total: samples.length, failed: failures.length, byNode, failures: failures.slice(0, 50), lastByNode: lastSeen(samples) }) + '\n',
+  JSON.stringify({
+    total: samples.length,
+    failed: failures.length,
+    byNode,
+    failures: failures.slice(0, 50),
+    lastByNode: lastSeen(samples),
+  }) + '\n',
 );
 
 /** When each node last served (ms since the start): who served after a change. */

@@ -17,7 +17,13 @@ const lab = new TestLab('e2eb');
 const TAGS = ['--tags', 'common,firewall'];
 let upOk = false;
 
-interface Recap { ok: number; changed: number; failed: number; unreachable: number; skipped: number }
+interface Recap {
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  skipped: number;
+}
 function recap(stdout: string): Record<string, Recap> {
   return JSON.parse(stdout).hosts;
 }
@@ -53,11 +59,15 @@ test('status: every host up, its firewall loaded, no LB holding the VIP yet (a p
   const r = await lab.exec([process.execPath, 'bin/hasetup.js', 'status', lab.inventory]);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   // one line per host: its group, its address, its units (the roles not applied yet: inactive) and the firewall loaded
-  for (const h of ['lb01', 'lb02', 'web01', 'web02', 'db01']) assert.match(r.stdout, new RegExp(`^${h} +(lb|web|db) +10\\.213\\.0\\.\\d+ +.*\\bfirewall\\b`, 'm'));
+  for (const h of ['lb01', 'lb02', 'web01', 'web02', 'db01'])
+    assert.match(r.stdout, new RegExp(`^${h} +(lb|web|db) +10\\.213\\.0\\.\\d+ +.*\\bfirewall\\b`, 'm'));
   assert.match(r.stdout, /^VIP 10\.213\.0\.100: on no load balancer$/m);
   const j = JSON.parse((await lab.exec([process.execPath, 'bin/hasetup.js', 'status', lab.inventory, '--json'])).stdout);
   assert.equal(j.hosts.length, 5);
-  assert.ok(j.hosts.every((h: { reachable: boolean; firewall?: string }) => h.reachable && h.firewall === 'loaded'), JSON.stringify(j.hosts));
+  assert.ok(
+    j.hosts.every((h: { reachable: boolean; firewall?: string }) => h.reachable && h.firewall === 'loaded'),
+    JSON.stringify(j.hosts),
+  );
   assert.ok(j.problems.includes('VIP 10.213.0.100: on no load balancer'), JSON.stringify(j.problems));
 });
 
@@ -91,7 +101,11 @@ test('each host has exactly the expected TCP ports open to the controller', asyn
   // controller (an admin address) the LBs' service port and the web nodes' port 80 when the roles
   // serving them exist; never MySQL, which only the web nodes may reach.
   const roles = new Set(ROLE_NAMES);
-  const expected: Record<string, number[]> = { lb: roles.has('proxy') ? [22, 80] : [22], web: roles.has('apache') ? [22, 80] : [22], db: [22] };
+  const expected: Record<string, number[]> = {
+    lb: roles.has('proxy') ? [22, 80] : [22],
+    web: roles.has('apache') ? [22, 80] : [22],
+    db: [22],
+  };
   for (const group of ['lb', 'web', 'db'])
     for (const h of inv.hosts[group] as { name: string; address: string }[]) {
       const r = await lab.exec([process.execPath, '--import', 'tsx', 'test/helpers/portscan.ts', h.address, '1-1024', '3306']);
@@ -111,28 +125,49 @@ test('each host has exactly the expected TCP ports open to the controller', asyn
  * once the LB tier runs, lb02 also receives lb01's own adverts.
  */
 async function vrrpReaches(from: string): Promise<boolean> {
-  const listener = spawn('ip', ['netns', 'exec', lab.netns('lb02'), 'python3', '-c', [
-    'import socket,time',
-    's=socket.socket(socket.AF_INET,socket.SOCK_RAW,112)',
-    'end=time.time()+3',
-    'seen="none"',
-    'while time.time()<end:',
-    ' s.settimeout(max(0.01,end-time.time()))',
-    ' try:',
-    '  d,a=s.recvfrom(2048)',
-    ' except socket.timeout:',
-    '  break',
-    ' h=(d[0]&15)*4',
-    ' if len(d)>h+1 and d[h+1]==99:',
-    '  seen=a[0]; break',
-    'print(seen)',
-  ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const listener = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      lab.netns('lb02'),
+      'python3',
+      '-c',
+      [
+        'import socket,time',
+        's=socket.socket(socket.AF_INET,socket.SOCK_RAW,112)',
+        'end=time.time()+3',
+        'seen="none"',
+        'while time.time()<end:',
+        ' s.settimeout(max(0.01,end-time.time()))',
+        ' try:',
+        '  d,a=s.recvfrom(2048)',
+        ' except socket.timeout:',
+        '  break',
+        ' h=(d[0]&15)*4',
+        ' if len(d)>h+1 and d[h+1]==99:',
+        '  seen=a[0]; break',
+        'print(seen)',
+      ].join('\n'),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
   listener.stdout.on('data', (b) => (out += b));
   const done = new Promise((r) => listener.on('close', r));
   await new Promise((r) => setTimeout(r, 500));
-  const send = spawnSync('ip', ['netns', 'exec', lab.netns(from), 'python3', '-c',
-    "import socket; s=socket.socket(socket.AF_INET,socket.SOCK_RAW,112); s.sendto(bytes([0x21,99,1,1,0,1,0,0])+bytes(8),('10.213.0.12',0))"], { encoding: 'utf8' });
+  const send = spawnSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      lab.netns(from),
+      'python3',
+      '-c',
+      "import socket; s=socket.socket(socket.AF_INET,socket.SOCK_RAW,112); s.sendto(bytes([0x21,99,1,1,0,1,0,0])+bytes(8),('10.213.0.12',0))",
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(send.status, 0, send.stderr);
   await done;
   return out.trim() !== 'none';
@@ -148,10 +183,15 @@ test('a firewall change that would cut the controller off is rolled back by the 
   if (!prerequisites(t, skip)) return;
   const wrong = lab.inventory.replace(/\.yaml$/, '-wrong.yaml');
   writeFileSync(wrong, readFileSync(lab.inventory, 'utf8').replace('10.213.0.10/32', '10.213.0.250/32'));
-  writeFileSync(wrong.replace(/\.yaml$/, '.secrets.yaml'), readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml')), { mode: 0o600 });
+  writeFileSync(wrong.replace(/\.yaml$/, '.secrets.yaml'), readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml')), {
+    mode: 0o600,
+  });
   const r = await lab.apply(['--tags', 'firewall', '--limit', 'web02'], wrong);
   assert.equal(r.code, 1, r.stdout);
-  assert.match(r.stdout, /web02 \| firewall \| ruleset \(atomic, with rollback\): failed \(the change cut new SSH connections from the controller .*rolled back by the host itself\)/);
+  assert.match(
+    r.stdout,
+    /web02 \| firewall \| ruleset \(atomic, with rollback\): failed \(the change cut new SSH connections from the controller .*rolled back by the host itself\)/,
+  );
   const after = await lab.apply([...TAGS, '--limit', 'web02', '--json']);
   assert.equal(after.code, 0, 'host still reachable');
   assert.equal(recap(after.stdout).web02.changed, 0, 'and its rules are the good ones again');
@@ -168,7 +208,6 @@ test('an unreachable host gets one clear line and a non-zero exit', async (t) =>
   assert.match(r.stdout, /web01 +ok=\d+ +changed=\d+ +failed=0 +unreachable=0/, 'the other host is applied all the same');
 });
 
-
 test('a non-root SSH user works through sudo', async (t) => {
   if (!prerequisites(t, skip)) return;
   const setup = await lab.ssh(
@@ -179,10 +218,15 @@ test('a non-root SSH user works through sudo', async (t) => {
   );
   assert.equal(setup.code, 0, setup.stderr);
   const asDeploy = lab.inventory.replace(/\.yaml$/, '-deploy.yaml');
-  const text = readFileSync(lab.inventory, 'utf8').replace(/(- name: web01\n(\s+)address: 10\.213\.0\.21\n)/, '$1$2ssh: { user: deploy }\n');
+  const text = readFileSync(lab.inventory, 'utf8').replace(
+    /(- name: web01\n(\s+)address: 10\.213\.0\.21\n)/,
+    '$1$2ssh: { user: deploy }\n',
+  );
   assert.match(text, /ssh: \{ user: deploy \}/);
   writeFileSync(asDeploy, text);
-  writeFileSync(asDeploy.replace(/\.yaml$/, '.secrets.yaml'), readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml')), { mode: 0o600 });
+  writeFileSync(asDeploy.replace(/\.yaml$/, '.secrets.yaml'), readFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml')), {
+    mode: 0o600,
+  });
   const r = await lab.apply([...TAGS, '--limit', 'web01'], asDeploy);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /web01 \| common \| \/etc\/hosts: changed/, 'a root-owned file was fixed by the deploy user, through sudo');

@@ -33,7 +33,7 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('init --answers with the lab\'s addresses, apply, and the cluster answers on the VIP', async (t) => {
+test("init --answers with the lab's addresses, apply, and the cluster answers on the VIP", async (t) => {
   if (!prerequisites(t, skip) || !lab) return;
   const labInv = await loadInventory(lab.inventory); // creates the lab's secrets file when it has none yet
   const key = labInv.hosts[0].ssh.privateKey;
@@ -58,15 +58,23 @@ test('init --answers with the lab\'s addresses, apply, and the cluster answers o
 
   const init = await lab.exec([process.execPath, HASETUP, 'init', '--answers', answers, '-o', inventory], { timeoutMs: 120_000 });
   assert.equal(init.code, 0, `${init.stdout}\n${init.stderr}`);
-  assert.match(init.stdout, /^LB interface: eth0 \(read from lb01 and lb02: it carries their addresses\)$/m, 'read from the LBs, not given');
+  assert.match(
+    init.stdout,
+    /^LB interface: eth0 \(read from lb01 and lb02: it carries their addresses\)$/m,
+    'read from the LBs, not given',
+  );
   assert.match(init.stdout, /^Kept .*inventory\.secrets\.yaml \(mode 0600: its passwords are the cluster's\)$/m);
   assert.match(init.stdout, /^Recorded 5 host keys in .*\.hasetup\/known_hosts$/m, 'trusted on first use, where apply reads them');
-  for (const h of HOSTS) assert.match(init.stdout, new RegExp(`^${h.name} +all +ok +\\d+ checks passed`, 'm'), `${h.name}: every check passed`);
+  for (const h of HOSTS)
+    assert.match(init.stdout, new RegExp(`^${h.name} +all +ok +\\d+ checks passed`, 'm'), `${h.name}: every check passed`);
 
   const inv = await loadInventory(inventory, { createSecrets: false });
   assert.deepEqual(inv.vip, { address: VIP_ADDRESS, prefix: 24, interface: 'eth0' });
   assert.deepEqual(inv.roles.firewall.adminCidrs, [`${CTL_ADDRESS}/32`], 'the controller as the hosts see it');
-  assert.deepEqual(inv.hosts.map((h) => [h.name, h.address]), HOSTS.map((h) => [h.name, h.address]));
+  assert.deepEqual(
+    inv.hosts.map((h) => [h.name, h.address]),
+    HOSTS.map((h) => [h.name, h.address]),
+  );
   assert.equal(inv.secrets.mysqlRootPassword, labInv.secrets.mysqlRootPassword);
   assert.equal(statSync(join(dir, 'inventory.secrets.yaml')).mode & 0o777, 0o600);
 
@@ -77,7 +85,9 @@ test('init --answers with the lab\'s addresses, apply, and the cluster answers o
   // the LB that wins VRRP takes the VIP within a few adverts: ask for up to 30 s
   let last = '';
   for (let i = 0; i < 30; i++) {
-    const r = await lab.exec(['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '3', `http://${VIP_ADDRESS}/`], { timeoutMs: 10_000 });
+    const r = await lab.exec(['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '3', `http://${VIP_ADDRESS}/`], {
+      timeoutMs: 10_000,
+    });
     last = `${r.code} ${r.stdout} ${r.stderr}`.trim();
     if (r.code === 0 && r.stdout === '200') break;
     await sleep(1000);

@@ -46,7 +46,14 @@ test('init in a terminal against the lab reads the LB interface by itself', asyn
   pane = new Pane([process.execPath, HASETUP, 'lab', 'exec', '--', process.execPath, HASETUP, 'init', out], {
     cwd: work,
     // `lab exec` finds the lab by its name and state folder, which HOME would otherwise move
-    env: { HOME: home, HASETUP_LAB_NAME: lab.config.name, HASETUP_LAB_STATE: lab.config.stateDir, HASETUP_LAB_CACHE: lab.config.cacheDir, CI: '', NO_COLOR: '' },
+    env: {
+      HOME: home,
+      HASETUP_LAB_NAME: lab.config.name,
+      HASETUP_LAB_STATE: lab.config.stateDir,
+      HASETUP_LAB_CACHE: lab.config.cacheDir,
+      CI: '',
+      NO_COLOR: '',
+    },
   });
   const p = pane;
   await p.answer('Cluster name', 'labtty', 60_000);
@@ -72,7 +79,11 @@ test('init in a terminal against the lab reads the LB interface by itself', asyn
   await p.answer('Virtual IP (address/prefix)', VIP);
   await p.answer('VRRP adverts');
   const admin = await p.waitFor(/^\? Admin networks allowed to SSH/m);
-  assert.match(admin, new RegExp(`^\\? Admin networks allowed to SSH \\(CIDRs, comma-separated\\) \\(${CTL_ADDRESS.replace(/\./g, '\\.')}/32\\)`, 'm'), 'the controller as the hosts see it');
+  assert.match(
+    admin,
+    new RegExp(`^\\? Admin networks allowed to SSH \\(CIDRs, comma-separated\\) \\(${CTL_ADDRESS.replace(/\./g, '\\.')}/32\\)`, 'm'),
+    'the controller as the hosts see it',
+  );
   await p.answer('Admin networks allowed to SSH');
   await p.answer('Load-balancer software');
   const checked = await p.waitFor(/^\? What now\?/m, 120_000);
@@ -85,6 +96,9 @@ test('init in a terminal against the lab reads the LB interface by itself', asyn
   const inv = await loadInventory(join(out, 'inventory.yaml'), { createSecrets: false });
   assert.deepEqual(inv.vip, { address: VIP.split('/')[0], prefix: 24, interface: 'eth0' });
   assert.deepEqual(inv.roles.firewall.adminCidrs, [`${CTL_ADDRESS}/32`]);
-  assert.deepEqual(inv.hosts.map((h) => h.address), HOSTS.map((h) => h.address));
+  assert.deepEqual(
+    inv.hosts.map((h) => h.address),
+    HOSTS.map((h) => h.address),
+  );
   assert.equal(statSync(join(out, 'inventory.secrets.yaml')).mode & 0o777, 0o600);
 });

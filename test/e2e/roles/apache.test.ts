@@ -28,7 +28,13 @@ after(async () => {
   await lab?.release();
 });
 
-interface Recap { ok: number; changed: number; failed: number; unreachable: number; skipped: number }
+interface Recap {
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  skipped: number;
+}
 
 async function apply(args: string[]) {
   assert.ok(lab);
@@ -93,7 +99,19 @@ test('the access log names the X-Forwarded-For client only when an LB sent the r
   // a client's own forged header, then what the LB appended: only the LB's part counts
   await ssh('lb02', `curl -sS -o /dev/null -A ${m}-chain -H 'X-Forwarded-For: 203.0.113.66, 198.51.100.8' ${url}`);
   await ssh('web02', `curl -sS -o /dev/null -A ${m}-self -H 'X-Forwarded-For: 198.51.100.9' ${url}`);
-  const ctl = await lab.exec(['curl', '-sS', '-o', '/dev/null', '--max-time', '5', '-A', `${m}-ctl`, '-H', 'X-Forwarded-For: 198.51.100.10', url]);
+  const ctl = await lab.exec([
+    'curl',
+    '-sS',
+    '-o',
+    '/dev/null',
+    '--max-time',
+    '5',
+    '-A',
+    `${m}-ctl`,
+    '-H',
+    'X-Forwarded-For: 198.51.100.10',
+    url,
+  ]);
   assert.equal(ctl.code, 0, ctl.stderr);
   const log = await ssh('web02', `grep -F ${m} /var/log/apache2/access.log`);
   const line = (tag: string) => {
@@ -109,7 +127,8 @@ test('the access log names the X-Forwarded-For client only when an LB sent the r
 
 test('server-status answers on the loopback only, whatever X-Forwarded-For says', async (t) => {
   if (!prerequisites(t, skip)) return;
-  const code = (host: string, url: string, xff = '') => ssh(host, `curl -s -o /dev/null -w '%{http_code}' ${xff ? `-H 'X-Forwarded-For: ${xff}' ` : ''}${url}`);
+  const code = (host: string, url: string, xff = '') =>
+    ssh(host, `curl -s -o /dev/null -w '%{http_code}' ${xff ? `-H 'X-Forwarded-For: ${xff}' ` : ''}${url}`);
   assert.equal(await code('web01', 'http://127.0.0.1/server-status'), '200');
   assert.equal(await code('web01', `http://${WEB.web01}/server-status`), '403');
   assert.equal(await code('lb01', `http://${WEB.web01}/server-status`), '403');

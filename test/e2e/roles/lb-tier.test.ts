@@ -49,7 +49,10 @@ const L = (): Lab => {
   assert.ok(lab, 'the lab is up');
   return lab;
 };
-const webs = (): string[] => L().hosts.filter((h) => h.group === 'web').map((h) => h.name);
+const webs = (): string[] =>
+  L()
+    .hosts.filter((h) => h.group === 'web')
+    .map((h) => h.name);
 const statsPassword = (): string => parse(readFileSync(L().inventory.replace(/\.yaml$/, '.secrets.yaml'), 'utf8')).stats_password;
 const curlVip = (args: string[]) => L().exec(['curl', '-sS', '--max-time', '5', ...args]);
 
@@ -59,7 +62,9 @@ async function allUp(inventory: string): Promise<void> {
   for (;;) {
     const r = await L().exec([process.execPath, HASETUP, 'status', inventory, '--json']);
     const st = JSON.parse(r.stdout) as { hosts: { name: string; group: string; servers?: { server: string; status: string }[] }[] };
-    const views = st.hosts.filter((h) => h.group === 'lb').map((h) => webs().map((w) => h.servers?.find((s) => s.server === w)?.status ?? 'absent'));
+    const views = st.hosts
+      .filter((h) => h.group === 'lb')
+      .map((h) => webs().map((w) => h.servers?.find((s) => s.server === w)?.status ?? 'absent'));
     if (views.length === 2 && views.every((v) => v.every((s) => s === 'UP'))) return;
     if (Date.now() > deadline) throw new Error(`not every web node is UP in both proxies: ${JSON.stringify(views)}`);
     await new Promise((res) => setTimeout(res, 500));
@@ -71,8 +76,11 @@ async function httpOk(engine: EngineName): Promise<void> {
   if (/^HTTP\/1\.[01] 200 /.test(r.stdout)) return;
   // what the proxies said about it
   const logs: string[] = [];
-  for (const lb of ['lb01', 'lb02']) logs.push(`${lb}: ${(await L().ssh(lb, `journalctl -u ${UNITS[engine].proxy} -n 15 --no-pager`)).stdout}`);
-  assert.fail(`HTTP through the VIP (holders ${(await vipHolders(L())).join(', ')}): ${r.stdout.slice(0, 400)} ${r.stderr}\n${logs.join('\n')}`);
+  for (const lb of ['lb01', 'lb02'])
+    logs.push(`${lb}: ${(await L().ssh(lb, `journalctl -u ${UNITS[engine].proxy} -n 15 --no-pager`)).stdout}`);
+  assert.fail(
+    `HTTP through the VIP (holders ${(await vipHolders(L())).join(', ')}): ${r.stdout.slice(0, 400)} ${r.stderr}\n${logs.join('\n')}`,
+  );
 }
 
 for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
@@ -99,7 +107,8 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
           `dpkg-query -W -f='\${Package} \${db:Status-Abbrev}\\n' haproxy keepalived 2>/dev/null | awk '$2 !~ /^.n/ {print "package", $1}'; ` +
           `[ -e /opt/hasetup ] && echo /opt/hasetup; for u in hasetup keepalived_script; do getent passwd $u >/dev/null && echo "user $u"; done; true`,
       );
-      const expected = engine === 'bundled' ? ['/opt/hasetup', 'user hasetup'] : ['package haproxy', 'package keepalived', 'user keepalived_script'];
+      const expected =
+        engine === 'bundled' ? ['/opt/hasetup', 'user hasetup'] : ['package haproxy', 'package keepalived', 'user keepalived_script'];
       assert.deepEqual(left.trim().split('\n').filter(Boolean).sort(), expected.sort(), `${lb}: what is installed`);
     }
   });
@@ -111,15 +120,18 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
     assert.equal(load.total, 100);
     assert.equal(load.failed, 0, JSON.stringify(load.failures));
     const share = 100 / webs().length;
-    for (const w of webs()) assert.ok(Math.abs((load.byNode[w] ?? 0) - share) <= 1, `${w} served ${load.byNode[w]} of 100 (${JSON.stringify(load.byNode)})`);
+    for (const w of webs())
+      assert.ok(Math.abs((load.byNode[w] ?? 0) - share) <= 1, `${w} served ${load.byNode[w]} of 100 (${JSON.stringify(load.byNode)})`);
   });
 
   test(`[${engine}] Apache logs the client behind the LB, not the LB`, async (t) => {
     if (!prerequisites(t, skip)) return;
     const mark = `e2e-lb-${engine}-${process.pid}-${Date.now()}`;
-    for (let i = 0; i < webs().length; i++) assert.equal((await curlVip(['-o', '/dev/null', '-A', mark, `http://${VIP_ADDRESS}/`])).code, 0);
+    for (let i = 0; i < webs().length; i++)
+      assert.equal((await curlVip(['-o', '/dev/null', '-A', mark, `http://${VIP_ADDRESS}/`])).code, 0);
     const lines: string[] = [];
-    for (const w of webs()) lines.push(...(await sh(L(), w, `grep -F ${mark} /var/log/apache2/access.log || true`)).split('\n').filter(Boolean));
+    for (const w of webs())
+      lines.push(...(await sh(L(), w, `grep -F ${mark} /var/log/apache2/access.log || true`)).split('\n').filter(Boolean));
     assert.equal(lines.length, webs().length, lines.join('\n'));
     // %a is the client (the controller, 10.213.0.10); peer= is the TCP peer: lb01, which holds the VIP
     for (const l of lines) assert.match(l, /^10\.213\.0\.10 .* peer=10\.213\.0\.11$/);
@@ -148,7 +160,10 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
     await waitVipOn(L(), 'lb01');
     const r = await L().exec([process.execPath, HASETUP, 'status', inv, '--json']);
     assert.equal(r.code, 0, r.stdout);
-    const st = JSON.parse(r.stdout) as { vip: { holders: string[] }; hosts: { name: string; vrrp?: { state: string; engine: string; priority: number } }[] };
+    const st = JSON.parse(r.stdout) as {
+      vip: { holders: string[] };
+      hosts: { name: string; vrrp?: { state: string; engine: string; priority: number } }[];
+    };
     assert.deepEqual(st.vip.holders, ['lb01']);
     const vrrp = (h: string) => st.hosts.find((x) => x.name === h)?.vrrp;
     assert.deepEqual(vrrp('lb01'), { engine, state: 'MASTER', priority: 150, basePriority: 150 });
@@ -201,8 +216,13 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
 
   test(`[${engine}] lb01's link down: lb02 takes the VIP, lb01 takes it back once the link is up`, async (t) => {
     if (!prerequisites(t, skip)) return;
-    const link = (state: string) => run('ip', ['netns', 'exec', netnsOf(L(), 'lb01'), 'ip', 'link', 'set', 'eth0', state]).then((r) => assert.equal(r.code, 0, r.stderr));
-    const { moveMs } = await faultAndBack(() => link('down'), () => link('up'), 'link down');
+    const link = (state: string) =>
+      run('ip', ['netns', 'exec', netnsOf(L(), 'lb01'), 'ip', 'link', 'set', 'eth0', state]).then((r) => assert.equal(r.code, 0, r.stderr));
+    const { moveMs } = await faultAndBack(
+      () => link('down'),
+      () => link('up'),
+      'link down',
+    );
     console.log(`# ${engine}: VIP on lb02 ${moveMs} ms after lb01's link went down`);
   });
 
@@ -229,7 +249,11 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
 
   test(`[${engine}] hand-edited haproxy.cfg and keepalived.conf: shown by --check --diff, restored by apply`, async (t) => {
     if (!prerequisites(t, skip)) return;
-    await sh(L(), 'lb02', `sed -i 's/^    retries 3$/    retries 9/' /etc/haproxy/haproxy.cfg && sed -i 's/^    priority 100$/    priority 99/' /etc/keepalived/keepalived.conf`);
+    await sh(
+      L(),
+      'lb02',
+      `sed -i 's/^    retries 3$/    retries 9/' /etc/haproxy/haproxy.cfg && sed -i 's/^    priority 100$/    priority 99/' /etc/keepalived/keepalived.conf`,
+    );
     const check = await L().exec([process.execPath, HASETUP, 'apply', inv, '--check', '--diff', '--limit', 'lb02', '--tags', 'proxy,vrrp']);
     assert.equal(check.code, 0, check.stderr);
     assert.match(check.stdout, /lb02 \| proxy \| haproxy\.cfg: would change/);
@@ -268,7 +292,10 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
     assert.equal(after.failed, 0);
     // its share under round robin: a third of the requests, give or take 5 (a request the proxy retried
     // or that raced a health check's weight change lands on another node)
-    assert.ok(Math.abs((after.byNode[newNode] ?? 0) - 100 / n) <= 5, `${newNode} served ${after.byNode[newNode]} of 100: ${JSON.stringify(after.byNode)}`);
+    assert.ok(
+      Math.abs((after.byNode[newNode] ?? 0) - 100 / n) <= 5,
+      `${newNode} served ${after.byNode[newNode]} of 100: ${JSON.stringify(after.byNode)}`,
+    );
   });
 }
 
@@ -278,7 +305,11 @@ test('[bundled again] switching back from HAProxy and keepalived leaves nothing 
   const r = await apply(L(), inv);
   assert.equal(r.code, 0, notOk(r));
   for (const lb of ['lb01', 'lb02']) {
-    const left = await sh(L(), lb, `dpkg-query -W -f='\${Package} \${db:Status-Abbrev}\\n' haproxy keepalived 2>/dev/null | awk '$2 !~ /^.n/'; getent passwd keepalived_script; ls /lib/systemd/system/haproxy.service /lib/systemd/system/keepalived.service 2>/dev/null; true`);
+    const left = await sh(
+      L(),
+      lb,
+      `dpkg-query -W -f='\${Package} \${db:Status-Abbrev}\\n' haproxy keepalived 2>/dev/null | awk '$2 !~ /^.n/'; getent passwd keepalived_script; ls /lib/systemd/system/haproxy.service /lib/systemd/system/keepalived.service 2>/dev/null; true`,
+    );
     assert.equal(left.trim(), '', `${lb}: ${left}`);
     assert.equal((await sh(L(), lb, 'systemctl is-active hasetup-proxy hasetup-vrrpd')).trim(), 'active\nactive');
   }

@@ -17,8 +17,19 @@ after(async () => {
   for (const l of labs) await l.release();
 });
 
-interface Recap { ok: number; changed: number; failed: number; unreachable: number; skipped: number }
-interface Result { host: string; task: string; status: string; message?: string }
+interface Recap {
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  skipped: number;
+}
+interface Result {
+  host: string;
+  task: string;
+  status: string;
+  message?: string;
+}
 
 async function apply(lab: Lab) {
   const t0 = Date.now();
@@ -50,7 +61,11 @@ test('a replica added later is seeded from the primary and replicates', async (t
   assert.equal(first.code, 0, JSON.stringify(first.results.filter((x) => x.status === 'failed')));
   const marker = `before-db02-${process.pid}`;
   const table = `e2e_early_${process.pid}`;
-  await ssh(lab, 'db01', `mariadb -e "CREATE TABLE app.${table} (id INT PRIMARY KEY, v VARCHAR(64)); INSERT INTO app.${table} VALUES (1, '${marker}')"`);
+  await ssh(
+    lab,
+    'db01',
+    `mariadb -e "CREATE TABLE app.${table} (id INT PRIMARY KEY, v VARCHAR(64)); INSERT INTO app.${table} VALUES (1, '${marker}')"`,
+  );
 
   const withReplica = await ensureLab({ replica: true, inventory });
   labs.push(withReplica);
@@ -59,19 +74,40 @@ test('a replica added later is seeded from the primary and replicates', async (t
   assert.equal(second.code, 0, JSON.stringify(second.results.filter((x) => x.status === 'failed')));
   assert.ok(second.hosts.db02.changed > 0);
   // on db01 only the account for the new replica (and /etc/hosts naming it) changed
-  assert.deepEqual(second.results.filter((x) => x.host === 'db01' && x.status === 'changed').map((x) => x.task).sort(), ['/etc/hosts', 'user repl from the replicas']);
+  assert.deepEqual(
+    second.results
+      .filter((x) => x.host === 'db01' && x.status === 'changed')
+      .map((x) => x.task)
+      .sort(),
+    ['/etc/hosts', 'user repl from the replicas'],
+  );
   console.log(`# apply adding db02 to a running cluster: ${second.ms} ms`);
 
-  assert.equal(await ssh(withReplica, 'db02', `mariadb -N -B -e "SELECT v FROM app.${table} WHERE id = 1"`), `${marker}\n`, 'seeded with what db01 had before');
+  assert.equal(
+    await ssh(withReplica, 'db02', `mariadb -N -B -e "SELECT v FROM app.${table} WHERE id = 1"`),
+    `${marker}\n`,
+    'seeded with what db01 had before',
+  );
   const st = await ssh(withReplica, 'db02', "mariadb -E -e 'SHOW SLAVE STATUS'");
   assert.match(st, /^\s*Slave_IO_Running: Yes$/m);
   assert.match(st, /^\s*Slave_SQL_Running: Yes$/m);
   await ssh(withReplica, 'db01', `mariadb -e "DROP TABLE app.${table}"`);
   for (let i = 0; i < 30; i++) {
-    if ((await ssh(withReplica, 'db02', `mariadb -N -B -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = '${table}'"`)) === '0\n') break;
+    if (
+      (await ssh(
+        withReplica,
+        'db02',
+        `mariadb -N -B -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = '${table}'"`,
+      )) === '0\n'
+    )
+      break;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  assert.equal(await ssh(withReplica, 'db02', `mariadb -N -B -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = '${table}'"`), '0\n', 'the drop replicated');
+  assert.equal(
+    await ssh(withReplica, 'db02', `mariadb -N -B -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = '${table}'"`),
+    '0\n',
+    'the drop replicated',
+  );
   const third = await apply(withReplica);
   for (const [h, rc] of Object.entries(third.hosts)) assert.deepEqual([h, rc.changed, rc.failed], [h, 0, 0]);
 });

@@ -31,8 +31,20 @@ after(async () => {
   await lab?.release();
 });
 
-interface Recap { ok: number; changed: number; failed: number; unreachable: number; skipped: number }
-interface Result { host: string; role: string; task: string; status: string; message?: string }
+interface Recap {
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  skipped: number;
+}
+interface Result {
+  host: string;
+  role: string;
+  task: string;
+  status: string;
+  message?: string;
+}
 
 async function apply(args: string[] = [], inventory?: string) {
   assert.ok(lab);
@@ -93,7 +105,12 @@ test('apply of common, apache and mysql with a replica: no failure, the db hosts
   assert.ok(secrets.length >= 5);
   for (const s of secrets) assert.ok(!(r.stdout + r.stderr).includes(s), 'a secret was printed');
   for (const [h, rc] of Object.entries(r.hosts)) assert.equal(rc.failed + rc.unreachable, 0, `${h}: ${JSON.stringify(rc)}`);
-  assert.deepEqual(Object.keys(r.hosts).filter((h) => !/^web0[3-9]$/.test(h)).sort(), ['db01', 'db02', 'lb01', 'lb02', 'web01', 'web02']);
+  assert.deepEqual(
+    Object.keys(r.hosts)
+      .filter((h) => !/^web0[3-9]$/.test(h))
+      .sort(),
+    ['db01', 'db02', 'lb01', 'lb02', 'web01', 'web02'],
+  );
   for (const h of ['db01', 'db02']) assert.ok(r.hosts[h].changed > 0, `${h} changed`);
   inv = await loadInventory(lab.inventory);
   console.log(`# apply common+apache+mysql on 6 hosts (${lab.broughtUp ? 'fresh lab' : 'lab already up'}): ${r.ms} ms`);
@@ -103,7 +120,12 @@ test('SHOW VARIABLES on db01 and db02 shows the replication settings', async (t)
   if (!prerequisites(t, skip)) return;
   const vars = async (host: string) => {
     const out = await sql(host, 'SHOW GLOBAL VARIABLES');
-    return new Map(out.split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]));
+    return new Map(
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t') as [string, string]),
+    );
   };
   const v1 = await vars('db01');
   const want1: Record<string, string> = {
@@ -122,7 +144,8 @@ test('SHOW VARIABLES on db01 and db02 shows the replication settings', async (t)
   };
   for (const [k, v] of Object.entries(want1)) assert.equal(v1.get(k), v, `db01 ${k}`);
   const v2 = await vars('db02');
-  for (const [k, v] of Object.entries({ ...want1, server_id: '2', bind_address: '10.213.0.32', read_only: 'ON' })) assert.equal(v2.get(k), v, `db02 ${k}`);
+  for (const [k, v] of Object.entries({ ...want1, server_id: '2', bind_address: '10.213.0.32', read_only: 'ON' }))
+    assert.equal(v2.get(k), v, `db02 ${k}`);
 });
 
 test('hardened: no anonymous users, no test database, root by unix socket only', async (t) => {
@@ -134,7 +157,9 @@ test('hardened: no anonymous users, no test database, root by unix socket only',
     // exactly the accounts the role manages, plus the two MariaDB keeps for itself
     assert.equal(
       await sql(db, "SELECT CONCAT(User, '@', Host) FROM mysql.user ORDER BY User, Host"),
-      ['app@10.213.0.21', 'app@10.213.0.22', 'mariadb.sys@localhost', 'mysql@localhost', 'repl@10.213.0.32', 'root@localhost', ''].join('\n'),
+      ['app@10.213.0.21', 'app@10.213.0.22', 'mariadb.sys@localhost', 'mysql@localhost', 'repl@10.213.0.32', 'root@localhost', ''].join(
+        '\n',
+      ),
       db,
     );
   }
@@ -149,8 +174,14 @@ test('the app user connects from web01, and is not allowed from another address'
   if (!prerequisites(t, skip)) return;
   assert.ok(lab && inv);
   // the web nodes need no MySQL client for the role; the test brings one from the lab's repository
-  await ssh('web01', 'command -v mariadb >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends mariadb-client-core >/dev/null');
-  assert.equal(await ssh('web01', asApp('SELECT CURRENT_USER(), DATABASE()')), `${inv.roles.mysql.appUser}@10.213.0.21\t${inv.roles.mysql.appDatabase}\n`);
+  await ssh(
+    'web01',
+    'command -v mariadb >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends mariadb-client-core >/dev/null',
+  );
+  assert.equal(
+    await ssh('web01', asApp('SELECT CURRENT_USER(), DATABASE()')),
+    `${inv.roles.mysql.appUser}@10.213.0.21\t${inv.roles.mysql.appDatabase}\n`,
+  );
   // db02 may reach db01's port (replication) but has no app account there
   const r = await lab.ssh('db02', `${asApp('SELECT 1')} 2>&1`);
   assert.notEqual(r.code, 0);
@@ -161,7 +192,10 @@ test('a row the app writes on db01 is read back on db02; both replication thread
   if (!prerequisites(t, skip)) return;
   const marker = `e2e-${process.pid}-${Date.now()}`;
   const table = `e2e_repl_${process.pid}`;
-  await ssh('web01', asApp(`CREATE TABLE IF NOT EXISTS ${table} (id INT PRIMARY KEY, v VARCHAR(64)); REPLACE INTO ${table} VALUES (1, '${marker}')`));
+  await ssh(
+    'web01',
+    asApp(`CREATE TABLE IF NOT EXISTS ${table} (id INT PRIMARY KEY, v VARCHAR(64)); REPLACE INTO ${table} VALUES (1, '${marker}')`),
+  );
   let seen = '';
   for (let i = 0; i < 30 && seen !== marker; i++) {
     if (i) await new Promise((r) => setTimeout(r, 1000));
@@ -180,7 +214,8 @@ test('the second apply changes nothing', async (t) => {
   if (!prerequisites(t, skip)) return;
   const r = await apply();
   assert.equal(r.code, 0, r.stderr);
-  for (const [h, rc] of Object.entries(r.hosts)) assert.deepEqual([h, rc.changed, rc.failed], [h, 0, 0], JSON.stringify(r.results.filter((x) => x.status !== 'ok')));
+  for (const [h, rc] of Object.entries(r.hosts))
+    assert.deepEqual([h, rc.changed, rc.failed], [h, 0, 0], JSON.stringify(r.results.filter((x) => x.status !== 'ok')));
   const check = r.results.find((x) => x.host === 'db02' && x.task === 'replication threads running');
   assert.equal(check?.status, 'ok');
   console.log(`# second apply common+apache+mysql on 6 hosts (no change): ${r.ms} ms`);
@@ -252,7 +287,8 @@ test('a changed setting rewrites the option file and restarts MariaDB once, thro
   assert.equal(await sql('db01', 'SELECT @@max_connections'), '200\n');
   await waitFor(async () => /^\s*Slave_IO_Running: Yes$/m.test(await ssh('db02', "mariadb -E -e 'SHOW SLAVE STATUS'")));
   const again = await apply();
-  for (const [h, rc] of Object.entries(again.hosts)) assert.deepEqual([h, rc.changed, rc.failed], [h, 0, 0], JSON.stringify(again.results.filter((x) => x.status !== 'ok')));
+  for (const [h, rc] of Object.entries(again.hosts))
+    assert.deepEqual([h, rc.changed, rc.failed], [h, 0, 0], JSON.stringify(again.results.filter((x) => x.status !== 'ok')));
 });
 
 test('a 5.1-era option in an option file: the role fails naming it, and MariaDB keeps running until it is gone', async (t) => {
@@ -260,15 +296,24 @@ test('a 5.1-era option in an option file: the role fails naming it, and MariaDB 
   const legacy = '/etc/mysql/mariadb.conf.d/70-e2e-legacy.cnf';
   const pid = async () => (await ssh('db02', 'systemctl show -p MainPID --value mariadb')).trim();
   // an old my.cnf line, and a drifted setting whose repair asks for a restart
-  await ssh('db02', `printf '[mysqld]\\nlog-slow-queries = /var/log/mysql/slow.log\\n' > ${legacy}; sed -i 's/^max_connections .*/max_connections = 150/' /etc/mysql/mariadb.conf.d/60-hasetup.cnf`);
+  await ssh(
+    'db02',
+    `printf '[mysqld]\\nlog-slow-queries = /var/log/mysql/slow.log\\n' > ${legacy}; sed -i 's/^max_connections .*/max_connections = 150/' /etc/mysql/mariadb.conf.d/60-hasetup.cnf`,
+  );
   t.after(() => lab?.ssh('db02', `rm -f ${legacy}`));
   const before = await pid();
   const r = await apply(['--tags', 'mysql', '--limit', 'db02']);
   assert.notEqual(r.code, 0);
   const failed = r.results.filter((x) => x.status === 'failed');
-  assert.deepEqual(failed.map((x) => x.task), ['no 5.1-era options', 'restart mariadb']);
+  assert.deepEqual(
+    failed.map((x) => x.task),
+    ['no 5.1-era options', 'restart mariadb'],
+  );
   assert.match(failed[0].message ?? '', /log-slow-queries \(use slow_query_log = 1 and slow_query_log_file/);
-  assert.match(failed[1].message ?? '', /not restarting MariaDB: its option files fail mariadbd --help: .*unknown variable 'log-slow-queries/);
+  assert.match(
+    failed[1].message ?? '',
+    /not restarting MariaDB: its option files fail mariadbd --help: .*unknown variable 'log-slow-queries/,
+  );
   assert.equal(await pid(), before, 'not restarted');
   assert.equal((await ssh('db02', 'systemctl is-active mariadb')).trim(), 'active');
   // the option removed: the restart left pending on the host happens, and all is well again

@@ -26,8 +26,20 @@ test('vagrant ssh-config: one entry per machine, with address, user, port and ke
     '',
   ].join('\n');
   assert.deepEqual(parseSshConfig(text), [
-    { host: 'lb01', hostName: '10.213.1.103', user: 'vagrant', port: 22, identityFile: '/home/u/hasetup/.vagrant/machines/lb01/libvirt/private_key' },
-    { host: 'web01', hostName: '127.0.0.1', user: 'vagrant', port: 2200, identityFile: '/home/u/my lab/.vagrant/machines/web01/virtualbox/private_key' },
+    {
+      host: 'lb01',
+      hostName: '10.213.1.103',
+      user: 'vagrant',
+      port: 22,
+      identityFile: '/home/u/hasetup/.vagrant/machines/lb01/libvirt/private_key',
+    },
+    {
+      host: 'web01',
+      hostName: '127.0.0.1',
+      user: 'vagrant',
+      port: 2200,
+      identityFile: '/home/u/my lab/.vagrant/machines/web01/virtualbox/private_key',
+    },
   ]);
   assert.deepEqual(parseSshConfig(''), []);
 });

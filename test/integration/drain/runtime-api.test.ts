@@ -122,7 +122,9 @@ for (const engine of ['bundled', 'haproxy'] as const) {
   test(`[${engine}] a node drained in the configuration (weight 0, as the proxy role keeps it) reads as DRAIN`, async (t) => {
     if (!prerequisites(t, skip)) return;
     const socket = await engineFor(t, engine, ' weight 0');
-    await until('web02 checked', () => (statusOf(socket, 'web01') === 'UP' && /DRAIN|UP/.test(statusOf(socket, 'web02') ?? '') ? true : null));
+    await until('web02 checked', () =>
+      statusOf(socket, 'web01') === 'UP' && /DRAIN|UP/.test(statusOf(socket, 'web02') ?? '') ? true : null,
+    );
     await until('web02 DRAIN', () => (statusOf(socket, 'web02') === 'DRAIN' ? true : null));
     assert.deepEqual(othersServing(new Map([['lb', view(socket)]]), 'web01'), [], 'web02 does not serve');
   });

@@ -29,7 +29,17 @@ after(async () => {
 });
 
 function connectOpts(s: Sshd, over: Partial<Parameters<typeof SshTransport.connect>[0]> = {}) {
-  return { name: 'h1', host: s.address, port: 22, user: 'root', privateKey: s.privateKey, become: false, connectTimeout: 5, knownHosts: s.knownHosts, ...over };
+  return {
+    name: 'h1',
+    host: s.address,
+    port: 22,
+    user: 'root',
+    privateKey: s.privateKey,
+    become: false,
+    connectTimeout: 5,
+    knownHosts: s.knownHosts,
+    ...over,
+  };
 }
 
 async function apply(s: Sshd, opts: { check?: boolean; content?: string } = {}) {
@@ -104,12 +114,29 @@ test('an apply interrupted by SIGINT mid-run is completed by the next run', asyn
   const kh = join(dir, 'known_hosts');
   try {
     const go = (slowMs: number) => {
-      const env = { ...process.env, HASETUP_FIXTURE: JSON.stringify({ root: dir, address: sshd?.address, key: sshd?.privateKey, knownHosts: kh, slowMs, stateDir: join(dir, 'state') }) };
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/apply-fixture.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const env = {
+        ...process.env,
+        HASETUP_FIXTURE: JSON.stringify({
+          root: dir,
+          address: sshd?.address,
+          key: sshd?.privateKey,
+          knownHosts: kh,
+          slowMs,
+          stateDir: join(dir, 'state'),
+        }),
+      };
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/apply-fixture.ts'], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (b) => (out += b));
       child.stderr.on('data', (b) => (out += b));
-      return { child, done: new Promise<{ code: number | null; out: string }>((r) => child.on('exit', (code) => r({ code, out }))), out: () => out };
+      return {
+        child,
+        done: new Promise<{ code: number | null; out: string }>((r) => child.on('exit', (code) => r({ code, out }))),
+        out: () => out,
+      };
     };
     // The third task sleeps 2 s: interrupt while it runs.
     const first = go(2000);
@@ -139,9 +166,14 @@ test('a connection the host drops (its sshd session killed) fails the next comma
   try {
     assert.equal((await tr.exec('echo alive')).stdout, 'alive\n');
     // the nearest sshd above this shell is the one serving this connection: killing it drops it
-    await tr.exec('p=$$; while [ "$(cat /proc/$p/comm)" != sshd ]; do p=$(ps -o ppid= -p $p | tr -d " "); done; kill -9 $p').catch(() => {});
+    await tr
+      .exec('p=$$; while [ "$(cat /proc/$p/comm)" != sshd ]; do p=$(ps -o ppid= -p $p | tr -d " "); done; kill -9 $p')
+      .catch(() => {});
     await new Promise((r) => setTimeout(r, 300));
-    await assert.rejects(tr.exec('echo again'), (e: Error) => e instanceof UnreachableError && /h1 \(root@10\.213\.253\.2:22\): connection lost/.test(e.message));
+    await assert.rejects(
+      tr.exec('echo again'),
+      (e: Error) => e instanceof UnreachableError && /h1 \(root@10\.213\.253\.2:22\): connection lost/.test(e.message),
+    );
   } finally {
     await tr.close();
   }

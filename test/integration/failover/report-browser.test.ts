@@ -10,13 +10,30 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { renderHtml } from '../../../cli/failover/report-html.ts';
-import { BACKGROUND, CHART_SCRIPT, ERROR_COLOR, EVENT_COLORS, LB_COLORS, NODE_COLORS, P50_COLOR, P99_COLOR } from '../../../cli/failover/report-chart.ts';
+import {
+  BACKGROUND,
+  CHART_SCRIPT,
+  ERROR_COLOR,
+  EVENT_COLORS,
+  LB_COLORS,
+  NODE_COLORS,
+  P50_COLOR,
+  P99_COLOR,
+} from '../../../cli/failover/report-chart.ts';
 import type { FailoverReport } from '../../../cli/failover/types.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
 import { fixtureReport } from '../../unit/failover/fixture.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 interface Opened {
   page: Page;
@@ -98,10 +115,14 @@ async function pixels(el: Locator, over?: Locator): Promise<Pixels & { plot: Pix
   assert.ok(a && b);
   const x0 = Math.max(0, Math.round(b.x - a.x));
   const y0 = Math.max(0, Math.round(b.y - a.y));
-  return { ...whole, plot: count(png, x0, y0, Math.min(png.width, x0 + Math.round(b.width)), Math.min(png.height, y0 + Math.round(b.height))) };
+  return {
+    ...whole,
+    plot: count(png, x0, y0, Math.min(png.width, x0 + Math.round(b.width)), Math.min(png.height, y0 + Math.round(b.height))),
+  };
 }
 
-const charted = (r: FailoverReport) => r.scenarios.map((s, i) => ({ s, i })).filter(({ s }) => s.skipped === undefined && s.series.length > 0);
+const charted = (r: FailoverReport) =>
+  r.scenarios.map((s, i) => ({ s, i })).filter(({ s }) => s.skipped === undefined && s.series.length > 0);
 
 test('the report opens from a file with no network and no console error, and every chart is drawn', async (t) => {
   if (!prerequisites(t, commandUnavailable('chromium'))) return;
@@ -141,7 +162,10 @@ test('the report opens from a file with no network and no console error, and eve
     }
     if (s.events.some((e) => e.kind === 'fault')) {
       assert.ok(req.plot.near(EVENT_COLORS.fault) > 100, `${s.name}: the fault's marker (${req.plot.near(EVENT_COLORS.fault)} px)`);
-      assert.ok(lat.plot.near(EVENT_COLORS.fault) > 60, `${s.name}: the fault's marker on the latency chart (${lat.plot.near(EVENT_COLORS.fault)} px)`);
+      assert.ok(
+        lat.plot.near(EVENT_COLORS.fault) > 60,
+        `${s.name}: the fault's marker on the latency chart (${lat.plot.near(EVENT_COLORS.fault)} px)`,
+      );
     }
     assert.ok(lat.plot.near(P50_COLOR) > 150, `${s.name}: p50 line (${lat.plot.near(P50_COLOR)} px)`);
     assert.ok(lat.plot.near(P99_COLOR) > 150, `${s.name}: p99 line (${lat.plot.near(P99_COLOR)} px)`);
@@ -174,7 +198,10 @@ test('host names and messages from the data cannot break out of the page', async
   s.verdict = `web01 ${evil} failed`;
   s.title = `Apache stopped on ${evil}`;
   s.events[0].what = evil;
-  s.series = s.series.map((b) => ({ ...b, byNode: Object.fromEntries(Object.entries(b.byNode).map(([n, c]) => [n === 'web02' ? `web02${evil}` : n, c])) }));
+  s.series = s.series.map((b) => ({
+    ...b,
+    byNode: Object.fromEntries(Object.entries(b.byNode).map(([n, c]) => [n === 'web02' ? `web02${evil}` : n, c])),
+  }));
   report.cluster = `shop${evil}`;
   const { page, errors, url, requests } = await open(t, renderHtml(report));
   await page.waitForFunction('document.documentElement.dataset.charts !== undefined', null, { timeout: 15_000 });

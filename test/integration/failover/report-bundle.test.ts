@@ -28,7 +28,9 @@ test('the bundled renderer reads uPlot from node_modules and renders the same pa
     packages: 'external',
     logLevel: 'warning',
   });
-  const bundled = (await import(pathToFileURL(join(out, 'chunks', 'report-html.js')).href)) as typeof import('../../../cli/failover/report-html.ts');
+  const bundled = (await import(
+    pathToFileURL(join(out, 'chunks', 'report-html.js')).href
+  )) as typeof import('../../../cli/failover/report-html.ts');
   const report = fixtureReport({ failing: true });
   const page = bundled.renderHtml(report);
   assert.ok(bundled.chartAssets().js.length > 20_000);

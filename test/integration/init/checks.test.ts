@@ -31,7 +31,12 @@ after(async () => {
   await lan?.stop();
 });
 
-const target = (name: string, group: Target['group'], octet: number): Target => ({ name, group, address: `${SUBNET}.${octet}`, sshHost: `${SUBNET}.${octet}` });
+const target = (name: string, group: Target['group'], octet: number): Target => ({
+  name,
+  group,
+  address: `${SUBNET}.${octet}`,
+  sshHost: `${SUBNET}.${octet}`,
+});
 const LB1 = target('lb01', 'lb', 11);
 const LB2 = target('lb02', 'lb', 12);
 const WEB1 = target('web01', 'web', 21);
@@ -85,7 +90,11 @@ test('all hosts at once: the reachable ones read, a closed port and an unused ad
     assert.deepEqual(lb1.hostKey, { type: 'ssh-ed25519', fingerprint: fingerprint(lan.hostKeyPub('lb01')), firstUse: true });
     assert.ok(lb1.diskFreeMb !== null && lb1.diskFreeMb > 0);
 
-    assert.deepEqual(probes.get('web02'), { ok: false, error: 'connection refused', fix: 'start sshd on web02, or give the port it listens on (now 22)' });
+    assert.deepEqual(probes.get('web02'), {
+      ok: false,
+      error: 'connection refused',
+      fix: 'start sshd on web02, or give the port it listens on (now 22)',
+    });
     assert.deepEqual(probes.get('web03'), {
       ok: false,
       error: 'no route to host',
@@ -93,7 +102,8 @@ test('all hosts at once: the reachable ones read, a closed port and an unused ad
     });
 
     const lb = rowsOf(LB1, lb1);
-    for (const c of ['ssh', 'host key', 'system', 'init', 'sudo', 'interface', 'memory', 'disk', 'firewall']) assert.equal(lb[c].ok, true, `${c}: ${lb[c].result}`);
+    for (const c of ['ssh', 'host key', 'system', 'init', 'sudo', 'interface', 'memory', 'disk', 'firewall'])
+      assert.equal(lb[c].ok, true, `${c}: ${lb[c].result}`);
     assert.equal(lb.interface.result, `eth0 carries ${LB1.address}/24`);
     assert.deepEqual(detectInterface([LB1, LB2], probes), { name: 'eth0', prefix: 24, from: ['lb01', 'lb02'] });
 
@@ -108,12 +118,18 @@ test('all hosts at once: the reachable ones read, a closed port and an unused ad
   }
 });
 
-test('an LB interface that does not carry the LB\'s address; admin networks that would lock this machine out', async (t) => {
+test("an LB interface that does not carry the LB's address; admin networks that would lock this machine out", async (t) => {
   if (!prerequisites(t, skip) || !lan) return;
   await withProber('iface', async (prober) => {
     const p = await prober.probe(LB1, access());
     const eth1 = rowsOf(LB1, p, answers({ interface: 'eth1' })).interface;
-    assert.deepEqual(eth1, { host: 'lb01', check: 'interface', ok: false, result: `eth1 does not carry ${LB1.address} (it has no IPv4 address)`, fix: `set the LB interface to eth0, which carries ${LB1.address}` });
+    assert.deepEqual(eth1, {
+      host: 'lb01',
+      check: 'interface',
+      ok: false,
+      result: `eth1 does not carry ${LB1.address} (it has no IPv4 address)`,
+      fix: `set the LB interface to eth0, which carries ${LB1.address}`,
+    });
     const none = rowsOf(LB1, p, answers({ interface: 'ens9' })).interface;
     assert.match(none.result, /^no interface ens9 \(it has lo, eth0, .*eth1.*\)$/);
     const fw = rowsOf(LB1, p, answers({ adminCidrs: ['192.0.2.0/24'] })).firewall;
@@ -132,7 +148,10 @@ test('sudo as a user: without a password it passes, with one it is a problem tha
     const row = rowsOf(DB1, db, answers({ sshUser: SUDO_USER })).sudo;
     assert.equal(row.ok, false);
     assert.match(row.result, new RegExp(`^sudo asks ${SUDO_USER} for a password \\(sudo: a password is required\\)$`));
-    assert.equal(row.fix, `on db01, as root: echo '${SUDO_USER} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/hasetup; chmod 440 /etc/sudoers.d/hasetup`);
+    assert.equal(
+      row.fix,
+      `on db01, as root: echo '${SUDO_USER} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/hasetup; chmod 440 /etc/sudoers.d/hasetup`,
+    );
     assert.equal(rowsOf(WEB1, web, answers({ sshUser: SUDO_USER })).sudo.ok, true);
   });
 });
@@ -167,7 +186,12 @@ test('host keys: recorded where apply reads them only when asked, known afterwar
     const b = await second.probe(LB2, access());
     assert.equal(b.ok, false);
     if (!b.ok) {
-      assert.match(b.error, new RegExp(`^host key for ${LB2.address.replace(/\./g, '\\.')} has changed \\(now ssh-ed25519 SHA256:\\S+\\); if the host was rebuilt, remove its line from ${known}$`));
+      assert.match(
+        b.error,
+        new RegExp(
+          `^host key for ${LB2.address.replace(/\./g, '\\.')} has changed \\(now ssh-ed25519 SHA256:\\S+\\); if the host was rebuilt, remove its line from ${known}$`,
+        ),
+      );
       assert.equal(b.fix, `if lb02 was rebuilt, remove its line from ${known}; otherwise find out who answers on ${LB2.address}`);
     }
     assert.equal(await second.recordKeys([LB1, LB2], 22), 0, 'a changed key is never recorded');
@@ -201,7 +225,10 @@ test('the VIP seen from an LB: free, answering elsewhere on the network, or alre
       assert.ok(again.ok);
       assert.deepEqual(await prober.vipSeen(LB1, access(), vip, again.facts), { state: 'held', by: 'lb01' });
       // lb02 sees lb01 answer for it: that is this cluster's VIP, not another device
-      const probes = new Map<string, Probe>([['lb01', again], ['lb02', await prober.probe(LB2, access())]]);
+      const probes = new Map<string, Probe>([
+        ['lb01', again],
+        ['lb02', await prober.probe(LB2, access())],
+      ]);
       assert.equal(vipHolder([LB1, LB2], probes, vip), 'lb01');
     } finally {
       net.inHost('lb01', ['ip', 'addr', 'del', `${vip}/24`, 'dev', 'eth0']);

@@ -111,10 +111,15 @@ export class Lan {
     // sshd reads the authorized keys as the user logging in: the folder must let SUDO_USER through
     chmodSync(this.dir, 0o755);
     writeFileSync(join(this.dir, 'authorized_keys'), readFileSync(`${this.key}.pub`), { mode: 0o644 });
-    writeFileSync(join(this.dir, 'passwd'), `${readFileSync('/etc/passwd', 'utf8').trimEnd()}\n${SUDO_USER}:x:4242:4242:init test:${this.dir}:/bin/sh\n`);
+    writeFileSync(
+      join(this.dir, 'passwd'),
+      `${readFileSync('/etc/passwd', 'utf8').trimEnd()}\n${SUDO_USER}:x:4242:4242:init test:${this.dir}:/bin/sh\n`,
+    );
     writeFileSync(join(this.dir, 'group'), `${readFileSync('/etc/group', 'utf8').trimEnd()}\n${SUDO_USER}:x:4242:\n`);
     // sudo checks the account through PAM: it needs a shadow entry (no password: "*")
-    writeFileSync(join(this.dir, 'shadow'), `${readFileSync('/etc/shadow', 'utf8').trimEnd()}\n${SUDO_USER}:*:19000:0:99999:7:::\n`, { mode: 0o640 });
+    writeFileSync(join(this.dir, 'shadow'), `${readFileSync('/etc/shadow', 'utf8').trimEnd()}\n${SUDO_USER}:*:19000:0:99999:7:::\n`, {
+      mode: 0o640,
+    });
     const pending: string[] = [];
     for (const s of specs) {
       this.specs.set(s.name, s);
@@ -137,7 +142,7 @@ export class Lan {
     while (pending.some((p) => !existsSync(p))) {
       const dead = this.procs.find((c) => c.exitCode !== null);
       if (dead) throw new Error(`an sshd of the test LAN exited (${dead.exitCode})`);
-      if (Date.now() > deadline) throw new Error('the test LAN\'s sshd did not start within 10 s');
+      if (Date.now() > deadline) throw new Error("the test LAN's sshd did not start within 10 s");
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -148,9 +153,17 @@ export class Lan {
     writeFileSync(
       f('sshd_config'),
       [
-        'Port 22', 'ListenAddress 0.0.0.0', `HostKey ${f('hostkey')}`, `AuthorizedKeysFile ${join(this.dir, 'authorized_keys')}`,
-        'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no',
-        'StrictModes no', `PidFile ${f('pid')}`, 'LogLevel ERROR',
+        'Port 22',
+        'ListenAddress 0.0.0.0',
+        `HostKey ${f('hostkey')}`,
+        `AuthorizedKeysFile ${join(this.dir, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        `PidFile ${f('pid')}`,
+        'LogLevel ERROR',
       ].join('\n') + '\n',
     );
     const sudoers = `root ALL=(ALL:ALL) ALL\n${SUDO_USER} ALL=(ALL) ${s.sudoNoPassword === false ? '' : 'NOPASSWD: '}ALL\n`;
@@ -171,9 +184,13 @@ export class Lan {
       writeFileSync(f('os-release'), `ID=${s.osId}\nNAME="${s.osId}"\nPRETTY_NAME="${s.osId} (test)"\nVERSION_ID="1"\n`);
       mounts.push(`mount --bind ${f('os-release')} /etc/os-release`);
     }
-    const child = spawn('ip', ['netns', 'exec', this.ns(s.name), 'sh', '-c', `${mounts.join('\n')}\nexec /usr/sbin/sshd -D -e -f ${f('sshd_config')}`], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', this.ns(s.name), 'sh', '-c', `${mounts.join('\n')}\nexec /usr/sbin/sshd -D -e -f ${f('sshd_config')}`],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     this.procs.push(child);
   }
 
@@ -199,7 +216,9 @@ export class Lan {
         } catch {}
       }
     }
-    await Promise.all(this.procs.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r))));
+    await Promise.all(
+      this.procs.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r))),
+    );
     quiet('ip', ['link', 'del', this.rootVeth]);
     for (const ns of this.namespaces.reverse()) quiet('ip', ['netns', 'del', ns]);
     rmSync(this.dir, { recursive: true, force: true });

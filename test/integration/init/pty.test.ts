@@ -73,7 +73,11 @@ async function firstHalf(p: Pane, opts: { wrongFirst?: boolean } = {}): Promise<
   if (opts.wrongFirst) {
     await p.answer('Address of lb01', `${SUBNET}.300`);
     const refused = await p.waitFor(/^> expected an IPv4 address like 10\.0\.0\.1 \(no \/prefix\)$/m);
-    assert.match(refused, new RegExp(`^\\? Address of lb01 ${SUBNET.replace(/\./g, '\\.')}\\.300$`, 'm'), 'still asking, the wrong answer kept for editing');
+    assert.match(
+      refused,
+      new RegExp(`^\\? Address of lb01 ${SUBNET.replace(/\./g, '\\.')}\\.300$`, 'm'),
+      'still asking, the wrong answer kept for editing',
+    );
     p.keys('C-u');
   }
   await p.answer('Address of lb01', `${SUBNET}.11`);
@@ -131,12 +135,22 @@ test('the wizard in a terminal: every prompt, a wrong address asked again, the i
 
   const all = p.history();
   assert.match(all, /^LB interface: eth0 \(read from lb01 and lb02: it carries their addresses\)$/m);
-  assert.deepEqual(all.match(/^✔ Interface on the load balancers .*$/gm), ['✔ Interface on the load balancers eth7', '✔ Interface on the load balancers eth0']);
-  assert.ok(all.indexOf('✔ Interface on the load balancers') > all.indexOf('✔ What now? change an answer'), 'asked only when changed by hand, never before');
+  assert.deepEqual(all.match(/^✔ Interface on the load balancers .*$/gm), [
+    '✔ Interface on the load balancers eth7',
+    '✔ Interface on the load balancers eth0',
+  ]);
+  assert.ok(
+    all.indexOf('✔ Interface on the load balancers') > all.indexOf('✔ What now? change an answer'),
+    'asked only when changed by hand, never before',
+  );
   for (const h of ['lb01', 'lb02', 'web01', 'web02', 'db01']) {
     const fp = readFileSync(lan.hostKeyPub(h), 'utf8');
     assert.ok(fp.startsWith('ssh-ed25519 '));
-    assert.match(all, new RegExp(`^✔ ${h} ${SUBNET.replace(/\./g, '\\.')}\\.\\d+: ED25519 SHA256:\\S+ \\(new key\\), Debian`, 'm'), `${h}'s fingerprint shown`);
+    assert.match(
+      all,
+      new RegExp(`^✔ ${h} ${SUBNET.replace(/\./g, '\\.')}\\.\\d+: ED25519 SHA256:\\S+ \\(new key\\), Debian`, 'm'),
+      `${h}'s fingerprint shown`,
+    );
   }
 
   assert.deepEqual(readdirSync(out).sort(), ['.hasetup', 'inventory.secrets.yaml', 'inventory.yaml']);
@@ -144,7 +158,10 @@ test('the wizard in a terminal: every prompt, a wrong address asked again, the i
   assert.equal(mode(join(out, 'inventory.secrets.yaml')), '600');
   const inv = await loadInventory(join(out, 'inventory.yaml'), { createSecrets: false });
   assert.equal(inv.cluster, 'shop');
-  assert.deepEqual(inv.hosts.map((h) => `${h.name}=${h.address}`), ['lb01=10.213.240.11', 'lb02=10.213.240.12', 'web01=10.213.240.21', 'web02=10.213.240.22', 'db01=10.213.240.31']);
+  assert.deepEqual(
+    inv.hosts.map((h) => `${h.name}=${h.address}`),
+    ['lb01=10.213.240.11', 'lb02=10.213.240.12', 'web01=10.213.240.21', 'web02=10.213.240.22', 'db01=10.213.240.31'],
+  );
   assert.deepEqual(inv.vip, { address: '10.213.240.100', prefix: 24, interface: 'eth0' });
   assert.equal(inv.vrrp.unicast, true);
   assert.deepEqual(inv.roles.firewall.adminCidrs, [`${CONTROLLER}/32`]);
@@ -152,7 +169,10 @@ test('the wizard in a terminal: every prompt, a wrong address asked again, the i
   const known = readFileSync(join(out, '.hasetup/known_hosts'), 'utf8').trim().split('\n');
   assert.equal(known.length, 5);
   for (const h of ['lb01', 'lb02', 'web01', 'web02', 'db01'])
-    assert.ok(known.includes(`${lan.address(h)} ${readFileSync(lan.hostKeyPub(h), 'utf8').split(' ').slice(0, 2).join(' ')}`), `${h}'s key recorded where apply reads it`);
+    assert.ok(
+      known.includes(`${lan.address(h)} ${readFileSync(lan.hostKeyPub(h), 'utf8').split(' ').slice(0, 2).join(' ')}`),
+      `${h}'s key recorded where apply reads it`,
+    );
   for (const v of Object.values(inv.secrets)) if (v !== inv.secrets.file) assert.ok(!all.includes(v), 'no secret on the screen');
 });
 

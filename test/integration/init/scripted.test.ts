@@ -50,7 +50,18 @@ function init(args: string[]): Promise<{ code: number; stdout: string; stderr: s
   });
 }
 
-const hostArgs = (web = `${SUBNET}.21,${SUBNET}.22`) => ['--lb', `${SUBNET}.11,${SUBNET}.12`, '--web', web, '--db', `${SUBNET}.31`, '--ssh-key', lan!.key, '--connect-timeout', '5'];
+const hostArgs = (web = `${SUBNET}.21,${SUBNET}.22`) => [
+  '--lb',
+  `${SUBNET}.11,${SUBNET}.12`,
+  '--web',
+  web,
+  '--db',
+  `${SUBNET}.31`,
+  '--ssh-key',
+  lan!.key,
+  '--connect-timeout',
+  '5',
+];
 const keyLine = (h: string) => `${lan!.address(h)} ${readFileSync(lan!.hostKeyPub(h), 'utf8').split(' ').slice(0, 2).join(' ')}`;
 
 test('every check passes: written at once, with what the hosts said', async (t) => {
@@ -58,9 +69,15 @@ test('every check passes: written at once, with what the hosts said', async (t) 
   const dir = join(work, 'good');
   const r = await init([dir, ...hostArgs()]);
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-  for (const h of HOSTS) assert.match(r.stdout, new RegExp(`${h} ${SUBNET.replace(/\./g, '\\.')}\\.\\d+: ED25519 SHA256:\\S+ \\(new key\\), Debian`), `${h}: live progress with the fingerprint`);
+  for (const h of HOSTS)
+    assert.match(
+      r.stdout,
+      new RegExp(`${h} ${SUBNET.replace(/\./g, '\\.')}\\.\\d+: ED25519 SHA256:\\S+ \\(new key\\), Debian`),
+      `${h}: live progress with the fingerprint`,
+    );
   assert.match(r.stdout, /^LB interface: eth0 \(read from lb01 and lb02: it carries their addresses\)$/m);
-  for (const h of ['lb01', 'lb02']) assert.match(r.stdout, new RegExp(`^${h} +all +ok +10 checks passed, key ED25519 SHA256:\\S+ \\(new: recorded when written\\)$`, 'm'));
+  for (const h of ['lb01', 'lb02'])
+    assert.match(r.stdout, new RegExp(`^${h} +all +ok +10 checks passed, key ED25519 SHA256:\\S+ \\(new: recorded when written\\)$`, 'm'));
   for (const h of ['web01', 'web02', 'db01']) assert.match(r.stdout, new RegExp(`^${h} +all +ok +9 checks passed`, 'm'));
 
   const inv = await loadInventory(join(dir, 'inventory.yaml'), { createSecrets: false });

@@ -21,7 +21,19 @@ export class Pane {
   constructor(argv: string[], opts: { cwd: string; env?: Record<string, string>; width?: number; height?: number }) {
     const env = Object.entries({ TERM: 'xterm-256color', ...opts.env }).map(([k, v]) => `${k}=${shq(v)}`);
     const cmd = `env ${env.join(' ')} ${argv.map(shq).join(' ')}; echo "EXIT=$?"; sleep 3600`;
-    tmux(this.socket, ['new-session', '-d', '-x', String(opts.width ?? 160), '-y', String(opts.height ?? 60), '-s', 'w', '-c', opts.cwd, cmd]);
+    tmux(this.socket, [
+      'new-session',
+      '-d',
+      '-x',
+      String(opts.width ?? 160),
+      '-y',
+      String(opts.height ?? 60),
+      '-s',
+      'w',
+      '-c',
+      opts.cwd,
+      cmd,
+    ]);
   }
 
   /** The visible screen, wrapped lines joined. */

@@ -43,6 +43,9 @@ listen app
       await b.close();
     });
     const rows = parseCsv(await halfClosed(sock, 'show stat'));
-    assert.deepEqual(rows.map((r) => `${r.pxname}/${r.svname}`), ['app/FRONTEND', 'app/b1', 'app/BACKEND']);
+    assert.deepEqual(
+      rows.map((r) => `${r.pxname}/${r.svname}`),
+      ['app/FRONTEND', 'app/b1', 'app/BACKEND'],
+    );
     assert.match(await halfClosed(sock, 'show info'), /^Name: hasetup-proxy$/m);
   });

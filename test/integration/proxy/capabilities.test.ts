@@ -36,13 +36,45 @@ test('non-root with only CAP_NET_BIND_SERVICE: ports 80 and 443, two workers, a 
   const pem = join(dir, 'site.pem');
   makeCert(pem, 'lb.test', ['lb.test']);
   chmodSync(pem, 0o644); // (the role gives it to the proxy's user with mode 0600)
-  const backend = spawn('ip', ['netns', 'exec', ns, proxyNode, '-e', "require('http').createServer((q,r)=>r.end('ok')).listen(8080,'127.0.0.1')"], { stdio: 'ignore' });
+  const backend = spawn(
+    'ip',
+    ['netns', 'exec', ns, proxyNode, '-e', "require('http').createServer((q,r)=>r.end('ok')).listen(8080,'127.0.0.1')"],
+    { stdio: 'ignore' },
+  );
   t.after(() => void backend.kill('SIGKILL'));
-  const cfg = (extra: string) => `global\n    nbthread 2\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend web\n    bind 127.0.0.1:80\n    bind 127.0.0.1:443 ssl crt ${pem} alpn http/1.1\n${extra}    default_backend app\nbackend app\n    server s1 127.0.0.1:8080\n`;
+  const cfg = (extra: string) =>
+    `global\n    nbthread 2\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend web\n    bind 127.0.0.1:80\n    bind 127.0.0.1:443 ssl crt ${pem} alpn http/1.1\n${extra}    default_backend app\nbackend app\n    server s1 127.0.0.1:8080\n`;
   const file = join(dir, 'haproxy.cfg');
   writeFileSync(file, cfg(''));
-  const caps = ['--inh-caps', '-all,+net_bind_service', '--ambient-caps', '-all,+net_bind_service', '--bounding-set', '-all,+net_bind_service'];
-  const px = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', ...caps, '--', proxyNode, proxyBin, '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const caps = [
+    '--inh-caps',
+    '-all,+net_bind_service',
+    '--ambient-caps',
+    '-all,+net_bind_service',
+    '--bounding-set',
+    '-all,+net_bind_service',
+  ];
+  const px = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      'setpriv',
+      '--reuid',
+      'nobody',
+      '--regid',
+      'nogroup',
+      '--clear-groups',
+      ...caps,
+      '--',
+      proxyNode,
+      proxyBin,
+      '-f',
+      file,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
   px.stderr!.on('data', (d) => (err += d));
   t.after(() => void px.kill('SIGKILL'));
@@ -50,7 +82,11 @@ test('non-root with only CAP_NET_BIND_SERVICE: ports 80 and 443, two workers, a 
   await until('the backend', () => fetchIn('http://127.0.0.1:8080/') === '200');
   assert.equal(fetchIn('http://127.0.0.1:80/'), '200');
   assert.equal(fetchIn('https://127.0.0.1:443/'), '200');
-  const pid = Number(inNs(['sh', '-c', `pgrep -u nobody -f ${JSON.stringify(proxyBin)}`]).stdout.trim().split('\n')[0]);
+  const pid = Number(
+    inNs(['sh', '-c', `pgrep -u nobody -f ${JSON.stringify(proxyBin)}`])
+      .stdout.trim()
+      .split('\n')[0],
+  );
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   assert.match(status, /^Uid:\s+65534\s+65534/m, 'runs as nobody');
   assert.match(status, /^CapEff:\s+0000000000000400$/m, 'with CAP_NET_BIND_SERVICE and nothing else');

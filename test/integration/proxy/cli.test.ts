@@ -20,9 +20,15 @@ test('-c: valid, invalid (every alert with file:line and keyword), missing file,
   const part1 = join(dir, 'global.cfg');
   const part2 = join(dir, 'proxies.cfg');
   writeFileSync(good, 'defaults\n    mode http\nlisten x\n    bind 127.0.0.1:1\n    server s 127.0.0.1:2\n');
-  writeFileSync(bad, 'global\n    maxconn ten\nlisten x\n    bind 127.0.0.1:1\n    balance roundrobn\n    server s 127.0.0.1:2 check inter 1z\n');
+  writeFileSync(
+    bad,
+    'global\n    maxconn ten\nlisten x\n    bind 127.0.0.1:1\n    balance roundrobn\n    server s 127.0.0.1:2 check inter 1z\n',
+  );
   writeFileSync(part1, 'global\n    maxconn 100\n');
-  writeFileSync(part2, 'defaults\n    mode http\nfrontend f\n    bind 127.0.0.1:1\n    default_backend b\nbackend b\n    server s 127.0.0.1:2\n');
+  writeFileSync(
+    part2,
+    'defaults\n    mode http\nfrontend f\n    bind 127.0.0.1:1\n    default_backend b\nbackend b\n    server s 127.0.0.1:2\n',
+  );
 
   const ok = run(['-c', '-f', good]);
   assert.equal(ok.status, 0);
@@ -58,13 +64,21 @@ test('user/group: the proxy (every thread of it) drops root once its listeners a
   if (!prerequisites(t, rootUnavailable())) return;
   const b = await fakeBackend('web');
   const port = await freePort();
-  const px = await startProxy(`global\n    user nobody\n    group nogroup\n    nbthread 2\ndefaults\n    mode http\n    timeout client 5s\n    timeout server 5s\nlisten x\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${b.port}\n`, port);
+  const px = await startProxy(
+    `global\n    user nobody\n    group nogroup\n    nbthread 2\ndefaults\n    mode http\n    timeout client 5s\n    timeout server 5s\nlisten x\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${b.port}\n`,
+    port,
+  );
   t.after(async () => {
     await px.stop();
     await b.close();
   });
   assert.equal((await get(port, '/')).status, 200);
-  const nobody = Number(readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('nobody:'))!.split(':')[2]);
+  const nobody = Number(
+    readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('nobody:'))!
+      .split(':')[2],
+  );
   const pid = px.proc.pid!;
   await until('two workers started', () => px.stderr().includes('started (2 worker threads)'));
   const uid = (task: string) => Number(/^Uid:\s+\d+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8'))![1]);

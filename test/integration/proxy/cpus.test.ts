@@ -19,38 +19,46 @@ function allowedList(pid: number, tid = pid): string {
   return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? '?';
 }
 
-test('workers: one CPU each by default, as cpu-map says otherwise, re-placed by a reload', { skip: cpus < 2 ? `needs 2 CPUs, this machine has ${cpus}` : false }, async (t) => {
-  const b = await fakeBackend('web');
-  const port = await freePort();
-  const px = await startProxy(cfg(port, b.port, ''), port);
-  t.after(async () => {
-    await px.stop();
-    await b.close();
-  });
-  const pid = px.proc.pid!;
-  const workers = await until(`${cpus} workers`, () => (workerThreads(pid).length === cpus ? workerThreads(pid) : null));
-  const placed = workers.map((w) => allowedList(pid, w));
-  assert.deepEqual(placed, Array.from({ length: cpus }, (_, i) => String(i)), `worker k on CPU k-1: ${placed.join(' ')}`);
-  assert.equal(allowedList(pid), all, 'the main thread is not restricted');
+test(
+  'workers: one CPU each by default, as cpu-map says otherwise, re-placed by a reload',
+  { skip: cpus < 2 ? `needs 2 CPUs, this machine has ${cpus}` : false },
+  async (t) => {
+    const b = await fakeBackend('web');
+    const port = await freePort();
+    const px = await startProxy(cfg(port, b.port, ''), port);
+    t.after(async () => {
+      await px.stop();
+      await b.close();
+    });
+    const pid = px.proc.pid!;
+    const workers = await until(`${cpus} workers`, () => (workerThreads(pid).length === cpus ? workerThreads(pid) : null));
+    const placed = workers.map((w) => allowedList(pid, w));
+    assert.deepEqual(
+      placed,
+      Array.from({ length: cpus }, (_, i) => String(i)),
+      `worker k on CPU k-1: ${placed.join(' ')}`,
+    );
+    assert.equal(allowedList(pid), all, 'the main thread is not restricted');
 
-  // cpu-map naming every CPU: no worker is tied to one (reload, same workers)
-  const reloaded = async (text: string) => {
-    const n = (px.stderr().match(/configuration reloaded/g) ?? []).length;
-    px.write(text);
-    px.reload();
-    await until('reloaded', () => (px.stderr().match(/configuration reloaded/g) ?? []).length > n);
-  };
-  await reloaded(cfg(port, b.port, `    cpu-map 1/all ${all}\n`));
-  assert.deepEqual(workerThreads(pid), workers, 'the same workers');
-  for (const w of workers) assert.equal(allowedList(pid, w), all, `worker ${w} free again`);
+    // cpu-map naming every CPU: no worker is tied to one (reload, same workers)
+    const reloaded = async (text: string) => {
+      const n = (px.stderr().match(/configuration reloaded/g) ?? []).length;
+      px.write(text);
+      px.reload();
+      await until('reloaded', () => (px.stderr().match(/configuration reloaded/g) ?? []).length > n);
+    };
+    await reloaded(cfg(port, b.port, `    cpu-map 1/all ${all}\n`));
+    assert.deepEqual(workerThreads(pid), workers, 'the same workers');
+    for (const w of workers) assert.equal(allowedList(pid, w), all, `worker ${w} free again`);
 
-  // explicit placement: auto: gives thread k the k-th CPU listed (here in reverse order)
-  const reversed = Array.from({ length: cpus }, (_, i) => cpus - 1 - i);
-  await reloaded(cfg(port, b.port, `    cpu-map auto:1/1-${cpus} ${reversed.join(' ')}\n`));
-  assert.deepEqual(workers.map((w) => allowedList(pid, w)).sort(), reversed.map(String).sort());
-  assert.equal((await get(port, '/')).status, 200);
-  assert.doesNotMatch(px.stderr(), /cannot run on CPU/);
-});
+    // explicit placement: auto: gives thread k the k-th CPU listed (here in reverse order)
+    const reversed = Array.from({ length: cpus }, (_, i) => cpus - 1 - i);
+    await reloaded(cfg(port, b.port, `    cpu-map auto:1/1-${cpus} ${reversed.join(' ')}\n`));
+    assert.deepEqual(workers.map((w) => allowedList(pid, w)).sort(), reversed.map(String).sort());
+    assert.equal((await get(port, '/')).status, 200);
+    assert.doesNotMatch(px.stderr(), /cannot run on CPU/);
+  },
+);
 
 test('cpu-map with CPUs this machine does not have: a warning, and the workers keep running', async (t) => {
   const b = await fakeBackend('web');
@@ -64,19 +72,23 @@ test('cpu-map with CPUs this machine does not have: a warning, and the workers k
   assert.equal((await get(port, '/')).status, 200);
 });
 
-test('one process: placed only by a cpu-map line, free again when a reload removes it', { skip: cpus < 2 ? `needs 2 CPUs, this machine has ${cpus}` : false }, async (t) => {
-  const b = await fakeBackend('web');
-  const port = await freePort();
-  const px = await startProxy(cfg(port, b.port, `    nbthread 1\n    cpu-map 1/1 1\n`), port);
-  t.after(async () => {
-    await px.stop();
-    await b.close();
-  });
-  assert.equal(allowedList(px.proc.pid!), '1');
-  const n = (px.stderr().match(/configuration reloaded/g) ?? []).length;
-  px.write(cfg(port, b.port, `    nbthread 1\n`));
-  px.reload();
-  await until('reloaded', () => (px.stderr().match(/configuration reloaded/g) ?? []).length > n);
-  assert.equal(allowedList(px.proc.pid!), all);
-  assert.equal((await get(port, '/')).status, 200);
-});
+test(
+  'one process: placed only by a cpu-map line, free again when a reload removes it',
+  { skip: cpus < 2 ? `needs 2 CPUs, this machine has ${cpus}` : false },
+  async (t) => {
+    const b = await fakeBackend('web');
+    const port = await freePort();
+    const px = await startProxy(cfg(port, b.port, `    nbthread 1\n    cpu-map 1/1 1\n`), port);
+    t.after(async () => {
+      await px.stop();
+      await b.close();
+    });
+    assert.equal(allowedList(px.proc.pid!), '1');
+    const n = (px.stderr().match(/configuration reloaded/g) ?? []).length;
+    px.write(cfg(port, b.port, `    nbthread 1\n`));
+    px.reload();
+    await until('reloaded', () => (px.stderr().match(/configuration reloaded/g) ?? []).length > n);
+    assert.equal(allowedList(px.proc.pid!), all);
+    assert.equal((await get(port, '/')).status, 200);
+  },
+);

@@ -7,7 +7,19 @@ import http from 'node:http';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { prerequisites, commandUnavailable } from '../../helpers/env.ts';
-import { fakeBackend, freePort, get, parseCsv, startProxy, statsCommand, syslogSink, tmpDir, until, canConnect, type SyslogSink } from './helpers.ts';
+import {
+  fakeBackend,
+  freePort,
+  get,
+  parseCsv,
+  startProxy,
+  statsCommand,
+  syslogSink,
+  tmpDir,
+  until,
+  canConnect,
+  type SyslogSink,
+} from './helpers.ts';
 
 interface Extra {
   deadPort: number;
@@ -95,14 +107,23 @@ interface LogFields {
   request: string;
 }
 
-const HTTPLOG = /^<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d haproxy\[\d+\]: (\d+\.\d+\.\d+\.\d+):(\d+) \[(\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] (\S+) (\S+) (\S+) (\S+) (\S+) (\S+ \S+) (\S{4}) (\S+) (\S+) "(.*)"$/;
+const HTTPLOG =
+  /^<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d haproxy\[\d+\]: (\d+\.\d+\.\d+\.\d+):(\d+) \[(\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] (\S+) (\S+) (\S+) (\S+) (\S+) (\S+ \S+) (\S{4}) (\S+) (\S+) "(.*)"$/;
 
 function fields(line: string): LogFields {
   const m = HTTPLOG.exec(line);
   assert.ok(m, `httplog layout: ${line}`);
   return {
-    frontend: m[5], backendServer: m[6], timers: m[7].split('/'), status: m[8], bytes: m[9], captures: m[10], term: m[11],
-    conns: m[12].split('/'), queues: m[13].split('/'), request: m[14],
+    frontend: m[5],
+    backendServer: m[6],
+    timers: m[7].split('/'),
+    status: m[8],
+    bytes: m[9],
+    captures: m[10],
+    term: m[11],
+    conns: m[12].split('/'),
+    queues: m[13].split('/'),
+    request: m[14],
   };
 }
 
@@ -119,7 +140,18 @@ async function scenario(port: number, x: Extra, sink: SyslogSink): Promise<{ log
   await get(port, '/b', { method: 'POST', body: 'hello' });
   await get(port, '/c');
   const csv = (await get(port, '/haproxy?stats;csv')).body;
-  const want = ['"GET /gone HTTP/1.1"', '"GET /hang HTTP/1.1"', '"GET /reset HTTP/1.1"', '"GET /ka1 HTTP/1.1"', '"GET /ka2 HTTP/1.1"', '"GET /ka3 HTTP/1.1"', '"GET /a?x=1 HTTP/1.1"', '"POST /b HTTP/1.1"', '"GET /c HTTP/1.1"', '"GET /haproxy?stats;csv HTTP/1.1"'];
+  const want = [
+    '"GET /gone HTTP/1.1"',
+    '"GET /hang HTTP/1.1"',
+    '"GET /reset HTTP/1.1"',
+    '"GET /ka1 HTTP/1.1"',
+    '"GET /ka2 HTTP/1.1"',
+    '"GET /ka3 HTTP/1.1"',
+    '"GET /a?x=1 HTTP/1.1"',
+    '"POST /b HTTP/1.1"',
+    '"GET /c HTTP/1.1"',
+    '"GET /haproxy?stats;csv HTTP/1.1"',
+  ];
   const lines = [];
   for (const w of want) lines.push(await sink.waitFor(new RegExp(w.replace(/[?/.;]/g, '\\$&') + '$')));
   assert.equal(sink.lines.filter((l) => HTTPLOG.test(l)).length, 10, 'one httplog line per HTTP request');
@@ -141,8 +173,26 @@ test('httplog fields and CSV columns line up with HAProxy 2.6', async (t) => {
   hang.mode = { kind: 'hang' };
   const reset = await fakeBackend('reset');
   reset.mode = { kind: 'reset' };
-  const xH: Extra = { deadPort: deadH, deadTarget: nothing, hangPort: await freePort(), hangTarget: hang.port, resetPort: await freePort(), resetTarget: reset.port, kaPort: await freePort(), tcpPort: await freePort() };
-  const xO: Extra = { deadPort: deadO, deadTarget: nothing, hangPort: await freePort(), hangTarget: hang.port, resetPort: await freePort(), resetTarget: reset.port, kaPort: await freePort(), tcpPort: await freePort() };
+  const xH: Extra = {
+    deadPort: deadH,
+    deadTarget: nothing,
+    hangPort: await freePort(),
+    hangTarget: hang.port,
+    resetPort: await freePort(),
+    resetTarget: reset.port,
+    kaPort: await freePort(),
+    tcpPort: await freePort(),
+  };
+  const xO: Extra = {
+    deadPort: deadO,
+    deadTarget: nothing,
+    hangPort: await freePort(),
+    hangTarget: hang.port,
+    resetPort: await freePort(),
+    resetTarget: reset.port,
+    kaPort: await freePort(),
+    tcpPort: await freePort(),
+  };
   const dir = tmpDir();
   const cfgH = join(dir, 'haproxy.cfg');
   const sockH = join(dir, 'haproxy.sock');
@@ -178,17 +228,23 @@ test('httplog fields and CSV columns line up with HAProxy 2.6', async (t) => {
   for (let i = 0; i < h.logs.length; i++) {
     const a = h.logs[i];
     const b = o.logs[i];
-    for (const k of ['backendServer', 'status', 'captures', 'term', 'request'] as const) if (a[k] !== b[k]) logDiffs.push(`${a.request} ${k}: ours '${b[k]}' haproxy '${a[k]}'`);
+    for (const k of ['backendServer', 'status', 'captures', 'term', 'request'] as const)
+      if (a[k] !== b[k]) logDiffs.push(`${a.request} ${k}: ours '${b[k]}' haproxy '${a[k]}'`);
     if (a.conns[4] !== b.conns[4]) logDiffs.push(`${a.request} retries: ours '${b.conns[4]}' haproxy '${a.conns[4]}'`);
   }
   assert.deepEqual(logDiffs, []);
   // tcplog: %ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq
-  const TCPLOG = /^<134>\w{3} [ \d]\d \d\d:\d\d:\d\d haproxy\[\d+\]: \d+\.\d+\.\d+\.\d+:\d+ \[[^\]]+\] (\S+) (\S+) (-?\d+)\/(-?\d+)\/(\d+) (\d+) (\S\S) (\d+)\/(\d+)\/(\d+)\/(\d+)\/(\d+) (\d+)\/(\d+)$/;
+  const TCPLOG =
+    /^<134>\w{3} [ \d]\d \d\d:\d\d:\d\d haproxy\[\d+\]: \d+\.\d+\.\d+\.\d+:\d+ \[[^\]]+\] (\S+) (\S+) (-?\d+)\/(-?\d+)\/(\d+) (\d+) (\S\S) (\d+)\/(\d+)\/(\d+)\/(\d+)\/(\d+) (\d+)\/(\d+)$/;
   const th = TCPLOG.exec(h.tcp);
   const to = TCPLOG.exec(o.tcp);
   assert.ok(th, `haproxy tcplog: ${h.tcp}`);
   assert.ok(to, `our tcplog: ${o.tcp}`);
-  assert.deepEqual([to[1], to[2], to[6], to[7], to[12]], [th[1], th[2], th[6], th[7], th[12]], 'frontend, backend/server, bytes, termination state, retries');
+  assert.deepEqual(
+    [to[1], to[2], to[6], to[7], to[12]],
+    [th[1], th[2], th[6], th[7], th[12]],
+    'frontend, backend/server, bytes, termination state, retries',
+  );
   for (let i = 0; i < h.logs.length; i++) {
     const a = h.logs[i];
     const b = o.logs[i];
@@ -210,8 +266,34 @@ test('httplog fields and CSV columns line up with HAProxy 2.6', async (t) => {
   assert.equal(oh, hh, 'CSV header');
   const hr = parseCsv(h.csv);
   const or = parseCsv(o.csv);
-  assert.deepEqual(or.map((r) => `${r.pxname}/${r.svname}`), hr.map((r) => `${r.pxname}/${r.svname}`));
-  const same = ['pxname', 'svname', 'qcur', 'slim', 'stot', 'status', 'weight', 'act', 'bck', 'iid', 'sid', 'type', 'lbtot', 'hrsp_2xx', 'hrsp_5xx', 'req_tot', 'check_rise', 'check_fall', 'mode', 'econ', 'wretr', 'wredis'];
+  assert.deepEqual(
+    or.map((r) => `${r.pxname}/${r.svname}`),
+    hr.map((r) => `${r.pxname}/${r.svname}`),
+  );
+  const same = [
+    'pxname',
+    'svname',
+    'qcur',
+    'slim',
+    'stot',
+    'status',
+    'weight',
+    'act',
+    'bck',
+    'iid',
+    'sid',
+    'type',
+    'lbtot',
+    'hrsp_2xx',
+    'hrsp_5xx',
+    'req_tot',
+    'check_rise',
+    'check_fall',
+    'mode',
+    'econ',
+    'wretr',
+    'wredis',
+  ];
   const diffs: string[] = [];
   for (let i = 0; i < hr.length; i++)
     for (const k of same) {
@@ -221,9 +303,41 @@ test('httplog fields and CSV columns line up with HAProxy 2.6', async (t) => {
     }
   assert.deepEqual(diffs, []);
   // the columns that are empty for a kind of row in HAProxy are empty in ours too (and the other way round) for these
-  const shape = ['qcur', 'qmax', 'scur', 'smax', 'slim', 'stot', 'bin', 'bout', 'dreq', 'ereq', 'econ', 'eresp', 'status', 'weight', 'act', 'bck', 'chkfail', 'chkdown', 'lbtot', 'type', 'rate', 'rate_max', 'hrsp_2xx', 'req_tot', 'addr', 'mode', 'algo', 'conn_tot', 'check_rise'];
+  const shape = [
+    'qcur',
+    'qmax',
+    'scur',
+    'smax',
+    'slim',
+    'stot',
+    'bin',
+    'bout',
+    'dreq',
+    'ereq',
+    'econ',
+    'eresp',
+    'status',
+    'weight',
+    'act',
+    'bck',
+    'chkfail',
+    'chkdown',
+    'lbtot',
+    'type',
+    'rate',
+    'rate_max',
+    'hrsp_2xx',
+    'req_tot',
+    'addr',
+    'mode',
+    'algo',
+    'conn_tot',
+    'check_rise',
+  ];
   const shapeDiffs: string[] = [];
   for (let i = 0; i < hr.length; i++)
-    for (const k of shape) if ((or[i][k] === '') !== (hr[i][k] === '')) shapeDiffs.push(`${hr[i].pxname}/${hr[i].svname} ${k}: ours '${or[i][k]}' haproxy '${hr[i][k]}'`);
+    for (const k of shape)
+      if ((or[i][k] === '') !== (hr[i][k] === ''))
+        shapeDiffs.push(`${hr[i].pxname}/${hr[i].svname} ${k}: ours '${or[i][k]}' haproxy '${hr[i][k]}'`);
   assert.deepEqual(shapeDiffs, []);
 });

@@ -115,7 +115,10 @@ listen app
   // the dead server is not checked, so it stays UP (as a node that just died, before its checks fail):
   // half of the requests try it first
   const results = await Promise.all(Array.from({ length: 20 }, (_, i) => get(port, `/r${i}`)));
-  assert.deepEqual(results.map((r) => r.status), Array(20).fill(200));
+  assert.deepEqual(
+    results.map((r) => r.status),
+    Array(20).fill(200),
+  );
   assert.ok(results.every((r) => r.body.startsWith('live ')));
   const rows = parseCsv(await statsCommand(sock, 'show stat'));
   const dead = rows.find((r) => r.svname === 'dead')!;
@@ -146,15 +149,24 @@ listen shortqueue
     await b.close();
   });
   const rs = await Promise.all(Array.from({ length: 5 }, (_, i) => get(port, `/q${i}`)));
-  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200, 200]);
+  assert.deepEqual(
+    rs.map((r) => r.status),
+    [200, 200, 200, 200, 200],
+  );
   assert.equal(b.maxActive, 1, 'never more than maxconn at the server');
   // %sq/%bq: requests wait in the backend queue; each log line tells how many were ahead of it (0, 0, 1, 2, 3:
   // the second request finds the first at the server and an empty queue)
   const lines: string[] = await until('five log lines', () => {
-    const l = px.stdout().split('\n').filter((x) => x.includes('queued/slow'));
+    const l = px
+      .stdout()
+      .split('\n')
+      .filter((x) => x.includes('queued/slow'));
     return l.length === 5 ? l : null;
   });
-  const queued = lines.map((l) => / (\d+)\/(\d+) "GET /.exec(l)!).map((m) => `${m[1]}/${m[2]}`).sort();
+  const queued = lines
+    .map((l) => / (\d+)\/(\d+) "GET /.exec(l)!)
+    .map((m) => `${m[1]}/${m[2]}`)
+    .sort();
   assert.deepEqual(queued, ['0/0', '0/0', '0/1', '0/2', '0/3']);
   const rs2 = await Promise.all(Array.from({ length: 3 }, (_, i) => get(port2, `/s${i}`)));
   const statuses = rs2.map((r) => r.status).sort();

@@ -63,7 +63,8 @@ export interface SeenRequest {
   socketId: number;
 }
 
-export type BackendMode = { kind: 'ok' } | { kind: 'status'; status: number } | { kind: 'hang' } | { kind: 'reset' } | { kind: 'delay'; ms: number };
+export type BackendMode =
+  { kind: 'ok' } | { kind: 'status'; status: number } | { kind: 'hang' } | { kind: 'reset' } | { kind: 'delay'; ms: number };
 
 export interface FakeBackend {
   name: string;
@@ -81,7 +82,14 @@ export interface FakeBackend {
 export async function fakeBackend(name: string, port = 0): Promise<FakeBackend> {
   let sockets = 0;
   const fb: FakeBackend = {
-    name, port: 0, requests: [], checks: [], mode: { kind: 'ok' }, checkStatus: 200, active: 0, maxActive: 0,
+    name,
+    port: 0,
+    requests: [],
+    checks: [],
+    mode: { kind: 'ok' },
+    checkStatus: 200,
+    active: 0,
+    maxActive: 0,
     close: async () => {},
   };
   const srv = http.createServer((req, res) => {
@@ -164,12 +172,20 @@ export interface ProxyProc {
 }
 
 /** Starts the built proxy on a config text; resolves once `port` accepts connections. */
-export async function startProxy(cfg: string, port: number, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<ProxyProc> {
+export async function startProxy(
+  cfg: string,
+  port: number,
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<ProxyProc> {
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'hasetup-proxy-test-'));
   const cfgFile = join(dir, 'haproxy.cfg');
   writeFileSync(cfgFile, cfg);
-  const proc = spawn(proxyNode, [proxyBin, '-f', cfgFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const proc = spawn(proxyNode, [proxyBin, '-f', cfgFile, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let err = '';
   let out = '';
   proc.stderr!.on('data', (d) => (err += d));
@@ -187,7 +203,9 @@ export async function startProxy(cfg: string, port: number, extraArgs: string[] 
   // every worker up (the port opens with the first one)
   if (!extraArgs.includes('-q')) await until('the proxy started', () => err.includes(' started ('));
   return {
-    proc, dir, cfgFile,
+    proc,
+    dir,
+    cfgFile,
     stderr: () => err,
     stdout: () => out,
     write: (c) => writeFileSync(cfgFile, c),
@@ -228,15 +246,22 @@ export interface SimpleResponse {
 }
 
 /** One HTTP request through node:http (a new connection unless an agent is given). */
-export function get(port: number, path: string, opts: { agent?: http.Agent; headers?: Record<string, string>; method?: string; body?: string } = {}): Promise<SimpleResponse> {
+export function get(
+  port: number,
+  path: string,
+  opts: { agent?: http.Agent; headers?: Record<string, string>; method?: string; body?: string } = {},
+): Promise<SimpleResponse> {
   return new Promise((res, rej) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', agent: opts.agent ?? false, headers: opts.headers }, (r) => {
-      let body = '';
-      r.setEncoding('utf8');
-      r.on('data', (d) => (body += d));
-      r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body }));
-      r.on('error', rej);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', agent: opts.agent ?? false, headers: opts.headers },
+      (r) => {
+        let body = '';
+        r.setEncoding('utf8');
+        r.on('data', (d) => (body += d));
+        r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body }));
+        r.on('error', rej);
+      },
+    );
     req.on('error', rej);
     req.setTimeout(20000, () => req.destroy(new Error('client timeout')));
     if (opts.body) req.write(opts.body);
@@ -245,7 +270,12 @@ export function get(port: number, path: string, opts: { agent?: http.Agent; head
 }
 
 /** Sends raw bytes, returns everything received until the server closes (or the timeout). */
-export function raw(port: number, data: string | Buffer | (string | Buffer)[], timeout = 5000, gap = 0): Promise<{ text: string; closed: boolean }> {
+export function raw(
+  port: number,
+  data: string | Buffer | (string | Buffer)[],
+  timeout = 5000,
+  gap = 0,
+): Promise<{ text: string; closed: boolean }> {
   return new Promise((res) => {
     const s = net.connect({ port, host: '127.0.0.1' });
     let text = '';
@@ -330,9 +360,28 @@ export function threadTicks(pid: number, tid: number): number {
 export function makeCert(file: string, cn: string, names: string[]): void {
   const key = `${file}.tmpkey`;
   const crt = `${file}.tmpcrt`;
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      crt,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
   const out = spawnSync('sh', ['-c', `cat "${crt}" "${key}" > "${file}" && rm -f "${crt}" "${key}"`]);
   if (out.status !== 0) throw new Error('could not write the certificate file');
 }
-

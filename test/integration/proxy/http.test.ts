@@ -114,7 +114,10 @@ test('HTTP on the wire', async (t) => {
     assert.equal(res.text.match(/HTTP\/1\.1 200 /g)?.length, 2, 'two responses on one connection (pipelined)');
     assert.doesNotMatch(res.text, /connection: close/i);
     const last = r.b.requests.slice(-2);
-    assert.deepEqual(last.map((x) => x.url), ['/s1', '/s2']);
+    assert.deepEqual(
+      last.map((x) => x.url),
+      ['/s1', '/s2'],
+    );
     assert.ok(last.every((x) => x.headers.connection === 'close'));
     assert.notEqual(last[0].socketId, last[1].socketId);
   });
@@ -126,13 +129,21 @@ test('HTTP on the wire', async (t) => {
   });
 
   await t.test('chunked request and response bodies pass through', async () => {
-    const res = await raw(r.port, 'POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n');
+    const res = await raw(
+      r.port,
+      'POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n',
+    );
     assert.match(res.text, /^HTTP\/1\.1 200 /);
     assert.equal(r.b.requests.at(-1)!.body, 'hello world');
   });
 
   await t.test('100-continue: the interim response is relayed, then the final one', async () => {
-    const res = await raw(r.port, ['POST /cont HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 'data'], 3000, 150);
+    const res = await raw(
+      r.port,
+      ['POST /cont HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 'data'],
+      3000,
+      150,
+    );
     assert.match(res.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
     assert.equal(r.b.requests.at(-1)!.body, 'data');
   });
@@ -179,7 +190,12 @@ test('HTTP on the wire', async (t) => {
   });
 
   await t.test('Upgrade: a WebSocket-style tunnel carries bytes both ways', async () => {
-    const res = await raw(r.ports.ws, ['GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'ping-through-tunnel'], 800, 100);
+    const res = await raw(
+      r.ports.ws,
+      ['GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'ping-through-tunnel'],
+      800,
+      100,
+    );
     const text = res.text;
     assert.match(text, /^HTTP\/1\.1 101 /);
     assert.match(text, /\r\n\r\nping-through-tunnel$/);
@@ -223,7 +239,11 @@ test('responses without a body, close-delimited bodies, and servers that close i
     await px.stop();
     be.close();
   });
-  const r = await raw(port, 'HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /304 HTTP/1.1\r\nHost: x\r\n\r\nGET /g HTTP/1.1\r\nHost: x\r\n\r\n', 1000);
+  const r = await raw(
+    port,
+    'HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /304 HTTP/1.1\r\nHost: x\r\n\r\nGET /g HTTP/1.1\r\nHost: x\r\n\r\n',
+    1000,
+  );
   const statuses = [...r.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
   assert.deepEqual(statuses, ['200', '204', '304', '200'], r.text);
   assert.match(r.text, /\r\n\r\nhello$/);
@@ -255,7 +275,9 @@ test('502 on a reset, 504 on a server timeout, slowloris cut at timeout http-req
   r.b.mode = { kind: 'ok' };
 
   // ten slow clients sending one header byte at a time; a normal client is served meanwhile
-  const slow = Array.from({ length: 10 }, () => raw(r.port, ['GET / HTTP/1.1\r\n', 'H', 'o', 's', 't', ':', ' ', 'x', '\r', '\n', 'X'], 3000, 60));
+  const slow = Array.from({ length: 10 }, () =>
+    raw(r.port, ['GET / HTTP/1.1\r\n', 'H', 'o', 's', 't', ':', ' ', 'x', '\r', '\n', 'X'], 3000, 60),
+  );
   await sleep(50);
   const ok = await get(r.port, '/fast');
   assert.equal(ok.status, 200);

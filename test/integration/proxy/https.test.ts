@@ -20,9 +20,20 @@ interface TlsAnswer {
 }
 
 /** One TLS connection: the certificate the server chose, ALPN, the version, and the answers to `requests` (in turn). */
-function tlsRequests(port: number, opts: { servername?: string; alpn?: string[]; maxVersion?: tls.SecureVersion }, requests: string[]): Promise<TlsAnswer> {
+function tlsRequests(
+  port: number,
+  opts: { servername?: string; alpn?: string[]; maxVersion?: tls.SecureVersion },
+  requests: string[],
+): Promise<TlsAnswer> {
   return new Promise((res, rej) => {
-    const s = tls.connect({ port, host: '127.0.0.1', servername: opts.servername, rejectUnauthorized: false, ALPNProtocols: opts.alpn, maxVersion: opts.maxVersion });
+    const s = tls.connect({
+      port,
+      host: '127.0.0.1',
+      servername: opts.servername,
+      rejectUnauthorized: false,
+      ALPNProtocols: opts.alpn,
+      maxVersion: opts.maxVersion,
+    });
     const answer: TlsAnswer = { cn: '', fingerprint: '', alpn: false, version: '', responses: [] };
     let buf = '';
     const next = () => {
@@ -102,9 +113,13 @@ interface Seen {
 
 async function scenario(b: FakeBackend, http: number, https: number, https13: number): Promise<Seen> {
   const sni: Record<string, string> = {};
-  for (const name of ['a.test', 'www.a.test', 'b.test', 'x.b.test', 'unknown.test']) sni[name] = (await tlsRequests(https, { servername: name }, [])).cn;
+  for (const name of ['a.test', 'www.a.test', 'b.test', 'x.b.test', 'unknown.test'])
+    sni[name] = (await tlsRequests(https, { servername: name }, [])).cn;
   const alpn = (await tlsRequests(https, { servername: 'a.test', alpn: ['h2', 'http/1.1'] }, [])).alpn;
-  const v12on13 = await tlsRequests(https13, { servername: 'a.test', maxVersion: 'TLSv1.2' }, []).then((a) => a.version, (e: Error) => `refused (${e.message.split(':')[0]})`);
+  const v12on13 = await tlsRequests(https13, { servername: 'a.test', maxVersion: 'TLSv1.2' }, []).then(
+    (a) => a.version,
+    (e: Error) => `refused (${e.message.split(':')[0]})`,
+  );
   const v13 = (await tlsRequests(https13, { servername: 'a.test' }, [])).version;
   const r = await get(http, '/secure/p?q=1', { headers: { host: 'a.test' } });
   const before = b.requests.length;
@@ -114,9 +129,16 @@ async function scenario(b: FakeBackend, http: number, https: number, https13: nu
   const plain = b.requests[b.requests.length - 1];
   const ka = await tlsRequests(https, { servername: 'a.test' }, [REQ('/k1'), REQ('/k2'), REQ('/k3'), REQ('/k4'), REQ('/k5')]);
   return {
-    sni, alpn, v12on13, v13,
+    sni,
+    alpn,
+    v12on13,
+    v13,
     redirect: { status: r.status, location: r.headers.location },
-    overTls: { proto: seen?.headers['x-forwarded-proto'] as string | undefined, xff: seen?.headers['x-forwarded-for'] as string | undefined, status: t.responses[0]?.split('\r\n')[0].split(' ')[1] },
+    overTls: {
+      proto: seen?.headers['x-forwarded-proto'] as string | undefined,
+      xff: seen?.headers['x-forwarded-for'] as string | undefined,
+      status: t.responses[0]?.split('\r\n')[0].split(' ')[1],
+    },
     plain: { proto: plain.headers['x-forwarded-proto'] as string | undefined, xff: plain.headers['x-forwarded-for'] as string | undefined },
     keepAlive: ka.responses.filter((x) => x.startsWith('HTTP/1.1 200')).length,
   };
@@ -146,7 +168,13 @@ test('HTTPS: SNI, ALPN, versions, redirect, X-Forwarded-Proto and -For, keep-ali
   const h = await scenario(b, ports.h[0], ports.h[1], ports.h[2]);
   const o = await scenario(b, ports.o[0], ports.o[1], ports.o[2]);
   // what HAProxy does, here (so that the comparison below compares something)
-  assert.deepEqual(h.sni, { 'a.test': 'a.test', 'www.a.test': 'a.test', 'b.test': 'b.test', 'x.b.test': 'b.test', 'unknown.test': 'a.test' });
+  assert.deepEqual(h.sni, {
+    'a.test': 'a.test',
+    'www.a.test': 'a.test',
+    'b.test': 'b.test',
+    'x.b.test': 'b.test',
+    'unknown.test': 'a.test',
+  });
   assert.equal(h.alpn, 'http/1.1');
   assert.match(h.v12on13, /^refused/);
   assert.equal(h.v13, 'TLSv1.3');
@@ -183,7 +211,11 @@ test('HTTPS: certificates replaced and reread on reload, without dropping the co
   assert.match(fresh.responses[0], /^HTTP\/1\.1 200/);
   const old = await inFlight;
   assert.equal(old.fingerprint, first, 'the connection in flight kept its certificate');
-  assert.deepEqual(old.responses.map((r) => r.split('\r\n')[0]), ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK'], 'both of its requests answered');
+  assert.deepEqual(
+    old.responses.map((r) => r.split('\r\n')[0]),
+    ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK'],
+    'both of its requests answered',
+  );
   // a broken certificate file is refused by the reload, which keeps the running configuration
   writeFileSync(pem, 'not a certificate\n');
   px.reload();

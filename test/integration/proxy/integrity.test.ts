@@ -32,7 +32,7 @@ function slowCollect(s: NodeJS.ReadableStream & { pause(): unknown; resume(): un
 
 /** Writes a payload in uneven pieces, with short stops. */
 async function unevenWrite(w: { write(b: Buffer): boolean }, payload: Buffer): Promise<void> {
-  for (let i = 0; i < payload.length; ) {
+  for (let i = 0; i < payload.length;) {
     const n = 1 + Math.floor(Math.random() * 40000);
     w.write(payload.subarray(i, i + n));
     i += n;
@@ -108,9 +108,19 @@ listen raw
   const upload = async () => {
     const body = randomBytes(SIZE());
     const got = await new Promise<string>((res, rej) => {
-      const req = http.request({ host: '127.0.0.1', port: ports.http, path: '/up', method: 'POST', agent, headers: Math.random() < 0.5 ? { 'content-length': String(body.length) } : {} }, (r) => {
-        slowCollect(r).then((b) => res(b.toString()), rej);
-      });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: ports.http,
+          path: '/up',
+          method: 'POST',
+          agent,
+          headers: Math.random() < 0.5 ? { 'content-length': String(body.length) } : {},
+        },
+        (r) => {
+          slowCollect(r).then((b) => res(b.toString()), rej);
+        },
+      );
       req.on('error', rej);
       unevenWrite(req, body).then(() => req.end());
     });
@@ -163,10 +173,24 @@ listen raw
   const jobs: Promise<void>[] = [];
   for (let i = 0; i < CLIENTS; i++) {
     const kind = i % 5;
-    jobs.push(kind === 0 ? upload() : kind === 1 ? download('cl') : kind === 2 ? download('chunked') : kind === 3 ? pipe(ports.tcp, false) : pipe(ports.ws, true));
+    jobs.push(
+      kind === 0
+        ? upload()
+        : kind === 1
+          ? download('cl')
+          : kind === 2
+            ? download('chunked')
+            : kind === 3
+              ? pipe(ports.tcp, false)
+              : pipe(ports.ws, true),
+    );
   }
   const results = await Promise.allSettled(jobs);
   const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
-  assert.deepEqual(failed.map((f) => String(f.reason)), [], 'every transfer intact');
+  assert.deepEqual(
+    failed.map((f) => String(f.reason)),
+    [],
+    'every transfer intact',
+  );
   assert.equal(px.proc.exitCode, null, 'the proxy is still running');
 });

@@ -8,7 +8,20 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
-import { ensureBuilt, fakeBackend, freePort, get, proxyBin, proxyNode, root, startProxy, threadTicks, tmpDir, until, workerThreads } from './helpers.ts';
+import {
+  ensureBuilt,
+  fakeBackend,
+  freePort,
+  get,
+  proxyBin,
+  proxyNode,
+  root,
+  startProxy,
+  threadTicks,
+  tmpDir,
+  until,
+  workerThreads,
+} from './helpers.ts';
 
 const cfg = (port: number, backend: number, workers = 2) =>
   `global\n    nbthread ${workers}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten x\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${backend}\n`;
@@ -17,7 +30,20 @@ const addonFile = join(root, 'dist', 'runtime', `proxy-linux-${arch()}.node`);
 
 /** The processes holding sockets on a local port, per socket: `ss` with process information. */
 function owners(port: number, state: 'listening' | 'established'): { inode: string; pids: number[] }[] {
-  const r = spawnSync('ss', ['-H', '-t', '-n', '-p', '-e', state === 'listening' ? '-l' : 'state', ...(state === 'listening' ? [] : ['established']), `sport = :${port}`], { encoding: 'utf8' });
+  const r = spawnSync(
+    'ss',
+    [
+      '-H',
+      '-t',
+      '-n',
+      '-p',
+      '-e',
+      state === 'listening' ? '-l' : 'state',
+      ...(state === 'listening' ? [] : ['established']),
+      `sport = :${port}`,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   return r.stdout
     .split('\n')
@@ -42,7 +68,11 @@ test('two workers: a listening socket each, connections taken by both, kept acro
   const workers = await until('two worker threads', () => (workerThreads(pid).length === 2 ? workerThreads(pid) : null));
   const listening = owners(port, 'listening');
   assert.equal(listening.length, 2, `two listening sockets on ${port}: ${JSON.stringify(listening)}`);
-  assert.deepEqual(listening.map((l) => l.pids), [[pid], [pid]], 'held by the proxy');
+  assert.deepEqual(
+    listening.map((l) => l.pids),
+    [[pid], [pid]],
+    'held by the proxy',
+  );
   const ticks0 = workers.map((w) => threadTicks(pid, w));
 
   // 40 connections held open: both workers hold some (all on one would happen once in 2^39)
@@ -59,13 +89,22 @@ test('two workers: a listening socket each, connections taken by both, kept acro
   // both workers take connections: with load on new connections, both threads run (all on one would be a 2^-199 chance)
   for (let i = 0; i < 200; i++) assert.equal((await get(port, `/${i}`)).status, 200);
   const used = workers.map((w, i) => threadTicks(pid, w) - ticks0[i]);
-  assert.ok(used.every((u) => u > 0), `CPU ticks used by each worker thread: ${used.join(', ')}`);
+  assert.ok(
+    used.every((u) => u > 0),
+    `CPU ticks used by each worker thread: ${used.join(', ')}`,
+  );
 
   const before = listening.map((l) => l.inode).sort();
   const n = (px.stderr().match(/configuration reloaded/g) ?? []).length;
   px.reload();
   await until('reloaded', () => (px.stderr().match(/configuration reloaded/g) ?? []).length > n);
-  assert.deepEqual(owners(port, 'listening').map((l) => l.inode).sort(), before, 'the same sockets after the reload');
+  assert.deepEqual(
+    owners(port, 'listening')
+      .map((l) => l.inode)
+      .sort(),
+    before,
+    'the same sockets after the reload',
+  );
   assert.equal((await get(port, '/')).status, 200);
 });
 

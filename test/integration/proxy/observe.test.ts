@@ -12,7 +12,10 @@ async function twoServers(t: TestContext, rest: (a: number, b: number) => string
   const a = await fakeBackend('a');
   const b = await fakeBackend('b');
   const port = await freePort();
-  const px = await startProxy(`${HTTP_DEFAULTS}listen app\n    bind 127.0.0.1:${port}\n    stats uri /stats\n${rest(a.port, b.port)}`, port);
+  const px = await startProxy(
+    `${HTTP_DEFAULTS}listen app\n    bind 127.0.0.1:${port}\n    stats uri /stats\n${rest(a.port, b.port)}`,
+    port,
+  );
   t.after(async () => {
     await px.stop();
     await a.close();
@@ -57,7 +60,10 @@ test('frontend maxconn: excess connections wait, none is refused', async (t) => 
     await b.close();
   });
   const rs = await Promise.all(Array.from({ length: 4 }, (_, i) => get(port, `/m${i}`)));
-  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200]);
+  assert.deepEqual(
+    rs.map((r) => r.status),
+    [200, 200, 200, 200],
+  );
   assert.equal(b.maxActive, 1);
 });
 
@@ -99,7 +105,12 @@ listen app
   assert.equal(ok.status, 200);
   assert.match(ok.body, /<meta http-equiv="refresh" content="10">/);
   await get(port, '/logged');
-  const line = await until('a log line on stdout', () => px.stdout().split('\n').find((l) => l.includes('"GET /logged HTTP/1.1"')));
+  const line = await until('a log line on stdout', () =>
+    px
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('"GET /logged HTTP/1.1"')),
+  );
   assert.match(line, /^127\.0\.0\.1:\d+ \[[^\]]+\] app app\/web \d+\/\d+\/\d+\/\d+\/\d+ 200 \d+ - - ---- /);
 });
 
@@ -161,7 +172,9 @@ ${retryOn}    server a 127.0.0.1:${a.port}
     await b.close();
   });
   // round robin: one of every two requests goes to a first, which closes the connection unanswered
-  const on = await Promise.all([1, 2, 3, 4].map(async (i) => (await get(ports[0], `/r${i}`, { agent: new http.Agent({ keepAlive: false }) })).status));
+  const on = await Promise.all(
+    [1, 2, 3, 4].map(async (i) => (await get(ports[0], `/r${i}`, { agent: new http.Agent({ keepAlive: false }) })).status),
+  );
   assert.deepEqual(on, [200, 200, 200, 200], 'each one retried on b');
   const off = [];
   for (const i of [1, 2, 3, 4]) off.push((await get(ports[1], `/n${i}`, { agent: new http.Agent({ keepAlive: false }) })).status);

@@ -6,7 +6,20 @@ import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureBuilt, fakeBackend, freePort, get, parseCsv, proxyBin, proxyNode, startProxy, tmpDir, until, sleep, workerThreads } from './helpers.ts';
+import {
+  ensureBuilt,
+  fakeBackend,
+  freePort,
+  get,
+  parseCsv,
+  proxyBin,
+  proxyNode,
+  startProxy,
+  tmpDir,
+  until,
+  sleep,
+  workerThreads,
+} from './helpers.ts';
 
 function config(port: number, live: number, dead: number, extra: string, workers: number): string {
   return `global
@@ -99,7 +112,8 @@ test('SIGTERM lets an in-flight request finish, then exits 0', async (t) => {
 test('a reload that changes nbthread starts or retires workers', async (t) => {
   const b = await fakeBackend('web');
   const port = await freePort();
-  const cfg = (n: number) => `global\n    nbthread ${n}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten x\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${b.port}\n`;
+  const cfg = (n: number) =>
+    `global\n    nbthread ${n}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten x\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${b.port}\n`;
   const px = await startProxy(cfg(2), port);
   t.after(async () => {
     await px.stop();
@@ -126,7 +140,10 @@ test('a SIGHUP during start-up does not kill the proxy: the reload happens once 
   const port = await freePort();
   const dir = tmpDir();
   const cfgFile = join(dir, 'haproxy.cfg');
-  writeFileSync(cfgFile, `global\n    nbthread 2\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten x\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${b.port}\n`);
+  writeFileSync(
+    cfgFile,
+    `global\n    nbthread 2\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten x\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:${b.port}\n`,
+  );
   const proc = spawn(proxyNode, [proxyBin, '-f', cfgFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));

@@ -27,7 +27,27 @@ const BASES = [
   'PUT /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc',
 ];
 
-const NASTY = ['\r', '\n', '\0', ' ', ':', '\t', '\r\n', '\r\n\r\n', 'Transfer-Encoding: chunked\r\n', 'Content-Length: 7\r\n', 'Content-Length: -1\r\n', '\x7f', '\xff', 'HTTP/9.9', '%00', 'ffffffffffffffffff\r\n', '0\r\n\r\n', ',', '"'];
+const NASTY = [
+  '\r',
+  '\n',
+  '\0',
+  ' ',
+  ':',
+  '\t',
+  '\r\n',
+  '\r\n\r\n',
+  'Transfer-Encoding: chunked\r\n',
+  'Content-Length: 7\r\n',
+  'Content-Length: -1\r\n',
+  '\x7f',
+  '\xff',
+  'HTTP/9.9',
+  '%00',
+  'ffffffffffffffffff\r\n',
+  '0\r\n\r\n',
+  ',',
+  '"',
+];
 
 function mutate(rnd: () => number, s: string): string {
   const n = 1 + Math.floor(rnd() * 4);
@@ -87,11 +107,19 @@ listen fuzz
       if (/^HTTP\/1\.[01] \d{3} /.test(r.text)) answered++;
       else if (r.closed) closed++;
       else hung.push(c);
-      if (r.text && !/^HTTP\/1\.[01] \d{3} /.test(r.text)) hung.push(`garbage answer to ${JSON.stringify(c)}: ${JSON.stringify(r.text.slice(0, 80))}`);
+      if (r.text && !/^HTTP\/1\.[01] \d{3} /.test(r.text))
+        hung.push(`garbage answer to ${JSON.stringify(c)}: ${JSON.stringify(r.text.slice(0, 80))}`);
     }
   };
   await Promise.all(Array.from({ length: 32 }, worker));
-  assert.equal(answered + closed, cases.length, `not answered nor closed: ${hung.slice(0, 3).map((h) => JSON.stringify(h)).join(' | ')}`);
+  assert.equal(
+    answered + closed,
+    cases.length,
+    `not answered nor closed: ${hung
+      .slice(0, 3)
+      .map((h) => JSON.stringify(h))
+      .join(' | ')}`,
+  );
   assert.deepEqual(hung, []);
   assert.ok(answered > 1000, `answered: ${answered}`);
   // still the same process, still serving, no internal error logged

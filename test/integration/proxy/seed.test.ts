@@ -5,7 +5,20 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { fakeBackend, freePort, get, parseCsv, proxyBin, proxyNode, ensureBuilt, seedConfig, startProxy, syslogSink, until, raw } from './helpers.ts';
+import {
+  fakeBackend,
+  freePort,
+  get,
+  parseCsv,
+  proxyBin,
+  proxyNode,
+  ensureBuilt,
+  seedConfig,
+  startProxy,
+  syslogSink,
+  until,
+  raw,
+} from './helpers.ts';
 import { CSV_FIELDS } from '../../../runtime/proxy/stats.ts';
 
 function seedWith(port: number, logPort: number, b1: number, b2: number, extraGlobal = ''): string {
@@ -71,7 +84,10 @@ test('the seed config, one worker: round robin, XFF, httpclose, stats, httplog',
   const headerLine = csv.body.split('\n')[0];
   assert.equal(headerLine, '# ' + CSV_FIELDS.join(',') + ',');
   const rows = parseCsv(csv.body);
-  assert.deepEqual(rows.map((r) => r.svname), ['FRONTEND', 'web01', 'web02', 'BACKEND']);
+  assert.deepEqual(
+    rows.map((r) => r.svname),
+    ['FRONTEND', 'web01', 'web02', 'BACKEND'],
+  );
   const w1 = rows.find((r) => r.svname === 'web01')!;
   assert.equal(w1.pxname, 'webfarm');
   assert.equal(w1.addr, '', 'addresses only on the stats socket, as in HAProxy');

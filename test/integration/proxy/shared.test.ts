@@ -7,7 +7,18 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { fakeBackend, freePort, get, parseCsv, startProxy, statsCommand, tmpDir, until, workerThreads, type FakeBackend } from './helpers.ts';
+import {
+  fakeBackend,
+  freePort,
+  get,
+  parseCsv,
+  startProxy,
+  statsCommand,
+  tmpDir,
+  until,
+  workerThreads,
+  type FakeBackend,
+} from './helpers.ts';
 
 function config(port: number, workers: number, servers: string, extra = '', global = ''): string {
   return `global\n    nbthread ${workers}\n${global}defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n    timeout queue 10s\nlisten web\n    bind 127.0.0.1:${port}\n${extra}${servers}`;
@@ -29,7 +40,10 @@ for (const workers of [2, 4]) {
   test(`roundrobin alternates strictly across ${workers} workers: new connections and keep-alive ones`, async (t) => {
     const [a, b] = await twoBackends(t);
     const port = await freePort();
-    const px = await startProxy(config(port, workers, `    balance roundrobin\n    server web01 127.0.0.1:${a.port}\n    server web02 127.0.0.1:${b.port}\n`), port);
+    const px = await startProxy(
+      config(port, workers, `    balance roundrobin\n    server web01 127.0.0.1:${a.port}\n    server web02 127.0.0.1:${b.port}\n`),
+      port,
+    );
     t.after(() => px.stop().then(() => undefined));
     await until(`${workers} workers`, () => workerThreads(px.proc.pid!).length === workers);
     const seq: string[] = [];
@@ -46,7 +60,13 @@ for (const workers of [2, 4]) {
     const c = await fakeBackend('web03');
     t.after(() => c.close());
     const n = (px.stderr().match(/configuration reloaded/g) ?? []).length;
-    px.write(config(port, workers, `    balance roundrobin\n    server web01 127.0.0.1:${a.port} weight 2\n    server web03 127.0.0.1:${c.port} weight 1\n`));
+    px.write(
+      config(
+        port,
+        workers,
+        `    balance roundrobin\n    server web01 127.0.0.1:${a.port} weight 2\n    server web03 127.0.0.1:${c.port} weight 1\n`,
+      ),
+    );
     px.reload();
     await until('reloaded', () => (px.stderr().match(/configuration reloaded/g) ?? []).length > n);
     const w: string[] = [];
@@ -56,11 +76,14 @@ for (const workers of [2, 4]) {
   });
 }
 
-test('leastconn counts every worker\'s connections: long requests spread evenly over the servers', async (t) => {
+test("leastconn counts every worker's connections: long requests spread evenly over the servers", async (t) => {
   const [a, b] = await twoBackends(t);
   a.mode = b.mode = { kind: 'delay', ms: 2500 };
   const port = await freePort();
-  const px = await startProxy(config(port, 2, `    balance leastconn\n    server web01 127.0.0.1:${a.port}\n    server web02 127.0.0.1:${b.port}\n`), port);
+  const px = await startProxy(
+    config(port, 2, `    balance leastconn\n    server web01 127.0.0.1:${a.port}\n    server web02 127.0.0.1:${b.port}\n`),
+    port,
+  );
   t.after(() => px.stop().then(() => undefined));
   await until('2 workers', () => workerThreads(px.proc.pid!).length === 2);
   // 12 long requests, one after the other on new connections (the kernel spreads them over the workers): each
@@ -75,7 +98,7 @@ test('leastconn counts every worker\'s connections: long requests spread evenly 
   assert.deepEqual([a.maxActive, b.maxActive], [6, 6]);
 });
 
-test('a server\'s maxconn and the backend queue hold for the whole proxy: 50 slow requests, maxconn 5, 2 workers', async (t) => {
+test("a server's maxconn and the backend queue hold for the whole proxy: 50 slow requests, maxconn 5, 2 workers", async (t) => {
   const a = await fakeBackend('web01');
   t.after(() => a.close());
   a.mode = { kind: 'delay', ms: 300 };
@@ -83,15 +106,21 @@ test('a server\'s maxconn and the backend queue hold for the whole proxy: 50 slo
   const dir = tmpDir();
   t.after(async () => rmSync(dir, { recursive: true, force: true }));
   const sock = join(dir, 'stats.sock');
-  const px = await startProxy(config(port, 2, `    server web01 127.0.0.1:${a.port} maxconn 5\n`, '', `    stats socket ${sock} level admin\n`), port);
+  const px = await startProxy(
+    config(port, 2, `    server web01 127.0.0.1:${a.port} maxconn 5\n`, '', `    stats socket ${sock} level admin\n`),
+    port,
+  );
   t.after(() => px.stop().then(() => undefined));
   await until('2 workers', () => workerThreads(px.proc.pid!).length === 2);
   let peakQueue = 0;
   const watch = setInterval(() => {
-    void statsCommand(sock, 'show stat').then((s) => {
-      const be = parseCsv(s).find((r) => r.pxname === 'web' && r.svname === 'BACKEND');
-      if (be) peakQueue = Math.max(peakQueue, Number(be.qcur));
-    }, () => {});
+    void statsCommand(sock, 'show stat').then(
+      (s) => {
+        const be = parseCsv(s).find((r) => r.pxname === 'web' && r.svname === 'BACKEND');
+        if (be) peakQueue = Math.max(peakQueue, Number(be.qcur));
+      },
+      () => {},
+    );
   }, 50);
   t.after(async () => clearInterval(watch));
   const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => get(port, `/slow${i}`)));
@@ -116,7 +145,13 @@ test('health and admin states agree across workers, the runtime API and the stat
   t.after(async () => rmSync(dir, { recursive: true, force: true }));
   const sock = join(dir, 'stats.sock');
   const px = await startProxy(
-    config(port, 2, `    server web01 127.0.0.1:${a.port}\n    server web02 127.0.0.1:${b.port}\n`, '    stats enable\n    stats uri /stats\n', `    stats socket ${sock} level admin\n`),
+    config(
+      port,
+      2,
+      `    server web01 127.0.0.1:${a.port}\n    server web02 127.0.0.1:${b.port}\n`,
+      '    stats enable\n    stats uri /stats\n',
+      `    stats socket ${sock} level admin\n`,
+    ),
     port,
   );
   t.after(() => px.stop().then(() => undefined));

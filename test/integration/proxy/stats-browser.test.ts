@@ -11,7 +11,17 @@ function chromium(args: string[], timeout = 60000): Promise<string> {
   return new Promise((res, rej) => {
     const p = spawn(
       'chromium',
-      ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, ...args],
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${profile}`,
+        ...args,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -48,7 +58,10 @@ test('headless Chromium renders the stats page with every server state', async (
     await px.stop();
     await up.close();
   });
-  await until('web02 DOWN', async () => parseCsv((await get(port, '/haproxy?stats;csv')).body).find((r) => r.svname === 'web02')?.status === 'DOWN');
+  await until(
+    'web02 DOWN',
+    async () => parseCsv((await get(port, '/haproxy?stats;csv')).body).find((r) => r.svname === 'web02')?.status === 'DOWN',
+  );
   const dom = await chromium(['--dump-dom', `http://127.0.0.1:${port}/haproxy?stats`]);
   assert.match(dom, /<title>Statistics Report for hasetup-proxy<\/title>/);
   const state = (name: string) => new RegExp(`<tr class="srv" data-server="${name}" data-status="([^"]+)"`).exec(dom)?.[1];

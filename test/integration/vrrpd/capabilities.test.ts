@@ -15,7 +15,21 @@ test('non-root with only CAP_NET_ADMIN and CAP_NET_RAW: master, VIP added, remov
   // the daemon's user must be able to read its configuration and write its status file
   chmodSync(lan.dir, 0o777);
   const caps = '-all,+net_admin,+net_raw';
-  const setpriv = ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '--inh-caps', caps, '--ambient-caps', caps, '--bounding-set', caps, '--'];
+  const setpriv = [
+    'setpriv',
+    '--reuid',
+    'nobody',
+    '--regid',
+    'nogroup',
+    '--clear-groups',
+    '--inh-caps',
+    caps,
+    '--ambient-caps',
+    caps,
+    '--bounding-set',
+    caps,
+    '--',
+  ];
   const a = lan.vrrpd(0, 'a', vrrpConf({ priority: 150 }), setpriv);
   const b = lan.vrrpd(1, 'b', vrrpConf({ priority: 100 }));
   assert.notEqual(await waitFor(() => a.state() === 'MASTER' && b.state() === 'BACKUP', 10_000), null, a.out + b.out);

@@ -6,7 +6,6 @@ import { prerequisites, rootUnavailable, commandUnavailable } from '../../helper
 import { spawn } from 'node:child_process';
 import { Topology, vrrpConf, waitFor, sleep, sh } from './netns.ts';
 
-
 const VIP = '10.77.0.100';
 const gates = () => [rootUnavailable(), commandUnavailable('ip')];
 
@@ -22,15 +21,24 @@ test('VIP on the higher priority; kill -9 of the master: the backup takes over; 
 
   a.kill('SIGKILL');
   await a.waitExit();
-  const took = await waitFor(() => /BACKUP -> MASTER \(priority 100\): master down timer expired \(no advert from 10\.77\.0\.1/.test(b.out), 10_000);
+  const took = await waitFor(
+    () => /BACKUP -> MASTER \(priority 100\): master down timer expired \(no advert from 10\.77\.0\.1/.test(b.out),
+    10_000,
+  );
   assert.notEqual(took, null, b.out);
-  console.log(`# kill -9 of the master (advert_int 1, VRRPv2): backup MASTER ${took!.toFixed(0)} ms after the kill (Master_Down_Interval ${(3000 + (156 * 1000) / 256).toFixed(0)} ms after the last advert)`);
+  console.log(
+    `# kill -9 of the master (advert_int 1, VRRPv2): backup MASTER ${took!.toFixed(0)} ms after the kill (Master_Down_Interval ${(3000 + (156 * 1000) / 256).toFixed(0)} ms after the last advert)`,
+  );
   assert.equal(b.state(), 'MASTER');
   assert.notEqual(await waitFor(() => lan.holders(VIP).includes(1), 3000), null);
 
   // the old master comes back (its VIP was left behind by kill -9) and preempts
   const a2 = lan.vrrpd(0, 'a2', vrrpConf({ priority: 150, auth: 'pass1234' }));
-  assert.notEqual(await waitFor(() => /MASTER -> BACKUP \(priority 100\): higher priority advert from 10\.77\.0\.1 \(150 > 100\)/.test(b.out), 15_000), null, a2.out + b.out);
+  assert.notEqual(
+    await waitFor(() => /MASTER -> BACKUP \(priority 100\): higher priority advert from 10\.77\.0\.1 \(150 > 100\)/.test(b.out), 15_000),
+    null,
+    a2.out + b.out,
+  );
   assert.equal(a2.state(), 'MASTER');
   assert.equal(b.state(), 'BACKUP');
   assert.notEqual(await waitFor(() => lan.holders(VIP).join() === '0', 5000), null, `holders ${lan.holders(VIP)}`);
@@ -47,7 +55,9 @@ test('SIGTERM: the master sends priority 0 and removes the VIP, the backup takes
   a.kill('SIGTERM');
   const took = await waitFor(() => /master 10\.77\.0\.1 left \(priority 0 advert\), skew time elapsed/.test(b.out), 5000);
   assert.notEqual(took, null, b.out);
-  console.log(`# SIGTERM of the master (VRRPv3, advert_int 1): backup MASTER after ${took!.toFixed(0)} ms (skew ${((156 * 1000) / 256).toFixed(0)} ms, Master_Down_Interval ${(3000 + (156 * 1000) / 256).toFixed(0)} ms)`);
+  console.log(
+    `# SIGTERM of the master (VRRPv3, advert_int 1): backup MASTER after ${took!.toFixed(0)} ms (skew ${((156 * 1000) / 256).toFixed(0)} ms, Master_Down_Interval ${(3000 + (156 * 1000) / 256).toFixed(0)} ms)`,
+  );
   assert.equal(b.state(), 'MASTER');
   assert.equal(await a.waitExit(), true);
   assert.equal(a.exitCode, 0);
@@ -114,7 +124,9 @@ test('gratuitous ARP schedule: garp_master_repeat at takeover, again after garp_
   if (!prerequisites(t, ...gates(), commandUnavailable('tcpdump'))) return;
   const lan = Topology.lan(2);
   t.after(() => lan.cleanup());
-  const cap = spawn('ip', ['netns', 'exec', lan.hosts[1].ns, 'tcpdump', '-l', '-n', '-tt', '-i', 'eth0', 'arp'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const cap = spawn('ip', ['netns', 'exec', lan.hosts[1].ns, 'tcpdump', '-l', '-n', '-tt', '-i', 'eth0', 'arp'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   t.after(() => cap.kill('SIGKILL'));
   const seen: number[] = [];
   let buf = '';

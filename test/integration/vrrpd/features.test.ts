@@ -71,7 +71,10 @@ test('notify scripts get keepalived arguments; a failing vrrp_script with weight
   const a = lan.vrrpd(0, 'a', scripts + vrrpConf({ priority: 150, ...opts, extra }));
   const b = lan.vrrpd(1, 'b', vrrpConf({ priority: 100, ...opts }));
   assert.notEqual(await waitFor(() => a.state() === 'MASTER' && b.state() === 'BACKUP', 10_000), null, a.out);
-  assert.notEqual(await waitFor(() => existsSync(notifyLog) && readFileSync(notifyLog, 'utf8').includes('INSTANCE VI_1 MASTER 150'), 3000), null);
+  assert.notEqual(
+    await waitFor(() => existsSync(notifyLog) && readFileSync(notifyLog, 'utf8').includes('INSTANCE VI_1 MASTER 150'), 3000),
+    null,
+  );
   const lines = readFileSync(notifyLog, 'utf8').trim().split('\n');
   assert.deepEqual(lines.filter((l) => l.startsWith('INSTANCE')).sort(), ['INSTANCE VI_1 BACKUP 150', 'INSTANCE VI_1 MASTER 150']);
   assert.ok(lines.includes('master-only'));
@@ -133,7 +136,8 @@ test('two instances per daemon on one interface (active/active): each VRID elect
       .replace('vrrp_instance VI_1', 'vrrp_instance VI_2');
   const a = lan.vrrpd(0, 'a', two(150, 100));
   const b = lan.vrrpd(1, 'b', two(100, 150));
-  const ok = () => a.state('VI_1') === 'MASTER' && a.state('VI_2') === 'BACKUP' && b.state('VI_1') === 'BACKUP' && b.state('VI_2') === 'MASTER';
+  const ok = () =>
+    a.state('VI_1') === 'MASTER' && a.state('VI_2') === 'BACKUP' && b.state('VI_1') === 'BACKUP' && b.state('VI_2') === 'MASTER';
   assert.notEqual(await waitFor(ok, 10_000), null, a.out + b.out);
   await lan.expectHolders('10.77.0.100', [0]);
   await lan.expectHolders('10.77.0.200', [1]);

@@ -73,7 +73,11 @@ for (const version of [2, 3] as const) {
 
     const k2 = lan.keepalived(0, 'keepalived2', vrrpConf({ priority: 150, ...opts }));
     assert.ok(await k2.ready(), k2.out);
-    assert.notEqual(await waitFor(() => /higher priority advert from 10\.77\.0\.1 \(150 > 100\)/.test(ours.out), 15_000), null, ours.out + k2.out);
+    assert.notEqual(
+      await waitFor(() => /higher priority advert from 10\.77\.0\.1 \(150 > 100\)/.test(ours.out), 15_000),
+      null,
+      ours.out + k2.out,
+    );
     assert.equal(ours.state(), 'BACKUP');
     assert.notEqual(await waitFor(() => lan.holders(VIP).join() === '0', 5000), null, `${lan.holders(VIP)}`);
     k2.term();

@@ -153,7 +153,9 @@ export class Topology {
     const cfg = this.file(`${name}.conf`, conf);
     const status = join(this.dir, `${name}.status.json`);
     const logFile = join(this.dir, `${name}.log`);
-    const child = spawn('ip', ['netns', 'exec', this.hosts[host].ns, ...wrap, process.execPath, BUNDLE, '-f', cfg, '-s', status], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', this.hosts[host].ns, ...wrap, process.execPath, BUNDLE, '-f', cfg, '-s', status], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const d = new Vrrpd(child, status, logFile, cfg);
     this.procs.push({ child, pids: () => (d.exited ? [] : [child.pid!]) });
     return d;

@@ -12,13 +12,60 @@ import { prerequisites, commandUnavailable } from '../../helpers/env.ts';
 const bundle = join(process.cwd(), 'dist/runtime/hasetup-vrrpd.cjs');
 
 // [scope, line]: every keyword our parser knows, in the scope it knows it, and the misplaced ones users write
-const GLOBAL = ['router_id lb01', 'vrrp_version 2', 'script_user root', 'enable_script_security', 'vrrp_garp_master_delay 5', 'vrrp_garp_master_repeat 5',
-  'vrrp_garp_master_refresh 60', 'vrrp_garp_master_refresh_repeat 1', 'smtp_server 127.0.0.1', 'vrrp_strict', 'vrrp_skip_check_adv_addr',
-  'lvs_id lb01', 'garp_master_delay 3', 'preempt', 'version 3', 'priority 100', 'advert_int 1'];
-const SCRIPT = ['script "/bin/true"', 'interval 2', 'timeout 2', 'weight 2', 'rise 1', 'fall 1', 'init_fail', 'priority 3', 'garp_master_delay 2', 'advert_int 1'];
-const INSTANCE = ['priority 100', 'advert_int 1', 'version 2', 'nopreempt', 'preempt', 'preempt_delay 0', 'dont_track_primary', 'notify /bin/true',
-  'notify_master /bin/true', 'garp_master_delay 5', 'garp_master_repeat 5', 'garp_master_refresh 0', 'garp_master_refresh_repeat 1', 'smtp_alert',
-  'vrrp_version 3', 'vrrp_garp_master_delay 2', 'router_id xx', 'interval 3', 'weight 2', 'rise 2', 'script_user root'];
+const GLOBAL = [
+  'router_id lb01',
+  'vrrp_version 2',
+  'script_user root',
+  'enable_script_security',
+  'vrrp_garp_master_delay 5',
+  'vrrp_garp_master_repeat 5',
+  'vrrp_garp_master_refresh 60',
+  'vrrp_garp_master_refresh_repeat 1',
+  'smtp_server 127.0.0.1',
+  'vrrp_strict',
+  'vrrp_skip_check_adv_addr',
+  'lvs_id lb01',
+  'garp_master_delay 3',
+  'preempt',
+  'version 3',
+  'priority 100',
+  'advert_int 1',
+];
+const SCRIPT = [
+  'script "/bin/true"',
+  'interval 2',
+  'timeout 2',
+  'weight 2',
+  'rise 1',
+  'fall 1',
+  'init_fail',
+  'priority 3',
+  'garp_master_delay 2',
+  'advert_int 1',
+];
+const INSTANCE = [
+  'priority 100',
+  'advert_int 1',
+  'version 2',
+  'nopreempt',
+  'preempt',
+  'preempt_delay 0',
+  'dont_track_primary',
+  'notify /bin/true',
+  'notify_master /bin/true',
+  'garp_master_delay 5',
+  'garp_master_repeat 5',
+  'garp_master_refresh 0',
+  'garp_master_refresh_repeat 1',
+  'smtp_alert',
+  'vrrp_version 3',
+  'vrrp_garp_master_delay 2',
+  'router_id xx',
+  'interval 3',
+  'weight 2',
+  'rise 2',
+  'script_user root',
+];
 
 function config(): { text: string; lines: Map<number, string> } {
   const out: string[] = [];
@@ -51,7 +98,9 @@ test('Unknown keyword where keepalived 2.2.7 says so, and nowhere else', (t) => 
   assert.ok(theirs.size >= 5, `keepalived reported unknown keywords: ${ka.stderr}`);
   const ours = spawnSync(process.execPath, [bundle, '-t', '-f', file], { encoding: 'utf8' });
   const mine = new Set([...ours.stderr.matchAll(/:(\d+): Unknown keyword/g)].map((m) => Number(m[1])));
-  const differ = [...lines].filter(([n]) => theirs.has(n) !== mine.has(n)).map(([n, l]) => `line ${n} (${l}): keepalived ${theirs.has(n) ? 'unknown' : 'known'}, ours ${mine.has(n) ? 'unknown' : 'known'}`);
+  const differ = [...lines]
+    .filter(([n]) => theirs.has(n) !== mine.has(n))
+    .map(([n, l]) => `line ${n} (${l}): keepalived ${theirs.has(n) ? 'unknown' : 'known'}, ours ${mine.has(n) ? 'unknown' : 'known'}`);
   assert.deepEqual(differ, []);
   assert.notEqual(ka.status, 0, 'keepalived -t fails on unknown keywords');
   assert.equal(ours.status, 1, 'and so does ours');

@@ -58,7 +58,10 @@ test('--help and --version: 0; no command, an unknown command or option, a missi
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: hasetup \[options\] \[command\]/);
   for (const cmd of ['init', 'apply', 'status', 'failover-test', 'lab']) assert.match(help.stdout, new RegExp(`^  ${cmd}\\b`, 'm'));
-  assert.equal(hasetup(['--version']).stdout.trim(), JSON.parse(spawnSync('cat', [join(ROOT, 'package.json')], { encoding: 'utf8' }).stdout).version);
+  assert.equal(
+    hasetup(['--version']).stdout.trim(),
+    JSON.parse(spawnSync('cat', [join(ROOT, 'package.json')], { encoding: 'utf8' }).stdout).version,
+  );
   assert.equal(hasetup(['apply', '--help']).code, 0);
   assert.equal(hasetup([]).code, 2);
   const unknown = hasetup(['frobnicate']);
@@ -88,7 +91,10 @@ test('apply and status: an invalid inventory is 1 (nothing contacted); an unknow
     for (const cmd of ['apply', 'status']) {
       const r = hasetup([cmd, bad]);
       assert.equal(r.code, 1, `${cmd}: ${r.stderr}`);
-      assert.match(r.stderr, /^hasetup: invalid inventory \(nothing was changed on any host\):\n[\s\S]*bad\.yaml:1:10: cluster: expected a cluster name/);
+      assert.match(
+        r.stderr,
+        /^hasetup: invalid inventory \(nothing was changed on any host\):\n[\s\S]*bad\.yaml:1:10: cluster: expected a cluster name/,
+      );
     }
     const inv = await unreachableInventory(dir);
     const limit = hasetup(['apply', inv, '--limit', 'web09']);
@@ -114,7 +120,11 @@ test('apply --json and status --json with every host unreachable: 1, and JSON th
     assert.match(aj.unreachable.lb01, /^lb01 \(root@127\.0\.0\.11:\d+\): unreachable: connection refused$/);
     const s = hasetup(['status', inv, '--json']);
     assert.equal(s.code, 1);
-    const sj = JSON.parse(s.stdout) as { vip: { address: string; holders: string[] }; hosts: { name: string; reachable: boolean }[]; problems: string[] };
+    const sj = JSON.parse(s.stdout) as {
+      vip: { address: string; holders: string[] };
+      hosts: { name: string; reachable: boolean }[];
+      problems: string[];
+    };
     assert.deepEqual(sj.vip, { address: '127.0.0.100', holders: [] });
     assert.ok(sj.hosts.every((h) => !h.reachable));
     assert.ok(sj.problems.includes('VIP 127.0.0.100: on no load balancer'));
@@ -129,7 +139,10 @@ test('an unexpected error is one line, or its stack with --debug / HASETUP_DEBUG
   const env = { HASETUP_LAB_STATE: '/dev/null/state' };
   const plain = hasetup(['lab', 'down'], env);
   assert.equal(plain.code, 1);
-  assert.match(plain.stderr, /^hasetup: unexpected error: ENOTDIR: .+\n\(run again with --debug, or HASETUP_DEBUG=1, for the stack trace\)\n$/);
+  assert.match(
+    plain.stderr,
+    /^hasetup: unexpected error: ENOTDIR: .+\n\(run again with --debug, or HASETUP_DEBUG=1, for the stack trace\)\n$/,
+  );
   for (const r of [hasetup(['lab', 'down', '--debug'], env), hasetup(['lab', 'down'], { ...env, HASETUP_DEBUG: '1' })]) {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^Error: ENOTDIR: .+\n {4}at /, 'a stack trace');

@@ -8,7 +8,12 @@ import type { Inventory } from '../../../inventory/types.ts';
 import { fixtureInventory } from '../../helpers/fixture-role.ts';
 
 const lb = (name: string, holdsVip: boolean): HostReport => ({
-  name, group: 'lb', address: '10.0.0.1', reachable: true, services: { 'hasetup-proxy': 'active', 'hasetup-vrrpd': 'active' }, holdsVip,
+  name,
+  group: 'lb',
+  address: '10.0.0.1',
+  reachable: true,
+  services: { 'hasetup-proxy': 'active', 'hasetup-vrrpd': 'active' },
+  holdsVip,
   vrrp: { state: holdsVip ? 'MASTER' : 'BACKUP', priority: 150, engine: 'bundled' } as HostReport['vrrp'],
   servers: [{ server: 'web01', status: 'UP', sessions: 0, queued: 0 } as NonNullable<HostReport['servers']>[number]],
 });
@@ -26,12 +31,27 @@ test('status: one VIP holder and every unit active is no problem; none, two, or 
 test('status: HTTPS, its certificate and how long it lasts; a user certificate close to its end is a problem', () => {
   const inv: Inventory = fixtureInventory([]);
   const soon = new Date(Date.now() + 5 * 86_400_000).toISOString();
-  inv.roles.proxy.tls = { port: 443, redirect: true, certificate: '', pem: '', source: { kind: 'generated', file: '/x' }, fingerprint: '', notAfter: '2029-03-06T16:26:35.000Z', names: ['lab'] };
+  inv.roles.proxy.tls = {
+    port: 443,
+    redirect: true,
+    certificate: '',
+    pem: '',
+    source: { kind: 'generated', file: '/x' },
+    fingerprint: '',
+    notAfter: '2029-03-06T16:26:35.000Z',
+    names: ['lab'],
+  };
   const r = buildReport(inv, [lb('lb01', true), lb('lb02', false)]);
   assert.deepEqual(r.problems, []);
   assert.equal(r.https?.generated, true);
   assert.match(renderTable(r), /^HTTPS :443 \(HTTP redirected\): self-signed for lab until 2029-03-06$/m);
-  inv.roles.proxy.tls = { ...inv.roles.proxy.tls, redirect: false, notAfter: soon, source: { kind: 'files', certificate: '/etc/site.crt', key: '/etc/site.key' }, names: ['www.example.org'] };
+  inv.roles.proxy.tls = {
+    ...inv.roles.proxy.tls,
+    redirect: false,
+    notAfter: soon,
+    source: { kind: 'files', certificate: '/etc/site.crt', key: '/etc/site.key' },
+    names: ['www.example.org'],
+  };
   const s = buildReport(inv, [lb('lb01', true), lb('lb02', false)]);
   assert.match(s.problems.join('\n'), /^HTTPS: the certificate expires in [45] days \(.*\): replace \/etc\/site\.crt$/m);
   assert.match(renderTable(s), /^HTTPS :443: certificate for www\.example\.org until /m);

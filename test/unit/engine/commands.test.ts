@@ -7,7 +7,10 @@ import { loadRoles } from '../../../cli/engine/registry.ts';
 
 test('every registry entry loads the role it names, in the order apply runs them', async () => {
   const roles = await loadRoles(ROLES);
-  assert.deepEqual(roles.map((r) => r.name), ROLE_NAMES);
+  assert.deepEqual(
+    roles.map((r) => r.name),
+    ROLE_NAMES,
+  );
   assert.deepEqual(ROLE_NAMES.slice(0, 2), ['common', 'firewall']);
 });
 

@@ -4,13 +4,23 @@ import { parseFacts, factsScript, splitSections, parseInterfaces } from '../../.
 
 const M = '__M__';
 const sample = [
-  `${M}hostname`, 'lb01',
-  `${M}os`, 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"', 'ID=debian', 'VERSION_ID="12"', 'VERSION_CODENAME=bookworm',
-  `${M}arch`, 'x86_64',
-  `${M}kernel`, '6.1.0-18-amd64',
-  `${M}init`, 'systemd',
-  `${M}mem`, '2048000',
-  `${M}cpus`, '2',
+  `${M}hostname`,
+  'lb01',
+  `${M}os`,
+  'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"',
+  'ID=debian',
+  'VERSION_ID="12"',
+  'VERSION_CODENAME=bookworm',
+  `${M}arch`,
+  'x86_64',
+  `${M}kernel`,
+  '6.1.0-18-amd64',
+  `${M}init`,
+  'systemd',
+  `${M}mem`,
+  '2048000',
+  `${M}cpus`,
+  '2',
   `${M}ip`,
   '---',
   '1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever',
@@ -19,11 +29,27 @@ const sample = [
   '---',
   '1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000',
   '2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000',
-  `${M}pkgs`, 'apache2 un ', 'curl ii 7.88.1-10', 'nodejs ii 18.19.0',
-  `${M}svc`, 'Id=apache2.service', 'LoadState=not-found', 'ActiveState=inactive', 'UnitFileState=', '', 'Id=ssh.service', 'LoadState=loaded', 'ActiveState=active', 'UnitFileState=enabled',
-  `${M}user`, 'root',
-  `${M}virt`, 'systemd-nspawn', 'systemd-nspawn',
-  `${M}state`, 'drain.web01=maint',
+  `${M}pkgs`,
+  'apache2 un ',
+  'curl ii 7.88.1-10',
+  'nodejs ii 18.19.0',
+  `${M}svc`,
+  'Id=apache2.service',
+  'LoadState=not-found',
+  'ActiveState=inactive',
+  'UnitFileState=',
+  '',
+  'Id=ssh.service',
+  'LoadState=loaded',
+  'ActiveState=active',
+  'UnitFileState=enabled',
+  `${M}user`,
+  'root',
+  `${M}virt`,
+  'systemd-nspawn',
+  'systemd-nspawn',
+  `${M}state`,
+  'drain.web01=maint',
 ].join('\n');
 
 test('facts: one answer parsed into OS, interfaces, packages, services', () => {
@@ -33,7 +59,10 @@ test('facts: one answer parsed into OS, interfaces, packages, services', () => {
   assert.equal(f.memoryMb, 2000);
   assert.equal(f.init, 'systemd');
   assert.equal(f.container, true);
-  assert.deepEqual(f.interfaces.find((i) => i.name === 'eth0'), { name: 'eth0', up: true, addresses: ['10.213.0.11/24', '10.213.0.100/24'] });
+  assert.deepEqual(
+    f.interfaces.find((i) => i.name === 'eth0'),
+    { name: 'eth0', up: true, addresses: ['10.213.0.11/24', '10.213.0.100/24'] },
+  );
   assert.deepEqual(f.packages, { curl: '7.88.1-10', nodejs: '18.19.0' });
   assert.deepEqual(f.services.ssh, { active: 'active', enabled: 'enabled' });
   assert.deepEqual(f.services.apache2, { active: 'inactive', enabled: 'not-found' });
@@ -52,8 +81,25 @@ test('facts: the script asks every section in one shell script', () => {
 
 test('facts: interfaces from `ip -j addr show` (JSON), as iproute2 5.x and 6.x print it', () => {
   const json = JSON.stringify([
-    { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }, { family: 'inet6', local: '::1', prefixlen: 128 }] },
-    { ifindex: 2, link_index: 7, ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], addr_info: [{ family: 'inet', local: '10.213.0.11', prefixlen: 24 }, { family: 'inet', local: '10.213.0.100', prefixlen: 24, secondary: true }] },
+    {
+      ifindex: 1,
+      ifname: 'lo',
+      flags: ['LOOPBACK', 'UP', 'LOWER_UP'],
+      addr_info: [
+        { family: 'inet', local: '127.0.0.1', prefixlen: 8 },
+        { family: 'inet6', local: '::1', prefixlen: 128 },
+      ],
+    },
+    {
+      ifindex: 2,
+      link_index: 7,
+      ifname: 'eth0',
+      flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
+      addr_info: [
+        { family: 'inet', local: '10.213.0.11', prefixlen: 24 },
+        { family: 'inet', local: '10.213.0.100', prefixlen: 24, secondary: true },
+      ],
+    },
     { ifindex: 3, ifname: 'eth1', flags: ['BROADCAST', 'MULTICAST'], addr_info: [] },
   ]);
   assert.deepEqual(parseInterfaces(json), [

@@ -120,7 +120,9 @@ test('user and group: created when absent, ok when present', () => {
   assert.ok(g.changed && g.script === 'groupadd --system haproxy');
   const u = user({ name: 'haproxy', group: 'haproxy', system: true });
   const p = u.plan('absent', ctx);
-  assert.ok(p.changed && p.script === 'useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin --gid haproxy --no-create-home haproxy');
+  assert.ok(
+    p.changed && p.script === 'useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin --gid haproxy --no-create-home haproxy',
+  );
   assert.deepEqual(u.plan('haproxy:x:999:999::/nonexistent:/usr/sbin/nologin', ctx), { changed: false });
 });
 

@@ -28,8 +28,12 @@ test('a role in a folder of its own, added by one registry entry, is applied; it
     const inv = fixtureInventory([{ name: 'w1', address: '127.0.0.1' }]);
     let out = '';
     const r = await run({
-      inventory: inv, roles: motd, connect: async () => new LocalTransport(),
-      reporter: new PlainReporter(false, (s) => (out += s)), redactor: new Redactor([]), stateDir: join(root, 'state'),
+      inventory: inv,
+      roles: motd,
+      connect: async () => new LocalTransport(),
+      reporter: new PlainReporter(false, (s) => (out += s)),
+      redactor: new Redactor([]),
+      stateDir: join(root, 'state'),
     });
     assert.equal(r.hosts.w1.changed, 1, out);
     assert.equal(readFileSync(join(root, 'w1.motd'), 'utf8'), 'Welcome to w1 of test.\n');

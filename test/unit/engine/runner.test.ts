@@ -18,7 +18,11 @@ function setup() {
   return { root, inv, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
-async function apply(root: string, inv: ReturnType<typeof fixtureInventory>, opts: { check?: boolean; content?: string; secret?: string; signal?: AbortSignal } = {}) {
+async function apply(
+  root: string,
+  inv: ReturnType<typeof fixtureInventory>,
+  opts: { check?: boolean; content?: string; secret?: string; signal?: AbortSignal } = {},
+) {
   let out = '';
   const transports: LocalTransport[] = [];
   const result: RunResult = await run({
@@ -49,7 +53,10 @@ test('first run changes, second run changes nothing and costs one round trip per
     assert.deepEqual(second.result.hosts.h1, { ok: 3, changed: 0, failed: 0, unreachable: 0, skipped: 0 });
     assert.equal(second.result.roundTrips.h1, 3, 'facts + one probe batch + the record of the run');
     const record = JSON.parse(readFileSync(join(root, 'state/last-apply.json'), 'utf8'));
-    assert.deepEqual({ ...record, at: typeof record.at }, { at: 'string', ok: 3, changed: 0, failed: 0, roles: ['fixture'], interrupted: false });
+    assert.deepEqual(
+      { ...record, at: typeof record.at },
+      { at: 'string', ok: 3, changed: 0, failed: 0, roles: ['fixture'], interrupted: false },
+    );
     assert.equal(readFileSync(join(root, 'h1/restarts'), 'utf8'), 'restarted\n', 'handler not run again');
   } finally {
     cleanup();
@@ -141,15 +148,31 @@ test('json reporter ends with the recap per host', async () => {
 
 test('--limit and --tags select hosts and roles, and name what does not exist', async () => {
   const { root, cleanup } = setup();
-  const inv = fixtureInventory([{ name: 'h1', address: '127.0.0.1' }, { name: 'h2', address: '127.0.0.1' }]);
+  const inv = fixtureInventory([
+    { name: 'h1', address: '127.0.0.1' },
+    { name: 'h2', address: '127.0.0.1' },
+  ]);
   try {
     const r = await run({
-      inventory: inv, roles: [fixtureRole(root)], connect: async () => new LocalTransport(),
-      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'), limit: ['h2'], tags: ['fixture'],
+      inventory: inv,
+      roles: [fixtureRole(root)],
+      connect: async () => new LocalTransport(),
+      reporter: new PlainReporter(false, () => {}),
+      redactor: new Redactor([]),
+      stateDir: join(root, 'state'),
+      limit: ['h2'],
+      tags: ['fixture'],
     });
     assert.deepEqual(Object.keys(r.hosts), ['h2']);
     await assert.rejects(
-      run({ inventory: inv, roles: [fixtureRole(root)], connect: async () => new LocalTransport(), reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), limit: ['nope'] }),
+      run({
+        inventory: inv,
+        roles: [fixtureRole(root)],
+        connect: async () => new LocalTransport(),
+        reporter: new PlainReporter(false, () => {}),
+        redactor: new Redactor([]),
+        limit: ['nope'],
+      }),
       /--limit: no host or group named nope/,
     );
   } finally {
@@ -160,7 +183,10 @@ test('--limit and --tags select hosts and roles, and name what does not exist', 
 test('a serial handler runs on one host of its group at a time, after its peers answer', async () => {
   const { root, cleanup } = setup();
   try {
-    const inv = fixtureInventory([{ name: 'lb01', address: '127.0.0.1' }, { name: 'lb02', address: '127.0.0.1' }]);
+    const inv = fixtureInventory([
+      { name: 'lb01', address: '127.0.0.1' },
+      { name: 'lb02', address: '127.0.0.1' },
+    ]);
     for (const h of inv.hosts) h.group = 'lb';
     const log = join(root, 'reloads.log');
     const role = {
@@ -180,8 +206,12 @@ test('a serial handler runs on one host of its group at a time, after its peers 
     };
     writeFileSync(join(root, 'peer-ok'), '');
     const r = await run({
-      inventory: inv, roles: [role as unknown as Parameters<typeof run>[0]['roles'][number]], connect: async () => new LocalTransport(),
-      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+      inventory: inv,
+      roles: [role as unknown as Parameters<typeof run>[0]['roles'][number]],
+      connect: async () => new LocalTransport(),
+      reporter: new PlainReporter(false, () => {}),
+      redactor: new Redactor([]),
+      stateDir: join(root, 'state'),
     });
     assert.equal(r.hosts.lb01.changed + r.hosts.lb02.changed, 4);
     const lines = readFileSync(log, 'utf8').trim().split('\n');
@@ -204,7 +234,10 @@ type AnyRole = Parameters<typeof run>[0]['roles'][number];
 test('serial turns go lowest rank first: the master (rank 1) waits for the backup even when it arrives first', async () => {
   const { root, cleanup } = setup();
   try {
-    const inv = fixtureInventory([{ name: 'lb01', address: '127.0.0.1' }, { name: 'lb02', address: '127.0.0.1' }]);
+    const inv = fixtureInventory([
+      { name: 'lb01', address: '127.0.0.1' },
+      { name: 'lb02', address: '127.0.0.1' },
+    ]);
     for (const h of inv.hosts) h.group = 'lb';
     writeFileSync(join(root, 'rank-lb01'), '1\n');
     writeFileSync(join(root, 'rank-lb02'), '0\n');
@@ -215,16 +248,31 @@ test('serial turns go lowest rank first: the master (rank 1) waits for the backu
       appliesTo: () => true,
       tasks: (ctx: { host: { name: string } }) => [
         // lb02 is slower to get there
-        { name: 'slow on lb02', op: fileOp({ path: join(root, `${ctx.host.name}.slow`), content: 'x\n', validate: ctx.host.name === 'lb02' ? 'sleep 0.6' : 'true' }) },
+        {
+          name: 'slow on lb02',
+          op: fileOp({
+            path: join(root, `${ctx.host.name}.slow`),
+            content: 'x\n',
+            validate: ctx.host.name === 'lb02' ? 'sleep 0.6' : 'true',
+          }),
+        },
         { name: 'config', op: fileOp({ path: join(root, `${ctx.host.name}.cfg`), content: 'x\n' }), notify: ['reload'] },
       ],
       handlers: () => [
-        { name: 'reload', serial: { group: 'lb' as const, rank: `cat ${root}/rank-$HASETUP_TEST_HOST` }, script: `echo "$HASETUP_TEST_HOST" >> ${log}` },
+        {
+          name: 'reload',
+          serial: { group: 'lb' as const, rank: `cat ${root}/rank-$HASETUP_TEST_HOST` },
+          script: `echo "$HASETUP_TEST_HOST" >> ${log}`,
+        },
       ],
     };
     const r = await run({
-      inventory: inv, roles: [role as unknown as AnyRole], connect: async (h) => asHost(h),
-      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+      inventory: inv,
+      roles: [role as unknown as AnyRole],
+      connect: async (h) => asHost(h),
+      reporter: new PlainReporter(false, () => {}),
+      redactor: new Redactor([]),
+      stateDir: join(root, 'state'),
     });
     assert.equal(r.hosts.lb01.failed + r.hosts.lb02.failed, 0);
     assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['lb02', 'lb01']);
@@ -236,7 +284,10 @@ test('serial turns go lowest rank first: the master (rank 1) waits for the backu
 test('a serial task changes on one host at a time and a peer that is done with the role does not hold the others', async () => {
   const { root, cleanup } = setup();
   try {
-    const inv = fixtureInventory([{ name: 'lb01', address: '127.0.0.1' }, { name: 'lb02', address: '127.0.0.1' }]);
+    const inv = fixtureInventory([
+      { name: 'lb01', address: '127.0.0.1' },
+      { name: 'lb02', address: '127.0.0.1' },
+    ]);
     for (const h of inv.hosts) h.group = 'lb';
     writeFileSync(join(root, 'rank-lb01'), '1\n');
     writeFileSync(join(root, 'rank-lb02'), '0\n');
@@ -251,14 +302,21 @@ test('a serial task changes on one host at a time and a peer that is done with t
         {
           name: 'switch',
           serial: { group: 'lb' as const, rank: `cat ${root}/rank-$HASETUP_TEST_HOST` },
-          op: commandOp({ script: `echo start >> ${log}; sleep 0.3; echo end >> ${log}; touch ${root}/${ctx.host.name}.marker`, creates: `${root}/${ctx.host.name}.marker` }),
+          op: commandOp({
+            script: `echo start >> ${log}; sleep 0.3; echo end >> ${log}; touch ${root}/${ctx.host.name}.marker`,
+            creates: `${root}/${ctx.host.name}.marker`,
+          }),
         },
       ],
     };
     const t0 = Date.now();
     const r = await run({
-      inventory: inv, roles: [role as unknown as AnyRole], connect: async (h) => asHost(h),
-      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+      inventory: inv,
+      roles: [role as unknown as AnyRole],
+      connect: async (h) => asHost(h),
+      reporter: new PlainReporter(false, () => {}),
+      redactor: new Redactor([]),
+      stateDir: join(root, 'state'),
     });
     assert.equal(r.hosts.lb01.changed, 1);
     assert.equal(r.hosts.lb02.ok, 1);
@@ -272,14 +330,19 @@ test('a serial task changes on one host at a time and a peer that is done with t
 test('a role declared `after` another waits until the hosts of that group finished it', async () => {
   const { root, cleanup } = setup();
   try {
-    const inv = fixtureInventory([{ name: 'db1', address: '127.0.0.1' }, { name: 'w1', address: '127.0.0.1' }]);
+    const inv = fixtureInventory([
+      { name: 'db1', address: '127.0.0.1' },
+      { name: 'w1', address: '127.0.0.1' },
+    ]);
     inv.hosts[0].group = 'db';
     const log = join(root, 'order.log');
     const slow = {
       name: 'slow',
       description: 'the db side, slowly',
       appliesTo: (h: { group: string }) => h.group === 'db',
-      tasks: () => [{ name: 'slow', op: commandOp({ script: `sleep 0.5; echo slow >> ${log}; touch ${root}/slow`, creates: `${root}/slow` }) }],
+      tasks: () => [
+        { name: 'slow', op: commandOp({ script: `sleep 0.5; echo slow >> ${log}; touch ${root}/slow`, creates: `${root}/slow` }) },
+      ],
     };
     const later = {
       name: 'later',
@@ -290,8 +353,12 @@ test('a role declared `after` another waits until the hosts of that group finish
     };
     // listed after: the registry's order is per host, `after` orders across hosts
     const r = await run({
-      inventory: inv, roles: [later, slow] as unknown as AnyRole[], connect: async (h) => asHost(h),
-      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+      inventory: inv,
+      roles: [later, slow] as unknown as AnyRole[],
+      connect: async (h) => asHost(h),
+      reporter: new PlainReporter(false, () => {}),
+      redactor: new Redactor([]),
+      stateDir: join(root, 'state'),
     });
     assert.equal(r.hosts.db1.changed + r.hosts.w1.changed, 2);
     assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['slow', 'later']);
@@ -303,7 +370,10 @@ test('a role declared `after` another waits until the hosts of that group finish
 test('factsFrom: a role reads the facts of a host outside the run (--limit), contacted for its facts only', async () => {
   const { root, cleanup } = setup();
   try {
-    const inv = fixtureInventory([{ name: 'lb1', address: '127.0.0.1' }, { name: 'w1', address: '127.0.0.1' }]);
+    const inv = fixtureInventory([
+      { name: 'lb1', address: '127.0.0.1' },
+      { name: 'w1', address: '127.0.0.1' },
+    ]);
     inv.hosts[0].group = 'lb';
     const role = {
       name: 'peer',
@@ -317,9 +387,13 @@ test('factsFrom: a role reads the facts of a host outside the run (--limit), con
     };
     const connects: string[] = [];
     const r = await run({
-      inventory: inv, roles: [role as unknown as AnyRole], limit: ['lb1'],
+      inventory: inv,
+      roles: [role as unknown as AnyRole],
+      limit: ['lb1'],
       connect: async (h) => (connects.push(h.name), asHost(h)),
-      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+      reporter: new PlainReporter(false, () => {}),
+      redactor: new Redactor([]),
+      stateDir: join(root, 'state'),
     });
     assert.deepEqual(Object.keys(r.hosts), ['lb1']);
     assert.equal(r.hosts.lb1.changed, 1);
@@ -333,7 +407,10 @@ test('factsFrom: a role reads the facts of a host outside the run (--limit), con
 test('a serial change that fails on one host is not made on the others of its group', async () => {
   const { root, cleanup } = setup();
   try {
-    const inv = fixtureInventory([{ name: 'lb01', address: '127.0.0.1' }, { name: 'lb02', address: '127.0.0.1' }]);
+    const inv = fixtureInventory([
+      { name: 'lb01', address: '127.0.0.1' },
+      { name: 'lb02', address: '127.0.0.1' },
+    ]);
     for (const h of inv.hosts) h.group = 'lb';
     const log = join(root, 'tries.log');
     const role = {
@@ -341,13 +418,21 @@ test('a serial change that fails on one host is not made on the others of its gr
       description: 'fails wherever it runs',
       appliesTo: () => true,
       tasks: (ctx: { host: { name: string } }) => [
-        { name: 'switch', serial: { group: 'lb' as const }, op: commandOp({ script: `echo ${ctx.host.name} >> ${log}; exit 1`, creates: `${root}/never` }) },
+        {
+          name: 'switch',
+          serial: { group: 'lb' as const },
+          op: commandOp({ script: `echo ${ctx.host.name} >> ${log}; exit 1`, creates: `${root}/never` }),
+        },
       ],
     };
     let out = '';
     const r = await run({
-      inventory: inv, roles: [role as unknown as AnyRole], connect: async (h) => asHost(h),
-      reporter: new PlainReporter(false, (s) => (out += s)), redactor: new Redactor([]), stateDir: join(root, 'state'),
+      inventory: inv,
+      roles: [role as unknown as AnyRole],
+      connect: async (h) => asHost(h),
+      reporter: new PlainReporter(false, (s) => (out += s)),
+      redactor: new Redactor([]),
+      stateDir: join(root, 'state'),
     });
     assert.equal(r.hosts.lb01.failed + r.hosts.lb02.failed, 2);
     const tried = readFileSync(log, 'utf8').trim().split('\n');
@@ -361,7 +446,10 @@ test('a serial change that fails on one host is not made on the others of its gr
 test('ranks that change while hosts wait (the VIP moved) never make two hosts wait for each other', { timeout: 20_000 }, async () => {
   const { root, cleanup } = setup();
   try {
-    const inv = fixtureInventory([{ name: 'lb01', address: '127.0.0.1' }, { name: 'lb02', address: '127.0.0.1' }]);
+    const inv = fixtureInventory([
+      { name: 'lb01', address: '127.0.0.1' },
+      { name: 'lb02', address: '127.0.0.1' },
+    ]);
     for (const h of inv.hosts) h.group = 'lb';
     // lb02 holds the VIP when it gets to its turn (rank 1) and waits for lb01 (rank 0)...
     writeFileSync(join(root, 'rank-lb01'), '0\n');
@@ -382,11 +470,21 @@ test('ranks that change while hosts wait (the VIP moved) never make two hosts wa
           notify: ['reload'],
         },
       ],
-      handlers: () => [{ name: 'reload', serial: { group: 'lb' as const, rank: `cat ${root}/rank-$HASETUP_TEST_HOST` }, script: `echo "$HASETUP_TEST_HOST" >> ${log}` }],
+      handlers: () => [
+        {
+          name: 'reload',
+          serial: { group: 'lb' as const, rank: `cat ${root}/rank-$HASETUP_TEST_HOST` },
+          script: `echo "$HASETUP_TEST_HOST" >> ${log}`,
+        },
+      ],
     };
     const r = await run({
-      inventory: inv, roles: [role as unknown as AnyRole], connect: async (h) => asHost(h),
-      reporter: new PlainReporter(false, () => {}), redactor: new Redactor([]), stateDir: join(root, 'state'),
+      inventory: inv,
+      roles: [role as unknown as AnyRole],
+      connect: async (h) => asHost(h),
+      reporter: new PlainReporter(false, () => {}),
+      redactor: new Redactor([]),
+      stateDir: join(root, 'state'),
     });
     assert.equal(r.hosts.lb01.failed + r.hosts.lb02.failed, 0);
     // lb02 stated rank 1 on arrival, lb01 rank 1 on its own: neither is below the other, both go
@@ -399,18 +497,26 @@ test('ranks that change while hosts wait (the VIP moved) never make two hosts wa
 test('a connection that breaks in the middle of a run fails its host only; the other hosts are applied', async () => {
   const { root, cleanup } = setup();
   try {
-    const inv = fixtureInventory([{ name: 'h1', address: '127.0.0.1' }, { name: 'h2', address: '127.0.0.1' }]);
+    const inv = fixtureInventory([
+      { name: 'h1', address: '127.0.0.1' },
+      { name: 'h2', address: '127.0.0.1' },
+    ]);
     const broken = (h: { name: string }) => {
       const t = asHost(h);
       let n = 0;
       const exec = t.exec.bind(t);
-      t.exec = (...a: Parameters<typeof exec>) => (h.name === 'h1' && ++n > 1 ? Promise.reject(new Error('h1: connection lost: the connection closed')) : exec(...a));
+      t.exec = (...a: Parameters<typeof exec>) =>
+        h.name === 'h1' && ++n > 1 ? Promise.reject(new Error('h1: connection lost: the connection closed')) : exec(...a);
       return t;
     };
     let out = '';
     const r = await run({
-      inventory: inv, roles: [fixtureRole(root)], connect: async (h) => broken(h),
-      reporter: new PlainReporter(false, (s) => (out += s)), redactor: new Redactor([]), stateDir: join(root, 'state'),
+      inventory: inv,
+      roles: [fixtureRole(root)],
+      connect: async (h) => broken(h),
+      reporter: new PlainReporter(false, (s) => (out += s)),
+      redactor: new Redactor([]),
+      stateDir: join(root, 'state'),
     });
     assert.equal(r.hosts.h1.failed, 1);
     assert.match(out, /h1 \| fixture \| \(connection\): failed \(h1: connection lost: the connection closed\)/);

@@ -152,7 +152,8 @@ function lbScenario(from: number, seed: number): ScenarioReport {
       to,
       rate: () => 200,
       answer: (t, r) => {
-        if (t > lastViaLb01 && t < firstViaLb02) return r() < 0.3 ? { status: 0, error: 'ECONNRESET', ms: 1 + r() * 3 } : { status: 0, error: 'timeout', ms: 10_000 };
+        if (t > lastViaLb01 && t < firstViaLb02)
+          return r() < 0.3 ? { status: 0, error: 'ECONNRESET', ms: 1 + r() * 3 } : { status: 0, error: 'timeout', ms: 10_000 };
         return { node: both(), status: 200 };
       },
     },
@@ -168,7 +169,8 @@ function lbScenario(from: number, seed: number): ScenarioReport {
       restoredMs: back - healed,
       figures: { vipOnNewMasterMs: 682, gratuitousArps: 5, preemptedBack: true },
       thresholds: [threshold('takeoverMs', 1_000, firstViaLb02 - lastViaLb01)],
-      verdict: 'lb02 took the VIP 708 ms after lb01 died; only the requests in flight through lb01 failed; lb01 took the VIP back 5.48 s after it was restarted.',
+      verdict:
+        'lb02 took the VIP 708 ms after lb01 died; only the requests in flight through lb01 failed; lb01 took the VIP back 5.48 s after it was restarted.',
       events: [
         { t: fault, kind: 'fault', what: 'hasetup-proxy and hasetup-vrrpd SIGKILLed on lb01' },
         { t: firstViaLb02 - 30, kind: 'takeover', what: 'VIP on lb02 (gratuitous ARPs sent)' },
@@ -223,7 +225,15 @@ function spikeScenario(from: number, rate: number, seed: number): ScenarioReport
     const inStep = samples.filter((s) => s.t >= a && s.t < a + stepMs);
     const l = latencyBetween(samples, a, a + stepMs);
     const errors = inStep.filter((s) => s.status === 0 || s.status >= 500).length;
-    return { rate: rate * f, served: (inStep.length - errors) / (stepMs / 1000), p50: l.p50, p99: l.p99, errors, maxQueue: [0, 0, 3, 212][i], maxSessions: [4, 9, 32, 32][i] };
+    return {
+      rate: rate * f,
+      served: (inStep.length - errors) / (stepMs / 1000),
+      p50: l.p50,
+      p99: l.p99,
+      errors,
+      maxQueue: [0, 0, 3, 212][i],
+      maxSessions: [4, 9, 32, 32][i],
+    };
   });
   return scenario(
     {
@@ -233,7 +243,8 @@ function spikeScenario(from: number, rate: number, seed: number): ScenarioReport
       to,
       steps,
       thresholds: [threshold('p99DuringMs', 10_000, steps[3].p99)],
-      verdict: 'At 8x the rate the proxy queued requests (p99 up to hundreds of ms) with per-server maxconn 32; errors came only past the queue timeout.',
+      verdict:
+        'At 8x the rate the proxy queued requests (p99 up to hundreds of ms) with per-server maxconn 32; errors came only past the queue timeout.',
       events: factors.map((f, i) => ({ t: from + i * stepMs, kind: 'step' as const, what: `${rate * f} req/s` })),
     },
     samples,

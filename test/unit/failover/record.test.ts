@@ -17,7 +17,10 @@ test('a watcher line of the proxy: each server with its status, sessions and que
 });
 
 test('ip monitor lines: the VIP added, deleted, or another address', () => {
-  assert.equal(parseVipLine('2: eth0    inet 10.213.0.100/24 scope global secondary eth0\\       valid_lft forever preferred_lft forever', inv), true);
+  assert.equal(
+    parseVipLine('2: eth0    inet 10.213.0.100/24 scope global secondary eth0\\       valid_lft forever preferred_lft forever', inv),
+    true,
+  );
   assert.equal(parseVipLine('Deleted 2: eth0    inet 10.213.0.100/24 scope global secondary eth0', inv), false);
   assert.equal(parseVipLine('2: eth0    inet 10.213.0.11/24 brd 10.213.0.255 scope global eth0', inv), null);
 });
@@ -30,9 +33,20 @@ test('detection is when the last of the LBs saw the server DOWN; the holder foll
   view('lb01', 900, 'DOWN');
   view('lb02', 1300, 'UP 1/2');
   view('lb02', 1400, 'DOWN');
-  assert.equal(rec.allSee(['lb01', 'lb02'], 'web01', 500, (s) => !!s && /^DOWN/.test(s.status)), 1400);
-  assert.equal(rec.allSee(['lb01', 'lb02'], 'web01', 2000, (s) => !!s && /^DOWN/.test(s.status)), null);
-  rec.vip.push({ t: 1000, lb: 'lb02', has: true }, { t: 1010, lb: 'lb01', has: false }, { t: 5000, lb: 'lb01', has: true }, { t: 5020, lb: 'lb02', has: false });
+  assert.equal(
+    rec.allSee(['lb01', 'lb02'], 'web01', 500, (s) => !!s && /^DOWN/.test(s.status)),
+    1400,
+  );
+  assert.equal(
+    rec.allSee(['lb01', 'lb02'], 'web01', 2000, (s) => !!s && /^DOWN/.test(s.status)),
+    null,
+  );
+  rec.vip.push(
+    { t: 1000, lb: 'lb02', has: true },
+    { t: 1010, lb: 'lb01', has: false },
+    { t: 5000, lb: 'lb01', has: true },
+    { t: 5020, lb: 'lb02', has: false },
+  );
   assert.equal(rec.holderAt(500, 'lb01'), 'lb01');
   assert.equal(rec.holderAt(2000, 'lb01'), 'lb02');
   assert.equal(rec.holderAt(6000, 'lb01'), 'lb01');

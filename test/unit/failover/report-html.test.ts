@@ -25,8 +25,15 @@ test('one chart container per scenario that ran with load, in order, and a secti
   const expected = r.scenarios.map((s, i) => [i, s.name]).filter(([i]) => r.scenarios[i as number].skipped === undefined);
   assert.deepEqual(charts, expected);
   assert.equal(count(html, '<section class="scenario"'), r.scenarios.length);
-  for (const [i] of charts) assert.match(html, new RegExp(`data-index="${i}" data-scenario="[^"]+"><div class="chart-requests"></div><div class="chart-latency"></div></div>`));
-  assert.match(html, /<section class="scenario" id="scenario-4" data-scenario="db-primary-down" data-result="SKIP"><h2>.*<\/h2><p class="verdict">Skipped: the inventory has no replica<\/p><\/section>/);
+  for (const [i] of charts)
+    assert.match(
+      html,
+      new RegExp(`data-index="${i}" data-scenario="[^"]+"><div class="chart-requests"></div><div class="chart-latency"></div></div>`),
+    );
+  assert.match(
+    html,
+    /<section class="scenario" id="scenario-4" data-scenario="db-primary-down" data-result="SKIP"><h2>.*<\/h2><p class="verdict">Skipped: the inventory has no replica<\/p><\/section>/,
+  );
   assert.match(html, /<title>Failover test of shop: FAILED<\/title>/);
   // the spike's steps as a table, one row per step
   const steps = html.slice(html.indexOf('<table class="steps">'));
@@ -50,7 +57,10 @@ test('self-contained: uPlot and the chart script inlined, nothing to fetch, a po
   assert.ok(html.includes(`<script>${CHART_SCRIPT}</script>`));
   assert.doesNotMatch(html, /<link\b|<img\b|<iframe\b|@import|url\(\s*['"]?(https?:)?\/\//i);
   assert.doesNotMatch(html, /\b(src|href)\s*=\s*["']?(https?:|\/\/)/i);
-  assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">/);
+  assert.match(
+    html,
+    /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">/,
+  );
   // three script elements and no more: the data, uPlot, the charts
   assert.equal(count(html, '<script'), 3);
   assert.equal(count(html, '</script>'), 3);
@@ -91,7 +101,14 @@ test('failed requests: the page lists the first ones, the JSON in it all of them
   const r = fixtureReport();
   const s = r.scenarios.find((x) => x.name === 'lb-kill');
   assert.ok(s);
-  const many = Array.from({ length: FAILURES_LISTED + 7 }, (_, i) => ({ t: s.from + i, ms: 3, kind: 'new' as const, status: 0, error: 'ECONNRESET', lb: 'lb01' }));
+  const many = Array.from({ length: FAILURES_LISTED + 7 }, (_, i) => ({
+    t: s.from + i,
+    ms: 3,
+    kind: 'new' as const,
+    status: 0,
+    error: 'ECONNRESET',
+    lb: 'lb01',
+  }));
   s.failures = many;
   const html = renderHtml(r);
   const section = html.slice(html.indexOf('data-scenario="lb-kill"'), html.indexOf('data-scenario="db"'));

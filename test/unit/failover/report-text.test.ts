@@ -19,7 +19,11 @@ function small(over: Partial<ScenarioReport> = {}): ScenarioReport {
     failedRequests: 12,
     takeoverMs: 1_420,
     connectionsReset: 3,
-    latency: { before: { p50: 1.94, p99: 6.5, count: 4000 }, during: { p50: 2.2, p99: 10_000, count: 4000 }, after: { p50: 0.5, p99: 31.6, count: 4000 } },
+    latency: {
+      before: { p50: 1.94, p99: 6.5, count: 4000 },
+      during: { p50: 2.2, p99: 10_000, count: 4000 },
+      after: { p50: 0.5, p99: 31.6, count: 4000 },
+    },
     thresholds: [{ figure: 'takeoverMs', max: 1000, actual: 1420, passed: false }],
     passed: false,
     verdict: 'lb02 took the VIP 1.42 s after lb01 died.',
@@ -78,7 +82,8 @@ test('a passed run: every scenario PASS or SKIP, the spike steps, the summary li
   const spike = r.scenarios.find((s) => s.name === 'spike');
   assert.ok(spike?.steps);
   assert.match(out, /│ rate asked │\s+served │\s+p50 │\s+p99 │ errors │ max queue │ max sessions │/);
-  for (const st of spike.steps) assert.match(out, new RegExp(`│\\s+${st.rate.toLocaleString('en-US')}/s │.*│\\s+${st.maxQueue} │\\s+${st.maxSessions} │$`, 'm'));
+  for (const st of spike.steps)
+    assert.match(out, new RegExp(`│\\s+${st.rate.toLocaleString('en-US')}/s │.*│\\s+${st.maxQueue} │\\s+${st.maxSessions} │$`, 'm'));
   assert.match(out, /\nPASSED: 4 of 4 scenarios held their thresholds \(1 skipped\); the cluster is healthy afterwards\.\n$/);
 });
 
@@ -89,7 +94,10 @@ test('a failed run: the failing thresholds marked FAIL, the summary names the sc
   assert.match(drop, /^web-drop · web01's packets dropped · FAIL$/m);
   assert.match(drop, /│ failed requests\s+│ 3 of 18,000 \(0.02 %\)\s+│ ≤ 0\s+│ FAIL\s+│/);
   assert.match(drop, /│ detection \(both proxies\)\s+│ 2.81 s\s+│ ≤ 2.00 s │ FAIL\s+│/);
-  assert.match(out, /\nFAILED: 4 of 5 scenarios held their thresholds \(1 skipped\); failed: web-drop; the cluster is healthy\nafterwards\.\n$/);
+  assert.match(
+    out,
+    /\nFAILED: 4 of 5 scenarios held their thresholds \(1 skipped\); failed: web-drop; the cluster is healthy\nafterwards\.\n$/,
+  );
   const sick = renderText({ ...r, healthyAfter: false, interrupted: true }, { color: false });
   assert.match(
     sick.replace(/\s+/g, ' '),

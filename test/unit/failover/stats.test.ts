@@ -2,7 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Sample } from '../../../cli/failover/load.ts';
-import { buckets, connectionsReset, failedRequests, latencyBetween, percentile, percentiles, shareByNode } from '../../../cli/failover/stats.ts';
+import {
+  buckets,
+  connectionsReset,
+  failedRequests,
+  latencyBetween,
+  percentile,
+  percentiles,
+  shareByNode,
+} from '../../../cli/failover/stats.ts';
 
 const ok = (t: number, ms: number, node = 'web01'): Sample => ({ t, ms, status: 200, node, kind: 'keepalive' });
 const bad = (t: number, ms: number, status = 0, error?: string): Sample => ({ t, ms, status, kind: 'new', ...(error ? { error } : {}) });
@@ -69,7 +77,14 @@ test('shareByNode: answered requests only, rounded to 0.1 %', () => {
 });
 
 test('failedRequests: no answer or a 5xx, with the LB of the moment; connections reset counted', () => {
-  const s = [bad(300, 10_000.0004, 0, 'timeout'), ok(0, 1), bad(100, 2, 0, 'ECONNRESET'), bad(200, 5, 502), ok(250, 3, 'web02'), { ...ok(260, 1), status: 404 }];
+  const s = [
+    bad(300, 10_000.0004, 0, 'timeout'),
+    ok(0, 1),
+    bad(100, 2, 0, 'ECONNRESET'),
+    bad(200, 5, 502),
+    ok(250, 3, 'web02'),
+    { ...ok(260, 1), status: 404 },
+  ];
   const f = failedRequests(s, (t) => (t < 250 ? 'lb01' : undefined));
   assert.deepEqual(f, [
     { t: 100, ms: 2, kind: 'new', status: 0, error: 'ECONNRESET', lb: 'lb01' },

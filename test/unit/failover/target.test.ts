@@ -14,7 +14,17 @@ import { fixtureInventory } from '../../helpers/fixture-role.ts';
 import type { Inventory } from '../../../inventory/types.ts';
 
 type Tls = NonNullable<Inventory['roles']['proxy']['tls']>;
-const tls = (over: Partial<Tls>): Tls => ({ port: 443, redirect: true, certificate: 'CERT', pem: 'CERT KEY', source: { kind: 'generated', file: '/x' }, fingerprint: '', notAfter: '', names: ['www.example.org'], ...over });
+const tls = (over: Partial<Tls>): Tls => ({
+  port: 443,
+  redirect: true,
+  certificate: 'CERT',
+  pem: 'CERT KEY',
+  source: { kind: 'generated', file: '/x' },
+  fingerprint: '',
+  notAfter: '',
+  names: ['www.example.org'],
+  ...over,
+});
 
 test('the target: HTTP without a redirect, HTTPS with one (the generated certificate trusted, a CA-signed one checked by name)', () => {
   const inv = fixtureInventory([]);
@@ -32,7 +42,29 @@ test('the load and the pre-flight request over HTTPS trust the given certificate
   const dir = mkdtempSync(join(tmpdir(), 'hasetup-target-'));
   const server = createServer();
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-days', '2', '-subj', '/CN=t', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(dir, 'k'),
+        '-out',
+        join(dir, 'c'),
+        '-days',
+        '2',
+        '-subj',
+        '/CN=t',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'pipe' },
+    );
     const cert = readFileSync(join(dir, 'c'), 'utf8');
     server.setSecureContext({ cert, key: readFileSync(join(dir, 'k')) });
     server.on('request', (_req, res) => res.writeHead(200, { 'x-served-by': 'web01' }).end('ok'));

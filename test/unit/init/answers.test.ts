@@ -44,7 +44,10 @@ runtime: haproxy
     webNodes: 3,
     dbReplica: true,
     hosts: {
-      lb: [{ name: 'lb1', address: '10.1.0.11' }, { name: 'lb2', address: '10.1.0.12' }],
+      lb: [
+        { name: 'lb1', address: '10.1.0.11' },
+        { name: 'lb2', address: '10.1.0.12' },
+      ],
       web: [{ address: '10.1.0.21' }, { address: '10.1.0.22' }, { name: 'web-c', address: '10.1.0.23' }],
       db: [{ address: '10.1.0.31' }, { address: '10.1.0.32' }],
     },
@@ -61,7 +64,7 @@ runtime: haproxy
   });
 });
 
-test('answers file errors: every one at once, at file:line:col: field, with the prompts\' messages', async () => {
+test("answers file errors: every one at once, at file:line:col: field, with the prompts' messages", async () => {
   const f = file(`cluster: Shop
 hosts:
   lb: [10.1.0.11, 10.1.0.11]
@@ -86,26 +89,36 @@ admin_cidrs: 10.1.0.5/40
 
 test('answers file: unknown keys, wrong types, YAML syntax, a missing file', async () => {
   const types = await readAnswersFile(file('clustr: x\nweb_nodes: two\nhosts: { lb: 10.0.0.1 }\nvrrp: broadcast\n'), noResolve);
-  assert.deepEqual(types.errors.map((e) => e.replace(/^.*?answers\d+\.yaml:/, '')), [
-    '1:1: clustr: unknown key (did you mean "cluster"?)',
-    '2:12: web_nodes: expected a number, got "two"',
-    '3:14: hosts.lb: expected a list of hosts, got "10.0.0.1"',
-    '4:7: vrrp: expected multicast or unicast, got "broadcast"',
-  ]);
+  assert.deepEqual(
+    types.errors.map((e) => e.replace(/^.*?answers\d+\.yaml:/, '')),
+    [
+      '1:1: clustr: unknown key (did you mean "cluster"?)',
+      '2:12: web_nodes: expected a number, got "two"',
+      '3:14: hosts.lb: expected a list of hosts, got "10.0.0.1"',
+      '4:7: vrrp: expected multicast or unicast, got "broadcast"',
+    ],
+  );
   const syntax = await readAnswersFile(file('hosts: [\n'), noResolve);
   assert.match(syntax.errors[0], /answers\d+\.yaml:\d+:\d+: YAML syntax error/);
   const missing = await readAnswersFile(join(work, 'none.yaml'), noResolve);
   assert.deepEqual(missing.errors, [`${join(work, 'none.yaml')}: cannot read the answers file: no such file`]);
   const wrongCount = await readAnswersFile(file('web_nodes: 3\nhosts: { lb: [10.0.0.1], web: [10.0.0.21] }\n'), noResolve);
-  assert.deepEqual(wrongCount.errors.map((e) => e.replace(/^.*?answers\d+\.yaml:/, '')), [
-    '2:14: hosts.lb: expected 2 load balancers, got 1',
-    '2:31: hosts.web: expected 3 web nodes, got 1',
-  ]);
+  assert.deepEqual(
+    wrongCount.errors.map((e) => e.replace(/^.*?answers\d+\.yaml:/, '')),
+    ['2:14: hosts.lb: expected 2 load balancers, got 1', '2:31: hosts.web: expected 3 web nodes, got 1'],
+  );
 });
 
 test('flags: NAME=ADDRESS or ADDRESS lists, every problem named by its flag', async () => {
   const ok = await checkFlags(
-    { lb: 'a1=10.5.0.11,10.5.0.12', web: '10.5.0.21 10.5.0.22 10.5.0.23', db: '10.5.0.31', sshPort: '2200', adminCidr: ['10.5.0.9', '10.9.0.0/16,10.8.0.1'], sshKey: 'agent' },
+    {
+      lb: 'a1=10.5.0.11,10.5.0.12',
+      web: '10.5.0.21 10.5.0.22 10.5.0.23',
+      db: '10.5.0.31',
+      sshPort: '2200',
+      adminCidr: ['10.5.0.9', '10.9.0.0/16,10.8.0.1'],
+      sshKey: 'agent',
+    },
     { baseDir: work, resolve: noResolve },
   );
   assert.deepEqual(ok.errors, []);
@@ -117,7 +130,17 @@ test('flags: NAME=ADDRESS or ADDRESS lists, every problem named by its flag', as
   assert.deepEqual(ok.given.adminCidrs, ['10.5.0.9', '10.9.0.0/16', '10.8.0.1']);
 
   const bad = await checkFlags(
-    { cluster: 'A', lb: '10.5.0.11', web: 'web01=10.5.0.11', sshPort: 'ssh', vrrp: 'broadcast', runtime: 'nginx', webNodes: '0', vip: '10.5.0.100', sshKey: join(work, 'answers1.yaml') },
+    {
+      cluster: 'A',
+      lb: '10.5.0.11',
+      web: 'web01=10.5.0.11',
+      sshPort: 'ssh',
+      vrrp: 'broadcast',
+      runtime: 'nginx',
+      webNodes: '0',
+      vip: '10.5.0.100',
+      sshKey: join(work, 'answers1.yaml'),
+    },
     { baseDir: work, resolve: noResolve },
   );
   assert.deepEqual(bad.errors, [
@@ -150,7 +173,9 @@ test('without a terminal, the missing answers are the host addresses, as flags',
     { flag: '--db db01=ADDRESS', what: 'the address of the MySQL primary' },
   ]);
   assert.deepEqual(
-    missingAnswers({ webNodes: 3, dbReplica: true, hosts: { lb: [{ address: '10.0.0.11' }, { address: '10.0.0.12' }] } }).map((m) => m.flag),
+    missingAnswers({ webNodes: 3, dbReplica: true, hosts: { lb: [{ address: '10.0.0.11' }, { address: '10.0.0.12' }] } }).map(
+      (m) => m.flag,
+    ),
     ['--web web01=ADDRESS,web02=ADDRESS,...', '--db db01=ADDRESS,db02=ADDRESS'],
   );
   const full = { hosts: { lb: [{ address: 'a' }, { address: 'b' }], web: [{ address: 'c' }], db: [{ address: 'd' }] } };

@@ -32,7 +32,10 @@ test('no terminal and no answers: exit 2 at once, the missing flags listed, noth
   // (the exact text is the wizard's unit test's): one line per flag still needed, then where to give them
   const lines = r.stderr.split('\n');
   assert.equal(lines[0], 'hasetup: no terminal to ask on, and these answers are missing:');
-  assert.deepEqual(lines.slice(1, 4).map((l) => l.trim().split(' ')[0]), ['--lb', '--web', '--db']);
+  assert.deepEqual(
+    lines.slice(1, 4).map((l) => l.trim().split(' ')[0]),
+    ['--lb', '--web', '--db'],
+  );
   assert.match(lines[4], /^Give them as flags or in --answers FILE/);
   assert.throws(() => readdirSync(d), /ENOENT/, 'not even the folder');
 });
@@ -49,12 +52,28 @@ test('bad answers: exit 2, every problem named by its flag or its place in the a
   writeFileSync(answers, 'hosts:\n  lb: [10.70.0.11, 10.70.0.300]\nvrrp: sometimes\n');
   const r = init([join(work, 'bad'), '--answers', answers, '--ssh-port', '0']);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr, `hasetup: bad answers (nothing was written):\n  ${answers}:3:7: vrrp: expected multicast or unicast, got "sometimes"\n  --ssh-port: expected an integer from 1 to 65535\n`);
+  assert.equal(
+    r.stderr,
+    `hasetup: bad answers (nothing was written):\n  ${answers}:3:7: vrrp: expected multicast or unicast, got "sometimes"\n  --ssh-port: expected an integer from 1 to 65535\n`,
+  );
 });
 
 test('--offline with the addresses: written without a question, loadable, the secrets file 0600', async () => {
   const d = join(work, 'offline');
-  const r = init([d, '--offline', '--lb', '10.70.0.11,10.70.0.12', '--web', '10.70.0.21', '--db', '10.70.0.31', '--ssh-key', 'agent', '--admin-cidr', '10.70.0.5']);
+  const r = init([
+    d,
+    '--offline',
+    '--lb',
+    '10.70.0.11,10.70.0.12',
+    '--web',
+    '10.70.0.21',
+    '--db',
+    '10.70.0.31',
+    '--ssh-key',
+    'agent',
+    '--admin-cidr',
+    '10.70.0.5',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^LB interface: eth0 \(default; not read from the LBs: the hosts were not contacted\)$/m);
   assert.match(r.stdout, /^Wrote .*offline\/inventory\.yaml$/m);
@@ -65,12 +84,24 @@ test('--offline with the addresses: written without a question, loadable, the se
   const again = init([d, '--offline', '--lb', '10.70.0.11,10.70.0.12', '--web', '10.70.0.21', '--db', '10.70.0.31']);
   assert.equal(again.code, 2);
   assert.match(again.stderr, /inventory\.yaml exists: nothing was written \(--force replaces it\)/);
-  const forced = init([d, '--offline', '--force', '--cluster', 'again', '--lb', '10.70.0.11,10.70.0.12', '--web', '10.70.0.21', '--db', '10.70.0.31']);
+  const forced = init([
+    d,
+    '--offline',
+    '--force',
+    '--cluster',
+    'again',
+    '--lb',
+    '10.70.0.11,10.70.0.12',
+    '--web',
+    '10.70.0.21',
+    '--db',
+    '10.70.0.31',
+  ]);
   assert.equal(forced.code, 0, forced.stderr);
   assert.equal((await loadInventory(join(d, 'inventory.yaml'))).cluster, 'again');
 });
 
-test('--help documents every answer\'s flag, the answers file, the checks and the exit without a terminal', () => {
+test("--help documents every answer's flag, the answers file, the checks and the exit without a terminal", () => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'cli/main.ts'), 'init', '--help'], { cwd: REPO, encoding: 'utf8' });
   assert.equal(r.status, 0);
   for (const flag of [...Object.values(FLAGS), '--answers', '--yes', '--offline', '--force', '--output', '--no-db-replica'])

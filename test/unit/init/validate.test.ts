@@ -13,7 +13,10 @@ const base = (): InventoryFile => ({
   vip: { address: '10.0.0.100/24', interface: 'eth0' },
   ssh: { user: 'root', port: 22 },
   hosts: {
-    lb: [{ name: 'lb01', address: '10.0.0.11' }, { name: 'lb02', address: '10.0.0.12' }],
+    lb: [
+      { name: 'lb01', address: '10.0.0.11' },
+      { name: 'lb02', address: '10.0.0.12' },
+    ],
     web: [{ name: 'web01', address: '10.0.0.21' }],
     db: [{ name: 'db01', address: '10.0.0.31' }],
   },
@@ -35,23 +38,36 @@ test('the base inventory of these tests is valid', () => {
   assert.equal(checkInventoryText(renderInventoryYaml(base()), 'x.yaml').ok, true);
 });
 
-test('cluster name: refused with the loader\'s message', () => {
+test("cluster name: refused with the loader's message", () => {
   assert.equal(V.validCluster('web-farm2'), true);
   for (const bad of ['Web', '-x', 'a_b', 'x'.repeat(64), '']) {
     const v = V.validCluster(bad);
-    assert.equal(v, loaderSays((m) => (m.cluster = bad), 'cluster'), bad);
+    assert.equal(
+      v,
+      loaderSays((m) => (m.cluster = bad), 'cluster'),
+      bad,
+    );
   }
 });
 
-test('interface, SSH user, port and connect timeout: the loader\'s messages', () => {
+test("interface, SSH user, port and connect timeout: the loader's messages", () => {
   assert.equal(V.validInterface('ens3'), true);
   assert.equal(V.validInterface('eth0.100'), true);
-  assert.equal(V.validInterface('a-very-long-interface'), loaderSays((m) => (m.vip.interface = 'a-very-long-interface'), 'vip.interface'));
+  assert.equal(
+    V.validInterface('a-very-long-interface'),
+    loaderSays((m) => (m.vip.interface = 'a-very-long-interface'), 'vip.interface'),
+  );
   assert.equal(V.validSshUser('debian'), true);
-  assert.equal(V.validSshUser('Bad User'), loaderSays((m) => (m.ssh!.user = 'Bad User'), 'ssh.user'));
+  assert.equal(
+    V.validSshUser('Bad User'),
+    loaderSays((m) => (m.ssh!.user = 'Bad User'), 'ssh.user'),
+  );
   assert.equal(V.validSshPort('2222'), true);
   for (const bad of ['0', '65536', 'ssh', '22.5', '']) assert.equal(V.validSshPort(bad), 'expected an integer from 1 to 65535', bad);
-  assert.equal(V.validSshPort('70000'), loaderSays((m) => (m.ssh!.port = 70000), 'ssh.port'));
+  assert.equal(
+    V.validSshPort('70000'),
+    loaderSays((m) => (m.ssh!.port = 70000), 'ssh.port'),
+  );
   assert.equal(V.validConnectTimeout('10'), true);
   assert.equal(V.validConnectTimeout('601'), 'expected an integer from 1 to 600 seconds');
 });
@@ -67,13 +83,16 @@ const others: NamedHost[] = [
   { label: 'load balancer 2', name: 'lb02', address: '10.0.0.12' },
 ];
 
-test('host name: the loader\'s rule, and unique in the cluster', () => {
+test("host name: the loader's rule, and unique in the cluster", () => {
   assert.equal(V.validHostName('web01', others), true);
-  assert.equal(V.validHostName('Web_01', others), loaderSays((m) => (m.hosts.web![0].name = 'Web_01'), 'hosts.web[0].name'));
+  assert.equal(
+    V.validHostName('Web_01', others),
+    loaderSays((m) => (m.hosts.web![0].name = 'Web_01'), 'hosts.web[0].name'),
+  );
   assert.equal(V.validHostName('lb02', others), '"lb02" is already the name of load balancer 2: host names are unique in the cluster');
 });
 
-test('address: an IPv4 address with the loader\'s message, unique, not the VIP, not loopback or multicast', async () => {
+test("address: an IPv4 address with the loader's message, unique, not the VIP, not loopback or multicast", async () => {
   assert.deepEqual(await V.checkAddress('10.0.0.21', others), { ok: true, address: '10.0.0.21' });
   const bad = await V.checkAddress('10.0.0.300', others);
   assert.deepEqual(bad, { ok: false, message: loaderSays((m) => (m.hosts.web![0].address = '10.0.0.300'), 'hosts.web[0].address') });
@@ -81,8 +100,14 @@ test('address: an IPv4 address with the loader\'s message, unique, not the VIP, 
     ok: false,
     message: '10.0.0.12 is already the address of load balancer 2 (lb02): addresses are unique in the cluster',
   });
-  assert.deepEqual(await V.checkAddress('10.0.0.100', others, { vip: '10.0.0.100/24' }), { ok: false, message: '10.0.0.100 is the VIP: a host needs an address of its own' });
-  assert.deepEqual(await V.checkAddress('127.0.0.1', others), { ok: false, message: '127.0.0.1 is a loopback address: give the address the other hosts reach this one on' });
+  assert.deepEqual(await V.checkAddress('10.0.0.100', others, { vip: '10.0.0.100/24' }), {
+    ok: false,
+    message: '10.0.0.100 is the VIP: a host needs an address of its own',
+  });
+  assert.deepEqual(await V.checkAddress('127.0.0.1', others), {
+    ok: false,
+    message: '127.0.0.1 is a loopback address: give the address the other hosts reach this one on',
+  });
   assert.match(JSON.stringify(await V.checkAddress('224.0.0.18', others)), /not a host's unicast address/);
   assert.match(JSON.stringify(await V.checkAddress('0.1.2.3', others)), /not a host's unicast address/);
 });
@@ -95,24 +120,44 @@ test('address: a host name is resolved (never digits and dots); the name is what
     if (n === 'lb-again.example.test') return '10.0.0.11';
     throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
   };
-  assert.deepEqual(await V.checkAddress('web01.example.test', others, { resolve }), { ok: true, address: '10.0.0.21', sshHost: 'web01.example.test' });
+  assert.deepEqual(await V.checkAddress('web01.example.test', others, { resolve }), {
+    ok: true,
+    address: '10.0.0.21',
+    sshHost: 'web01.example.test',
+  });
   assert.deepEqual(await V.checkAddress('nowhere.example.test', others, { resolve }), {
     ok: false,
     message: 'cannot resolve nowhere.example.test (ENOTFOUND): give its IPv4 address, or a name this machine resolves',
   });
-  assert.match(JSON.stringify(await V.checkAddress('lb-again.example.test', others, { resolve })), /already the address of load balancer 1/);
-  assert.match(JSON.stringify(await V.checkAddress('bad name!', others, { resolve })), /expected an IPv4 address like 10\.0\.0\.1 \(no \/prefix\), or a host name that resolves to one/);
+  assert.match(
+    JSON.stringify(await V.checkAddress('lb-again.example.test', others, { resolve })),
+    /already the address of load balancer 1/,
+  );
+  assert.match(
+    JSON.stringify(await V.checkAddress('bad name!', others, { resolve })),
+    /expected an IPv4 address like 10\.0\.0\.1 \(no \/prefix\), or a host name that resolves to one/,
+  );
   await V.checkAddress('10.0.0.300', others, { resolve });
   await V.checkAddress('10.0.0', others, { resolve });
-  assert.deepEqual(asked, ['web01.example.test', 'nowhere.example.test', 'lb-again.example.test'], 'digits and dots never reach the resolver');
+  assert.deepEqual(
+    asked,
+    ['web01.example.test', 'nowhere.example.test', 'lb-again.example.test'],
+    'digits and dots never reach the resolver',
+  );
 });
 
-test('VIP: the loader\'s format message, then in the LBs\' subnet, no host\'s, not network or broadcast', () => {
+test("VIP: the loader's format message, then in the LBs' subnet, no host's, not network or broadcast", () => {
   const lbs = others;
   const hosts = [...others, { label: 'web node 1', name: 'web01', address: '10.0.0.21' }];
   assert.equal(V.validVip('10.0.0.100/24', lbs, hosts), true);
-  assert.equal(V.validVip('10.0.0.100', lbs, hosts), loaderSays((m) => (m.vip.address = '10.0.0.100'), 'vip.address'));
-  assert.equal(V.validVip('10.0.1.100/24', lbs, hosts), '10.0.1.100/24 is outside the subnet of load balancer lb01 (10.0.0.11): the VIP must be in the load balancers\' subnet');
+  assert.equal(
+    V.validVip('10.0.0.100', lbs, hosts),
+    loaderSays((m) => (m.vip.address = '10.0.0.100'), 'vip.address'),
+  );
+  assert.equal(
+    V.validVip('10.0.1.100/24', lbs, hosts),
+    "10.0.1.100/24 is outside the subnet of load balancer lb01 (10.0.0.11): the VIP must be in the load balancers' subnet",
+  );
   assert.equal(V.validVip('10.0.0.21/24', lbs, hosts), '10.0.0.21 is also the address of web01: the VIP must be an unused address');
   assert.equal(V.validVip('10.0.0.0/24', lbs, hosts), '10.0.0.0 is the network address of its /24 subnet, not usable as the VIP');
   assert.equal(V.validVip('10.0.0.255/24', lbs, hosts), '10.0.0.255 is the broadcast address of its /24 subnet, not usable as the VIP');
@@ -124,11 +169,17 @@ test('VIP: the loader\'s format message, then in the LBs\' subnet, no host\'s, n
   for (const v of ['10.0.1.100/24', '10.0.0.21/24', '10.0.0.0/24', '10.0.0.255/24']) loaderSays((x) => (x.vip.address = v), 'vip.address');
 });
 
-test('admin networks: each a CIDR or an address (the loader\'s message), at least one', () => {
+test("admin networks: each a CIDR or an address (the loader's message), at least one", () => {
   assert.deepEqual(V.splitList('10.0.0.5/32, 192.168.1.0/24 10.1.1.1'), ['10.0.0.5/32', '192.168.1.0/24', '10.1.1.1']);
   assert.equal(V.validAdminCidrs(['10.0.0.5/32', '10.1.1.1']), true);
-  assert.equal(V.validAdminCidrs(['10.0.0.5/33']), `10.0.0.5/33: ${loaderSays((m) => (m.roles.firewall.admin_cidrs = ['10.0.0.5/33']), 'roles.firewall.admin_cidrs[0]')}`);
-  assert.equal(V.validAdminCidrs([]), loaderSays((m) => (m.roles.firewall.admin_cidrs = []), 'roles.firewall.admin_cidrs'));
+  assert.equal(
+    V.validAdminCidrs(['10.0.0.5/33']),
+    `10.0.0.5/33: ${loaderSays((m) => (m.roles.firewall.admin_cidrs = ['10.0.0.5/33']), 'roles.firewall.admin_cidrs[0]')}`,
+  );
+  assert.equal(
+    V.validAdminCidrs([]),
+    loaderSays((m) => (m.roles.firewall.admin_cidrs = []), 'roles.firewall.admin_cidrs'),
+  );
   assert.equal(V.cidrsContain(['10.0.0.0/24'], '10.0.0.5'), true);
   assert.equal(V.cidrsContain(['10.0.0.5'], '10.0.0.5'), true);
   assert.equal(V.cidrsContain(['10.0.1.0/24', '10.0.0.6/32'], '10.0.0.5'), false);

@@ -143,9 +143,17 @@ test('every question in order, a wrong address refused and asked again, an answe
     [
       ['Address of lb01', '10.20.0.300', 'expected an IPv4 address like 10.0.0.1 (no /prefix)'],
       ['Name of load balancer 2', 'lb01', '"lb01" is already the name of load balancer 1: host names are unique in the cluster'],
-      ['Address of web01', '10.20.0.12', '10.20.0.12 is already the address of load balancer 2 (lb02): addresses are unique in the cluster'],
+      [
+        'Address of web01',
+        '10.20.0.12',
+        '10.20.0.12 is already the address of load balancer 2 (lb02): addresses are unique in the cluster',
+      ],
       ['SSH user', 'root', 'root logs in without sudo: choose "as root" instead'],
-      ['Virtual IP (address/prefix)', '10.21.0.100/24', "10.21.0.100/24 is outside the subnet of load balancer lb01 (10.20.0.11): the VIP must be in the load balancers' subnet"],
+      [
+        'Virtual IP (address/prefix)',
+        '10.21.0.100/24',
+        "10.21.0.100/24 is outside the subnet of load balancer lb01 (10.20.0.11): the VIP must be in the load balancers' subnet",
+      ],
     ],
   );
   assert.ok(written);
@@ -155,18 +163,36 @@ test('every question in order, a wrong address refused and asked again, an answe
   const text = readFileSync(file, 'utf8');
   assert.match(text, /^# Written by `hasetup init` on \d{4}-\d\d-\d\d/);
   assert.deepEqual(
-    text.split('\n').filter((l) => /^[a-z]/.test(l)).map((l) => l.split(':')[0]),
+    text
+      .split('\n')
+      .filter((l) => /^[a-z]/.test(l))
+      .map((l) => l.split(':')[0]),
     ['cluster', 'vip', 'vrrp', 'runtime', 'ssh', 'hosts', 'roles'],
     'top-level keys in the order of inventory/README.md',
   );
   const inv = await loadInventory(file);
   assert.equal(inv.cluster, 'shop-eu');
-  assert.deepEqual(inv.hosts.map((h) => [h.name, h.address, h.group]), [
-    ['lb01', '10.20.0.11', 'lb'], ['lb02', '10.20.0.12', 'lb'],
-    ['web01', '10.20.0.21', 'web'], ['web02', '10.20.0.22', 'web'], ['web03', '10.20.0.23', 'web'],
-    ['db01', '10.20.0.31', 'db'], ['db02', '10.20.0.32', 'db'],
-  ]);
-  assert.deepEqual(inv.hosts[0].ssh, { user: 'deploy', port: 2222, become: true, connectTimeout: 10, knownHosts: join(d, '.hasetup/known_hosts'), host: '10.20.0.11', privateKey: KEY });
+  assert.deepEqual(
+    inv.hosts.map((h) => [h.name, h.address, h.group]),
+    [
+      ['lb01', '10.20.0.11', 'lb'],
+      ['lb02', '10.20.0.12', 'lb'],
+      ['web01', '10.20.0.21', 'web'],
+      ['web02', '10.20.0.22', 'web'],
+      ['web03', '10.20.0.23', 'web'],
+      ['db01', '10.20.0.31', 'db'],
+      ['db02', '10.20.0.32', 'db'],
+    ],
+  );
+  assert.deepEqual(inv.hosts[0].ssh, {
+    user: 'deploy',
+    port: 2222,
+    become: true,
+    connectTimeout: 10,
+    knownHosts: join(d, '.hasetup/known_hosts'),
+    host: '10.20.0.11',
+    privateKey: KEY,
+  });
   assert.deepEqual(inv.vip, { address: '10.20.0.100', prefix: 24, interface: 'ens3' });
   assert.equal(inv.vrrp.unicast, true);
   assert.equal(inv.runtime, 'haproxy');
@@ -182,22 +208,47 @@ test('Ctrl-C at a prompt: exit 130 and nothing written', async () => {
   const d = dir('interrupted');
   const interrupting: Prompter = {
     input: async (q) => {
-      if (q.message === 'Address of lb01') throw Object.assign(new Error('User force closed the prompt with SIGINT'), { name: 'ExitPromptError' });
+      if (q.message === 'Address of lb01')
+        throw Object.assign(new Error('User force closed the prompt with SIGINT'), { name: 'ExitPromptError' });
       return q.default ?? '';
     },
     select: async (q) => q.default ?? q.choices[0].value,
     confirm: async (q) => q.default,
     note: () => {},
   };
-  await assert.rejects(wizard(d, interrupting).w.run(), (e: Error) => e instanceof UserError && e.exitCode === 130 && /nothing was written/.test(e.message));
+  await assert.rejects(
+    wizard(d, interrupting).w.run(),
+    (e: Error) => e instanceof UserError && e.exitCode === 130 && /nothing was written/.test(e.message),
+  );
   assert.deepEqual(readdirSync(d), []);
 });
 
 test('quitting at the end writes nothing', async () => {
   const d = dir('quit');
-  const given = (await checkFlags({ lb: '10.30.0.11,10.30.0.12', web: '10.30.0.21', db: '10.30.0.31', cluster: 'q', sshUser: 'root', sshPort: '22', sshKey: 'agent', vrrp: 'multicast', runtime: 'bundled', interface: 'eth0', vip: '10.30.0.100/24', adminCidr: ['10.30.0.5'] }, { baseDir: work })).given;
+  const given = (
+    await checkFlags(
+      {
+        lb: '10.30.0.11,10.30.0.12',
+        web: '10.30.0.21',
+        db: '10.30.0.31',
+        cluster: 'q',
+        sshUser: 'root',
+        sshPort: '22',
+        sshKey: 'agent',
+        vrrp: 'multicast',
+        runtime: 'bundled',
+        interface: 'eth0',
+        vip: '10.30.0.100/24',
+        adminCidr: ['10.30.0.5'],
+      },
+      { baseDir: work },
+    )
+  ).given;
   const s = new Script([[/^What now\?$/, 'quit']]);
-  await assert.rejects(wizard(d, s, { given }).w.run(), (e: Error) => e instanceof UserError && e.exitCode === 1 && e.message === 'nothing was written');
+  await assert.rejects(
+    wizard(d, s, { given }).w.run(),
+    (e: Error) => e instanceof UserError && e.exitCode === 1 && e.message === 'nothing was written',
+  );
   assert.deepEqual(readdirSync(d), []);
 });
 
@@ -221,7 +272,9 @@ test('without a terminal: nothing asked, the defaults taken, or exit 2 with the 
   assert.deepEqual(readdirSync(none), []);
 
   const d = dir('notty');
-  const given: Given = (await checkFlags({ lb: '10.40.0.11,10.40.0.12', web: '10.40.0.21,10.40.0.22', db: '10.40.0.31' }, { baseDir: work })).given;
+  const given: Given = (
+    await checkFlags({ lb: '10.40.0.11,10.40.0.12', web: '10.40.0.21,10.40.0.22', db: '10.40.0.31' }, { baseDir: work })
+  ).given;
   const { w, out } = wizard(d, mute, { tty: false, given });
   await w.run();
   const inv = await loadInventory(join(d, 'inventory.yaml'));
@@ -233,7 +286,10 @@ test('without a terminal: nothing asked, the defaults taken, or exit 2 with the 
 
   // an existing inventory is not replaced without --force (and without a terminal, nothing asks)
   const before = readFileSync(join(d, 'inventory.yaml'), 'utf8');
-  await assert.rejects(wizard(d, mute, { tty: false, given }).w.run(), (e: Error) => e instanceof UserError && e.exitCode === 2 && /exists: nothing was written \(--force replaces it\)/.test(e.message));
+  await assert.rejects(
+    wizard(d, mute, { tty: false, given }).w.run(),
+    (e: Error) => e instanceof UserError && e.exitCode === 2 && /exists: nothing was written \(--force replaces it\)/.test(e.message),
+  );
   assert.equal(readFileSync(join(d, 'inventory.yaml'), 'utf8'), before);
 });
 
@@ -245,14 +301,17 @@ test('an existing inventory: asked before anything else; kept when refused; repl
   const secrets = readFileSync(join(d, 'inventory.secrets.yaml'), 'utf8');
 
   const no = new Script([[/inventory\.yaml exists\. Replace it\?$/, 'n']]);
-  await assert.rejects(wizard(d, no, { given }).w.run(), (e: Error) => e instanceof UserError && /was kept: nothing was written/.test(e.message));
+  await assert.rejects(
+    wizard(d, no, { given }).w.run(),
+    (e: Error) => e instanceof UserError && /was kept: nothing was written/.test(e.message),
+  );
   assert.equal(readFileSync(join(d, 'inventory.yaml'), 'utf8'), inv);
 
   const yes = new Script([[/exists\. Replace it\?$/, 'y']]);
   const { w, out } = wizard(d, yes, { yes: true, given: { ...given, cluster: 'other' } });
   await w.run();
   assert.match(readFileSync(join(d, 'inventory.yaml'), 'utf8'), /^cluster: other$/m);
-  assert.equal(readFileSync(join(d, 'inventory.secrets.yaml'), 'utf8'), secrets, 'the cluster\'s passwords stay');
+  assert.equal(readFileSync(join(d, 'inventory.secrets.yaml'), 'utf8'), secrets, "the cluster's passwords stay");
   assert.match(out(), /Kept .*inventory\.secrets\.yaml \(mode 0600: its passwords are the cluster's\)/);
 });
 
@@ -268,6 +327,9 @@ test('--yes on a terminal: only what has no default is asked (the addresses)', a
   await wizard(d, s, { yes: true }).w.run();
   assert.equal(s.left, 0);
   const inv = await loadInventory(join(d, 'inventory.yaml'));
-  assert.deepEqual(inv.hosts.map((h) => h.address), ['10.60.0.11', '10.60.0.12', '10.60.0.21', '10.60.0.22', '10.60.0.31']);
+  assert.deepEqual(
+    inv.hosts.map((h) => h.address),
+    ['10.60.0.11', '10.60.0.12', '10.60.0.21', '10.60.0.22', '10.60.0.31'],
+  );
   assert.ok(s.notes.some((n) => /^LB interface: eth0 \(default; not read from the LBs: the hosts were not contacted\)$/.test(n)));
 });

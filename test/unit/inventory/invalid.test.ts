@@ -12,10 +12,7 @@ const rel = (name: string) => relative(process.cwd(), join(fixtures, name));
 
 // name -> expected lines, "@" standing for the fixture's path as given to loadInventory.
 const cases: Record<string, string[]> = {
-  'unknown-key.yaml': [
-    '@:2:1: vip.interface: missing (required)',
-    '@:4:3: vip.interfce: unknown key (did you mean "interface"?)',
-  ],
+  'unknown-key.yaml': ['@:2:1: vip.interface: missing (required)', '@:4:3: vip.interfce: unknown key (did you mean "interface"?)'],
   'unknown-top-key.yaml': ['@:5:1: vrp: unknown key (did you mean "vrrp"?)'],
   'wrong-type.yaml': ['@:11:53: hosts.lb[1].priority: expected an integer from 1 to 254, got "high"'],
   'duplicate-name.yaml': ['@:14:15: hosts.web[1].name: duplicate host name "web01": already used by hosts.web[0] (line 13)'],
@@ -25,17 +22,25 @@ const cases: Record<string, string[]> = {
     "@:3:12: vip.address: 10.214.0.100/24 is outside the subnet of load balancer lb02 (10.213.0.12, line 11): the VIP must be in the load balancers' subnet",
   ],
   'vip-host-address.yaml': ['@:3:12: vip.address: 10.213.0.22 is also the address of web02 (line 14): the VIP must be an unused address'],
-  'equal-priorities.yaml': ['@:11:53: hosts.lb[1].priority: same VRRP priority as lb01 (150): the two load balancers need different priorities'],
+  'equal-priorities.yaml': [
+    '@:11:53: hosts.lb[1].priority: same VRRP priority as lb01 (150): the two load balancers need different priorities',
+  ],
   'duplicate-server-id.yaml': ['@:17:54: hosts.db[1].server_id: duplicate MySQL server id 1: already used by db01 (line 16)'],
-  'duplicate-server-id-default.yaml': ['@:17:7: hosts.db[1]: its default MySQL server id 2 is already used by db01 (line 16): give it a unique server_id'],
+  'duplicate-server-id-default.yaml': [
+    '@:17:7: hosts.db[1]: its default MySQL server id 2 is already used by db01 (line 16): give it a unique server_id',
+  ],
   'empty-web.yaml': ['@:12:8: hosts.web: expected at least 1 web host, got 0'],
   'three-lbs.yaml': ['@:12:7: hosts.lb[2]: expected exactly 2 load balancers, got 3'],
   'bad-cidr.yaml': [
     '@:19:35: roles.firewall.admin_cidrs[1]: expected an IPv4 CIDR like 10.0.0.0/24 (or a single address), got "10.213.0.0/33"',
     '@:19:50: roles.firewall.admin_cidrs[2]: expected an IPv4 CIDR like 10.0.0.0/24 (or a single address), got "300.1.1.0/24"',
   ],
-  'fractional-advert-v2.yaml': ['@:7:15: vrrp.advert_int: expected whole seconds with VRRP version 2 (a fractional interval needs version: 3), got 0.5'],
-  'advert-v3-precision.yaml': ['@:7:15: vrrp.advert_int: expected a multiple of 0.01 seconds from 0.01 to 40.95 with VRRP version 3, got 0.125'],
+  'fractional-advert-v2.yaml': [
+    '@:7:15: vrrp.advert_int: expected whole seconds with VRRP version 2 (a fractional interval needs version: 3), got 0.5',
+  ],
+  'advert-v3-precision.yaml': [
+    '@:7:15: vrrp.advert_int: expected a multiple of 0.01 seconds from 0.01 to 40.95 with VRRP version 3, got 0.125',
+  ],
   'bad-host-ssh.yaml': [
     '@:11:71: hosts.lb[1].ssh.port: expected an integer from 1 to 65535, got 0',
     '@:11:74: hosts.lb[1].ssh.hostname: unknown key (did you mean "host"?)',
@@ -104,7 +109,14 @@ test('a file of megabytes is refused at once, without being read whole', async (
     const file = join(dir, 'inventory.yaml');
     writeFileSync(file, `cluster: x\n${'# padding\n'.repeat(300_000)}`);
     const t0 = Date.now();
-    await assert.rejects(loadInventory(file), (e: Error) => e instanceof InventoryError && /^.*inventory\.yaml:1:1: the file is 2\.9 MB; a cluster's file is a few kilobytes, and files over 1 MB are refused$/.test(e.message));
+    await assert.rejects(
+      loadInventory(file),
+      (e: Error) =>
+        e instanceof InventoryError &&
+        /^.*inventory\.yaml:1:1: the file is 2\.9 MB; a cluster's file is a few kilobytes, and files over 1 MB are refused$/.test(
+          e.message,
+        ),
+    );
     assert.ok(Date.now() - t0 < 5000, 'refused before parsing');
   } finally {
     rmSync(dir, { recursive: true, force: true });

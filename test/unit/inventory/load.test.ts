@@ -28,7 +28,14 @@ test('the minimal fixture loads with every default filled in', async () => {
   const file = join(dir, 'inventory.yaml');
   copyFileSync(join(here, 'fixtures', 'valid-minimal.yaml'), file);
   const inv = await loadInventory(file);
-  const ssh = (host: string) => ({ user: 'root', port: 22, become: false, connectTimeout: 10, knownHosts: join(dir, '.hasetup', 'known_hosts'), host });
+  const ssh = (host: string) => ({
+    user: 'root',
+    port: 22,
+    become: false,
+    connectTimeout: 10,
+    knownHosts: join(dir, '.hasetup', 'known_hosts'),
+    host,
+  });
   const { secrets, ...rest } = inv;
   assert.deepEqual(rest, {
     file,
@@ -56,7 +63,10 @@ test('the minimal fixture loads with every default filled in', async () => {
       mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
       firewall: { adminCidrs: ['10.213.0.10/32'] },
     },
-    failoverTest: { rate: 200, thresholds: { webFailedRequests: 0, webDetectionMs: 2000, lbHardTakeoverMs: 1000, lbGracefulTakeoverMs: 300, spikeErrors: 0 } },
+    failoverTest: {
+      rate: 200,
+      thresholds: { webFailedRequests: 0, webDetectionMs: 2000, lbHardTakeoverMs: 1000, lbGracefulTakeoverMs: 300, spikeErrors: 0 },
+    },
   });
   assert.equal(secrets.file, join(dir, 'inventory.secrets.yaml'));
 });
@@ -89,16 +99,39 @@ roles:
   assert.deepEqual(inv.vrrp, { routerId: 7, advertInt: 0.25, version: 3, unicast: true });
   assert.equal(inv.runtime, 'haproxy');
   const [a, b] = groupHosts(inv, 'lb');
-  assert.deepEqual(a.ssh, { user: 'deploy', port: 22, become: true, connectTimeout: 3, knownHosts: join(dir, 'kh'), host: '10.1.0.1', privateKey: join(dir, 'keys/id') });
-  assert.deepEqual(b.ssh, { user: 'root', port: 2222, become: false, connectTimeout: 3, knownHosts: join(dir, 'kh'), host: '127.0.0.1', privateKey: join(homedir(), 'k2') });
+  assert.deepEqual(a.ssh, {
+    user: 'deploy',
+    port: 22,
+    become: true,
+    connectTimeout: 3,
+    knownHosts: join(dir, 'kh'),
+    host: '10.1.0.1',
+    privateKey: join(dir, 'keys/id'),
+  });
+  assert.deepEqual(b.ssh, {
+    user: 'root',
+    port: 2222,
+    become: false,
+    connectTimeout: 3,
+    knownHosts: join(dir, 'kh'),
+    host: '127.0.0.1',
+    privateKey: join(homedir(), 'k2'),
+  });
   assert.equal(a.priority, 150);
   assert.equal(b.priority, 200);
   assert.equal(groupHosts(inv, 'web')[0].ssh.become, false);
   assert.deepEqual(
     groupHosts(inv, 'db').map((h) => [h.name, h.serverId, h.primary]),
-    [['d1', 1, true], ['d2', 2, false], ['d3', 10, false]],
+    [
+      ['d1', 1, true],
+      ['d2', 2, false],
+      ['d3', 10, false],
+    ],
   );
-  assert.deepEqual(inv.hosts.map((h) => h.name), ['lb-a', 'lb-b', 'w1', 'd1', 'd2', 'd3']);
+  assert.deepEqual(
+    inv.hosts.map((h) => h.name),
+    ['lb-a', 'lb-b', 'w1', 'd1', 'd2', 'd3'],
+  );
   assert.deepEqual(inv.roles.proxy.stats, { uri: '/haproxy?stats', port: 8404, user: 'admin' });
   assert.equal(inv.roles.proxy.port, 8080);
   assert.equal(inv.roles.proxy.healthCheck.path, '/ok');
@@ -122,7 +155,10 @@ test('the lab example is the lab plan', async () => {
   const dir = mkdtempSync(join(work, 'lab-'));
   copyFileSync(join(examples, 'lab.yaml'), join(dir, 'lab.yaml'));
   const inv = await loadInventory(join(dir, 'lab.yaml'));
-  assert.deepEqual(inv.hosts.map((h) => `${h.name}=${h.address}`), ['lb01=10.213.0.11', 'lb02=10.213.0.12', 'web01=10.213.0.21', 'web02=10.213.0.22', 'db01=10.213.0.31']);
+  assert.deepEqual(
+    inv.hosts.map((h) => `${h.name}=${h.address}`),
+    ['lb01=10.213.0.11', 'lb02=10.213.0.12', 'web01=10.213.0.21', 'web02=10.213.0.22', 'db01=10.213.0.31'],
+  );
   assert.deepEqual(inv.vip, { address: '10.213.0.100', prefix: 24, interface: 'eth0' });
   assert.deepEqual(inv.roles.firewall.adminCidrs, ['10.213.0.10/32']);
 });
@@ -132,7 +168,13 @@ test('the replica example has 3 web nodes, a primary and a replica', async () =>
   copyFileSync(join(examples, 'lab-replica.yaml'), join(dir, 'lab-replica.yaml'));
   const inv = await loadInventory(join(dir, 'lab-replica.yaml'));
   assert.equal(groupHosts(inv, 'web').length, 3);
-  assert.deepEqual(groupHosts(inv, 'db').map((h) => [h.name, h.serverId, h.primary]), [['db01', 1, true], ['db02', 2, false]]);
+  assert.deepEqual(
+    groupHosts(inv, 'db').map((h) => [h.name, h.serverId, h.primary]),
+    [
+      ['db01', 1, true],
+      ['db02', 2, false],
+    ],
+  );
   assert.equal(inv.secrets.file, join(dir, 'lab-replica.secrets.yaml'));
 });
 
@@ -159,12 +201,15 @@ test('a rendered inventory has comments and round-trips through loadInventory', 
   const file = write(text);
   const inv = await loadInventory(file);
   assert.equal(inv.cluster, 'lab');
-  assert.deepEqual(inv.hosts.map((h) => [h.name, h.address, h.ssh.host, h.ssh.port, h.priority]), [
-    ['lb01', '10.213.0.11', '127.0.0.1', 2201, 150],
-    ['lb02', '10.213.0.12', '10.213.0.12', 22, 90],
-    ['web01', '10.213.0.21', '10.213.0.21', 22, undefined],
-    ['db01', '10.213.0.31', '10.213.0.31', 22, undefined],
-  ]);
+  assert.deepEqual(
+    inv.hosts.map((h) => [h.name, h.address, h.ssh.host, h.ssh.port, h.priority]),
+    [
+      ['lb01', '10.213.0.11', '127.0.0.1', 2201, 150],
+      ['lb02', '10.213.0.12', '10.213.0.12', 22, 90],
+      ['web01', '10.213.0.21', '10.213.0.21', 22, undefined],
+      ['db01', '10.213.0.31', '10.213.0.31', 22, undefined],
+    ],
+  );
   assert.equal(inv.hosts[0].ssh.privateKey, join(dirname(file), 'id_ed25519'));
   assert.equal(inv.roles.proxy.stats.uri, '/haproxy?stats');
 });
@@ -173,11 +218,10 @@ test('checkInventoryText validates text without touching the disk', () => {
   const bad = checkInventoryText('cluster: x\n', 'new.yaml');
   assert.equal(bad.ok, false);
   if (!bad.ok)
-    assert.deepEqual(bad.errors.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`), [
-      '1:1 vip: missing (required)',
-      '1:1 hosts: missing (required)',
-      '1:1 roles: missing (required)',
-    ]);
+    assert.deepEqual(
+      bad.errors.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`),
+      ['1:1 vip: missing (required)', '1:1 hosts: missing (required)', '1:1 roles: missing (required)'],
+    );
 });
 
 test('VRRP defaults: version 3 with a 0.2 s interval; version 2 alone defaults to 1 s', async () => {

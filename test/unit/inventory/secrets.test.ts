@@ -123,7 +123,8 @@ test('invalid secrets give located errors that never show the values', async () 
       `${shown}:7:1: root_password: unknown key (did you mean "mysql_root_password"?)`,
     ].join('\n'),
   );
-  for (const v of ['Secret0123456789', 'short', '12345678901234', 'toolong123', 'has spaces', 'Leaked0123456789']) assert.ok(!err.message.includes(v), v);
+  for (const v of ['Secret0123456789', 'short', '12345678901234', 'toolong123', 'has spaces', 'Leaked0123456789'])
+    assert.ok(!err.message.includes(v), v);
 });
 
 test('missing keys are generated and added, keeping the values and comments already there', async () => {
@@ -146,7 +147,12 @@ test('missing keys are generated and added, keeping the values and comments alre
   assert.ok(err instanceof InventoryError);
   assert.deepEqual(
     err.errors.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`),
-    ['1:1 mysql_app_password: missing (required)', '1:1 mysql_replication_password: missing (required)', '1:1 vrrp_auth_pass: missing (required)', '1:1 stats_password: missing (required)'],
+    [
+      '1:1 mysql_app_password: missing (required)',
+      '1:1 mysql_replication_password: missing (required)',
+      '1:1 vrrp_auth_pass: missing (required)',
+      '1:1 stats_password: missing (required)',
+    ],
   );
 });
 

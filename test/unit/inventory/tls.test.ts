@@ -32,7 +32,26 @@ function userCert(dir: string, name: string, opts: { days?: number; rsa?: boolea
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
   const alg = opts.rsa ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-  execFileSync('openssl', ['req', '-x509', ...alg, '-nodes', '-keyout', key, '-out', cert, '-days', String(opts.days ?? 30), '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      ...alg,
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      String(opts.days ?? 30),
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      `subjectAltName=DNS:${name}`,
+    ],
+    { stdio: 'pipe' },
+  );
   chmodSync(key, 0o600);
   return { cert, key };
 }
@@ -47,7 +66,10 @@ async function loadError(file: string): Promise<string> {
   assert.fail('expected the inventory to be refused');
 }
 
-const lineOf = (file: string, text: string) => readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(text)) + 1;
+const lineOf = (file: string, text: string) =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .findIndex((l) => l.includes(text)) + 1;
 
 test('tls: {} generates a self-signed ECDSA certificate for the cluster name and the VIP once, mode 0600, and keeps it', async () => {
   const file = inventory('{ tls: {} }');
@@ -74,7 +96,10 @@ test('tls: {} generates a self-signed ECDSA certificate for the cluster name and
 test('tls: a generated certificate is made anew when the names it must carry change', async () => {
   const file = inventory('{ tls: {} }');
   const first = (await loadInventory(file)).roles.proxy.tls!;
-  writeFileSync(file, readFileSync(file, 'utf8').replace('{ tls: {} }', '{ tls: { names: [www.example.org, example.org], redirect: true } }'));
+  writeFileSync(
+    file,
+    readFileSync(file, 'utf8').replace('{ tls: {} }', '{ tls: { names: [www.example.org, example.org], redirect: true } }'),
+  );
   const second = (await loadInventory(file)).roles.proxy.tls!;
   assert.notEqual(second.fingerprint, first.fingerprint);
   assert.equal(new X509Certificate(second.certificate).subjectAltName, 'DNS:www.example.org, DNS:example.org, IP Address:10.213.0.100');
@@ -91,10 +116,19 @@ test('tls: a client trusting the old and the new generated certificate (same nam
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
     const status = await new Promise<number | string>((done) =>
-      get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername: 'b.example.org', ca: first.certificate + second.certificate, agent: false }, (r) => {
-        r.resume();
-        done(r.statusCode ?? 0);
-      }).on('error', (e) => done(e.message)),
+      get(
+        {
+          host: '127.0.0.1',
+          port: (server.address() as AddressInfo).port,
+          servername: 'b.example.org',
+          ca: first.certificate + second.certificate,
+          agent: false,
+        },
+        (r) => {
+          r.resume();
+          done(r.statusCode ?? 0);
+        },
+      ).on('error', (e) => done(e.message)),
     );
     assert.equal(status, 200, 'trusted with the old certificate first in the list');
   } finally {
@@ -139,22 +173,55 @@ test('tls: a key that belongs to another certificate is refused at the key line'
   userCert(dirname(file), 'a');
   userCert(dirname(file), 'b');
   const msg = await loadError(file);
-  assert.match(msg, new RegExp(`inventory\\.yaml:${lineOf(file, 'b.key')}:\\d+: roles\\.proxy\\.tls\\.key: the key in .*b\\.key does not belong to the certificate in .*a\\.crt`));
+  assert.match(
+    msg,
+    new RegExp(
+      `inventory\\.yaml:${lineOf(file, 'b.key')}:\\d+: roles\\.proxy\\.tls\\.key: the key in .*b\\.key does not belong to the certificate in .*a\\.crt`,
+    ),
+  );
   assert.doesNotMatch(msg, /BEGIN|PRIVATE KEY-----/);
 });
 
 test('tls: bad files are refused, each naming the field and the file', async () => {
   const cases: [string, (dir: string) => void, RegExp][] = [
-    ['{ tls: { certificate: none.crt, key: none.key } }', () => {}, /roles\.proxy\.tls\.certificate: cannot read .*none\.crt: no such file/],
-    ['{ tls: { certificate: x.crt, key: x.key } }', (d) => { userCert(d, 'x'); chmodSync(join(d, 'x.key'), 0o644); }, /roles\.proxy\.tls\.key: .*x\.key holds a private key and its mode 0644 lets group or others read it: run chmod 600/],
-    ['{ tls: { certificate: junk.crt, key: junk.key } }', (d) => { writeFileSync(join(d, 'junk.crt'), 'not a certificate\n'); writeFileSync(join(d, 'junk.key'), 'x', { mode: 0o600 }); }, /roles\.proxy\.tls\.certificate: .*junk\.crt holds no certificate/],
-    ['{ tls: { certificate: nokey.crt } }', (d) => userCert(d, 'nokey'), /roles\.proxy\.tls\.certificate: .*nokey\.crt holds no private key: give its file as key:/],
-    ['{ tls: { certificate: e.crt, key: e.key } }', (d) => {
-      userCert(d, 'e');
-      execFileSync('openssl', ['pkey', '-in', join(d, 'e.key'), '-out', join(d, 'e.enc'), '-aes256', '-passout', 'pass:secret1234'], { stdio: 'pipe' });
-      renameSync(join(d, 'e.enc'), join(d, 'e.key'));
-      chmodSync(join(d, 'e.key'), 0o600);
-    }, /roles\.proxy\.tls\.key: .*e\.key holds an encrypted private key: the proxy needs it unencrypted/],
+    [
+      '{ tls: { certificate: none.crt, key: none.key } }',
+      () => {},
+      /roles\.proxy\.tls\.certificate: cannot read .*none\.crt: no such file/,
+    ],
+    [
+      '{ tls: { certificate: x.crt, key: x.key } }',
+      (d) => {
+        userCert(d, 'x');
+        chmodSync(join(d, 'x.key'), 0o644);
+      },
+      /roles\.proxy\.tls\.key: .*x\.key holds a private key and its mode 0644 lets group or others read it: run chmod 600/,
+    ],
+    [
+      '{ tls: { certificate: junk.crt, key: junk.key } }',
+      (d) => {
+        writeFileSync(join(d, 'junk.crt'), 'not a certificate\n');
+        writeFileSync(join(d, 'junk.key'), 'x', { mode: 0o600 });
+      },
+      /roles\.proxy\.tls\.certificate: .*junk\.crt holds no certificate/,
+    ],
+    [
+      '{ tls: { certificate: nokey.crt } }',
+      (d) => userCert(d, 'nokey'),
+      /roles\.proxy\.tls\.certificate: .*nokey\.crt holds no private key: give its file as key:/,
+    ],
+    [
+      '{ tls: { certificate: e.crt, key: e.key } }',
+      (d) => {
+        userCert(d, 'e');
+        execFileSync('openssl', ['pkey', '-in', join(d, 'e.key'), '-out', join(d, 'e.enc'), '-aes256', '-passout', 'pass:secret1234'], {
+          stdio: 'pipe',
+        });
+        renameSync(join(d, 'e.enc'), join(d, 'e.key'));
+        chmodSync(join(d, 'e.key'), 0o600);
+      },
+      /roles\.proxy\.tls\.key: .*e\.key holds an encrypted private key: the proxy needs it unencrypted/,
+    ],
     ['{ tls: { certificate: r.crt, key: r.key } }', (d) => userCert(d, 'r', { rsa: true }), /^$/],
   ];
   for (const [proxy, setup, want] of cases) {
@@ -173,9 +240,23 @@ test('tls: an expired certificate is refused with its date', async () => {
   userCert(dirname(file), 'old', { days: 1 });
   const src = new YamlSource(file, readFileSync(file, 'utf8'));
   const later = new Date(Date.now() + 3 * 86_400_000);
-  const ctx = { src, inventoryFile: file, displayGenerated: generatedTlsPathFor(file), cluster: 'webfarm', vip: '10.213.0.100', create: false, expand: (p: string) => join(dirname(file), p), now: later };
+  const ctx = {
+    src,
+    inventoryFile: file,
+    displayGenerated: generatedTlsPathFor(file),
+    cluster: 'webfarm',
+    vip: '10.213.0.100',
+    create: false,
+    expand: (p: string) => join(dirname(file), p),
+    now: later,
+  };
   await assert.rejects(loadTls({ port: 443, redirect: false, certificate: 'old.crt', key: 'old.key' }, ctx), (e: Error) => {
-    assert.match(e.message, new RegExp(`inventory\\.yaml:${lineOf(file, 'old.crt')}:\\d+: roles\\.proxy\\.tls\\.certificate: the certificate in .*old\\.crt expired on \\d{4}-\\d\\d-\\d\\d`));
+    assert.match(
+      e.message,
+      new RegExp(
+        `inventory\\.yaml:${lineOf(file, 'old.crt')}:\\d+: roles\\.proxy\\.tls\\.certificate: the certificate in .*old\\.crt expired on \\d{4}-\\d\\d-\\d\\d`,
+      ),
+    );
     return true;
   });
 });
@@ -187,7 +268,10 @@ test('tls: conflicting settings are refused before any file is read', async () =
     ['{ stats: { port: 8443 }, tls: { port: 8443 } }', /roles\.proxy\.tls\.port: the HTTPS port 8443 is also the stats port/],
     ['{ tls: { key: a.key } }', /roles\.proxy\.tls\.key: a key without its certificate/],
     ['{ tls: { certificate: a.crt, names: [a.example.org] } }', /roles\.proxy\.tls\.names: names are for the generated certificate only/],
-    ['{ tls: { port: 8443, redirect: true } }', /roles\.proxy\.tls\.redirect: a redirect to HTTPS keeps the host name, so the client comes to port 443, not 8443/],
+    [
+      '{ tls: { port: 8443, redirect: true } }',
+      /roles\.proxy\.tls\.redirect: a redirect to HTTPS keeps the host name, so the client comes to port 443, not 8443/,
+    ],
     ['{ tls: { names: [-bad-] } }', /roles\.proxy\.tls\.names\[0\]: expected a DNS name/],
     ['{ tls: { redirect: yes } }', /roles\.proxy\.tls\.redirect: expected true or false/],
     ['{ tls: { crt: a.pem } }', /roles\.proxy\.tls\.crt: unknown key/],

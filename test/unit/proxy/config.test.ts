@@ -5,7 +5,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, parseConfig, parseTime, tokenize, formatAlert, effectiveTimeouts, workerCpus } from '../../../runtime/proxy/config.ts';
+import {
+  ConfigError,
+  parseConfig,
+  parseTime,
+  tokenize,
+  formatAlert,
+  effectiveTimeouts,
+  workerCpus,
+} from '../../../runtime/proxy/config.ts';
 
 const seed = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'seed', 'haproxy.cfg');
 const parse = (text: string) => parseConfig([{ file: 'test.cfg', text }]);
@@ -30,7 +38,10 @@ test('the seed config parses verbatim into the expected model', () => {
   const p = cfg.proxies[0];
   assert.equal(p.name, 'webfarm');
   assert.equal(p.kind, 'listen');
-  assert.deepEqual(p.binds.map((b) => [b.host, b.port]), [['', 80]]);
+  assert.deepEqual(
+    p.binds.map((b) => [b.host, b.port]),
+    [['', 80]],
+  );
   assert.equal(p.mode, 'http');
   assert.equal(p.httplog, true);
   assert.equal(p.dontlognull, true);
@@ -87,7 +98,10 @@ backend apis
     server c 10.0.0.3:8000
 `);
   assert.equal(cfg.global.nbthread, 4);
-  assert.deepEqual(cfg.global.statsSockets.map((s) => [s.path, s.mode, s.level]), [['/run/x.sock', 0o600, 'admin']]);
+  assert.deepEqual(
+    cfg.global.statsSockets.map((s) => [s.path, s.mode, s.level]),
+    [['/run/x.sock', 0o600, 'admin']],
+  );
   assert.equal(cfg.global.logs[0].kind, 'stdout');
   assert.equal(cfg.global.logs[0].format, 'raw');
   assert.equal(cfg.global.logs[0].maxLevel, 6);
@@ -105,14 +119,19 @@ backend apis
   assert.deepEqual(webs.httpchk, { method: 'GET', uri: '/health', version: 'HTTP/1.1', host: 'www' });
   assert.deepEqual(webs.checkExpect, { kind: 'status', negate: false, value: '200-299,304' });
   const [a, b] = webs.servers;
-  assert.deepEqual([a.inter, a.fastinter, a.downinter, a.rise, a.fall, a.weight, a.maxconn, a.slowstart, a.observe, a.errorLimit, a.onError], [1000, 200, 5000, 3, 2, 10, 50, 30000, 'layer7', 5, 'mark-down']);
+  assert.deepEqual(
+    [a.inter, a.fastinter, a.downinter, a.rise, a.fall, a.weight, a.maxconn, a.slowstart, a.observe, a.errorLimit, a.onError],
+    [1000, 200, 5000, 3, 2, 10, 50, 30000, 'layer7', 5, 'mark-down'],
+  );
   assert.deepEqual([b.backup, b.disabled], [true, true]);
   const t = effectiveTimeouts(www, webs);
   assert.deepEqual([t.connect, t.client, t.server, t.httpRequest, t.httpKeepAlive, t.queue], [5000, 60000, 50000, 10000, 10000, 5000]);
 });
 
 test('stats page and socket details: description, show-node, server id, stats timeout, expose-fd', () => {
-  const cfg = parse('global\n    stats socket /run/a.sock level admin expose-fd listeners\n    stats timeout 2m\nlisten l\n    mode http\n    bind :1\n    description the web farm\n    stats enable\n    stats show-node lb01\n    server s 1.1.1.1:1 id 7\n');
+  const cfg = parse(
+    'global\n    stats socket /run/a.sock level admin expose-fd listeners\n    stats timeout 2m\nlisten l\n    mode http\n    bind :1\n    description the web farm\n    stats enable\n    stats show-node lb01\n    server s 1.1.1.1:1 id 7\n',
+  );
   assert.equal(cfg.global.statsTimeout, 120000);
   assert.match(cfg.warnings[0].message, /expose-fd listeners' is not needed/);
   const p = cfg.proxies[0];
@@ -127,7 +146,9 @@ test('an unknown keyword is an error with its file, line and keyword', () => {
 });
 
 test('every alert is reported, not only the first', () => {
-  const a = alerts('global\n    bogus\ndefaults\n    mode ftp\nbackend b\n    server s 1.2.3.4 check\n    server t 1.2.3.4:80 chekc\n    option nosuch\n');
+  const a = alerts(
+    'global\n    bogus\ndefaults\n    mode ftp\nbackend b\n    server s 1.2.3.4 check\n    server t 1.2.3.4:80 chekc\n    option nosuch\n',
+  );
   assert.equal(a.length, 5);
   assert.match(a[0], /test\.cfg:2\] : 'bogus'/);
   assert.match(a[1], /test\.cfg:4\] : 'mode' : expects 'http' or 'tcp'/);
@@ -164,7 +185,9 @@ test('unsupported features are refused, never ignored', () => {
 });
 
 test('a new defaults section resets the previous one', () => {
-  const cfg = parse('defaults\n    mode http\n    retries 7\nbackend a\n    server s 1.1.1.1:1\ndefaults\n    timeout connect 1s\nbackend b\n    server s 1.1.1.1:1\n');
+  const cfg = parse(
+    'defaults\n    mode http\n    retries 7\nbackend a\n    server s 1.1.1.1:1\ndefaults\n    timeout connect 1s\nbackend b\n    server s 1.1.1.1:1\n',
+  );
   const [a, b] = cfg.proxies;
   assert.deepEqual([a.mode, a.retries], ['http', 7]);
   assert.deepEqual([b.mode, b.retries, b.timeouts.connect], ['tcp', 3, 1000]);
@@ -183,17 +206,26 @@ test('cpu-map: forms, errors with their line, and which CPUs each worker gets', 
   const g = (lines: string) => parse(`global\n${lines}${lx}`).global;
   // HAProxy's forms: all threads, one thread, a range one CPU each (auto:), CPUs as ranges or lists
   const m = g('    nbthread 4\n    cpu-map 1/all 0-3\n    cpu-map 1/2 5,7\n    cpu-map auto:1/3-4 8 9\n');
-  assert.deepEqual(m.cpuMaps.map(({ auto, from, to, cpus, line }) => ({ auto, from, to, cpus, line })), [
-    { auto: false, from: 1, to: Infinity, cpus: [0, 1, 2, 3], line: 3 },
-    { auto: false, from: 2, to: 2, cpus: [5, 7], line: 4 },
-    { auto: true, from: 3, to: 4, cpus: [8, 9], line: 5 },
-  ]);
+  assert.deepEqual(
+    m.cpuMaps.map(({ auto, from, to, cpus, line }) => ({ auto, from, to, cpus, line })),
+    [
+      { auto: false, from: 1, to: Infinity, cpus: [0, 1, 2, 3], line: 3 },
+      { auto: false, from: 2, to: 2, cpus: [5, 7], line: 4 },
+      { auto: true, from: 3, to: 4, cpus: [8, 9], line: 5 },
+    ],
+  );
   // the last line that names a worker's thread decides; auto: one CPU each, in order
-  assert.deepEqual([0, 1, 2, 3].map((slot) => workerCpus(m, slot, 4, [0, 1, 2, 3])), [[0, 1, 2, 3], [5, 7], [8], [9]]);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((slot) => workerCpus(m, slot, 4, [0, 1, 2, 3])),
+    [[0, 1, 2, 3], [5, 7], [8], [9]],
+  );
 
   // default: with the worker count left to the proxy (one per CPU), one allowed CPU each
   const none = g('');
-  assert.deepEqual([0, 1].map((slot) => workerCpus(none, slot, 2, [2, 5])), [[2], [5]]);
+  assert.deepEqual(
+    [0, 1].map((slot) => workerCpus(none, slot, 2, [2, 5])),
+    [[2], [5]],
+  );
   // not with nbthread given, nor with a single worker, nor when the counts differ
   assert.equal(workerCpus(g('    nbthread 2\n'), 0, 2, [0, 1]), null);
   assert.equal(workerCpus(none, 0, 1, [0]), null);
@@ -201,25 +233,36 @@ test('cpu-map: forms, errors with their line, and which CPUs each worker gets', 
   // any cpu-map line turns the default off for the threads it does not name
   assert.equal(workerCpus(g('    cpu-map 1/1 0\n'), 1, 2, [0, 1]), null);
 
-  assert.deepEqual(alerts(`global\n    cpu-map 2/1 0\n    cpu-map 1/x 0\n    cpu-map 1/1 a-b\n    cpu-map auto:1/1-2 0\n    cpu-map 1/1\n${lx}`), [
-    "[ALERT] parsing [test.cfg:2] : 'cpu-map' : 'cpu-map' process set '2': this proxy is one process with worker threads (use 1/<threads>)",
-    "[ALERT] parsing [test.cfg:3] : 'cpu-map' : invalid thread set 'x' in 'cpu-map' (all, N or N-M)",
-    "[ALERT] parsing [test.cfg:4] : 'cpu-map' : invalid CPU set 'a-b' (expects numbers and ranges like 0-3)",
-    "[ALERT] parsing [test.cfg:5] : 'cpu-map' : 'cpu-map auto:' maps one thread per CPU: 2 threads but 1 CPUs",
-    "[ALERT] parsing [test.cfg:6] : 'cpu-map' : 'cpu-map' expects [auto:]<process>[/<threads>] and a CPU set",
-  ]);
+  assert.deepEqual(
+    alerts(`global\n    cpu-map 2/1 0\n    cpu-map 1/x 0\n    cpu-map 1/1 a-b\n    cpu-map auto:1/1-2 0\n    cpu-map 1/1\n${lx}`),
+    [
+      "[ALERT] parsing [test.cfg:2] : 'cpu-map' : 'cpu-map' process set '2': this proxy is one process with worker threads (use 1/<threads>)",
+      "[ALERT] parsing [test.cfg:3] : 'cpu-map' : invalid thread set 'x' in 'cpu-map' (all, N or N-M)",
+      "[ALERT] parsing [test.cfg:4] : 'cpu-map' : invalid CPU set 'a-b' (expects numbers and ranges like 0-3)",
+      "[ALERT] parsing [test.cfg:5] : 'cpu-map' : 'cpu-map auto:' maps one thread per CPU: 2 threads but 1 CPUs",
+      "[ALERT] parsing [test.cfg:6] : 'cpu-map' : 'cpu-map' expects [auto:]<process>[/<threads>] and a CPU set",
+    ],
+  );
 });
 
 // Keywords out of their place, as HAProxy 2.6 judges them (test/integration/proxy/strict.test.ts checks every one
 // against haproxy -c): ignored with HAProxy's warning in a section without the capability they need, or refused.
 test('a keyword in a section without its capability: ignored with a warning; some refused', () => {
   const base = 'defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n';
-  const fe = (line: string) => `${base}frontend f\n    bind 127.0.0.1:1\n    ${line}\n    default_backend b\nbackend b\n    server s 127.0.0.1:2\n`;
-  const be = (line: string) => `${base}frontend f\n    bind 127.0.0.1:1\n    default_backend b\nbackend b\n    ${line}\n    server s 127.0.0.1:2\n`;
+  const fe = (line: string) =>
+    `${base}frontend f\n    bind 127.0.0.1:1\n    ${line}\n    default_backend b\nbackend b\n    server s 127.0.0.1:2\n`;
+  const be = (line: string) =>
+    `${base}frontend f\n    bind 127.0.0.1:1\n    default_backend b\nbackend b\n    ${line}\n    server s 127.0.0.1:2\n`;
   const warnings = (text: string) => parseConfig([{ file: 'h.cfg', text }]).warnings.map((w) => formatAlert(w, 'WARNING'));
   const cases: [string, string][] = [
-    [be('maxconn 10'), "parsing [h.cfg:10] : 'maxconn' ignored because backend 'b' has no frontend capability. Maybe you want 'fullconn' instead ?"],
-    [fe('fullconn 10'), "parsing [h.cfg:8] : 'fullconn' ignored because frontend 'f' has no backend capability. Maybe you want 'maxconn' instead ?"],
+    [
+      be('maxconn 10'),
+      "parsing [h.cfg:10] : 'maxconn' ignored because backend 'b' has no frontend capability. Maybe you want 'fullconn' instead ?",
+    ],
+    [
+      fe('fullconn 10'),
+      "parsing [h.cfg:8] : 'fullconn' ignored because frontend 'f' has no backend capability. Maybe you want 'maxconn' instead ?",
+    ],
     [fe('balance leastconn'), "parsing [h.cfg:8] : 'balance' ignored because frontend 'f' has no backend capability."],
     [fe('retries 2'), "'retries' ignored because frontend 'f' has no backend capability."],
     [fe('option redispatch'), "'redispatch' ignored because frontend 'f' has no backend capability."],
@@ -234,7 +277,10 @@ test('a keyword in a section without its capability: ignored with a warning; som
   ];
   for (const [text, want] of cases) {
     const w = warnings(text);
-    assert.ok(w.some((x) => x.includes(want)), `${want}\n  got: ${w.join(' | ')}`);
+    assert.ok(
+      w.some((x) => x.includes(want)),
+      `${want}\n  got: ${w.join(' | ')}`,
+    );
   }
   // ignored means not applied
   const c = parseConfig([{ file: 'h.cfg', text: be('maxconn 10') }]);
@@ -243,7 +289,12 @@ test('a keyword in a section without its capability: ignored with a warning; som
   // and in its own place, no warning
   assert.deepEqual(warnings(be('balance leastconn')), []);
   // default_backend is allowed in defaults; acl and http-request rules in a backend
-  assert.deepEqual(warnings(`${base}    default_backend b\nfrontend f\n    bind 127.0.0.1:1\nbackend b\n    acl m path /metrics\n    http-request use-service prometheus-exporter if m\n    server s 127.0.0.1:2\n`), []);
+  assert.deepEqual(
+    warnings(
+      `${base}    default_backend b\nfrontend f\n    bind 127.0.0.1:1\nbackend b\n    acl m path /metrics\n    http-request use-service prometheus-exporter if m\n    server s 127.0.0.1:2\n`,
+    ),
+    [],
+  );
 });
 
 test('refused where HAProxy 2.6 refuses: server in a frontend, bind and description in defaults, nbproc, option forceclose', () => {
@@ -256,7 +307,9 @@ test('refused where HAProxy 2.6 refuses: server in a frontend, bind and descript
     return [];
   };
   const d = 'defaults\n    mode http\n';
-  assert.deepEqual(refused(`${d}frontend f\n    bind 127.0.0.1:1\n    server s 127.0.0.1:2\n`), ["[ALERT] parsing [h.cfg:5] : 'server' not allowed because frontend 'f' has no backend capability."]);
+  assert.deepEqual(refused(`${d}frontend f\n    bind 127.0.0.1:1\n    server s 127.0.0.1:2\n`), [
+    "[ALERT] parsing [h.cfg:5] : 'server' not allowed because frontend 'f' has no backend capability.",
+  ]);
   assert.deepEqual(refused(`${d}    bind 127.0.0.1:1\n`), ["[ALERT] parsing [h.cfg:3] : 'bind' not allowed in 'defaults' section."]);
   assert.deepEqual(refused(`${d}    description x\n`), ["[ALERT] parsing [h.cfg:3] : 'description' not allowed in 'defaults' section."]);
   assert.deepEqual(refused(`${d}    acl a path /\n`), ["[ALERT] parsing [h.cfg:3] : 'acl' not allowed in anonymous 'defaults' section."]);

@@ -26,7 +26,10 @@ function status(text: string): number {
 
 test('request heads: framing and connection semantics', () => {
   const r = req('POST /x?y HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n');
-  assert.deepEqual([r.method, r.uri, r.path, r.version, r.contentLength, r.chunked, r.keepAlive], ['POST', '/x?y', '/x?y', 11, 12, false, true]);
+  assert.deepEqual(
+    [r.method, r.uri, r.path, r.version, r.contentLength, r.chunked, r.keepAlive],
+    ['POST', '/x?y', '/x?y', 11, 12, false, true],
+  );
   assert.equal(req('GET / HTTP/1.0\r\n\r\n').keepAlive, false);
   assert.equal(req('GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n').keepAlive, true);
   assert.equal(req('GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n').keepAlive, false);
@@ -69,12 +72,30 @@ test('response heads', () => {
     const x = Buffer.from(t);
     return parseResponseHead(x, findHeadEnd(x));
   };
-  assert.deepEqual([parse('HTTP/1.0 404 Not Found\r\nContent-Length: 12\r\n\r\n')].map((x) => [x.version, x.status, x.reason, x.contentLength, x.keepAlive]), [[10, 404, 'Not Found', 12, false]]);
+  assert.deepEqual(
+    [parse('HTTP/1.0 404 Not Found\r\nContent-Length: 12\r\n\r\n')].map((x) => [
+      x.version,
+      x.status,
+      x.reason,
+      x.contentLength,
+      x.keepAlive,
+    ]),
+    [[10, 404, 'Not Found', 12, false]],
+  );
   assert.equal(parse('HTTP/1.1 599\r\n\r\n').status, 599);
   assert.equal(parse('HTTP/1.1 100 Continue\r\n\r\n').status, 100);
   // a bare CR or LF in the reason, a status below 100, a non-digit status: 502 (a bad answer from the server)
-  for (const bad of ['HTTP/1.1 200 O\rK\r\n\r\n', 'HTTP/1.1 200 O\nK\r\nX: y\r\n\r\n', 'HTTP/1.1 099 Low\r\n\r\n', 'HTTP/1.1 2x0 OK\r\n\r\n'])
-    assert.throws(() => parse(bad), (e: unknown) => e instanceof HttpError && e.status === 502, JSON.stringify(bad));
+  for (const bad of [
+    'HTTP/1.1 200 O\rK\r\n\r\n',
+    'HTTP/1.1 200 O\nK\r\nX: y\r\n\r\n',
+    'HTTP/1.1 099 Low\r\n\r\n',
+    'HTTP/1.1 2x0 OK\r\n\r\n',
+  ])
+    assert.throws(
+      () => parse(bad),
+      (e: unknown) => e instanceof HttpError && e.status === 502,
+      JSON.stringify(bad),
+    );
   // framing noted in one parse does not leak into the next
   assert.equal(parse('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n').chunked, true);
   const next = parse('HTTP/1.1 200 OK\r\n\r\n');
@@ -143,11 +164,34 @@ test('balancing: weighted round robin, leastconn, source, first, backups, maxcon
 
 test('httplog line layout', () => {
   const line = httpLogLine({
-    clientIp: '10.0.1.2', clientPort: 33317, start: new Date(2009, 1, 6, 12, 14, 14, 655).getTime(), frontend: 'http-in', backend: 'static',
-    server: 'srv1', TR: 10, Tw: 0, Tc: 30, Tr: 69, Ta: 109, status: 200, bytes: 2750, term: '--', actconn: 1, feconn: 1, beconn: 1, srvconn: 1,
-    retries: 0, redispatched: false, srvQueue: 0, backQueue: 0, requestLine: 'GET /index.html HTTP/1.1',
+    clientIp: '10.0.1.2',
+    clientPort: 33317,
+    start: new Date(2009, 1, 6, 12, 14, 14, 655).getTime(),
+    frontend: 'http-in',
+    backend: 'static',
+    server: 'srv1',
+    TR: 10,
+    Tw: 0,
+    Tc: 30,
+    Tr: 69,
+    Ta: 109,
+    status: 200,
+    bytes: 2750,
+    term: '--',
+    actconn: 1,
+    feconn: 1,
+    beconn: 1,
+    srvconn: 1,
+    retries: 0,
+    redispatched: false,
+    srvQueue: 0,
+    backQueue: 0,
+    requestLine: 'GET /index.html HTTP/1.1',
   });
-  assert.equal(line, '10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET /index.html HTTP/1.1"');
+  assert.equal(
+    line,
+    '10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET /index.html HTTP/1.1"',
+  );
 });
 
 test('slowstart: a server back UP gets a growing share of the weight', () => {

@@ -16,7 +16,11 @@ async function pair(): Promise<{ a: net.Socket; b: net.Socket; close(): void }> 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
   // `a` reads into a buffer of its own, so that pause() stops its reads at once
-  const a = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', onread: { buffer: Buffer.alloc(4096), callback: () => true } });
+  const a = net.connect({
+    port: (server.address() as net.AddressInfo).port,
+    host: '127.0.0.1',
+    onread: { buffer: Buffer.alloc(4096), callback: () => true },
+  });
   await new Promise((r) => a.once('connect', r));
   const b = await accepted;
   return {
@@ -34,48 +38,52 @@ test('send() writes directly on this Node', () => {
   assert.equal(direct, true, 'process.binding("stream_wrap") offers WriteWrap: the direct path must be in use');
 });
 
-test('send(): a peer that does not read fills the kernel, send() says so, drain follows, bytes arrive in order', { timeout: 30000 }, async (t) => {
-  const p = await pair();
-  t.after(() => p.close());
-  const pieces: Buffer[] = [];
-  // send() alone until the kernel's buffers are full (the peer is paused): the Writable sees none of these
-  p.b.pause();
-  let full = false;
-  for (let i = 0; i < 200 && !full; i++) {
-    const piece = randomBytes(64 * 1024);
-    pieces.push(piece);
-    full = !send(p.a, piece);
-  }
-  assert.ok(full, 'a peer that reads nothing must fill the buffers within 12 MB');
-  assert.equal(p.a.writableLength, 0, 'the bytes waiting are libuv\'s, not the Writable\'s');
-  const drained = new Promise<void>((r) => p.a.once('drain', () => r()));
-  const got: Buffer[] = [];
-  let n = 0;
-  let want = Infinity;
-  let allIn = () => {};
-  const all = new Promise<void>((r) => (allIn = r));
-  p.b.on('data', (d: Buffer) => {
-    got.push(d);
-    n += d.length;
+test(
+  'send(): a peer that does not read fills the kernel, send() says so, drain follows, bytes arrive in order',
+  { timeout: 30000 },
+  async (t) => {
+    const p = await pair();
+    t.after(() => p.close());
+    const pieces: Buffer[] = [];
+    // send() alone until the kernel's buffers are full (the peer is paused): the Writable sees none of these
+    p.b.pause();
+    let full = false;
+    for (let i = 0; i < 200 && !full; i++) {
+      const piece = randomBytes(64 * 1024);
+      pieces.push(piece);
+      full = !send(p.a, piece);
+    }
+    assert.ok(full, 'a peer that reads nothing must fill the buffers within 12 MB');
+    assert.equal(p.a.writableLength, 0, "the bytes waiting are libuv's, not the Writable's");
+    const drained = new Promise<void>((r) => p.a.once('drain', () => r()));
+    const got: Buffer[] = [];
+    let n = 0;
+    let want = Infinity;
+    let allIn = () => {};
+    const all = new Promise<void>((r) => (allIn = r));
+    p.b.on('data', (d: Buffer) => {
+      got.push(d);
+      n += d.length;
+      if (n >= want) allIn();
+    });
+    p.b.resume();
+    await drained; // emitted by send()'s completion: nothing else wrote to this socket
+    // then send() and socket.write() mixed, some while the peer is still catching up: the order holds
+    for (let i = 0; i < 40; i++) {
+      const piece = randomBytes(1000 + i * 997);
+      pieces.push(piece);
+      if (i % 2) p.a.write(piece);
+      else send(p.a, piece);
+    }
+    const expected = Buffer.concat(pieces);
+    want = expected.length;
     if (n >= want) allIn();
-  });
-  p.b.resume();
-  await drained; // emitted by send()'s completion: nothing else wrote to this socket
-  // then send() and socket.write() mixed, some while the peer is still catching up: the order holds
-  for (let i = 0; i < 40; i++) {
-    const piece = randomBytes(1000 + i * 997);
-    pieces.push(piece);
-    if (i % 2) p.a.write(piece);
-    else send(p.a, piece);
-  }
-  const expected = Buffer.concat(pieces);
-  want = expected.length;
-  if (n >= want) allIn();
-  await all;
-  const body = Buffer.concat(got);
-  assert.equal(body.length, expected.length);
-  assert.equal(sha(body), sha(expected));
-});
+    await all;
+    const body = Buffer.concat(got);
+    assert.equal(body.length, expected.length);
+    assert.equal(sha(body), sha(expected));
+  },
+);
 
 test('send() to a socket whose peer is gone ends in an error on the socket, not an exception', async (t) => {
   const p = await pair();

@@ -18,13 +18,15 @@ test('counters: fast properties when new and after the updates a request makes',
     c.req_tot++; c.bin += 1234; c.lastsess = Date.now(); c.qtime = c.qtime + 0.5; c.ttime = 3.25;
     console.log(JSON.stringify({ fresh, updated: %HasFastProperties(c), keys: Object.keys(c).length, expected: COUNTER_KEYS.length, lastsess: newCounters().lastsess }));
   `;
-  const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim()) as { fresh: boolean; updated: boolean; keys: number; expected: number; lastsess: number };
   assert.deepEqual(out, { fresh: true, updated: true, keys: out.expected, expected: out.expected, lastsess: -1 });
 });
 
-test('the Node flags of the proxy: the bin wrapper\'s #! line names the ones the build puts in the bundle\'s', async () => {
+test("the Node flags of the proxy: the bin wrapper's #! line names the ones the build puts in the bundle's", async () => {
   const { nodeFlags } = (await import(new URL('../../../runtime/proxy/build.mjs', import.meta.url).href)) as { nodeFlags: string[] };
   assert.ok(nodeFlags.length > 0);
   const wrapper = readFileSync(fileURLToPath(new URL('../../../bin/hasetup-proxy.cjs', import.meta.url)), 'utf8').split('\n')[0];

@@ -62,7 +62,9 @@ test('sizing: more memory never means fewer workers', () => {
 
 test('sizing: a number from the inventory wins, rounded up to whole children', () => {
   assert.deepEqual(
-    (({ serverLimit, threadsPerChild, maxRequestWorkers }) => ({ serverLimit, threadsPerChild, maxRequestWorkers }))(mpmSizing(512, 150, 4096)),
+    (({ serverLimit, threadsPerChild, maxRequestWorkers }) => ({ serverLimit, threadsPerChild, maxRequestWorkers }))(
+      mpmSizing(512, 150, 4096),
+    ),
     { serverLimit: 6, threadsPerChild: 25, maxRequestWorkers: 150 },
   );
   const odd = mpmSizing(512, 160, 4096);
@@ -102,7 +104,10 @@ test('a2: switching the MPM disables the old one before enabling the new one', (
 });
 
 test('a2: sites and confs use a2ensite/a2dissite and a2enconf/a2disconf', () => {
-  const s = apacheEnabled({ kind: 'site', enable: ['hasetup'], disable: ['000-default'] }).plan('hasetup disabled\n000-default enabled', ctx);
+  const s = apacheEnabled({ kind: 'site', enable: ['hasetup'], disable: ['000-default'] }).plan(
+    'hasetup disabled\n000-default enabled',
+    ctx,
+  );
   assert.ok(s.changed && s.script === 'a2dissite -q 000-default && a2ensite -q hasetup');
   const c = apacheEnabled({ kind: 'conf', enable: ['hasetup'], disable: ['security'] }).plan('hasetup enabled\nsecurity enabled', ctx);
   assert.ok(c.changed && c.script === 'a2disconf -q security');
@@ -110,7 +115,10 @@ test('a2: sites and confs use a2ensite/a2dissite and a2enconf/a2disconf', () => 
 
 test('a2: a name that is not available fails, unless an earlier change (the package) brings it', () => {
   const op = apacheEnabled({ kind: 'mod', enable: ['remoteip'] });
-  assert.throws(() => op.plan('remoteip missing', ctx), (e: Error) => e instanceof PlanError && /remoteip: not available/.test(e.message));
+  assert.throws(
+    () => op.plan('remoteip missing', ctx),
+    (e: Error) => e instanceof PlanError && /remoteip: not available/.test(e.message),
+  );
   const p = op.plan('remoteip missing', { ...ctx, earlierChange: true });
   assert.ok(p.changed && p.script === 'a2enmod -q remoteip');
 });
@@ -122,14 +130,28 @@ test('a2: names are plain words', () => {
 // ---- the role -------------------------------------------------------------------------------
 
 function cluster() {
-  const h = (name: string, address: string, group: Host['group']): Host => ({ name, address, group, ssh: { host: address, user: 'root', port: 22, become: false, connectTimeout: 5 } });
-  const hosts = [h('lb01', '10.9.0.11', 'lb'), h('lb02', '10.9.0.12', 'lb'), h('web01', '10.9.0.21', 'web'), h('web02', '10.9.0.22', 'web'), { ...h('db01', '10.9.0.31', 'db'), serverId: 1, primary: true }];
+  const h = (name: string, address: string, group: Host['group']): Host => ({
+    name,
+    address,
+    group,
+    ssh: { host: address, user: 'root', port: 22, become: false, connectTimeout: 5 },
+  });
+  const hosts = [
+    h('lb01', '10.9.0.11', 'lb'),
+    h('lb02', '10.9.0.12', 'lb'),
+    h('web01', '10.9.0.21', 'web'),
+    h('web02', '10.9.0.22', 'web'),
+    { ...h('db01', '10.9.0.31', 'db'), serverId: 1, primary: true },
+  ];
   return fixtureInventory([], { hosts });
 }
 
 test('role: applies to web nodes only', () => {
   const inv = cluster();
-  assert.deepEqual(inv.hosts.filter((x) => apache.appliesTo(x, inv)).map((x) => x.name), ['web01', 'web02']);
+  assert.deepEqual(
+    inv.hosts.filter((x) => apache.appliesTo(x, inv)).map((x) => x.name),
+    ['web01', 'web02'],
+  );
 });
 
 test('role: renders the site, the server settings and the MPM for the host', () => {
@@ -148,7 +170,11 @@ test('role: renders the site, the server settings and the MPM for the host', () 
   assert.match(conf.text, /^ServerSignature Off$/m);
   assert.match(conf.text, /^RemoteIPHeader X-Forwarded-For$/m);
   // the LBs, and only them, may name the client
-  assert.deepEqual(conf.text.match(/^RemoteIPInternalProxy .*$/gm), ['RemoteIPInternalProxy 10.9.0.11', 'RemoteIPInternalProxy 10.9.0.12', 'RemoteIPInternalProxy 10.0.0.100']);
+  assert.deepEqual(conf.text.match(/^RemoteIPInternalProxy .*$/gm), [
+    'RemoteIPInternalProxy 10.9.0.11',
+    'RemoteIPInternalProxy 10.9.0.12',
+    'RemoteIPInternalProxy 10.0.0.100',
+  ]);
   assert.match(conf.text, /^ServerName web01$/m);
   assert.match(conf.text, /^LogFormat "%a /m);
   const v = conf.script.indexOf('cp "$tmp" "$d/conf-available/hasetup.conf" && APACHE_CONFDIR="$d" apache2ctl -t');
@@ -173,14 +199,20 @@ test('role: handlers check the whole configuration before any reload or restart'
   const inv = cluster();
   const web01 = inv.hosts.find((x) => x.name === 'web01') as Host;
   const hs = apache.handlers?.(roleContext(apache, web01, inv, facts)) ?? [];
-  assert.deepEqual(hs.map((h) => h.name), ['restart apache2', 'reload apache2']);
+  assert.deepEqual(
+    hs.map((h) => h.name),
+    ['restart apache2', 'reload apache2'],
+  );
   for (const h of hs) assert.match(h.script, /^apache2ctl configtest && systemctl /);
 });
 
 test('validation: the whole configuration, in a copy with the candidate in place', () => {
   assert.throws(() => validateInPlace('/etc/other.conf'), /not under \/etc\/apache2/);
   const cmd = validateInPlace('/etc/apache2/sites-available/hasetup.conf');
-  assert.equal(cmd, 'd=$(mktemp -d) && { cp -a /etc/apache2/. "$d"/ && cp %s "$d/sites-available/hasetup.conf" && APACHE_CONFDIR="$d" apache2ctl -t; rc=$?; rm -rf "$d"; [ $rc -eq 0 ]; }');
+  assert.equal(
+    cmd,
+    'd=$(mktemp -d) && { cp -a /etc/apache2/. "$d"/ && cp %s "$d/sites-available/hasetup.conf" && APACHE_CONFDIR="$d" apache2ctl -t; rc=$?; rm -rf "$d"; [ $rc -eq 0 ]; }',
+  );
   // run it with a stand-in apache2ctl that reports which site file it saw, over a fake /etc/apache2
   const dir = mkdtempSync(join(tmpdir(), 'hasetup-apache-validate-'));
   try {
@@ -188,12 +220,22 @@ test('validation: the whole configuration, in a copy with the candidate in place
     mkdirSync(join(root, 'sites-available'), { recursive: true });
     writeFileSync(join(root, 'sites-available', 'hasetup.conf'), 'old, broken by hand\n');
     writeFileSync(join(dir, 'candidate'), 'good\n');
-    writeFileSync(join(dir, 'apache2ctl'), `#!/bin/sh\ncp "$APACHE_CONFDIR/sites-available/hasetup.conf" ${dir}/seen\necho "$APACHE_CONFDIR" > ${dir}/confdir\ngrep -q good "$APACHE_CONFDIR/sites-available/hasetup.conf"\n`, { mode: 0o755 });
+    writeFileSync(
+      join(dir, 'apache2ctl'),
+      `#!/bin/sh\ncp "$APACHE_CONFDIR/sites-available/hasetup.conf" ${dir}/seen\necho "$APACHE_CONFDIR" > ${dir}/confdir\ngrep -q good "$APACHE_CONFDIR/sites-available/hasetup.conf"\n`,
+      { mode: 0o755 },
+    );
     const run = (candidate: string) =>
-      spawnSync('sh', ['-c', cmd.replace('/etc/apache2/.', `${root}/.`).replace('%s', candidate)], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }).status;
+      spawnSync('sh', ['-c', cmd.replace('/etc/apache2/.', `${root}/.`).replace('%s', candidate)], {
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+      }).status;
     assert.equal(run(join(dir, 'candidate')), 0);
     assert.equal(readFileSync(join(dir, 'seen'), 'utf8'), 'good\n', 'apache2ctl saw the candidate in place of the live file');
-    assert.equal(readFileSync(join(root, 'sites-available', 'hasetup.conf'), 'utf8'), 'old, broken by hand\n', 'the live file is untouched');
+    assert.equal(
+      readFileSync(join(root, 'sites-available', 'hasetup.conf'), 'utf8'),
+      'old, broken by hand\n',
+      'the live file is untouched',
+    );
     assert.ok(!existsSync(readFileSync(join(dir, 'confdir'), 'utf8').trim()), 'the copy is removed');
     writeFileSync(join(dir, 'bad'), 'bad\n');
     assert.notEqual(run(join(dir, 'bad')), 0);

@@ -22,7 +22,10 @@ test('each tier lets in only what it must', async () => {
     for (const r of [lb, web, db]) assert.match(r, /policy drop/);
     assert.match(lb, /comment "hasetup:[0-9a-f]{16}"/);
     assert.doesNotMatch(lb, /dport 443/, 'HTTPS only when roles.proxy.tls says so');
-    const withTls = { ...inv, roles: { ...inv.roles, proxy: { ...inv.roles.proxy, tls: { port: 443 } as NonNullable<typeof inv.roles.proxy.tls> } } };
+    const withTls = {
+      ...inv,
+      roles: { ...inv.roles, proxy: { ...inv.roles.proxy, tls: { port: 443 } as NonNullable<typeof inv.roles.proxy.tls> } },
+    };
     assert.match(rulesFor(withTls, 'lb01'), /^\s*tcp dport 443 accept$/m);
     assert.doesNotMatch(rulesFor(withTls, 'web01'), /443/);
   } finally {
@@ -43,4 +46,3 @@ test('same inventory, same rules: the probe sees no change once loaded', async (
     cleanup();
   }
 });
-

@@ -12,15 +12,26 @@ import type { Facts } from '../../../cli/engine/facts.ts';
 import type { Host, Inventory } from '../../../inventory/types.ts';
 import { fixtureInventory } from '../../helpers/fixture-role.ts';
 
-const facts = (records: Record<string, string> = {}) => ({ hostname: 'lb01', arch: 'x86_64', memoryMb: 1024, container: true, records }) as unknown as Facts;
+const facts = (records: Record<string, string> = {}) =>
+  ({ hostname: 'lb01', arch: 'x86_64', memoryMb: 1024, container: true, records }) as unknown as Facts;
 const ctx: PlanContext = { facts: facts(), earlierChange: false };
 
 function cluster(over: Partial<Inventory> = {}): Inventory {
   const inv = fixtureInventory([], over);
   const h = (name: string, address: string, group: Host['group'], priority?: number): Host => ({
-    name, address, group, ssh: { host: address, user: 'root', port: 22, become: false, connectTimeout: 5 }, ...(priority ? { priority } : {}),
+    name,
+    address,
+    group,
+    ssh: { host: address, user: 'root', port: 22, become: false, connectTimeout: 5 },
+    ...(priority ? { priority } : {}),
   });
-  inv.hosts = [h('lb01', '10.0.0.11', 'lb', 150), h('lb02', '10.0.0.12', 'lb', 100), h('web01', '10.0.0.21', 'web'), h('web02', '10.0.0.22', 'web'), h('db01', '10.0.0.31', 'db')];
+  inv.hosts = [
+    h('lb01', '10.0.0.11', 'lb', 150),
+    h('lb02', '10.0.0.12', 'lb', 100),
+    h('web01', '10.0.0.21', 'web'),
+    h('web02', '10.0.0.22', 'web'),
+    h('db01', '10.0.0.31', 'db'),
+  ];
   inv.vip = { address: '10.0.0.100', prefix: 24, interface: 'eth0' };
   return inv;
 }
@@ -43,7 +54,10 @@ test('proxy: one server line per web node, maxconn from its MaxRequestWorkers, d
     '    server web01 10.0.0.21:80 maxconn 595  # MaxRequestWorkers 600 - 5 for health checks',
     '    server web02 10.0.0.22:80 maxconn 595 disabled  # MaxRequestWorkers 600 - 5 for health checks; in maintenance by hasetup drain',
   ]);
-  assert.match(cfg, /^\s+default-server check inter 500 fastinter 250 downinter 1000 rise 2 fall 2 observe layer4 error-limit 10 on-error fastinter$/m);
+  assert.match(
+    cfg,
+    /^\s+default-server check inter 500 fastinter 250 downinter 1000 rise 2 fall 2 observe layer4 error-limit 10 on-error fastinter$/m,
+  );
   assert.match(cfg, /^\s+retries 3$/m);
   assert.match(cfg, /^\s+option redispatch$/m);
   assert.match(cfg, /^\s+stats socket \/run\/haproxy\/admin\.sock mode 660 level admin$/m);
@@ -51,7 +65,10 @@ test('proxy: one server line per web node, maxconn from its MaxRequestWorkers, d
   assert.match(cfg, /^\s+stats auth admin:statspw-abcdef123$/m);
   assert.match(cfg, /^\s+acl hasetup_admin src 127\.0\.0\.1\/32$/m);
   assert.match(cfg, /^\s+use_backend stats if hasetup_stats hasetup_admin$/m);
-  assert.match(rendered(proxy, cluster(), 'lb01', 'haproxy.cfg', { 'drain.web01': 'drain' }), /server web01 10\.0\.0\.21:80 maxconn 595 weight 0 {2}# .*drained by hasetup drain$/m);
+  assert.match(
+    rendered(proxy, cluster(), 'lb01', 'haproxy.cfg', { 'drain.web01': 'drain' }),
+    /server web01 10\.0\.0\.21:80 maxconn 595 weight 0 {2}# .*drained by hasetup drain$/m,
+  );
   assert.equal(serverMaxconn(50, 2).maxconn, 45);
   assert.equal(serverMaxconn(3, 2).maxconn, 1, 'at least one');
 });
@@ -74,7 +91,16 @@ test('proxy: the same file for both engines, checked by the engine that runs it'
 });
 
 type Tls = NonNullable<Inventory['roles']['proxy']['tls']>;
-const TLS: Tls = { port: 443, redirect: true, certificate: 'CERT\n', pem: 'CERT\nKEY\n', source: { kind: 'generated', file: '/x.tls.pem' }, fingerprint: 'AB', notAfter: '2029-01-01T00:00:00.000Z', names: ['lab'] };
+const TLS: Tls = {
+  port: 443,
+  redirect: true,
+  certificate: 'CERT\n',
+  pem: 'CERT\nKEY\n',
+  source: { kind: 'generated', file: '/x.tls.pem' },
+  fingerprint: 'AB',
+  notAfter: '2029-01-01T00:00:00.000Z',
+  names: ['lab'],
+};
 const withTls = (tls: Partial<Tls> = {}, over: Partial<Inventory> = {}): Inventory => {
   const inv = cluster(over);
   inv.roles.proxy.tls = { ...TLS, ...tls };
@@ -97,7 +123,8 @@ test('proxy: HTTPS beside the service port, X-Forwarded-Proto set, HTTP redirect
 });
 
 test('proxy: the certificate goes to the LBs before the configuration that names it, hidden from diffs; off, it leaves', () => {
-  const names = (inv: Inventory) => proxy.tasks(roleContext(proxy, inv.hosts[0], inv, facts(), new Map(inv.hosts.map((x) => [x.name, facts()])))).map((t) => t.name);
+  const names = (inv: Inventory) =>
+    proxy.tasks(roleContext(proxy, inv.hosts[0], inv, facts(), new Map(inv.hosts.map((x) => [x.name, facts()])))).map((t) => t.name);
   const on = names(withTls());
   assert.ok(on.indexOf('certificate and key (HTTPS)') < on.indexOf('haproxy.cfg'));
   assert.ok(!on.includes('no certificate (HTTPS off)'));
@@ -106,7 +133,9 @@ test('proxy: the certificate goes to the LBs before the configuration that names
   assert.ok(!off.includes('certificate and key (HTTPS)'));
 
   const inv = withTls();
-  const t = proxy.tasks(roleContext(proxy, inv.hosts[0], inv, facts(), new Map(inv.hosts.map((x) => [x.name, facts()])))).find((x) => x.name === 'certificate and key (HTTPS)')!;
+  const t = proxy
+    .tasks(roleContext(proxy, inv.hosts[0], inv, facts(), new Map(inv.hosts.map((x) => [x.name, facts()]))))
+    .find((x) => x.name === 'certificate and key (HTTPS)')!;
   assert.deepEqual(t.notify, ['reload the proxy']);
   const p = t.op.plan('absent', ctx);
   assert.ok(p.changed);
@@ -141,7 +170,10 @@ test('vrrp: version 3 every 0.2 s, the preferred master alone waits to take the 
 test('runtime: the bundle in a folder named after its version and checksum, binaries without diffs', () => {
   const b = bundle('x86_64');
   assert.match(b.version, /^\d+\.\d+\.\d+-[0-9a-f]{12}$/);
-  assert.deepEqual(b.files.map((f) => f.name), ['hasetup-proxy.cjs', 'hasetup-vrrpd.cjs', 'proxy-linux-x64.node', 'vrrpd-linux-x64.node']);
+  assert.deepEqual(
+    b.files.map((f) => f.name),
+    ['hasetup-proxy.cjs', 'hasetup-vrrpd.cjs', 'proxy-linux-x64.node', 'vrrpd-linux-x64.node'],
+  );
   assert.throws(() => bundle('riscv64'), /built for x86_64 and aarch64, not riscv64: use `runtime: haproxy`/);
   const inv = cluster();
   const tasks = runtime.tasks(roleContext(runtime, inv.hosts[0], inv, facts()));
@@ -159,7 +191,10 @@ test('runtime: Node.js 18 or later, refused before anything is installed when th
   const op = nodeVersion(18);
   assert.deepEqual(op.plan('installed v18.20.4', ctx), { changed: false, note: 'node v18.20.4' });
   assert.deepEqual(op.plan('candidate 18.20.4+dfsg-1~deb12u3', ctx), { changed: false, note: 'apt offers nodejs 18.20.4+dfsg-1~deb12u3' });
-  assert.throws(() => op.plan('candidate 12.22.12~dfsg-1~deb11u4', ctx), (e: Error) => e instanceof PlanError && /offers Node\.js 12\.22\.12~dfsg-1~deb11u4 .* need 18 or later/.test(e.message));
+  assert.throws(
+    () => op.plan('candidate 12.22.12~dfsg-1~deb11u4', ctx),
+    (e: Error) => e instanceof PlanError && /offers Node\.js 12\.22\.12~dfsg-1~deb11u4 .* need 18 or later/.test(e.message),
+  );
   assert.throws(() => op.plan('installed v16.20.0', ctx), /Node\.js v16\.20\.0 is installed; .* 18 or later/);
   assert.throws(() => op.plan('candidate (none)', ctx), /offers no Node\.js/);
   assert.equal(majorOf('1:20.1.0'), 20);
@@ -176,7 +211,10 @@ test('runtime: an engine switch stops the other VRRP daemon first, starts this e
   const op = engineSwitch({
     to: 'x',
     stop: ['keepalived', 'haproxy'],
-    start: [{ unit: 'hasetup-proxy', config: '/etc/haproxy/haproxy.cfg' }, { unit: 'hasetup-vrrpd', config: '/etc/keepalived/keepalived.conf' }],
+    start: [
+      { unit: 'hasetup-proxy', config: '/etc/haproxy/haproxy.cfg' },
+      { unit: 'hasetup-vrrpd', config: '/etc/keepalived/keepalived.conf' },
+    ],
     purge: ['haproxy', 'keepalived'],
     paths: [],
     users: ['keepalived_script'],
@@ -189,7 +227,13 @@ test('runtime: an engine switch stops the other VRRP daemon first, starts this e
   const s = p.script;
   const at = (x: string) => s.indexOf(x);
   assert.ok(at('systemctl stop keepalived.service') < at('systemctl stop haproxy.service'), 'VRRP first');
-  assert.ok(at('systemctl enable --now hasetup-proxy.service') < at('purge haproxy keepalived'), 'the new engine starts before the old one goes');
+  assert.ok(
+    at('systemctl enable --now hasetup-proxy.service') < at('purge haproxy keepalived'),
+    'the new engine starts before the old one goes',
+  );
   assert.ok(at('did not start: the other engine is started again') < at('purge'), 'a failure goes back before anything is removed');
-  assert.ok(at('ids_haproxy=') < at('purge') && at('useradd --system -u') > at('purge'), 'the haproxy user survives the purge, with its ids');
+  assert.ok(
+    at('ids_haproxy=') < at('purge') && at('useradd --system -u') > at('purge'),
+    'the haproxy user survives the purge, with its ids',
+  );
 });

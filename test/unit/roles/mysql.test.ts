@@ -8,8 +8,25 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  account, appAccounts, database, dbPattern, legacyOptions, nativePasswordHash, noAnonymousUsers, noTestDatabase, optionNames, parseVertical,
-  replicaOf, replicationAccounts, replicationRunning, rootSocketOnly, runningSettings, sqlIdent, sqlString, waitThreadsScript, RESTART_PREFLIGHT,
+  account,
+  appAccounts,
+  database,
+  dbPattern,
+  legacyOptions,
+  nativePasswordHash,
+  noAnonymousUsers,
+  noTestDatabase,
+  optionNames,
+  parseVertical,
+  replicaOf,
+  replicationAccounts,
+  replicationRunning,
+  rootSocketOnly,
+  runningSettings,
+  sqlIdent,
+  sqlString,
+  waitThreadsScript,
+  RESTART_PREFLIGHT,
 } from '../../../roles/mysql/sql.ts';
 import mysql, { defaults } from '../../../roles/mysql/index.ts';
 import { roleContext } from '../../../cli/engine/role.ts';
@@ -67,10 +84,20 @@ test('probe: queries as root over the socket; its answer goes to the plan as is'
 });
 
 test('probe: a server that does not answer is reported with the client error', () => {
-  const { state } = runProbe(database({ name: 'app' }), "ERROR 2002 (HY000): Can't connect to local server through socket '/run/mysqld/mysqld.sock' (2)\n", 1);
+  const { state } = runProbe(
+    database({ name: 'app' }),
+    "ERROR 2002 (HY000): Can't connect to local server through socket '/run/mysqld/mysqld.sock' (2)\n",
+    1,
+  );
   assert.match(state, /^unavailable\nERROR 2002/);
-  assert.throws(() => database({ name: 'app' }).plan(state, ctx), (e: Error) => e instanceof PlanError && /Can't connect to local server/.test(e.message));
-  assert.throws(() => noAnonymousUsers().plan("unavailable\nERROR 2002 (HY000): Can't connect to local server through socket", ctx), (e: Error) => e instanceof PlanError && /Can't connect/.test(e.message));
+  assert.throws(
+    () => database({ name: 'app' }).plan(state, ctx),
+    (e: Error) => e instanceof PlanError && /Can't connect to local server/.test(e.message),
+  );
+  assert.throws(
+    () => noAnonymousUsers().plan("unavailable\nERROR 2002 (HY000): Can't connect to local server through socket", ctx),
+    (e: Error) => e instanceof PlanError && /Can't connect/.test(e.message),
+  );
 });
 
 test('server not installed yet in --check mode: depends on the earlier change; applying, the script reports it', () => {
@@ -98,12 +125,19 @@ test('test database: schema and grants removed, idempotently', () => {
 test('root: unix_socket only, no root account for other hosts', () => {
   const good = 'CREATE USER `root`@`localhost` IDENTIFIED VIA unix_socket';
   assert.equal(rootSocketOnly().plan(ok([good]), ctx).changed, false);
-  const p = changed(rootSocketOnly().plan(ok(["CREATE USER `root`@`localhost` IDENTIFIED VIA mysql_native_password USING 'invalid' OR unix_socket", 'host\t127.0.0.1']), ctx));
+  const p = changed(
+    rootSocketOnly().plan(
+      ok(["CREATE USER `root`@`localhost` IDENTIFIED VIA mysql_native_password USING 'invalid' OR unix_socket", 'host\t127.0.0.1']),
+      ctx,
+    ),
+  );
   assert.equal(p.stdin, "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket;\nDROP USER IF EXISTS 'root'@'127.0.0.1';\n");
 });
 
 test('replica: local administration stays out of its binary log', () => {
-  const p = changed(rootSocketOnly({ noBinlog: true }).plan(ok(['CREATE USER `root`@`localhost` IDENTIFIED VIA mysql_native_password']), ctx));
+  const p = changed(
+    rootSocketOnly({ noBinlog: true }).plan(ok(['CREATE USER `root`@`localhost` IDENTIFIED VIA mysql_native_password']), ctx),
+  );
   assert.match(String(p.stdin), /^SET SESSION sql_log_bin = 0;\nALTER USER/);
 });
 
@@ -123,19 +157,33 @@ test('app accounts: one per web address, created with the hash, never the passwo
   const p = changed(op.plan(ok(), ctx));
   const sql = String(p.stdin);
   assert.match(sql, new RegExp(`^CREATE USER IF NOT EXISTS 'app'@'10\\.0\\.0\\.21' IDENTIFIED BY PASSWORD '\\${H}';$`, 'm'));
-  assert.match(sql, /^GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES ON `app`\.\* TO 'app'@'10\.0\.0\.22';$/m);
+  assert.match(
+    sql,
+    /^GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES ON `app`\.\* TO 'app'@'10\.0\.0\.22';$/m,
+  );
   assert.ok(!sql.includes(PW), 'the password itself is not in the SQL');
   assert.ok(!p.why.includes(PW) && !(p.diff ?? '').includes(PW) && !p.why.includes(H));
   assert.equal(p.why, "create app@'10.0.0.21', create app@'10.0.0.22'");
 });
 
 test('app accounts: right hash and privileges -> ok', () => {
-  const state = ok([`u\t10.0.0.21\tmysql_native_password\t${H}`, `u\t10.0.0.22\tmysql_native_password\t${H}`, 'g\t10.0.0.21\tY', 'g\t10.0.0.22\tY']);
+  const state = ok([
+    `u\t10.0.0.21\tmysql_native_password\t${H}`,
+    `u\t10.0.0.22\tmysql_native_password\t${H}`,
+    'g\t10.0.0.21\tY',
+    'g\t10.0.0.22\tY',
+  ]);
   assert.equal(app().plan(state, ctx).changed, false);
 });
 
 test('app accounts: a changed password, a missing grant and a stray host are each fixed', () => {
-  const state = ok([`u\t10.0.0.21\tmysql_native_password\t*0000`, `u\t10.0.0.22\tmysql_native_password\t${H}`, 'u\t%\tmysql_native_password\t*1111', 'g\t10.0.0.21\tY', 'g\t10.0.0.22\tN']);
+  const state = ok([
+    `u\t10.0.0.21\tmysql_native_password\t*0000`,
+    `u\t10.0.0.22\tmysql_native_password\t${H}`,
+    'u\t%\tmysql_native_password\t*1111',
+    'g\t10.0.0.21\tY',
+    'g\t10.0.0.22\tN',
+  ]);
   const p = changed(app().plan(state, ctx));
   assert.equal(
     p.stdin,
@@ -159,7 +207,12 @@ test('replication accounts: REPLICATION SLAVE from the replicas only; none left 
   const p = changed(op.plan(ok(), ctx));
   assert.match(String(p.stdin), /^GRANT REPLICATION SLAVE ON \*\.\* TO 'repl'@'10\.0\.0\.32';$/m);
   assert.equal(op.plan(ok([`u\t10.0.0.32\tmysql_native_password\t${H}`, 'g\t10.0.0.32\tY']), ctx).changed, false);
-  const none = changed(replicationAccounts({ user: 'repl', hosts: [], password: PW }).plan(ok([`u\t10.0.0.32\tmysql_native_password\t${H}`, 'g\t10.0.0.32\tY']), ctx));
+  const none = changed(
+    replicationAccounts({ user: 'repl', hosts: [], password: PW }).plan(
+      ok([`u\t10.0.0.32\tmysql_native_password\t${H}`, 'g\t10.0.0.32\tY']),
+      ctx,
+    ),
+  );
   assert.equal(none.stdin, "DROP USER IF EXISTS 'repl'@'10.0.0.32';\n");
 });
 
@@ -191,9 +244,13 @@ const STATUS = (over: Record<string, string> = {}) => {
     Gtid_IO_Pos: '0-1-8',
     ...over,
   };
-  return ok(['*************************** 1. row ***************************', ...Object.entries(s).map(([k, v]) => `${k.padStart(30)}: ${v}`)]);
+  return ok([
+    '*************************** 1. row ***************************',
+    ...Object.entries(s).map(([k, v]) => `${k.padStart(30)}: ${v}`),
+  ]);
 };
-const replica = () => replicaOf({ primary: '10.0.0.31', port: 3306, user: 'repl', password: PW, connectRetry: 5, waitPrimarySec: 300, waitThreadsSec: 60 });
+const replica = () =>
+  replicaOf({ primary: '10.0.0.31', port: 3306, user: 'repl', password: PW, connectRetry: 5, waitPrimarySec: 300, waitThreadsSec: 60 });
 
 test('vertical output: parsed into a record (empty values kept), several result sets merged', () => {
   assert.deepEqual(parseVertical('*** 1. row ***\n  A: 1\n*** 1. row ***\n  B: 2\n*** 2. row ***\n  A: 3'), { A: '1', B: '2' });
@@ -220,10 +277,17 @@ test('replica: not configured -> wait for the primary, CHANGE MASTER by GTID, st
   );
   // bounded wait for the primary's account (150 tries, 2 s apart), then the client reads the statements
   assert.match(p.script, /--host=10\.0\.0\.31 --port=3306 --connect-timeout=3/);
-  assert.match(p.script, /if \[ \$i -ge 150 \]; then echo "the primary 10\.0\.0\.31:3306 did not accept the replication account within 300 s/);
+  assert.match(
+    p.script,
+    /if \[ \$i -ge 150 \]; then echo "the primary 10\.0\.0\.31:3306 did not accept the replication account within 300 s/,
+  );
   assert.match(p.script, /^mariadb --protocol=socket --user=root --batch \|\| exit 1$/m);
   assert.ok(p.script.indexOf('--batch') < p.script.indexOf('SHOW SLAVE STATUS'), 'waits for the threads after starting them');
-  assert.match(p.script, /target=\$\(mariadb --defaults-extra-file="\$cnf" --host=10\.0\.0\.31 .*SELECT @@gtid_binlog_pos/, "waits to have applied the primary's position");
+  assert.match(
+    p.script,
+    /target=\$\(mariadb --defaults-extra-file="\$cnf" --host=10\.0\.0\.31 .*SELECT @@gtid_binlog_pos/,
+    "waits to have applied the primary's position",
+  );
   assert.ok(!p.why.includes(PW) && !(p.diff ?? '').includes(PW));
 });
 
@@ -241,10 +305,12 @@ test('replication check: both Yes -> ok with the position; otherwise the task fa
   const op = replicationRunning({ waitSec: 30 });
   const good = op.plan(STATUS(), ctx);
   assert.equal(good.changed, false);
-  assert.match(good.changed ? '' : good.note ?? '', /Slave_IO_Running: Yes, Slave_SQL_Running: Yes, 0 s behind, GTID 0-1-8/);
+  assert.match(good.changed ? '' : (good.note ?? ''), /Slave_IO_Running: Yes, Slave_SQL_Running: Yes, 0 s behind, GTID 0-1-8/);
   assert.throws(
     () => op.plan(STATUS({ Slave_SQL_Running: 'No', Last_SQL_Error: "Error 'Duplicate entry' on query" }), ctx),
-    (e: Error) => e instanceof PlanError && e.message === "replication is not running: Slave_IO_Running: Yes, Slave_SQL_Running: No: Error 'Duplicate entry' on query",
+    (e: Error) =>
+      e instanceof PlanError &&
+      e.message === "replication is not running: Slave_IO_Running: Yes, Slave_SQL_Running: No: Error 'Duplicate entry' on query",
   );
   assert.throws(() => op.plan(ok(), ctx), /replication is not running: not configured/);
 });
@@ -265,9 +331,15 @@ function runWithStatus(script: string, status: string, wait = '0'): { code: numb
   const dir = mkdtempSync(join(tmpdir(), 'hasetup-mysql-wait-'));
   try {
     writeFileSync(join(dir, 'out'), status);
-    writeFileSync(join(dir, 'mariadb'), `#!/bin/sh\ncase "$*" in *MASTER_GTID_WAIT*) echo '${wait}' ;; *) cat ${dir}/out ;; esac\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'mariadb'), `#!/bin/sh\ncase "$*" in *MASTER_GTID_WAIT*) echo '${wait}' ;; *) cat ${dir}/out ;; esac\n`, {
+      mode: 0o755,
+    });
     const t0 = Date.now();
-    const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+    const r = spawnSync('sh', ['-c', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+    });
     return { code: r.status, stderr: r.stderr, ms: Date.now() - t0 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -284,7 +356,9 @@ test('waiting for the threads: done when both run and the SQL thread has applied
 test('waiting for the threads: a thread stopped on an error fails at once, with the error', () => {
   const broken = runWithStatus(
     waitThreadsScript(30),
-    body(STATUS({ Slave_SQL_Running: 'No', Last_SQL_Errno: '1062', Last_SQL_Error: "Error 'Duplicate entry '1' for key 'PRIMARY'' on query" })),
+    body(
+      STATUS({ Slave_SQL_Running: 'No', Last_SQL_Errno: '1062', Last_SQL_Error: "Error 'Duplicate entry '1' for key 'PRIMARY'' on query" }),
+    ),
     '-1',
   );
   assert.equal(broken.code, 1);
@@ -298,7 +372,10 @@ test('waiting for the threads: still catching up at the deadline is fine; not ru
   assert.match(catchingUp.stderr, /both replication threads run, still catching up after 2 s/);
   const connecting = runWithStatus(waitThreadsScript(2), body(STATUS({ Slave_IO_Running: 'Connecting' })));
   assert.equal(connecting.code, 1);
-  assert.match(connecting.stderr, /replication threads not both running after 2 s:\n\s*Master_Host: 10\.0\.0\.31\n\s*Slave_IO_Running: Connecting/);
+  assert.match(
+    connecting.stderr,
+    /replication threads not both running after 2 s:\n\s*Master_Host: 10\.0\.0\.31\n\s*Slave_IO_Running: Connecting/,
+  );
 });
 
 test('replication check: its probe lets running threads apply what they received first, then reads the status', () => {
@@ -312,7 +389,10 @@ test('replication check: its probe lets running threads apply what they received
 // ---- 5.1-era options ------------------------------------------------------------------------
 
 test('option names: normalized, loose- ignored, innodb=OFF is skip-innodb', () => {
-  assert.deepEqual(optionNames('--key_buffer=16M\n--table-cache=64\n--loose-skip-innodb\n--innodb=OFF\n--bind-address=1.2.3.4\nnot an option'), ['key-buffer', 'table-cache', 'skip-innodb', 'bind-address']);
+  assert.deepEqual(
+    optionNames('--key_buffer=16M\n--table-cache=64\n--loose-skip-innodb\n--innodb=OFF\n--bind-address=1.2.3.4\nnot an option'),
+    ['key-buffer', 'table-cache', 'skip-innodb', 'bind-address'],
+  );
 });
 
 test('legacy options: removed ones fail with what to use; renamed ones are reported next to ok', () => {
@@ -321,10 +401,14 @@ test('legacy options: removed ones fail with what to use; renamed ones are repor
   assert.deepEqual(op.plan('ok\n--bind-address=10.0.0.31\n--log_bin=mysql-bin', ctx), { changed: false, note: undefined });
   const renamed = op.plan('ok\n--table_cache=512\n--key_buffer=64M', ctx);
   assert.equal(renamed.changed, false);
-  assert.match(renamed.changed ? '' : renamed.note ?? '', /table-cache -> table_open_cache; key-buffer -> key_buffer_size/);
+  assert.match(renamed.changed ? '' : (renamed.note ?? ''), /table-cache -> table_open_cache; key-buffer -> key_buffer_size/);
   assert.throws(
     () => op.plan('ok\n--log-slow-queries=/var/log/mysql/slow.log\n--skip-innodb\n--master-host=10.0.0.1', ctx),
-    (e: Error) => e instanceof PlanError && /log-slow-queries \(use slow_query_log/.test(e.message) && /skip-innodb \(use nothing: InnoDB cannot be switched off/.test(e.message) && /master-host \(use CHANGE MASTER TO/.test(e.message),
+    (e: Error) =>
+      e instanceof PlanError &&
+      /log-slow-queries \(use slow_query_log/.test(e.message) &&
+      /skip-innodb \(use nothing: InnoDB cannot be switched off/.test(e.message) &&
+      /master-host \(use CHANGE MASTER TO/.test(e.message),
   );
   assert.throws(() => op.plan('unavailable', ctx), /my_print_defaults is missing/);
   assert.ok(op.plan('unavailable', { ...ctx, earlierChange: true }).changed);
@@ -336,14 +420,20 @@ test('before a restart: option files the server would not start with stop it, sa
     try {
       writeFileSync(join(dir, 'mariadbd'), `#!/bin/sh\n${mariadbd}\n`, { mode: 0o755 });
       writeFileSync(join(dir, 'my_print_defaults'), `#!/bin/sh\nprintf '%s\\n' ${defaults}\n`, { mode: 0o755 });
-      return spawnSync('sh', ['-c', `${RESTART_PREFLIGHT}\necho passed`], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+      return spawnSync('sh', ['-c', `${RESTART_PREFLIGHT}\necho passed`], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   };
   const good = run('exit 0', "'--log_bin=mysql-bin' '--server_id=1'");
   assert.equal(good.stdout, 'passed\n');
-  const unknown = run(`echo "2026-01-01 0 [ERROR] mariadbd: unknown variable 'log-slow-queries=/x'" >&2; exit 7`, "'--log-slow-queries=/x'");
+  const unknown = run(
+    `echo "2026-01-01 0 [ERROR] mariadbd: unknown variable 'log-slow-queries=/x'" >&2; exit 7`,
+    "'--log-slow-queries=/x'",
+  );
   assert.equal(unknown.status, 1);
   assert.match(unknown.stderr, /not restarting MariaDB: its option files fail mariadbd --help: .*unknown variable 'log-slow-queries=\/x'/);
   const noInnodb = run('exit 0', "'--skip-innodb'");
@@ -355,7 +445,12 @@ test('before a restart: option files the server would not start with stop it, sa
 // ---- the role -------------------------------------------------------------------------------
 
 function cluster(withReplica: boolean) {
-  const h = (name: string, address: string, group: Host['group']): Host => ({ name, address, group, ssh: { host: address, user: 'root', port: 22, become: false, connectTimeout: 5 } });
+  const h = (name: string, address: string, group: Host['group']): Host => ({
+    name,
+    address,
+    group,
+    ssh: { host: address, user: 'root', port: 22, become: false, connectTimeout: 5 },
+  });
   const hosts: Host[] = [
     h('lb01', '10.9.0.11', 'lb'),
     h('web01', '10.9.0.21', 'web'),
@@ -399,14 +494,17 @@ test('role: the primary creates the app database, the app user per web node and 
   const inv = cluster(true);
   const db01 = inv.hosts.find((x) => x.name === 'db01') as Host;
   const tasks = mysql.tasks(roleContext(mysql, db01, inv, facts));
-  assert.deepEqual(subjects(tasks).filter((s) => s.startsWith('sql ') || s.startsWith('replication ')), [
-    'sql no anonymous users',
-    'sql no test database',
-    'sql root by unix socket only',
-    'sql database app',
-    'sql app@{10.9.0.21,10.9.0.22}',
-    'sql repl@{10.9.0.32}',
-  ]);
+  assert.deepEqual(
+    subjects(tasks).filter((s) => s.startsWith('sql ') || s.startsWith('replication ')),
+    [
+      'sql no anonymous users',
+      'sql no test database',
+      'sql root by unix socket only',
+      'sql database app',
+      'sql app@{10.9.0.21,10.9.0.22}',
+      'sql repl@{10.9.0.32}',
+    ],
+  );
   const repl = changed((tasks.find((t) => t.op.subject === 'repl@{10.9.0.32}') as { op: Operation }).op.plan(ok(), ctx));
   assert.doesNotMatch(String(repl.stdin), /sql_log_bin/, 'the primary logs its changes: replicas replay them');
 });

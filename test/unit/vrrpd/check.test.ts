@@ -35,12 +35,18 @@ test('HTTP and TCP checks against a local server, a 500 and a closed port', asyn
   assert.equal(await tcpCheck('127.0.0.1', closed, 2000), false);
   // in-process through the runner, as a vrrp_script naming hasetup-vrrpd
   const run = commandRunner();
-  assert.equal(await run(['/usr/bin/node', '/opt/hasetup/hasetup-vrrpd.cjs', '--check-http', `http://127.0.0.1:${port}/health`], 2000), true);
+  assert.equal(
+    await run(['/usr/bin/node', '/opt/hasetup/hasetup-vrrpd.cjs', '--check-http', `http://127.0.0.1:${port}/health`], 2000),
+    true,
+  );
   assert.equal(await run(['hasetup-vrrpd', '--check-tcp', `127.0.0.1:${closed}`], 2000), false);
 });
 
 test('self-check recognition', () => {
-  assert.deepEqual(parseSelfCheck(['node', '/opt/hasetup/hasetup-vrrpd.cjs', '--check-http', 'http://127.0.0.1/health']), { kind: 'http', url: 'http://127.0.0.1/health' });
+  assert.deepEqual(parseSelfCheck(['node', '/opt/hasetup/hasetup-vrrpd.cjs', '--check-http', 'http://127.0.0.1/health']), {
+    kind: 'http',
+    url: 'http://127.0.0.1/health',
+  });
   assert.deepEqual(parseSelfCheck(['hasetup-vrrpd', '--check-tcp', '127.0.0.1:80']), { kind: 'tcp', host: '127.0.0.1', port: 80 });
   assert.equal(parseSelfCheck(['/usr/bin/curl', '-f', 'http://127.0.0.1/']), null);
   assert.equal(parseSelfCheck(['node', 'other.js', '--check-http', 'http://x/']), null);

@@ -86,8 +86,14 @@ test('parses a keepalived.conf with every supported section', () => {
   ]);
   assert.equal(i.unicastSrcIp, '192.0.2.1');
   assert.deepEqual(i.unicastPeers, ['192.0.2.2']);
-  assert.deepEqual(i.trackScripts.map((t) => [t.name, t.weight]), [['chk_proxy', -60]]);
-  assert.deepEqual(i.trackInterfaces, [{ name: 'eth1', weight: -10 }, { name: 'eth2', weight: 0 }]);
+  assert.deepEqual(
+    i.trackScripts.map((t) => [t.name, t.weight]),
+    [['chk_proxy', -60]],
+  );
+  assert.deepEqual(i.trackInterfaces, [
+    { name: 'eth1', weight: -10 },
+    { name: 'eth2', weight: 0 },
+  ]);
   assert.equal(i.preemptDelay, 30);
   assert.equal(i.nopreempt, false);
   assert.equal(i.garpMasterDelay, 2);
@@ -100,7 +106,10 @@ test('parses a keepalived.conf with every supported section', () => {
 });
 
 test('vrrp_version 3 in global_defs or per instance; fractional advert_int', () => {
-  const c = parseConfig('k.conf', `global_defs {\n vrrp_version 3\n}\nvrrp_instance A {\n interface e0\n virtual_router_id 1\n advert_int 0.2\n virtual_ipaddress {\n 10.0.0.1/24\n }\n}\nvrrp_instance B {\n version 2\n interface e0\n virtual_router_id 2\n nopreempt\n}\n`);
+  const c = parseConfig(
+    'k.conf',
+    `global_defs {\n vrrp_version 3\n}\nvrrp_instance A {\n interface e0\n virtual_router_id 1\n advert_int 0.2\n virtual_ipaddress {\n 10.0.0.1/24\n }\n}\nvrrp_instance B {\n version 2\n interface e0\n virtual_router_id 2\n nopreempt\n}\n`,
+  );
   assert.equal(c.instances[0].version, 3);
   assert.equal(c.instances[0].advertInt, 0.2);
   assert.equal(c.instances[1].version, 2);
@@ -120,29 +129,40 @@ function errorsOf(text: string): string[] {
 }
 
 test('errors carry file:line: bad values, missing pieces, bad references', () => {
-  assert.deepEqual(errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 256\n}\n'), ["k.conf:3: virtual_router_id: '256' is not an integer in 1..255"]);
+  assert.deepEqual(errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 256\n}\n'), [
+    "k.conf:3: virtual_router_id: '256' is not an integer in 1..255",
+  ]);
   assert.deepEqual(errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 1\n advert_int 0.5\n}\n'), [
     'k.conf:4: advert_int 0.5: VRRPv2 needs whole seconds (1..255); use vrrp_version 3 for sub-second intervals',
   ]);
   assert.deepEqual(errorsOf('vrrp_instance A {\n virtual_router_id 1\n}\n'), ['k.conf:1: vrrp_instance A: interface is required']);
-  assert.deepEqual(errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 1\n track_script {\n  nope\n }\n}\n'), ['k.conf:5: track_script: no vrrp_script named nope']);
+  assert.deepEqual(errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 1\n track_script {\n  nope\n }\n}\n'), [
+    'k.conf:5: track_script: no vrrp_script named nope',
+  ]);
   assert.deepEqual(errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.300/24\n }\n}\n'), [
     "k.conf:5: '10.0.0.300/24' is not an IPv4 address (A.B.C.D or A.B.C.D/NN)",
   ]);
   assert.deepEqual(errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 1\n'), ["k.conf:1: '{' is never closed"]);
-  assert.deepEqual(errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 1\n}\nvrrp_instance B {\n interface e0\n virtual_router_id 1\n}\n'), [
-    'k.conf:5: vrrp_instance B: virtual_router_id 1 on e0 is already used by A',
-  ]);
+  assert.deepEqual(
+    errorsOf('vrrp_instance A {\n interface e0\n virtual_router_id 1\n}\nvrrp_instance B {\n interface e0\n virtual_router_id 1\n}\n'),
+    ['k.conf:5: vrrp_instance B: virtual_router_id 1 on e0 is already used by A'],
+  );
   assert.deepEqual(errorsOf('vrrp_sync_group G {\n group {\n A\n }\n}\n'), ['k.conf:1: vrrp_sync_group is not supported by hasetup-vrrpd']);
 });
 
 test('nopreempt and preempt_delay with state MASTER are ignored with a warning, as keepalived does', () => {
-  const c = parseConfig('k.conf', 'vrrp_instance A {\n state MASTER\n nopreempt\n preempt_delay 10\n interface e0\n virtual_router_id 1\n}\n');
+  const c = parseConfig(
+    'k.conf',
+    'vrrp_instance A {\n state MASTER\n nopreempt\n preempt_delay 10\n interface e0\n virtual_router_id 1\n}\n',
+  );
   assert.equal(c.instances[0].nopreempt, false);
   assert.equal(c.instances[0].preemptDelay, 0);
   assert.deepEqual(
     c.warnings.filter((w) => /preempt/.test(w.message)).map((w) => `${w.line}: ${w.message}`),
-    ['1: vrrp_instance A: nopreempt does not work with state MASTER: ignored', '1: vrrp_instance A: preempt_delay does not work with state MASTER: ignored'],
+    [
+      '1: vrrp_instance A: nopreempt does not work with state MASTER: ignored',
+      '1: vrrp_instance A: preempt_delay does not work with state MASTER: ignored',
+    ],
   );
 });
 
@@ -153,7 +173,10 @@ test('include: relative paths and patterns, errors point into the included file'
     spawnSync('mkdir', [join(dir, 'conf.d')]);
     writeFileSync(join(dir, 'conf.d', 'a.conf'), 'vrrp_instance A {\n interface e0\n virtual_router_id 1\n}\n');
     writeFileSync(join(dir, 'conf.d', 'b.conf'), 'vrrp_instance B {\n interface e0\n virtual_router_id 2\n}\n');
-    assert.deepEqual(parseConfig(join(dir, 'keepalived.conf')).instances.map((i) => i.name), ['A', 'B']);
+    assert.deepEqual(
+      parseConfig(join(dir, 'keepalived.conf')).instances.map((i) => i.name),
+      ['A', 'B'],
+    );
     writeFileSync(join(dir, 'conf.d', 'b.conf'), 'vrrp_instance B {\n interface e0\n  virtual_router_id 300\n}\n');
     try {
       parseConfig(join(dir, 'keepalived.conf'));
@@ -210,9 +233,12 @@ test("a keyword keepalived 2.2.7 does not know in that place: 'Unknown keyword',
   // the issue's case: keepalived reads vrrp_version in an instance as unknown and runs VRRPv2; so do we
   const c = parseConfig('k.conf', INSTANCE(' vrrp_version 3\n'));
   assert.equal(c.instances[0].version, 2, 'ignored: the instance stays at the global version');
-  assert.deepEqual(c.unknowns.map((m) => `${m.line}: ${m.message}`), [
-    "4: Unknown keyword 'vrrp_version' in vrrp_instance A (in a vrrp_instance the keyword is 'version'; vrrp_version belongs in global_defs): ignored, as keepalived ignores it",
-  ]);
+  assert.deepEqual(
+    c.unknowns.map((m) => `${m.line}: ${m.message}`),
+    [
+      "4: Unknown keyword 'vrrp_version' in vrrp_instance A (in a vrrp_instance the keyword is 'version'; vrrp_version belongs in global_defs): ignored, as keepalived ignores it",
+    ],
+  );
   // each keyword below is accepted by keepalived in some other place only (checked with keepalived -t -f)
   const cases: [string, string, RegExp][] = [
     [INSTANCE(' vrrp_garp_master_delay 2\n'), 'vrrp_garp_master_delay', /the keyword is 'garp_master_delay'/],

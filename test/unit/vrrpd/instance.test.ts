@@ -133,7 +133,10 @@ test('equal priorities: after a partition heals the higher primary address stays
   assert.equal(lan.masters().length, 2, 'partitioned: both masters');
   lan.cut.clear();
   clock.advance(3000);
-  assert.deepEqual(lan.masters().map((n) => n.addr), ['10.0.0.2']);
+  assert.deepEqual(
+    lan.masters().map((n) => n.addr),
+    ['10.0.0.2'],
+  );
   assert.match(a.transitions[a.transitions.length - 1].reason, /equal priority 100 and a higher address/);
   assert.ok(b.holdsVip && !a.holdsVip);
 });
@@ -180,7 +183,11 @@ test('VRRPv2 authentication: a wrong password is dropped and counted', () => {
 });
 
 test('receive checks: TTL, checksum, version, VRID and v2 interval mismatches are dropped and counted', () => {
-  const cases: { name: string; setup: (l: FakeLan) => void; counter: 'ttlErrors' | 'checksumErrors' | 'versionErrors' | 'otherVrid' | 'intervalErrors' }[] = [
+  const cases: {
+    name: string;
+    setup: (l: FakeLan) => void;
+    counter: 'ttlErrors' | 'checksumErrors' | 'versionErrors' | 'otherVrid' | 'intervalErrors';
+  }[] = [
     { name: 'ttl', setup: (l) => (l.nodes[0].ttl = 254), counter: 'ttlErrors' },
     { name: 'checksum', setup: (l) => (l.nodes[0].mangle = (ip) => (ip[22] ^= 1)), counter: 'checksumErrors' },
     { name: 'version', setup: (l) => (l.nodes[0].inst.params = { ...l.nodes[0].inst.params, version: 2 }), counter: 'versionErrors' },

@@ -20,7 +20,15 @@ const KEEPALIVED_V3 = hex('3134 9601 000a 4305 0a63 0065'); // vrid 52, prio 150
 const KEEPALIVED_V3_IP = hex('45c0 0020 0001 0000 ff70 d036 0a63 0001 e000 0012 3134 9601 000a 4305 0a63 0065');
 
 test('VRRPv2 encode gives the same bytes as keepalived (checksum over the message only)', () => {
-  const b = encodeAdvert({ version: 2, vrid: 51, priority: 150, interval: 1, addresses: ['10.99.0.100'], authType: AUTH_PASS, authData: 'secret12' });
+  const b = encodeAdvert({
+    version: 2,
+    vrid: 51,
+    priority: 150,
+    interval: 1,
+    addresses: ['10.99.0.100'],
+    authType: AUTH_PASS,
+    authData: 'secret12',
+  });
   assert.deepEqual(b, KEEPALIVED_V2);
   assert.equal(inetChecksum(b), 0);
 });
@@ -28,7 +36,15 @@ test('VRRPv2 encode gives the same bytes as keepalived (checksum over the messag
 test('VRRPv2 decode of a keepalived advert', () => {
   const d = decodeAdvert(KEEPALIVED_V2);
   assert.equal(d.error, undefined);
-  assert.deepEqual(d.advert, { version: 2, vrid: 51, priority: 150, interval: 1, addresses: ['10.99.0.100'], authType: AUTH_PASS, authData: 'secret12' });
+  assert.deepEqual(d.advert, {
+    version: 2,
+    vrid: 51,
+    priority: 150,
+    interval: 1,
+    addresses: ['10.99.0.100'],
+    authType: AUTH_PASS,
+    authData: 'secret12',
+  });
 });
 
 test('VRRPv2 without authentication carries 8 zero bytes and decodes with auth type 0', () => {
@@ -50,7 +66,13 @@ test('VRRPv3 encode gives the same bytes as keepalived (checksum with the IPv4 p
 });
 
 test('VRRPv3 decode needs the right addresses for the pseudo-header', () => {
-  assert.deepEqual(decodeAdvert(KEEPALIVED_V3, '10.99.0.1', '224.0.0.18').advert, { version: 3, vrid: 52, priority: 150, interval: 10, addresses: ['10.99.0.101'] });
+  assert.deepEqual(decodeAdvert(KEEPALIVED_V3, '10.99.0.1', '224.0.0.18').advert, {
+    version: 3,
+    vrid: 52,
+    priority: 150,
+    interval: 10,
+    addresses: ['10.99.0.101'],
+  });
   assert.equal(decodeAdvert(KEEPALIVED_V3, '10.99.0.9', '224.0.0.18').error, 'checksum');
   assert.equal(decodeAdvert(KEEPALIVED_V3).error, 'checksum');
 });

@@ -19,7 +19,12 @@ const script = (over: Partial<VrrpScriptConfig> = {}): VrrpScriptConfig => ({
 
 test('rise and fall: from init one result decides, then rise successes / fall failures change the status', () => {
   const changes: CheckStatus[] = [];
-  const t = new ScriptTracker(script(), async () => true, new FakeClock(), (tr) => changes.push(tr.status));
+  const t = new ScriptTracker(
+    script(),
+    async () => true,
+    new FakeClock(),
+    (tr) => changes.push(tr.status),
+  );
   assert.equal(t.status, 'init');
   t.record(true);
   assert.equal(t.status, 'ok');
@@ -36,7 +41,12 @@ test('rise and fall: from init one result decides, then rise successes / fall fa
   t.record(true);
   assert.equal(t.status, 'ok');
   assert.deepEqual(changes, ['ok', 'failed', 'ok']);
-  const f = new ScriptTracker(script({ initFail: true, rise: 2 }), async () => true, new FakeClock(), () => {});
+  const f = new ScriptTracker(
+    script({ initFail: true, rise: 2 }),
+    async () => true,
+    new FakeClock(),
+    () => {},
+  );
   assert.equal(f.status, 'failed');
   f.record(true);
   assert.equal(f.status, 'failed');
@@ -48,7 +58,12 @@ test('the tracker runs the check every interval on its clock', async () => {
   const clock = new FakeClock();
   let runs = 0;
   const results = [true, false, false, false];
-  const t = new ScriptTracker(script({ fall: 3 }), async () => results[runs++ % results.length], clock, () => {});
+  const t = new ScriptTracker(
+    script({ fall: 3 }),
+    async () => results[runs++ % results.length],
+    clock,
+    () => {},
+  );
   await t.start();
   assert.equal(runs, 1);
   assert.equal(t.status, 'ok');
@@ -66,18 +81,39 @@ test('the tracker runs the check every interval on its clock', async () => {
 test('keepalived weight rules for scripts and interfaces', () => {
   const tr = (status: CheckStatus, weight: number) => ({ status, cfg: { name: 'c', weight } });
   const ref = (name: string, weight?: number) => ({ name, weight, where: { file: 'x', line: 1 } });
-  assert.deepEqual(combineTracking([{ ref: ref('up'), tracker: tr('ok', 20) }, { ref: ref('down'), tracker: tr('failed', -30) }], []), { delta: -10, faults: [] });
-  assert.deepEqual(combineTracking([{ ref: ref('a'), tracker: tr('failed', 20) }, { ref: ref('b'), tracker: tr('ok', -30) }], []), { delta: 0, faults: [] });
+  assert.deepEqual(
+    combineTracking(
+      [
+        { ref: ref('up'), tracker: tr('ok', 20) },
+        { ref: ref('down'), tracker: tr('failed', -30) },
+      ],
+      [],
+    ),
+    { delta: -10, faults: [] },
+  );
+  assert.deepEqual(
+    combineTracking(
+      [
+        { ref: ref('a'), tracker: tr('failed', 20) },
+        { ref: ref('b'), tracker: tr('ok', -30) },
+      ],
+      [],
+    ),
+    { delta: 0, faults: [] },
+  );
   assert.deepEqual(combineTracking([{ ref: ref('proxy'), tracker: tr('failed', 0) }], []), { delta: 0, faults: ['script proxy failed'] });
   // the instance's own weight overrides the script's
   assert.deepEqual(combineTracking([{ ref: ref('o', -50), tracker: tr('failed', 0) }], []), { delta: -50, faults: [] });
   assert.deepEqual(combineTracking([{ ref: ref('i'), tracker: tr('init', -50) }], []), { delta: 0, faults: [] });
   assert.deepEqual(
-    combineTracking([], [
-      { ref: { name: 'eth1', weight: 0 }, up: false },
-      { ref: { name: 'eth2', weight: -20 }, up: false },
-      { ref: { name: 'eth3', weight: 10 }, up: true },
-    ]),
+    combineTracking(
+      [],
+      [
+        { ref: { name: 'eth1', weight: 0 }, up: false },
+        { ref: { name: 'eth2', weight: -20 }, up: false },
+        { ref: { name: 'eth3', weight: 10 }, up: true },
+      ],
+    ),
     { delta: -10, faults: ['interface eth1 down'] },
   );
 });
