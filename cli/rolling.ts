@@ -4,7 +4,7 @@
 // already drained (hasetup drain) or down stays as it was.
 import type { Host, Inventory } from '../inventory/types.ts';
 import type { Cluster } from './cluster.ts';
-import { lbOrder, othersServing, sessionsOf, setState, views, waitViews } from './drain.ts';
+import { lbOrder, othersServing, sessionsOf, setState, views, waitViews } from './drain/runtime-api.ts';
 import type { Reporter, RunOptions, RunResult } from './engine/runner.ts';
 
 export interface RollingOptions extends Omit<RunOptions, 'reporter' | 'limit'> {

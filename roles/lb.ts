@@ -1,8 +1,11 @@
-// What the load-balancer roles (runtime, proxy, vrrp) share: where each engine keeps its files, runs
-// as and is checked with, and the scripts that make the LBs take their turns so that the VIP never
-// goes dark (the VRRP backup first, the master once its peer serves).
+// What the load-balancer roles (runtime, proxy, vrrp) and the commands that work on the LBs (drain,
+// status, failover) share: where each engine keeps its files, runs as and is checked with, the
+// runtime API's socket, the record `hasetup drain` leaves, the one test of "this LB holds the VIP",
+// and the scripts that make the LBs take their turns so that the VIP never goes dark (the VRRP backup
+// first, the master once its peer serves). Commands reach roles/ through this module and the
+// registry (roles/index.ts) only.
 import type { Host, Inventory } from '../inventory/types.ts';
-import type { Serial } from '../cli/engine/api.ts';
+import { RECORDS_DIR, type Serial } from '../cli/engine/api.ts';
 
 /** The same rendered files serve both engines, at the paths their packages use. */
 export const PROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
@@ -79,7 +82,7 @@ export function waitServing(inv: Inventory, seconds = 15): string {
 export function lbTurn(inv: Inventory): Serial {
   return {
     group: 'lb',
-    rank: `if ip -o -4 addr show | grep -qF ' ${inv.vip.address}/'; then echo 1; else echo 0; fi`,
+    rank: `if ${holdsVip(inv)}; then echo 1; else echo 0; fi`,
     // a peer whose proxy does not run (a new cluster) has nothing to wait for
     peerReady:
       `if systemctl is-active -q ${BUNDLED.proxyUnit}.service || systemctl is-active -q ${HAPROXY.proxyUnit}.service; then ` +
@@ -88,3 +91,19 @@ export function lbTurn(inv: Inventory): Serial {
 }
 
 export const isLb = (h: Host): boolean => h.group === 'lb';
+
+/** sh: exits 0 when this host holds the VIP (on any of its interfaces). */
+export const holdsVip = (inv: Inventory): string => `ip -o -4 addr show | grep -qF ' ${inv.vip.address}/'`;
+
+/**
+ * The record `hasetup drain` leaves on an LB for a web node (in the engine's records folder, which
+ * the facts read back): its name, its path, and what it holds. The proxy role keeps the state it
+ * says in haproxy.cfg, so that a reload or a re-apply does not put the node back.
+ */
+export const DRAIN_RECORD_DIR = RECORDS_DIR;
+export const drainRecordName = (web: string): string => `drain.${web}`;
+export const drainRecordPath = (web: string): string => `${DRAIN_RECORD_DIR}/${drainRecordName(web)}`;
+export function drainRecord(records: Record<string, string>, web: string): 'drain' | 'maint' | undefined {
+  const v = records[drainRecordName(web)];
+  return v === 'drain' || v === 'maint' ? v : undefined;
+}

@@ -52,7 +52,7 @@ async function prepare(file: string, host: string) {
   const [{ loadOrExplain, connectHost }, { Cluster }, drain] = await Promise.all([
     import('../connect.ts'),
     import('../cluster.ts'),
-    import('../drain.ts'),
+    import('../drain/runtime-api.ts'),
   ]);
   const inv = await loadOrExplain(file);
   const web = inv.hosts.find((h) => h.name === host);

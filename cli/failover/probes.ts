@@ -4,9 +4,9 @@
 import type { Inventory } from '../../inventory/types.ts';
 import { shq } from '../engine/shell.ts';
 import { parseShowStat, type ServerView } from '../status/probe.ts';
-import { STATS_SOCKET } from '../../roles/lb.ts';
+import { holdsVip, STATS_SOCKET } from '../../roles/lb.ts';
 
-export { parseShowStat, type ServerView };
+export { holdsVip, parseShowStat, type ServerView };
 
 export const showStat = `echo 'show stat' | timeout 5 socat -t5 - UNIX-CONNECT:${STATS_SOCKET}`;
 
@@ -39,8 +39,6 @@ export function parseVipLine(text: string, inv: Inventory): boolean | null {
   if (!text.includes(` ${inv.vip.address}/`)) return null;
   return !/^Deleted /.test(text.trim());
 }
-
-export const holdsVip = (inv: Inventory) => `ip -o -4 addr show | grep -qF ' ${inv.vip.address}/'`;
 
 /** The MAC address of the interface that carries the VIP (for the gratuitous ARPs the controller sees). */
 export const macOf = (inv: Inventory) => `cat /sys/class/net/${shq(inv.vip.interface)}/address`;

@@ -20,7 +20,7 @@
 import { absent, directory, file, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import type { Host, Inventory } from '../../inventory/types.ts';
 import { mpmSizing } from '../apache/sizing.ts';
-import { engineOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, TLS_DIR, TLS_PEM, waitServing } from '../lb.ts';
+import { drainRecord, engineOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, TLS_DIR, TLS_PEM, waitServing } from '../lb.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -38,13 +38,6 @@ export function serverMaxconn(maxRequestWorkers: number, lbs: number): { maxconn
 }
 
 const webs = (inv: Inventory): Host[] => inv.hosts.filter((h) => h.group === 'web');
-
-/** The record `hasetup drain` leaves on an LB for a web node: its name, and what it holds. */
-export const drainRecordName = (web: string): string => `drain.${web}`;
-export function drainRecord(records: Record<string, string>, web: string): 'drain' | 'maint' | undefined {
-  const v = records[drainRecordName(web)];
-  return v === 'drain' || v === 'maint' ? v : undefined;
-}
 
 const role: Role = {
   name: 'proxy',

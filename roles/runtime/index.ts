@@ -17,8 +17,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { directory, file, group, link, packages, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
-import { findRepoRoot } from '../../cli/root.ts';
+import { directory, file, findRepoRoot, group, link, packages, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import type { Inventory } from '../../inventory/types.ts';
 import {
   BUNDLED,

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiCommand, apiError, BACKEND, othersServing, sessionsOf, setStateCommand } from '../../../cli/drain.ts';
+import { apiCommand, apiError, BACKEND, othersServing, sessionsOf, setStateCommand } from '../../../cli/drain/runtime-api.ts';
 import { parseShowStat, type ServerView } from '../../../cli/status/probe.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
 import { canConnect, fakeBackend, freePort, startProxy, until } from '../proxy/helpers.ts';

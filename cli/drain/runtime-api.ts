@@ -2,13 +2,12 @@
 // API on each LB's stats socket for the immediate change (the backup first, as the LBs' reloads go),
 // a record on each LB so that the proxy role keeps the state in haproxy.cfg (a reload, a re-apply),
 // and the proxies' own view (`show stat`) to wait on: sessions gone, the node UP again.
-import type { Host, Inventory } from '../inventory/types.ts';
-import type { Cluster } from './cluster.ts';
-import { RECORDS_DIR } from './engine/facts.ts';
-import { shq } from './engine/shell.ts';
-import { parseShowStat, type ServerView } from './status/probe.ts';
-import { STATS_SOCKET } from '../roles/lb.ts';
-import { drainRecordName } from '../roles/proxy/index.ts';
+// (`hasetup drain` and `undrain` in cli/commands/drain.ts, and the rolling apply, drive it.)
+import type { Host, Inventory } from '../../inventory/types.ts';
+import type { Cluster } from '../cluster.ts';
+import { shq } from '../engine/shell.ts';
+import { parseShowStat, type ServerView } from '../status/probe.ts';
+import { DRAIN_RECORD_DIR, drainRecordPath, holdsVip, STATS_SOCKET } from '../../roles/lb.ts';
 
 export const BACKEND = 'web';
 
@@ -34,7 +33,7 @@ export async function lbOrder(c: Cluster, inv: Inventory): Promise<Host[]> {
   const lbs = c.hosts('lb');
   const holds = await Promise.all(
     lbs.map((lb) =>
-      c.exec(lb.name, `ip -o -4 addr show | grep -qF ' ${inv.vip.address}/'`).then(
+      c.exec(lb.name, holdsVip(inv)).then(
         (r) => r.code === 0,
         () => false,
       ),
@@ -80,8 +79,8 @@ export async function setState(c: Cluster, lbs: Host[], server: string, state: '
 
 /** Records (or, with null, forgets) the node's state on each LB, where the proxy role reads it. */
 export async function record(c: Cluster, lbs: Host[], server: string, state: 'drain' | 'maint' | null): Promise<void> {
-  const f = shq(`${RECORDS_DIR}/${drainRecordName(server)}`);
-  const script = state ? `mkdir -p ${RECORDS_DIR} && printf '%s\\n' ${state} > ${f}.new && mv -f ${f}.new ${f}` : `rm -f ${f}`;
+  const f = shq(drainRecordPath(server));
+  const script = state ? `mkdir -p ${DRAIN_RECORD_DIR} && printf '%s\\n' ${state} > ${f}.new && mv -f ${f}.new ${f}` : `rm -f ${f}`;
   for (const lb of lbs) await c.sh(lb.name, script);
 }
 
