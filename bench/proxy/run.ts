@@ -4,12 +4,13 @@
 // `ulimit -n <hard limit>` when needed, for the 10,000-connection memory measurement).
 // PROXY_BENCH_BASELINE=<another hasetup-proxy.cjs> adds that build as a third contender, interleaved with the two
 // others (an A/B of two versions in the same run); its figures go to stdout and bench/results is left as it is.
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { children, cpuTicks, CLK_TCK, freePort, median, rssKb, sleep, start, stop, waitPort, writeSection } from './procs.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const duration = Number(process.argv[2] ?? 5);
@@ -52,52 +53,11 @@ const command = (who: Who, cfgFile: string): string[] =>
   who === 'haproxy' ? ['haproxy', '-db', '-f', cfgFile] : [who === 'before' ? baseline! : proxyBin, '-q', '-f', cfgFile];
 process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
 const cores = os.cpus().length;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(os.tmpdir(), 'hasetup-proxy-bench-'));
-const children: ChildProcess[] = [];
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), res(true)));
-      s.once('error', () => res(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`port ${port} never opened`);
-}
-
-function start(cmd: string[], cpu: string | null): ChildProcess {
-  const argv = cpu === null ? cmd : ['taskset', '-c', cpu, ...cmd];
-  const c = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(c);
-  return c;
-}
-
-async function stop(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null) return;
-  const done = new Promise((r) => c.once('exit', r));
-  c.kill('SIGTERM');
-  const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-  await done;
-  clearTimeout(t);
-}
 
 // HTTPS: one RSA 2048 certificate (what `openssl req` makes by default), the same file for both proxies
 const certFile = join(dir, 'bench.pem');
@@ -125,32 +85,6 @@ interface WrkResult {
   cpuUs: number; // proxy CPU time (user + system, all its processes) per request, in microseconds
 }
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** A process and its children (the proxy's workers are its children). */
-function withChildren(pid: number): number[] {
-  const r = spawnSync('sh', ['-c', `ps -o pid= --ppid ${pid}`], { encoding: 'utf8' });
-  return [
-    pid,
-    ...r.stdout
-      .split('\n')
-      .filter((l) => l.trim())
-      .map((l) => Number(l.trim())),
-  ];
-}
-
-/** CPU ticks (user + system) used so far by a process and its children (the workers). */
-function cpuTicks(pid: number): number {
-  let total = 0;
-  for (const p of withChildren(pid)) {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
-      total += Number(f[11]) + Number(f[12]);
-    } catch {}
-  }
-  return total;
-}
-
 function wrk(url: string, close: boolean, cpu: string | null, conns = 50, pid = 0, secs = duration): WrkResult {
   const args = [
     '-t',
@@ -176,17 +110,6 @@ function wrk(url: string, close: boolean, cpu: string | null, conns = 50, pid = 
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = (errs ? errs.slice(1).reduce((a, x) => a + Number(x), 0) : 0) + non2xx;
   return { rps, p99, errors, requests, cpuUs: requests ? (ticks * 1e6) / CLK_TCK / requests : NaN };
-}
-
-function rssKb(pid: number): number {
-  let total = 0;
-  for (const p of withChildren(pid)) {
-    try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      if (m) total += Number(m[1]);
-    } catch {}
-  }
-  return total;
 }
 
 async function idleConnections(port: number, n: number): Promise<net.Socket[]> {
@@ -260,10 +183,6 @@ async function main(): Promise<void> {
         await stop(p);
         runs[who].push(r);
       }
-    const median = (xs: number[]) => {
-      const v = [...xs].sort((a, b) => a - b);
-      return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    };
     const summary = (rs: WrkResult[]): WrkResult => ({
       rps: median(rs.map((x) => x.rps)),
       p99: median(rs.map((x) => x.p99)),
@@ -447,7 +366,7 @@ ${rows.map((r) => `| ${r.what} | ${r.haproxy} | ${r.ours} | ${r.ratio} | ${r.tar
     console.log(ab);
     process.exit(0);
   }
-  writeFileSync(join(root, 'bench', 'results', 'proxy.md'), md);
+  writeSection(join(root, 'bench', 'results', 'proxy.md'), 'open-loop latency', null, md); // latency.ts's section kept
   console.log(md);
   process.exit(0);
 }
