@@ -9,7 +9,8 @@ import { clusterChecks, DEFAULT_LB_PRIORITIES, DEFAULT_VRRP } from './checks.ts'
 import { isIPv4, parseCidr } from './net.ts';
 import { loadSecrets, secretsPathFor } from './secrets.ts';
 import { generatedTlsPathFor, loadTls } from './tls.ts';
-import type { Group, Host, Inventory, SshSettings, TlsOptions } from './types.ts';
+import { camelKeys } from './camel.ts';
+import type { Group, Host, Inventory, TlsOptions } from './types.ts';
 
 export { InventoryError } from './errors.ts';
 export type { InventoryIssue } from './errors.ts';
@@ -49,74 +50,44 @@ export function checkInventoryText(
   return { ok: true, data: r.data, src };
 }
 
-/** Builds the Inventory shape (every default filled in) from a validated file. */
+/**
+ * Builds the Inventory shape from a validated file: the file's settings with camelCase keys
+ * (inventory/camel.ts), and what loading computes: per-host SSH settings over the file's defaults,
+ * paths resolved, defaults that depend on other fields, the certificate and the secrets.
+ */
 export function buildInventory(f: ParsedInventoryFile, absFile: string, secrets: Inventory['secrets'], tls?: TlsOptions): Inventory {
   const base = dirname(absFile);
-  const g = f.ssh;
+  const { ssh: defaults, hosts: groups, vip, vrrp, roles, ...settings } = camelKeys(f);
   const hosts: Host[] = [];
-  const add = (group: Group, h: ParsedInventoryFile['hosts']['lb'][number] | ParsedInventoryFile['hosts']['db'][number], index: number) => {
-    const o = h.ssh ?? {};
-    const user = o.user ?? g.user;
-    const key = o.private_key ?? g.private_key;
-    const ssh: SshSettings & { host: string } = {
-      user,
-      port: o.port ?? g.port,
-      become: o.become ?? g.become ?? user !== 'root',
-      connectTimeout: o.connect_timeout ?? g.connect_timeout,
-      knownHosts: expandPath(g.known_hosts, base),
-      host: o.host ?? h.address,
-    };
-    if (key !== undefined) ssh.privateKey = expandPath(key, base);
-    const host: Host = { name: h.name, address: h.address, group, ssh };
-    if (group === 'lb') host.priority = ('priority' in h ? h.priority : undefined) ?? DEFAULT_LB_PRIORITIES[index];
-    if (group === 'db') {
-      host.serverId = ('server_id' in h ? h.server_id : undefined) ?? index + 1;
-      host.primary = index === 0;
-    }
-    hosts.push(host);
-  };
-  f.hosts.lb.forEach((h, i) => add('lb', h, i));
-  f.hosts.web.forEach((h, i) => add('web', h, i));
-  f.hosts.db.forEach((h, i) => add('db', h, i));
+  for (const group of ['lb', 'web', 'db'] as const)
+    groups[group].forEach((h: (typeof groups)[Group][number], index: number) => {
+      const { ssh: own = {}, ...fields } = h;
+      const { host: target = h.address, ...o } = own;
+      const user = o.user ?? defaults.user;
+      const become = o.become ?? defaults.become ?? user !== 'root';
+      const ssh: Host['ssh'] = { ...defaults, ...o, become, knownHosts: expandPath(defaults.knownHosts, base), host: target };
+      if (ssh.privateKey !== undefined) ssh.privateKey = expandPath(ssh.privateKey, base);
+      const host: Host = { ...fields, group, ssh };
+      if (group === 'lb') host.priority ??= DEFAULT_LB_PRIORITIES[index];
+      if (group === 'db') {
+        host.serverId ??= index + 1;
+        host.primary = index === 0;
+      }
+      hosts.push(host);
+    });
 
-  const vip = parseCidr(f.vip.address)!;
-  const p = f.roles.proxy;
-  const m = f.roles.mysql;
+  const address = parseCidr(vip.address)!;
+  const { tls: _tlsFields, ...proxy } = roles.proxy;
   return {
+    ...settings,
     file: absFile,
-    cluster: f.cluster,
-    vip: { address: vip.address, prefix: vip.prefix, interface: f.vip.interface },
-    vrrp: {
-      routerId: f.vrrp.router_id,
-      advertInt: f.vrrp.advert_int ?? DEFAULT_VRRP.advertInt[f.vrrp.version],
-      version: f.vrrp.version,
-      unicast: f.vrrp.unicast,
-    },
-    runtime: f.runtime,
+    vip: { ...vip, address: address.address, prefix: address.prefix },
+    vrrp: { ...vrrp, advertInt: vrrp.advertInt ?? DEFAULT_VRRP.advertInt[vrrp.version] },
     hosts,
     roles: {
-      proxy: {
-        balance: p.balance,
-        port: p.port,
-        maxconn: p.maxconn,
-        healthCheck: { ...p.health_check },
-        timeouts: { ...p.timeouts },
-        stats: { uri: p.stats.uri, port: p.stats.port ?? p.port, user: p.stats.user },
-        ...(tls ? { tls } : {}),
-      },
-      apache: { workers: f.roles.apache.workers },
-      mysql: { appDatabase: m.app_database, appUser: m.app_user, maxConnections: m.max_connections, binlogFormat: m.binlog_format },
-      firewall: { adminCidrs: f.roles.firewall.admin_cidrs.map((c) => (isIPv4(c) ? `${c}/32` : c)) },
-    },
-    failoverTest: {
-      rate: f.failover_test.rate,
-      thresholds: {
-        webFailedRequests: f.failover_test.thresholds.web_failed_requests,
-        webDetectionMs: f.failover_test.thresholds.web_detection_ms,
-        lbHardTakeoverMs: f.failover_test.thresholds.lb_hard_takeover_ms,
-        lbGracefulTakeoverMs: f.failover_test.thresholds.lb_graceful_takeover_ms,
-        spikeErrors: f.failover_test.thresholds.spike_errors,
-      },
+      ...roles,
+      proxy: { ...proxy, stats: { ...proxy.stats, port: proxy.stats.port ?? proxy.port }, ...(tls ? { tls } : {}) },
+      firewall: { ...roles.firewall, adminCidrs: roles.firewall.adminCidrs.map((c) => (isIPv4(c) ? `${c}/32` : c)) },
     },
     secrets,
   };

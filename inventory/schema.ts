@@ -1,5 +1,11 @@
-// The zod schema of inventory.yaml (snake_case keys, as written), and the translation of zod's
-// issues into located errors (file:line:col: field: message).
+// The zod schema of inventory.yaml (snake_case keys, as written) and of its secrets file, and the
+// translation of zod's issues into located errors (file:line:col: field: message).
+//
+// Adding a setting: its field here (type, error text, default) and its line in inventory/README.md.
+// The loaded Inventory gets it with its key in camelCase (roles.php.max_children ->
+// inv.roles.php.maxChildren), typed from this schema (types.ts). Only a default computed from other
+// fields, a path to resolve or a secret needs a line in load.ts (or secrets.ts), and a cross-field
+// rule one in checks.ts.
 import { z } from 'zod';
 import { isIPv4, parseCidr } from './net.ts';
 import { describeValue, type InventoryIssue, type PathSegment, type YamlSource } from './errors.ts';
@@ -169,6 +175,29 @@ export const inventorySchema = mapping({
   }).prefault({}),
 });
 
+const PASSWORD_ERROR = 'expected 12 to 128 characters from A-Z a-z 0-9 . _ ~ -';
+const password = () =>
+  z
+    .string({ error: PASSWORD_ERROR })
+    .regex(/^[A-Za-z0-9._~-]{12,128}$/, { error: PASSWORD_ERROR })
+    .optional();
+const VRRP_ERROR = 'expected exactly 8 characters from A-Z a-z 0-9 . _ ~ - (VRRP carries 8)';
+
+/** The secrets file (<basename>.secrets.yaml): every key is generated when missing (inventory/secrets.ts). */
+export const secretsSchema = z.strictObject(
+  {
+    mysql_root_password: password(),
+    mysql_app_password: password(),
+    mysql_replication_password: password(),
+    vrrp_auth_pass: z
+      .string({ error: VRRP_ERROR })
+      .regex(/^[A-Za-z0-9._~-]{8}$/, { error: VRRP_ERROR })
+      .optional(),
+    stats_password: password(),
+  },
+  { error: 'expected a mapping' },
+);
+
 /**
  * The schemas of single fields, for what validates one value at a time (the init wizard's prompts
  * and answers): the same rules and messages as the whole file's.
@@ -194,6 +223,8 @@ export const fieldSchemas = {
 export type InventoryFile = z.input<typeof inventorySchema>;
 /** inventory.yaml after the schema's static defaults. */
 export type ParsedInventoryFile = z.output<typeof inventorySchema>;
+/** The secrets file as read (a missing key is generated). */
+export type ParsedSecretsFile = z.output<typeof secretsSchema>;
 
 // The object keys allowed at a path of the schema (for "unknown key" hints).
 function keysAt(schema: z.core.$ZodType, path: readonly PathSegment[]): string[] {

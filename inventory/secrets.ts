@@ -7,43 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import { stat, readFile, chmod } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { camelKeys } from './camel.ts';
 import { createAtomically, replaceAtomically } from './atomic.ts';
 import { keyLines } from './tls.ts';
-import { z } from 'zod';
 import { InventoryError, YamlSource } from './errors.ts';
-import { locateZodIssues } from './schema.ts';
+import { locateZodIssues, secretsSchema } from './schema.ts';
 import type { Inventory, Secrets } from './types.ts';
 
-export const SECRET_KEYS = [
-  'mysql_root_password',
-  'mysql_app_password',
-  'mysql_replication_password',
-  'vrrp_auth_pass',
-  'stats_password',
-] as const;
-export type SecretKey = (typeof SECRET_KEYS)[number];
-
-const PASSWORD_ERROR = 'expected 12 to 128 characters from A-Z a-z 0-9 . _ ~ -';
-const password = () =>
-  z
-    .string({ error: PASSWORD_ERROR })
-    .regex(/^[A-Za-z0-9._~-]{12,128}$/, { error: PASSWORD_ERROR })
-    .optional();
-const VRRP_ERROR = 'expected exactly 8 characters from A-Z a-z 0-9 . _ ~ - (VRRP carries 8)';
-
-export const secretsSchema = z.strictObject(
-  {
-    mysql_root_password: password(),
-    mysql_app_password: password(),
-    mysql_replication_password: password(),
-    vrrp_auth_pass: z
-      .string({ error: VRRP_ERROR })
-      .regex(/^[A-Za-z0-9._~-]{8}$/, { error: VRRP_ERROR })
-      .optional(),
-    stats_password: password(),
-  },
-  { error: 'expected a mapping' },
-);
+/** The secrets file's keys, in the order a generated file lists them. */
+export const SECRET_KEYS = Object.keys(secretsSchema.shape) as SecretKey[];
+export type SecretKey = keyof typeof secretsSchema.shape;
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -133,14 +106,7 @@ export async function loadSecrets(inventoryFile: string, opts: LoadSecretsOption
       throw fileIssue(shown, `cannot add the missing secrets: ${(e as Error).message}`);
     }
   }
-  return {
-    file,
-    mysqlRootPassword: values.mysql_root_password!,
-    mysqlAppPassword: values.mysql_app_password!,
-    mysqlReplicationPassword: values.mysql_replication_password!,
-    vrrpAuthPass: values.vrrp_auth_pass!,
-    statsPassword: values.stats_password!,
-  };
+  return { file, ...camelKeys(values as Record<SecretKey, string>) };
 }
 
 /** Every secret string of the inventory, for redacting command output and logs. */
