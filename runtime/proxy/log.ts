@@ -1,5 +1,6 @@
 // Logging: syslog over UDP (RFC 3164 / RFC 5424) or stdout/stderr, and HAProxy's httplog and tcplog lines.
 import { createSocket, type Socket } from 'node:dgram';
+import { writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { LogTarget } from './config.ts';
 
@@ -23,6 +24,88 @@ function rfc3164Date(d: Date): string {
   return `${MONTHS[d.getMonth()]} ${day < 10 ? ' ' + day : day} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
 }
 
+/**
+ * Log lines for a file descriptor (stdout, stderr: the journal under systemd), written by the thread that logs them.
+ * Lines logged during one turn of the event loop go out together once that turn is over, in writes of whole lines of
+ * at most 4 KB: a write that size to a pipe is never split or mixed with another thread's (PIPE_BUF), so the workers
+ * of one process can write to the same descriptor without a thread of their own. Never waits: Node keeps these
+ * descriptors non-blocking, and when the reader is behind (EAGAIN, or part of a write taken) the rest is kept and
+ * tried again 10 ms later, up to 1 MB; lines beyond that are dropped, as HAProxy drops what its log output does not
+ * take. Why not process.stdout: in a worker thread it hands every line to the main thread (a message each way and
+ * the main thread's stream machinery per request), which made the main thread a cost of every request.
+ */
+export class FdLog {
+  static readonly CHUNK = 4096;
+  static readonly LIMIT = 1 << 20;
+  private lines: string[] = [];
+  private bytes = 0;
+  private rest: Buffer | null = null; // taken from `lines` and not written yet (may start in the middle of a line)
+  private scheduled = false;
+  private retry: NodeJS.Timeout | null = null;
+
+  constructor(
+    private fd: number,
+    private write: (fd: number, b: Buffer) => number = writeSync,
+  ) {}
+
+  push(line: string): void {
+    const n = Buffer.byteLength(line) + 1;
+    if (this.bytes + n + (this.rest?.length ?? 0) > FdLog.LIMIT) return;
+    this.lines.push(line, '\n');
+    this.bytes += n;
+    if (!this.scheduled && !this.retry) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes what it can now; the rest is tried again later. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    let buf: Buffer = this.lines.length ? Buffer.from(this.lines.join('')) : Buffer.alloc(0);
+    if (this.rest) buf = buf.length ? Buffer.concat([this.rest, buf]) : this.rest;
+    this.lines = [];
+    this.bytes = 0;
+    this.rest = null;
+    let off = 0;
+    while (off < buf.length) {
+      let end = Math.min(buf.length, off + FdLog.CHUNK);
+      if (end < buf.length) {
+        const nl = buf.lastIndexOf(10, end - 1);
+        if (nl >= off) end = nl + 1; // else one line longer than a chunk: written in pieces
+      }
+      let n: number;
+      try {
+        n = this.write(this.fd, buf.subarray(off, end));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        return; // the reader is gone (EPIPE, EBADF): nothing more can be written there
+      }
+      off += n;
+      if (off < end) break; // part of it taken: the reader is behind
+    }
+    if (off < buf.length) {
+      this.rest = Buffer.from(buf.subarray(off)); // a copy: buf may be a view of a larger pool
+      this.retry = setTimeout(() => this.flush(), 10);
+      this.retry.unref();
+    }
+  }
+}
+
+const fdLogs = new Map<number, FdLog>();
+/** This thread's sink for fd (1 or 2), flushed when the thread ends. */
+function fdLog(fd: number): FdLog {
+  let s = fdLogs.get(fd);
+  if (!s) {
+    if (fdLogs.size === 0) process.on('exit', () => fdLogs.forEach((x) => x.flush()));
+    s = new FdLog(fd);
+    fdLogs.set(fd, s);
+  }
+  return s;
+}
+
 export class Logger {
   private udp: Socket | null = null;
   private host = hostname();
@@ -44,8 +127,7 @@ export class Logger {
           this.udp.unref();
         }
         this.udp.send(line + '\n', t.port, t.host);
-      } else if (t.kind === 'stdout') process.stdout.write(line + '\n');
-      else process.stderr.write(line + '\n');
+      } else fdLog(t.kind === 'stdout' ? 1 : 2).push(line);
     }
   }
 
