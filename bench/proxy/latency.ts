@@ -16,7 +16,7 @@
 // Env: LATENCY_SHAPES=pinned,deployed LATENCY_MODES=ka,close LATENCY_RATES=10,25,50,75,90 (percent),
 // LATENCY_CONFIG=role|bare, LATENCY_GLOBAL_OURS='<global lines for ours only>' (an experiment: e.g. "nbthread 2"),
 // LATENCY_PROBE=1 (ours' event-loop delay and GC pauses per thread, from loop-probe.cjs), LATENCY_NO_WRITE=1.
-import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import { join, dirname } from 'node:path';
@@ -105,11 +105,15 @@ async function startProxy(who: Who, shape: Shape, backend: number): Promise<Prox
   const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', file] : [proxyBin, '-q', '-f', file];
   if (who === 'ours' && PROBE) process.env.NODE_OPTIONS = `--require ${join(root, 'bench', 'proxy', 'loop-probe.cjs')}`;
   process.env.LOOP_PROBE_DIR = join(dir, 'probe');
-  const proc = start(cmd, shape === 'pinned' ? '0' : null, 'pipe');
+  // stdout is the log (the role logs to the journal through it): read all the time by a process of its own (wc -c,
+  // as journald would take it), not by this one, whose event loop waits for each run
+  const reader = spawn('wc', ['-c'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(reader);
+  const proc = start(cmd, shape === 'pinned' ? '0' : null, reader.stdin!);
+  reader.stdin!.destroy(); // the proxy holds the pipe's writing end
   delete process.env.NODE_OPTIONS;
   const p: Proxy = { who, port, proc, logBytes: 0 };
-  // stdout is the log (the role logs to the journal through it): read and dropped, as journald would take it
-  proc.stdout!.on('data', (d: Buffer) => (p.logBytes += d.length));
+  reader.stdout!.on('data', (d: Buffer) => (p.logBytes += Number(d.toString().trim()) || 0));
   await waitPort(port);
   await sleep(500);
   return p;
@@ -275,6 +279,7 @@ async function main(): Promise<void> {
     }
     for (const who of ['haproxy', 'ours'] as Who[]) {
       await stop(px[who].proc);
+      await sleep(200); // wc's count
       if (px[who].logBytes === 0 && CONFIG === 'role') notes.push(`${who} (${shape}) wrote no log line`);
     }
     await stop(backend);

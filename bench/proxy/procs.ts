@@ -2,6 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import type { Writable } from 'node:stream';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -35,7 +36,7 @@ process.on('exit', () => {
 });
 
 /** Starts a command, on the CPUs `cpu` (taskset's list) or unrestricted for null. */
-export function start(cmd: string[], cpu: string | null, stdout: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
+export function start(cmd: string[], cpu: string | null, stdout: 'ignore' | 'pipe' | Writable = 'ignore'): ChildProcess {
   const argv = cpu === null ? cmd : ['taskset', '-c', cpu, ...cmd];
   const c = spawn(argv[0], argv.slice(1), { stdio: ['ignore', stdout, 'inherit'] });
   children.push(c);

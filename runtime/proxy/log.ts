@@ -1,6 +1,7 @@
 // Logging: syslog over UDP (RFC 3164 / RFC 5424) or stdout/stderr, and HAProxy's httplog and tcplog lines.
 import { createSocket, type Socket } from 'node:dgram';
 import { writeSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { hostname } from 'node:os';
 import type { LogTarget } from './config.ts';
 
@@ -28,8 +29,9 @@ function rfc3164Date(d: Date): string {
  * Log lines for a file descriptor (stdout, stderr: the journal under systemd), written by the thread that logs them.
  * Lines logged during one turn of the event loop go out together once that turn is over, in writes of whole lines of
  * at most 4 KB: a write that size to a pipe is never split or mixed with another thread's (PIPE_BUF), so the workers
- * of one process can write to the same descriptor without a thread of their own. Never waits: Node keeps these
- * descriptors non-blocking, and when the reader is behind (EAGAIN, or part of a write taken) the rest is kept and
+ * of one process can write to the same descriptor without a thread of their own. Never waits: the descriptors are
+ * non-blocking (Node makes a pipe or socket non-blocking when the main thread opens process.stdout or stderr on it,
+ * which fdLog() does before any line is written, see below), and when the reader is behind (EAGAIN, or part of a write taken) the rest is kept and
  * tried again 10 ms later, up to 1 MB; lines beyond that are dropped, as HAProxy drops what its log output does not
  * take. Why not process.stdout: in a worker thread it hands every line to the main thread (a message each way and
  * the main thread's stream machinery per request), which made the main thread a cost of every request.
@@ -93,6 +95,11 @@ export class FdLog {
     }
   }
 }
+
+// The main thread opens process.stdout and stderr at start (threads.ts and main.ts load this module before any
+// worker exists): that makes a pipe or socket descriptor non-blocking for every thread. Without it a blocking
+// descriptor whose reader is behind would stop the thread that writes a log line, and its traffic with it.
+if (isMainThread) void [process.stdout, process.stderr];
 
 const fdLogs = new Map<number, FdLog>();
 /** This thread's sink for fd (1 or 2), flushed when the thread ends. */
