@@ -46,20 +46,20 @@ function parseCpuMap(args: string[]): { auto: boolean; from: number; to: number;
 
 /**
  * The CPUs worker `slot` (0-based) runs on, or null for no restriction. The last `cpu-map` line that
- * names its thread decides. Without any, and when the number of workers was left to the proxy (one
- * per CPU), worker k gets the k-th allowed CPU of its own: two workers that the scheduler puts on one
- * CPU leave the other idle and double the latency of their connections.
+ * names its thread decides; without one a worker is free, as HAProxy 2.6's threads are. Workers are not
+ * tied to a CPU of their own by default: on an LB the CPUs are shared with the journal, keepalived and
+ * whatever else runs there, and a worker tied to a busy CPU waits for it while the other idles (the
+ * open-loop latency of bench/proxy/latency.ts in the deployed shape: p90 up to ten times HAProxy's with
+ * the workers tied, HAProxy's figures with them free).
  */
-export function workerCpus(g: GlobalConfig, slot: number, workers: number, allowed: number[]): number[] | null {
+export function workerCpus(g: GlobalConfig, slot: number): number[] | null {
   const t = slot + 1;
   let pick: number[] | null = null;
   for (const m of g.cpuMaps) {
     if (t < m.from || t > m.to) continue;
     pick = m.auto ? [m.cpus[(t - m.from) % m.cpus.length]] : m.cpus;
   }
-  if (pick) return pick;
-  if (g.cpuMaps.length === 0 && g.nbthread === undefined && workers > 1 && workers === allowed.length) return [allowed[slot]];
-  return null;
+  return pick;
 }
 
 export function parseGlobal(g: GlobalConfig, w: string[], where: Where, warnings: Alert[]): void {

@@ -68,7 +68,7 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
   const engine = new Engine(cfg, link);
   // only a cpu-map line places a single process (workerCpus gives null otherwise: free)
   const cpu = cpuPlacement();
-  const place = (c: ParsedConfig) => cpu.place(workerCpus(c.global, 0, 1, cpu.allowed));
+  const place = (c: ParsedConfig) => cpu.place(workerCpus(c.global, 0));
   place(cfg);
   const plane: Plane = {
     applyConfig: (c) => {

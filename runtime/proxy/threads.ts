@@ -1,6 +1,6 @@
 // Several traffic workers: threads of this one process, as HAProxy's are. The main thread runs the control plane
 // (health checks, the stats socket, the statistics, listening sockets opened for the workers); each worker thread
-// runs an engine on its own event loop, on a CPU of its own by default. What must agree across them (round robin,
+// runs an engine on its own event loop, on the CPUs cpu-map gives it (by default any, as HAProxy's threads). What must agree across them (round robin,
 // connections per server, maxconn, the queue, health and admin states) is in a SharedArrayBuffer they all see
 // (shared.ts): one per configuration, made here and handed to every worker with the configuration.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -79,7 +79,6 @@ export async function runThreads(args: Args, cfg0: ParsedConfig): Promise<void> 
   const workers = new Map<Worker, number>(); // worker -> its slot (CPU placement, doorbell)
   const retiring = new WeakSet<Worker>();
   const opener = new ReusePortOpener(reusePortAddon()!);
-  const allowed = cpuPlacement().allowed;
   const bells = Doorbells.create();
   let shared = sharedFor(cfg, []);
   // V8's flags are the process's: the #! line's apply to the workers' isolates even when started as `node file`
@@ -106,7 +105,7 @@ export async function runThreads(args: Args, cfg0: ParsedConfig): Promise<void> 
     while (used.has(i)) i++;
     return i;
   };
-  const cpusOf = (slot: number, c: ParsedConfig) => workerCpus(c.global, slot, workerCount(c), allowed);
+  const cpusOf = (slot: number, c: ParsedConfig) => workerCpus(c.global, slot);
   const configure = (w: Worker, c: ParsedConfig) =>
     request<{ t: 'ready'; id: number; error?: string }>(
       w,

@@ -216,22 +216,19 @@ test('cpu-map: forms, errors with their line, and which CPUs each worker gets', 
   );
   // the last line that names a worker's thread decides; auto: one CPU each, in order
   assert.deepEqual(
-    [0, 1, 2, 3].map((slot) => workerCpus(m, slot, 4, [0, 1, 2, 3])),
+    [0, 1, 2, 3].map((slot) => workerCpus(m, slot)),
     [[0, 1, 2, 3], [5, 7], [8], [9]],
   );
 
-  // default: with the worker count left to the proxy (one per CPU), one allowed CPU each
+  // default: no cpu-map line, every worker free (as HAProxy 2.6's threads), whatever the worker count
   const none = g('');
   assert.deepEqual(
-    [0, 1].map((slot) => workerCpus(none, slot, 2, [2, 5])),
-    [[2], [5]],
+    [0, 1].map((slot) => workerCpus(none, slot)),
+    [null, null],
   );
-  // not with nbthread given, nor with a single worker, nor when the counts differ
-  assert.equal(workerCpus(g('    nbthread 2\n'), 0, 2, [0, 1]), null);
-  assert.equal(workerCpus(none, 0, 1, [0]), null);
-  assert.equal(workerCpus(none, 0, 2, [0, 1, 2]), null);
+  assert.equal(workerCpus(g('    nbthread 2\n'), 0), null);
   // any cpu-map line turns the default off for the threads it does not name
-  assert.equal(workerCpus(g('    cpu-map 1/1 0\n'), 1, 2, [0, 1]), null);
+  assert.equal(workerCpus(g('    cpu-map 1/1 0\n'), 1), null);
 
   assert.deepEqual(
     alerts(`global\n    cpu-map 2/1 0\n    cpu-map 1/x 0\n    cpu-map 1/1 a-b\n    cpu-map auto:1/1-2 0\n    cpu-map 1/1\n${lx}`),
