@@ -2,12 +2,16 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { defaultInventoryPath, MAX_WEBS } from '../lab/config.ts';
 import { ctlInteractive, labConfig, LabError, labDown, labSshInteractive, labStatus, labUp } from '../lab/lab.ts';
+import { DEFAULT_LIMITS, formatCpu, formatLimits, formatMemory, parseCpu, parseMemory, type HostLimits } from '../lab/limits.ts';
+import type { Group } from '../../inventory/types.ts';
 
 const LAB_HELP = `
 The lab is the cluster's hosts as systemd containers on this Linux machine (root needed):
   lb01 10.213.0.11, lb02 10.213.0.12, web01 10.213.0.21, web02 10.213.0.22, db01 10.213.0.31
   (and db02 10.213.0.32 with --with-replica), on a private bridge with no link to this machine's
-  network. The VIP 10.213.0.100 is left to the cluster. The controller's side of the lab is the
+  network. Each host is limited as a small VPS is (cgroup CPU quota and memory limit): by default
+  lb ${formatLimits(DEFAULT_LIMITS.lb)}, web ${formatLimits(DEFAULT_LIMITS.web)}, db ${formatLimits(DEFAULT_LIMITS.db)}
+  (--web-cpu 0.5 --web-memory 512M and the same for lb and db; max for none). The VIP 10.213.0.100 is left to the cluster. The controller's side of the lab is the
   network namespace "ctl" (10.213.0.10): commands that talk to lab hosts run there, through
   \`hasetup lab exec\`:
 
@@ -55,6 +59,20 @@ function provider(value: string): 'nspawn' | 'vagrant' {
   return value;
 }
 
+type LimitFlags = Partial<Record<`${Group}Cpu` | `${Group}Memory`, string>>;
+
+/** The limits the flags set, per group (only the ones given). */
+function limitsOf(opts: LimitFlags): Partial<Record<Group, Partial<HostLimits>>> {
+  const out: Partial<Record<Group, Partial<HostLimits>>> = {};
+  for (const g of ['lb', 'web', 'db'] as const) {
+    const cpu = opts[`${g}Cpu`];
+    const memory = opts[`${g}Memory`];
+    if (cpu !== undefined) (out[g] ??= {}).cpu = parseCpu(cpu, `--${g}-cpu`);
+    if (memory !== undefined) (out[g] ??= {}).memory = parseMemory(memory, `--${g}-memory`);
+  }
+  return out;
+}
+
 /** Runs a lab action; lab errors are the user's to read, without a stack trace. */
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -71,7 +89,7 @@ export function registerLab(program: Command): void {
     .description("The lab: the cluster's hosts as systemd containers on this Linux machine (up, down, status, ssh, exec)")
     .addHelpText('after', LAB_HELP);
 
-  lab
+  const up = lab
     .command('up')
     .description('Build (once, cached) the base image and local apt repository, boot the hosts, write the inventory')
     .option(
@@ -82,22 +100,42 @@ export function registerLab(program: Command): void {
     .option('--web-nodes <n>', 'web nodes web01..web0N at 10.213.0.21..2N (1 to 9, default 2); a running lab gets the missing ones', (v) =>
       Number(v),
     )
-    .option('--runtime <engine>', 'the engine the written inventory names: bundled (the default) or haproxy')
-    .option('--provider <provider>', 'nspawn (systemd containers, default) or vagrant (VMs from the Vagrantfile)', 'nspawn')
-    .action(async (opts: { inventory?: string; withReplica?: boolean; webNodes?: number; runtime?: string; provider: string }) => {
+    .option('--runtime <engine>', 'the engine the written inventory names: bundled (the default) or haproxy');
+  for (const g of ['lb', 'web', 'db'] as const) {
+    up.option(
+      `--${g}-cpu <cores>`,
+      `CPU limit of each ${g} host in cores, or max (default ${DEFAULT_LIMITS[g].cpu}); a running lab's change at once`,
+    );
+    up.option(
+      `--${g}-memory <size>`,
+      `memory limit of each ${g} host: 512M, 1G, or max (default ${formatMemory(DEFAULT_LIMITS[g].memory)})`,
+    );
+  }
+  up.option('--provider <provider>', 'nspawn (systemd containers, default) or vagrant (VMs from the Vagrantfile)', 'nspawn').action(
+    async (opts: { inventory?: string; withReplica?: boolean; webNodes?: number; runtime?: string; provider: string } & LimitFlags) => {
       if (opts.runtime !== undefined && opts.runtime !== 'bundled' && opts.runtime !== 'haproxy')
         throw new UserError(`--runtime must be bundled or haproxy, not "${opts.runtime}"`, 2);
       const runtime = opts.runtime as 'bundled' | 'haproxy' | undefined;
       if (opts.webNodes !== undefined && !(Number.isInteger(opts.webNodes) && opts.webNodes >= 1 && opts.webNodes <= MAX_WEBS))
         throw new UserError(`--web-nodes must be a whole number from 1 to ${MAX_WEBS}`, 2);
       if (provider(opts.provider) === 'vagrant') {
-        if (opts.withReplica || opts.webNodes !== undefined)
-          throw new UserError('--with-replica and --web-nodes are for the nspawn lab only', 2);
+        if (opts.withReplica || opts.webNodes !== undefined || Object.keys(limitsOf(opts)).length)
+          throw new UserError('--with-replica, --web-nodes and the limits are for the nspawn lab only', 2);
         await (await vagrantModule()).vagrantUp({ inventoryOut: opts.inventory ?? defaultInventoryPath() });
         return;
       }
-      await guard(() => labUp(labConfig(), { inventory: opts.inventory, replica: !!opts.withReplica, webs: opts.webNodes, runtime }));
-    });
+      const limits = await guard(async () => limitsOf(opts));
+      await guard(() =>
+        labUp(labConfig(), {
+          inventory: opts.inventory,
+          replica: !!opts.withReplica,
+          webs: opts.webNodes,
+          runtime,
+          limits: Object.keys(limits).length ? limits : undefined,
+        }),
+      );
+    },
+  );
 
   withProvider(
     lab,
@@ -123,7 +161,8 @@ export function registerLab(program: Command): void {
         return;
       }
       console.log(`lab "${cfg.name}": ${st.up ? 'up' : 'NOT fully up'}; inventory ${st.inventory || '(not written)'}`);
-      console.log(['HOST'.padEnd(7), 'ADDRESS'.padEnd(12), 'RUNNING'.padEnd(8), 'SSHD'.padEnd(8), 'MEMORY'].join(' '));
+      if (st.limits) console.log(`limits: ${(['lb', 'web', 'db'] as const).map((g) => `${g} ${formatLimits(st.limits![g])}`).join('; ')}`);
+      console.log(['HOST'.padEnd(7), 'ADDRESS'.padEnd(12), 'RUNNING'.padEnd(8), 'SSHD'.padEnd(8), 'MEMORY'.padEnd(11), 'LIMITS'].join(' '));
       for (const h of st.hosts) {
         console.log(
           [
@@ -131,7 +170,8 @@ export function registerLab(program: Command): void {
             h.address.padEnd(12),
             (h.running ? 'yes' : 'no').padEnd(8),
             (h.ssh ? 'answers' : 'silent').padEnd(8),
-            `${(h.memoryBytes / 1048576).toFixed(1)} MiB`,
+            `${(h.memoryBytes / 1048576).toFixed(1)} MiB`.padEnd(11),
+            `${h.limits.cpu === undefined ? '?' : formatCpu(h.limits.cpu)}, ${h.limits.memory === undefined ? '?' : formatMemory(h.limits.memory)}`,
           ].join(' '),
         );
       }

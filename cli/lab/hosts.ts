@@ -8,6 +8,7 @@ import { REPO_MOUNT, type LabConfig, type LabHost } from './config.ts';
 import { hostNs, netnsPath } from './net.ts';
 import { shq } from '../engine/shell.ts';
 import { processStartTime, runOk, sameProcessAlive, sleep, type RunResult } from './proc.ts';
+import { applyLimits, v1LimitRoots, type HostLimits } from './limits.ts';
 import type { Launcher } from './state.ts';
 
 export const hostDir = (cfg: LabConfig, host: string): string => join(cfg.stateDir, 'hosts', host);
@@ -27,7 +28,12 @@ export function cgroupRoots(): string[] {
   return roots;
 }
 
-export const cgroupDirs = (cfg: LabConfig, host: string): string[] => cgroupRoots().map((r) => join(r, `${cfg.prefix}${host}`));
+/**
+ * A host's cgroup directories: systemd's hierarchy (or the unified one) first, then on cgroup v1 the
+ * cpu and memory hierarchies that carry its limits.
+ */
+export const cgroupDirs = (cfg: LabConfig, host: string): string[] =>
+  [...cgroupRoots(), ...v1LimitRoots()].map((r) => join(r, `${cfg.prefix}${host}`));
 
 /** The lab's SSH key pair (ed25519), made once per lab state directory. */
 export async function ensureLabKey(cfg: LabConfig): Promise<string> {
@@ -76,12 +82,14 @@ export async function prepareUpper(cfg: LabConfig, host: LabHost, all: LabHost[]
 }
 
 /**
- * Starts a host: a shell that moves itself into the host's own cgroups, then becomes nsenter into the
- * host's network namespace, then systemd-nspawn booting the overlay. Returns the launcher's identity.
+ * Starts a host: a shell that moves itself into the host's own cgroups (its limits set on them
+ * first), then becomes nsenter into the host's network namespace, then systemd-nspawn booting the
+ * overlay. Returns the launcher's identity.
  */
-export function launchHost(cfg: LabConfig, host: LabHost, baseDir: string, repoDir: string): Launcher {
+export function launchHost(cfg: LabConfig, host: LabHost, baseDir: string, repoDir: string, limits?: HostLimits): Launcher {
   const cgroups = cgroupDirs(cfg, host.name);
   for (const cg of cgroups) mkdirSync(cg, { recursive: true });
+  if (limits) applyLimits(cgroups, limits);
   const nspawn = [
     'nsenter',
     `--net=${netnsPath(hostNs(cfg, host.name))}`,

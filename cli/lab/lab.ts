@@ -30,6 +30,8 @@ import {
   stopHost,
 } from './hosts.ts';
 import { writeLabInventory } from './inventory.ts';
+import { applyLimits, DEFAULT_LIMITS, formatLimits, mergeLimits, readLimits, type GroupLimits, type HostLimits } from './limits.ts';
+import type { Group } from '../../inventory/types.ts';
 import { bridgeNs, createBridge, createCtl, createNode, ctlNs, deleteNs, hostNs, netnsExists, netnsPath } from './net.ts';
 import { log, run, sameProcessAlive, type RunResult } from './proc.ts';
 import { readState, removeState, withLock, writeState, type LabState } from './state.ts';
@@ -63,6 +65,9 @@ export function labRunning(state: LabState): boolean {
 }
 
 export const stateHosts = (state: LabState): LabHost[] => hostsFor({ replica: state.replica, webs: state.webs ?? DEFAULT_WEBS });
+
+/** The limits a lab's hosts get (a lab recorded before limits existed: the defaults for hosts added to it). */
+export const stateLimits = (state: LabState): GroupLimits => state.limits ?? DEFAULT_LIMITS;
 
 /** Runs a command in the lab's controller namespace, output captured. */
 export function ctlRun(cfg: LabConfig, cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
@@ -113,7 +118,7 @@ async function startHosts(cfg: LabConfig, state: LabState, hosts: LabHost[], all
     appendFileSync(knownHostsPath(cfg), (await prepareUpper(cfg, h, all, pub)) + '\n');
     state.cgroups.push(...cgroupDirs(cfg, h.name));
     save();
-    state.launchers.push(launchHost(cfg, h, state.baseDir, state.repoDir));
+    state.launchers.push(launchHost(cfg, h, state.baseDir, state.repoDir, stateLimits(state)[h.group]));
     save();
   }
   // sshd answering on every new host, or a launcher that died, or the deadline
@@ -136,6 +141,8 @@ async function startHosts(cfg: LabConfig, state: LabState, hosts: LabHost[], all
     const answered = await probeSsh(cfg, pending, 5_000);
     pending = pending.filter((a) => !answered[a]);
   }
+  // again now that the containers have their own root cgroup (cgroup v2: nspawn's "payload")
+  for (const h of hosts) applyLimits(cgroupDirs(cfg, h.name), stateLimits(state)[h.group]);
   // a real login on each (key and host key both checked), and apt's lists from the local repository
   const checks = await Promise.all(hosts.map((h) => labSsh(cfg, h.address, 'apt-get -qq update', 120_000)));
   checks.forEach((r, i) => {
@@ -188,6 +195,8 @@ export interface UpOptions {
   runtime?: 'bundled' | 'haproxy';
   /** Set by the test helper: it then takes the lab down when its last user is done. */
   helper?: boolean;
+  /** CPU and memory limits per group over the defaults (DEFAULT_LIMITS); on a running lab, applied to its hosts at once. */
+  limits?: Partial<Record<Group, Partial<HostLimits>>>;
 }
 
 export interface UpResult {
@@ -214,6 +223,7 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
     return await withLock(`${cfg.stateDir}/lab`, `lab "${cfg.name}"`, 30 * 60_000, async () => {
       const existing = readState(cfg);
       if (existing && labRunning(existing)) {
+        if (opts.limits) setLimits(cfg, existing, mergeLimits(stateLimits(existing), opts.limits));
         const shape = { replica: existing.replica || !!opts.replica, webs: Math.max(existing.webs ?? DEFAULT_WEBS, opts.webs ?? 0) };
         const all = hostsFor(shape);
         const have = new Set(stateHosts(existing).map((h) => h.name));
@@ -285,6 +295,7 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
         phase: 'starting',
         replica: !!opts.replica,
         webs: opts.webs ?? DEFAULT_WEBS,
+        limits: mergeLimits(DEFAULT_LIMITS, opts.limits),
         netns: [],
         cgroups: [],
         launchers: [],
@@ -309,6 +320,7 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
         state.inventory = writeLabInventory(inventoryPath, hosts, keyPath(cfg), knownHostsPath(cfg), { runtime: opts.runtime });
         state.phase = 'up';
         writeState(cfg, state);
+        for (const g of ['lb', 'web', 'db'] as const) log(`${g} hosts limited to ${formatLimits(state.limits![g])}`);
         log(
           `${hosts.length} hosts up in ${((Date.now() - t1) / 1000).toFixed(1)} s (${((Date.now() - t0) / 1000).toFixed(1)} s in all): ` +
             hosts.map((h) => `${h.name} ${h.address}`).join(', '),
@@ -332,6 +344,18 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** Sets new limits on a running lab's hosts (at once: the kernel applies them live) and records them. */
+function setLimits(cfg: LabConfig, state: LabState, limits: GroupLimits): void {
+  const before = stateLimits(state);
+  for (const g of ['lb', 'web', 'db'] as const) {
+    if (before[g].cpu === limits[g].cpu && before[g].memory === limits[g].memory && state.limits) continue;
+    for (const h of stateHosts(state).filter((x) => x.group === g)) applyLimits(cgroupDirs(cfg, h.name), limits[g]);
+    log(`${g} hosts now limited to ${formatLimits(limits[g])}`);
+  }
+  state.limits = limits;
+  writeState(cfg, state);
 }
 
 /** Takes the lab down; false when it was not up. */
@@ -368,6 +392,8 @@ export interface HostStatus {
   running: boolean;
   ssh: boolean;
   memoryBytes: number;
+  /** The limits in force on the host's cgroups, read from the kernel (null: none; undefined: unreadable). */
+  limits: { cpu?: number | null; memory?: number | null };
 }
 
 export interface LabStatus {
@@ -375,6 +401,8 @@ export interface LabStatus {
   recorded: boolean;
   inventory?: string;
   hosts: HostStatus[];
+  /** The limits recorded per group (what `lab up` set). */
+  limits?: GroupLimits;
 }
 
 export async function labStatus(cfg: LabConfig): Promise<LabStatus> {
@@ -398,9 +426,16 @@ export async function labStatus(cfg: LabConfig): Promise<LabStatus> {
       running: !!l && sameProcessAlive(l.pid, l.startTime),
       ssh: !!answered[h.address],
       memoryBytes: hostMemory(cfg, h.name),
+      limits: readLimits(cgroupDirs(cfg, h.name)),
     };
   });
-  return { up: labRunning(state) && rows.every((r) => r.ssh), recorded: true, inventory: state.inventory, hosts: rows };
+  return {
+    up: labRunning(state) && rows.every((r) => r.ssh),
+    recorded: true,
+    inventory: state.inventory,
+    hosts: rows,
+    limits: stateLimits(state),
+  };
 }
 
 /** The address of a lab host by name (or the address itself). */

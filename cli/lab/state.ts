@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabConfig } from './config.ts';
+import type { GroupLimits } from './limits.ts';
 import { processStartTime, sleep } from './proc.ts';
 
 export interface Launcher {
@@ -18,6 +19,8 @@ export interface LabState {
   replica: boolean;
   /** Web nodes (web01..web0N); absent in a state file of an earlier version: 2. */
   webs?: number;
+  /** CPU and memory limits per group; absent in a state file of an earlier version (its hosts have none). */
+  limits?: GroupLimits;
   /** Network namespaces created (names under /run/netns). */
   netns: string[];
   /** Cgroup directories created (absolute paths), one per host and hierarchy. */
