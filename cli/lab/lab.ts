@@ -263,7 +263,7 @@ export async function labUp(cfg: LabConfig, opts: UpOptions = {}): Promise<UpRes
           runtime: opts.runtime,
         });
         log(
-          `lab "${cfg.name}" is already up (${stateHosts(existing).length} hosts since ${existing.startedAt}); nothing to do. Inventory: ${inventory}`,
+          `lab "${cfg.name}" is already up (${stateHosts(existing).length} hosts since ${existing.startedAt}); no host to start. Inventory: ${inventory}`,
         );
         return { inventory, started: false, state: existing };
       }
