@@ -1,5 +1,5 @@
 // Running commands for the lab: captured output, errors that say what failed.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 export interface RunResult {
@@ -105,3 +105,6 @@ export const sameProcessAlive = (pid: number, startTime: string): boolean => pro
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export const log = (msg: string): void => console.log(`lab: ${msg}`);
+
+/** True when the command is on the PATH. */
+export const commandExists = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;

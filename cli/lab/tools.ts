@@ -1,6 +1,6 @@
 // The tools `lab up` needs on this machine, installed with apt-get when missing.
 import { existsSync } from 'node:fs';
-import { log, run, runOk } from './proc.ts';
+import { commandExists, log, run, runOk } from './proc.ts';
 
 /** command → Debian package providing it */
 const TOOLS: [string, string][] = [
@@ -13,13 +13,9 @@ const TOOLS: [string, string][] = [
   ['nsenter', 'util-linux'],
 ];
 
-async function have(cmd: string): Promise<boolean> {
-  return (await run('sh', ['-c', `command -v ${cmd}`])).code === 0;
-}
-
 export async function missingTools(): Promise<string[]> {
   const missing = new Set<string>();
-  for (const [cmd, pkg] of TOOLS) if (!(await have(cmd))) missing.add(pkg);
+  for (const [cmd, pkg] of TOOLS) if (!commandExists(cmd)) missing.add(pkg);
   return [...missing];
 }
 

@@ -23,11 +23,11 @@ import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { UserError } from '../errors.ts';
 import { pointVmsAtRepo, serveRepo } from './vagrant-repo.ts';
-import { run as runCommand, type RunResult } from './proc.ts';
+import { repoRoot } from './config.ts';
+import { commandExists, run as runCommand, sleep, type RunResult } from './proc.ts';
 
 export interface VagrantPlanHost {
   name: string;
@@ -62,18 +62,7 @@ interface LabState {
   createdPool?: string;
 }
 
-/** The checkout holding the Vagrantfile (found upwards from this module, also when bundled). */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'Vagrantfile')) && existsSync(join(dir, 'lab', 'vagrant', 'hosts.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new UserError('cannot find the Vagrantfile of this checkout');
-    dir = up;
-  }
-}
-
-export function readPlan(root = repoRoot()): VagrantPlan {
+export function readPlan(root = repoRoot): VagrantPlan {
   return JSON.parse(readFileSync(join(root, 'lab', 'vagrant', 'hosts.json'), 'utf8')) as VagrantPlan;
 }
 
@@ -143,12 +132,6 @@ async function must(cmd: string, args: string[], opts: Parameters<typeof run>[2]
   return r.stdout;
 }
 
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function virsh(args: string[], timeoutMs = 60_000): Promise<RunResult> {
   return run('virsh', ['-q', '-c', LIBVIRT_URI, ...args], { timeoutMs });
 }
@@ -176,7 +159,7 @@ function vagrantEnv(root: string, st: Pick<LabState, 'provider' | 'box' | 'drive
 // libvirt: use the running daemon, or start libvirtd and virtlogd (no systemd needed) and track them
 
 async function libvirtAnswers(): Promise<boolean> {
-  if (!have('virsh')) return false;
+  if (!commandExists('virsh')) return false;
   const r = await virsh(['uri'], 15_000);
   return r.code === 0;
 }
@@ -268,7 +251,7 @@ async function startDaemon(name: string, pidFile: string): Promise<{ name: strin
 async function ensureLibvirt(st: LabState): Promise<void> {
   if (await libvirtAnswers()) return;
   for (const c of ['libvirtd', 'virtlogd', 'virsh', 'qemu-system-x86_64', 'qemu-img']) {
-    if (!have(c))
+    if (!commandExists(c))
       throw new UserError(
         `the Vagrant lab with libvirt needs ${c} (Debian: libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils)`,
       );
@@ -294,7 +277,7 @@ async function ensureLibvirt(st: LabState): Promise<void> {
  */
 function removeLibvirtChains(): void {
   for (const tool of ['iptables', 'ip6tables']) {
-    if (!have(tool)) continue;
+    if (!commandExists(tool)) continue;
     for (const table of ['filter', 'nat', 'mangle']) {
       const rules = spawnSync(tool, ['-w', '-t', table, '-S'], { encoding: 'utf8' }).stdout ?? '';
       for (const rule of rules.split('\n')) {
@@ -351,7 +334,7 @@ async function boxInstalled(env: NodeJS.ProcessEnv, box: string): Promise<boolea
 }
 
 /** The box file built by lab/vagrant/build-box.sh, named after the recipe (a changed recipe builds anew). */
-export function localBoxFile(root = repoRoot()): string {
+export function localBoxFile(root = repoRoot): string {
   const recipe = readFileSync(join(root, 'lab', 'vagrant', 'build-box.sh'));
   return join(vagrantCacheDir(), `hasetup-bookworm-${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}.box`);
 }
@@ -417,7 +400,7 @@ export async function detectDriver(kernel?: string): Promise<'kvm' | 'qemu'> {
   } catch {
     return 'qemu';
   }
-  if (!kernel || !have('qemu-system-x86_64')) return 'kvm';
+  if (!kernel || !commandExists('qemu-system-x86_64')) return 'kvm';
   const r = await run(
     'qemu-system-x86_64',
     [
@@ -584,7 +567,7 @@ function upTimeoutMs(): number {
  * the process at work (a lock whose process is gone is taken over).
  */
 async function withLabLock<T>(fn: () => Promise<T>): Promise<T> {
-  const root = repoRoot();
+  const root = repoRoot;
   const file = join(dirname(stateFile(root)), 'hasetup.lock');
   mkdirSync(dirname(file), { recursive: true });
   for (let attempt = 0; ; attempt++) {
@@ -623,8 +606,8 @@ export function vagrantDown(): Promise<void> {
 }
 
 async function up(opts: { inventoryOut: string }): Promise<void> {
-  if (!have('vagrant')) throw new UserError('the Vagrant lab needs vagrant (Debian: vagrant, and vagrant-libvirt for libvirt)');
-  const root = repoRoot();
+  if (!commandExists('vagrant')) throw new UserError('the Vagrant lab needs vagrant (Debian: vagrant, and vagrant-libvirt for libvirt)');
+  const root = repoRoot;
   const plan = readPlan(root);
   const prov = provider();
   const prev = readState(root);
@@ -712,7 +695,7 @@ async function up(opts: { inventoryOut: string }): Promise<void> {
 }
 
 async function down(): Promise<void> {
-  const root = repoRoot();
+  const root = repoRoot;
   const plan = readPlan(root);
   const saved = readState(root);
   const st = saved ?? { provider: provider(), box: process.env.HASETUP_VAGRANT_BOX || plan.local_box, startedDaemons: [] };
@@ -835,7 +818,7 @@ async function machineStates(root: string, st: LabState): Promise<Map<string, st
  * answers on its lab address. Sets the exit code to 1 when the lab is not fully up.
  */
 export async function vagrantStatus(): Promise<void> {
-  const root = repoRoot();
+  const root = repoRoot;
   const plan = readPlan(root);
   const st = readState(root);
   const states = st ? await machineStates(root, st) : new Map<string, string>();

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
-import { vagrantUp, vagrantDown, vagrantStatus, readPlan, repoRoot, KNOWN_HOSTS_REL, consoleLogFile } from '../../../cli/lab/vagrant.ts';
+import { vagrantUp, vagrantDown, vagrantStatus, readPlan, KNOWN_HOSTS_REL, consoleLogFile } from '../../../cli/lab/vagrant.ts';
+import { repoRoot } from '../../../cli/lab/config.ts';
 
 interface InvHost {
   name: string;
@@ -65,7 +66,7 @@ test(
       vagrantLibvirtUnavailable(),
     );
     if (!ready) return;
-    const root = repoRoot();
+    const root = repoRoot;
     const plan = readPlan(root);
     const stateFile = join(root, '.vagrant', 'hasetup-state.json');
     assert.ok(!existsSync(stateFile), 'a Vagrant lab is already up in this checkout (hasetup lab down --provider vagrant)');
