@@ -7,7 +7,7 @@ import type { ProxyConfig, ServerConfig } from './config.ts';
 import { effectiveTimeouts } from './config.ts';
 import { newCounters, Rate } from './counters.ts';
 import { clock } from './reads.ts';
-import type { AdminState } from './engine.ts';
+import type { AdminState, Timeouts } from './types.ts';
 import {
   B_HAS,
   B_HEAD,
@@ -33,7 +33,7 @@ export interface Queued {
   src: string;
   pathForLb(): string;
   /** A server with a free slot for it (null: no server is usable any more), after `waited` ms in the queue. */
-  dequeued(s: SrvRt | null, waited: number): void;
+  dequeued(s: Server | null, waited: number): void;
   /** `timeout queue` expired after `waited` ms; it has already left the queue. */
   queueExpired(waited: number): void;
 }
@@ -47,15 +47,7 @@ interface Waiter {
 
 const ADMIN: AdminState[] = ['ready', 'drain', 'maint'];
 
-/**
- * Whether a failed connection's next try goes to another server: `option redispatch` (rd < 0: on the last retry;
- * rd = P > 0: every Pth retry), given the retries left and made so far.
- */
-export function redispatchDue(rd: number, retriesLeft: number, retries: number): boolean {
-  return rd !== 0 && (rd < 0 ? retriesLeft === -rd - 1 : retries % rd === 0);
-}
-
-export class SrvRt {
+export class Server {
   key: string;
   idle: ServerConn[] = [];
   c = newCounters();
@@ -68,7 +60,7 @@ export class SrvRt {
   private readonly fo: number;
   constructor(
     public cfg: ServerConfig,
-    public be: BeRt,
+    public be: Backend,
     shared: SharedState,
     /** its place in the backend */
     readonly idx = 0,
@@ -148,8 +140,8 @@ export class SrvRt {
   }
 }
 
-export class BeRt {
-  servers: SrvRt[];
+export class Backend {
+  servers: Server[];
   queue: Waiter[] = []; // this worker's waiting requests, oldest first
   c = newCounters();
   reqRate = new Rate();
@@ -161,17 +153,17 @@ export class BeRt {
     shared: SharedState,
     private bells: Doorbells,
     /** backends of this worker with requests waiting, for its doorbell */
-    private waiting: Set<BeRt>,
+    private waiting: Set<Backend>,
   ) {
     this.i32 = shared.i32;
     this.o = shared.layout.backends.get(cfg.name)!;
-    this.servers = cfg.servers.map((s, i) => new SrvRt(s, this, shared, i));
+    this.servers = cfg.servers.map((s, i) => new Server(s, this, shared, i));
   }
 
-  private timeouts = new Map<ProxyConfig, ReturnType<typeof effectiveTimeouts>>();
+  private timeouts = new Map<ProxyConfig, Timeouts>();
 
   /** The timeouts of a request from frontend `fe` to this backend (computed once per pair). */
-  timeoutsFor(fe: ProxyConfig): ReturnType<typeof effectiveTimeouts> {
+  timeoutsFor(fe: ProxyConfig): Timeouts {
     let t = this.timeouts.get(fe);
     if (!t) this.timeouts.set(fe, (t = effectiveTimeouts(fe, this.cfg)));
     return t;
@@ -191,15 +183,15 @@ export class BeRt {
   }
 
   // pick() runs for every request: it fills this array in place instead of allocating a new one.
-  private cands: SrvRt[] = [];
+  private cands: Server[] = [];
   // round robin: the cycle of servers for a set of candidates (smooth weighted round robin over one period)
-  private cycles = new Map<string, SrvRt[]>();
+  private cycles = new Map<string, Server[]>();
 
   /**
    * The servers a request may go to, in order, in this.cands[0..n): the usable active servers, or
    * when there is none the first usable backup; `exclude` is left out when another one remains.
    */
-  private candidates(exclude: SrvRt | null): number {
+  private candidates(exclude: Server | null): number {
     const out = this.cands;
     let n = 0;
     for (const s of this.servers) if (!s.cfg.backup && s.usable()) out[n++] = s;
@@ -222,7 +214,7 @@ export class BeRt {
    * A server for a new request, with a slot on it taken (give it back with release()); null when none is usable,
    * 'full' when all usable ones are at their maxconn (or, for a new request, others are already waiting).
    */
-  pick(src: string, path: string, exclude: SrvRt | null): SrvRt | null | 'full' {
+  pick(src: string, path: string, exclude: Server | null): Server | null | 'full' {
     const cands = this.cands;
     const n = this.candidates(exclude);
     if (n === 0) return null;
@@ -255,7 +247,7 @@ export class BeRt {
     if (algo === 'leastconn') {
       // the least loaded server that has room; among equals, the rotation of the tickets
       for (let tries = 0; tries < n; tries++) {
-        let best: SrvRt | null = null;
+        let best: Server | null = null;
         let bestLoad = Infinity;
         for (let k = 0; k < n; k++) {
           const s = cands[(ticket + k) % n];
@@ -280,7 +272,7 @@ export class BeRt {
     return 'full';
   }
 
-  private took(s: SrvRt): SrvRt {
+  private took(s: Server): Server {
     let bc = 0;
     for (const x of this.servers) bc += x.cur;
     if (bc > Atomics.load(this.i32, this.o + B_SMAX)) raiseMax(this.i32, this.o + B_SMAX, bc);
@@ -288,7 +280,7 @@ export class BeRt {
   }
 
   /** The round-robin cycle of candidates cands[0..n), at their weights of the moment (slowstart). */
-  private cycle(n: number, now: number): SrvRt[] {
+  private cycle(n: number, now: number): Server[] {
     const cands = this.cands;
     // the usual key: which servers are candidates (a bit each); with a server in slowstart, the weights too
     let mask = 0;
@@ -312,15 +304,15 @@ export class BeRt {
 
   private lastN = -1;
   private lastMask = 0;
-  private lastCycle: SrvRt[] = [];
+  private lastCycle: Server[] = [];
 
-  private buildCycle(n: number, now: number, key: string): SrvRt[] {
+  private buildCycle(n: number, now: number, key: string): Server[] {
     const cands = this.cands;
     // smooth weighted round robin over one period: each server its weight's share, spread out
     const ws = cands.slice(0, n).map((s) => s.weight(now));
     const cw = ws.map(() => 0);
     const total = ws.reduce((a, b) => a + b, 0);
-    const c: SrvRt[] = [];
+    const c: Server[] = [];
     for (let step = 0; step < total; step++) {
       let best = 0;
       for (let i = 0; i < n; i++) {
@@ -336,7 +328,7 @@ export class BeRt {
   }
 
   /** pick() for a new request: behind the requests already waiting, if any (none usable: null). */
-  take(src: string, path: string, exclude: SrvRt | null): SrvRt | null | 'full' {
+  take(src: string, path: string, exclude: Server | null): Server | null | 'full' {
     if (this.hasWaiters()) return this.servers.some((s) => s.usable()) ? 'full' : null;
     return this.pick(src, path, exclude);
   }

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { hostname } from 'node:os';
 import { chmodSync, unlinkSync } from 'node:fs';
 import type { ParsedConfig, ProxyConfig, ServerConfig } from './config.ts';
-import type { AdminState, HealthUpdate, LocalResponse, Snapshot, StatsKind } from './engine.ts';
+import type { AdminState, HealthUpdate, LocalResponse, Snapshot, StatsKind } from './types.ts';
 import { Logger, LOG_ALERT, LOG_NOTICE } from './log.ts';
 import { renderCsv, renderHtml, renderPrometheus, checkDescription, type ServerHealth, type StatsView } from './stats.ts';
 

@@ -1,9 +1,10 @@
 // The message heads the proxy sends: a request head for the server and a response head for the client, each the
 // peer's bytes as they came with our headers added when they can go as they are, or rebuilt without the
 // hop-by-hop headers; and the heads of the answers the proxy makes itself.
-import type { StatsConfig } from './config.ts';
+import type { ProxyConfig, StatsConfig } from './config.ts';
 import { headerValue, type Header, type RequestHead, type ResponseHead } from './http.ts';
-import type { LocalResponse } from './engine.ts';
+import { inNet } from './acl.ts';
+import type { LocalResponse } from './types.ts';
 
 export const CRLF = '\r\n';
 
@@ -38,6 +39,38 @@ export function rebuiltResponse(rsp: ResponseHead, extra: string): Buffer {
 export function connectionTail(keep: boolean, version: 10 | 11, name = 'connection'): string {
   if (!keep) return `${name}: close${CRLF}${CRLF}`;
   return version === 10 ? `${name}: keep-alive${CRLF}${CRLF}` : CRLF;
+}
+
+/**
+ * The request head for the server: the client's bytes (`raw`, the head as it came) when they can go as they are,
+ * else rebuilt, with our headers (forwardfor, the connection header); and whether the server connection is kept
+ * for another request after this one.
+ */
+export function requestHeadFor(
+  req: RequestHead,
+  raw: Buffer | null,
+  headersChanged: boolean,
+  fe: ProxyConfig,
+  be: ProxyConfig,
+  src: string,
+): { head: Buffer; keepServer: boolean } {
+  const mode =
+    fe.connMode === 'close' || be.connMode === 'close'
+      ? 'close'
+      : fe.connMode === 'server-close' || be.connMode === 'server-close'
+        ? 'server-close'
+        : 'keep-alive';
+  let keepServer = mode === 'keep-alive';
+  let extra = '';
+  const ff = fe.forwardfor ?? be.forwardfor;
+  if (ff && !(ff.except && inNet(src, ff.except)) && !(ff.ifnone && req.headers.some((x) => x.lname === ff.header.toLowerCase())))
+    extra += `${ff.header}: ${src}${CRLF}`;
+  if (req.upgrade) {
+    extra += `Connection: upgrade${CRLF}${CRLF}`;
+    keepServer = false;
+  } else extra += connectionTail(keepServer, req.version, 'Connection');
+  const head = raw && !req.hopByHop && !headersChanged ? withExtra(raw, raw.length, extra) : rebuiltRequest(req, extra);
+  return { head, keepServer };
 }
 
 const REASONS: Record<number, string> = {

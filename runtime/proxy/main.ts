@@ -4,7 +4,8 @@
 // With nbthread > 1 (default: one per core) the main thread runs the health checks, the stats socket and the
 // statistics, and worker threads carry the traffic over one shared balancing state (threads.ts).
 import { workerCpus, type ParsedConfig } from './config.ts';
-import { Engine, type ControlLink } from './engine.ts';
+import { DataPlane } from './dataplane.ts';
+import type { ControlLink } from './types.ts';
 import { Control, type Plane } from './control.ts';
 import { VERSION } from '../common/version.ts';
 import {
@@ -65,7 +66,7 @@ async function runSingle(args: Args, cfg: ParsedConfig): Promise<void> {
     observe: (key, ok) => control?.observe(key, ok),
     render: (kind, proxy, uri) => control!.render(kind, proxy, uri),
   };
-  const engine = new Engine(cfg, link);
+  const engine = new DataPlane(cfg, link);
   // only a cpu-map line places a single process (workerCpus gives null otherwise: free)
   const cpu = cpuPlacement();
   const place = (c: ParsedConfig) => cpu.place(workerCpus(c.global, 0));

@@ -1,7 +1,6 @@
 // A connection to a server: its socket, the session that owns it, and its place in the server's idle pool.
 import type net from 'node:net';
 import type { OnBytes } from './reads.ts';
-import type { SrvRt } from './balance.ts';
 
 /** What a server connection reports to the HTTP session that owns it. */
 export interface ConnOwner {
@@ -25,7 +24,8 @@ export class ServerConn {
   };
   constructor(
     public sock: net.Socket,
-    public srv: SrvRt,
+    /** the idle pool of its server (balance.ts's Server.idle), where it waits between requests */
+    readonly pool: ServerConn[],
   ) {
     sock.on('end', () => (this.owner ? this.owner.onSrvEnd() : this.kill()));
     sock.on('error', (e) => (this.owner ? this.owner.onSrvError(e) : this.kill()));
@@ -34,8 +34,8 @@ export class ServerConn {
     sock.on('drain', () => this.owner?.onSrvDrain());
   }
   kill(): void {
-    const i = this.srv.idle.indexOf(this);
-    if (i >= 0) this.srv.idle.splice(i, 1);
+    const i = this.pool.indexOf(this);
+    if (i >= 0) this.pool.splice(i, 1);
     this.owner = null;
     this.sock.destroy();
   }

@@ -2,7 +2,7 @@
 // and a Prometheus text exposition, all from the config, the health states and the summed counters.
 import type { ParsedConfig, ProxyConfig } from './config.ts';
 import { COUNTER_KEYS, newCounters, type CounterKey, type Counters } from './counters.ts';
-import type { Snapshot, AdminState } from './engine.ts';
+import type { Snapshot, AdminState } from './types.ts';
 
 export const CSV_FIELDS = (
   'pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,' +

@@ -7,7 +7,8 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import os from 'node:os';
 import v8 from 'node:v8';
 import { workerCpus, type ParsedConfig } from './config.ts';
-import { Engine, type ControlLink, type HealthUpdate, type LocalResponse, type Snapshot, type StatsKind } from './engine.ts';
+import { DataPlane } from './dataplane.ts';
+import type { ControlLink, HealthUpdate, LocalResponse, Snapshot, StatsKind } from './types.ts';
 import { Control, type Plane } from './control.ts';
 import { ReusePortOpener, reusePortAddon } from './reuseport.ts';
 import { Doorbells, MAX_WORKERS, SharedState, forgetWorker } from './shared.ts';
@@ -230,7 +231,7 @@ export async function runThreads(args: Args, cfg0: ParsedConfig): Promise<void> 
 export function runWorkerThread(): void {
   const data = workerData as WorkerData;
   const port = parentPort!;
-  let engine: Engine | null = null;
+  let engine: DataPlane | null = null;
   let seq = 0;
   const renders = new Map<number, (r: LocalResponse) => void>();
   const binds = new Map<number, (m: { fd?: number; error?: string }) => void>();
@@ -284,7 +285,7 @@ export function runWorkerThread(): void {
       cpu.place(m.cpus);
       try {
         if (!engine) {
-          engine = new Engine(m.cfg, link, { sab: m.sab, bells: data.bells, worker: data.slot, workers: data.workers });
+          engine = new DataPlane(m.cfg, link, { sab: m.sab, bells: data.bells, worker: data.slot, workers: data.workers });
           engine.applyHealth(m.health);
           await engine.listen();
         } else {

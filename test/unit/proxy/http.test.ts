@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChunkedTracker, HttpError, findHeadEnd, parseRequestHead, parseResponseHead } from '../../../runtime/proxy/http.ts';
-import { BeRt } from '../../../runtime/proxy/balance.ts';
+import { Backend } from '../../../runtime/proxy/balance.ts';
 import { Doorbells, SharedState } from '../../../runtime/proxy/shared.ts';
 import { parseConfig } from '../../../runtime/proxy/config.ts';
 import { httpLogLine } from '../../../runtime/proxy/log.ts';
@@ -122,7 +122,7 @@ test('chunked tracker: finds the end across arbitrary splits, rejects bad framin
 
 function backend(lines: string) {
   const cfg = parseConfig([{ file: 't', text: `backend b\n    mode http\n${lines}` }]);
-  const be = new BeRt(cfg.proxies[0], new SharedState(cfg), new Doorbells(Doorbells.create(), 0, 1), new Set());
+  const be = new Backend(cfg.proxies[0], new SharedState(cfg), new Doorbells(Doorbells.create(), 0, 1), new Set());
   for (const s of be.servers) {
     s.up = true;
     s.admin = s.cfg.disabled ? 'maint' : 'ready';

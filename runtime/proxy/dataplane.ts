@@ -1,45 +1,20 @@
-// The engine: one per traffic worker. Its listeners and their admission (frontend and global maxconn), the
-// configuration in force (frontends, backends, servers), server connections and their idle pool, and the
-// sessions (http-session.ts, tcp-session.ts). Health states come from the control plane (control.ts) through
-// applyHealth().
+// The data plane: one per traffic worker (the control plane, control.ts, is the main thread's). Its listeners and
+// their admission (frontend and global maxconn), the configuration in force (frontends, backends, servers), the
+// idle pool of server connections, and the sessions (http-session.ts, tcp-session.ts), which it alone creates:
+// they see it as a SessionHost. Health states come from the control plane through applyHealth().
 import net from 'node:net';
-import type { ParsedConfig, ProxyConfig } from './config.ts';
-import { effectiveTimeouts } from './config.ts';
-import { newCounters, Rate, type Counters } from './counters.ts';
+import type { ParsedConfig } from './config.ts';
 import { Logger } from './log.ts';
-import { clock, connectReads } from './reads.ts';
-import { BeRt, type SrvRt } from './balance.ts';
+import { clock } from './reads.ts';
+import { Backend, type Server } from './balance.ts';
+import { Frontend } from './frontend.ts';
 import { Doorbells, SharedState } from './shared.ts';
 import { TlsTerminator } from './tls-terminate.ts';
-import { ServerConn } from './serverconn.ts';
+import type { ServerConn } from './serverconn.ts';
 import { HttpSession } from './http-session.ts';
 import { TcpSession } from './tcp-session.ts';
-
-export type AdminState = 'ready' | 'drain' | 'maint';
-
-/** What the control plane tells every engine about one server ("backend/server"). */
-export interface HealthUpdate {
-  key: string;
-  up: boolean;
-  admin: AdminState;
-  since: number; // ms epoch of the last transition to UP (slowstart), 0 = at start
-}
-
-export interface LocalResponse {
-  status: number;
-  headers: [string, string][];
-  body: Buffer;
-}
-
-export type StatsKind = 'html' | 'csv' | 'prom';
-
-/** Calls from an engine to the control plane. */
-export interface ControlLink {
-  observe(key: string, ok: boolean, layer: 'layer4' | 'layer7'): void;
-  render(kind: StatsKind, proxy: string, uri: string): Promise<LocalResponse>;
-  /** A listening socket's handle for host:port made elsewhere (a worker's own SO_REUSEPORT socket); absent: bind here. */
-  openListener?(host: string, port: number, backlog: number): Promise<object>;
-}
+import type { Session, SessionHost } from './session-host.ts';
+import type { ControlLink, HealthUpdate, LocalResponse, Sharing, Snapshot, StatsKind } from './types.ts';
 
 /** A bind's host:port key, what the engine keeps its listeners by. */
 function bindKey(b: { host: string; port: number }): string {
@@ -52,52 +27,27 @@ export function listenKeys(cfg: ParsedConfig): Set<string> {
 }
 
 const LISTEN_BACKLOG = 4096;
-export class FeRt {
-  listeners: net.Server[] = [];
-  cur = 0;
-  pending: net.Socket[] = [];
-  c = newCounters();
-  connRate = new Rate();
-  reqRate = new Rate();
-  sessRate = new Rate();
-  /** The frontend's own timeouts (a session's until it has a backend), computed once. */
-  readonly timeouts: ReturnType<typeof effectiveTimeouts>;
-  constructor(public cfg: ProxyConfig) {
-    this.timeouts = effectiveTimeouts(cfg, cfg);
-  }
-}
-
 export interface World {
   cfg: ParsedConfig;
-  fes: FeRt[];
-  bes: Map<string, BeRt>;
+  fes: Frontend[];
+  bes: Map<string, Backend>;
   shared: SharedState;
   /** the TLS termination of each `bind ... ssl` address (host:port) */
   tls: Map<string, TlsTerminator>;
 }
 
-/** Where an engine is among the traffic workers, and the state they share (one worker: its own). */
-export interface Sharing {
-  /** this configuration's shared buffer (shared.ts), the same for every worker */
-  sab?: SharedArrayBuffer;
-  /** the doorbells of all workers, and this worker's number */
-  bells: SharedArrayBuffer;
-  worker: number;
-  workers: number;
-}
-
-export class Engine {
+export class DataPlane implements SessionHost {
   world!: World;
   actconn = 0;
   logger: Logger;
   private listeners = new Map<string, net.Server>();
-  private sessions = new Set<HttpSession | TcpSession>();
+  private sessions = new Set<Session>();
   private draining = false;
   private health = new Map<string, HealthUpdate>();
 
   private bells: Doorbells;
   /** backends with requests of this worker waiting, whatever their configuration */
-  private waiting = new Set<BeRt>();
+  private waiting = new Set<Backend>();
 
   constructor(
     cfg: ParsedConfig,
@@ -114,11 +64,11 @@ export class Engine {
 
   private build(cfg: ParsedConfig, sab: SharedArrayBuffer | undefined): World {
     const shared = new SharedState(cfg, sab);
-    const bes = new Map<string, BeRt>();
-    const fes: FeRt[] = [];
+    const bes = new Map<string, Backend>();
+    const fes: Frontend[] = [];
     for (const p of cfg.proxies) {
-      if (p.kind !== 'frontend') bes.set(p.name, new BeRt(p, shared, this.bells, this.waiting));
-      if (p.kind !== 'backend') fes.push(new FeRt(p));
+      if (p.kind !== 'frontend') bes.set(p.name, new Backend(p, shared, this.bells, this.waiting));
+      if (p.kind !== 'backend') fes.push(new Frontend(p));
     }
     // a configuration made here (one worker, or a test) starts from the health states known so far
     if (!sab)
@@ -141,7 +91,7 @@ export class Engine {
   }
 
   private async bindAll(w: World): Promise<void> {
-    const wanted = new Map<string, FeRt>();
+    const wanted = new Map<string, Frontend>();
     for (const fe of w.fes) for (const b of fe.cfg.binds) wanted.set(bindKey(b), fe);
     for (const [addr, fe] of wanted) {
       let srv = this.listeners.get(addr);
@@ -194,7 +144,7 @@ export class Engine {
     for (const fe of w.fes) this.admit(fe);
   }
 
-  private setHealth(s: SrvRt, h: HealthUpdate): void {
+  private setHealth(s: Server, h: HealthUpdate): void {
     // (with several workers the control plane has written these into the shared state already)
     s.up = h.up;
     s.admin = h.admin;
@@ -219,7 +169,7 @@ export class Engine {
   // the address each waiting connection came in on (its TLS termination is the configuration's of the moment it starts)
   private cameTo = new WeakMap<net.Socket, string>();
 
-  private accept(fe: FeRt, sock: net.Socket, addr: string): void {
+  private accept(fe: Frontend, sock: net.Socket, addr: string): void {
     if (this.draining) {
       sock.destroy();
       return;
@@ -231,7 +181,7 @@ export class Engine {
   }
 
   /** Starts waiting connections while the frontend and global maxconn allow. */
-  admit(fe: FeRt): void {
+  admit(fe: Frontend): void {
     const gmax = this.world.cfg.global.maxconn;
     while (fe.pending.length && fe.cur < fe.cfg.maxconn && this.actconn < gmax) {
       const sock = fe.pending.shift()!;
@@ -258,7 +208,7 @@ export class Engine {
     }
   }
 
-  sessionEnded(s: HttpSession | TcpSession): void {
+  sessionEnded(s: Session): void {
     if (!this.sessions.delete(s)) return;
     s.fe.cur--;
     this.actconn--;
@@ -319,30 +269,15 @@ export class Engine {
     return out;
   }
 
-  connectServer(s: SrvRt, timeout: number, cb: (err: Error | null, sc: ServerConn | null) => void): void {
-    let sc: ServerConn | null = null;
-    const sock = net.connect({ host: s.cfg.host, port: s.cfg.port, noDelay: true, onread: connectReads((d) => sc?.onBytes(d)) });
-    let done = false;
-    const t = timeout > 0 ? setTimeout(() => fail(new Error('connect timeout')), timeout) : null;
-    const fail = (e: Error) => {
-      if (done) return;
-      done = true;
-      if (t) clearTimeout(t);
-      sock.destroy();
-      cb(e, null);
-    };
-    sock.once('error', fail);
-    sock.once('connect', () => {
-      if (done) return;
-      done = true;
-      if (t) clearTimeout(t);
-      sock.off('error', fail);
-      sc = new ServerConn(sock, s);
-      cb(null, sc);
-    });
+  backend(name: string): Backend | undefined {
+    return this.world.bes.get(name);
   }
 
-  takeIdle(s: SrvRt): ServerConn | null {
+  render(kind: StatsKind, proxy: string, uri: string): Promise<LocalResponse> {
+    return this.link.render(kind, proxy, uri);
+  }
+
+  takeIdle(s: Server): ServerConn | null {
     while (s.idle.length) {
       const c = s.idle.pop()!;
       if (!c.sock.destroyed && c.sock.readyState === 'open') {
@@ -354,14 +289,14 @@ export class Engine {
     return null;
   }
 
-  giveIdle(c: ServerConn): void {
+  giveIdle(c: ServerConn, s: Server): void {
     c.owner = null;
-    if (!c.srv.usable() || c.srv.idle.length >= 64 || this.draining || this.world.bes.get(c.srv.be.cfg.name) !== c.srv.be) {
+    if (!s.usable() || s.idle.length >= 64 || this.draining || this.world.bes.get(s.be.cfg.name) !== s.be) {
       c.sock.destroy();
       return;
     }
     c.idleSince = clock();
-    c.srv.idle.push(c);
+    s.idle.push(c);
     if (!this.sweeper) {
       this.sweeper = setInterval(() => this.sweepIdle(), 1000);
       this.sweeper.unref();
@@ -377,14 +312,8 @@ export class Engine {
       for (const s of b.servers) while (s.idle.length && s.idle[0].idleSince < limit) s.idle[0].kill();
   }
 
-  observe(s: SrvRt, ok: boolean, layer: 'layer4' | 'layer7'): void {
+  observe(s: Server, ok: boolean, layer: 'layer4' | 'layer7'): void {
     // layer7 observation also counts connection failures, but only a good answer clears the error count
     if (s.cfg.observe === layer || (s.cfg.observe === 'layer7' && layer === 'layer4' && !ok)) this.link.observe(s.key, ok, layer);
   }
-}
-
-export interface Snapshot {
-  actconn: number;
-  pid: number;
-  proxies: Record<string, { fe?: Counters; be?: Counters; servers: Record<string, Counters> }>;
 }
