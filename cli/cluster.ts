@@ -46,7 +46,11 @@ export class Cluster {
    * Runs a script as root on a host. A connection that a fault cut before the script was sent is
    * opened once more (a script cut while it ran is not run again).
    */
-  async exec(host: string, script: string, opts: { stdin?: string; onStdout?: (chunk: string) => void } = {}): Promise<ExecResult> {
+  async exec(
+    host: string,
+    script: string,
+    opts: { stdin?: string | Buffer; onStdout?: (chunk: string) => void } = {},
+  ): Promise<ExecResult> {
     const h = this.host(host);
     for (let attempt = 0; ; attempt++) {
       const t = await this.transport(h);
@@ -62,7 +66,7 @@ export class Cluster {
   }
 
   /** Like exec, but a non-zero exit is an error naming the host. */
-  async sh(host: string, script: string, stdin?: string): Promise<string> {
+  async sh(host: string, script: string, stdin?: string | Buffer): Promise<string> {
     const r = await this.exec(host, script, { stdin });
     if (r.code !== 0)
       throw new Error(

@@ -8,6 +8,7 @@ import { registerFailoverTest } from './commands/failover-test.ts';
 import { registerLab } from './commands/lab.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerDrain } from './commands/drain.ts';
+import { registerDeploy } from './commands/deploy.ts';
 import { UserError } from './errors.ts';
 import { VERSION } from './version.ts';
 
@@ -37,6 +38,7 @@ registerFailoverTest(program);
 registerLab(program);
 registerStatus(program);
 registerDrain(program);
+registerDeploy(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -86,7 +86,12 @@ export function buildInventory(f: ParsedInventoryFile, absFile: string, secrets:
     hosts,
     roles: {
       ...roles,
-      proxy: { ...proxy, stats: { ...proxy.stats, port: proxy.stats.port ?? proxy.port }, ...(tls ? { tls } : {}) },
+      proxy: {
+        ...proxy,
+        stats: { ...proxy.stats, port: proxy.stats.port ?? proxy.port },
+        ...(tls ? { tls } : {}),
+      },
+      app: { ...roles.app, ...(roles.app.source !== undefined ? { source: expandPath(roles.app.source, base) } : {}) },
       firewall: { ...roles.firewall, adminCidrs: roles.firewall.adminCidrs.map((c) => (isIPv4(c) ? `${c}/32` : c)) },
     },
     secrets,

@@ -148,6 +148,24 @@ export const inventorySchema = mapping({
         .union([z.literal('auto'), z.int().min(1).max(100000)], { error: 'expected "auto" or an integer from 1 to 100000' })
         .default('auto'),
     }).prefault({}),
+    // the application on the web nodes: PHP-FPM (false: none), the user's site deployed as releases
+    app: mapping({
+      php: z
+        .union(
+          [
+            z.literal(false),
+            mapping({
+              max_children: z
+                .union([z.literal('auto'), z.int().min(1).max(10000)], { error: 'expected "auto" or an integer from 1 to 10000' })
+                .default('auto'),
+            }),
+          ],
+          { error: 'expected false or a mapping (max_children)' },
+        )
+        .prefault({}),
+      source: pathString().optional(),
+      keep_releases: intIn(2, 100).default(3),
+    }).prefault({}),
     mysql: mapping({
       app_database: matching(/^[A-Za-z0-9_]{1,64}$/, 'expected a database name (1 to 64 letters, digits or "_")').default('app'),
       app_user: matching(/^[A-Za-z0-9_]{1,32}$/, 'expected a user name (1 to 32 letters, digits or "_")')

@@ -60,6 +60,8 @@ export type ProxyOptions = With<
 >;
 export type ApacheOptions = Roles['apache'];
 export type MysqlOptions = Roles['mysql'];
+/** php: false, or the pool's settings; source: the site's folder, resolved relative to the inventory. */
+export type AppOptions = Roles['app'];
 export type FirewallOptions = Roles['firewall']; // adminCidrs: a single address gets its /32
 export type FailoverTestOptions = File['failoverTest'];
 

@@ -9,6 +9,7 @@ export const ROLES: readonly RoleEntry[] = [
   { name: 'runtime', load: () => import('./runtime/index.ts') },
   { name: 'proxy', load: () => import('./proxy/index.ts') },
   { name: 'vrrp', load: () => import('./vrrp/index.ts') },
+  { name: 'app', load: () => import('./app/index.ts') },
   { name: 'apache', load: () => import('./apache/index.ts') },
   { name: 'mysql', load: () => import('./mysql/index.ts') },
 ];

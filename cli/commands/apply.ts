@@ -126,5 +126,25 @@ Examples:
       if (listr) await listr.finish(result);
       if (result.interrupted) process.exitCode = 130;
       else if (failedRun(result)) process.exitCode = 1;
+      // the site, once the roles are done: deployed to the web nodes whose release differs
+      else {
+        const webs = selectHosts(inv, opts.limit).filter((h) => h.group === 'web');
+        const { servesRelease } = await import('../../roles/web.ts');
+        const tagged = !opts.tags || opts.tags.includes('app') || opts.tags.includes('apache');
+        if (webs.length && tagged && servesRelease(inv)) {
+          const [{ deploy }, { Cluster }] = await Promise.all([import('../deploy/run.ts'), import('../cluster.ts')]);
+          const cluster = new Cluster(inv, opts.connect, () => Date.now());
+          const say = (m: string) => (flags.json ? process.stderr : process.stdout).write(`deploy: ${redactor.redact(m)}\n`);
+          try {
+            const d = await deploy({ inv, cluster, nodes: webs, check: opts.check, say, signal: ac.signal });
+            if (!d.ok) process.exitCode = 1;
+          } catch (e) {
+            say(`failed: ${(e as Error).message}`);
+            process.exitCode = 1;
+          } finally {
+            await cluster.close();
+          }
+        }
+      }
     });
 }

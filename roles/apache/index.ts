@@ -3,27 +3,33 @@
 //   2. mod_remoteip: the client address behind the load balancers, trusted from the LBs only, and
 //      an access log that records it (%a)
 //   3. ServerTokens Prod, ServerSignature Off; server-status from this host's loopback only
-//   4. the site: a page naming the node that served it, and the LBs' health URL; Debian's default
-//      site disabled
+//   4. the site: with PHP (role app) or a site of the user's, the release the deploy switched
+//      `current` to, .php files sent to the site's PHP-FPM pool over proxy_fcgi and the pool's
+//      status and ping from this host's loopback only; without, a page naming the node that served
+//      it. The LBs' health URL is always a static file outside the release. Debian's default site
+//      (and the PHP package's own conf) disabled
 //   5. every configuration file checked with `apache2ctl -t` (in a copy of the configuration, with
 //      the new file in place) before it replaces the old one, and again before any reload or restart
 import { directory, file, packages, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import { apacheEnabled } from './a2.ts';
 import { mpmSizing } from './sizing.ts';
+import { CURRENT, FPM_PING_PATH, FPM_SOCKET, FPM_STATUS_PATH, FPM_UNIT, runsPhp, servesRelease, WEB_ROOT } from '../web.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
   /** mariadb-client: the application's side of the database (the failover test's writes and reads go from here). */
   packages: ['apache2', 'mariadb-client'],
-  docroot: '/var/www/hasetup',
+  docroot: WEB_ROOT,
   site: 'hasetup',
   conf: 'hasetup',
   /** mod_remoteip resolves the client, mod_headers names the node, mod_status serves server-status. */
   modules: ['mpm_event', 'remoteip', 'headers', 'status', 'alias', 'setenvif'],
+  /** ... and with PHP: proxy_fcgi to the PHP-FPM pool. */
+  phpModules: ['proxy', 'proxy_fcgi'],
   /** The other MPMs (only one may be loaded). */
   otherMpms: ['mpm_prefork', 'mpm_worker'],
   /** Debian's confs this role replaces (security.conf: ServerTokens OS) or does not want (CGI). */
-  unwantedConfs: ['security', 'serve-cgi-bin'],
+  unwantedConfs: ['security', 'serve-cgi-bin', FPM_UNIT],
   unwantedSites: ['000-default'],
 };
 
@@ -61,6 +67,8 @@ const role: Role = {
     const mpm = mpmSizing(facts.memoryMb, inv.roles.apache.workers, inv.roles.proxy.maxconn);
     const healthPath = checkHealthPath(inv.roles.proxy.healthCheck.path);
     const d = defaults.docroot;
+    const php = runsPhp(inv);
+    const php_ = php ? { socket: FPM_SOCKET, statusRegex: `^(${FPM_STATUS_PATH}|${FPM_PING_PATH})$`.replace(/[.]/g, '\\.') } : null;
     const conf = (path: string, content: string, notify: string) => ({
       op: file({ path, content, validate: validateInPlace(path) }),
       notify: [notify],
@@ -74,7 +82,7 @@ const role: Role = {
       },
       {
         name: 'modules (event MPM, remoteip, headers, status)',
-        op: apacheEnabled({ kind: 'mod', enable: defaults.modules, disable: defaults.otherMpms }),
+        op: apacheEnabled({ kind: 'mod', enable: [...defaults.modules, ...(php ? defaults.phpModules : [])], disable: defaults.otherMpms }),
         notify: ['restart apache2'],
       },
       {
@@ -92,7 +100,13 @@ const role: Role = {
         name: 'site',
         ...conf(
           `/etc/apache2/sites-available/${defaults.site}.conf`,
-          ctx.template('site.conf.njk', { docroot: d, healthPath, healthRegex: healthPath.replace(/[.]/g, '\\.') }),
+          ctx.template('site.conf.njk', {
+            root: d,
+            docroot: servesRelease(inv) ? CURRENT : d,
+            php: php_,
+            healthPath,
+            healthRegex: healthPath.replace(/[.]/g, '\\.'),
+          }),
           'reload apache2',
         ),
       },

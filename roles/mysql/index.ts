@@ -5,7 +5,8 @@
 //   3. the running server has the replication settings (restarted now if it predates the file)
 //   4. hardened: no anonymous users, no test database, root by unix socket only
 //   5. primary: the application database; its user from each web node's address only; the
-//      replication user from each replica's address only
+//      replication user from each replica's address only; the demo application's tables when the
+//      web nodes run it (demo.ts: no site of the user's, PHP on)
 //   6. replicas: replicate from the primary by GTID (no dump for a new cluster: the primary's binary
 //      log starts at its first start), and a task that fails unless both replication threads run;
 //      then the same accounts as the primary, which replication has usually brought already
@@ -26,6 +27,8 @@ import {
   rootSocketOnly,
   runningSettings,
 } from './sql.ts';
+import { demoTables } from './demo.ts';
+import { runsDemo } from '../web.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -121,6 +124,8 @@ const role: Role = {
     ];
     if (!isReplica) {
       tasks.push(...accounts());
+      // a replica gets them by replication
+      if (runsDemo(inv)) tasks.push({ name: 'demo application tables', op: demoTables({ database: mysql.appDatabase }) });
     } else {
       tasks.push(
         {

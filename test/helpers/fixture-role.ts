@@ -57,6 +57,7 @@ export function fixtureInventory(hosts: { name: string; address: string; port?: 
         stats: { uri: '/haproxy?stats', port: 80, user: 'admin' },
       },
       apache: { workers: 'auto' },
+      app: { php: { maxChildren: 'auto' }, keepReleases: 3 },
       mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
       firewall: { adminCidrs: ['127.0.0.1/32'] },
     },

@@ -60,6 +60,7 @@ test('the minimal fixture loads with every default filled in', async () => {
         stats: { uri: '/haproxy?stats', port: 80, user: 'admin' },
       },
       apache: { workers: 'auto' },
+      app: { php: { maxChildren: 'auto' }, keepReleases: 3 },
       mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
       firewall: { adminCidrs: ['10.213.0.10/32'] },
     },
@@ -69,6 +70,26 @@ test('the minimal fixture loads with every default filled in', async () => {
     },
   });
   assert.equal(secrets.file, join(dir, 'inventory.secrets.yaml'));
+});
+
+test('roles.app: PHP off; a site folder resolved next to the inventory; bad values located', async () => {
+  const base = readFileSync(join(here, 'fixtures', 'valid-minimal.yaml'), 'utf8');
+  const off = await loadInventory(write(base.replace(/^roles:\n/m, 'roles:\n  app: { php: false }\n')));
+  assert.equal(off.roles.app.php, false);
+  const site = write(base.replace(/^roles:\n/m, 'roles:\n  app: { source: ./site, keep_releases: 5, php: { max_children: 12 } }\n'));
+  const inv = await loadInventory(site);
+  assert.deepEqual(inv.roles.app, { php: { maxChildren: 12 }, source: join(dirname(site), 'site'), keepReleases: 5 });
+  const bad = checkInventoryText(base.replace(/^roles:\n/m, 'roles:\n  app: { php: yes, keep_releases: 1 }\n'), 'inv.yaml');
+  assert.equal(bad.ok, false);
+  const msgs = bad.ok ? [] : bad.errors.map((e) => `${e.path}: ${e.message}`);
+  assert.ok(
+    msgs.some((m) => /^roles\.app\.php: expected false or a mapping/.test(m)),
+    msgs.join('\n'),
+  );
+  assert.ok(
+    msgs.some((m) => /^roles\.app\.keep_releases: expected an integer from 2 to 100/.test(m)),
+    msgs.join('\n'),
+  );
 });
 
 test('per-host SSH settings, paths, priorities, server ids and other defaults', async () => {

@@ -503,6 +503,8 @@ test('role: the primary creates the app database, the app user per web node and 
       'sql database app',
       'sql app@{10.9.0.21,10.9.0.22}',
       'sql repl@{10.9.0.32}',
+      // the web nodes run the demo application (PHP on, no site of the user's): its tables, on the primary only
+      'sql demo tables in app',
     ],
   );
   const repl = changed((tasks.find((t) => t.op.subject === 'repl@{10.9.0.32}') as { op: Operation }).op.plan(ok(), ctx));
