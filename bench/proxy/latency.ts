@@ -317,7 +317,8 @@ function print(
     OURS_GLOBAL && `LATENCY_GLOBAL_OURS='${OURS_GLOBAL}'`,
   ]
     .filter(Boolean)
-    .join(' ')} node --import tsx bench/proxy/latency.ts ${SECONDS} ${RUNS}\`
+    .map((x) => `${x} `)
+    .join('')}node --import tsx bench/proxy/latency.ts ${SECONDS} ${RUNS}\`
 - Configuration: ${CONFIG === 'role' ? "the proxy role's haproxy.cfg for the lab's first LB (log to stdout, httplog, forwardfor, two servers with HTTP health checks every 2 s, stats ACLs), on loopback; both servers are the one backend" : 'a bare listen section (no log, no checks)'}
 - Each cell: HAProxy / hasetup-proxy (ratio), milliseconds from when the request was due to the end of its answer; the
   median over ${RUNS} runs of ${SECONDS} s each per engine, alternated. Rates are percentages of HAProxy's maximum in
