@@ -1,5 +1,5 @@
 // What the load-balancer roles (runtime, proxy, vrrp) and the commands that work on the LBs (drain,
-// status, failover) share: where each engine keeps its files, runs as and is checked with, the
+// status, failover) share: where each runtime keeps its files, runs as and is checked with, the
 // runtime API's socket, the record `hasetup drain` leaves, the one test of "this LB holds the VIP",
 // and the scripts that make the LBs take their turns so that the VIP never goes dark (the VRRP backup
 // first, the master once its peer serves). Commands reach roles/ through this module and the
@@ -7,20 +7,20 @@
 import type { Host, Inventory } from '../inventory/types.ts';
 import { RECORDS_DIR, type Serial } from '../cli/engine/api.ts';
 
-/** The same rendered files serve both engines, at the paths their packages use. */
+/** The same rendered files serve both runtimes, at the paths their packages use. */
 export const PROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
 export const VRRP_CONFIG = '/etc/keepalived/keepalived.conf';
-/** HTTPS (roles.proxy.tls): certificate, chain and key in one file, as both engines read it. */
+/** HTTPS (roles.proxy.tls): certificate, chain and key in one file, as both runtimes read it. */
 export const TLS_DIR = '/etc/haproxy/tls';
 export const TLS_PEM = `${TLS_DIR}/site.pem`;
-/** The runtime API (both engines), for `hasetup status` and `hasetup drain`. */
+/** The runtime API (both runtimes), for `hasetup status` and `hasetup drain`. */
 export const STATS_SOCKET = '/run/haproxy/admin.sock';
 
 /** Where the bundled runtime lives: a folder per version, `current` pointing at one of them. */
 export const RUNTIME_DIR = '/opt/hasetup/runtime';
 export const CURRENT = `${RUNTIME_DIR}/current`;
 
-export interface Engine {
+export interface LbRuntime {
   name: 'bundled' | 'haproxy';
   proxyUnit: string;
   vrrpUnit: string;
@@ -32,7 +32,7 @@ export interface Engine {
   vrrpGroup: string;
 }
 
-export const BUNDLED: Engine = {
+export const BUNDLED: LbRuntime = {
   name: 'bundled',
   proxyUnit: 'hasetup-proxy',
   vrrpUnit: 'hasetup-vrrpd',
@@ -50,7 +50,7 @@ const KEEPALIVED_CHECK =
   'rc=0; out=$(setsid -w keepalived -l -t -f %s 2>&1) || rc=$?; out=$(echo "$out" | grep -v "^Terminated$" || true); ' +
   'if [ $rc -eq 0 ] || { [ $rc -eq 143 ] && [ -z "$out" ]; }; then true; else echo "$out"; false; fi';
 
-export const HAPROXY: Engine = {
+export const HAPROXY: LbRuntime = {
   name: 'haproxy',
   proxyUnit: 'haproxy',
   vrrpUnit: 'keepalived',
@@ -59,8 +59,7 @@ export const HAPROXY: Engine = {
   vrrpGroup: 'root',
 };
 
-export const engineOf = (inv: Inventory): Engine => (inv.runtime === 'haproxy' ? HAPROXY : BUNDLED);
-export const otherEngine = (inv: Inventory): Engine => (inv.runtime === 'haproxy' ? BUNDLED : HAPROXY);
+export const runtimeOf = (inv: Inventory): LbRuntime => (inv.runtime === 'haproxy' ? HAPROXY : BUNDLED);
 
 /**
  * What "this LB serves" means, for the VRRP tracker and the LBs' turns: the web nodes' health URL
@@ -96,7 +95,7 @@ export const isLb = (h: Host): boolean => h.group === 'lb';
 export const holdsVip = (inv: Inventory): string => `ip -o -4 addr show | grep -qF ' ${inv.vip.address}/'`;
 
 /**
- * The record `hasetup drain` leaves on an LB for a web node (in the engine's records folder, which
+ * The record `hasetup drain` leaves on an LB for a web node (in the runtime's records folder, which
  * the facts read back): its name, its path, and what it holds. The proxy role keeps the state it
  * says in haproxy.cfg, so that a reload or a re-apply does not put the node back.
  */

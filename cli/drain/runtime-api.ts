@@ -1,4 +1,4 @@
-// Taking a web node out of rotation on both LBs and putting it back, with either engine: the runtime
+// Taking a web node out of rotation on both LBs and putting it back, with either runtime: the runtime
 // API on each LB's stats socket for the immediate change (the backup first, as the LBs' reloads go),
 // a record on each LB so that the proxy role keeps the state in haproxy.cfg (a reload, a re-apply),
 // and the proxies' own view (`show stat`) to wait on: sessions gone, the node UP again.

@@ -1,5 +1,5 @@
 // What the failover test reads from the hosts, and the watchers' scripts: the proxies' view of the
-// web nodes (the runtime API, either engine), the VIP's appearance on an LB (ip monitor), the
+// web nodes (the runtime API, either runtime), the VIP's appearance on an LB (ip monitor), the
 // gratuitous ARPs the controller sees, and the database through the application's account.
 import type { Inventory } from '../../inventory/types.ts';
 import { shq } from '../engine/shell.ts';

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import type { Host, Inventory } from '../../inventory/types.ts';
 import type { Transport } from '../engine/transport.ts';
-import { engineOf } from '../../roles/lb.ts';
+import { runtimeOf } from '../../roles/lb.ts';
 import { Cluster } from '../cluster.ts';
 import { Undo } from './faults.ts';
 import { holdsVip, macOf, parseShowStat, showStat, sqlFrom } from './probes.ts';
@@ -29,7 +29,7 @@ export interface FailoverOptions {
 export async function preflight(c: Cluster, inv: Inventory, target: Target): Promise<string[]> {
   const url = target.url;
   const problems: string[] = [];
-  const e = engineOf(inv);
+  const e = runtimeOf(inv);
   const lbs = c.hosts('lb');
   const webs = c.hosts('web');
   await Promise.all([

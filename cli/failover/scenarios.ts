@@ -1,8 +1,8 @@
 // The failover test's scenarios: each runs a steady load through the VIP, watches both proxies and
 // the VIP, injects its fault, measures, heals it, and reports (types.ts). The web node and the LB
-// that fail are web01 and the VRRP master of the moment; both engines get the same scenarios.
+// that fail are web01 and the VRRP master of the moment; both runtimes get the same scenarios.
 import type { Inventory } from '../../inventory/types.ts';
-import { engineOf } from '../../roles/lb.ts';
+import { runtimeOf } from '../../roles/lb.ts';
 import { apacheStopped, lbKilled, lbLinkDown, lbStopped, mariadbStopped, webDropped, type Fault, type Undo } from './faults.ts';
 import { failed, runLoad } from './load.ts';
 import { holdsVip, parseServerLine, parseVipLine, serverWatch, sqlFrom, vipWatch } from './probes.ts';
@@ -72,8 +72,8 @@ async function until<T>(ms: number, cond: () => T | null | Promise<T | null>, si
   }
 }
 
-/** The units of the inventory's engine. */
-const unitsOf = (inv: Inventory) => ({ proxy: engineOf(inv).proxyUnit, vrrp: engineOf(inv).vrrpUnit });
+/** The units of the inventory's runtime. */
+const unitsOf = (inv: Inventory) => ({ proxy: runtimeOf(inv).proxyUnit, vrrp: runtimeOf(inv).vrrpUnit });
 
 const BEFORE_MS = 3000;
 const AFTER_MS = 3000;

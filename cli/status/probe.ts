@@ -1,6 +1,6 @@
 // What `hasetup status` asks each host, in one round trip, and how the answer is read: the services
 // its roles run; on an LB the VIP, the VRRP state (hasetup-vrrpd's status file, or keepalived's data
-// dump) and the proxy's view of every web node (`show stat` on the runtime API, either engine); on a
+// dump) and the proxy's view of every web node (`show stat` on the runtime API, either runtime); on a
 // web node Apache's workers; on a DB host MariaDB and its replication; and the last apply recorded.
 import type { Host, Inventory } from '../../inventory/types.ts';
 import { splitSections } from '../engine/facts.ts';

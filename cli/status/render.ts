@@ -1,4 +1,4 @@
-// The status as one table, and as JSON: who holds the VIP, each LB's VRRP state and engine, each
+// The status as one table, and as JSON: who holds the VIP, each LB's VRRP state and runtime, each
 // proxy's view of each web node, Apache, MariaDB and replication, the last apply on each host.
 import type { Inventory } from '../../inventory/types.ts';
 import type { HostReport, ServerView } from './probe.ts';

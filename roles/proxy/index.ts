@@ -1,4 +1,4 @@
-// Role proxy: haproxy.cfg on the load balancers, in the modern syntax both engines read.
+// Role proxy: haproxy.cfg on the load balancers, in the modern syntax both runtimes read.
 //   1. a frontend on the service port (every address: the VIP when this LB holds it), a backend
 //      with every web node checked on Apache's health URL, the inventory's balance, retries and
 //      redispatch, X-Forwarded-For, timeouts
@@ -12,15 +12,15 @@
 //      the secrets file) on the LBs, owned by haproxy and mode 0600, never shown in a diff; port 443
 //      beside the service port, X-Forwarded-Proto for Apache, and plain HTTP redirected when asked
 //      (the health URL excepted: the VRRP tracker asks it over HTTP). A new certificate is a reload.
-//   6. checked by the engine itself (hasetup-proxy -c, haproxy -c) before it replaces the running
+//   6. checked by the runtime itself (hasetup-proxy -c, haproxy -c) before it replaces the running
 //      file, then reloaded on one LB at a time: the backup first, the master once its peer serves.
-//      Both engines reload without closing their listening sockets.
+//      Both runtimes reload without closing their listening sockets.
 //   The proxy starts only once the web nodes of the run have their Apache (role apache), so that a
 //   new node is not sent traffic before it can answer.
 import { absent, directory, file, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import type { Host, Inventory } from '../../inventory/types.ts';
 import { mpmSizing } from '../apache/sizing.ts';
-import { drainRecord, engineOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, TLS_DIR, TLS_PEM, waitServing } from '../lb.ts';
+import { drainRecord, runtimeOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, TLS_DIR, TLS_PEM, waitServing } from '../lb.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -42,16 +42,16 @@ const webs = (inv: Inventory): Host[] => inv.hosts.filter((h) => h.group === 'we
 const role: Role = {
   name: 'proxy',
   description:
-    'haproxy.cfg for both engines: the web backend with per-server maxconn from Apache, fast health checks, admin-only stats page, reload one LB at a time',
+    'haproxy.cfg for both runtimes: the web backend with per-server maxconn from Apache, fast health checks, admin-only stats page, reload one LB at a time',
   appliesTo: isLb,
-  installs: (_h, inv) => ({ services: [engineOf(inv).proxyUnit] }),
+  installs: (_h, inv) => ({ services: [runtimeOf(inv).proxyUnit] }),
   factsFrom: (_h, inv) => webs(inv),
   after: [{ group: 'web', role: 'apache' }],
 
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {
     const { inv } = ctx;
-    const engine = engineOf(inv);
+    const lbRuntime = runtimeOf(inv);
     const proxy = inv.roles.proxy;
     const lbs = ctx.hosts('lb').length;
     const servers = webs(inv).map((w) => {
@@ -96,8 +96,8 @@ const role: Role = {
           content: config,
           group: 'haproxy',
           mode: '0640',
-          validate: engine.proxyCheck,
-          validateName: `${engine.name === 'haproxy' ? 'haproxy' : 'hasetup-proxy'} -c`,
+          validate: lbRuntime.proxyCheck,
+          validateName: `${lbRuntime.name === 'haproxy' ? 'haproxy' : 'hasetup-proxy'} -c`,
         }),
         notify: ['reload the proxy'],
       },
@@ -105,14 +105,14 @@ const role: Role = {
       { name: 'no packaged haproxy.cfg beside it', op: absent({ paths: [`${PROXY_CONFIG}.dpkg-dist`, `${PROXY_CONFIG}.dpkg-old`] }) },
       // HTTPS turned off: the key leaves the LBs (once the configuration no longer names it)
       ...(proxy.tls ? [] : [{ name: 'no certificate (HTTPS off)', op: absent({ paths: [TLS_DIR] }) }]),
-      { name: `${engine.proxyUnit} service`, op: service({ name: engine.proxyUnit, enabled: true, started: true }) },
+      { name: `${lbRuntime.proxyUnit} service`, op: service({ name: lbRuntime.proxyUnit, enabled: true, started: true }) },
     ];
   },
 
   // ---- handlers ------------------------------------------------------------------------------
   handlers(ctx): Handler[] {
     const { inv } = ctx;
-    const unit = engineOf(inv).proxyUnit;
+    const unit = runtimeOf(inv).proxyUnit;
     return [
       {
         name: 'reload the proxy',

@@ -1,4 +1,4 @@
-// Role runtime: the engine the load balancers run, as the inventory's `runtime` says.
+// Role runtime: the runtime the load balancers run, as the inventory's `runtime` says.
 //   bundled (default): hasetup's own proxy and VRRP daemon.
 //     1. Node.js from the distribution, 18 or later (refused before anything is installed if older)
 //     2. the bundles (dist/runtime) and the native addons for the host's architecture, into a folder
@@ -10,9 +10,9 @@
 //        only, the VRRP daemon CAP_NET_ADMIN and CAP_NET_RAW only; reload by signal; logs to the journal
 //   haproxy: Debian's haproxy and keepalived packages, installed without starting (the proxy and vrrp
 //     roles start them once their configuration is in place), and their own units.
-//   Either way, what the other engine left is removed; on a running load balancer that is a switch,
-//   made on one LB at a time (the backup first): the other engine's VRRP daemon stops (a master hands
-//   the VIP over), then its proxy, and this engine starts on the same configuration files.
+//   Either way, what the other runtime left is removed; on a running load balancer that is a switch,
+//   made on one LB at a time (the backup first): the other runtime's VRRP daemon stops (a master hands
+//   the VIP over), then its proxy, and this runtime starts on the same configuration files.
 //   A new version of the bundled runtime restarts it the same way, one LB at a time.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -30,14 +30,14 @@ import {
   waitServing,
   isLb,
   STATS_SOCKET,
-  type Engine,
+  type LbRuntime,
 } from '../lb.ts';
-import { engineSwitch, nodeVersion, onlyRelease, type SwitchSpec } from './ops.ts';
+import { runtimeSwitch, nodeVersion, onlyRelease, type SwitchSpec } from './ops.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
   nodeMin: 18,
-  /** socat talks to the runtime API's UNIX socket (hasetup status, drain), with either engine. */
+  /** socat talks to the runtime API's UNIX socket (hasetup status, drain), with either runtime. */
   bundledPackages: ['nodejs', 'socat'],
   haproxyPackages: ['haproxy', 'keepalived', 'socat'],
   /** The proxy runs as the user its configuration names (the seed's `user haproxy`). */
@@ -77,17 +77,17 @@ export function bundle(
 }
 
 /**
- * The task that leaves `to` the only engine, one LB at a time: the other's VRRP daemon stopped first
- * (a master hands the VIP over), then its proxy; this engine started on the same files, the VRRP
- * configuration's group made this engine's (given back on a failure); then what `rest` purges.
+ * The task that leaves `to` the only runtime, one LB at a time: the other's VRRP daemon stopped first
+ * (a master hands the VIP over), then its proxy; this runtime started on the same files, the VRRP
+ * configuration's group made this runtime's (given back on a failure); then what `rest` purges.
  */
-function switchTo(inv: Inventory, to: Engine, what: string, rest: Omit<SwitchSpec, 'to' | 'stop' | 'start' | 'unprepare'>): Task {
+function switchTo(inv: Inventory, to: LbRuntime, what: string, rest: Omit<SwitchSpec, 'to' | 'stop' | 'start' | 'unprepare'>): Task {
   const from = to === BUNDLED ? HAPROXY : BUNDLED;
   const chgrp = (g: string) => `if [ -f ${VRRP_CONFIG} ]; then chgrp ${g} ${VRRP_CONFIG}; fi`;
   return {
     name: to === BUNDLED ? 'no haproxy or keepalived' : 'no bundled runtime',
     serial: lbTurn(inv),
-    op: engineSwitch({
+    op: runtimeSwitch({
       ...rest,
       to: what,
       stop: [from.vrrpUnit, from.proxyUnit],
@@ -104,7 +104,7 @@ function switchTo(inv: Inventory, to: Engine, what: string, rest: Omit<SwitchSpe
 const role: Role = {
   name: 'runtime',
   description:
-    "the LBs' engine: the bundled proxy and VRRP daemon (Node.js, versioned release, hardened units) or Debian's haproxy and keepalived",
+    "the LBs' runtime: the bundled proxy and VRRP daemon (Node.js, versioned release, hardened units) or Debian's haproxy and keepalived",
   appliesTo: isLb,
   installs: (_h, inv) =>
     inv.runtime === 'haproxy' ? { packages: defaults.haproxyPackages, services: [] } : { packages: defaults.bundledPackages, services: [] },

@@ -1,5 +1,5 @@
 // The runtime role's own operations: the Node.js that the distribution offers, old releases of the
-// bundled runtime, and the switch from one engine to the other on a running load balancer.
+// bundled runtime, and the switch from one runtime to the other on a running load balancer.
 import { PlanError, shq, type Operation } from '../../cli/engine/api.ts';
 
 /** The major version of a version string ("v18.20.4", "18.20.4+dfsg-1~deb12u3", "1:12.22.12~dfsg"). */
@@ -65,32 +65,32 @@ export function onlyRelease(dir: string, keep: string[]): Operation {
 }
 
 export interface SwitchSpec {
-  /** The engine that stays. */
+  /** The runtime that stays. */
   to: string;
-  /** Units of the other engine, VRRP first (a master hands the VIP over), then the proxy. */
+  /** Units of the other runtime, VRRP first (a master hands the VIP over), then the proxy. */
   stop: string[];
-  /** Units of this engine, proxy first, each started when its configuration file exists. */
+  /** Units of this runtime, proxy first, each started when its configuration file exists. */
   start: { unit: string; config: string; ready?: string }[];
-  /** Shell run before this engine starts (runtime folders, file groups), and its undoing on a failure. */
+  /** Shell run before this runtime starts (runtime folders, file groups), and its undoing on a failure. */
   prepare?: string;
   unprepare?: string;
-  /** What of the other engine goes once this one runs: Debian packages (purged), paths, system users. */
+  /** What of the other runtime goes once this one runs: Debian packages (purged), paths, system users. */
   purge: string[];
   paths: string[];
   users: string[];
-  /** Configuration files kept across the purge (both engines read the same ones). */
+  /** Configuration files kept across the purge (both runtimes read the same ones). */
   keep: string[];
-  /** System users a purge deletes that this engine still runs as: put back with the same ids. */
+  /** System users a purge deletes that this runtime still runs as: put back with the same ids. */
   keepUsers: string[];
 }
 
 /**
- * The other engine, gone: on a running load balancer, its VRRP daemon stops first (a master hands
- * the VIP to its peer), then its proxy; this engine starts on the same configuration files, and only
- * then are the other engine's packages, files and users removed. If this engine does not start, the
+ * The other runtime, gone: on a running load balancer, its VRRP daemon stops first (a master hands
+ * the VIP to its peer), then its proxy; this runtime starts on the same configuration files, and only
+ * then are the other runtime's packages, files and users removed. If this runtime does not start, the
  * other one is started again and the task fails. The role runs it on one LB at a time.
  */
-export function engineSwitch(spec: SwitchSpec): Operation {
+export function runtimeSwitch(spec: SwitchSpec): Operation {
   const unit = (u: string) => shq(`${u}.service`);
   const probe = [
     ...spec.stop.map((u) => `systemctl is-active -q ${unit(u)} 2>/dev/null && echo running ${u}`),
@@ -102,7 +102,7 @@ export function engineSwitch(spec: SwitchSpec): Operation {
   ].filter(Boolean);
   const saved = (f: string) => `/var/lib/hasetup/switch/$(basename ${shq(f)})`;
   return {
-    kind: 'engine',
+    kind: 'runtime',
     subject: spec.to,
     probe: () => probe.map((p) => `{ ${p}; true; }`).join('\n'),
     plan(state) {
@@ -118,7 +118,7 @@ export function engineSwitch(spec: SwitchSpec): Operation {
         )
         .join('\n');
       const script = [
-        // the other engine stops (and the units that ran are remembered, to come back on a failure)
+        // the other runtime stops (and the units that ran are remembered, to come back on a failure)
         'was=""',
         ...spec.stop.map((u) => `if systemctl is-active -q ${unit(u)}; then was="$was ${u}"; systemctl stop ${unit(u)}; fi`),
         spec.prepare ?? '',
@@ -132,7 +132,7 @@ export function engineSwitch(spec: SwitchSpec): Operation {
         'fi',
         'set -e',
         ...spec.stop.map((u) => `systemctl disable -q ${unit(u)} 2>/dev/null || true`),
-        // what the other engine leaves goes; the shared configuration files and users stay
+        // what the other runtime leaves goes; the shared configuration files and users stay
         ...spec.keep.map((f) => `if [ -f ${shq(f)} ]; then mkdir -p /var/lib/hasetup/switch && cp -p ${shq(f)} ${saved(f)}; fi`),
         ...spec.keepUsers.map((u) => `ids_${u}=$(getent passwd ${shq(u)} | cut -d: -f3,4)`),
         spec.purge.length
@@ -154,7 +154,7 @@ export function engineSwitch(spec: SwitchSpec): Operation {
         changed: true,
         script: script.join('\n'),
         why: `switch to ${spec.to}: ${found.join(', ')}`,
-        diff: `engine: switch to ${spec.to}, remove ${found.join(', ')}\n`,
+        diff: `runtime: switch to ${spec.to}, remove ${found.join(', ')}\n`,
       };
     },
   };

@@ -1,4 +1,4 @@
-// Role vrrp: keepalived.conf on the load balancers, read by both engines, so that the two LBs share
+// Role vrrp: keepalived.conf on the load balancers, read by both runtimes, so that the two LBs share
 // the VIP.
 //   1. one instance: the inventory's router id, priorities (default 150 for the first LB, 100 for
 //      the second), advertisement interval and version (default VRRPv3 every 0.2 s: a dead master is
@@ -7,10 +7,10 @@
 //   2. a tracker of the local proxy: while it does not answer, the LB's priority drops below its
 //      peer's and the VIP moves
 //   3. every transition logged to the journal; gratuitous ARPs when an LB becomes master
-//   4. checked by the engine itself (hasetup-vrrpd -t, keepalived -t) before it replaces the running
+//   4. checked by the runtime itself (hasetup-vrrpd -t, keepalived -t) before it replaces the running
 //      file; reloaded on one LB at a time (a reload that keeps the priorities keeps the VIP where it is)
 import { directory, file, service, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
-import { engineOf, isLb, lbTurn, servingUrl, VRRP_CONFIG } from '../lb.ts';
+import { runtimeOf, isLb, lbTurn, servingUrl, VRRP_CONFIG } from '../lb.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -38,14 +38,14 @@ export function trackWeight(priorities: number[]): number {
 const role: Role = {
   name: 'vrrp',
   description:
-    'keepalived.conf for both engines: VRRPv3 every 0.2 s, a tracker of the local proxy, transitions to the journal, reload one LB at a time',
+    'keepalived.conf for both runtimes: VRRPv3 every 0.2 s, a tracker of the local proxy, transitions to the journal, reload one LB at a time',
   appliesTo: isLb,
-  installs: (_h, inv) => ({ services: [engineOf(inv).vrrpUnit] }),
+  installs: (_h, inv) => ({ services: [runtimeOf(inv).vrrpUnit] }),
 
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {
     const { host, inv } = ctx;
-    const engine = engineOf(inv);
+    const lbRuntime = runtimeOf(inv);
     const lbs = ctx.hosts('lb');
     const config = ctx.template('keepalived.conf.njk', {
       vrrp: inv.vrrp,
@@ -58,7 +58,7 @@ const role: Role = {
       preemptDelay: (host.priority ?? 0) === Math.max(...lbs.map((h) => h.priority ?? 0)) ? defaults.preemptDelay : 0,
     });
     const tasks: Task[] = [];
-    if (engine.name === 'haproxy')
+    if (lbRuntime.name === 'haproxy')
       tasks.push({
         name: `user ${defaults.keepalivedScriptUser} (keepalived's scripts)`,
         op: user({ name: defaults.keepalivedScriptUser, system: true }),
@@ -71,21 +71,21 @@ const role: Role = {
         op: file({
           path: VRRP_CONFIG,
           content: config,
-          group: engine.vrrpGroup,
+          group: lbRuntime.vrrpGroup,
           mode: '0640',
-          validate: engine.vrrpCheck,
-          validateName: `${engine.name === 'haproxy' ? 'keepalived' : 'hasetup-vrrpd'} -t`,
+          validate: lbRuntime.vrrpCheck,
+          validateName: `${lbRuntime.name === 'haproxy' ? 'keepalived' : 'hasetup-vrrpd'} -t`,
         }),
         notify: ['reload VRRP'],
       },
-      { name: `${engine.vrrpUnit} service`, op: service({ name: engine.vrrpUnit, enabled: true, started: true }) },
+      { name: `${lbRuntime.vrrpUnit} service`, op: service({ name: lbRuntime.vrrpUnit, enabled: true, started: true }) },
     );
     return tasks;
   },
 
   // ---- handlers ------------------------------------------------------------------------------
   handlers(ctx): Handler[] {
-    const unit = engineOf(ctx.inv).vrrpUnit;
+    const unit = runtimeOf(ctx.inv).vrrpUnit;
     return [
       { name: 'reload VRRP', serial: lbTurn(ctx.inv), script: `if systemctl is-active -q ${unit}; then systemctl reload ${unit}; fi` },
     ];

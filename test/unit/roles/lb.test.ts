@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import proxy, { serverMaxconn } from '../../../roles/proxy/index.ts';
 import vrrp, { trackWeight } from '../../../roles/vrrp/index.ts';
 import runtime, { bundle } from '../../../roles/runtime/index.ts';
-import { engineSwitch, majorOf, nodeVersion, onlyRelease } from '../../../roles/runtime/ops.ts';
+import { runtimeSwitch, majorOf, nodeVersion, onlyRelease } from '../../../roles/runtime/ops.ts';
 import { roleContext } from '../../../cli/engine/role.ts';
 import { PlanError, type PlanContext } from '../../../cli/engine/ops.ts';
 import type { Facts } from '../../../cli/engine/facts.ts';
@@ -208,7 +208,7 @@ test('runtime: earlier releases go, the current one and its link stay', () => {
 });
 
 test('runtime: an engine switch stops the other VRRP daemon first, starts this engine before it removes the other, and goes back on a failure', () => {
-  const op = engineSwitch({
+  const op = runtimeSwitch({
     to: 'x',
     stop: ['keepalived', 'haproxy'],
     start: [
