@@ -13,7 +13,7 @@ import { cpus, totalmem, hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
-import { TestLab, REPO } from '../../test/helpers/lab-cli.ts';
+import { TestLab, REPO } from '../../harness/lab-cli.ts';
 import { ROLE_NAMES } from '../../roles/index.ts';
 
 const { values: argv } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });

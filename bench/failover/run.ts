@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { TestLab, REPO } from '../../test/helpers/lab-cli.ts';
+import { TestLab, REPO } from '../../harness/lab-cli.ts';
 import type { FailoverReport, ScenarioReport } from '../../cli/failover/types.ts';
 
 const { values } = parseArgs({ options: { 'quiet-minutes': { type: 'string', default: '5' }, rate: { type: 'string', default: '200' } } });

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, release, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Topology, vrrpConf, waitFor, sleep, sh, ROOT, type Vrrpd, type Keepalived } from '../../test/integration/vrrpd/netns.ts';
+import { Topology, vrrpConf, waitFor, sleep, sh, ROOT, type Vrrpd, type Keepalived } from '../../harness/netns.ts';
 
 const { values: argv } = parseArgs({
   options: {

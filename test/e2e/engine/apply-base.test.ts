@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { parse } from 'yaml';
-import { TestLab } from '../../helpers/lab-cli.ts';
+import { TestLab } from '../../../harness/lab-cli.ts';
 import { ROLE_NAMES } from '../../../roles/index.ts';
 import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
 

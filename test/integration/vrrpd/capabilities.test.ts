@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync } from 'node:fs';
 import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
-import { Topology, vrrpConf, waitFor } from './netns.ts';
+import { Topology, vrrpConf, waitFor } from '../../../harness/netns.ts';
 
 const VIP = '10.77.0.100';
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
 import { spawn } from 'node:child_process';
-import { Topology, vrrpConf, waitFor, sleep, sh } from './netns.ts';
+import { Topology, vrrpConf, waitFor, sleep, sh } from '../../../harness/netns.ts';
 
 const VIP = '10.77.0.100';
 const gates = () => [rootUnavailable(), commandUnavailable('ip')];

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync, rmSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
-import { Topology, vrrpConf, waitFor, sleep, sh } from './netns.ts';
+import { Topology, vrrpConf, waitFor, sleep, sh } from '../../../harness/netns.ts';
 
 const VIP = '10.77.0.100';
 const gates = () => [rootUnavailable(), commandUnavailable('ip')];

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { prerequisites, rootUnavailable, commandUnavailable } from '../../helpers/env.ts';
-import { Topology, vrrpConf, waitFor } from './netns.ts';
+import { Topology, vrrpConf, waitFor } from '../../../harness/netns.ts';
 
 const VIP = '10.78.1.100/32';
 const H1 = '10.78.1.2';

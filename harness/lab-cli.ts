@@ -5,9 +5,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadSecrets } from '../../inventory/secrets.ts';
+import { loadSecrets } from '../inventory/secrets.ts';
 
-export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 export interface Run {
   code: number;
