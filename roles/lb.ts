@@ -106,3 +106,14 @@ export function drainRecord(records: Record<string, string>, web: string): 'drai
   const v = records[drainRecordName(web)];
   return v === 'drain' || v === 'maint' ? v : undefined;
 }
+
+/**
+ * The command (for a unit's ExecStopPost) that takes the VIP off this LB: run by systemd after every
+ * end of the VRRP daemon, SIGKILL and the OOM killer included, so that a dead daemon leaves no VIP
+ * behind (this host's kernel would answer the clients' new connections with resets until the peer
+ * takes over, instead of letting them retry onto the new master). Absent already is fine (`-`).
+ */
+export const vipRelease = (inv: Inventory): string => `/sbin/ip -4 addr del ${inv.vip.address}/${inv.vip.prefix} dev ${inv.vip.interface}`;
+
+/** keepalived's unit as Debian ships it, completed by a drop-in of hasetup's (runtime: haproxy). */
+export const KEEPALIVED_DROPIN = '/etc/systemd/system/keepalived.service.d/hasetup.conf';

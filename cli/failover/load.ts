@@ -1,7 +1,12 @@
 // A bounded HTTP(S) load at a steady rate (open loop: requests leave on schedule whether or not the
 // earlier ones have answered), over keep-alive connections and new ones both, every request
 // recorded: when it left, how long it took, its status, the web node that served it and the LB it
-// came through (Apache's X-Served-By and X-Served-Via headers). undici does the HTTP.
+// came through (Apache's X-Served-By and X-Served-Via headers), and the TCP connection it went out
+// on (when that connection was established: a failure on a connection opened before a fault is a
+// request in flight on the host that failed, any other one is a request the fault should not have
+// cost). undici does the HTTP; its diagnostics channels tell which socket carried which request.
+import { randomBytes } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Pool } from 'undici';
 
 export type ConnKind = 'keepalive' | 'new';
@@ -20,6 +25,17 @@ export interface Sample {
   via?: string;
   /** Why there was no answer: ECONNRESET, ECONNREFUSED, timeout... */
   error?: string;
+  /** The TCP connection the request was written on (absent: it never had one, e.g. refused). */
+  conn?: number;
+  /** When that connection was established, in ms since the load started. */
+  connectedAt?: number;
+}
+
+/** A TCP connection of the load: when it was established and closed (ms since the load started). */
+export interface Connection {
+  id: number;
+  at: number;
+  closedAt?: number;
 }
 
 export interface LoadOptions {
@@ -40,6 +56,8 @@ export interface LoadOptions {
   /** Stops sending at once; requests in flight still finish (or time out). */
   signal?: AbortSignal;
   onSample?(s: Sample): void;
+  /** Each connection once established (the same object gets its closedAt when it closes). */
+  onConnection?(c: Connection): void;
   /** The rate at a given time (ms since start), for ramps; default: `rate` throughout. */
   rateAt?(t: number): number;
 }
@@ -81,11 +99,37 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
   const start = performance.now();
   const path = url.pathname + url.search;
 
+  // which connection carried which request: every socket undici connects (this load's or not: only
+  // those that carry this load's request ids are looked up), and the id header of each request written
+  const tag = randomBytes(6).toString('hex');
+  const idHeader = new RegExp(`\\r\\nx-hasetup-request: ${tag}-(\\d+)\\r\\n`, 'i');
+  const sockets = new WeakMap<object, Connection>();
+  const carried = new Map<number, Connection>();
+  let nextConn = 0;
+  const onConnected = (m: unknown) => {
+    const socket = (m as { socket?: NodeJS.EventEmitter }).socket;
+    if (!socket || sockets.has(socket)) return;
+    const c: Connection = { id: ++nextConn, at: performance.now() - start };
+    sockets.set(socket, c);
+    socket.once('close', () => (c.closedAt = performance.now() - start));
+    o.onConnection?.(c);
+  };
+  const onHeaders = (m: unknown) => {
+    const { headers, socket } = m as { headers?: string; socket?: object };
+    const id = typeof headers === 'string' ? idHeader.exec(headers) : null;
+    const c = id && socket ? sockets.get(socket) : undefined;
+    if (id && c) carried.set(Number(id[1]), c);
+  };
+  subscribe('undici:client:connected', onConnected);
+  subscribe('undici:client:sendHeaders', onHeaders);
+
+  let ids = 0;
   const one = (kind: ConnKind): Promise<void> => {
     const t = performance.now() - start;
+    const id = ++ids;
     return (
       pools[kind]
-        .request({ path, method: 'GET', headers: { 'user-agent': 'hasetup-failover-test' } })
+        .request({ path, method: 'GET', headers: { 'user-agent': 'hasetup-failover-test', 'x-hasetup-request': `${tag}-${id}` } })
         .then(async (res) => {
           await res.body.text();
           const one = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
@@ -98,6 +142,12 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
           if (r.node) s.node = r.node;
           if (r.via) s.via = r.via;
           if (r.error) s.error = r.error;
+          const c = carried.get(id);
+          carried.delete(id);
+          if (c) {
+            s.conn = c.id;
+            s.connectedAt = c.at;
+          }
           samples.push(s);
           o.onSample?.(s);
         })
@@ -126,5 +176,7 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
   });
   await Promise.all(inflight);
   await Promise.all(Object.values(pools).map((p) => p.close().catch(() => {})));
+  unsubscribe('undici:client:connected', onConnected);
+  unsubscribe('undici:client:sendHeaders', onHeaders);
   return samples.sort((a, b) => a.t - b.t);
 }

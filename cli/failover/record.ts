@@ -2,7 +2,7 @@
 // served it and the LB it went through), each proxy's view of the web nodes every 100 ms, the VIP
 // appearing on and leaving each LB, the gratuitous ARPs the controller saw, and the moments that
 // matter (faults, heals). And the queries on that record the scenarios' figures are made of.
-import { failed, type Sample } from './load.ts';
+import { failed, type Connection, type Sample } from './load.ts';
 import type { FailedRequest, TimelineEvent } from './types.ts';
 import type { ServerSample } from './probes.ts';
 
@@ -20,8 +20,19 @@ export class Recording {
   /** Gratuitous ARPs (or any neighbour change) for the VIP seen by the controller: the MAC it now points to. */
   readonly arps: { t: number; mac: string }[] = [];
   readonly events: TimelineEvent[] = [];
+  /** The load's TCP connections (their times on the load's clock: `from` later than the test's). */
+  private readonly conns: Connection[] = [];
 
   constructor(readonly from: number) {}
+
+  connection(c: Connection): void {
+    this.conns.push(c);
+  }
+
+  /** The load's connections that were open at some moment of [from, to] (established before `to`, not closed before `from`). */
+  openDuring(from: number, to: number): number {
+    return this.conns.filter((c) => this.from + c.at < to && (c.closedAt === undefined || this.from + c.closedAt >= from)).length;
+  }
 
   event(t: number, kind: TimelineEvent['kind'], what: string): number {
     this.events.push({ t, kind, what });
@@ -86,6 +97,8 @@ export class Recording {
         status: r.status,
         ...(r.error ? { error: r.error } : {}),
         ...(r.lb ? { lb: r.lb } : {}),
+        ...(r.conn !== undefined ? { conn: r.conn } : {}),
+        ...(r.connectedAt !== undefined ? { connectedAt: Math.round(r.connectedAt) } : {}),
       }));
   }
 

@@ -38,6 +38,9 @@ export interface FailedRequest {
   error?: string;
   /** The LB it went through, when known. */
   lb?: string;
+  /** The TCP connection it was written on, and when that was established (absent: it never had one). */
+  conn?: number;
+  connectedAt?: number;
 }
 
 /** One rate step of the spike scenario. */

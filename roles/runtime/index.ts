@@ -16,7 +16,7 @@
 //   A new version of the bundled runtime restarts it the same way, one LB at a time.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { directory, file, findRepoRoot, group, link, packages, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import type { Inventory } from '../../inventory/types.ts';
 import {
@@ -30,6 +30,8 @@ import {
   waitServing,
   isLb,
   STATS_SOCKET,
+  KEEPALIVED_DROPIN,
+  vipRelease,
   type LbRuntime,
 } from '../lb.ts';
 import { runtimeSwitch, nodeVersion, onlyRelease, type SwitchSpec } from './ops.ts';
@@ -115,9 +117,17 @@ const role: Role = {
     if (inv.runtime === 'haproxy') {
       return [
         { name: 'haproxy and keepalived (not started yet)', op: packages(defaults.haproxyPackages, { noStart: true }) },
+        // a keepalived that dies takes the VIP with it, and starts again
+        { name: 'keepalived.service.d', op: directory({ path: dirname(KEEPALIVED_DROPIN) }) },
+        {
+          name: 'keepalived drop-in (VIP released when it dies)',
+          op: file({ path: KEEPALIVED_DROPIN, content: ctx.template('keepalived-dropin.conf.njk', { vipRelease: vipRelease(inv) }) }),
+          notify: ['reload systemd'],
+        },
         switchTo(inv, HAPROXY, 'haproxy and keepalived', {
-          // HAProxy's runtime folder (the bundled unit's went with it); keepalived reads its file as root
-          prepare: 'systemd-tmpfiles --create haproxy.conf',
+          // HAProxy's runtime folder (the bundled unit's went with it); keepalived reads its file as
+          // root; its drop-in read before it starts
+          prepare: 'systemd-tmpfiles --create haproxy.conf\nsystemctl daemon-reload',
           purge: [],
           paths: [...defaults.units.map((u) => `/etc/systemd/system/${u}.service`), RUNTIME_DIR.replace(/\/runtime$/, '')],
           users: [defaults.vrrpUser],
@@ -163,14 +173,19 @@ const role: Role = {
         name: 'unit hasetup-vrrpd',
         op: file({
           path: '/etc/systemd/system/hasetup-vrrpd.service',
-          content: ctx.template('hasetup-vrrpd.service.njk', { current: CURRENT, config: VRRP_CONFIG, user: defaults.vrrpUser }),
+          content: ctx.template('hasetup-vrrpd.service.njk', {
+            current: CURRENT,
+            config: VRRP_CONFIG,
+            user: defaults.vrrpUser,
+            vipRelease: vipRelease(inv),
+          }),
         }),
         notify: ['reload systemd', 'restart the runtime'],
       },
       // the VRRP daemon reads its configuration as its own group
       switchTo(inv, BUNDLED, 'the bundled runtime', {
         purge: ['haproxy', 'keepalived'],
-        paths: [],
+        paths: [dirname(KEEPALIVED_DROPIN)],
         users: [defaults.keepalivedScriptUser],
         keep: [PROXY_CONFIG, VRRP_CONFIG],
         // purging haproxy deletes its user, which the bundled proxy runs as

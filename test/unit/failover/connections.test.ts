@@ -1,0 +1,116 @@
+// Which TCP connection carried which request of the failover test's load, and when it was
+// established: what tells a request in flight on a host that failed (its connection was open there)
+// from one the failure should not have cost. On loopback, against a server that drops every
+// connection at a chosen moment.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { failed, runLoad, type Connection } from '../../../cli/failover/load.ts';
+import { Recording } from '../../../cli/failover/record.ts';
+import { inFlight } from '../../../cli/failover/inflight.ts';
+
+async function server(): Promise<{ srv: Server; url: string; sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>();
+  // answers after 30 ms, so that a drop finds requests in flight
+  const srv = createServer((_req, res) => setTimeout(() => res.end('ok'), 30));
+  srv.on('connection', (s) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return { srv, url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/`, sockets };
+}
+
+test('every answered request names its connection and when that was established; a new connection each time for "new"', async () => {
+  const { srv, url } = await server();
+  const conns: Connection[] = [];
+  try {
+    const s = await runLoad({ url, rate: 200, durationMs: 10_000, maxRequests: 60, onConnection: (c) => conns.push(c) });
+    assert.equal(s.length, 60);
+    assert.ok(
+      s.every((x) => x.status === 200 && typeof x.conn === 'number' && typeof x.connectedAt === 'number'),
+      JSON.stringify(s.slice(0, 3)),
+    );
+    for (const x of s) assert.ok(x.connectedAt! <= x.t + x.ms, 'established before the answer');
+    const news = s.filter((x) => x.kind === 'new');
+    assert.equal(new Set(news.map((x) => x.conn)).size, news.length, 'one connection per "new" request');
+    const ka = s.filter((x) => x.kind === 'keepalive');
+    assert.ok(new Set(ka.map((x) => x.conn)).size <= 8, 'keep-alive requests share the pool');
+    assert.equal(new Set(s.map((x) => x.conn)).size, conns.length, 'every connection reported, and once');
+    assert.ok(
+      conns.every((c) => c.closedAt !== undefined && c.closedAt >= c.at),
+      'all closed once the load ends',
+    );
+  } finally {
+    srv.close();
+  }
+});
+
+test('connections dropped by the server: the failed requests were in flight on connections open at the drop', async () => {
+  const { srv, url, sockets } = await server();
+  const rec = new Recording(0);
+  let dropAt = 0;
+  try {
+    const t0 = performance.now();
+    const dropping = new Promise<void>((r) =>
+      setTimeout(() => {
+        dropAt = performance.now() - t0;
+        for (const s of sockets) s.destroy();
+        r();
+      }, 300),
+    );
+    const s = await runLoad({ url, rate: 100, durationMs: 10_000, maxRequests: 150, onConnection: (c) => rec.connection(c) });
+    await dropping;
+    const lost = s.filter(failed);
+    assert.ok(lost.length > 0, 'requests were in flight at the drop');
+    for (const x of lost) {
+      assert.equal(typeof x.conn, 'number', `${JSON.stringify(x)}: written on a connection`);
+      assert.ok(x.connectedAt! < dropAt + 1, `${JSON.stringify(x)}: on a connection open at the drop (${dropAt.toFixed(1)} ms)`);
+    }
+    const open = rec.openDuring(dropAt - 1, dropAt + 1);
+    assert.ok(lost.length <= open, `${lost.length} failed, ${open} connections open at the drop`);
+    assert.ok(
+      s.some((x) => x.t > dropAt + 50 && x.status === 200),
+      'new connections served after the drop',
+    );
+  } finally {
+    srv.close();
+  }
+});
+
+test("Recording.openDuring counts the connections established before a window's end and not closed before its start", () => {
+  const rec = new Recording(1000);
+  // on the load's clock (1000 ms after the test's)
+  for (const c of [
+    { id: 1, at: 0, closedAt: 50 },
+    { id: 2, at: 10 },
+    { id: 3, at: 90, closedAt: 120 },
+    { id: 4, at: 130 },
+  ])
+    rec.connection(c);
+  assert.equal(rec.openDuring(1100, 1110), 2); // 2 and 3
+  assert.equal(rec.openDuring(1040, 1200), 4);
+  assert.equal(rec.openDuring(1200, 1300), 2); // 2 and 4
+});
+
+test("inFlight: the requests lost on connections open at the fault or at the VIP's return, and the others", () => {
+  const rec = new Recording(0);
+  for (const c of [
+    { id: 1, at: 100 }, // on the master before the fault
+    { id: 2, at: 900, closedAt: 950 }, // closed before the fault
+    { id: 3, at: 1500 }, // on the backup after the takeover
+  ])
+    rec.connection(c);
+  const req = (t: number, ms: number, status: number, connectedAt?: number) =>
+    rec.requests.push({ t, ms, kind: 'keepalive', status, ...(connectedAt !== undefined ? { connectedAt } : {}) });
+  req(500, 5, 200, 100);
+  req(990, 30, 0, 100); // in flight on the master at the fault (1000..1010)
+  req(1005, 3, 0, 1004); // a connection made during the injection, before the kill
+  req(1100, 1, 0); // refused: never had a connection (the VIP left behind)
+  req(1600, 10, 200, 1500);
+  req(5000, 5, 0, 1500); // cut when the VIP came back (5002)
+  req(3000, 2500, 0, 1500); // sent before the heal, still in flight on the backup at the return
+  req(5100, 2, 0, 5050); // after the return, on a new connection: not a move's loss
+  req(900, 20, 0, 100); // failed before the fault
+  const f = inFlight(rec, { fault: 1000, away: 1010, returned: 5002 });
+  assert.deepEqual(f, { openAtFault: 1, lostAtFault: 2, openAtReturn: 2, lostAtReturn: 2, notInFlight: 3 });
+  assert.equal(inFlight(rec, { fault: 1000, away: 1010, returned: null }).lostAtReturn, 0);
+});
