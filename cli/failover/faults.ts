@@ -65,20 +65,40 @@ export function webDropped(c: Cluster, inv: Inventory, web: string): Fault {
   );
 }
 
+/** An LB killed: its VRRP daemon, then its proxy; `vipLeftMs` once injected. */
+export interface LbKill extends Fault {
+  /** How long after its VRRP daemon died the VIP left the LB (null: it had not within 2 s). */
+  vipLeftMs?: number | null;
+}
+
 /**
  * An LB's VRRP daemon and proxy killed with SIGKILL, and kept down (their units masked until the
- * undo, or systemd would start them again): a machine that died.
+ * undo, or systemd would start them again): a machine that died. The VRRP daemon first; the proxy once
+ * the VIP has left the host (the unit's stop command takes it off: what this fault proves), or 2 s
+ * later if it has not: how long the VIP stayed after its daemon died is measured on the host.
  */
-export function lbKilled(c: Cluster, lb: string, units: { proxy: string; vrrp: string }): Fault {
+export function lbKilled(c: Cluster, lb: string, units: { proxy: string; vrrp: string }, vip: string): LbKill {
   const both = `${units.vrrp}.service ${units.proxy}.service`;
-  return fault(
-    c,
-    lb,
-    'kill',
-    `${units.vrrp} and ${units.proxy} killed (SIGKILL) on ${lb}`,
-    `systemctl mask --runtime --quiet ${both}\nsystemctl kill -s SIGKILL ${units.vrrp}.service; systemctl kill -s SIGKILL ${units.proxy}.service; true`,
-    `systemctl unmask --runtime --quiet ${both}; systemctl reset-failed ${both} 2>/dev/null; systemctl start ${units.proxy}.service && systemctl start ${units.vrrp}.service`,
-  );
+  const has = `ip -o -4 addr show | grep -qF ${shq(` ${vip}/`)}`;
+  const undo = `systemctl unmask --runtime --quiet ${both}; systemctl reset-failed ${both} 2>/dev/null; systemctl start ${units.proxy}.service && systemctl start ${units.vrrp}.service`;
+  const inject = [
+    arm('kill', undo),
+    `systemctl mask --runtime --quiet ${both}`,
+    `s=$(date +%s%N); systemctl kill -s SIGKILL ${units.vrrp}.service`,
+    `i=0; while ${has} && [ $i -lt 400 ]; do i=$((i+1)); sleep 0.005; done`,
+    `if ${has}; then echo "vip-left none"; else echo "vip-left $(( ($(date +%s%N) - s) / 1000000 ))"; fi`,
+    `systemctl kill -s SIGKILL ${units.proxy}.service; true`,
+  ].join('\n');
+  const f: LbKill = {
+    what: `${units.vrrp} and ${units.proxy} killed (SIGKILL) on ${lb}`,
+    host: lb,
+    inject: async () => {
+      const m = /vip-left (\d+|none)/.exec(await c.sh(lb, inject));
+      f.vipLeftMs = m && m[1] !== 'none' ? Number(m[1]) : null;
+    },
+    undo: async () => void (await c.sh(lb, `${disarm('kill')}\n${undo}`)),
+  };
+  return f;
 }
 
 /** An LB's services stopped the way an operator stops them: the VRRP daemon (it hands the VIP over), then the proxy. */
@@ -126,6 +146,17 @@ export function lbLinkDown(c: Cluster, inv: Inventory, lb: string, seconds: numb
       }
     },
   };
+}
+
+/**
+ * VRRP from a peer dropped on an LB (a table of the test's own, ahead of the firewall's): done on both
+ * LBs, each hears no advert from the other while both still reach the clients and the web nodes, the
+ * partition that makes two masters.
+ */
+export function vrrpBlocked(c: Cluster, lb: string, peer: string): Fault {
+  const table = `table inet hasetup_partition { chain in { type filter hook input priority -10; policy accept; ip saddr ${peer} ip protocol 112 drop; } }`;
+  const remove = 'nft delete table inet hasetup_partition 2>/dev/null; true';
+  return fault(c, lb, 'partition', `VRRP from ${peer} dropped on ${lb}`, `${remove}\nprintf '%s\\n' ${shq(table)} | nft -f -`, remove);
 }
 
 /** MariaDB stopped on a DB host. */

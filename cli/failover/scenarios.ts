@@ -3,7 +3,18 @@
 // that fail are web01 and the VRRP master of the moment; both runtimes get the same scenarios.
 import type { Inventory } from '../../inventory/types.ts';
 import { runtimeOf } from '../../roles/lb.ts';
-import { apacheStopped, lbKilled, lbLinkDown, lbStopped, mariadbStopped, webDropped, type Fault, type Undo } from './faults.ts';
+import {
+  apacheStopped,
+  lbKilled,
+  lbLinkDown,
+  lbStopped,
+  mariadbStopped,
+  webDropped,
+  type Fault,
+  type LbKill,
+  type Undo,
+} from './faults.ts';
+import { inFlight } from './inflight.ts';
 import { failed, runLoad } from './load.ts';
 import { holdsVip, parseServerLine, parseVipLine, serverWatch, sqlFrom, vipWatch } from './probes.ts';
 import { Recording, type Request } from './record.ts';
@@ -52,7 +63,7 @@ export class Interrupted extends Error {
 }
 
 /** Waits `ms`; with a signal, an interruption ends the wait with Interrupted. */
-const sleep = (ms: number, signal?: AbortSignal) =>
+export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((res, rej) => {
     if (signal?.aborted) return rej(new Interrupted());
     const onAbort = () => (clearTimeout(t), rej(new Interrupted()));
@@ -61,7 +72,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /** Polls `cond` every 50 ms until it returns a value (not null) or `ms` pass; null then. An interruption ends it with Interrupted. */
-async function until<T>(ms: number, cond: () => T | null | Promise<T | null>, signal?: AbortSignal): Promise<T | null> {
+export async function until<T>(ms: number, cond: () => T | null | Promise<T | null>, signal?: AbortSignal): Promise<T | null> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (signal?.aborted) throw new Interrupted();
@@ -80,13 +91,13 @@ const AFTER_MS = 3000;
 /** The longest a scenario's load and watchers may run (every load is bounded). */
 const MAX_SCENARIO_S = 120;
 
-interface Running {
+export interface Running {
   rec: Recording;
   stop(): Promise<void>;
 }
 
 /** Starts the load through the VIP and the watchers for one scenario. */
-function start(ctx: Context, lbs: string[], rateAt?: (t: number) => number): Running {
+export function start(ctx: Context, lbs: string[], rateAt?: (t: number) => number): Running {
   const { cluster, inv } = ctx;
   const t0 = cluster.now();
   const rec = new Recording(t0);
@@ -101,8 +112,10 @@ function start(ctx: Context, lbs: string[], rateAt?: (t: number) => number): Run
     durationMs: MAX_SCENARIO_S * 1000,
     signal: ac.signal,
     timeoutMs: 10_000,
+    onConnection: (c) => rec.connection(c),
     onSample: (s) => {
       const r: Request = { ...s, t: t0 + s.t };
+      if (s.connectedAt !== undefined) r.connectedAt = t0 + s.connectedAt;
       if (s.via) r.lb = ctx.lbByAddress.get(s.via) ?? s.via;
       rec.requests.push(r);
     },
@@ -147,12 +160,12 @@ function start(ctx: Context, lbs: string[], rateAt?: (t: number) => number): Run
 
 const lat = (rs: Request[]): Percentiles => percentiles(rs.filter((r) => !failed(r)).map((r) => r.ms));
 
-function threshold(figure: string, max: number, actual: number | null): Threshold {
+export function threshold(figure: string, max: number, actual: number | null): Threshold {
   return { figure, max, actual, passed: actual !== null && actual <= max };
 }
 
 /** The parts every scenario reports the same way. */
-function finish(
+export function finish(
   ctx: Context,
   base: Pick<ScenarioReport, 'name' | 'title'>,
   rec: Recording,
@@ -184,10 +197,10 @@ function finish(
   return report;
 }
 
-const round = (x: number | null): number | null => (x === null ? null : Math.round(x));
+export const round = (x: number | null): number | null => (x === null ? null : Math.round(x));
 
 /** A few seconds of steady load without a fault, then the fault: when it was injected. */
-async function injectAfterCalm(ctx: Context, rec: Recording, title: string, f: Fault): Promise<number> {
+export async function injectAfterCalm(ctx: Context, rec: Recording, title: string, f: Fault): Promise<number> {
   await sleep(BEFORE_MS, ctx.signal);
   ctx.say(`${title}: ${f.what}`);
   const t = rec.event(ctx.cluster.now(), 'fault', f.what);
@@ -276,6 +289,8 @@ async function lbScenario(
   title: string,
   make: (master: string) => Fault,
   kind: 'hard' | 'graceful',
+  /** Held to losing only the requests in flight on the LB that loses the VIP (and the VIP leaving a killed master). */
+  exact = false,
 ): Promise<ScenarioReport> {
   const { master, backup } = await masterAndBackup(ctx);
   const lbs = [master, backup];
@@ -284,6 +299,7 @@ async function lbScenario(
   const { rec } = run;
   const now = ctx.cluster.now;
   let [fault, heal] = [rec.from, rec.from];
+  let injected: number;
   let firstVia: Request | undefined;
   let lastVia: Request | undefined;
   let back: Request | undefined;
@@ -291,6 +307,7 @@ async function lbScenario(
   let vipBack: number | null;
   try {
     fault = await injectAfterCalm(ctx, rec, title, f);
+    injected = now();
     firstVia = (await until(15_000, () => rec.firstServed(fault, (r) => r.lb === backup) ?? null, ctx.signal)) ?? undefined;
     vipOnBackup = rec.vipOn(backup, fault);
     if (firstVia) rec.event(firstVia.t, 'takeover', `first request served through ${backup}`);
@@ -310,6 +327,8 @@ async function lbScenario(
   const t = ctx.thresholds;
   const max = kind === 'hard' ? t.lbHardTakeoverMs : t.lbGracefulTakeoverMs;
   const arp = rec.arps.find((a) => a.t >= fault && ctx.lbByMac.get(a.mac) === backup);
+  const fl = inFlight(rec, { fault, away: vipOnBackup ?? injected, returned: vipBack ?? back?.t ?? null });
+  const vipLeftMs = (f as LbKill).vipLeftMs;
   const report = finish(
     ctx,
     { name, title },
@@ -320,10 +339,20 @@ async function lbScenario(
     {
       takeoverMs: round(takeoverMs) ?? undefined,
       restoredMs: back ? Math.round(back.t - heal) : undefined,
-      thresholds: [threshold('takeoverMs', max, round(takeoverMs))],
+      thresholds: [
+        threshold('takeoverMs', max, round(takeoverMs)),
+        // a dead daemon takes the VIP with it: only the requests in flight on the master are lost
+        ...(exact ? [threshold('vipLeftMasterMs', 2000, vipLeftMs ?? null), threshold('failedNotInFlight', 0, fl.notInFlight)] : []),
+      ],
       figures: {
         master,
         backup,
+        ...(vipLeftMs !== undefined ? { vipLeftMasterMs: vipLeftMs } : {}),
+        connectionsOpenOnMaster: fl.openAtFault,
+        failedInFlightOnMaster: fl.lostAtFault,
+        connectionsOpenAtReturn: fl.openAtReturn,
+        failedInFlightAtReturn: fl.lostAtReturn,
+        failedNotInFlight: fl.notInFlight,
         vipOnBackupMs: vipOnBackup === null ? null : Math.round(vipOnBackup - fault),
         garpSeenMs: arp ? Math.round(arp.t - fault) : null,
         vipBackOnMasterMs: vipBack === null ? null : Math.round(vipBack - heal),
@@ -340,7 +369,12 @@ async function lbScenario(
     takeoverMs === null
       ? `${backup} did not serve the VIP within 15 s of the fault`
       : `${backup} took over ${(takeoverMs / 1000).toFixed(3)} s after the last request served through ${master}` +
-        `; ${failedN === 0 ? 'no request failed' : `${failedN} requests failed (${report.connectionsReset} connections reset: those open on ${master})`}` +
+        `; ${
+          failedN === 0
+            ? 'no request failed'
+            : `${failedN} requests failed: ${fl.lostAtFault} in flight on the ${fl.openAtFault} connections open on ${master} at the fault, ` +
+              `${fl.lostAtReturn} on the ${fl.openAtReturn} open when it took the VIP back, ${fl.notInFlight} not in flight on the LB that lost the VIP`
+        }` +
         (back
           ? `; ${master} took the VIP back ${((back.t - heal) / 1000).toFixed(1)} s after it was healed`
           : `; ${master} did not take the VIP back within 40 s`);
@@ -352,8 +386,9 @@ export const lbKill = (ctx: Context) =>
     ctx,
     'lb-kill',
     'lb: the master killed (VRRP daemon and proxy, SIGKILL)',
-    (m) => lbKilled(ctx.cluster, m, unitsOf(ctx.inv)),
+    (m) => lbKilled(ctx.cluster, m, unitsOf(ctx.inv), ctx.inv.vip.address),
     'hard',
+    true,
   );
 export const lbLink = (ctx: Context) =>
   lbScenario(ctx, 'lb-link', "lb: the master's link down", (m) => lbLinkDown(ctx.cluster, ctx.inv, m, 8), 'hard');

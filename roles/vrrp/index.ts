@@ -9,8 +9,11 @@
 //   3. every transition logged to the journal; gratuitous ARPs when an LB becomes master
 //   4. checked by the runtime itself (hasetup-vrrpd -t, keepalived -t) before it replaces the running
 //      file; reloaded on one LB at a time (a reload that keeps the priorities keeps the VIP where it is)
+//   5. started on the preferred master first; the apply waits (bounded) until the preferred master
+//      holds the VIP, and says so (settle.ts)
 import { directory, file, service, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import { runtimeOf, isLb, lbTurn, servingUrl, VRRP_CONFIG } from '../lb.ts';
+import { preferredFirst, vrrpSettled } from './settle.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -27,6 +30,8 @@ export const defaults = {
   garp: { delay: 1, repeat: 3 },
   /** keepalived runs scripts as this user when it exists, and refuses them otherwise (enable_script_security). */
   keepalivedScriptUser: 'keepalived_script',
+  /** The longest an apply waits for the preferred master to hold the VIP (its tracker's rise, its preempt_delay). */
+  settleSeconds: 30,
 };
 
 /** How far a dead proxy drops an LB's priority: below the other LB's, whatever the two are. */
@@ -78,7 +83,14 @@ const role: Role = {
         }),
         notify: ['reload VRRP'],
       },
-      { name: `${lbRuntime.vrrpUnit} service`, op: service({ name: lbRuntime.vrrpUnit, enabled: true, started: true }) },
+      {
+        // the preferred master first: its peer starts once it holds the VIP (the next task waits for
+        // that in the same step), so a fresh cluster's VIP never lands on the other LB first
+        name: `${lbRuntime.vrrpUnit} service`,
+        op: service({ name: lbRuntime.vrrpUnit, enabled: true, started: true }),
+        serial: preferredFirst(host, lbs),
+      },
+      { name: 'VRRP settled', op: vrrpSettled(inv, host, lbs, lbRuntime.vrrpUnit, defaults.settleSeconds) },
     );
     return tasks;
   },

@@ -16,7 +16,7 @@ import type { FailoverReport } from '../../../cli/failover/types.ts';
 const skip = labUnavailable() ?? commandUnavailable('curl');
 const L = labForFile(skip);
 
-const EXPECTED = ['web-stop', 'web-drop', 'lb-kill', 'lb-link', 'lb-stop', 'db', 'spike'];
+const EXPECTED = ['web-stop', 'web-drop', 'lb-kill', 'lb-link', 'lb-stop', 'partition', 'db', 'spike'];
 
 for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
   let inv = '';
@@ -29,7 +29,10 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       inv = await inventoryFor(L(), engine);
       const a = await apply(L(), inv);
       assert.equal(a.code, 0, notOk(a));
-      await waitVipOn(L(), 'lb01', 30_000);
+      // the apply ends on a settled cluster: the failover test starts at once on the right master
+      const settled = await L().exec([process.execPath, HASETUP, 'status', inv]);
+      assert.match(settled.stdout, /^VIP 10\.213\.0\.100: on lb01$/m, settled.stdout);
+      assert.match(settled.stdout, /^lb02 .* BACKUP priority 100 /m, settled.stdout);
       const dir = L().config.stateDir;
       const json = join(dir, `failover-${engine}.json`);
       const html = join(dir, `failover-${engine}.html`);
@@ -88,7 +91,27 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
         assert.equal(by(n).figures?.backup, 'lb02');
       }
       assert.ok(by('lb-kill').takeoverMs! < 1000, `hard failure takeover ${by('lb-kill').takeoverMs} ms`);
+      // a dead daemon takes its VIP with it: the master's kill costs only the requests in flight on it
+      const kill = by('lb-kill');
+      assert.equal(typeof kill.figures?.vipLeftMasterMs, 'number', 'the VIP left the killed master');
+      assert.equal(
+        kill.figures?.failedNotInFlight,
+        0,
+        `failed requests not in flight on the LB that lost the VIP: ${JSON.stringify(kill.failures)}`,
+      );
+      assert.ok(
+        kill.failedRequests <= (kill.figures!.connectionsOpenOnMaster as number) + (kill.figures!.connectionsOpenAtReturn as number),
+        JSON.stringify(kill.figures),
+      );
+      console.log(
+        `# ${engine} lb-kill: ${kill.failedRequests} failed of ${kill.totalRequests}: ${kill.figures!.failedInFlightOnMaster} in flight on ` +
+          `${kill.figures!.connectionsOpenOnMaster} connections open on lb01, ${kill.figures!.failedInFlightAtReturn} at the return; VIP off lb01 ${kill.figures!.vipLeftMasterMs} ms after its daemon died`,
+      );
       assert.ok(by('lb-stop').takeoverMs! < 300, `graceful takeover ${by('lb-stop').takeoverMs} ms`);
+      // the partition: two holders seen, one again after the heal
+      const part = by('partition');
+      assert.equal(typeof part.figures?.bothHeldMs, 'number', JSON.stringify(part.figures));
+      console.log(`# ${engine} partition: ${part.verdict}`);
       assert.equal(by('db').figures?.writeReadOk, true);
       assert.deepEqual(
         by('spike').steps?.map((s) => s.rate),

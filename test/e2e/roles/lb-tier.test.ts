@@ -94,8 +94,14 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
     assert.equal(r.code, 0, notOk(r));
     for (const [h, rc] of Object.entries(r.hosts)) assert.equal(rc.failed + rc.unreachable, 0, `${h}: ${notOk(r)}`);
     console.log(`# apply of the whole cluster, runtime ${engine}: ${r.ms} ms`);
-    // an engine switch moved the VIP; lb01 takes it back after its preempt_delay
-    await waitVipOn(L(), 'lb01', 30_000);
+    // the apply ends on a settled cluster (a first apply, or an engine switch that restarted both
+    // VRRP daemons): the VIP on lb01 alone, lb02 BACKUP, straight away
+    assert.deepEqual(await vipHolders(L()), ['lb01'], 'straight after the apply');
+    const st = await L().exec([process.execPath, HASETUP, 'status', inv]);
+    assert.equal(st.code, 0, st.stdout);
+    assert.match(st.stdout, /^VIP 10\.213\.0\.100: on lb01$/m);
+    assert.match(st.stdout, /^lb01 .* MASTER priority 150 /m);
+    assert.match(st.stdout, /^lb02 .* BACKUP priority 100 /m);
     for (const lb of ['lb01', 'lb02']) {
       const other = engine === 'bundled' ? UNITS.haproxy : UNITS.bundled;
       assert.equal((await sh(L(), lb, `systemctl is-active ${units.proxy} ${units.vrrp}`)).trim(), 'active\nactive');
@@ -175,12 +181,17 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
 
   /**
    * A fault on lb01, then its undoing: the VIP goes to lb02 and HTTP works; once undone, lb01 takes
-   * the VIP back, and no sample shows both LBs holding it from the moment lb01 is without it after
-   * the undoing (a VRRP daemon killed with SIGKILL leaves its address on the interface until it
-   * starts again and removes it, as keepalived does).
+   * the VIP back, and no sample shows both LBs holding it from the fault on (a VRRP daemon killed
+   * with SIGKILL takes its VIP with it: its unit's ExecStopPost removes it) nor from the moment lb01
+   * is without it after the undoing.
    */
-  async function faultAndBack(fault: () => Promise<void>, undo: () => Promise<void>, what: string): Promise<{ moveMs: number }> {
+  async function faultAndBack(
+    fault: () => Promise<void>,
+    undo: () => Promise<void>,
+    what: string,
+  ): Promise<{ moveMs: number; samples: { t: number; holders: string[] }[]; faultAt: number }> {
     const watching = await watchVip(L(), 60_000);
+    const faultAt = Date.now();
     await fault();
     const t0 = Date.now();
     const moveMs = await (async () => {
@@ -200,18 +211,25 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
     const samples = await watching.stop();
     const from = samples.find((x) => x.t >= undoneAt && !x.holders.includes('lb01'))?.t ?? undoneAt;
     assert.deepEqual(bothHeld(samples, from), [], `${what}: both LBs held the VIP while lb01 took it back: ${JSON.stringify(samples)}`);
-    return { moveMs };
+    return { moveMs, samples, faultAt };
   }
 
   test(`[${engine}] lb01's VRRP daemon killed (SIGKILL): lb02 takes the VIP, lb01 takes it back`, async (t) => {
     if (!prerequisites(t, skip)) return;
-    const { moveMs } = await faultAndBack(
+    const { moveMs, samples, faultAt } = await faultAndBack(
       () => sh(L(), 'lb01', `systemctl kill -s SIGKILL ${units.vrrp}`).then(() => undefined),
-      // systemd brings hasetup-vrrpd back by itself (Restart=on-failure); keepalived's unit does not restart it
+      // systemd brings the daemon back by itself (Restart=on-failure, keepalived's by hasetup's drop-in)
       () => sh(L(), 'lb01', `systemctl start ${units.vrrp}`).then(() => undefined),
       'SIGKILL',
     );
-    console.log(`# ${engine}: VIP on lb02 ${moveMs} ms after lb01's ${units.vrrp} was killed`);
+    // the dead daemon took the VIP with it: off lb01 before lb02 took it, never on both
+    const gone = samples.find((x) => x.t >= faultAt && x.holders.length === 0);
+    const taken = samples.find((x) => x.t >= faultAt && x.holders.includes('lb02'));
+    assert.ok(gone && taken && gone.t < taken.t, `the VIP left lb01 before lb02 took it: ${JSON.stringify(samples)}`);
+    assert.deepEqual(bothHeld(samples, faultAt), [], `both LBs held the VIP after lb01's daemon died: ${JSON.stringify(samples)}`);
+    console.log(
+      `# ${engine}: VIP off lb01 ${gone!.t - faultAt} ms and on lb02 ${moveMs} ms after lb01's ${units.vrrp} was killed (the kill's SSH round trip included)`,
+    );
   });
 
   test(`[${engine}] lb01's link down: lb02 takes the VIP, lb01 takes it back once the link is up`, async (t) => {
@@ -237,6 +255,37 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
     // defaults), then lb02 preempts after its Master_Down_Interval (about 0.72 s); slack for a loaded machine
     assert.ok(moveMs < 1000 * 2 + 720 + 1000, `the VIP moved after ${moveMs} ms`);
     console.log(`# ${engine}: VIP on lb02 ${moveMs} ms after lb01's proxy stopped`);
+  });
+
+  test(`[${engine}] VRRP between the LBs blocked: both hold the VIP, status says split brain (exit 1); allowed again: lb01 alone`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    const block = (lb: string, peer: string) =>
+      sh(
+        L(),
+        lb,
+        `printf '%s\\n' 'table inet e2e_partition { chain in { type filter hook input priority -10; policy accept; ip saddr ${peer} ip protocol 112 drop; } }' | nft -f -`,
+      );
+    const unblock = (lb: string) => sh(L(), lb, 'nft delete table inet e2e_partition 2>/dev/null; true');
+    try {
+      await block('lb01', '10.213.0.12');
+      await block('lb02', '10.213.0.11');
+      const t0 = Date.now();
+      while ((await vipHolders(L())).length < 2) {
+        assert.ok(Date.now() - t0 < 10_000, `no second holder within 10 s: ${await vipHolders(L())}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const st = await L().exec([process.execPath, HASETUP, 'status', inv]);
+      assert.equal(st.code, 1, st.stdout);
+      assert.match(st.stdout, /^VIP 10\.213\.0\.100: on lb01 and lb02 \(split brain\)$/m);
+      assert.match(st.stdout, /^! split brain: lb01 and lb02 are each VRRP MASTER/m);
+    } finally {
+      await unblock('lb01');
+      await unblock('lb02');
+    }
+    // the lower priority steps down at the first advert it hears
+    const healed = await waitVipOn(L(), 'lb01', 5000);
+    await httpOk(engine);
+    console.log(`# ${engine}: partition healed, lb01 alone holds the VIP ${healed} ms after VRRP was let through`);
   });
 
   test(`[${engine}] a second apply changes nothing`, async (t) => {
