@@ -20,7 +20,12 @@ Scenarios (--scenarios, all by default), each under a steady load through the VI
           both proxies mark it DOWN, each node's share meanwhile, time until it serves again
   lb      the VRRP master killed (SIGKILL, its units held down), its link down, then stopped
           gracefully: VIP takeover (last request through it to the first through the other LB), when
-          the VIP and its gratuitous ARPs appeared, failed requests, connections reset, preemption back
+          the VIP and its gratuitous ARPs appeared, failed requests, connections reset, preemption back;
+          a kill may cost only the requests in flight on the master (on connections open there)
+  partition
+          VRRP between the two LBs blocked both ways (both still reach the clients and the web nodes):
+          how long both hold the VIP, which LB the clients reach meanwhile, one holder again within 3 s
+          of the heal
   db      a write and a read with the application's account from a web node; with a replica, the row
           on the replica and the lag; the primary's MariaDB stopped: what the application sees
   spike   the rate x1, x2, x4, x8 (--spike-steps): req/s served, p50/p99, errors, the proxy's queue
@@ -45,7 +50,7 @@ export function registerFailoverTest(program: Command): void {
       'Prove that the cluster survives: a steady load through the VIP while a web node, the master LB and the database fail, and a traffic spike; detection and takeover times, every failed request, a table per scenario, JSON and an HTML chart.',
     )
     .option('--rate <n>', 'requests per second of the steady load (default: failover_test.rate of the inventory, 200)')
-    .option('--scenarios <list>', 'comma-separated: web, lb, db, spike', 'web,lb,db,spike')
+    .option('--scenarios <list>', 'comma-separated: web, lb, partition, db, spike', 'web,lb,partition,db,spike')
     .option('--json <file>', 'write every figure as JSON to this file')
     .option('--report <file>', 'write a self-contained HTML page with a timeline chart per scenario')
     .option('--spike-steps <list>', "the spike's multiples of the rate", '1,2,4,8')

@@ -8,11 +8,12 @@ import { Cluster } from '../cluster.ts';
 import { Undo } from './faults.ts';
 import { holdsVip, macOf, parseShowStat, showStat, sqlFrom } from './probes.ts';
 import type { Recording } from './record.ts';
+import { partition } from './partition.ts';
 import { dbScenario, Interrupted, lbKill, lbLink, lbStop, spike, webDrop, webStop, type Context } from './scenarios.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
 import { statusOf, vipTarget, type Target } from './target.ts';
 
-export const SCENARIO_GROUPS = ['web', 'lb', 'db', 'spike'] as const;
+export const SCENARIO_GROUPS = ['web', 'lb', 'partition', 'db', 'spike'] as const;
 export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
 
 export interface FailoverOptions {
@@ -151,6 +152,7 @@ export async function failoverTest(o: FailoverOptions): Promise<FailoverReport> 
       { group: 'lb', run: lbKill },
       { group: 'lb', run: lbLink },
       { group: 'lb', run: lbStop },
+      { group: 'partition', run: partition },
       { group: 'db', run: dbScenario },
       { group: 'spike', run: spike },
     ];

@@ -32,6 +32,13 @@ export function buildReport(inv: Inventory, hosts: HostReport[]): StatusReport {
   }
   if (holders.length === 0) problems.push(`VIP ${inv.vip.address}: on no load balancer`);
   if (holders.length > 1) problems.push(`VIP ${inv.vip.address}: on ${holders.join(' and ')} (split brain)`);
+  // two masters: each hears no advert from the other (VRRP between the LBs cut), whether or not the
+  // VIP shows on both yet
+  const masters = hosts.filter((h) => h.vrrp?.state === 'MASTER').map((h) => h.name);
+  if (masters.length > 1)
+    problems.push(
+      `split brain: ${masters.join(' and ')} are each VRRP MASTER (neither hears the other's adverts: VRRP between the LBs is blocked or lost)`,
+    );
   const tls = inv.roles.proxy.tls;
   const report: StatusReport = { vip: { address: inv.vip.address, holders }, hosts, problems };
   if (tls) {

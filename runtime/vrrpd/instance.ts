@@ -13,6 +13,9 @@ export type State = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT' | 'STOP';
  */
 export const PREEMPT_HANDOVER_MS = 20;
 
+/** A master that hears a lower priority master announces its VIPs again, at most this often. */
+export const REANNOUNCE_MS = 1000;
+
 export interface Clock {
   now(): number; // ms
   setTimeout(fn: () => void, ms: number): unknown;
@@ -138,6 +141,8 @@ export class VrrpInstance {
   private leftFrom: string | null = null;
   private delta = 0;
   private faults: string[] = [];
+  /** When the VIPs were last announced again to a lower priority master's listeners. */
+  private lastReannounce: number | null = null;
 
   constructor(
     public params: InstanceParams,
@@ -387,9 +392,15 @@ export class VrrpInstance {
         );
         return;
       }
-      // a lower priority master (after a partition heals): answer at once so it steps down
+      // a lower priority master (after a partition heals): answer at once so it steps down, and
+      // announce the VIPs again (as keepalived does): the hosts whose neighbour entry the other master's
+      // gratuitous ARPs moved would otherwise send to an LB that no longer holds them. At most once a second.
       this.advertise();
       this.setTimer('adver', this.advertMs);
+      if (this.lastReannounce === null || this.clock.now() - this.lastReannounce >= REANNOUNCE_MS) {
+        this.lastReannounce = this.clock.now();
+        this.io.acquire();
+      }
     }
   }
 

@@ -58,3 +58,16 @@ test('status: HTTPS, its certificate and how long it lasts; a user certificate c
   assert.match(renderTable(s), /^! HTTPS: the certificate expires/m);
   assert.equal(buildReport(fixtureInventory([]), []).https, undefined, 'no HTTPS line without roles.proxy.tls');
 });
+
+test('status: two VRRP masters are a split brain, said even while the VIP shows on one of them only', () => {
+  const inv = fixtureInventory([]);
+  const cut = lb('lb02', false);
+  cut.vrrp!.state = 'MASTER';
+  const r = buildReport(inv, [lb('lb01', true), cut]);
+  assert.deepEqual(r.problems, [
+    "split brain: lb01 and lb02 are each VRRP MASTER (neither hears the other's adverts: VRRP between the LBs is blocked or lost)",
+  ]);
+  assert.match(renderTable(r), /^! split brain: lb01 and lb02 are each VRRP MASTER/m);
+  const both = buildReport(inv, [lb('lb01', true), lb('lb02', true)]).problems;
+  assert.equal(both.length, 2, both.join('\n'));
+});

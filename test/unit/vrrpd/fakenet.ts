@@ -47,6 +47,8 @@ export interface Node {
   transitions: Transition[];
   sent: { at: number; priority: number }[];
   holdsVip: boolean;
+  /** When the instance (re)announced its VIPs (acquire: addresses and gratuitous ARPs). */
+  announced: number[];
   ttl: number;
   /** corrupt outgoing packets this way (tests of the receive checks) */
   mangle?: (ip: Buffer) => void;
@@ -71,7 +73,7 @@ export class FakeLan {
       preemptDelay: 0,
       ...params,
     };
-    const node = { addr, transitions: [], sent: [], holdsVip: false, ttl: 255 } as unknown as Node;
+    const node = { addr, transitions: [], sent: [], holdsVip: false, announced: [], ttl: 255 } as unknown as Node;
     const io: InstanceIO = {
       sendAdvert: (priority) => {
         node.sent.push({ at: this.clock.now(), priority });
@@ -101,6 +103,7 @@ export class FakeLan {
       },
       acquire: () => {
         node.holdsVip = true;
+        node.announced.push(this.clock.now());
       },
       release: () => {
         node.holdsVip = false;

@@ -141,6 +141,31 @@ test('equal priorities: after a partition heals the higher primary address stays
   assert.ok(b.holdsVip && !a.holdsVip);
 });
 
+test('a partition heals: the lower priority master steps down, the other announces its VIPs again (once a second at most)', () => {
+  const clock = new FakeClock();
+  const lan = new FakeLan(clock);
+  const a = lan.add({ name: 'a', priority: 150, advertInt: 0.2 }, '10.0.0.1');
+  const b = lan.add({ name: 'b', priority: 100, advertInt: 0.2 }, '10.0.0.2');
+  a.inst.start();
+  b.inst.start();
+  clock.advance(3000);
+  lan.cut.add('10.0.0.1');
+  clock.advance(2000);
+  assert.equal(lan.masters().length, 2, 'partitioned: both masters');
+  const before = a.announced.length;
+  lan.cut.clear();
+  const healed = clock.now();
+  clock.advance(3000);
+  assert.deepEqual(
+    lan.masters().map((n) => n.addr),
+    ['10.0.0.1'],
+  );
+  assert.ok(a.holdsVip && !b.holdsVip);
+  const again = a.announced.slice(before);
+  assert.equal(again.length, 1, `announced again: ${again}`);
+  assert.ok(again[0] - healed <= 200 + 2 * lan.latency, `at the first advert of the other master (${again[0] - healed} ms)`);
+});
+
 test('address owner (255) becomes master at once and wins over a running master', () => {
   const clock = new FakeClock();
   const lan = new FakeLan(clock);
