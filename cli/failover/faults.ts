@@ -3,6 +3,7 @@
 // off or dies halfway; the test's own undo comes first and disarms it.
 import type { Inventory } from '../../inventory/types.ts';
 import { shq } from '../engine/shell.ts';
+import { holdsVip } from '../../roles/lb.ts';
 import type { Cluster } from '../cluster.ts';
 
 export interface Fault {
@@ -77,9 +78,9 @@ export interface LbKill extends Fault {
  * the VIP has left the host (the unit's stop command takes it off: what this fault proves), or 2 s
  * later if it has not: how long the VIP stayed after its daemon died is measured on the host.
  */
-export function lbKilled(c: Cluster, lb: string, units: { proxy: string; vrrp: string }, vip: string): LbKill {
+export function lbKilled(c: Cluster, inv: Inventory, lb: string, units: { proxy: string; vrrp: string }): LbKill {
   const both = `${units.vrrp}.service ${units.proxy}.service`;
-  const has = `ip -o -4 addr show | grep -qF ${shq(` ${vip}/`)}`;
+  const has = holdsVip(inv);
   const undo = `systemctl unmask --runtime --quiet ${both}; systemctl reset-failed ${both} 2>/dev/null; systemctl start ${units.proxy}.service && systemctl start ${units.vrrp}.service`;
   const inject = [
     arm('kill', undo),

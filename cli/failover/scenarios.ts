@@ -386,7 +386,7 @@ export const lbKill = (ctx: Context) =>
     ctx,
     'lb-kill',
     'lb: the master killed (VRRP daemon and proxy, SIGKILL)',
-    (m) => lbKilled(ctx.cluster, m, unitsOf(ctx.inv), ctx.inv.vip.address),
+    (m) => lbKilled(ctx.cluster, ctx.inv, m, unitsOf(ctx.inv)),
     'hard',
     true,
   );

@@ -6,6 +6,7 @@
 // and says how long it waited, or why it did not settle.
 import { PlanError, shq, type Operation, type Serial } from '../../cli/engine/api.ts';
 import type { Host, Inventory } from '../../inventory/types.ts';
+import { holdsVip } from '../lb.ts';
 
 /** The LB of the highest priority, when exactly one has it. */
 export function preferredLb(lbs: Host[]): Host | null {
@@ -19,9 +20,6 @@ export const preferredFirst = (host: Host, lbs: Host[]): Serial => ({
   group: 'lb',
   rank: `echo ${preferredLb(lbs)?.name === host.name ? 0 : 1}`,
 });
-
-/** sh: true when this host carries the VIP. */
-const holds = (inv: Inventory) => `ip -o -4 addr show | grep -qF ${shq(` ${inv.vip.address}/`)}`;
 
 /**
  * The VRRP tier settled, as seen from this LB. On the preferred LB, while its VRRP daemon runs, the
@@ -40,8 +38,8 @@ export function vrrpSettled(inv: Inventory, host: Host, lbs: Host[], unit: strin
       [
         `if systemctl is-active -q ${u}; then`,
         `  s=$(date +%s%N)`,
-        mine ? `  i=0; until ${holds(inv)} || [ $i -ge ${seconds * 10} ]; do i=$((i+1)); sleep 0.1; done` : '  i=0',
-        `  if ${holds(inv)}; then h=holds; else h=free; fi`,
+        mine ? `  i=0; until ${holdsVip(inv)} || [ $i -ge ${seconds * 10} ]; do i=$((i+1)); sleep 0.1; done` : '  i=0',
+        `  if ${holdsVip(inv)}; then h=holds; else h=free; fi`,
         // waited: 0 when the VIP was there at once
         `  if [ $i -eq 0 ]; then echo "$h 0"; else echo "$h $(( ($(date +%s%N) - s) / 1000000 ))"; fi`,
         `  journalctl -t hasetup-vrrp -n 1 -o cat --no-pager 2>/dev/null | tail -n 1`,
