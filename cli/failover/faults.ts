@@ -155,7 +155,11 @@ export function lbLinkDown(c: Cluster, inv: Inventory, lb: string, seconds: numb
  * partition that makes two masters.
  */
 export function vrrpBlocked(c: Cluster, lb: string, peer: string): Fault {
-  const table = `table inet hasetup_partition { chain in { type filter hook input priority -10; policy accept; ip saddr ${peer} ip protocol 112 drop; } }`;
+  const table = [
+    'table inet hasetup_partition {',
+    `  chain in { type filter hook input priority -10; policy accept; ip saddr ${peer} ip protocol 112 drop; }`,
+    '}',
+  ].join('\n');
   const remove = 'nft delete table inet hasetup_partition 2>/dev/null; true';
   return fault(c, lb, 'partition', `VRRP from ${peer} dropped on ${lb}`, `${remove}\nprintf '%s\\n' ${shq(table)} | nft -f -`, remove);
 }

@@ -263,7 +263,7 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       sh(
         L(),
         lb,
-        `printf '%s\\n' 'table inet e2e_partition { chain in { type filter hook input priority -10; policy accept; ip saddr ${peer} ip protocol 112 drop; } }' | nft -f -`,
+        `printf '%s\\n' 'table inet e2e_partition {' '  chain in { type filter hook input priority -10; policy accept; ip saddr ${peer} ip protocol 112 drop; }' '}' | nft -f -`,
       );
     const unblock = (lb: string) => sh(L(), lb, 'nft delete table inet e2e_partition 2>/dev/null; true');
     try {
