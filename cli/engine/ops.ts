@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import { shq } from './shell.ts';
 import type { Facts } from './facts.ts';
+import type { Confirm } from './reconnect.ts';
 
 export interface PlanContext {
   facts: Facts;
@@ -29,7 +30,7 @@ export type Plan =
        * connection fails, the runner waits for the rollback (polling `rolledBack` on the old
        * connection until it exits 0) and reports the task failed.
        */
-      confirm?: { script: string; rollbackAfterSec: number; rolledBack: string };
+      confirm?: Confirm;
     };
 
 /** A plan that cannot be made from the probed state (e.g. a unit that does not exist). */

@@ -2,11 +2,16 @@
 // round trip probes the state of all its tasks; each change is made in one round trip that also
 // re-probes the tasks after it (their state may depend on it). A host whose state is already right
 // costs one round trip per role, after the one that gathers its facts.
+//
+// The parts: this file (a run's hosts, roles, results and facts), step.ts (one task or handler on a
+// host), turns.ts (changes made on one host of a group at a time, and roles that wait for other
+// hosts), reconnect.ts (the check after a change that could cut the controller off).
 import type { Host, Inventory } from '../../inventory/types.ts';
 import { gatherFacts, splitSections, type Facts, type Interest } from './facts.ts';
-import { PlanError, type Plan } from './ops.ts';
+import { confirmByReconnect } from './reconnect.ts';
 import { roleContext, type Handler, type Role, type Serial, type Task } from './role.ts';
-import { Mutex, Progress } from './turns.ts';
+import { probeBatch, stepHandler, stepTask } from './step.ts';
+import { Progress, SerialTurns, TURN_WAIT_MS } from './turns.ts';
 import { marker, shq } from './shell.ts';
 import { UnreachableError, type ExecResult, type Transport } from './transport.ts';
 import type { Redactor } from './redact.ts';
@@ -83,12 +88,6 @@ export function selectRoles(roles: Role[], tags?: string[]): Role[] {
   return roles.filter((r) => tags.includes(r.name));
 }
 
-function probeBatch(tasks: Task[], from: number, mark: string): string {
-  const parts: string[] = [];
-  for (let i = from; i < tasks.length; i++) parts.push(`echo ${mark}${i}\n{ ${tasks[i].op.probe()}\n} 2>/dev/null </dev/null`);
-  return parts.join('\n');
-}
-
 /** The packages and services the roles that apply to a host care about (read with its facts). */
 export function interestOf(roles: Role[], host: Host, inv: Inventory): Interest {
   const packages = new Set<string>();
@@ -106,244 +105,288 @@ export function interestOf(roles: Role[], host: Host, inv: Inventory): Interest 
 export const STATE_DIR = '/var/lib/hasetup';
 export const LAST_APPLY = `${STATE_DIR}/last-apply.json`;
 
-const TURN_WAIT_MS = 20 * 60_000;
-const PEER_READY_MS = 60_000;
-
+/** Runs the roles on the hosts (see the top of this file) and reports as it goes. */
 export async function run(opts: RunOptions): Promise<RunResult> {
-  const { inventory: inv, reporter, redactor } = opts;
-  const check = opts.check ?? false;
-  const stateDir = opts.stateDir ?? STATE_DIR;
-  const hosts = selectHosts(inv, opts.limit);
-  const roles = selectRoles(opts.roles, opts.tags);
-  const mutex = new Mutex();
-  const progress = new Progress();
-  const results: TaskResult[] = [];
-  const recap: Record<string, HostRecap> = {};
-  const roundTrips: Record<string, number> = {};
-  const transports = new Map<string, Transport>();
-  /** Each host's facts: those of the run as they gather them, others' when a role asks (factsFrom). */
-  const facts = new Map<string, Promise<Facts>>();
-  const factsReady = new Map<string, (f: Facts | Error) => void>();
-  const hostRoles = (h: Host) => roles.filter((r) => r.appliesTo(h, inv));
-  const plan = hosts.map((h) => ({ host: h, roles: hostRoles(h).map((r) => r.name) }));
-  for (const h of hosts) {
-    recap[h.name] = { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 };
-    facts.set(h.name, new Promise<Facts>((res, rej) => factsReady.set(h.name, (f) => (f instanceof Error ? rej(f) : res(f)))));
-    facts.get(h.name)!.catch(() => {});
-  }
-  reporter.start(plan);
+  return new ApplyRun(opts).all();
+}
 
-  const emit = (r: TaskResult) => {
+/** The state of one run, shared by its hosts: results, facts, connections, progress and serial turns. */
+class ApplyRun {
+  private readonly inv: Inventory;
+  private readonly check: boolean;
+  private readonly stateDir: string;
+  private readonly hosts: Host[];
+  private readonly roles: Role[];
+  private readonly progress = new Progress();
+  private readonly turns: SerialTurns;
+  private readonly results: TaskResult[] = [];
+  private readonly recap: Record<string, HostRecap> = {};
+  private readonly roundTrips: Record<string, number> = {};
+  private readonly transports = new Map<string, Transport>();
+  /** Each host's facts: those of the run as they gather them, others' when a role asks (factsFrom). */
+  private readonly facts = new Map<string, Promise<Facts>>();
+  private readonly factsReady = new Map<string, (f: Facts | Error) => void>();
+
+  constructor(private readonly opts: RunOptions) {
+    this.inv = opts.inventory;
+    this.check = opts.check ?? false;
+    this.stateDir = opts.stateDir ?? STATE_DIR;
+    this.hosts = selectHosts(this.inv, opts.limit);
+    this.roles = selectRoles(opts.roles, opts.tags);
+    this.turns = new SerialTurns({
+      hosts: this.hosts,
+      progress: this.progress,
+      transport: (name) => this.transports.get(name),
+      signal: opts.signal,
+    });
+    for (const h of this.hosts) {
+      this.recap[h.name] = { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 };
+      const f = new Promise<Facts>((res, rej) => this.factsReady.set(h.name, (x) => (x instanceof Error ? rej(x) : res(x))));
+      f.catch(() => {});
+      this.facts.set(h.name, f);
+    }
+  }
+
+  private hostRoles(h: Host): Role[] {
+    return this.roles.filter((r) => r.appliesTo(h, this.inv));
+  }
+  private aborted(): boolean {
+    return this.opts.signal?.aborted ?? false;
+  }
+
+  async all(): Promise<RunResult> {
+    this.opts.reporter.start(this.hosts.map((h) => ({ host: h, roles: this.hostRoles(h).map((r) => r.name) })));
+    try {
+      await Promise.all(
+        this.hosts.map(async (h) => {
+          try {
+            await this.runHost(h, this.hostRoles(h));
+          } finally {
+            this.progress.hostDone(h.name);
+          }
+        }),
+      );
+    } finally {
+      await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => {})));
+    }
+    const result: RunResult = {
+      hosts: this.recap,
+      results: this.results,
+      roundTrips: this.roundTrips,
+      check: this.check,
+      interrupted: this.aborted(),
+    };
+    this.opts.reporter.end(result);
+    return result;
+  }
+
+  /** Records a result (redacted), counts it in the host's recap and reports it. */
+  private emit(r: TaskResult): void {
+    const { redactor } = this.opts;
     const clean: TaskResult = { ...r, message: r.message && redactor.redact(r.message), diff: r.diff && redactor.redact(r.diff) };
-    results.push(clean);
-    recap[r.host][clean.status === 'ok' ? 'ok' : clean.status]++;
-    reporter.result(clean);
-  };
-  const aborted = () => opts.signal?.aborted ?? false;
-  const inRun = (h: Host) => hosts.some((x) => x.name === h.name);
+    this.results.push(clean);
+    this.recap[r.host][clean.status === 'ok' ? 'ok' : clean.status]++;
+    this.opts.reporter.result(clean);
+  }
+
+  /** A role that does not run on a host, reported as one skipped line. */
+  private skipRole(host: Host, role: Role, message: string): void {
+    this.opts.reporter.roleStart(host, role.name, []);
+    this.emit({ host: host.name, role: role.name, task: '(role)', type: 'task', status: 'skipped', message });
+    this.opts.reporter.roleEnd(host, role.name);
+  }
 
   /** Facts of a host outside the run (read-only: one connection, one round trip). */
-  function factsOf(h: Host): Promise<Facts> {
-    let p = facts.get(h.name);
+  private factsOf(h: Host): Promise<Facts> {
+    let p = this.facts.get(h.name);
     if (!p) {
       p = (async () => {
-        const t = await opts.connect(h);
+        const t = await this.opts.connect(h);
         try {
-          return await gatherFacts(t, marker(), interestOf(opts.roles, h, inv));
+          return await gatherFacts(t, marker(), interestOf(this.opts.roles, h, this.inv));
         } finally {
           await t.close().catch(() => {});
         }
       })();
       p.catch(() => {});
-      facts.set(h.name, p);
+      this.facts.set(h.name, p);
     }
     return p;
   }
 
-  async function runHost(host: Host, hostRoles: Role[]): Promise<void> {
+  /** One host: connect, gather its facts, its roles in order, then the record of the run on it. */
+  private async runHost(host: Host, roles: Role[]): Promise<void> {
     let t: Transport;
     try {
-      t = await opts.connect(host);
+      t = await this.opts.connect(host);
     } catch (e) {
-      recap[host.name].unreachable = 1;
+      this.recap[host.name].unreachable = 1;
       const msg = e instanceof UnreachableError ? e.message : `${host.name}: unreachable: ${(e as Error).message}`;
-      factsReady.get(host.name)?.(new Error(msg));
-      reporter.unreachable(host, redactor.redact(msg));
+      this.factsReady.get(host.name)?.(new Error(msg));
+      this.opts.reporter.unreachable(host, this.opts.redactor.redact(msg));
       return;
     }
-    transports.set(host.name, t);
+    this.transports.set(host.name, t);
     try {
       let own: Facts;
       try {
-        own = await gatherFacts(t, marker(), interestOf(opts.roles, host, inv));
-        factsReady.get(host.name)?.(own);
+        own = await gatherFacts(t, marker(), interestOf(this.opts.roles, host, this.inv));
+        this.factsReady.get(host.name)?.(own);
       } catch (e) {
-        factsReady.get(host.name)?.(e as Error);
-        emit({ host: host.name, role: 'facts', task: 'gather facts', type: 'task', status: 'failed', message: (e as Error).message });
+        this.factsReady.get(host.name)?.(e as Error);
+        this.emit({ host: host.name, role: 'facts', task: 'gather facts', type: 'task', status: 'failed', message: (e as Error).message });
         return;
       }
       let failed = false;
-      for (const role of hostRoles) {
-        if (failed || aborted()) {
-          reporter.roleStart(host, role.name, []);
-          emit({
-            host: host.name,
-            role: role.name,
-            task: '(role)',
-            type: 'task',
-            status: 'skipped',
-            message: failed ? 'an earlier task failed on this host' : 'interrupted',
-          });
-          reporter.roleEnd(host, role.name);
+      for (const role of roles) {
+        if (failed || this.aborted()) {
+          this.skipRole(host, role, failed ? 'an earlier task failed on this host' : 'interrupted');
           continue;
         }
         try {
-          failed = !(await runRole(host, t, own, role));
+          failed = !(await this.runRole(host, t, own, role));
         } catch (e) {
           // the connection to the host broke (it rebooted, its link went down): this host fails, the others go on
-          emit({ host: host.name, role: role.name, task: '(connection)', type: 'task', status: 'failed', message: (e as Error).message });
-          reporter.roleEnd(host, role.name);
+          this.emit({
+            host: host.name,
+            role: role.name,
+            task: '(connection)',
+            type: 'task',
+            status: 'failed',
+            message: (e as Error).message,
+          });
+          this.opts.reporter.roleEnd(host, role.name);
           failed = true;
         }
-        progress.roleDone(host.name, role.name);
+        this.progress.roleDone(host.name, role.name);
       }
       // what this run did, for `hasetup status` (not in --check mode: nothing was done)
-      if (!check) {
-        const r = recap[host.name];
-        const record = JSON.stringify({
-          at: new Date().toISOString(),
-          ok: r.ok,
-          changed: r.changed,
-          failed: r.failed,
-          roles: hostRoles.map((x) => x.name),
-          interrupted: aborted(),
-        });
-        await t.exec(`mkdir -p ${shq(stateDir)} && printf '%s\\n' ${shq(record)} > ${shq(`${stateDir}/last-apply.json`)}`).catch(() => {});
-      }
+      if (!this.check) await this.recordRun(host, t, roles);
     } finally {
-      roundTrips[host.name] = t.roundTrips;
+      this.roundTrips[host.name] = t.roundTrips;
     }
   }
 
+  /** The record of the last apply on the host (LAST_APPLY, under the run's state folder). */
+  private async recordRun(host: Host, t: Transport, roles: Role[]): Promise<void> {
+    const r = this.recap[host.name];
+    const record = JSON.stringify({
+      at: new Date().toISOString(),
+      ok: r.ok,
+      changed: r.changed,
+      failed: r.failed,
+      roles: roles.map((x) => x.name),
+      interrupted: this.aborted(),
+    });
+    const dir = this.stateDir;
+    await t.exec(`mkdir -p ${shq(dir)} && printf '%s\\n' ${shq(record)} > ${shq(`${dir}/last-apply.json`)}`).catch(() => {});
+  }
+
   /** What a role needs before it can start on a host: other hosts' roles done, other hosts' facts. */
-  async function prerequisites(host: Host, role: Role): Promise<Map<string, Facts>> {
+  private async prerequisites(host: Host, role: Role): Promise<Map<string, Facts>> {
+    const { inv, progress } = this;
     for (const dep of role.after ?? []) {
-      const others = hosts.filter(
-        (h) => h.group === dep.group && h.name !== host.name && roles.some((r) => r.name === dep.role && r.appliesTo(h, inv)),
+      const others = this.hosts.filter(
+        (h) => h.group === dep.group && h.name !== host.name && this.roles.some((r) => r.name === dep.role && r.appliesTo(h, inv)),
       );
-      const ok = await progress.until(() => others.every((h) => progress.isPast(h.name, dep.role)), TURN_WAIT_MS, opts.signal);
-      if (!ok && !aborted())
+      const ok = await progress.until(() => others.every((h) => progress.isPast(h.name, dep.role)), TURN_WAIT_MS, this.opts.signal);
+      if (!ok && !this.aborted())
         throw new Error(`waited ${TURN_WAIT_MS / 60_000} min for role ${dep.role} on ${others.map((h) => h.name).join(', ')}`);
     }
     const peers = new Map<string, Facts>();
     for (const p of role.factsFrom?.(host, inv) ?? []) {
       if (p.name === host.name) continue;
       try {
-        peers.set(p.name, await factsOf(p));
+        peers.set(p.name, await this.factsOf(p));
       } catch (e) {
+        const inRun = this.hosts.some((x) => x.name === p.name);
         throw new Error(
-          `needs the facts of ${p.name}${inRun(p) ? '' : ' (not in this run: contacted for its facts only)'}: ${(e as Error).message}`,
-          { cause: e },
+          `needs the facts of ${p.name}${inRun ? '' : ' (not in this run: contacted for its facts only)'}: ${(e as Error).message}`,
+          {
+            cause: e,
+          },
         );
       }
     }
     return peers;
   }
 
-  /** Serial turns that failed somewhere: the other hosts of the group do not take them. */
-  const failedTurns = new Map<string, string>();
-  /** The rank each host waiting at a serial turn stated when it arrived (turn key -> host -> rank). */
-  const waitingRanks = new Map<string, Map<string, number>>();
+  /** The role's tasks and handlers for this host, once its prerequisites are met. */
+  private async prepare(host: Host, role: Role, facts: Facts): Promise<{ tasks: Task[]; handlers: Handler[] }> {
+    const peers = await this.prerequisites(host, role);
+    const ctx = roleContext(role, host, this.inv, facts, peers);
+    const tasks = role.tasks(ctx);
+    const handlers = role.handlers?.(ctx) ?? [];
+    for (const task of tasks)
+      for (const n of task.notify ?? [])
+        if (!handlers.some((h) => h.name === n)) throw new Error(`task "${task.name}" notifies unknown handler "${n}"`);
+    return { tasks, handlers };
+  }
 
-  /**
-   * One host's turn in a serial group: after every peer of a lower rank took the same turn or is past
-   * the role, under the group's lock, once every peer answers peerReady. A turn that failed on one
-   * host is not taken by the others (the LBs stop at the first LB that fails).
-   *
-   * Ranks are read once, when a host arrives; a peer that arrived first is judged by the rank it
-   * stated then (not by a fresh reading), so that two hosts never wait for each other.
-   */
-  async function takeTurn(
+  /** Runs `exec` in the host's turn when the step is serial, at once otherwise. */
+  private inTurn(
     host: Host,
     t: Transport,
-    role: string,
+    role: Role,
     turn: string,
-    serial: Serial,
-    fn: () => Promise<ExecResult>,
+    serial: Serial | undefined,
+    exec: () => Promise<ExecResult>,
     succeeded: (r: ExecResult) => boolean,
   ): Promise<ExecResult> {
-    const peers = hosts.filter((p) => p.group === serial.group && p.name !== host.name);
-    const key = `${serial.group}:${role}:${turn}`;
-    const waiting = waitingRanks.get(key) ?? waitingRanks.set(key, new Map()).get(key)!;
-    if (serial.rank) {
-      const rankOf = async (tr: Transport | undefined) => {
-        if (!tr) return Infinity;
-        const r = await tr.exec(serial.rank as string).catch(() => ({ code: 1, stdout: '' }));
-        const n = Number(r.stdout.trim());
-        return r.code === 0 && Number.isFinite(n) ? n : 0;
-      };
-      const mine = await rankOf(t);
-      const probed = new Map<string, number>();
-      for (const p of peers)
-        if (!waiting.has(p.name) && !progress.isPast(p.name, role, turn)) probed.set(p.name, await rankOf(transports.get(p.name)));
-      waiting.set(host.name, mine);
-      progress.changed();
-      const lower = (p: Host) => (waiting.get(p.name) ?? probed.get(p.name) ?? Infinity) < mine;
-      await progress.until(() => peers.every((p) => progress.isPast(p.name, role, turn) || !lower(p)), TURN_WAIT_MS, opts.signal);
-    }
-    try {
-      return await mutex.run(`serial:${serial.group}`, async () => {
-        const failedOn = failedTurns.get(key);
-        if (failedOn)
-          return {
-            code: 1,
-            stdout: '',
-            stderr: `not run: it failed on ${failedOn}, and the ${serial.group} hosts change one at a time, stopping at the first failure`,
-          };
-        if (serial.peerReady) await waitPeers(peers, serial.peerReady);
-        const r = await fn();
-        if (!succeeded(r)) failedTurns.set(key, host.name);
-        return r;
-      });
-    } finally {
-      waiting.delete(host.name);
-      progress.turnTaken(host.name, turn);
-    }
+    return serial ? this.turns.take(host, t, role.name, turn, serial, exec, succeeded) : exec();
   }
 
   /** Runs one role on one host; false when something failed. */
-  async function runRole(host: Host, t: Transport, facts: Facts, role: Role): Promise<boolean> {
-    const base = { host: host.name, role: role.name };
-    let tasks: Task[];
-    let handlers: Handler[];
+  private async runRole(host: Host, t: Transport, facts: Facts, role: Role): Promise<boolean> {
+    const { reporter } = this.opts;
+    let prepared: { tasks: Task[]; handlers: Handler[] };
     try {
-      const peers = await prerequisites(host, role);
-      const ctx = roleContext(role, host, inv, facts, peers);
-      tasks = role.tasks(ctx);
-      handlers = role.handlers?.(ctx) ?? [];
-      for (const task of tasks)
-        for (const n of task.notify ?? [])
-          if (!handlers.some((h) => h.name === n)) throw new Error(`task "${task.name}" notifies unknown handler "${n}"`);
+      prepared = await this.prepare(host, role, facts);
     } catch (e) {
       reporter.roleStart(host, role.name, []);
-      emit({ ...base, task: '(prepare)', type: 'task', status: 'failed', message: `role ${role.name}: ${(e as Error).message}` });
+      const message = `role ${role.name}: ${(e as Error).message}`;
+      this.emit({ host: host.name, role: role.name, task: '(prepare)', type: 'task', status: 'failed', message });
       reporter.roleEnd(host, role.name);
       return false;
     }
+    const { tasks, handlers } = prepared;
     reporter.roleStart(
       host,
       role.name,
       tasks.map((x) => x.name),
     );
-    const pendingFile = `${stateDir}/pending/${role.name}`;
-    const mark = marker();
-    let ok = true;
-    const notified = new Set<string>();
-    const skipRest = (from: number, message: string) => {
-      for (let j = from; j < tasks.length; j++) emit({ ...base, task: tasks[j].name, type: 'task', status: 'skipped', message });
-    };
+    const pendingFile = `${this.stateDir}/pending/${role.name}`;
+    const { ok, notified } = await this.runTasks(host, t, facts, role, tasks, handlers, pendingFile);
+    const handlersOk = await this.runHandlers(
+      host,
+      t,
+      role,
+      handlers.filter((x) => notified.has(x.name)),
+      pendingFile,
+    );
+    reporter.roleEnd(host, role.name);
+    return ok && handlersOk;
+  }
 
-    // One round trip: every task's state, and the handlers an interrupted earlier run left pending.
+  /**
+   * The role's tasks in order, from one round trip that probes them all (and reads the handlers an
+   * interrupted earlier run left pending). A task that fails, or an interruption, skips the rest.
+   */
+  private async runTasks(
+    host: Host,
+    t: Transport,
+    facts: Facts,
+    role: Role,
+    tasks: Task[],
+    handlers: Handler[],
+    pendingFile: string,
+  ): Promise<{ ok: boolean; notified: Set<string> }> {
+    const base = { host: host.name, role: role.name, type: 'task' as const };
+    const mark = marker();
+    const notified = new Set<string>();
+    const skipFrom = (from: number, message: string) => {
+      for (let j = from; j < tasks.length; j++) this.emit({ ...base, task: tasks[j].name, status: 'skipped', message });
+    };
     const first = await t.exec(`${probeBatch(tasks, 0, mark)}\necho ${mark}pending\ncat ${shq(pendingFile)} 2>/dev/null; true`);
     let states = splitSections(first.stdout, mark);
     for (const n of (states.pending ?? '')
@@ -355,179 +398,59 @@ export async function run(opts: RunOptions): Promise<RunResult> {
     let earlierChange = false;
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i];
-      if (aborted()) {
-        skipRest(i, 'interrupted');
-        ok = false;
-        break;
+      if (this.aborted()) {
+        skipFrom(i, 'interrupted');
+        return { ok: false, notified };
       }
-      let p: Plan;
-      try {
-        const state = states[String(i)];
-        if (state === undefined) throw new Error('the host returned no state for this task');
-        p = task.op.plan(state, { facts, earlierChange });
-      } catch (e) {
-        const msg = e instanceof PlanError ? e.message : `cannot plan ${task.op.kind} ${task.op.subject}: ${(e as Error).message}`;
-        emit({ ...base, task: task.name, type: 'task', status: 'failed', message: msg });
-        skipRest(i + 1, 'an earlier task failed');
-        ok = false;
-        break;
+      const o = await stepTask({
+        tasks,
+        index: i,
+        states,
+        facts,
+        earlierChange,
+        check: this.check,
+        mark,
+        pendingFile,
+        exec: (script, stdin, succeeded) =>
+          this.inTurn(host, t, role, `task:${task.name}`, task.serial, () => t.exec(script, stdin), succeeded),
+        confirm: (c) => confirmByReconnect(() => this.opts.connect(host), t, c),
+      });
+      // the one way a task fails: reported with its reason, the rest of the role skipped
+      if (o.status === 'failed') {
+        this.emit({ ...base, task: task.name, status: 'failed', message: o.message, diff: o.diff });
+        skipFrom(i + 1, 'an earlier task failed');
+        return { ok: false, notified };
       }
-      if (!p.changed) {
-        emit({ ...base, task: task.name, type: 'task', status: 'ok', message: p.note });
+      if (o.status === 'ok') {
+        this.emit({ ...base, task: task.name, status: 'ok', message: o.message });
         continue;
       }
       earlierChange = true;
-      if (check) {
-        for (const n of task.notify ?? []) notified.add(n);
-        emit({ ...base, task: task.name, type: 'task', status: 'changed', message: `would change: ${p.why}`, diff: p.diff });
-        continue;
-      }
-      // Make the change; record the handlers it notifies on the host in the same step (so an
-      // interrupted run still fires them next time); probe the remaining tasks again.
-      const persist = (task.notify ?? []).length
-        ? `mkdir -p ${shq(`${stateDir}/pending`)} && printf '%s\\n' ${(task.notify ?? []).map(shq).join(' ')} >> ${shq(pendingFile)}`
-        : 'true';
-      const script = `{ (\n${p.script}\n) ; } 1>&2\nrc=$?\necho ${mark}rc\necho $rc\nif [ $rc -eq 0 ]; then\n${persist}\n${probeBatch(tasks, i + 1, mark)}\nfi`;
-      const change = p;
-      const exec = () => t.exec(script, change.stdin);
-      const rcOf = (x: ExecResult) => Number((splitSections(x.stdout, mark).rc ?? '').trim() || x.code || 255);
-      const r = task.serial
-        ? await takeTurn(host, t, role.name, `task:${task.name}`, task.serial, exec, (x) => rcOf(x) === 0)
-        : await exec();
-      const sec = splitSections(r.stdout, mark);
-      const rc = rcOf(r);
-      if (rc !== 0) {
-        const out = r.stderr.trim().split('\n').slice(-15).join('\n');
-        emit({
-          ...base,
-          task: task.name,
-          type: 'task',
-          status: 'failed',
-          message: `${p.why}: exit ${rc}${out ? `: ${out}` : ''}`,
-          diff: p.diff,
-        });
-        skipRest(i + 1, 'an earlier task failed');
-        ok = false;
-        break;
-      }
-      if (p.confirm) {
-        const cut = await confirmByReconnect(host, t, p.confirm);
-        if (cut) {
-          emit({ ...base, task: task.name, type: 'task', status: 'failed', message: cut, diff: p.diff });
-          skipRest(i + 1, 'an earlier task failed');
-          ok = false;
-          break;
-        }
-      }
-      for (const n of task.notify ?? []) notified.add(n);
-      emit({ ...base, task: task.name, type: 'task', status: 'changed', message: p.why, diff: p.diff });
-      states = { ...states, ...sec };
+      for (const n of o.notify) notified.add(n);
+      this.emit({ ...base, task: task.name, status: 'changed', message: o.message, diff: o.diff });
+      states = { ...states, ...o.states };
     }
-
-    // Handlers: once each, in their declared order, after the tasks, even after a failure (but not
-    // after an interruption: they stay recorded on the host and the next run fires them).
-    for (const h of handlers.filter((x) => notified.has(x.name))) {
-      if (aborted() && !check) {
-        emit({
-          ...base,
-          task: h.name,
-          type: 'handler',
-          status: 'skipped',
-          message: 'interrupted: still pending on the host, the next run fires it',
-        });
-        continue;
-      }
-      if (check) {
-        emit({ ...base, task: h.name, type: 'handler', status: 'changed', message: 'would run (notified)' });
-        continue;
-      }
-      const clear = `if [ -f ${shq(pendingFile)} ]; then grep -vxF ${shq(h.name)} ${shq(pendingFile)} > ${shq(pendingFile)}.new; mv -f ${shq(pendingFile)}.new ${shq(pendingFile)}; fi`;
-      const exec = () => t.exec(`{ (\n${h.script}\n) ; } 1>&2 && ${clear}`);
-      const r = h.serial ? await takeTurn(host, t, role.name, `handler:${h.name}`, h.serial, exec, (x) => x.code === 0) : await exec();
-      if (r.code === 0) emit({ ...base, task: h.name, type: 'handler', status: 'changed', message: 'notified' });
-      else {
-        ok = false;
-        emit({
-          ...base,
-          task: h.name,
-          type: 'handler',
-          status: 'failed',
-          message: `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-15).join('\n')}`,
-        });
-      }
-    }
-    reporter.roleEnd(host, role.name);
-    return ok;
+    return { ok: true, notified };
   }
 
   /**
-   * After a change that could cut the controller off: a new connection must get through and
-   * confirm it. Returns null when confirmed, or why it failed once the host's own rollback fired.
+   * Notified handlers: once each, in their declared order, after the tasks, even after a failure (but
+   * not after an interruption: they stay recorded on the host and the next run fires them).
    */
-  async function confirmByReconnect(
-    host: Host,
-    t: Transport,
-    c: { script: string; rollbackAfterSec: number; rolledBack: string },
-  ): Promise<string | null> {
-    let why: string;
-    try {
-      const t2 = await opts.connect(host);
-      try {
-        const r = await t2.exec(c.script);
-        if (r.code === 0) return null;
-        why = `confirmation failed: ${r.stderr.trim()}`;
-      } finally {
-        await t2.close();
-      }
-    } catch (e) {
-      why = (e as Error).message;
+  private async runHandlers(host: Host, t: Transport, role: Role, handlers: Handler[], pendingFile: string): Promise<boolean> {
+    let ok = true;
+    for (const h of handlers) {
+      const o = await stepHandler(h, {
+        check: this.check,
+        aborted: this.aborted(),
+        pendingFile,
+        exec: (script, succeeded) => this.inTurn(host, t, role, `handler:${h.name}`, h.serial, () => t.exec(script), succeeded),
+      });
+      if (o.status === 'failed') ok = false;
+      this.emit({ host: host.name, role: role.name, task: h.name, type: 'handler', status: o.status, message: o.message });
     }
-    // Cut off: the rollback armed by the change fires by itself; wait for it on the old session.
-    const deadline = Date.now() + (c.rollbackAfterSec + 15) * 1000;
-    let rolledBack = false;
-    while (Date.now() < deadline) {
-      const r = await t.exec(c.rolledBack).catch(() => ({ code: 1 }));
-      if (r.code === 0) {
-        rolledBack = true;
-        break;
-      }
-      await new Promise((res) => setTimeout(res, 1000));
-    }
-    return rolledBack
-      ? `the change cut new SSH connections from the controller (${why}): rolled back by the host itself`
-      : `the change cut new SSH connections from the controller (${why}) and the rollback was not seen within ${c.rollbackAfterSec + 15}s`;
+    return ok;
   }
-
-  /** Waits (at most a minute) until each reachable peer passes peerReady. */
-  async function waitPeers(peers: Host[], peerReady: string): Promise<void> {
-    for (const peer of peers) {
-      const pt = transports.get(peer.name);
-      if (!pt) continue;
-      const deadline = Date.now() + PEER_READY_MS;
-      for (;;) {
-        const r = await pt.exec(peerReady).catch(() => ({ code: 1 }));
-        if (r.code === 0 || Date.now() > deadline) break;
-        await new Promise((res) => setTimeout(res, 250));
-      }
-    }
-  }
-
-  try {
-    await Promise.all(
-      hosts.map(async (h) => {
-        try {
-          await runHost(h, hostRoles(h));
-        } finally {
-          progress.hostDone(h.name);
-        }
-      }),
-    );
-  } finally {
-    await Promise.all([...transports.values()].map((t) => t.close().catch(() => {})));
-  }
-  const result: RunResult = { hosts: recap, results, roundTrips, check, interrupted: aborted() };
-  reporter.end(result);
-  return result;
 }
 
 export function failedRun(r: RunResult): boolean {
