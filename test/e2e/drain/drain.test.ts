@@ -156,7 +156,7 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       for (const w of all.slice(0, -1)) assert.equal((await hasetup(['undrain', inv, w])).code, 0, `undrain ${w}`);
 
       // a session that lasts on every node: a big file fetched slowly through the VIP
-      for (const w of all) await sh(L(), w, 'head -c 20000000 /dev/zero > /var/www/hasetup/hasetup-e2e-big.bin');
+      for (const w of all) await sh(L(), w, 'head -c 20000000 /dev/zero > /var/www/hasetup/current/hasetup-e2e-big.bin');
       const slow = [...all, ...all].map(() =>
         spawn(
           'nsenter',
@@ -202,7 +202,7 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
         assert.deepEqual(await statesOf(inv, 'web01'), ['DRAIN', 'DRAIN']);
       } finally {
         for (const p of slow) p.kill();
-        for (const w of all) await sh(L(), w, 'rm -f /var/www/hasetup/hasetup-e2e-big.bin');
+        for (const w of all) await sh(L(), w, 'rm -f /var/www/hasetup/current/hasetup-e2e-big.bin');
       }
       const u = await hasetup(['undrain', inv, 'web01']);
       assert.equal(u.code, 0, u.stdout + u.stderr);

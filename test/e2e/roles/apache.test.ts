@@ -6,6 +6,7 @@
 // the firewall role's test.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labConfig, repoRoot } from '../../../cli/lab/config.ts';
 import { loadInventory } from '../../../inventory/load.ts';
@@ -20,9 +21,18 @@ const WEB = { web01: '10.213.0.21', web02: '10.213.0.22' } as const;
 const skip = labUnavailable() ?? commandUnavailable('curl');
 
 let lab: Lab | undefined;
+/** The lab's inventory with the web tier static (roles.app.php: false): this file tests Apache's own node page. */
+let staticInventory = '';
 before(async () => {
   // the inventory in the lab's own state folder: labs of other names may share the checkout
-  if (!skip) lab = await ensureLab({ inventory: join(labConfig().stateDir, 'inventory.yaml') });
+  if (skip) return;
+  lab = await ensureLab({ inventory: join(labConfig().stateDir, 'inventory.yaml') });
+  staticInventory = lab.inventory.replace(/\.yaml$/, '-static.yaml');
+  const text = readFileSync(lab.inventory, 'utf8');
+  const withStatic = text.replace(/^roles:\n/m, 'roles:\n  app:\n    php: false\n');
+  assert.notEqual(withStatic, text, 'roles.app.php written into the inventory');
+  writeFileSync(staticInventory, withStatic);
+  copyFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml'), staticInventory.replace(/\.yaml$/, '.secrets.yaml'));
 });
 after(async () => {
   await lab?.release();
@@ -39,7 +49,7 @@ interface Recap {
 async function apply(args: string[]) {
   assert.ok(lab);
   const t0 = Date.now();
-  const r = await lab.exec([process.execPath, HASETUP, 'apply', lab.inventory, '--tags', TAGS, ...args]);
+  const r = await lab.exec([process.execPath, HASETUP, 'apply', staticInventory, '--tags', TAGS, ...args]);
   return { ...r, ms: Date.now() - t0 };
 }
 
@@ -140,7 +150,7 @@ test('server-status answers on the loopback only, whatever X-Forwarded-For says'
 test('MaxRequestWorkers follows the formula for the host memory; Apache runs the event MPM', async (t) => {
   if (!prerequisites(t, skip)) return;
   assert.ok(lab);
-  const inv = await loadInventory(lab.inventory);
+  const inv = await loadInventory(staticInventory);
   for (const w of Object.keys(WEB)) {
     const kb = Number((await ssh(w, "awk '/^MemTotal:/ {print $2}' /proc/meminfo")).trim());
     const want = mpmSizing(Math.round(kb / 1024), inv.roles.apache.workers, inv.roles.proxy.maxconn);
