@@ -40,6 +40,10 @@ export function labInventoryText(
       db: group('db').map((h) => ({ name: h.name, address: h.address, server_id: h.serverId })),
     },
     roles: { firewall: { admin_cidrs: [`${CTL_ADDRESS}/32`] } },
+    // The failover test's steady load must be one that a single web node carries when the other
+    // fails (N-1): the lab's web nodes are half a core each, and with PHP's demo page one of them
+    // saturates between 100 and 200 req/s (at 200 the web scenarios tested an overload, not a failover).
+    failover_test: { rate: 100 },
   };
   return (
     '# Written by `hasetup lab up`: the lab hosts (systemd containers on this machine). They are reached\n' +

@@ -111,7 +111,7 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       assert.equal(by('db').figures?.writeReadOk, true);
       assert.deepEqual(
         by('spike').steps?.map((s) => s.rate),
-        [200, 400, 800],
+        [100, 200, 400],
       );
       assert.ok(existsSync(html) && readFileSync(html, 'utf8').includes('lb-kill'));
       const st = await L().exec([process.execPath, HASETUP, 'status', inv]);
