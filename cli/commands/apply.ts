@@ -130,7 +130,8 @@ Examples:
       else {
         const webs = selectHosts(inv, opts.limit).filter((h) => h.group === 'web');
         const { servesRelease } = await import('../../roles/web.ts');
-        const tagged = !opts.tags || opts.tags.includes('app') || opts.tags.includes('apache');
+        // only when the app role ran too: without its PHP-FPM pool a release cannot answer its check
+        const tagged = !opts.tags || opts.tags.includes('app');
         if (webs.length && tagged && servesRelease(inv)) {
           const [{ deploy }, { Cluster }] = await Promise.all([import('../deploy/run.ts'), import('../cluster.ts')]);
           const cluster = new Cluster(inv, opts.connect, () => Date.now());
