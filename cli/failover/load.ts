@@ -29,6 +29,8 @@ export interface Sample {
   conn?: number;
   /** When that connection was established, in ms since the load started. */
   connectedAt?: number;
+  /** What LoadOptions.mark read in the answer's body. */
+  mark?: string;
 }
 
 /** A TCP connection of the load: when it was established and closed (ms since the load started). */
@@ -60,6 +62,8 @@ export interface LoadOptions {
   onConnection?(c: Connection): void;
   /** The rate at a given time (ms since start), for ramps; default: `rate` throughout. */
   rateAt?(t: number): number;
+  /** Reads something of each answer's body into its sample (e.g. which release of a site wrote it). */
+  mark?(body: string): string | undefined;
 }
 
 /** True when a request failed: no answer, or a 5xx. */
@@ -131,14 +135,20 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
       pools[kind]
         .request({ path, method: 'GET', headers: { 'user-agent': 'hasetup-failover-test', 'x-hasetup-request': `${tag}-${id}` } })
         .then(async (res) => {
-          await res.body.text();
+          const body = await res.body.text();
           const one = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
-          return { status: res.statusCode, node: one(res.headers['x-served-by']), via: one(res.headers['x-served-via']) };
+          return {
+            status: res.statusCode,
+            node: one(res.headers['x-served-by']),
+            via: one(res.headers['x-served-via']),
+            mark: o.mark?.(body),
+          };
         })
         // no answer, or an answer cut short
         .catch((e: unknown) => ({ status: 0, node: undefined, error: errorName(e) }))
-        .then((r: { status: number; node?: string; via?: string; error?: string }) => {
+        .then((r: { status: number; node?: string; via?: string; error?: string; mark?: string }) => {
           const s: Sample = { t, ms: performance.now() - start - t, kind, status: r.status };
+          if (r.mark !== undefined) s.mark = r.mark;
           if (r.node) s.node = r.node;
           if (r.via) s.via = r.via;
           if (r.error) s.error = r.error;

@@ -160,6 +160,8 @@ export async function loadThroughVip(
   count?: number,
   samplesFile?: string,
   https?: { port: number; caFile: string },
+  /** A regular expression: its first group in each answer's body is recorded in samplesFile as `mark`. */
+  mark?: string,
 ): Promise<LoadSummary> {
   const url = https ? `https://${VIP_ADDRESS}:${https.port}/` : `http://${VIP_ADDRESS}/`;
   const args = [
@@ -170,7 +172,7 @@ export async function loadThroughVip(
     String(count ?? 0),
     ...(samplesFile ? [samplesFile] : []),
   ];
-  const env = https ? ['env', `VIP_LOAD_CA=${https.caFile}`] : [];
+  const env = https || mark ? ['env', ...(https ? [`VIP_LOAD_CA=${https.caFile}`] : []), ...(mark ? [`VIP_LOAD_MARK=${mark}`] : [])] : [];
   const r = await lab.exec([...env, process.execPath, '--import', 'tsx', ...args], { timeoutMs: ms + 60_000 });
   if (r.code !== 0) throw new Error(`the load failed (exit ${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as LoadSummary;

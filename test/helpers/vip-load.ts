@@ -2,7 +2,8 @@
 // URL RATE MS [COUNT [FILE]]`): a bounded load through the VIP (cli/failover/load.ts), keep-alive and new
 // connections taken in turn, for MS ms or COUNT requests; prints a summary as JSON: total, failed,
 // per node, the failures; with FILE, every request there too ({ at: epoch ms, node, status, error }).
-// For an https URL, VIP_LOAD_CA names a PEM file of the certificates to trust.
+// For an https URL, VIP_LOAD_CA names a PEM file of the certificates to trust. VIP_LOAD_MARK, a regular
+// expression, records its first group in each answer's body as the request's `mark` in FILE.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { failed, runLoad } from '../../cli/failover/load.ts';
 
@@ -15,13 +16,27 @@ const [url, rate, ms, count, out] = [
 ];
 const startedAt = Date.now();
 const ca = process.env.VIP_LOAD_CA ? readFileSync(process.env.VIP_LOAD_CA, 'utf8') : undefined;
-const samples = await runLoad({ url, rate, durationMs: ms, maxRequests: count, ...(ca ? { connect: { ca } } : {}) });
+const markRe = process.env.VIP_LOAD_MARK ? new RegExp(process.env.VIP_LOAD_MARK) : undefined;
+const samples = await runLoad({
+  url,
+  rate,
+  durationMs: ms,
+  maxRequests: count,
+  ...(ca ? { connect: { ca } } : {}),
+  ...(markRe ? { mark: (body: string) => markRe.exec(body)?.[1] } : {}),
+});
 // every request, on the epoch clock (for a test that compares with the moments it acted)
 if (out)
   writeFileSync(
     out,
     JSON.stringify(
-      samples.map((s) => ({ at: Math.round(startedAt + s.t), node: s.node ?? null, status: s.status, error: s.error ?? null })),
+      samples.map((s) => ({
+        at: Math.round(startedAt + s.t),
+        node: s.node ?? null,
+        status: s.status,
+        error: s.error ?? null,
+        ...(s.mark !== undefined ? { mark: s.mark } : {}),
+      })),
     ),
   );
 const byNode: Record<string, number> = {};
