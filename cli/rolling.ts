@@ -34,6 +34,7 @@ function merge(all: RunResult[], check: boolean): RunResult {
     roundTrips: Object.assign({}, ...all.map((r) => r.roundTrips)),
     check,
     interrupted: all.some((r) => r.interrupted),
+    facts: Object.assign({}, ...all.map((r) => r.facts)),
   };
 }
 

@@ -4,6 +4,7 @@
 import { isIPv4, networkOf, parseCidr, maskOf, sameSubnet, ipv4ToInt } from './net.ts';
 import type { InventoryIssue, PathSegment, YamlSource } from './errors.ts';
 import type { Group } from './types.ts';
+import { capacityChecks } from './capacity.ts';
 
 type Raw = Record<string, unknown>;
 const isObj = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -168,7 +169,7 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
       out.push(src.issue(['vrrp', 'advert_int'], `expected a multiple of 0.01 seconds from 0.01 to 40.95 with VRRP version 3, got ${ai}`));
   }
 
-  out.push(...tlsChecks(src));
+  out.push(...tlsChecks(src), ...capacityChecks(src));
   return out;
 }
 

@@ -173,7 +173,10 @@ export const inventorySchema = mapping({
           error: 'expected a user other than root (the application user gets its own password)',
         })
         .default('app'),
-      max_connections: intIn(1, 100000).default(200),
+      // auto: sized from the web tier's concurrency (roles/sizing.ts)
+      max_connections: z
+        .union([z.literal('auto'), z.int().min(1).max(100000)], { error: 'expected "auto" or an integer from 1 to 100000' })
+        .default('auto'),
       binlog_format: oneOf(['ROW', 'STATEMENT', 'MIXED']).default('MIXED'),
     }).prefault({}),
     firewall: mapping({

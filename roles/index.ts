@@ -15,3 +15,6 @@ export const ROLES: readonly RoleEntry[] = [
 ];
 
 export const ROLE_NAMES = ROLES.map((r) => r.name);
+
+/** The cluster's concurrency as the roles size it (apply prints it, status compares with it). */
+export const loadSizing = () => import('./sizing.ts');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
-import { ROLES, ROLE_NAMES } from '../../roles/index.ts';
+import { ROLES, ROLE_NAMES, loadSizing } from '../../roles/index.ts';
 // The engine, the inventory loader and their libraries load only when the command runs, so that
 // `--help` and other commands start fast.
 
@@ -124,6 +124,17 @@ Examples:
         process.off('SIGINT', onInt);
       }
       if (listr) await listr.finish(result);
+      // the cluster's concurrency, once, as the roles sized it from the facts of this run
+      if (!flags.json && Object.keys(result.facts).length) {
+        const { clusterSizing } = await loadSizing();
+        try {
+          const s = clusterSizing(inv, (h) => result.facts[h.name]);
+          if (s.lines.length) process.stdout.write(`concurrency (requests at once):\n${s.lines.map((l) => `  ${l}`).join('\n')}\n`);
+        } catch (e) {
+          // a contradiction the roles already reported as their failure
+          process.stdout.write(`concurrency: ${(e as Error).message}\n`);
+        }
+      }
       if (result.interrupted) process.exitCode = 130;
       else if (failedRun(result)) process.exitCode = 1;
       // the site, once the roles are done: deployed to the web nodes whose release differs

@@ -19,8 +19,14 @@ export interface Facts {
   virt: string;
   /** True inside a container (time comes from the host, some units do not start). */
   container: boolean;
+  /** The memory this host may use: the smaller of its RAM and its cgroup's memory.max (a container, a VPS slice). */
   memoryMb: number;
+  /** Online CPUs (nproc). */
   cpus: number;
+  /** The CPU time this host may use, in cores: cpus, or less when its cgroup's cpu.max says so (0.5: half a core). */
+  cpuCores: number;
+  /** The cgroup's own limits as read (null: none), for the sizing's explanation. */
+  limits: { memoryMb: number | null; cpus: number | null };
   interfaces: Interface[];
   /** Installed packages of interest, name -> version. */
   packages: Record<string, string>;
@@ -40,7 +46,44 @@ export interface Interest {
 /** Always read: the SSH server (status, init) and sudo. */
 const ALWAYS: Interest = { packages: ['openssh-server', 'sudo'], services: ['ssh'] };
 
-const SECTIONS = ['hostname', 'os', 'arch', 'kernel', 'init', 'mem', 'cpus', 'ip', 'pkgs', 'svc', 'user', 'virt', 'state'] as const;
+const SECTIONS = [
+  'hostname',
+  'os',
+  'arch',
+  'kernel',
+  'init',
+  'mem',
+  'cpus',
+  'limits',
+  'ip',
+  'pkgs',
+  'svc',
+  'user',
+  'virt',
+  'state',
+] as const;
+
+/**
+ * The cgroup limits of the login's cgroup namespace root: cgroup v2's memory.max and cpu.max (a lab
+ * container's, or a VPS whose provider limits it that way), or v1's limit_in_bytes and CFS quota.
+ * Two lines: the memory limit in bytes or "max"; the CPU quota and period in us, or "max".
+ */
+const LIMITS_SCRIPT =
+  'if [ -f /sys/fs/cgroup/cgroup.controllers ]; then cat /sys/fs/cgroup/memory.max 2>/dev/null || echo max; cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo max; ' +
+  'else cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || echo max; ' +
+  'q=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || echo -1); p=$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || echo 100000); ' +
+  '[ "$q" -gt 0 ] 2>/dev/null && echo "$q $p" || echo max; fi';
+
+/** The cgroup limits from LIMITS_SCRIPT's two lines: memory in MiB and CPUs (null: no limit). */
+export function parseLimits(text: string, memTotalMb: number): { memoryMb: number | null; cpus: number | null } {
+  const [mem = 'max', cpu = 'max'] = text.split('\n').map((l) => l.trim());
+  const bytes = /^\d+$/.test(mem) ? Number(mem) : null;
+  // v1 reports "no limit" as a huge number: a limit at or above the RAM is none
+  const memoryMb = bytes !== null && bytes / 1048576 < memTotalMb ? Math.floor(bytes / 1048576) : null;
+  const m = /^(\d+)\s+(\d+)$/.exec(cpu);
+  const cpus = m && Number(m[2]) > 0 ? Math.round((Number(m[1]) / Number(m[2])) * 100) / 100 : null;
+  return { memoryMb, cpus };
+}
 
 /** Where hasetup's commands record what the roles must keep (a web node drained: `drain.web01` holding `drain`). */
 export const RECORDS_DIR = '/var/lib/hasetup/state';
@@ -57,6 +100,7 @@ export function factsScript(mark: string, interest: Interest = { packages: [], s
     s('init', '[ -d /run/systemd/system ] && echo systemd || echo other'),
     s('mem', "awk '/^MemTotal:/ {print $2}' /proc/meminfo"),
     s('cpus', 'nproc 2>/dev/null || getconf _NPROCESSORS_ONLN'),
+    s('limits', LIMITS_SCRIPT),
     // JSON where iproute2 has it (since 4.13), one line per address and link otherwise
     s('ip', 'ip -j addr show 2>/dev/null || { echo ---; ip -o addr show 2>/dev/null; echo ---; ip -o link show 2>/dev/null; }'),
     s('pkgs', `dpkg-query -W -f='\${Package} \${db:Status-Abbrev} \${Version}\\n' ${pkgs.map(shq).join(' ')} 2>/dev/null`),
@@ -116,6 +160,9 @@ export function parseFacts(out: string, mark: string): Facts {
       enabled: kv.LoadState === 'not-found' ? 'not-found' : kv.UnitFileState || 'static',
     };
   }
+  const memTotalMb = Math.round(Number(sec.mem.trim() || 0) / 1024);
+  const cpus = Number(sec.cpus.trim() || 1);
+  const limits = parseLimits(sec.limits, memTotalMb);
   return {
     hostname: sec.hostname.trim(),
     os: { id: osr.ID ?? '', versionId: osr.VERSION_ID ?? '', codename: osr.VERSION_CODENAME ?? '', prettyName: osr.PRETTY_NAME ?? '' },
@@ -124,8 +171,10 @@ export function parseFacts(out: string, mark: string): Facts {
     init: sec.init.trim() === 'systemd' ? 'systemd' : 'other',
     virt: sec.virt.split('\n')[0]?.trim() || 'none',
     container: (sec.virt.split('\n')[1]?.trim() || 'none') !== 'none',
-    memoryMb: Math.round(Number(sec.mem.trim() || 0) / 1024),
-    cpus: Number(sec.cpus.trim() || 1),
+    memoryMb: limits.memoryMb === null ? memTotalMb : Math.min(memTotalMb, limits.memoryMb),
+    cpus,
+    cpuCores: limits.cpus === null ? cpus : Math.min(cpus, limits.cpus),
+    limits,
     interfaces,
     packages,
     services,

@@ -55,6 +55,8 @@ export interface RunResult {
   roundTrips: Record<string, number>;
   check: boolean;
   interrupted: boolean;
+  /** The facts gathered in the run (its hosts', and those roles asked for), by host name. */
+  facts: Record<string, Facts>;
 }
 
 export interface RunOptions {
@@ -169,12 +171,19 @@ class ApplyRun {
     } finally {
       await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => {})));
     }
+    const known: Record<string, Facts> = {};
+    for (const [name, p] of this.facts) {
+      // every host of the run settles its facts (gathered, or failed when it was unreachable)
+      const f = await p.catch(() => undefined);
+      if (f) known[name] = f;
+    }
     const result: RunResult = {
       hosts: this.recap,
       results: this.results,
       roundTrips: this.roundTrips,
       check: this.check,
       interrupted: this.aborted(),
+      facts: known,
     };
     this.opts.reporter.end(result);
     return result;

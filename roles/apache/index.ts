@@ -1,5 +1,5 @@
 // Role apache: the web nodes.
-//   1. apache2 from Debian, with the event MPM sized from the host's memory (sizing.ts)
+//   1. apache2 from Debian, with the event MPM sized for the node's concurrency (roles/sizing.ts)
 //   2. mod_remoteip: the client address behind the load balancers, trusted from the LBs only, and
 //      an access log that records it (%a)
 //   3. ServerTokens Prod, ServerSignature Off; server-status from this host's loopback only
@@ -12,7 +12,7 @@
 //      the new file in place) before it replaces the old one, and again before any reload or restart
 import { directory, file, packages, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import { apacheEnabled } from './a2.ts';
-import { mpmSizing } from './sizing.ts';
+import { webSizing } from '../sizing.ts';
 import { CURRENT, FPM_PING_PATH, FPM_SOCKET, FPM_STATUS_PATH, FPM_UNIT, runsPhp, servesRelease, WEB_ROOT } from '../web.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ const role: Role = {
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {
     const { inv, facts } = ctx;
-    const mpm = mpmSizing(facts.memoryMb, inv.roles.apache.workers, inv.roles.proxy.maxconn);
+    const mpm = webSizing(ctx.host, facts, inv).apache;
     const healthPath = checkHealthPath(inv.roles.proxy.healthCheck.path);
     const d = defaults.docroot;
     const php = runsPhp(inv);

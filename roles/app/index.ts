@@ -3,7 +3,7 @@
 //      starting: Debian's own pool (www) never runs; Apache's event MPM talks to the site's pool over
 //      proxy_fcgi (role apache), never mod_php, which would force the prefork MPM
 //   2. one pool for the site, as its own system user (who owns no file of the site), pm.max_children
-//      sized from the host's memory (sizing.ts) or roles.app.php.max_children; the status page and
+//      sized from the host's memory (roles/sizing.ts) or roles.app.php.max_children; the status page and
 //      ping (Apache passes them from the node's loopback only); a slowlog
 //   3. opcache on, without a stat per request: releases never change once deployed, and a deploy
 //      reloads the pool (see templates/php.ini.njk)
@@ -16,7 +16,6 @@
 // under /var/www/hasetup/releases, `current` the vhost serves) is put there by the deploy
 // (cli/deploy), which `apply` runs after the roles.
 import { absent, directory, file, group, packages, service, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
-import { mpmSizing } from '../apache/sizing.ts';
 import { defaults as mysqlDefaults } from '../mysql/index.ts';
 import {
   DB_CONFIG,
@@ -32,7 +31,7 @@ import {
   runsPhp,
   WEB_ROOT,
 } from '../web.ts';
-import { phpSizing } from './sizing.ts';
+import { webSizing } from '../sizing.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -67,9 +66,9 @@ const role: Role = {
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {
     const { inv, facts } = ctx;
-    const setting = inv.roles.app.php === false ? 'auto' : inv.roles.app.php.maxChildren;
-    const apache = mpmSizing(facts.memoryMb, inv.roles.apache.workers, inv.roles.proxy.maxconn);
-    const php = phpSizing(facts.memoryMb, setting, apache.maxRequestWorkers);
+    // the pool's size in the cluster's chain (roles/sizing.ts); the role applies only with PHP
+    const php = webSizing(ctx.host, facts, inv).php;
+    if (!php) throw new Error('role app without PHP (roles.app.php: false)');
     const dbs = ctx.hosts('db');
     const primary = dbs.find((h) => h.primary) ?? dbs[0];
     const tasks: Task[] = [

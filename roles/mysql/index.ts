@@ -14,6 +14,7 @@
 // reports ok everywhere. On a replica, the role's own SQL is kept out of its binary log
 // (sql_log_bin = 0), so that the replica has no transaction of its own when it is promoted.
 import { directory, file, packages, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
+import { mysqlSizing, webSizing } from '../sizing.ts';
 import {
   RESTART_PREFLIGHT,
   appAccounts,
@@ -64,6 +65,8 @@ const role: Role = {
   description: 'MariaDB: replication settings, hardening, app database and users, replicas by GTID',
   appliesTo: (host) => host.group === 'db',
   installs: () => ({ packages: [...defaults.packages, 'mariadb-client'], services: ['mariadb'] }),
+  // max_connections is sized from what the web nodes may open at once (roles/sizing.ts)
+  factsFrom: (_h, inv) => inv.hosts.filter((h) => h.group === 'web'),
 
   // ---- tasks ---------------------------------------------------------------------------------
   tasks(ctx) {
@@ -75,6 +78,12 @@ const role: Role = {
     const webs = ctx.hosts('web');
     const isReplica = host.name !== primary.name;
     const noBinlog = isReplica;
+    // a fixed max_connections below what the web tier may open is refused before anything changes
+    const sizing = mysqlSizing(
+      inv,
+      webs.map((w) => webSizing(w, ctx.factsOf(w), inv)),
+    );
+    if (sizing.problem) throw new Error(sizing.problem);
 
     const accounts = (): Task[] => [
       { name: `database ${mysql.appDatabase}`, op: database({ name: mysql.appDatabase, noBinlog }) },
@@ -103,7 +112,7 @@ const role: Role = {
       { name: 'option file folder', op: directory({ path: '/etc/mysql/mariadb.conf.d' }) },
       {
         name: 'replication settings (60-hasetup.cnf)',
-        op: file({ path: defaults.configFile, content: ctx.template('60-hasetup.cnf.njk', { mysql }), validate: VALIDATE }),
+        op: file({ path: defaults.configFile, content: ctx.template('60-hasetup.cnf.njk', { mysql, sizing }), validate: VALIDATE }),
         notify: ['restart mariadb'],
       },
       { name: 'mariadb-server package', op: packages(defaults.packages) },

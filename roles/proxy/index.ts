@@ -19,23 +19,8 @@
 //   new node is not sent traffic before it can answer.
 import { absent, directory, file, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import type { Host, Inventory } from '../../inventory/types.ts';
-import { mpmSizing } from '../apache/sizing.ts';
+import { lbSizing, webSizing } from '../sizing.ts';
 import { drainRecord, runtimeOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, TLS_DIR, TLS_PEM, waitServing } from '../lb.ts';
-
-// ---- defaults -------------------------------------------------------------------------------
-export const defaults = {
-  /** Apache workers kept out of the proxy's reach per LB: its health checks must get an answer in a spike. */
-  workersPerLb: 2,
-  /** ... and for the operator (server-status, a curl by hand). */
-  workersSpare: 1,
-};
-
-/** A web node's per-server maxconn: its MaxRequestWorkers less the reserve (at least 1). */
-export function serverMaxconn(maxRequestWorkers: number, lbs: number): { maxconn: number; why: string } {
-  const reserve = defaults.workersPerLb * lbs + defaults.workersSpare;
-  const maxconn = Math.max(1, maxRequestWorkers - reserve);
-  return { maxconn, why: `MaxRequestWorkers ${maxRequestWorkers} - ${reserve} for health checks` };
-}
 
 const webs = (inv: Inventory): Host[] => inv.hosts.filter((h) => h.group === 'web');
 
@@ -53,18 +38,17 @@ const role: Role = {
     const { inv } = ctx;
     const lbRuntime = runtimeOf(inv);
     const proxy = inv.roles.proxy;
-    const lbs = ctx.hosts('lb').length;
     const servers = webs(inv).map((w) => {
-      const mpm = mpmSizing(ctx.factsOf(w).memoryMb, inv.roles.apache.workers, proxy.maxconn);
       // `hasetup drain` recorded on this LB: drained (weight 0) or in maintenance (disabled) it stays
       const drained = drainRecord(ctx.facts.records, w.name);
-      const { maxconn, why } = serverMaxconn(mpm.maxRequestWorkers, lbs);
+      const { maxconn, maxconnWhy: why } = webSizing(w, ctx.factsOf(w), inv);
       const state = drained === 'drain' ? ' weight 0' : drained === 'maint' ? ' disabled' : '';
       const note = drained ? `; ${drained === 'drain' ? 'drained' : 'in maintenance'} by hasetup drain` : '';
       return { name: w.name, address: w.address, maxconn, state, why: why + note };
     });
     const config = ctx.template('haproxy.cfg.njk', {
       proxy,
+      frontend: lbSizing(ctx.host, ctx.facts, inv),
       servers,
       admin: inv.roles.firewall.adminCidrs,
       statsHere: proxy.stats.port === proxy.port,

@@ -58,7 +58,7 @@ export function fixtureInventory(hosts: { name: string; address: string; port?: 
       },
       apache: { workers: 'auto' },
       app: { php: { maxChildren: 'auto' }, keepReleases: 3 },
-      mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
+      mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 'auto', binlogFormat: 'MIXED' },
       firewall: { adminCidrs: ['127.0.0.1/32'] },
     },
     failoverTest: {

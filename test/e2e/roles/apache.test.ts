@@ -1,7 +1,7 @@
 // End-to-end in the lab: the apache role on web01 and web02 (with common), applied by `hasetup apply`
 // from the lab's controller namespace. The node pages reach the LBs on port 80; the access log names
 // the client given in X-Forwarded-For only when an LB sent the request; server-status answers on the
-// loopback only; MaxRequestWorkers follows the host's memory; a second apply changes nothing; a
+// loopback only; MaxRequestWorkers follows the memory the host's cgroup allows; a second apply changes nothing; a
 // hand-edited site is shown by --check --diff and restored by apply. (What the firewall refuses is
 // the firewall role's test.)
 import { test, before, after } from 'node:test';
@@ -10,7 +10,8 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labConfig, repoRoot } from '../../../cli/lab/config.ts';
 import { loadInventory } from '../../../inventory/load.ts';
-import { mpmSizing } from '../../../roles/apache/sizing.ts';
+import { webSizing } from '../../../roles/sizing.ts';
+import { factsScript, parseFacts } from '../../../cli/engine/facts.ts';
 import { validateInPlace } from '../../../roles/apache/index.ts';
 import { ensureLab, labUnavailable, type Lab } from '../../helpers/lab.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
@@ -147,13 +148,18 @@ test('server-status answers on the loopback only, whatever X-Forwarded-For says'
   assert.doesNotMatch(denied, /Apache\/2|Server at/, 'ServerSignature Off');
 });
 
-test('MaxRequestWorkers follows the formula for the host memory; Apache runs the event MPM', async (t) => {
+test("MaxRequestWorkers follows the formula for the memory the host's cgroup allows; Apache runs the event MPM", async (t) => {
   if (!prerequisites(t, skip)) return;
   assert.ok(lab);
   const inv = await loadInventory(staticInventory);
   for (const w of Object.keys(WEB)) {
-    const kb = Number((await ssh(w, "awk '/^MemTotal:/ {print $2}' /proc/meminfo")).trim());
-    const want = mpmSizing(Math.round(kb / 1024), inv.roles.apache.workers, inv.roles.proxy.maxconn);
+    const mark = `e2e-${process.pid}`;
+    const facts = parseFacts(await ssh(w, factsScript(mark)), mark);
+    // the lab limits each web node (512 MiB by default): the facts read the cgroup's limit, not the machine's RAM
+    assert.ok(facts.limits.memoryMb !== null && facts.memoryMb === facts.limits.memoryMb, JSON.stringify(facts.limits));
+    const host = inv.hosts.find((h) => h.name === w);
+    assert.ok(host);
+    const want = webSizing(host, facts, inv).apache;
     const conf = await ssh(w, 'cat /etc/apache2/mods-available/mpm_event.conf');
     assert.match(conf, new RegExp(`^\\s*MaxRequestWorkers\\s+${want.maxRequestWorkers}$`, 'm'));
     assert.match(conf, new RegExp(`^\\s*ServerLimit\\s+${want.serverLimit}$`, 'm'));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseFacts, factsScript, splitSections, parseInterfaces } from '../../../cli/engine/facts.ts';
+import { parseFacts, parseLimits, factsScript, splitSections, parseInterfaces } from '../../../cli/engine/facts.ts';
 
 const M = '__M__';
 const sample = [
@@ -21,6 +21,9 @@ const sample = [
   '2048000',
   `${M}cpus`,
   '2',
+  `${M}limits`,
+  '536870912',
+  '50000 100000',
   `${M}ip`,
   '---',
   '1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever',
@@ -56,7 +59,11 @@ test('facts: one answer parsed into OS, interfaces, packages, services', () => {
   const f = parseFacts(sample, M);
   assert.equal(f.hostname, 'lb01');
   assert.deepEqual(f.os, { id: 'debian', versionId: '12', codename: 'bookworm', prettyName: 'Debian GNU/Linux 12 (bookworm)' });
-  assert.equal(f.memoryMb, 2000);
+  // the cgroup's memory.max (512 MiB) and cpu.max (half a core) win over the RAM and nproc
+  assert.equal(f.memoryMb, 512);
+  assert.equal(f.cpus, 2);
+  assert.equal(f.cpuCores, 0.5);
+  assert.deepEqual(f.limits, { memoryMb: 512, cpus: 0.5 });
   assert.equal(f.init, 'systemd');
   assert.equal(f.container, true);
   assert.deepEqual(
@@ -67,6 +74,20 @@ test('facts: one answer parsed into OS, interfaces, packages, services', () => {
   assert.deepEqual(f.services.ssh, { active: 'active', enabled: 'enabled' });
   assert.deepEqual(f.services.apache2, { active: 'inactive', enabled: 'not-found' });
   assert.deepEqual(f.records, { 'drain.web01': 'maint' });
+});
+
+test('facts: cgroup limits, v2 and v1 alike; none, or one above the RAM, is no limit', () => {
+  assert.deepEqual(parseLimits('max\nmax 100000', 2000), { memoryMb: null, cpus: null });
+  assert.deepEqual(parseLimits('1073741824\n150000 100000', 2000), { memoryMb: 1024, cpus: 1.5 });
+  // cgroup v1 without a limit: a number near 2^63
+  assert.deepEqual(parseLimits('9223372036854771712\nmax', 2000), { memoryMb: null, cpus: null });
+  assert.deepEqual(parseLimits('', 2000), { memoryMb: null, cpus: null });
+  const f = parseFacts(sample.replace('536870912\n50000 100000', 'max\nmax 100000'), M);
+  assert.equal(f.memoryMb, 2000);
+  assert.equal(f.cpuCores, 2);
+  const s = factsScript(M);
+  assert.match(s, /\/sys\/fs\/cgroup\/memory\.max/);
+  assert.match(s, /\/sys\/fs\/cgroup\/cpu\.max/);
 });
 
 test('facts: a missing section is an error, not a guess', () => {

@@ -41,6 +41,8 @@ function facts(address: string, over: Partial<Facts> = {}): Facts {
     container: false,
     memoryMb: 1024,
     cpus: 2,
+    cpuCores: 2,
+    limits: { memoryMb: null, cpus: null },
     interfaces: [
       { name: 'lo', addresses: ['127.0.0.1/8'], up: true },
       { name: 'eth0', addresses: [`${address}/24`, 'fe80::1/64'], up: true },

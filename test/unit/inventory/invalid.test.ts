@@ -56,6 +56,15 @@ const cases: Record<string, string[]> = {
     '@:21:11: roles.proxy.port: expected an integer from 1 to 65535, got "80"',
     '@:22:22: roles.apache.workers: expected "auto" or an integer from 1 to 100000, got "many"',
   ],
+  'max-connections-low.yaml': [
+    '@:20:22: roles.mysql.max_connections: 8 is below the 15 connections the cluster may open at once (2 web nodes x at least 2 PHP-FPM children, the floor of the pools sized from memory, x 1 connection + 1 for replication + 10 for the admins): MariaDB would refuse the rest with "Too many connections"; raise it, or set it to auto',
+  ],
+  'max-connections-below-pools.yaml': [
+    '@:23:22: roles.mysql.max_connections: 100 is below the 131 connections the cluster may open at once (2 web nodes x 60 PHP-FPM children (roles.app.php.max_children, line 21) x 1 connection + 1 for replication + 10 for the admins): MariaDB would refuse the rest with "Too many connections"; raise it, or set it to auto',
+  ],
+  'children-above-workers.yaml': [
+    '@:20:26: roles.app.php.max_children: 40 children need 55 Apache workers (40 PHP-FPM children + 2 per LB x 2 for the health checks + 1 for the operator + 10 for static files), above roles.apache.workers 50 (line 22): lower max_children or raise workers',
+  ],
   'missing-fields.yaml': ['@:1:1: roles: missing (required)', '@:14:7: hosts.web[1].address: missing (required)'],
   'empty.yaml': ['@:1:1: the inventory is empty (expected a mapping with cluster, vip, hosts, roles...)'],
   // Schema and cluster errors together, in file order.

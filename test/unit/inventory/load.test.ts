@@ -61,7 +61,7 @@ test('the minimal fixture loads with every default filled in', async () => {
       },
       apache: { workers: 'auto' },
       app: { php: { maxChildren: 'auto' }, keepReleases: 3 },
-      mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 200, binlogFormat: 'MIXED' },
+      mysql: { appDatabase: 'app', appUser: 'app', maxConnections: 'auto', binlogFormat: 'MIXED' },
       firewall: { adminCidrs: ['10.213.0.10/32'] },
     },
     failoverTest: {

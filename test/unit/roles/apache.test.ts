@@ -189,10 +189,12 @@ test('role: renders the site, the server settings and the MPM for the host', () 
 
   assert.match(content('/var/www/hasetup/index.html').text, /served by web01 \(10\.9\.0\.21\)/);
   const mpm = content('/etc/apache2/mods-available/mpm_event.conf');
-  assert.match(mpm.text, /MaxRequestWorkers\s+600$/m);
-  assert.match(mpm.text, /ServerLimit\s+24$/m);
+  // with PHP: the pool's 9 children (1 GB) + 15 of headroom, in whole children of 25 (roles/sizing.ts)
+  assert.match(mpm.text, /MaxRequestWorkers\s+50$/m);
+  assert.match(mpm.text, /ServerLimit\s+2$/m);
+  assert.match(mpm.text, /^# MaxRequestWorkers 50: the pool's 9 \+ 4 for the LBs' health checks/m);
   assert.deepEqual(mpm.notify, ['restart apache2']);
-  assert.ok(tasks.some((t) => t.name === 'event MPM: MaxRequestWorkers 600'));
+  assert.ok(tasks.some((t) => t.name === 'event MPM: MaxRequestWorkers 50'));
 });
 
 test('role: handlers check the whole configuration before any reload or restart', () => {

@@ -1,32 +1,35 @@
 // Role app: the PHP pool's sizing formula and what the role renders for a web node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { phpSizing, PHP_SIZING } from '../../../roles/app/sizing.ts';
+import { CAPACITY, phpSizing } from '../../../roles/sizing.ts';
 import app from '../../../roles/app/index.ts';
 import { roleContext } from '../../../cli/engine/role.ts';
 import type { Facts } from '../../../cli/engine/facts.ts';
 import { fixtureInventory } from '../../helpers/fixture-role.ts';
 
-test('php sizing: 1 GB -> (1024 - 256) x 0.5 / 40 = 9 children; the floor of 2; capped by Apache', () => {
-  assert.equal(phpSizing(1024, 'auto', 600).maxChildren, 9);
-  assert.match(phpSizing(1024, 'auto', 600).explain, /\(memory 1024 MB - reserve 256 MB\) x 0.5 = 384 MB \/ 40 MB per child = 9/);
-  assert.equal(phpSizing(128, 'auto', 50).maxChildren, PHP_SIZING.minChildren);
-  assert.equal(phpSizing(65536, 'auto', 100).maxChildren, 100);
-  assert.match(phpSizing(65536, 'auto', 100).explain, /capped at Apache's MaxRequestWorkers 100/);
-  assert.equal(phpSizing(512, 12, 50).maxChildren, 12);
-  assert.throws(() => phpSizing(512, 0, 50), /positive integer/);
+test('php sizing: 1 GB -> (1024 - 256) x 0.5 / 40 = 9 children; the floor of 2; capped by a fixed Apache', () => {
+  assert.equal(phpSizing(1024, 'auto').maxChildren, 9);
+  assert.match(phpSizing(1024, 'auto').explain, /\(memory 1024 MB - reserve 256 MB\) x 0.5 = 384 MB \/ 40 MB per child = 9/);
+  assert.equal(phpSizing(512, 'auto').maxChildren, 3);
+  assert.equal(phpSizing(128, 'auto').maxChildren, CAPACITY.phpMinChildren);
+  assert.equal(phpSizing(65536, 'auto').maxChildren, 614, 'Apache auto grows with the pool');
+  // Apache fixed at 100 with 2 LBs: 100 - (2 x 2 + 1 + 10) = 85
+  assert.equal(phpSizing(65536, 'auto', 100, 2).maxChildren, 85);
+  assert.match(phpSizing(65536, 'auto', 100, 2).explain, /capped at roles\.apache\.workers 100 - 15 = 85/);
+  assert.equal(phpSizing(512, 12).maxChildren, 12);
+  assert.throws(() => phpSizing(512, 0), /positive integer/);
 });
 
 test('php sizing: FPM accepts the dynamic numbers (min_spare <= start <= max_spare <= max_children), more memory never fewer children', () => {
   let last = 0;
   for (let mem = 0; mem <= 65_536; mem += 101) {
-    const s = phpSizing(mem, 'auto', 100_000);
+    const s = phpSizing(mem, 'auto');
     assert.ok(s.minSpareServers <= s.startServers && s.startServers <= s.maxSpareServers && s.maxSpareServers <= s.maxChildren, `${mem}`);
     assert.ok(s.maxChildren >= last);
     last = s.maxChildren;
   }
   for (const n of [1, 2, 3, 5, 17, 500]) {
-    const s = phpSizing(0, n, 1);
+    const s = phpSizing(0, n);
     assert.ok(s.minSpareServers <= s.startServers && s.startServers <= s.maxSpareServers && s.maxSpareServers <= s.maxChildren, `${n}`);
   }
 });

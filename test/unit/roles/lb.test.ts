@@ -2,7 +2,7 @@
 // their own operations (the Node.js version, earlier releases, the engine switch).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import proxy, { serverMaxconn } from '../../../roles/proxy/index.ts';
+import proxy from '../../../roles/proxy/index.ts';
 import vrrp, { trackWeight } from '../../../roles/vrrp/index.ts';
 import runtime, { bundle } from '../../../roles/runtime/index.ts';
 import { runtimeSwitch, majorOf, nodeVersion, onlyRelease } from '../../../roles/runtime/ops.ts';
@@ -47,12 +47,12 @@ function rendered(role: typeof proxy, inv: Inventory, host: string, task: string
   return p.stdin.toString();
 }
 
-test('proxy: one server line per web node, maxconn from its MaxRequestWorkers, drained and maintenance nodes as recorded', () => {
+test('proxy: one server line per web node, maxconn from its PHP-FPM pool, drained and maintenance nodes as recorded', () => {
   const cfg = rendered(proxy, cluster(), 'lb01', 'haproxy.cfg', { 'drain.web02': 'maint' });
   const servers = cfg.split('\n').filter((l) => /^\s+server /.test(l));
   assert.deepEqual(servers, [
-    '    server web01 10.0.0.21:80 maxconn 595  # MaxRequestWorkers 600 - 5 for health checks',
-    '    server web02 10.0.0.22:80 maxconn 595 disabled  # MaxRequestWorkers 600 - 5 for health checks; in maintenance by hasetup drain',
+    "    server web01 10.0.0.21:80 maxconn 8  # the pool's 9 children - 1 for its status page",
+    "    server web02 10.0.0.22:80 maxconn 8 disabled  # the pool's 9 children - 1 for its status page; in maintenance by hasetup drain",
   ]);
   assert.match(
     cfg,
@@ -67,10 +67,11 @@ test('proxy: one server line per web node, maxconn from its MaxRequestWorkers, d
   assert.match(cfg, /^\s+use_backend stats if hasetup_stats hasetup_admin$/m);
   assert.match(
     rendered(proxy, cluster(), 'lb01', 'haproxy.cfg', { 'drain.web01': 'drain' }),
-    /server web01 10\.0\.0\.21:80 maxconn 595 weight 0 {2}# .*drained by hasetup drain$/m,
+    /server web01 10\.0\.0\.21:80 maxconn 8 weight 0 {2}# .*drained by hasetup drain$/m,
   );
-  assert.equal(serverMaxconn(50, 2).maxconn, 45);
-  assert.equal(serverMaxconn(3, 2).maxconn, 1, 'at least one');
+  // the frontend's maxconn from the LB's memory: (1024 - 128) MB / 64 KB per session
+  assert.match(cfg, /^ {4}maxconn 4096\n/m);
+  assert.match(cfg, /^frontend www\n(?: {4}#.*\n)+ {4}maxconn 4096\n {4}bind :80$/m);
 });
 
 test('proxy: the same file for both engines, checked by the engine that runs it', () => {

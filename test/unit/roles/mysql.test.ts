@@ -34,9 +34,12 @@ import { PlanError, type Operation, type Plan, type PlanContext } from '../../..
 import type { Facts } from '../../../cli/engine/facts.ts';
 import type { Host } from '../../../inventory/types.ts';
 import { fixtureInventory } from '../../helpers/fixture-role.ts';
+import type { Inventory } from '../../../inventory/types.ts';
 
 const facts = { hostname: 'db01', container: true, memoryMb: 1024 } as unknown as Facts;
 const ctx: PlanContext = { facts, earlierChange: false };
+/** The web nodes' facts, which max_connections is sized from (factsFrom). */
+const webFacts = (inv: Inventory) => new Map<string, Facts>(inv.hosts.filter((h) => h.group === 'web').map((h) => [h.name, facts]));
 const ok = (rows: string[] = []) => ['ok', ...rows].join('\n');
 const changed = (p: Plan) => {
   assert.equal(p.changed, true, 'expected a change');
@@ -466,7 +469,7 @@ const subjects = (ops: { op: Operation }[]) => ops.map((t) => `${t.op.kind} ${t.
 test('role: the option file comes before the package, so the first start has log_bin and server_id', () => {
   const inv = cluster(false);
   const db01 = inv.hosts.find((x) => x.name === 'db01') as Host;
-  const tasks = mysql.tasks(roleContext(mysql, db01, inv, facts));
+  const tasks = mysql.tasks(roleContext(mysql, db01, inv, facts, webFacts(inv)));
   const names = tasks.map((t) => t.name);
   assert.ok(names.indexOf('replication settings (60-hasetup.cnf)') < names.indexOf('mariadb-server package'));
   const cnf = tasks.find((t) => t.op.subject === defaults.configFile);
@@ -483,7 +486,9 @@ test('role: the option file comes before the package, so the first start has log
     /^innodb_flush_log_at_trx_commit\s+= 1$/m,
     /^relay_log\s+= mysql-relay-bin$/m,
     /^log_slave_updates\s+= ON$/m,
-    /^max_connections\s+= 200$/m,
+    // auto: 9 + 9 children (1 GB web nodes) + 10 for the admins = 28, at least MariaDB's 151
+    /^max_connections\s+= 151$/m,
+    /^# max_connections: web01 9 \+ web02 9 PHP-FPM children x 1 connection/m,
   ])
     assert.match(text, line);
   assert.doesNotMatch(text, /^read_only/m);
@@ -493,7 +498,7 @@ test('role: the option file comes before the package, so the first start has log
 test('role: the primary creates the app database, the app user per web node and the replication user per replica', () => {
   const inv = cluster(true);
   const db01 = inv.hosts.find((x) => x.name === 'db01') as Host;
-  const tasks = mysql.tasks(roleContext(mysql, db01, inv, facts));
+  const tasks = mysql.tasks(roleContext(mysql, db01, inv, facts, webFacts(inv)));
   assert.deepEqual(
     subjects(tasks).filter((s) => s.startsWith('sql ') || s.startsWith('replication ')),
     [
@@ -514,7 +519,7 @@ test('role: the primary creates the app database, the app user per web node and 
 test('role: a replica replicates, checks its threads, then has the same accounts (out of its binlog)', () => {
   const inv = cluster(true);
   const db02 = inv.hosts.find((x) => x.name === 'db02') as Host;
-  const tasks = mysql.tasks(roleContext(mysql, db02, inv, facts));
+  const tasks = mysql.tasks(roleContext(mysql, db02, inv, facts, webFacts(inv)));
   const s = subjects(tasks);
   const i = s.indexOf('replication from 10.9.0.31:3306');
   assert.ok(i > s.indexOf('sql root by unix socket only'));
@@ -530,7 +535,7 @@ test('role: a replica replicates, checks its threads, then has the same accounts
 test('role: restart handler skips a server that started after its option file changed', () => {
   const inv = cluster(false);
   const db01 = inv.hosts.find((x) => x.name === 'db01') as Host;
-  const [h] = mysql.handlers?.(roleContext(mysql, db01, inv, facts)) ?? [];
+  const [h] = mysql.handlers?.(roleContext(mysql, db01, inv, facts, webFacts(inv))) ?? [];
   assert.equal(h.name, 'restart mariadb');
   assert.match(h.script, /ActiveEnterTimestamp/);
   assert.match(h.script, /-gt "\$\(stat -c %Y "\$f"\)" \]; then exit 0; fi\n/);
