@@ -31,6 +31,8 @@ import type { ServerConn } from './serverconn.ts';
 /** What waits in a backend's queue: an HTTP request or a TCP connection that has no server yet. */
 export interface Queued {
   src: string;
+  /** the server its persistence cookie named: it waits for a slot on that one while that one takes such requests */
+  readonly pin: Server | null;
   pathForLb(): string;
   /** A server with a free slot for it (null: no server is usable any more), after `waited` ms in the queue. */
   dequeued(s: Server | null, waited: number): void;
@@ -101,6 +103,10 @@ export class Server {
   }
   usable(): boolean {
     return this.cfg.weight > 0 && Atomics.load(this.i32, this.o + S_UP) === 1 && Atomics.load(this.i32, this.o + S_ADMIN) === 0;
+  }
+  /** Whether it takes the requests its persistence cookie names: not DOWN, not in maintenance (drained: yes). */
+  persistUsable(): boolean {
+    return Atomics.load(this.i32, this.o + S_UP) === 1 && Atomics.load(this.i32, this.o + S_ADMIN) !== 2;
   }
   full(): boolean {
     return this.cfg.maxconn > 0 && this.cur >= this.cfg.maxconn;
@@ -433,14 +439,26 @@ export class Backend {
       if (this.hasWaiters()) this.ringOldest();
       return;
     }
-    while (this.queue.length) {
+    // a request waiting for the server its cookie named passes its turn while that server is full
+    let i = 0;
+    while (i < this.queue.length) {
       if (this.bells.workers > 1 && this.oldest() !== this.bells.me) break;
-      const w = this.queue[0];
-      const s = this.pick(w.session.src, w.session.pathForLb(), null);
-      if (s === 'full') return;
-      this.queue.shift();
+      const w = this.queue[i];
+      const pin = w.session.pin;
+      let s: Server | null | 'full';
+      if (pin && pin.persistUsable()) {
+        if (!pin.claim()) {
+          i++;
+          continue;
+        }
+        s = this.took(pin);
+      } else {
+        s = this.pick(w.session.src, w.session.pathForLb(), null);
+        if (s === 'full') return;
+      }
+      this.queue.splice(i, 1);
       this.left(1);
-      this.publishHead();
+      if (i === 0) this.publishHead();
       this.c.qcur = this.queue.length;
       if (w.timer) clearTimeout(w.timer);
       w.session.dequeued(s, clock() - w.since);
@@ -451,10 +469,13 @@ export class Backend {
   /** Requests queued here for a backend with no usable server left fail now (503), as HAProxy's do. */
   failQueueWhenNoServer(): void {
     if (!this.queue.length || this.servers.some((s) => s.usable())) return;
-    const all = this.queue.splice(0);
+    // (a request for the server its cookie named, drained but up, still waits for it)
+    const all = this.queue.filter((w) => !w.session.pin?.persistUsable());
+    if (!all.length) return;
+    this.queue = this.queue.filter((w) => !all.includes(w));
     this.left(all.length);
     this.publishHead();
-    this.c.qcur = 0;
+    this.c.qcur = this.queue.length;
     for (const w of all) {
       if (w.timer) clearTimeout(w.timer);
       w.session.dequeued(null, clock() - w.since);

@@ -5,6 +5,7 @@ import { ipv4ToInt, oneArg, parseAddrPort, parseIntStrict, parseLog, parseTime }
 import { parseBindTls } from './config-tls.ts';
 import { parseAclExpr, parseCondition, parseHttpRequest, parseRedirect } from './config-rules.ts';
 import { applyServerWords, parseServerLine } from './config-server.ts';
+import { parseCookie } from './config-cookie.ts';
 export type ProxyDefaults = Omit<
   ProxyConfig,
   'name' | 'kind' | 'id' | 'file' | 'line' | 'binds' | 'servers' | 'useBackends' | 'services' | 'httpRules'
@@ -166,6 +167,9 @@ export function parseProxyLine(
       return;
     case 'default-server':
       applyServerWords(ds, w, 1);
+      return;
+    case 'cookie':
+      p.cookie = parseCookie(w, where, warnings);
       return;
     case 'stats':
       parseStats(p, w);

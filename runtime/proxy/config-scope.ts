@@ -37,6 +37,7 @@ function need(w: string[]): Need | null {
     case 'fullconn':
       return { side: 'backend', name: kw, hint: " Maybe you want 'maxconn' instead ?" };
     case 'retries':
+    case 'cookie':
     case 'balance':
     case 'http-check':
       return { side: 'backend', name: kw };

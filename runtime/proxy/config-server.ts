@@ -18,6 +18,7 @@ const SERVER_ARGS = new Set([
   'on-error',
   'port',
   'id',
+  'cookie',
 ]);
 
 // the server keywords that take an integer: the field they set, and its range
@@ -68,6 +69,9 @@ export function applyServerWords(s: Partial<ServerConfig>, w: string[], start: n
         s[key] = parseIntStrict(v, k, min, max);
         break;
       }
+      case 'cookie':
+        s.cookie = v;
+        break;
       case 'slowstart':
         s.slowstart = parseTime(v);
         break;
@@ -114,5 +118,6 @@ export function parseServerLine(w: string[], ds: Partial<ServerConfig>, where: W
     onError: s.onError ?? 'fail-check',
     checkPort: s.checkPort,
     id: w.includes('id') ? s.id : undefined,
+    cookie: s.cookie,
   };
 }

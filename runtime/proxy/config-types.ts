@@ -80,6 +80,23 @@ export interface ServerConfig extends Where {
   onError: OnError;
   checkPort?: number;
   id?: number; // numeric server id (sid in the stats); default: position in the backend
+  cookie?: string; // `cookie VALUE`: the value that names this server in the persistence cookie
+}
+
+/**
+ * A backend's `cookie NAME [insert|rewrite|prefix] [indirect] [nocache] [postonly] [preserve] [httponly] [secure]
+ * [domain D]`: cookie persistence. passive: no mode word, the application sets the cookie itself.
+ */
+export interface CookieConfig {
+  name: string;
+  mode: 'insert' | 'rewrite' | 'prefix' | 'passive';
+  indirect: boolean;
+  nocache: boolean;
+  postonly: boolean;
+  preserve: boolean;
+  httponly: boolean;
+  secure: boolean;
+  domains: string[];
 }
 
 export interface StatsConfig {
@@ -167,6 +184,7 @@ export interface ProxyConfig extends Where {
   services: ServiceRule[];
   httpRules: HttpRule[];
   servers: ServerConfig[];
+  cookie?: CookieConfig;
   monitorUri?: string;
   description?: string;
 }

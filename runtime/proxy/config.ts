@@ -17,6 +17,7 @@ import { parseAddrPort, tokenize } from './config-values.ts';
 import { parseGlobal } from './config-global.ts';
 import { cloneDefaults, freshDefaults, parseProxyLine, type ProxyDefaults } from './config-proxy.ts';
 import { scopeVerdict, type SectionKind } from './config-scope.ts';
+import { parseCookie } from './config-cookie.ts';
 
 export * from './config-types.ts';
 export { LEVELS, ipv4ToInt, parseAddrPort, parseTime, tokenize } from './config-values.ts';
@@ -144,6 +145,7 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
         if (verdict) {
           warnings.push({ ...where, keyword: '', message: verdict.message });
           if (kw === 'http-check') ownChecks.add(p);
+          if (kw === 'cookie') parseCookie(w, where, warnings); // (ignored, but HAProxy still refuses a wrong one)
           continue;
         }
         parseProxyLine(p, p.acls, p.defaultServer, w, where, global, warnings);
@@ -197,6 +199,15 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
       seen.add(s.name);
     }
     if (p.mode === 'tcp') {
+      for (const s of p.servers)
+        if (s.cookie !== undefined) {
+          warnings.push({
+            ...where,
+            keyword: '',
+            message: `${p.kind === 'listen' ? 'proxy' : p.kind} '${p.name}' : ignoring cookie for server '${s.name}' as HTTP mode is disabled.`,
+          });
+          s.cookie = undefined;
+        }
       if (p.httplog)
         warnings.push({
           ...where,

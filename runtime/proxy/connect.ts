@@ -121,6 +121,8 @@ export class ServerLink implements Queued {
   private be: Backend | null = null;
   private to: Timeouts | null = null;
   private retryConnect = true;
+  /** the server the request's persistence cookie named (until a redispatch) */
+  pin: Server | null = null;
 
   constructor(
     private owner: LinkOwner,
@@ -143,22 +145,40 @@ export class ServerLink implements Queued {
     this.state = 'idle';
     this.tw = this.tc = -1;
     this.bq = 0;
+    this.pin = null;
     this.tries.reset(null);
   }
 
-  /** A server for a request to `be` (`retryConnect` false: a failed connection is not tried again). */
-  start(be: Backend, to: Timeouts, retryConnect = true): void {
+  /**
+   * A server for a request to `be` (`retryConnect` false: a failed connection is not tried again; `pin`: the
+   * server its persistence cookie named, which takes it, or queues it while full).
+   */
+  start(be: Backend, to: Timeouts, retryConnect = true, pin: Server | null = null): void {
     this.be = be;
     this.to = to;
     this.retryConnect = retryConnect;
     this.tries.reset(be);
     this.bq = 0;
+    this.pin = pin;
     this.assign(null);
   }
 
   /** A server from the balancing, or a place in the queue (`exclude`: the server that just failed, if another is usable). */
   private assign(exclude: Server | null): void {
     const be = this.be!;
+    const pin = this.pin;
+    if (pin && pin.persistUsable() && pin !== exclude) {
+      if (pin.claim()) {
+        if (this.tw < 0) this.tw = 0;
+        this.take(pin);
+      } else {
+        this.state = 'queued';
+        this.bq = be.enqueue(this, this.to!.queue);
+        this.owner.waiting();
+      }
+      return;
+    }
+    this.pin = null;
     const s = be.take(this.owner.src, this.owner.pathForLb(), exclude);
     if (s === null) {
       this.owner.failed('none');
@@ -253,6 +273,7 @@ export class ServerLink implements Queued {
 
   /** Another server than `s`: its slot goes back first (the balancing may need it), then the balancing again. */
   private redispatch(s: Server): void {
+    this.pin = null;
     this.release();
     this.srv = null;
     this.assign(s);

@@ -13,6 +13,7 @@ import { BodyForwarder } from './body.ts';
 import type { NoServer } from './connect.ts';
 import { route } from './http-route.ts';
 import { HttpClientSide, Phase } from './http-client-side.ts';
+import { requestCookie, responseCookie } from './persistence.ts';
 
 export class HttpSession extends HttpClientSide implements ConnOwner {
   // the head as sent to the server (kept for a retry, so the client's bytes need no copy of their own)
@@ -24,11 +25,14 @@ export class HttpSession extends HttpClientSide implements ConnOwner {
   private rspStarted = false;
   private keepServer = false;
   private now = 0; // the time of the server read being handled
+  /** the server the request's persistence cookie named, when it may take it */
+  private cookieSrv: Server | null = null;
 
   protected override resetServerSide(): void {
     this.headOut = null;
     this.changed.headers = false;
     this.rspBody.start('none');
+    this.cookieSrv = null;
   }
 
   protected override startRequest(req: RequestHead): void {
@@ -62,7 +66,8 @@ export class HttpSession extends HttpClientSide implements ConnOwner {
     if (req.chunked) this.reqBody.start('chunked');
     else this.reqBody.start('cl', Math.max(req.contentLength, 0));
     this.phase = Phase.Connecting;
-    this.link.start(be, this.to, be.cfg.retryOn.includes('conn-failure'));
+    this.cookieSrv = be.cfg.cookie ? requestCookie(be.cfg.cookie, be.servers, req, this.changed).server : null;
+    this.link.start(be, this.to, be.cfg.retryOn.includes('conn-failure'), this.cookieSrv);
   }
 
   /** In the backend's queue. */
@@ -281,9 +286,18 @@ export class HttpSession extends HttpClientSide implements ConnOwner {
     else body.start('close');
     if (body.framing === 'close' || !rsp.keepAlive) this.keepServer = false;
     if (body.framing === 'close' || !this.reqDone) this.keepClient = false;
-    const extra = connectionTail(this.keepClient, req.version);
+    let extra = connectionTail(this.keepClient, req.version);
+    let rebuild = rsp.hopByHop;
+    const ck = this.be!.cfg.cookie;
+    if (ck) {
+      // persistence: the server's Set-Cookie of the cookie's name, and ours; direct: it went where its cookie said
+      const add = { lines: '' };
+      const direct = this.cookieSrv === this.srv && !this.link.tries.redispatched;
+      if (responseCookie(ck, this.srv!, direct, req.method, rsp, add)) rebuild = true;
+      extra = add.lines + extra;
+    }
     const restLen = buf.length - end;
-    if (!rsp.hopByHop && body.framing === 'cl' && restLen >= body.left) {
+    if (!rebuild && body.framing === 'cl' && restLen >= body.left) {
       // the usual case: the whole answer is here; head, our headers and body leave in one buffer, one write
       const hl = end - 2;
       const bodyLen = body.left;
@@ -299,7 +313,7 @@ export class HttpSession extends HttpClientSide implements ConnOwner {
       return;
     }
     const rest = buf.subarray(end);
-    const head = rsp.hopByHop ? rebuiltResponse(rsp, extra) : withExtra(buf, end, extra);
+    const head = rebuild ? rebuiltResponse(rsp, extra) : withExtra(buf, end, extra);
     this.rspStarted = true;
     this.log.bytesOut += head.length;
     if (body.done || rest.length === 0) {

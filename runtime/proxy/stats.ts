@@ -203,6 +203,7 @@ export function statRows(v: StatsView): StatRows[] {
           type: 2,
           lbtot: c.lbtot,
           addr: `${s.host}:${s.port}`,
+          cookie: s.cookie ?? '',
           mode: p.mode,
           dresp: 0,
           uweight: s.weight,
@@ -275,6 +276,7 @@ export function statRows(v: StatsView): StatRows[] {
         sid: 0,
         type: 1,
         lbtot: c.lbtot,
+        cookie: p.cookie?.name ?? '',
         mode: p.mode,
         algo: p.balance,
         dreq: c.dreq,
@@ -318,6 +320,7 @@ export function renderCsv(v: StatsView, full = false): string {
       if (!full) {
         delete r.addr;
         delete r.algo;
+        delete r.cookie;
       }
       s += CSV_FIELDS.map((f) => csvCell(r[f])).join(',') + ',\n';
     }

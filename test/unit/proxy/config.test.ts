@@ -177,7 +177,13 @@ backend t
 });
 
 test('unsupported features are refused, never ignored', () => {
-  for (const line of ['option abortonclose', 'balance hdr(host)', 'timeout tarpit 1s', 'http-request deny', 'cookie SRV insert']) {
+  for (const line of [
+    'option abortonclose',
+    'balance hdr(host)',
+    'timeout tarpit 1s',
+    'http-request deny',
+    'cookie SRV insert maxidle 30m',
+  ]) {
     const a = alerts(`listen x\n    bind :1\n    ${line}\n`);
     assert.equal(a.length, 1, line);
     assert.match(a[0], /test\.cfg:3\]/);
@@ -312,4 +318,55 @@ test('refused where HAProxy 2.6 refuses: server in a frontend, bind and descript
   assert.deepEqual(refused(`${d}    acl a path /\n`), ["[ALERT] parsing [h.cfg:3] : 'acl' not allowed in anonymous 'defaults' section."]);
   assert.match(refused('global\n    nbproc 2\n')[0], /'nbproc' : nbproc is not supported any more since HAProxy 2.5/);
   assert.match(refused(`${d}    option forceclose\n`)[0], /option 'forceclose' is not supported any more since HAProxy 2.0/);
+});
+
+test('cookie persistence: the backend cookie, the servers their values, and what is refused by name', () => {
+  const base = 'defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n';
+  const cfg = parse(
+    base +
+      'backend web\n    cookie SERVERID insert indirect nocache httponly secure domain .example.org\n' +
+      '    default-server cookie dflt\n    server s1 127.0.0.1:81 cookie s1\n    server s2 127.0.0.1:82\n',
+  );
+  const be = cfg.proxies[0];
+  assert.deepEqual(be.cookie, {
+    name: 'SERVERID',
+    mode: 'insert',
+    indirect: true,
+    nocache: true,
+    postonly: false,
+    preserve: false,
+    httponly: true,
+    secure: true,
+    domains: ['.example.org'],
+  });
+  assert.deepEqual(
+    be.servers.map((s) => s.cookie),
+    ['s1', 'dflt'],
+  );
+  assert.equal(parse(base + 'backend b\n    cookie JSESSIONID prefix\n').proxies[0].cookie?.mode, 'prefix');
+  assert.equal(parse(base + 'backend b\n    cookie SRV\n').proxies[0].cookie?.mode, 'passive');
+  for (const [line, msg] of [
+    ['cookie S insert maxidle 30m', "cookie option 'maxidle' is not supported by this proxy"],
+    ['cookie S insert maxlife 1h', "cookie option 'maxlife' is not supported by this proxy"],
+    ['cookie S insert dynamic', "cookie option 'dynamic' is not supported by this proxy"],
+    ['cookie S insert attr SameSite=Lax', "cookie option 'attr' is not supported by this proxy"],
+    ['cookie S insert bogus', "'cookie' supports 'rewrite', 'insert'"],
+    ['cookie S rewrite indirect', "cookie 'rewrite' and 'indirect' modes are incompatible."],
+    ['cookie S insert prefix', "cookie 'rewrite', 'insert' and 'prefix' modes are incompatible."],
+    ['cookie S preserve', "cookie 'preserve' requires at least 'insert' or 'indirect'."],
+    ['cookie', "'cookie' expects <cookie_name> as argument."],
+    ['server s1 127.0.0.1:81 cookie', "server keyword 'cookie' expects an argument"],
+  ]) {
+    const a = alerts(base + `backend b\n    ${line}\n`);
+    assert.ok(a.length === 1 && a[0].includes('test.cfg:7') && a[0].includes(msg), `${line}: ${a.join(' ')}`);
+  }
+  // in a frontend: ignored with HAProxy's warning; on a tcp server: ignored with a warning
+  const w = parse(
+    base +
+      'frontend f\n    bind :80\n    cookie S insert\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\nbackend t\n    mode tcp\n    server s 127.0.0.1:1 cookie x\n',
+  );
+  assert.ok(w.warnings.some((x) => x.message === "'cookie' ignored because frontend 'f' has no backend capability."));
+  assert.ok(w.warnings.some((x) => x.message === "backend 't' : ignoring cookie for server 's' as HTTP mode is disabled."));
+  assert.equal(w.proxies[0].cookie, undefined);
+  assert.equal(w.proxies[2].servers[0].cookie, undefined);
 });
