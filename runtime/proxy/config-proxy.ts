@@ -6,6 +6,7 @@ import { parseBindTls } from './config-tls.ts';
 import { parseAclExpr, parseCondition, parseHttpRequest, parseRedirect } from './config-rules.ts';
 import { applyServerWords, parseServerLine } from './config-server.ts';
 import { parseCookie } from './config-cookie.ts';
+import { loadErrorfile } from './errorfile.ts';
 export type ProxyDefaults = Omit<
   ProxyConfig,
   'name' | 'kind' | 'id' | 'file' | 'line' | 'binds' | 'servers' | 'useBackends' | 'services' | 'httpRules'
@@ -42,6 +43,8 @@ export function freshDefaults(): ProxyDefaults {
     balance: 'roundrobin',
     stats: { enabled: false, uri: '/haproxy?stats', auth: [], realm: 'HAProxy Statistics', hideVersion: false },
     defaultServer: {},
+    abortonclose: false,
+    errorfiles: {},
   };
 }
 
@@ -52,6 +55,7 @@ export function cloneDefaults(d: ProxyDefaults): ProxyDefaults {
     logs: [...d.logs],
     stats: { ...d.stats, auth: [...d.stats.auth] },
     defaultServer: { ...d.defaultServer },
+    errorfiles: { ...d.errorfiles },
     forwardfor: d.forwardfor ? { ...d.forwardfor } : undefined,
     httpchk: d.httpchk ? { ...d.httpchk } : undefined,
     checkExpect: d.checkExpect ? { ...d.checkExpect } : undefined,
@@ -171,6 +175,11 @@ export function parseProxyLine(
     case 'cookie':
       p.cookie = parseCookie(w, where, warnings);
       return;
+    case 'errorfile': {
+      const e = loadErrorfile(w, where, warnings);
+      p.errorfiles[e.code] = e.response;
+      return;
+    }
     case 'stats':
       parseStats(p, w);
       return;
@@ -336,8 +345,11 @@ function parseOption(p: ProxyConfig, w: string[], no: boolean): void {
       throw new Error(
         "option 'forceclose' is not supported any more since HAProxy 2.0, please just remove it, or use 'option httpclose' if absolutely needed.",
       );
-    case 'tcp-check':
     case 'abortonclose':
+      noArgs();
+      p.abortonclose = !no;
+      return;
+    case 'tcp-check':
     case 'allbackups':
     case 'persist':
     case 'http-pretend-keepalive':

@@ -58,7 +58,7 @@ function need(w: string[]): Need | null {
     case 'no': {
       const o = kw === 'no' ? w[2] : w[1];
       if (kw === 'no' && w[1] !== 'option') return null;
-      if (o === 'redispatch' || o === 'httpchk') return { side: 'backend', name: o };
+      if (o === 'redispatch' || o === 'httpchk' || o === 'abortonclose') return { side: 'backend', name: o };
       if (o === 'dontlognull') return { side: 'frontend', name: o };
       return null;
     }

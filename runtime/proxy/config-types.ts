@@ -185,6 +185,10 @@ export interface ProxyConfig extends Where {
   httpRules: HttpRule[];
   servers: ServerConfig[];
   cookie?: CookieConfig;
+  /** option abortonclose: a request whose client closed (or half-closed) while it waits for a server is dropped */
+  abortonclose: boolean;
+  /** errorfile: status -> the whole response sent in place of the proxy's own (latin1) */
+  errorfiles: Record<number, string>;
   monitorUri?: string;
   description?: string;
 }

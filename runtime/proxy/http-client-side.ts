@@ -233,8 +233,8 @@ export abstract class HttpClientSide implements LinkOwner, Session {
       this.sc?.sock.end();
       return;
     }
-    if ((this.phase === Phase.Queued || this.phase === Phase.Connecting) && this.reqDone) {
-      // a half-closed client still gets its answer (no abortonclose)
+    if ((this.phase === Phase.Queued || this.phase === Phase.Connecting) && this.reqDone && !this.be?.cfg.abortonclose) {
+      // a half-closed client still gets its answer (without abortonclose)
       this.keepClient = false;
       return;
     }
@@ -348,7 +348,9 @@ export abstract class HttpClientSide implements LinkOwner, Session {
     if (this.phase === Phase.Closed) return;
     this.log.status = status;
     this.log.term = term;
-    const r = errorResponse(status);
+    // errorfile: the backend's, else the frontend's
+    const custom = this.be?.cfg.errorfiles[status] ?? this.fe.cfg.errorfiles[status];
+    const r = custom !== undefined ? Buffer.from(custom, 'latin1') : errorResponse(status);
     this.log.bytesOut = r.length;
     this.c.write(r);
     // (a request that had a server slot is counted for the backend by finishLog)

@@ -26,6 +26,8 @@ const LINES = [
   'option http-server-close',
   'option http-keep-alive',
   'option forwardfor',
+  'option abortonclose',
+  'errorfile 503 /etc/hostname',
   'option httpchk GET /',
   'http-check expect status 200',
   'timeout connect 5s',

@@ -178,7 +178,7 @@ backend t
 
 test('unsupported features are refused, never ignored', () => {
   for (const line of [
-    'option abortonclose',
+    'option allbackups',
     'balance hdr(host)',
     'timeout tarpit 1s',
     'http-request deny',
