@@ -14,6 +14,10 @@ const intIn = (min: number, max: number, unit = '') => {
   const error = `expected an integer from ${min} to ${max}${unit}`;
   return z.int({ error }).min(min, { error }).max(max, { error });
 };
+const numberIn = (min: number, max: number) => {
+  const error = `expected a number from ${min} to ${max}`;
+  return z.number({ error }).min(min, { error }).max(max, { error });
+};
 const bool = () => z.boolean({ error: 'expected true or false' });
 const matching = (re: RegExp, error: string) => z.string({ error }).regex(re, { error });
 const mapping = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, { error: 'expected a mapping' });
@@ -186,12 +190,33 @@ export const inventorySchema = mapping({
   // hasetup failover-test: the steady load, and the limits its verdicts are judged against
   failover_test: mapping({
     rate: intIn(1, 100000, ' requests per second').default(200),
+    // the capacity scenario: the latency objective its capacity is measured against, its ramp and floods
+    slo_ms: intIn(1, 600000, ' ms').default(500),
+    capacity: mapping({
+      start_rate: intIn(1, 100000, ' requests per second').optional(), // default: half of rate
+      step_seconds: intIn(1, 600, ' s').default(4),
+      refine_steps: intIn(0, 10).default(2),
+      flood_factors: listOf(numberIn(1.1, 100), 'multiples of the capacity').min(1).default([2, 4]),
+      flood_seconds: intIn(1, 3600, ' s').default(15),
+      recovery_seconds: intIn(2, 600, ' s').default(8),
+      one_node: bool().default(true),
+      single_box: bool().default(true),
+      connections: intIn(1, 60000).default(4096),
+    }).prefault({}),
     thresholds: mapping({
       web_failed_requests: intIn(0, 1000000).default(0),
       web_detection_ms: intIn(1, 3600000, ' ms').default(2000),
       lb_hard_takeover_ms: intIn(1, 3600000, ' ms').default(1000),
       lb_graceful_takeover_ms: intIn(1, 3600000, ' ms').default(300),
       spike_errors: intIn(0, 1000000).default(0),
+      flood_resets: intIn(0, 1000000).default(0),
+      flood_timeouts: intIn(0, 1000000).default(0),
+      flood_502: intIn(0, 1000000).default(0),
+      flood_early_503: intIn(0, 1000000).default(0),
+      too_many_connections: intIn(0, 1000000).default(0),
+      flood_served_ratio: numberIn(0, 100).default(0.8),
+      recovery_ms: intIn(0, 3600000, ' ms').default(5000),
+      scale_ratio: numberIn(0, 100).default(1.8),
     }).prefault({}),
   }).prefault({}),
 });

@@ -5,6 +5,7 @@ import type { Inventory } from '../../inventory/types.ts';
 import { shq } from '../engine/shell.ts';
 import { holdsVip } from '../../roles/lb.ts';
 import type { Cluster } from '../cluster.ts';
+import { apiCommand, setStateCommand } from '../drain/runtime-api.ts';
 
 export interface Fault {
   /** What it does, for the report: "apache2 stopped on web01". */
@@ -65,6 +66,20 @@ export function webDropped(c: Cluster, inv: Inventory, web: string): Fault {
     remove,
   );
 }
+
+/**
+ * A web node drained on one LB (its runtime API: no new request goes to it there; the configuration
+ * is not touched, so a reload also ends it): the capacity scenario's cluster of one web node.
+ */
+export const webDrainedOn = (c: Cluster, lb: string, web: string): Fault =>
+  fault(
+    c,
+    lb,
+    `drain-${web}`,
+    `${web} drained on ${lb}`,
+    apiCommand(setStateCommand(web, 'drain')),
+    apiCommand(setStateCommand(web, 'ready')),
+  );
 
 /** An LB killed: its VRRP daemon, then its proxy; `vipLeftMs` once injected. */
 export interface LbKill extends Fault {

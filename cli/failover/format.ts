@@ -100,7 +100,7 @@ export function figureRows(s: ScenarioReport): FigureRow[] {
       row = { figure: th.figure, label: figureLabel(th.figure), value: fmtFigure(th.figure, th.actual) };
       rows.push(row);
     }
-    row.limit = `≤ ${fmtFigure(th.figure, th.max)}`;
+    row.limit = `${th.atLeast ? '≥' : '≤'} ${fmtFigure(th.figure, th.max)}`;
     row.passed = th.passed;
   }
   return rows;
@@ -110,7 +110,7 @@ export function figureRows(s: ScenarioReport): FigureRow[] {
 export const failedThresholds = (s: ScenarioReport): string[] =>
   s.thresholds
     .filter((t: Threshold) => !t.passed)
-    .map((t) => `${figureLabel(t.figure)} ${fmtFigure(t.figure, t.actual)} > ${fmtFigure(t.figure, t.max)}`);
+    .map((t) => `${figureLabel(t.figure)} ${fmtFigure(t.figure, t.actual)} ${t.atLeast ? '<' : '>'} ${fmtFigure(t.figure, t.max)}`);
 
 const when = (iso: string): string => iso.replace('T', ' ').replace(/\.\d+/, '').replace(/Z$/, ' UTC');
 

@@ -17,6 +17,19 @@ import {
   UNKNOWN_NODE_COLOR,
   type ChartColors,
 } from './report-chart.ts';
+import {
+  COMPARE_HEAD,
+  COMPARE_RIGHT,
+  compareRows,
+  FLOOD_HEAD,
+  FLOOD_RIGHT,
+  floodCells,
+  LEGEND,
+  RAMP_HEAD,
+  RAMP_RIGHT,
+  rampCells,
+  targetLabel,
+} from './capacity-format.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
 
 /** The page lists this many failed requests per scenario; the JSON in it has them all. */
@@ -149,6 +162,43 @@ function failuresTable(s: ScenarioReport): string {
   }</details>`;
 }
 
+function capacitySection(s: ScenarioReport): string {
+  const c = s.capacity;
+  if (!c) return '';
+  const out: string[] = [
+    '<h3>Capacity: the targets side by side</h3>',
+    table(
+      COMPARE_HEAD,
+      compareRows(c).map((r) => r.map(escapeHtml)),
+      'steps',
+      COMPARE_RIGHT,
+    ),
+  ];
+  for (const r of [c.cluster, c.oneNode, c.singleBox]) {
+    if (!r) continue;
+    out.push(`<h3>${escapeHtml(`${targetLabel(r)}: capacity ${r.capacity ?? '-'} req/s, knee ${r.knee ?? '-'} req/s`)}</h3>`);
+    out.push(
+      table(
+        RAMP_HEAD,
+        r.steps.map((x) => rampCells(x, c.sloMs).map(escapeHtml)),
+        'steps',
+        RAMP_RIGHT,
+      ),
+    );
+    if (r.floods.length)
+      out.push(
+        table(
+          FLOOD_HEAD,
+          r.floods.map((f) => floodCells(f).map(escapeHtml)),
+          'steps',
+          FLOOD_RIGHT,
+        ),
+      );
+  }
+  out.push(`<p class="note">${escapeHtml(LEGEND)}</p>`);
+  return out.join('');
+}
+
 function scenarioSection(s: ScenarioReport, i: number, colors: ChartColors): string {
   const head = `<h2>${badge(s)} <span class="name">${escapeHtml(s.name)}</span> ${escapeHtml(s.title)}</h2>`;
   const attrs = `class="scenario" id="scenario-${i}" data-scenario="${escapeHtml(s.name)}" data-result="${scenarioResult(s)}"`;
@@ -159,7 +209,7 @@ function scenarioSection(s: ScenarioReport, i: number, colors: ChartColors): str
       : '<p class="note">No load ran during this scenario: nothing to chart.</p>';
   return `<section ${attrs}>${head}${s.verdict ? `<p class="verdict">${escapeHtml(s.verdict)}</p>` : ''}${keyFigures(s)}${chart}${figuresTable(s)}${
     s.steps && s.steps.length ? stepsTable(s) : ''
-  }${eventsTable(s)}${failuresTable(s)}</section>`;
+  }${capacitySection(s)}${eventsTable(s)}${failuresTable(s)}</section>`;
 }
 
 function overview(r: FailoverReport): string {

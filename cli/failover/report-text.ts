@@ -5,6 +5,19 @@ import Table from 'cli-table3';
 import { styleText } from 'node:util';
 import { figureRows, fmtCount, scenarioResult, span, stepCells, summary, STEP_HEAD, type ScenarioResult } from './format.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
+import {
+  COMPARE_HEAD,
+  COMPARE_RIGHT,
+  compareRows,
+  FLOOD_HEAD,
+  FLOOD_RIGHT,
+  floodCells,
+  LEGEND,
+  RAMP_HEAD,
+  RAMP_RIGHT,
+  rampCells,
+  targetLabel,
+} from './capacity-format.ts';
 
 export const MAX_COLUMNS = 100;
 
@@ -99,6 +112,28 @@ function stepsTable(s: ScenarioReport, paint: Paint): string {
   });
 }
 
+function capacityTables(s: ScenarioReport, paint: Paint): string[] {
+  const c = s.capacity;
+  if (!c) return [];
+  const out: string[] = [];
+  for (const r of [c.cluster, c.oneNode, c.singleBox]) {
+    if (!r) continue;
+    out.push(paint('bold', `${targetLabel(r)}: capacity ${r.capacity ?? '-'} req/s, knee ${r.knee ?? '-'} req/s`));
+    out.push(
+      table(
+        RAMP_HEAD,
+        r.steps.map((x) => rampCells(x, c.sloMs)),
+        paint,
+        { right: RAMP_RIGHT },
+      ),
+    );
+    if (r.floods.length) out.push(table(FLOOD_HEAD, r.floods.map(floodCells), paint, { right: FLOOD_RIGHT }));
+  }
+  out.push(table(COMPARE_HEAD, compareRows(c), paint, { right: COMPARE_RIGHT }));
+  out.push(wrap(LEGEND, MAX_COLUMNS, '  '));
+  return out;
+}
+
 /** One scenario: its title line with PASS/FAIL/SKIP, its tables, its verdict. */
 export function renderScenarioText(s: ScenarioReport, opts: TextOptions): string {
   const paint = painter(opts.color);
@@ -111,6 +146,7 @@ export function renderScenarioText(s: ScenarioReport, opts: TextOptions): string
   if (s.skipped !== undefined) return `${title}\n${wrap(`skipped: ${s.skipped}`, MAX_COLUMNS, '  ')}\n`;
   const parts = [title, figuresTable(s, paint)];
   if (s.steps && s.steps.length > 0) parts.push(stepsTable(s, paint));
+  parts.push(...capacityTables(s, paint));
   if (s.verdict) parts.push(wrap(s.verdict, MAX_COLUMNS, '  '));
   return parts.join('\n') + '\n';
 }

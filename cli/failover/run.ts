@@ -9,11 +9,12 @@ import { Undo } from './faults.ts';
 import { holdsVip, macOf, parseShowStat, showStat, sqlFrom } from './probes.ts';
 import type { Recording } from './record.ts';
 import { partition } from './partition.ts';
+import { capacity, type CapacityOptions } from './capacity.ts';
 import { dbScenario, Interrupted, lbKill, lbLink, lbStop, spike, webDrop, webStop, type Context } from './scenarios.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
 import { statusOf, vipTarget, type Target } from './target.ts';
 
-export const SCENARIO_GROUPS = ['web', 'lb', 'partition', 'db', 'spike'] as const;
+export const SCENARIO_GROUPS = ['web', 'lb', 'partition', 'db', 'spike', 'capacity'] as const;
 export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
 
 export interface FailoverOptions {
@@ -22,6 +23,8 @@ export interface FailoverOptions {
   groups: ScenarioGroup[];
   rate: number;
   spike: { factors: number[]; stepSeconds: number };
+  /** The capacity scenario's settings given on the command line (the inventory's failover_test otherwise). */
+  capacity?: Partial<CapacityOptions>;
   say(msg: string): void;
   signal: AbortSignal;
 }
@@ -155,6 +158,7 @@ export async function failoverTest(o: FailoverOptions): Promise<FailoverReport> 
       { group: 'partition', run: partition },
       { group: 'db', run: dbScenario },
       { group: 'spike', run: spike },
+      { group: 'capacity', run: (x) => capacity(x, capacityOptions(o)) },
     ];
     for (const step of plan.filter((p) => o.groups.includes(p.group))) {
       if (o.signal.aborted) break;
@@ -198,6 +202,25 @@ export async function failoverTest(o: FailoverOptions): Promise<FailoverReport> 
     ...(interrupted ? { interrupted: true } : {}),
   };
   return report;
+}
+
+/** The capacity scenario's settings: the command line's, else the inventory's failover_test. */
+export function capacityOptions(o: Pick<FailoverOptions, 'inv' | 'rate' | 'capacity'>): CapacityOptions {
+  const ft = o.inv.failoverTest;
+  const c = ft.capacity;
+  return {
+    sloMs: ft.sloMs,
+    startRate: c.startRate ?? Math.max(1, Math.round(o.rate / 2)),
+    stepSeconds: c.stepSeconds,
+    refineSteps: c.refineSteps,
+    floodFactors: c.floodFactors,
+    floodSeconds: c.floodSeconds,
+    recoverySeconds: c.recoverySeconds,
+    oneNode: c.oneNode,
+    singleBox: c.singleBox,
+    connections: c.connections,
+    ...Object.fromEntries(Object.entries(o.capacity ?? {}).filter(([, v]) => v !== undefined)),
+  };
 }
 
 /** The cluster is not ready for a failover test: nothing was injected. */

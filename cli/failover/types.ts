@@ -61,8 +61,10 @@ export interface SpikeStep {
 export interface Threshold {
   /** What is compared: "failedRequests", "detectionMs", "takeoverMs"... */
   figure: string;
-  /** The limit (the figure must be at most this). */
+  /** The limit (the figure must be at most this; with `atLeast`, at least this). */
   max: number;
+  /** The limit is a floor (a throughput, a ratio), not a ceiling. */
+  atLeast?: boolean;
   actual: number | null;
   passed: boolean;
 }
@@ -98,6 +100,8 @@ export interface ScenarioReport {
   /** Scenario-specific figures (db: replication lag; lb: when the VIP appeared on the new master...). */
   figures?: Record<string, number | string | boolean | null>;
   steps?: SpikeStep[];
+  /** The capacity scenario's ramps and floods. */
+  capacity?: CapacityReport;
   /** Set when the scenario could not run (e.g. no replica): it then counts as passed. */
   skipped?: string;
 }
@@ -117,4 +121,90 @@ export interface FailoverReport {
   passed: boolean;
   /** Set when the test was interrupted (SIGINT): the scenarios done so far are reported. */
   interrupted?: boolean;
+}
+
+/** Requests that failed, by kind: no answer (reset, timeout, other) or a 5xx. */
+export interface ErrorCounts {
+  reset: number;
+  timeout: number;
+  '502': number;
+  '503': number;
+  '504': number;
+  other: number;
+}
+
+/** What the hosts showed during a step or a flood (the most over its window; CPU averaged). */
+export interface HostFigures {
+  /** Per LB: the most requests waiting in its queue for the web backend, the longest average queue time (ms). */
+  lbs: Record<string, { maxQueue: number; maxQueueMs: number }>;
+  /** Per web node: CPU (cores used), busy PHP-FPM children, requests waiting for a child, Apache's busy workers. */
+  webs: Record<string, { cpu: number | null; fpmBusy: number; fpmQueue: number; apacheBusy: number | null }>;
+  /** The database's connections in use (most). */
+  dbConnections: number | null;
+}
+
+/** One constant-rate step of a ramp, or a flood. Latency from each request's due moment (ms). */
+export interface LoadWindow {
+  /** Requests per second asked for. */
+  rate: number;
+  seconds: number;
+  requests: number;
+  /** Of those, answered without a 5xx. */
+  answered: number;
+  /** Answered (without a 5xx) requests per second, by when they ended. */
+  served: number;
+  /** Latency of the answered requests. */
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  /** p99 of every request, answered or not (what the users waited, a timeout counted as its wait). */
+  p99All: number;
+  errors: ErrorCounts;
+  /** 503s answered before the LB's queue timeout had run out (they did not wait in its queue). */
+  early503: number;
+  hosts: HostFigures;
+}
+
+export interface RampStep extends LoadWindow {
+  /** p99 under the SLO, and (almost) every request answered. */
+  underSlo: boolean;
+}
+
+export interface Flood extends LoadWindow {
+  /** The multiple of the measured capacity. */
+  factor: number;
+  /** served / capacity. */
+  servedRatio: number;
+  /** The log lines over the flood and its recovery. */
+  logs: { tooManyConnections: number | null; maxRequestWorkers: number; maxChildren: number };
+  /** After the flood, at half the capacity: ms until every second's p99 was under the SLO again (null: not within the window). */
+  recoveryMs: number | null;
+}
+
+/** A ramp (and its floods) on one target: the cluster through the VIP, or one web node alone. */
+export interface CapacityRun {
+  /** cluster: through the VIP, every web node; one-node: through the VIP, the other web nodes drained; single-box: one web node reached directly. */
+  target: 'cluster' | 'one-node' | 'single-box';
+  url: string;
+  webs: string[];
+  steps: RampStep[];
+  /** The highest rate served with p99 under the SLO (req/s); null when not even the first step was. */
+  capacity: number | null;
+  /** The last step before the p99 more than doubled against the lightest step's (req/s). */
+  knee: number | null;
+  floods: Flood[];
+}
+
+export interface CapacityReport {
+  sloMs: number;
+  /** The LBs' `timeout queue` (ms): a 503 before it did not wait in the queue. */
+  queueTimeoutMs: number;
+  stepSeconds: number;
+  floodSeconds: number;
+  cluster: CapacityRun;
+  oneNode?: CapacityRun;
+  singleBox?: CapacityRun;
+  /** The cluster's capacity over the one-node cluster's. */
+  scaleRatio: number | null;
 }

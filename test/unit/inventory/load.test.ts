@@ -66,7 +66,32 @@ test('the minimal fixture loads with every default filled in', async () => {
     },
     failoverTest: {
       rate: 200,
-      thresholds: { webFailedRequests: 0, webDetectionMs: 2000, lbHardTakeoverMs: 1000, lbGracefulTakeoverMs: 300, spikeErrors: 0 },
+      sloMs: 500,
+      capacity: {
+        stepSeconds: 4,
+        refineSteps: 2,
+        floodFactors: [2, 4],
+        floodSeconds: 15,
+        recoverySeconds: 8,
+        oneNode: true,
+        singleBox: true,
+        connections: 4096,
+      },
+      thresholds: {
+        webFailedRequests: 0,
+        webDetectionMs: 2000,
+        lbHardTakeoverMs: 1000,
+        lbGracefulTakeoverMs: 300,
+        spikeErrors: 0,
+        floodResets: 0,
+        floodTimeouts: 0,
+        flood502: 0,
+        floodEarly503: 0,
+        tooManyConnections: 0,
+        floodServedRatio: 0.8,
+        recoveryMs: 5000,
+        scaleRatio: 1.8,
+      },
     },
   });
   assert.equal(secrets.file, join(dir, 'inventory.secrets.yaml'));
