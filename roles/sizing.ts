@@ -34,6 +34,9 @@ import { mpmSizing, SIZING as MPM, type MpmSizing } from './apache/sizing.ts';
 
 export { CAPACITY };
 
+/** What the sizing reads of a host: the memory (MB) and CPU (cores) its cgroup allows (Facts has both). */
+export type HostResources = Pick<Facts, 'memoryMb' | 'cpuCores'>;
+
 /** A web node's PHP-FPM pool: pm.max_children and FPM's dynamic numbers. */
 export interface PhpSizing {
   maxChildren: number;
@@ -123,7 +126,7 @@ export interface LbSizing {
 const lbCount = (inv: Inventory) => inv.hosts.filter((h) => h.group === 'lb').length;
 
 /** Apache's workers for a node whose pool runs `php.maxChildren` requests at once (or none: static only). */
-export function apacheSizing(facts: Facts, inv: Inventory, php: PhpSizing | null, lbs: number): MpmSizing {
+export function apacheSizing(facts: HostResources, inv: Inventory, php: PhpSizing | null, lbs: number): MpmSizing {
   const workers = inv.roles.apache.workers;
   if (!php) return mpmSizing(facts.memoryMb, workers, inv.roles.proxy.maxconn);
   const headroom = apacheHeadroom(lbs);
@@ -143,7 +146,7 @@ export function apacheSizing(facts: Facts, inv: Inventory, php: PhpSizing | null
 }
 
 /** A web node's pool, Apache and the per-server maxconn each LB gives it, from its facts. */
-export function webSizing(host: Host, facts: Facts, inv: Inventory): WebSizing {
+export function webSizing(host: Host, facts: HostResources, inv: Inventory): WebSizing {
   const lbs = lbCount(inv);
   const setting = inv.roles.app.php === false ? null : inv.roles.app.php.maxChildren;
   const php = setting === null ? null : phpSizing(facts.memoryMb, setting, inv.roles.apache.workers, lbs);
@@ -163,11 +166,11 @@ export function webSizing(host: Host, facts: Facts, inv: Inventory): WebSizing {
     maxconnWhy = `MaxRequestWorkers ${dynamic} - ${margin} for health checks${per}`;
   }
   const maxconn = serverMaxconn(dynamic, margin, serving);
-  return { name: host.name, memoryMb: facts.memoryMb, cpuCores: facts.cpuCores ?? facts.cpus, php, dynamic, apache, maxconn, maxconnWhy };
+  return { name: host.name, memoryMb: facts.memoryMb, cpuCores: facts.cpuCores, php, dynamic, apache, maxconn, maxconnWhy };
 }
 
 /** An LB's frontend maxconn: what its memory holds, at most the global roles.proxy.maxconn. */
-export function lbSizing(host: Host, facts: Facts, inv: Inventory): LbSizing {
+export function lbSizing(host: Host, facts: HostResources, inv: Inventory): LbSizing {
   const global = inv.roles.proxy.maxconn;
   const spare = Math.max(0, facts.memoryMb - CAPACITY.lbReserveMb);
   const byMemory = Math.max(CAPACITY.lbMinMaxconn, Math.floor((spare * 1024) / CAPACITY.lbSessionKb));
@@ -222,7 +225,7 @@ export interface ClusterSizing {
  * The cluster's concurrency for an inventory and the hosts' facts (a host without facts is left out;
  * the database's line needs every web node's). Throws when a fixed Apache number contradicts a pool.
  */
-export function clusterSizing(inv: Inventory, factsOf: (h: Host) => Facts | undefined): ClusterSizing {
+export function clusterSizing(inv: Inventory, factsOf: (h: Host) => HostResources | undefined): ClusterSizing {
   const webs: WebSizing[] = [];
   const lbs: LbSizing[] = [];
   for (const h of inv.hosts) {
@@ -262,7 +265,7 @@ export function clusterSizing(inv: Inventory, factsOf: (h: Host) => Facts | unde
  * What the hosts' facts show against the inventory's fixed numbers (none when they agree): run by
  * apply once every host's facts are in, before any change.
  */
-export function contradictions(inv: Inventory, factsOf: (h: Host) => Facts | undefined): string[] {
+export function contradictions(inv: Inventory, factsOf: (h: Host) => HostResources | undefined): string[] {
   try {
     const s = clusterSizing(inv, factsOf);
     return s.mysql?.problem ? [s.mysql.problem] : [];

@@ -96,6 +96,16 @@ Examples:
       };
       process.on('SIGINT', onInt);
       let result;
+      // a fixed max_connections against the pools sized from the web nodes' memory: checked once their
+      // facts are in, before any change (the fixed numbers alone were checked when the inventory loaded)
+      const { contradictions } = await loadSizing();
+      const preflight =
+        inv.roles.mysql.maxConnections !== 'auto'
+          ? {
+              hosts: inv.hosts.filter((h) => h.group === 'web'),
+              check: (f: Parameters<typeof contradictions>[1]) => contradictions(inv, f),
+            }
+          : undefined;
       const opts = {
         inventory: inv,
         roles,
@@ -106,6 +116,7 @@ Examples:
         limit: split(flags.limit),
         tags: split(flags.tags),
         signal: ac.signal,
+        preflight,
       };
       try {
         if (flags.rolling) {

@@ -68,7 +68,7 @@ const SECTIONS = [
  * container's, or a VPS whose provider limits it that way), or v1's limit_in_bytes and CFS quota.
  * Two lines: the memory limit in bytes or "max"; the CPU quota and period in us, or "max".
  */
-const LIMITS_SCRIPT =
+export const LIMITS_SCRIPT =
   'if [ -f /sys/fs/cgroup/cgroup.controllers ]; then cat /sys/fs/cgroup/memory.max 2>/dev/null || echo max; cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo max; ' +
   'else cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || echo max; ' +
   'q=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || echo -1); p=$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || echo 100000); ' +
@@ -85,6 +85,30 @@ export function parseLimits(text: string, memTotalMb: number): { memoryMb: numbe
   return { memoryMb, cpus };
 }
 
+/** The shell commands of a host's memory (kB), CPUs and cgroup limits, one per section (status reads them too). */
+export const RESOURCE_SCRIPTS = {
+  mem: "awk '/^MemTotal:/ {print $2}' /proc/meminfo",
+  cpus: 'nproc 2>/dev/null || getconf _NPROCESSORS_ONLN',
+  limits: LIMITS_SCRIPT,
+} as const;
+
+/** What the host may use, from RESOURCE_SCRIPTS' answers: its RAM and CPUs, or less when its cgroup says so. */
+export function parseResources(
+  mem: string,
+  cpusText: string,
+  limitsText: string,
+): Pick<Facts, 'memoryMb' | 'cpus' | 'cpuCores' | 'limits'> {
+  const memTotalMb = Math.round(Number(mem.trim() || 0) / 1024);
+  const cpus = Number(cpusText.trim() || 1);
+  const limits = parseLimits(limitsText, memTotalMb);
+  return {
+    memoryMb: limits.memoryMb === null ? memTotalMb : Math.min(memTotalMb, limits.memoryMb),
+    cpus,
+    cpuCores: limits.cpus === null ? cpus : Math.min(cpus, limits.cpus),
+    limits,
+  };
+}
+
 /** Where hasetup's commands record what the roles must keep (a web node drained: `drain.web01` holding `drain`). */
 export const RECORDS_DIR = '/var/lib/hasetup/state';
 
@@ -98,9 +122,9 @@ export function factsScript(mark: string, interest: Interest = { packages: [], s
     s('arch', 'uname -m'),
     s('kernel', 'uname -r'),
     s('init', '[ -d /run/systemd/system ] && echo systemd || echo other'),
-    s('mem', "awk '/^MemTotal:/ {print $2}' /proc/meminfo"),
-    s('cpus', 'nproc 2>/dev/null || getconf _NPROCESSORS_ONLN'),
-    s('limits', LIMITS_SCRIPT),
+    s('mem', RESOURCE_SCRIPTS.mem),
+    s('cpus', RESOURCE_SCRIPTS.cpus),
+    s('limits', RESOURCE_SCRIPTS.limits),
     // JSON where iproute2 has it (since 4.13), one line per address and link otherwise
     s('ip', 'ip -j addr show 2>/dev/null || { echo ---; ip -o addr show 2>/dev/null; echo ---; ip -o link show 2>/dev/null; }'),
     s('pkgs', `dpkg-query -W -f='\${Package} \${db:Status-Abbrev} \${Version}\\n' ${pkgs.map(shq).join(' ')} 2>/dev/null`),
@@ -160,9 +184,7 @@ export function parseFacts(out: string, mark: string): Facts {
       enabled: kv.LoadState === 'not-found' ? 'not-found' : kv.UnitFileState || 'static',
     };
   }
-  const memTotalMb = Math.round(Number(sec.mem.trim() || 0) / 1024);
-  const cpus = Number(sec.cpus.trim() || 1);
-  const limits = parseLimits(sec.limits, memTotalMb);
+  const { memoryMb, cpus, cpuCores, limits } = parseResources(sec.mem, sec.cpus, sec.limits);
   return {
     hostname: sec.hostname.trim(),
     os: { id: osr.ID ?? '', versionId: osr.VERSION_ID ?? '', codename: osr.VERSION_CODENAME ?? '', prettyName: osr.PRETTY_NAME ?? '' },
@@ -171,9 +193,9 @@ export function parseFacts(out: string, mark: string): Facts {
     init: sec.init.trim() === 'systemd' ? 'systemd' : 'other',
     virt: sec.virt.split('\n')[0]?.trim() || 'none',
     container: (sec.virt.split('\n')[1]?.trim() || 'none') !== 'none',
-    memoryMb: limits.memoryMb === null ? memTotalMb : Math.min(memTotalMb, limits.memoryMb),
+    memoryMb,
     cpus,
-    cpuCores: limits.cpus === null ? cpus : Math.min(cpus, limits.cpus),
+    cpuCores,
     limits,
     interfaces,
     packages,

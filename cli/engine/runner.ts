@@ -74,6 +74,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Where hasetup keeps its state on each host. */
   stateDir?: string;
+  /**
+   * Checked once the facts of `hosts` are in (those outside the run are read for it), before any host
+   * of the run changes anything: each problem returned fails every host of the run, nothing changed.
+   */
+  preflight?: { hosts: Host[]; check(factsOf: (h: Host) => Facts | undefined): string[] };
 }
 
 export function selectHosts(inv: Inventory, limit?: string[]): Host[] {
@@ -128,6 +133,7 @@ class ApplyRun {
   /** Each host's facts: those of the run as they gather them, others' when a role asks (factsFrom). */
   private readonly facts = new Map<string, Promise<Facts>>();
   private readonly factsReady = new Map<string, (f: Facts | Error) => void>();
+  private preflightResult?: Promise<string[]>;
 
   constructor(private readonly opts: RunOptions) {
     this.inv = opts.inventory;
@@ -223,6 +229,24 @@ class ApplyRun {
     return p;
   }
 
+  /** The run's preflight (RunOptions.preflight), once for all hosts: its problems, none when it passes. */
+  private preflight(): Promise<string[]> {
+    const pf = this.opts.preflight;
+    if (!pf) return Promise.resolve([]);
+    this.preflightResult ??= (async () => {
+      const known = new Map<string, Facts>();
+      await Promise.all(
+        pf.hosts.map(async (h) => {
+          // a host that cannot be read leaves its figures out (the role that needs them fails on its own)
+          const f = await this.factsOf(h).catch(() => undefined);
+          if (f) known.set(h.name, f);
+        }),
+      );
+      return pf.check((h) => known.get(h.name));
+    })();
+    return this.preflightResult;
+  }
+
   /** One host: connect, gather its facts, its roles in order, then the record of the run on it. */
   private async runHost(host: Host, roles: Role[]): Promise<void> {
     let t: Transport;
@@ -244,6 +268,19 @@ class ApplyRun {
       } catch (e) {
         this.factsReady.get(host.name)?.(e as Error);
         this.emit({ host: host.name, role: 'facts', task: 'gather facts', type: 'task', status: 'failed', message: (e as Error).message });
+        return;
+      }
+      // every host waits for the preflight before its first change
+      const problems = await this.preflight();
+      if (problems.length) {
+        this.emit({
+          host: host.name,
+          role: 'preflight',
+          task: 'check the inventory against the hosts',
+          type: 'task',
+          status: 'failed',
+          message: problems.join('\n'),
+        });
         return;
       }
       let failed = false;

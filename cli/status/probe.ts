@@ -3,7 +3,7 @@
 // dump) and the proxy's view of every web node (`show stat` on the runtime API, either runtime); on a
 // web node Apache's workers; on a DB host MariaDB and its replication; and the last apply recorded.
 import type { Host, Inventory } from '../../inventory/types.ts';
-import { splitSections } from '../engine/facts.ts';
+import { parseResources, RESOURCE_SCRIPTS, splitSections, type Facts } from '../engine/facts.ts';
 import { shq } from '../engine/shell.ts';
 import { LAST_APPLY } from '../engine/runner.ts';
 import { STATS_SOCKET } from '../../roles/lb.ts';
@@ -35,6 +35,8 @@ export interface HostReport {
   services: Record<string, string>;
   firewall?: 'loaded' | 'none';
   lastApply?: { at: string; ok: number; changed: number; failed: number; interrupted?: boolean };
+  /** The memory (MB) and CPU (cores) the host may use: its RAM and CPUs, or its cgroup's limits. */
+  resources?: Pick<Facts, 'memoryMb' | 'cpus' | 'cpuCores' | 'limits'>;
   // lb
   holdsVip?: boolean;
   vrrp?: VrrpView;
@@ -52,6 +54,9 @@ export function statusScript(h: Host, units: string[], mark: string): string {
     s('svc', `systemctl show -p Id,ActiveState -- ${units.map((u) => shq(`${u}.service`)).join(' ')}`),
     s('fw', `nft list table inet hasetup | grep -o 'hasetup:[0-9a-f]*' | head -n1`),
     s('last', `cat ${LAST_APPLY}`),
+    s('mem', RESOURCE_SCRIPTS.mem),
+    s('cpus', RESOURCE_SCRIPTS.cpus),
+    s('limits', RESOURCE_SCRIPTS.limits),
   ];
   if (h.group === 'lb') {
     parts.push(
@@ -147,6 +152,7 @@ export function parseStatus(h: Host, inv: Inventory, out: string, mark: string):
     }
     r.servers = parseShowStat(sec.stat ?? '');
   }
+  if ((sec.mem ?? '').trim()) r.resources = parseResources(sec.mem, sec.cpus ?? '', sec.limits ?? '');
   if (h.group === 'web') {
     const busy = /^BusyWorkers: (\d+)/m.exec(sec.apache ?? '');
     const idle = /^IdleWorkers: (\d+)/m.exec(sec.apache ?? '');

@@ -2,12 +2,50 @@
 // proxy's view of each web node, Apache, MariaDB and replication, the last apply on each host.
 import type { Inventory } from '../../inventory/types.ts';
 import type { HostReport, ServerView } from './probe.ts';
+import { clusterSizing } from '../../roles/sizing.ts';
+
+/** The cluster's concurrency as the roles size it from what the hosts have now (roles/sizing.ts). */
+export interface SizingView {
+  /** Per web node: PHP-FPM's pm.max_children (null: no PHP), Apache's MaxRequestWorkers, each LB's maxconn for it. */
+  webs: { name: string; memoryMb: number; cpuCores: number; maxChildren: number | null; maxRequestWorkers: number; maxconn: number }[];
+  lbs: { name: string; memoryMb: number; frontendMaxconn: number }[];
+  /** MariaDB's max_connections and what the cluster may open (null: a web node did not answer). */
+  mysql: { maxConnections: number; required: number; fixed: boolean } | null;
+  queueTimeoutMs: number;
+  lines: string[];
+}
+
+export function sizingView(inv: Inventory, hosts: HostReport[]): SizingView | undefined {
+  const byName = new Map(hosts.map((h) => [h.name, h.resources]));
+  try {
+    const s = clusterSizing(inv, (h) => byName.get(h.name));
+    return {
+      webs: s.webs.map((w) => ({
+        name: w.name,
+        memoryMb: w.memoryMb,
+        cpuCores: w.cpuCores,
+        maxChildren: w.php?.maxChildren ?? null,
+        maxRequestWorkers: w.apache.maxRequestWorkers,
+        maxconn: w.maxconn,
+      })),
+      lbs: s.lbs.map((l) => ({ name: l.name, memoryMb: l.memoryMb, frontendMaxconn: l.maxconn })),
+      mysql: s.mysql && { maxConnections: s.mysql.maxConnections, required: s.mysql.required, fixed: s.mysql.fixed },
+      queueTimeoutMs: s.queueTimeoutMs,
+      lines: s.lines,
+    };
+  } catch {
+    // a fixed number contradicting the chain: apply refuses it and says why
+    return undefined;
+  }
+}
 
 export interface StatusReport {
   vip: { address: string; holders: string[] };
   /** HTTPS on the VIP (roles.proxy.tls): the certificate the LBs are given. */
   https?: { port: number; redirect: boolean; names: string[]; notAfter: string; daysLeft: number; generated: boolean };
   hosts: HostReport[];
+  /** The cluster's concurrency chain from the hosts' memory and CPUs. */
+  sizing?: SizingView;
   /** One line per problem seen (the exit status is 1 when there is any). */
   problems: string[];
 }
@@ -41,6 +79,8 @@ export function buildReport(inv: Inventory, hosts: HostReport[]): StatusReport {
     );
   const tls = inv.roles.proxy.tls;
   const report: StatusReport = { vip: { address: inv.vip.address, holders }, hosts, problems };
+  const sizing = sizingView(inv, hosts);
+  if (sizing?.lines.length) report.sizing = sizing;
   if (tls) {
     const daysLeft = Math.floor((Date.parse(tls.notAfter) - Date.now()) / 86_400_000);
     report.https = {
@@ -129,6 +169,7 @@ export function renderTable(r: StatusReport): string {
       `HTTPS :${h.port}${h.redirect ? ' (HTTP redirected)' : ''}: ${h.generated ? 'self-signed' : 'certificate'} for ${h.names.join(', ') || '(no DNS name)'} until ${h.notAfter.slice(0, 10)}`,
     );
   }
+  if (r.sizing) out.push('concurrency (requests at once, from what the hosts have):', ...r.sizing.lines.map((l) => `  ${l}`));
   for (const p of r.problems.filter((p) => !p.startsWith('VIP '))) out.push(`! ${p}`);
   return out.join('\n') + '\n';
 }

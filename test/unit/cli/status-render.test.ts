@@ -71,3 +71,37 @@ test('status: two VRRP masters are a split brain, said even while the VIP shows 
   const both = buildReport(inv, [lb('lb01', true), lb('lb02', true)]).problems;
   assert.equal(both.length, 2, both.join('\n'));
 });
+
+test("status: the concurrency chain from the hosts' memory and CPUs (cgroup limits), in the table and the JSON", () => {
+  const inv = fixtureInventory([
+    { name: 'web01', address: '10.0.0.21' },
+    { name: 'web02', address: '10.0.0.22' },
+  ]);
+  inv.hosts.push(...['lb01', 'lb02'].map((n) => ({ ...inv.hosts[0], name: n, group: 'lb' as const })));
+  const res = (memoryMb: number, cpuCores: number) => ({ memoryMb, cpus: 2, cpuCores, limits: { memoryMb, cpus: cpuCores } });
+  const web = (name: string): HostReport => ({
+    name,
+    group: 'web',
+    address: '10.0.0.21',
+    reachable: true,
+    services: {},
+    resources: res(512, 0.5),
+  });
+  const lbs = [lb('lb01', true), lb('lb02', false)].map((h) => ({ ...h, resources: res(512, 1) }));
+  const r = buildReport(inv, [...lbs, web('web01'), web('web02')]);
+  assert.deepEqual(r.sizing?.webs[0], { name: 'web01', memoryMb: 512, cpuCores: 0.5, maxChildren: 3, maxRequestWorkers: 50, maxconn: 3 });
+  assert.deepEqual(r.sizing?.lbs[0], { name: 'lb01', memoryMb: 512, frontendMaxconn: 4096 });
+  assert.deepEqual(r.sizing?.mysql, { maxConnections: 151, required: 16, fixed: false });
+  assert.equal(r.sizing?.queueTimeoutMs, 5000);
+  const table = renderTable(r);
+  assert.match(
+    table,
+    /^concurrency \(requests at once, from what the hosts have\):\n {2}web01 \(512 MB, 0\.5 CPU\): PHP-FPM pm\.max_children 3/m,
+  );
+  assert.match(table, /^ {2}MariaDB max_connections 151 \(auto, at least 151\)/m);
+  assert.equal(JSON.parse(JSON.stringify(r)).sizing.webs.length, 2);
+  // a web node that did not answer: its line is missing, and so is the database's
+  const partial = buildReport(inv, [...lbs, web('web01'), { ...web('web02'), reachable: false, resources: undefined }]);
+  assert.equal(partial.sizing?.webs.length, 1);
+  assert.equal(partial.sizing?.mysql, null);
+});

@@ -526,3 +526,33 @@ test('a connection that breaks in the middle of a run fails its host only; the o
     cleanup();
   }
 });
+
+test('a preflight that finds a problem, once the facts are in: every host fails before any change, and says why', async () => {
+  const { root, inv, cleanup } = setup();
+  try {
+    let seen: number | undefined;
+    const result = await run({
+      inventory: inv,
+      roles: [fixtureRole(root)],
+      connect: async () => new LocalTransport(),
+      reporter: new JsonReporter(() => {}),
+      redactor: new Redactor(['unused-secret']),
+      stateDir: join(root, 'state'),
+      preflight: {
+        hosts: inv.hosts,
+        check: (factsOf) => {
+          seen = factsOf(inv.hosts[0])?.memoryMb;
+          return ['max_connections 8 is below the 15 the cluster may open'];
+        },
+      },
+    });
+    assert.ok(seen && seen > 0, "the check got the host's facts");
+    assert.deepEqual(result.hosts.h1, { ok: 0, changed: 0, failed: 1, unreachable: 0, skipped: 0 });
+    assert.equal(result.results[0].role, 'preflight');
+    assert.match(result.results[0].message ?? '', /max_connections 8 is below the 15/);
+    assert.equal(existsSync(join(root, 'h1')), false, 'nothing changed');
+    assert.ok(result.facts.h1, 'the facts are in the result');
+  } finally {
+    cleanup();
+  }
+});
