@@ -1,10 +1,9 @@
 // The host checks: what the probes found, judged against the answers. Each check is a row (host,
 // check, result) and a problem row says what to do about it. Pure functions: the probes gather,
 // these judge, the wizard shows.
-import type { Facts } from '../engine/facts.ts';
 import { parseCidr } from '../../inventory/net.ts';
 import type { Answers, Group } from './answers.ts';
-import type { Probe, Target, VipSeen } from './probe.ts';
+import { carrier, keyType, type Probe, type Target, type VipSeen } from './probe.ts';
 import { cidrsContain, validVip } from './validate.ts';
 
 export interface Row {
@@ -30,25 +29,8 @@ export const NEEDS: Record<Group, { memoryMb: number; diskMb: number; role: stri
 
 export const SYSTEMS = ['debian', 'ubuntu'];
 
-/** ssh-ed25519 -> ED25519, as ssh-keygen -l names key types. */
-export const keyType = (t: string): string =>
-  t
-    .replace(/^ssh-/, '')
-    .replace(/^ecdsa-sha2-nistp\d+$/, 'ECDSA')
-    .toUpperCase();
-
 const mib = (n: number) => (n >= 1024 ? `${(n / 1024).toFixed(1)} GiB` : `${n} MiB`);
 const v4 = (addrs: string[]) => addrs.filter((x) => !x.includes(':'));
-
-/** The interface that carries an address, with the address's prefix length. */
-export function carrier(facts: Facts, address: string): { name: string; prefix: number } | null {
-  for (const i of facts.interfaces)
-    for (const a of i.addresses) {
-      const [ip, p] = a.split('/');
-      if (ip === address) return { name: i.name, prefix: Number(p) };
-    }
-  return null;
-}
 
 export type Detected = { name: string; prefix: number; from: string[] } | { name?: undefined; why: string; guess?: string };
 

@@ -16,7 +16,6 @@ import { factsScript, parseFacts, splitSections, type Facts } from '../engine/fa
 import { marker, shq } from '../engine/shell.ts';
 import { checkHostKey, SshTransport, type Transport } from '../engine/transport.ts';
 import type { Group } from './answers.ts';
-import { carrier, keyType } from './checks.ts';
 
 export interface Target {
   name: string;
@@ -107,6 +106,23 @@ const extraScript = (mark: string): string =>
     .join('\n');
 
 /** What to do when a host cannot be reached, from the transport's one line. */
+/** ssh-ed25519 -> ED25519, as ssh-keygen -l names key types. */
+export const keyType = (t: string): string =>
+  t
+    .replace(/^ssh-/, '')
+    .replace(/^ecdsa-sha2-nistp\d+$/, 'ECDSA')
+    .toUpperCase();
+
+/** The interface that carries an address, with the address's prefix length. */
+export function carrier(facts: Facts, address: string): { name: string; prefix: number } | null {
+  for (const i of facts.interfaces)
+    for (const a of i.addresses) {
+      const [ip, p] = a.split('/');
+      if (ip === address) return { name: i.name, prefix: Number(p) };
+    }
+  return null;
+}
+
 export function unreachableFix(why: string, t: Target, a: Access, knownHosts: string): string {
   if (/host key for .* has changed/.test(why))
     return `if ${t.name} was rebuilt, remove its line from ${knownHosts}; otherwise find out who answers on ${t.sshHost}`;
