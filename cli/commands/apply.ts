@@ -23,7 +23,8 @@ export function registerApply(program: Command): void {
     .description(
       'Apply the roles to every host of the inventory over SSH, all hosts in parallel. ' +
         `Roles, in order: ${ROLE_NAMES.join(', ')}. Each task reports ok / changed / failed; ` +
-        'a second run changes nothing. Exits 1 when a task failed or a host was unreachable, 2 on a usage error, 130 when interrupted.',
+        "a second run changes nothing. At the end, the cluster's concurrency chain as the roles sized it from the hosts' memory and CPU " +
+        "(PHP-FPM children, Apache workers, each LB's maxconn per node, MariaDB's max_connections). Exits 1 when a task failed or a host was unreachable, 2 on a usage error, 130 when interrupted.",
     )
     .option('--check', 'change nothing: report what would change')
     .option('--diff', 'show the differences of files (and other changes)')

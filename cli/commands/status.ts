@@ -13,9 +13,11 @@ export function registerStatus(program: Command): void {
     .description(
       "The cluster at a glance, one round trip per host: who holds the VIP; each LB's VRRP state, priority and " +
         "engine; each proxy's view of each web node (UP, DOWN, DRAIN, MAINT, sessions, queue); Apache and MariaDB; " +
-        'replication and its lag; the last apply on each host. Exits 1 when something is wrong (it says what).',
+        'replication and its lag; the last apply on each host; the concurrency chain (PHP-FPM children, Apache workers, ' +
+        "each LB's maxconn per node, MariaDB's max_connections) from the memory and CPU the hosts have. " +
+        'Exits 1 when something is wrong (it says what).',
     )
-    .option('--json', 'machine-readable: {"vip": {address, holders}, "hosts": [...], "problems": [...]}')
+    .option('--json', 'machine-readable: {"vip": {address, holders}, "hosts": [...], "sizing": {...}, "problems": [...]}')
     .option('--watch', 'refresh every second until Ctrl-C')
     .addHelpText(
       'after',
