@@ -1,7 +1,7 @@
 // What the web tier's roles (apache, app, mysql's demo schema) and the commands that work on the web
 // nodes (deploy, apply's deploy step) share: where the releases live, the link the vhost serves, the
 // PHP-FPM unit and socket, the credentials file, the demo application's folder, and whether the
-// inventory runs PHP. Commands reach roles/ through this module, roles/lb.ts and the registry only.
+// inventory runs PHP. Commands reach it through the registry (roles/index.ts), which re-exports what they use.
 import { join } from 'node:path';
 import type { Inventory } from '../inventory/types.ts';
 import { findRepoRoot } from '../cli/engine/api.ts';

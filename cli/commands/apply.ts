@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
-import { ROLES, ROLE_NAMES, loadSizing } from '../../roles/index.ts';
+import { ROLES, ROLE_NAMES, loadSizing, servesRelease } from '../../roles/index.ts';
 // The engine, the inventory loader and their libraries load only when the command runs, so that
 // `--help` and other commands start fast.
 
@@ -152,7 +152,6 @@ Examples:
       // the site, once the roles are done: deployed to the web nodes whose release differs
       else {
         const webs = selectHosts(inv, opts.limit).filter((h) => h.group === 'web');
-        const { servesRelease } = await import('../../roles/web.ts');
         // only when the app role ran too: without its PHP-FPM pool a release cannot answer its check
         const tagged = !opts.tags || opts.tags.includes('app');
         if (webs.length && tagged && servesRelease(inv)) {

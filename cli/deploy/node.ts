@@ -3,7 +3,7 @@
 // hard links, the changed files from a tar on stdin, every checksum verified, then renamed into
 // place); switch `current` atomically and reload PHP-FPM; ask the node's own entry page; prune.
 import { shq } from '../engine/shell.ts';
-import { CURRENT, FPM_UNIT, RELEASES_DIR } from '../../roles/web.ts';
+import { CURRENT, FPM_UNIT, RELEASES_DIR } from '../../roles/index.ts';
 import type { Manifest, ManifestFile } from './manifest.ts';
 
 export interface NodeState {

@@ -14,7 +14,7 @@
 import type { Host, Inventory } from '../../inventory/types.ts';
 import type { Cluster } from '../cluster.ts';
 import { lbOrder, othersServing, sessionsOf, setState, views, waitViews } from '../drain/runtime-api.ts';
-import { FPM_UNIT, RELEASES_DIR, siteSource } from '../../roles/web.ts';
+import { FPM_UNIT, RELEASES_DIR, siteSource } from '../../roles/index.ts';
 import { shq } from '../engine/shell.ts';
 import { difference, readManifest, type Manifest } from './manifest.ts';
 import { checkScript, parseProbe, probeScript, pruneScript, releaseName, stageScript, switchScript, type NodeState } from './node.ts';

@@ -9,7 +9,7 @@
 import type { Cluster } from '../cluster.ts';
 import { showStat } from './probes.ts';
 import type { HostFigures } from './types.ts';
-import { FPM_SOCKET, FPM_UNIT } from '../../roles/web.ts';
+import { FPM_SOCKET, FPM_UNIT } from '../../roles/index.ts';
 
 const PERIOD_S = 0.5;
 

@@ -2,7 +2,7 @@
 // proxy's view of each web node, Apache, MariaDB and replication, the last apply on each host.
 import type { Inventory } from '../../inventory/types.ts';
 import type { HostReport, ServerView } from './probe.ts';
-import { clusterSizing } from '../../roles/sizing.ts';
+import { clusterSizing } from '../../roles/index.ts';
 
 /** The cluster's concurrency as the roles size it from what the hosts have now (roles/sizing.ts). */
 export interface SizingView {
