@@ -89,6 +89,7 @@ export function buildInventory(f: ParsedInventoryFile, absFile: string, secrets:
       proxy: {
         ...proxy,
         stats: { ...proxy.stats, port: proxy.stats.port ?? proxy.port },
+        persistence: proxy.persistence ?? (roles.app.php === false ? 'none' : 'cookie'),
         ...(tls ? { tls } : {}),
       },
       app: { ...roles.app, ...(roles.app.source !== undefined ? { source: expandPath(roles.app.source, base) } : {}) },

@@ -118,6 +118,8 @@ export const inventorySchema = mapping({
       balance: oneOf(['roundrobin', 'leastconn', 'source', 'uri', 'first']).default('roundrobin'),
       port: intIn(1, 65535).default(80),
       maxconn: intIn(1, 1000000).default(4096),
+      // sessions stick to their web node (a SERVERID cookie); default: cookie when the web tier runs PHP
+      persistence: oneOf(['cookie', 'none']).optional(),
       // a dead web node is out of rotation within inter + timeout + fastinter + timeout (1.35 s)
       health_check: mapping({
         path: urlPath('/health'),

@@ -56,6 +56,8 @@ export type ProxyOptions = With<
     stats: With<Roles['proxy']['stats'], { port: number }>; // default port: the service port
     /** HTTPS on the VIP (roles.proxy.tls); absent: plain HTTP only. */
     tls?: TlsOptions;
+    /** cookie persistence; default: cookie when roles.app.php is not false, else none */
+    persistence: 'cookie' | 'none';
   }
 >;
 export type ApacheOptions = Roles['apache'];

@@ -20,6 +20,7 @@
 import { absent, directory, file, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
 import type { Host, Inventory } from '../../inventory/types.ts';
 import { lbSizing, webSizing } from '../sizing.ts';
+import { ERROR_503, ERROR_DIR, errorPage503 } from './errorpage.ts';
 import { drainRecord, runtimeOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, TLS_DIR, TLS_PEM, waitServing } from '../lb.ts';
 
 const webs = (inv: Inventory): Host[] => inv.hosts.filter((h) => h.group === 'web');
@@ -57,6 +58,7 @@ const role: Role = {
       socket: STATS_SOCKET,
       tls: proxy.tls,
       tlsPem: TLS_PEM,
+      errorfile: ERROR_503,
     });
     // the certificate is in place before the configuration that names it is checked
     const certificate: Task[] = proxy.tls
@@ -72,6 +74,9 @@ const role: Role = {
     return [
       { name: '/etc/haproxy', op: directory({ path: '/etc/haproxy' }) },
       ...certificate,
+      // the 503 page (errorfile) is in place before the configuration that names it is checked
+      { name: ERROR_DIR, op: directory({ path: ERROR_DIR }) },
+      { name: '503 page (errorfile)', op: file({ path: ERROR_503, content: errorPage503(), mode: '0644' }), notify: ['reload the proxy'] },
       {
         name: 'haproxy.cfg',
         // the proxy (user haproxy) reads it; it holds the stats password

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import proxy from '../../../roles/proxy/index.ts';
 import { TLS_PEM } from '../../../roles/lb.ts';
+import { ERROR_503, errorPage503 } from '../../../roles/proxy/errorpage.ts';
 import { roleContext } from '../../../cli/engine/role.ts';
 import { loadInventory } from '../../../inventory/load.ts';
 import type { Facts } from '../../../cli/engine/facts.ts';
@@ -44,12 +45,17 @@ test('both engines accept the rendered haproxy.cfg: plain HTTP, HTTPS, HTTPS wit
         assert.ok(cfg.includes(TLS_PEM));
         cfg = cfg.replaceAll(TLS_PEM, pem);
       }
+      // the 503 page the role writes beside it (errorfile); cookie persistence (the lab runs PHP)
+      assert.ok(cfg.includes(ERROR_503) && /^ {4}cookie SERVERID insert /m.test(cfg));
+      writeFileSync(join(dir, '503.http'), errorPage503());
+      cfg = cfg.replaceAll(ERROR_503, join(dir, '503.http'));
       writeFileSync(join(dir, 'haproxy.cfg'), cfg);
       for (const [name, cmd, args] of [
         ['haproxy -c', 'haproxy', ['-c', '-q', '-f', join(dir, 'haproxy.cfg')]],
         ['hasetup-proxy -c', process.execPath, [proxyBin, '-c', '-q', '-f', join(dir, 'haproxy.cfg')]],
       ] as const) {
         const r = spawnSync(cmd, args, { encoding: 'utf8' });
+        assert.doesNotMatch(r.stdout + r.stderr, /WARNING|ALERT/, name);
         assert.equal(r.status, 0, `${name} (${tls || 'plain'}): ${r.stdout}${r.stderr}`);
       }
     }

@@ -55,6 +55,7 @@ test('the minimal fixture loads with every default filled in', async () => {
         balance: 'roundrobin',
         port: 80,
         maxconn: 4096,
+        persistence: 'cookie',
         healthCheck: { path: '/health', inter: 500, fastinter: 250, timeout: 300, rise: 2, fall: 2 },
         timeouts: { connect: 5000, client: 50000, server: 50000, queue: 5000 },
         stats: { uri: '/haproxy?stats', port: 80, user: 'admin' },
@@ -101,6 +102,13 @@ test('roles.app: PHP off; a site folder resolved next to the inventory; bad valu
   const base = readFileSync(join(here, 'fixtures', 'valid-minimal.yaml'), 'utf8');
   const off = await loadInventory(write(base.replace(/^roles:\n/m, 'roles:\n  app: { php: false }\n')));
   assert.equal(off.roles.app.php, false);
+  // cookie persistence by default with PHP (its sessions are files on a node), none without; either when asked
+  assert.equal(off.roles.proxy.persistence, 'none');
+  assert.equal((await loadInventory(write(base))).roles.proxy.persistence, 'cookie');
+  const asked = base.replace(/^roles:\n/m, 'roles:\n  proxy: { persistence: none }\n');
+  assert.equal((await loadInventory(write(asked))).roles.proxy.persistence, 'none');
+  const wrong = checkInventoryText(base.replace(/^roles:\n/m, 'roles:\n  proxy: { persistence: sticky }\n'), 'inv.yaml');
+  assert.equal(wrong.ok, false);
   const site = write(base.replace(/^roles:\n/m, 'roles:\n  app: { source: ./site, keep_releases: 5, php: { max_children: 12 } }\n'));
   const inv = await loadInventory(site);
   assert.deepEqual(inv.roles.app, { php: { maxChildren: 12 }, source: join(dirname(site), 'site'), keepReleases: 5 });

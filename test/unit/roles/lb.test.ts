@@ -51,8 +51,8 @@ test('proxy: one server line per web node, maxconn from its PHP-FPM pool, draine
   const cfg = rendered(proxy, cluster(), 'lb01', 'haproxy.cfg', { 'drain.web02': 'maint' });
   const servers = cfg.split('\n').filter((l) => /^\s+server /.test(l));
   assert.deepEqual(servers, [
-    "    server web01 10.0.0.21:80 maxconn 8  # the pool's 9 children - 1 for its status page",
-    "    server web02 10.0.0.22:80 maxconn 8 disabled  # the pool's 9 children - 1 for its status page; in maintenance by hasetup drain",
+    "    server web01 10.0.0.21:80 maxconn 8 cookie web01  # the pool's 9 children - 1 for its status page",
+    "    server web02 10.0.0.22:80 maxconn 8 disabled cookie web02  # the pool's 9 children - 1 for its status page; in maintenance by hasetup drain",
   ]);
   assert.match(
     cfg,
@@ -67,7 +67,7 @@ test('proxy: one server line per web node, maxconn from its PHP-FPM pool, draine
   assert.match(cfg, /^\s+use_backend stats if hasetup_stats hasetup_admin$/m);
   assert.match(
     rendered(proxy, cluster(), 'lb01', 'haproxy.cfg', { 'drain.web01': 'drain' }),
-    /server web01 10\.0\.0\.21:80 maxconn 8 weight 0 {2}# .*drained by hasetup drain$/m,
+    /server web01 10\.0\.0\.21:80 maxconn 8 weight 0 cookie web01 {2}# .*drained by hasetup drain$/m,
   );
   // the frontend's maxconn from the LB's memory: (1024 - 128) MB / 64 KB per session
   assert.match(cfg, /^ {4}maxconn 4096\n/m);
@@ -237,4 +237,30 @@ test('runtime: an engine switch stops the other VRRP daemon first, starts this e
     at('ids_haproxy=') < at('purge') && at('useradd --system -u') > at('purge'),
     'the haproxy user survives the purge, with its ids',
   );
+});
+
+test('proxy: cookie persistence by default with PHP, none without or when asked; abortonclose and the 503 page for both engines', () => {
+  const cfg = rendered(proxy, cluster(), 'lb01', 'haproxy.cfg');
+  assert.match(cfg, /^backend web\n {4}balance roundrobin\n(?: {4}#.*\n)+ {4}cookie SERVERID insert indirect nocache httponly\n/m);
+  assert.match(cfg, /^ {4}option abortonclose$/m);
+  assert.match(cfg, /^ {4}errorfile 503 \/etc\/haproxy\/errors\/503\.http$/m);
+  const withTlsRedirect = rendered(proxy, withTls(), 'lb01', 'haproxy.cfg');
+  assert.match(withTlsRedirect, /^ {4}cookie SERVERID insert indirect nocache httponly secure$/m);
+  {
+    const inv = cluster();
+    inv.roles.proxy = { ...inv.roles.proxy, persistence: 'none' };
+    const none = rendered(proxy, inv, 'lb01', 'haproxy.cfg');
+    assert.doesNotMatch(none, /cookie/);
+    assert.match(none, /^ {4}errorfile 503 /m);
+  }
+  // the page: a whole response, Retry-After, its Content-Length right; written before the configuration
+  const page = rendered(proxy, cluster(), 'lb01', '503 page (errorfile)');
+  const [head, body] = page.split('\r\n\r\n');
+  assert.match(head, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+  assert.match(head, /\r\nRetry-After: 5\r\n/);
+  assert.equal(Number(/Content-Length: (\d+)/.exec(head)![1]), Buffer.byteLength(body));
+  const names = proxy
+    .tasks(roleContext(proxy, cluster().hosts[0], cluster(), facts(), new Map(cluster().hosts.map((x) => [x.name, facts()]))))
+    .map((t) => t.name);
+  assert.ok(names.indexOf('503 page (errorfile)') < names.indexOf('haproxy.cfg'));
 });
