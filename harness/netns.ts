@@ -208,6 +208,18 @@ export interface InstanceState {
   counters: Record<string, number>;
 }
 
+/** A daemon's stdout and stderr, collected into `sink.out` and written to logFile as they come. */
+function collectOutput(sink: { out: string }, child: ChildProcess, logFile: string): void {
+  const add = (b: Buffer) => {
+    sink.out += b.toString();
+    try {
+      writeFileSync(logFile, sink.out);
+    } catch {} // after cleanup
+  };
+  child.stdout!.on('data', add);
+  child.stderr!.on('data', add);
+}
+
 export class Vrrpd {
   out = '';
   exited = false;
@@ -220,14 +232,7 @@ export class Vrrpd {
     readonly logFile: string,
     readonly configFile: string,
   ) {
-    const add = (b: Buffer) => {
-      this.out += b.toString();
-      try {
-        writeFileSync(logFile, this.out);
-      } catch {} // after cleanup
-    };
-    child.stdout!.on('data', add);
-    child.stderr!.on('data', add);
+    collectOutput(this, child, logFile);
     child.on('exit', (code) => {
       this.exited = true;
       this.exitCode = code;
@@ -290,14 +295,7 @@ export class Keepalived {
     readonly pidVrrp: string,
     readonly logFile: string,
   ) {
-    const add = (b: Buffer) => {
-      this.out += b.toString();
-      try {
-        writeFileSync(logFile, this.out);
-      } catch {} // after cleanup
-    };
-    child.stdout!.on('data', add);
-    child.stderr!.on('data', add);
+    collectOutput(this, child, logFile);
     child.on('exit', () => (this.exited = true));
   }
 
