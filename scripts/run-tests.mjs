@@ -36,15 +36,6 @@ console.log(`running ${files.length} test files: ${files.map((f) => relative(roo
 // a proxy that did not start must fail its test, not hang the run.
 const [major, minor] = process.versions.node.split('.').map(Number);
 const forceExit = major >= 22 || (major === 20 && minor >= 14) ? ['--test-force-exit'] : [];
-// The end-to-end files that use the lab "lab" share one: the runner holds it from the first file to
-// the last (HASETUP_E2E_SHARED_LAB=0: each file brings it up and takes it down, as when run alone).
-const shareLab = levels.includes('e2e') && process.getuid?.() === 0 && process.env.HASETUP_E2E_SHARED_LAB !== '0';
-const labShare = (what) =>
-  spawnSync(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/lab-share.ts'), what, String(process.pid)], {
-    cwd: root,
-    stdio: 'inherit',
-  });
-if (shareLab) labShare('hold');
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...forceExit, ...files],
@@ -53,5 +44,4 @@ const r = spawnSync(
     stdio: 'inherit',
   },
 );
-if (shareLab && labShare('release').status !== 0) console.error('the lab could not be taken down: hasetup lab down');
 process.exit(r.status ?? 1);

@@ -48,12 +48,12 @@ let calls = 0;
 /** One registration per ensureLab call: PID, its start time, a counter. */
 const me = (): string => `${process.pid}-${processStartTime(process.pid) ?? ''}-${++calls}`;
 
-export function usersDir(cfg: LabConfig): string {
+function usersDir(cfg: LabConfig): string {
   return join(cfg.stateDir, 'users');
 }
 
 /** The test processes registered as users of the lab that are still alive. */
-export function liveUsers(cfg: LabConfig): string[] {
+function liveUsers(cfg: LabConfig): string[] {
   const dir = usersDir(cfg);
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((u) => {
