@@ -4,26 +4,7 @@
 // a flood until the p99 is back under the SLO.
 import * as hdr from 'hdr-histogram-js';
 import type { Outcome, Shot } from './openloop.ts';
-import type { ErrorCounts } from './types.ts';
-
-export interface LoadFigures {
-  /** Requests due in the window. */
-  requests: number;
-  /** Answered without a 5xx. */
-  answered: number;
-  /** Answered (2xx-4xx) requests per second, counted by when they ended, over the window. */
-  served: number;
-  /** Latency of the answered requests, from their due moment (ms). */
-  p50: number;
-  p99: number;
-  p999: number;
-  max: number;
-  /** Latency of every request, answered or not (what the users waited): p99. */
-  p99All: number;
-  errors: ErrorCounts;
-  /** 503s answered sooner after they were sent than the LB's queue timeout (those did not wait in its queue). */
-  early503: number;
-}
+import type { ErrorCounts, LoadFigures } from './types.ts';
 
 export const noErrors = (): ErrorCounts => ({ reset: 0, timeout: 0, '502': 0, '503': 0, '504': 0, other: 0 });
 

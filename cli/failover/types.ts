@@ -143,11 +143,9 @@ export interface HostFigures {
   dbConnections: number | null;
 }
 
-/** One constant-rate step of a ramp, or a flood. Latency from each request's due moment (ms). */
-export interface LoadWindow {
-  /** Requests per second asked for. */
-  rate: number;
-  seconds: number;
+/** What a load did over a window. Latency from each request's due moment (ms). */
+export interface LoadFigures {
+  /** Requests due in the window. */
   requests: number;
   /** Of those, answered without a 5xx. */
   answered: number;
@@ -163,6 +161,13 @@ export interface LoadWindow {
   errors: ErrorCounts;
   /** 503s answered before the LB's queue timeout had run out (they did not wait in its queue). */
   early503: number;
+}
+
+/** One constant-rate step of a ramp, or a flood. */
+export interface LoadWindow extends LoadFigures {
+  /** Requests per second asked for. */
+  rate: number;
+  seconds: number;
   hosts: HostFigures;
 }
 
