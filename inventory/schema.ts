@@ -207,7 +207,8 @@ export const inventorySchema = mapping({
     }).prefault({}),
     thresholds: mapping({
       web_failed_requests: intIn(0, 1000000).default(0),
-      web_detection_ms: intIn(1, 3600000, ' ms').default(2000),
+      // default: the health check's own bound (roles.proxy.health_check) + 1 s (cli/failover/scenarios.ts)
+      web_detection_ms: intIn(1, 3600000, ' ms').optional(),
       lb_hard_takeover_ms: intIn(1, 3600000, ' ms').default(1000),
       lb_graceful_takeover_ms: intIn(1, 3600000, ' ms').default(300),
       spike_errors: intIn(0, 1000000).default(0),

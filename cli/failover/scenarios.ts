@@ -25,7 +25,8 @@ import type { Target } from './target.ts';
 
 export interface Thresholds {
   webFailedRequests: number;
-  webDetectionMs: number;
+  /** Unset in the inventory: detectionLimit(). */
+  webDetectionMs?: number;
   lbHardTakeoverMs: number;
   lbGracefulTakeoverMs: number;
   spikeErrors: number;
@@ -197,6 +198,18 @@ export function finish(
   return report;
 }
 
+/**
+ * The default limit on a dead web node's detection: the longest the health check may take by its
+ * settings (a check just passed, the next times out, then fall - 1 fast checks time out:
+ * inter + timeout + (fall - 1) x (fastinter + timeout)) plus 1 s for what the measure adds: the SSH
+ * round trip that injects the fault (counted from when it was sent) and the stats polled every 100 ms
+ * on each LB. 2,350 ms with the defaults.
+ */
+export function detectionLimit(inv: Inventory): number {
+  const h = inv.roles.proxy.healthCheck;
+  return h.inter + h.timeout + (h.fall - 1) * (h.fastinter + h.timeout) + 1000;
+}
+
 export const round = (x: number | null): number | null => (x === null ? null : Math.round(x));
 
 /** A few seconds of steady load without a fault, then the fault: when it was injected. */
@@ -249,7 +262,10 @@ async function webScenario(ctx: Context, name: string, title: string, f: Fault, 
     detectionMs: round(detectionMs) ?? undefined,
     restoredMs: round(restoredMs) ?? undefined,
     shareDuringFault: rec.share(detected ?? fault, heal),
-    thresholds: [threshold('failedRequests', t.webFailedRequests, failedN), threshold('detectionMs', t.webDetectionMs, round(detectionMs))],
+    thresholds: [
+      threshold('failedRequests', t.webFailedRequests, failedN),
+      threshold('detectionMs', t.webDetectionMs ?? detectionLimit(ctx.inv), round(detectionMs)),
+    ],
   });
   report.verdict =
     detectionMs === null

@@ -2,7 +2,8 @@
 //   1. the configuration file first, then the package: MariaDB's very first start already has
 //      server_id and log_bin, so the primary's binary log holds everything from the beginning
 //   2. no option left that 10.11 refuses (5.1-era names: see sql.ts LEGACY_OPTIONS)
-//   3. the running server has the replication settings (restarted now if it predates the file)
+//   3. the running server has the replication settings (restarted now if it predates the file), and
+//      the max_connections the cluster's size asks for (set live: growing the cluster restarts nothing)
 //   4. hardened: no anonymous users, no test database, root by unix socket only
 //   5. primary: the application database; its user from each web node's address only; the
 //      replication user from each replica's address only; the demo application's tables when the
@@ -20,6 +21,7 @@ import {
   appAccounts,
   database,
   legacyOptions,
+  liveSetting,
   noAnonymousUsers,
   noTestDatabase,
   replicaOf,
@@ -35,6 +37,8 @@ import { runsDemo } from '../web.ts';
 export const defaults = {
   packages: ['mariadb-server'],
   configFile: '/etc/mysql/mariadb.conf.d/60-hasetup.cnf',
+  /** max_connections apart: it changes with the cluster's size and needs no restart. */
+  connectionsFile: '/etc/mysql/mariadb.conf.d/61-hasetup-connections.cnf',
   port: 3306,
   replicationUser: 'repl',
   /** Seconds between a replica's reconnection attempts (the 5.1 default, 60, is long after a primary restart). */
@@ -112,8 +116,16 @@ const role: Role = {
       { name: 'option file folder', op: directory({ path: '/etc/mysql/mariadb.conf.d' }) },
       {
         name: 'replication settings (60-hasetup.cnf)',
-        op: file({ path: defaults.configFile, content: ctx.template('60-hasetup.cnf.njk', { mysql, sizing }), validate: VALIDATE }),
+        op: file({ path: defaults.configFile, content: ctx.template('60-hasetup.cnf.njk', { mysql }), validate: VALIDATE }),
         notify: ['restart mariadb'],
+      },
+      {
+        name: 'max_connections (61-hasetup-connections.cnf)',
+        op: file({
+          path: defaults.connectionsFile,
+          content: ctx.template('61-hasetup-connections.cnf.njk', { sizing }),
+          validate: VALIDATE,
+        }),
       },
       { name: 'mariadb-server package', op: packages(defaults.packages) },
       { name: 'no 5.1-era options', op: legacyOptions() },
@@ -127,6 +139,7 @@ const role: Role = {
           log_slave_updates: 'ON',
         }),
       },
+      { name: 'max_connections on the running server', op: liveSetting('max_connections', sizing.maxConnections) },
       { name: 'no anonymous users', op: noAnonymousUsers({ noBinlog }) },
       { name: 'no test database', op: noTestDatabase({ noBinlog }) },
       { name: 'root by unix socket only', op: rootSocketOnly({ noBinlog }) },

@@ -367,6 +367,25 @@ export function runningSettings(want: Record<string, string>): Operation {
   });
 }
 
+/**
+ * A dynamic setting the running server takes without a restart (SET GLOBAL), for the settings that
+ * follow the size of the cluster (max_connections): a web node or a replica added must not restart
+ * the primary under load. The option file keeps the value for the next start.
+ */
+export function liveSetting(name: string, value: number): Operation {
+  return mariadbOp<Rows>({
+    kind: 'mariadb',
+    subject: `running with ${name}=${value}`,
+    query: `SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME = ${sqlString(name.toUpperCase())}`,
+    format: 'rows',
+    decide(rows) {
+      const have = rows[0]?.[0] ?? '?';
+      if (have === String(value)) return null;
+      return { sql: [`SET GLOBAL ${name} = ${value};`], why: `${name} ${have} -> ${value}, set on the running server (no restart)` };
+    },
+  });
+}
+
 // ---- replication ---------------------------------------------------------------------------
 
 export interface ReplicaSpec {

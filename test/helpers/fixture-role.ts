@@ -77,7 +77,6 @@ export function fixtureInventory(hosts: { name: string; address: string; port?: 
       },
       thresholds: {
         webFailedRequests: 0,
-        webDetectionMs: 2000,
         lbHardTakeoverMs: 1000,
         lbGracefulTakeoverMs: 300,
         spikeErrors: 0,

@@ -62,6 +62,9 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
           .map((l) => `# ${l}`)
           .join('\n')}`,
       );
+      if (r.code !== 0 && existsSync(json))
+        for (const s of (JSON.parse(readFileSync(json, 'utf8')) as FailoverReport).scenarios)
+          if (!s.passed) console.log(`# ${s.name}: failed requests ${JSON.stringify(s.failures.slice(0, 10))}`);
       assert.equal(r.code, 0, `${r.stdout}\n${r.stderr.slice(-4000)}`);
       const report = JSON.parse(readFileSync(json, 'utf8')) as FailoverReport;
       assert.equal(report.engine, engine);

@@ -73,13 +73,14 @@ test('a replica added later is seeded from the primary and replicates', async (t
   const second = await apply(withReplica);
   assert.equal(second.code, 0, JSON.stringify(second.results.filter((x) => x.status === 'failed')));
   assert.ok(second.hosts.db02.changed > 0);
-  // on db01 only the account for the new replica (and /etc/hosts naming it) changed
+  // on db01 only the account for the new replica, /etc/hosts naming it and the explanation of
+  // max_connections (one more for replication, still MariaDB's 151) changed: no restart
   assert.deepEqual(
     second.results
       .filter((x) => x.host === 'db01' && x.status === 'changed')
       .map((x) => x.task)
       .sort(),
-    ['/etc/hosts', 'user repl from the replicas'],
+    ['/etc/hosts', 'max_connections (61-hasetup-connections.cnf)', 'user repl from the replicas'],
   );
   console.log(`# apply adding db02 to a running cluster: ${second.ms} ms`);
 

@@ -258,30 +258,42 @@ test('replication: stopped threads are restarted; a broken replica fails the app
   assert.match(st, /^\s*Slave_SQL_Running: Yes$/m);
 });
 
-test('a changed setting rewrites the option file and restarts MariaDB once, through the handler', async (t) => {
+test('max_connections changed: set on the running server, no restart; binlog_format changed: the option file and a restart', async (t) => {
   if (!prerequisites(t, skip)) return;
   assert.ok(lab);
-  // the same inventory with max_connections 321, and the same secrets (named after the inventory)
+  // the same inventory with other settings, and the same secrets (named after the inventory)
   const dir = dirname(lab.inventory);
-  const changed = join(dir, `e2e-maxconn-${process.pid}.yaml`);
-  const doc = parse(readFileSync(lab.inventory, 'utf8')) as { roles: Record<string, Record<string, unknown>> };
-  doc.roles.mysql = { ...(doc.roles.mysql ?? {}), max_connections: 321 };
-  writeFileSync(changed, stringify(doc));
-  copyFileSync(lab.inventory.replace(/\.yaml$/, '.secrets.yaml'), changed.replace(/\.yaml$/, '.secrets.yaml'));
-  chmodSync(changed.replace(/\.yaml$/, '.secrets.yaml'), 0o600);
-  t.after(() => {
-    rmSync(changed, { force: true });
-    rmSync(changed.replace(/\.yaml$/, '.secrets.yaml'), { force: true });
-  });
+  const variant = (name: string, mysql: Record<string, unknown>): string => {
+    const file = join(dir, `e2e-${name}-${process.pid}.yaml`);
+    const doc = parse(readFileSync(lab!.inventory, 'utf8')) as { roles: Record<string, Record<string, unknown>> };
+    doc.roles.mysql = { ...(doc.roles.mysql ?? {}), ...mysql };
+    writeFileSync(file, stringify(doc));
+    const secrets = file.replace(/\.yaml$/, '.secrets.yaml');
+    copyFileSync(lab!.inventory.replace(/\.yaml$/, '.secrets.yaml'), secrets);
+    chmodSync(secrets, 0o600);
+    t.after(() => {
+      rmSync(file, { force: true });
+      rmSync(secrets, { force: true });
+    });
+    return file;
+  };
   const pid = async () => (await ssh('db01', 'systemctl show -p MainPID --value mariadb')).trim();
+  const changedTasks = (r: Awaited<ReturnType<typeof apply>>) => r.results.filter((x) => x.status === 'changed').map((x) => x.task);
   const before = await pid();
-  const r = await apply(['--tags', 'mysql', '--limit', 'db01'], changed);
-  assert.equal(r.code, 0, JSON.stringify(r.results.filter((x) => x.status !== 'ok')));
-  const changedTasks = r.results.filter((x) => x.status === 'changed').map((x) => x.task);
-  assert.deepEqual(changedTasks, ['replication settings (60-hasetup.cnf)', 'restart mariadb']);
+  const more = await apply(['--tags', 'mysql', '--limit', 'db01'], variant('maxconn', { max_connections: 321 }));
+  assert.equal(more.code, 0, JSON.stringify(more.results.filter((x) => x.status !== 'ok')));
+  assert.deepEqual(changedTasks(more), ['max_connections (61-hasetup-connections.cnf)', 'max_connections on the running server']);
   assert.equal(await sql('db01', 'SELECT @@max_connections'), '321\n');
+  assert.equal(await pid(), before, 'not restarted');
+  const row = await apply(['--tags', 'mysql', '--limit', 'db01'], variant('row', { binlog_format: 'ROW' }));
+  assert.equal(row.code, 0, JSON.stringify(row.results.filter((x) => x.status !== 'ok')));
+  // the running server is restarted on its new binlog_format (the replication settings' check, or
+  // the handler), and max_connections goes back to auto from the option file
+  assert.ok(changedTasks(row).includes('replication settings (60-hasetup.cnf)'), JSON.stringify(changedTasks(row)));
+  assert.equal(await sql('db01', 'SELECT @@max_connections'), '151\n');
+  assert.equal(await sql('db01', 'SELECT @@binlog_format'), 'ROW\n');
   assert.notEqual(await pid(), before, 'restarted');
-  // back to the inventory's value; the replica reconnects by itself after its primary's restart
+  // back to the inventory's values; the replica reconnects by itself after its primary's restart
   const back = await apply(['--tags', 'mysql', '--limit', 'db01']);
   assert.equal(back.code, 0);
   assert.equal(await sql('db01', 'SELECT @@max_connections'), '151\n');

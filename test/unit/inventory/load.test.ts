@@ -80,7 +80,6 @@ test('the minimal fixture loads with every default filled in', async () => {
       },
       thresholds: {
         webFailedRequests: 0,
-        webDetectionMs: 2000,
         lbHardTakeoverMs: 1000,
         lbGracefulTakeoverMs: 300,
         spikeErrors: 0,

@@ -486,12 +486,25 @@ test('role: the option file comes before the package, so the first start has log
     /^innodb_flush_log_at_trx_commit\s+= 1$/m,
     /^relay_log\s+= mysql-relay-bin$/m,
     /^log_slave_updates\s+= ON$/m,
-    // auto: 9 + 9 children (1 GB web nodes) + 10 for the admins = 28, at least MariaDB's 151
-    /^max_connections\s+= 151$/m,
-    /^# max_connections: web01 9 \+ web02 9 PHP-FPM children x 1 connection/m,
   ])
     assert.match(text, line);
   assert.doesNotMatch(text, /^read_only/m);
+  // max_connections apart, without the restart: it follows the cluster's size, set live
+  assert.doesNotMatch(text, /^max_connections/m);
+  const conns = tasks.find((t) => t.op.subject === defaults.connectionsFile);
+  assert.ok(conns);
+  assert.equal(conns.notify, undefined);
+  const connsText = String(changed(conns.op.plan('absent', ctx)).stdin);
+  // auto: 9 + 9 children (1 GB web nodes) + 10 for the admins = 28, at least MariaDB's 151
+  assert.match(connsText, /^max_connections = 151$/m);
+  assert.match(connsText, /^# web01 9 \+ web02 9 PHP-FPM children x 1 connection/m);
+  const live = tasks.find((t) => t.name === 'max_connections on the running server');
+  assert.ok(live);
+  assert.ok(names.indexOf('mariadb service') < names.indexOf('max_connections on the running server'));
+  assert.equal(live.op.plan('ok\n151', ctx).changed, false);
+  const set = changed(live.op.plan('ok\n200', ctx));
+  assert.match(String(set.stdin), /^SET GLOBAL max_connections = 151;$/m);
+  assert.doesNotMatch(set.script, /restart/);
   assert.match(p.script, /mariadbd --defaults-file="\$tmp" --help --verbose/);
 });
 
