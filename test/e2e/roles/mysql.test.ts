@@ -310,7 +310,7 @@ test('a 5.1-era option in an option file: the role fails naming it, and MariaDB 
   // an old my.cnf line, and a drifted setting whose repair asks for a restart
   await ssh(
     'db02',
-    `printf '[mysqld]\\nlog-slow-queries = /var/log/mysql/slow.log\\n' > ${legacy}; sed -i 's/^max_connections .*/max_connections = 150/' /etc/mysql/mariadb.conf.d/60-hasetup.cnf`,
+    `printf '[mysqld]\\nlog-slow-queries = /var/log/mysql/slow.log\\n' > ${legacy}; sed -i 's/^sync_binlog .*/sync_binlog = 0/' /etc/mysql/mariadb.conf.d/60-hasetup.cnf`,
   );
   t.after(() => lab?.ssh('db02', `rm -f ${legacy}`));
   const before = await pid();
@@ -334,6 +334,6 @@ test('a 5.1-era option in an option file: the role fails naming it, and MariaDB 
   assert.equal(fixed.code, 0, JSON.stringify(fixed.results.filter((x) => x.status !== 'ok')));
   assert.equal(fixed.results.find((x) => x.task === 'restart mariadb')?.status, 'changed');
   assert.notEqual(await pid(), before);
-  assert.equal(await sql('db02', 'SELECT @@max_connections'), '151\n');
+  assert.equal(await sql('db02', 'SELECT @@sync_binlog'), '1\n');
   await waitFor(async () => /^\s*Slave_SQL_Running: Yes$/m.test(await ssh('db02', "mariadb -E -e 'SHOW SLAVE STATUS'")));
 });
