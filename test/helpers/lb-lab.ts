@@ -87,6 +87,15 @@ export async function waitVipOn(lab: Lab, host: string, timeoutMs = 15_000): Pro
   }
 }
 
+/** The lab's cluster applied with `engine`, the VIP settled on lb01: the engine's inventory. */
+export async function appliedCluster(lab: Lab, engine: EngineName): Promise<string> {
+  const inv = await inventoryFor(lab, engine);
+  const a = await apply(lab, inv);
+  if (a.code !== 0) throw new Error(`apply (${engine}) failed: ${notOk(a)}`);
+  await waitVipOn(lab, 'lb01', 30_000);
+  return inv;
+}
+
 export interface VipSample {
   t: number;
   holders: string[];

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { ctlNs, netnsPath } from '../../../cli/lab/net.ts';
 import { labForFile, labUnavailable } from '../../helpers/lab.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
-import { apply, HASETUP, inventoryFor, loadThroughVip, notOk, sh, VIP_ADDRESS, waitVipOn, type EngineName } from '../../helpers/lb-lab.ts';
+import { apply, appliedCluster, HASETUP, loadThroughVip, notOk, sh, VIP_ADDRESS, type EngineName } from '../../helpers/lb-lab.ts';
 
 const skip = labUnavailable() ?? commandUnavailable('curl');
 const L = labForFile(skip);
@@ -52,10 +52,7 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
     { timeout: 10 * 60_000 },
     async (t) => {
       if (!prerequisites(t, skip)) return;
-      inv = await inventoryFor(L(), engine);
-      const a = await apply(L(), inv);
-      assert.equal(a.code, 0, notOk(a));
-      await waitVipOn(L(), 'lb01', 30_000);
+      inv = await appliedCluster(L(), engine);
       const file = join(L().config.stateDir, `drain-${engine}.json`);
       rmSync(file, { force: true });
       const loading = loadThroughVip(L(), 120, 45_000, 0, file);
