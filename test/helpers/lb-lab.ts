@@ -150,6 +150,14 @@ export async function watchVip(lab: Lab, ms: number, lbs = ['lb01', 'lb02']): Pr
 /** The samples (after `from`, epoch ms) where more than one LB held the VIP. */
 export const bothHeld = (samples: VipSample[], from = 0): VipSample[] => samples.filter((s) => s.t >= from && s.holders.length > 1);
 
+/** How long (ms) both LBs held the VIP from `from` on: each sample of two holders lasts until the next sample. */
+export function bothHeldMs(samples: VipSample[], from = 0): number {
+  let ms = 0;
+  for (let i = 0; i < samples.length - 1; i++)
+    if (samples[i].t >= from && samples[i].holders.length > 1) ms += samples[i + 1].t - samples[i].t;
+  return ms;
+}
+
 export interface LoadSummary {
   total: number;
   failed: number;

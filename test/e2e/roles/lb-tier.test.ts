@@ -17,6 +17,7 @@ import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
 import {
   apply,
   bothHeld,
+  bothHeldMs,
   HASETUP,
   inventoryFor,
   loadThroughVip,
@@ -210,7 +211,16 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
     await new Promise((r) => setTimeout(r, 1000));
     const samples = await watching.stop();
     const from = samples.find((x) => x.t >= undoneAt && !x.holders.includes('lb01'))?.t ?? undoneAt;
-    assert.deepEqual(bothHeld(samples, from), [], `${what}: both LBs held the VIP while lb01 took it back: ${JSON.stringify(samples)}`);
+    if (engine === 'bundled')
+      assert.deepEqual(bothHeld(samples, from), [], `${what}: both LBs held the VIP while lb01 took it back: ${JSON.stringify(samples)}`);
+    // keepalived, preempting, adds the VIP as it sends its first advert, and the old master drops it
+    // when it has read that advert: a moment on both (20 ms seen on the lab's 1-CPU LBs); ours waits
+    // 20 ms after its first advert (runtime/vrrpd), so never
+    else
+      assert.ok(
+        bothHeldMs(samples, from) <= 100,
+        `${what}: both LBs held the VIP for over 100 ms while lb01 took it back: ${JSON.stringify(samples)}`,
+      );
     return { moveMs, samples, faultAt };
   }
 
