@@ -65,6 +65,21 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       if (r.code !== 0 && existsSync(json))
         for (const s of (JSON.parse(readFileSync(json, 'utf8')) as FailoverReport).scenarios)
           if (!s.passed) console.log(`# ${s.name}: failed requests ${JSON.stringify(s.failures.slice(0, 10))}`);
+      // the proxies' own log of the answers that were not 2xx/3xx (their termination flags say why)
+      if (r.code !== 0)
+        for (const lb of ['lb01', 'lb02'])
+          console.log(
+            `# ${lb}'s proxy log, 5xx:\n${(
+              await sh(
+                L(),
+                lb,
+                `journalctl -q -o cat -u ${UNITS[engine].proxy} --since=-10min | grep -E '" ?5[0-9][0-9] | 5[0-9][0-9] [0-9]+ ' | tail -n 20 || true`,
+              )
+            )
+              .split('\n')
+              .map((l) => `#   ${l}`)
+              .join('\n')}`,
+          );
       assert.equal(r.code, 0, `${r.stdout}\n${r.stderr.slice(-4000)}`);
       const report = JSON.parse(readFileSync(json, 'utf8')) as FailoverReport;
       assert.equal(report.engine, engine);
