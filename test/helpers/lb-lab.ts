@@ -96,6 +96,30 @@ export async function appliedCluster(lab: Lab, engine: EngineName): Promise<stri
   return inv;
 }
 
+/**
+ * Both LBs' proxy log lines (the last 10 minutes, 20 per LB) of the requests that did not end normally: a
+ * termination state (httplog's 4 characters before the connection counts) that does not start with "--",
+ * which says where each one stopped (the client, the server, the queue...). For a failed test's message.
+ */
+export async function proxyLogProblems(lab: Lab, engine: EngineName): Promise<string> {
+  const out: string[] = [];
+  for (const lb of ['lb01', 'lb02']) {
+    const lines = await sh(
+      lab,
+      lb,
+      `journalctl -q -o cat -u ${UNITS[engine].proxy} --since=-10min | grep -E ' ([A-Za-z].|-[A-Za-z])[A-Za-z-]{2} [0-9]+/[0-9]+/[0-9]+/[0-9]+/[0-9]+ ' | tail -n 20 || true`,
+    );
+    out.push(
+      `${lb}'s proxy log, requests that did not end normally:`,
+      ...lines
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => `  ${l}`),
+    );
+  }
+  return out.join('\n');
+}
+
 export interface VipSample {
   t: number;
   holders: string[];

@@ -13,7 +13,17 @@ import { join } from 'node:path';
 import { ctlNs, netnsPath } from '../../../cli/lab/net.ts';
 import { labForFile, labUnavailable } from '../../helpers/lab.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
-import { apply, appliedCluster, HASETUP, loadThroughVip, notOk, sh, VIP_ADDRESS, type EngineName } from '../../helpers/lb-lab.ts';
+import {
+  apply,
+  appliedCluster,
+  HASETUP,
+  loadThroughVip,
+  notOk,
+  proxyLogProblems,
+  sh,
+  VIP_ADDRESS,
+  type EngineName,
+} from '../../helpers/lb-lab.ts';
 
 const skip = labUnavailable() ?? commandUnavailable('curl');
 const L = labForFile(skip);
@@ -75,6 +85,7 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       assert.equal(u.code, 0, u.stdout + u.stderr);
       assert.match(u.stdout, /^web01: READY on lb02 and lb01, UP in both proxies, and serving through the VIP$/m);
       const load = await loading;
+      if (load.failed) console.log((await proxyLogProblems(L(), engine)).replace(/^/gm, '# '));
       assert.equal(load.failed, 0, JSON.stringify(load.failures));
       assert.ok(load.total >= 100 * 40, `${load.total} requests`);
       const reqs = JSON.parse(readFileSync(file, 'utf8')) as Req[];

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ctlNs, netnsPath } from '../../../cli/lab/net.ts';
 import { labForFile, labUnavailable } from '../../helpers/lab.ts';
 import { commandUnavailable, prerequisites } from '../../helpers/env.ts';
-import { apply, HASETUP, inventoryFor, notOk, sh, UNITS, waitVipOn, type EngineName } from '../../helpers/lb-lab.ts';
+import { apply, HASETUP, inventoryFor, notOk, proxyLogProblems, sh, UNITS, waitVipOn, type EngineName } from '../../helpers/lb-lab.ts';
 import type { FailoverReport } from '../../../cli/failover/types.ts';
 
 const skip = labUnavailable() ?? commandUnavailable('curl');
@@ -65,21 +65,8 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       if (r.code !== 0 && existsSync(json))
         for (const s of (JSON.parse(readFileSync(json, 'utf8')) as FailoverReport).scenarios)
           if (!s.passed) console.log(`# ${s.name}: failed requests ${JSON.stringify(s.failures.slice(0, 10))}`);
-      // the proxies' own log of the answers that were not 2xx/3xx (their termination flags say why)
-      if (r.code !== 0)
-        for (const lb of ['lb01', 'lb02'])
-          console.log(
-            `# ${lb}'s proxy log, 5xx:\n${(
-              await sh(
-                L(),
-                lb,
-                `journalctl -q -o cat -u ${UNITS[engine].proxy} --since=-10min | grep -E '" ?5[0-9][0-9] | 5[0-9][0-9] [0-9]+ ' | tail -n 20 || true`,
-              )
-            )
-              .split('\n')
-              .map((l) => `#   ${l}`)
-              .join('\n')}`,
-          );
+      // the proxies' own log of the requests that did not end normally (their termination flags say why)
+      if (r.code !== 0) console.log((await proxyLogProblems(L(), engine)).replace(/^/gm, '# '));
       assert.equal(r.code, 0, `${r.stdout}\n${r.stderr.slice(-4000)}`);
       const report = JSON.parse(readFileSync(json, 'utf8')) as FailoverReport;
       assert.equal(report.engine, engine);
