@@ -56,7 +56,7 @@ test('proxy: one server line per web node, maxconn from its PHP-FPM pool, draine
   ]);
   assert.match(
     cfg,
-    /^\s+default-server check inter 500 fastinter 250 downinter 1000 rise 2 fall 2 observe layer4 error-limit 10 on-error fastinter$/m,
+    /^\s+default-server check inter 500 fastinter 250 downinter 1000 rise 2 fall 2 observe layer4 error-limit 2 on-error mark-down$/m,
   );
   assert.match(cfg, /^\s+retries 3$/m);
   assert.match(cfg, /^\s+option redispatch$/m);
