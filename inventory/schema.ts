@@ -120,7 +120,8 @@ export const inventorySchema = mapping({
       maxconn: intIn(1, 1000000).default(4096),
       // sessions stick to their web node (a SERVERID cookie); default: cookie when the web tier runs PHP
       persistence: oneOf(['cookie', 'none']).optional(),
-      // a dead web node is out of rotation within inter + timeout + fastinter + timeout (1.35 s)
+      // a dead web node is out of rotation within inter + timeout + fastinter + timeout (1.35 s), or at
+      // once after two connection errors in a row on real traffic (observe layer4, on-error mark-down)
       health_check: mapping({
         path: urlPath('/health'),
         inter: intIn(100, 3600000, ' ms').default(500),
