@@ -158,7 +158,7 @@ test('vrrp: version 3 every 0.2 s, the preferred master alone waits to take the 
   assert.doesNotMatch(lb02, /preempt_delay/);
   assert.match(lb01, /unicast_src_ip 10\.0\.0\.11\n\s+unicast_peer \{\n\s+10\.0\.0\.12\n/);
   assert.doesNotMatch(lb01, /auth_pass/, 'no authentication with version 3');
-  assert.match(lb01, /script "\/usr\/bin\/curl -fsS -o \/dev\/null --max-time 1 http:\/\/127\.0\.0\.1:80\/health"/);
+  assert.match(lb01, /script "\/usr\/bin\/curl -fsS -o \/dev\/null --max-time 6 http:\/\/127\.0\.0\.1:80\/health"/);
   assert.match(lb01, /^\s+weight -60$/m);
   assert.equal(trackWeight([150, 100]), -60);
   assert.ok(150 + trackWeight([150, 100]) < 100);
