@@ -5,6 +5,14 @@
 // when the master takes the VIP back after its heal, those established before the VIP returned. Any
 // other failure (a new connection refused or never answered in the takeover's gap, a request on a
 // connection made afterwards) is one the cluster should not have lost.
+//
+// "Moved" is when the clients' traffic moved, which is not always when the VIP did: a client sends to
+// the MAC its neighbour entry for the VIP holds, and that entry changes when the new holder's
+// gratuitous ARP arrives. keepalived adds the VIP and then sends the ARP; a connection the load opened
+// in between still went to the old holder and is cut once the ARP lands (seen: a new connection
+// established 8 ms before the VIP was reported on lb01 and reset; one established just after it would
+// have counted as a loss the cluster should not have had). So the moment is the later of the VIP on
+// the new holder and the controller's neighbour entry pointing to it, when the controller sees it.
 import { failed } from './load.ts';
 import type { Recording, Request } from './record.ts';
 
@@ -28,6 +36,17 @@ export interface Moments {
   away: number;
   /** When the VIP was back on the master (null: it did not come back while recorded). */
   returned: number | null;
+}
+
+/**
+ * When the clients' traffic for the VIP moved to `lb`: `vipAt` (the VIP seen on it), or the first
+ * neighbour change to `lb`'s MAC at or after `after` when that came later; `vipAt` when no such change
+ * was seen (the controller is not on the VIP's network), null when neither is known.
+ */
+export function movedTo(rec: Recording, lbByMac: Map<string, string>, lb: string, after: number, vipAt: number | null): number | null {
+  const arp = rec.arps.find((a) => a.t >= after && lbByMac.get(a.mac) === lb)?.t ?? null;
+  if (vipAt === null) return arp;
+  return arp === null ? vipAt : Math.max(vipAt, arp);
 }
 
 export function inFlight(rec: Recording, m: Moments): InFlight {

@@ -5,7 +5,7 @@
 // decides which LB their packets reach), then lets VRRP through again: the LB of the lower priority
 // steps down at the first advert it hears, and one holder must remain within a bounded time, the
 // clients' traffic back on it.
-import { inFlight } from './inflight.ts';
+import { inFlight, movedTo } from './inflight.ts';
 import { vrrpBlocked } from './faults.ts';
 import { failed } from './load.ts';
 import type { Recording } from './record.ts';
@@ -76,7 +76,11 @@ export async function partition(ctx: Context): Promise<ScenarioReport> {
   const via: Record<string, number> = {};
   for (const r of during) via[r.lb!] = (via[r.lb!] ?? 0) + 1;
   const moved = rec.vipOn(backup, fault);
-  const fl = inFlight(rec, { fault, away: moved ?? injected, returned: one });
+  const fl = inFlight(rec, {
+    fault,
+    away: movedTo(rec, ctx.lbByMac, backup, fault, moved) ?? injected,
+    returned: one === null ? null : movedTo(rec, ctx.lbByMac, master, heal, one),
+  });
   const splitMs = split === null ? null : (one ?? end) - split;
   const healMs = one === null ? null : one - heal;
   const report = finish(

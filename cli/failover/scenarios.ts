@@ -14,7 +14,7 @@ import {
   type LbKill,
   type Undo,
 } from './faults.ts';
-import { inFlight } from './inflight.ts';
+import { inFlight, movedTo } from './inflight.ts';
 import { failed, runLoad } from './load.ts';
 import { holdsVip, parseServerLine, parseVipLine, serverWatch, sqlFrom, vipWatch } from './probes.ts';
 import { Recording, type Request } from './record.ts';
@@ -343,7 +343,11 @@ async function lbScenario(
   const t = ctx.thresholds;
   const max = kind === 'hard' ? t.lbHardTakeoverMs : t.lbGracefulTakeoverMs;
   const arp = rec.arps.find((a) => a.t >= fault && ctx.lbByMac.get(a.mac) === backup);
-  const fl = inFlight(rec, { fault, away: vipOnBackup ?? injected, returned: vipBack ?? back?.t ?? null });
+  const fl = inFlight(rec, {
+    fault,
+    away: movedTo(rec, ctx.lbByMac, backup, fault, vipOnBackup) ?? injected,
+    returned: movedTo(rec, ctx.lbByMac, master, heal, vipBack) ?? back?.t ?? null,
+  });
   const vipLeftMs = (f as LbKill).vipLeftMs;
   const report = finish(
     ctx,
@@ -379,6 +383,8 @@ async function lbScenario(
   );
   if (vipOnBackup !== null) report.events.push({ t: Math.round(vipOnBackup), kind: 'takeover', what: `VIP on ${backup}` });
   if (arp) report.events.push({ t: Math.round(arp.t), kind: 'note', what: `gratuitous ARP for the VIP from ${backup}` });
+  const arpBack = rec.arps.find((a) => a.t >= heal && ctx.lbByMac.get(a.mac) === master);
+  if (arpBack) report.events.push({ t: Math.round(arpBack.t), kind: 'note', what: `gratuitous ARP for the VIP from ${master}` });
   report.events.sort((a, b) => a.t - b.t);
   const failedN = report.failedRequests;
   report.verdict =

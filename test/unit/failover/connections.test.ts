@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { failed, runLoad, type Connection } from '../../../cli/failover/load.ts';
 import { Recording } from '../../../cli/failover/record.ts';
-import { inFlight } from '../../../cli/failover/inflight.ts';
+import { inFlight, movedTo } from '../../../cli/failover/inflight.ts';
 
 async function server(): Promise<{ srv: Server; url: string; sockets: Set<Socket> }> {
   const sockets = new Set<Socket>();
@@ -113,4 +113,34 @@ test("inFlight: the requests lost on connections open at the fault or at the VIP
   const f = inFlight(rec, { fault: 1000, away: 1010, returned: 5002 });
   assert.deepEqual(f, { openAtFault: 1, lostAtFault: 2, openAtReturn: 2, lostAtReturn: 2, notInFlight: 3 });
   assert.equal(inFlight(rec, { fault: 1000, away: 1010, returned: null }).lostAtReturn, 0);
+});
+
+test("movedTo: the clients' traffic moved when the VIP was on the new holder and their neighbour entry pointed to it", () => {
+  const rec = new Recording(0);
+  const macs = new Map([
+    ['02:00:00:00:00:11', 'lb01'],
+    ['02:00:00:00:00:12', 'lb02'],
+  ]);
+  rec.arps.push({ t: 1200, mac: '02:00:00:00:00:12' }, { t: 5010, mac: '02:00:00:00:00:11' });
+  // the VIP reported on lb01 at 5002, its gratuitous ARP seen at 5010: a connection made at 5005 went to lb02
+  assert.equal(movedTo(rec, macs, 'lb01', 4000, 5002), 5010);
+  // the ARP seen before the VIP was reported (the report's own delay): the VIP's moment
+  assert.equal(movedTo(rec, macs, 'lb02', 1000, 1250), 1250);
+  // no neighbour change seen (the controller is not on the VIP's network): the VIP's moment
+  assert.equal(movedTo(rec, macs, 'lb01', 6000, 6100), 6100);
+  assert.equal(movedTo(rec, macs, 'lb01', 6000, null), null);
+  // the VIP's report missed, the ARP seen
+  assert.equal(movedTo(rec, macs, 'lb02', 1000, null), 1200);
+
+  // with the ARP's moment, the connection made at 5005 on lb02 and cut is in flight at the return
+  rec.connection({ id: 1, at: 5005 });
+  rec.requests.push({ t: 5004, ms: 10, kind: 'new', status: 0, connectedAt: 5005 });
+  assert.equal(inFlight(rec, { fault: 1000, away: 1250, returned: 5002 }).notInFlight, 1);
+  assert.deepEqual(inFlight(rec, { fault: 1000, away: 1250, returned: movedTo(rec, macs, 'lb01', 4000, 5002) }), {
+    openAtFault: 0,
+    lostAtFault: 0,
+    openAtReturn: 1,
+    lostAtReturn: 1,
+    notInFlight: 0,
+  });
 });
