@@ -6,13 +6,17 @@
 // other failure (a new connection refused or never answered in the takeover's gap, a request on a
 // connection made afterwards) is one the cluster should not have lost.
 //
-// "Moved" is when the clients' traffic moved, which is not always when the VIP did: a client sends to
-// the MAC its neighbour entry for the VIP holds, and that entry changes when the new holder's
-// gratuitous ARP arrives. keepalived adds the VIP and then sends the ARP; a connection the load opened
-// in between still went to the old holder and is cut once the ARP lands (seen: a new connection
-// established 8 ms before the VIP was reported on lb01 and reset; one established just after it would
-// have counted as a loss the cluster should not have had). So the moment is the later of the VIP on
-// the new holder and the controller's neighbour entry pointing to it, when the controller sees it.
+// When did the traffic move? Two witnesses, neither exact. The VIP's appearance on the new holder
+// reaches the controller through an SSH watcher, tens of ms late on a busy LB (a lab run: a request
+// reset 19 ms before the VIP was reported back on lb01, on a connection open on lb02 for 2 s) or not
+// at all. A client sends to the MAC its neighbour entry for the VIP holds, which changes when the new
+// holder's gratuitous ARP arrives; keepalived sends it after adding the VIP, so a connection made in
+// between still went to the old holder and is cut when the ARP lands (a lab run: a new connection
+// established 8 ms before the VIP was reported on lb01, then reset). The controller runs the load and
+// sees its own neighbour entry change at once: when it does, that change is when the traffic moved.
+// A move is therefore a window: connections established before its end (the neighbour change, else
+// the VIP seen) were on the old holder, and their requests that failed from its start (the earlier of
+// the two) were lost to the move.
 import { failed } from './load.ts';
 import type { Recording, Request } from './record.ts';
 
@@ -29,24 +33,32 @@ export interface InFlight {
   notInFlight: number;
 }
 
+/** A move of the clients' traffic for the VIP: from its first witness to its last. */
+export interface Move {
+  /** The earliest sign that the traffic moved (failures from here on count against the move). */
+  from: number;
+  /** When it had moved for the clients (connections established before were on the old holder). */
+  at: number;
+}
+
 export interface Moments {
   /** When the fault's injection began. */
   fault: number;
-  /** When the VIP was seen on the backup (or, if never, when the fault's injection had returned). */
+  /** When the traffic had left the master (or, if never seen, when the fault's injection had returned). */
   away: number;
-  /** When the VIP was back on the master (null: it did not come back while recorded). */
-  returned: number | null;
+  /** The traffic's move back to the master (null: it did not come back while recorded). */
+  returned: Move | null;
 }
 
 /**
- * When the clients' traffic for the VIP moved to `lb`: `vipAt` (the VIP seen on it), or the first
- * neighbour change to `lb`'s MAC at or after `after` when that came later; `vipAt` when no such change
- * was seen (the controller is not on the VIP's network), null when neither is known.
+ * The clients' traffic for the VIP moving to `lb`, from the VIP seen on it (`vipAt`) and the first
+ * change of the controller's neighbour entry for the VIP to `lb`'s MAC at or after `after`: `at` is that
+ * change when seen (else `vipAt`), `from` the earlier of the two; null when neither was seen.
  */
-export function movedTo(rec: Recording, lbByMac: Map<string, string>, lb: string, after: number, vipAt: number | null): number | null {
+export function movedTo(rec: Recording, lbByMac: Map<string, string>, lb: string, after: number, vipAt: number | null): Move | null {
   const arp = rec.arps.find((a) => a.t >= after && lbByMac.get(a.mac) === lb)?.t ?? null;
-  if (vipAt === null) return arp;
-  return arp === null ? vipAt : Math.max(vipAt, arp);
+  if (arp === null) return vipAt === null ? null : { from: vipAt, at: vipAt };
+  return { from: vipAt === null ? arp : Math.min(vipAt, arp), at: arp };
 }
 
 export function inFlight(rec: Recording, m: Moments): InFlight {
@@ -55,11 +67,12 @@ export function inFlight(rec: Recording, m: Moments): InFlight {
   const cutBy = (r: Request, established: number, moved: number) =>
     r.connectedAt !== undefined && r.connectedAt < established && r.t + r.ms >= moved;
   const atFault = lost.filter((r) => cutBy(r, m.away, m.fault));
-  const atReturn = m.returned === null ? [] : lost.filter((r) => !atFault.includes(r) && cutBy(r, m.returned!, m.returned!));
+  const back = m.returned;
+  const atReturn = back === null ? [] : lost.filter((r) => !atFault.includes(r) && cutBy(r, back.at, back.from));
   return {
     openAtFault: rec.openDuring(m.fault, m.away),
     lostAtFault: atFault.length,
-    openAtReturn: m.returned === null ? 0 : rec.openDuring(m.returned, m.returned),
+    openAtReturn: back === null ? 0 : rec.openDuring(back.from, back.at),
     lostAtReturn: atReturn.length,
     notInFlight: lost.length - atFault.length - atReturn.length,
   };

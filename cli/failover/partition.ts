@@ -78,7 +78,7 @@ export async function partition(ctx: Context): Promise<ScenarioReport> {
   const moved = rec.vipOn(backup, fault);
   const fl = inFlight(rec, {
     fault,
-    away: movedTo(rec, ctx.lbByMac, backup, fault, moved) ?? injected,
+    away: movedTo(rec, ctx.lbByMac, backup, fault, moved)?.at ?? injected,
     returned: one === null ? null : movedTo(rec, ctx.lbByMac, master, heal, one),
   });
   const splitMs = split === null ? null : (one ?? end) - split;

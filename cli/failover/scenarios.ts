@@ -345,8 +345,8 @@ async function lbScenario(
   const arp = rec.arps.find((a) => a.t >= fault && ctx.lbByMac.get(a.mac) === backup);
   const fl = inFlight(rec, {
     fault,
-    away: movedTo(rec, ctx.lbByMac, backup, fault, vipOnBackup) ?? injected,
-    returned: movedTo(rec, ctx.lbByMac, master, heal, vipBack) ?? back?.t ?? null,
+    away: movedTo(rec, ctx.lbByMac, backup, fault, vipOnBackup)?.at ?? injected,
+    returned: movedTo(rec, ctx.lbByMac, master, heal, vipBack) ?? (back ? { from: back.t, at: back.t } : null),
   });
   const vipLeftMs = (f as LbKill).vipLeftMs;
   const report = finish(

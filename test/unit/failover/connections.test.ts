@@ -110,12 +110,12 @@ test("inFlight: the requests lost on connections open at the fault or at the VIP
   req(3000, 2500, 0, 1500); // sent before the heal, still in flight on the backup at the return
   req(5100, 2, 0, 5050); // after the return, on a new connection: not a move's loss
   req(900, 20, 0, 100); // failed before the fault
-  const f = inFlight(rec, { fault: 1000, away: 1010, returned: 5002 });
+  const f = inFlight(rec, { fault: 1000, away: 1010, returned: { from: 5002, at: 5002 } });
   assert.deepEqual(f, { openAtFault: 1, lostAtFault: 2, openAtReturn: 2, lostAtReturn: 2, notInFlight: 3 });
   assert.equal(inFlight(rec, { fault: 1000, away: 1010, returned: null }).lostAtReturn, 0);
 });
 
-test("movedTo: the clients' traffic moved when the VIP was on the new holder and their neighbour entry pointed to it", () => {
+test("movedTo: the traffic moved from the first sign of it (VIP seen, neighbour entry changed) to the clients' neighbour entry pointing to the new holder", () => {
   const rec = new Recording(0);
   const macs = new Map([
     ['02:00:00:00:00:11', 'lb01'],
@@ -123,24 +123,43 @@ test("movedTo: the clients' traffic moved when the VIP was on the new holder and
   ]);
   rec.arps.push({ t: 1200, mac: '02:00:00:00:00:12' }, { t: 5010, mac: '02:00:00:00:00:11' });
   // the VIP reported on lb01 at 5002, its gratuitous ARP seen at 5010: a connection made at 5005 went to lb02
-  assert.equal(movedTo(rec, macs, 'lb01', 4000, 5002), 5010);
-  // the ARP seen before the VIP was reported (the report's own delay): the VIP's moment
-  assert.equal(movedTo(rec, macs, 'lb02', 1000, 1250), 1250);
+  assert.deepEqual(movedTo(rec, macs, 'lb01', 4000, 5002), { from: 5002, at: 5010 });
+  // the VIP's report later than the ARP (it comes over SSH): the ARP is when the clients moved
+  assert.deepEqual(movedTo(rec, macs, 'lb02', 1000, 1250), { from: 1200, at: 1200 });
   // no neighbour change seen (the controller is not on the VIP's network): the VIP's moment
-  assert.equal(movedTo(rec, macs, 'lb01', 6000, 6100), 6100);
+  assert.deepEqual(movedTo(rec, macs, 'lb01', 6000, 6100), { from: 6100, at: 6100 });
   assert.equal(movedTo(rec, macs, 'lb01', 6000, null), null);
   // the VIP's report missed, the ARP seen
-  assert.equal(movedTo(rec, macs, 'lb02', 1000, null), 1200);
+  assert.deepEqual(movedTo(rec, macs, 'lb02', 1000, null), { from: 1200, at: 1200 });
+});
 
-  // with the ARP's moment, the connection made at 5005 on lb02 and cut is in flight at the return
-  rec.connection({ id: 1, at: 5005 });
-  rec.requests.push({ t: 5004, ms: 10, kind: 'new', status: 0, connectedAt: 5005 });
-  assert.equal(inFlight(rec, { fault: 1000, away: 1250, returned: 5002 }).notInFlight, 1);
-  assert.deepEqual(inFlight(rec, { fault: 1000, away: 1250, returned: movedTo(rec, macs, 'lb01', 4000, 5002) }), {
+test('inFlight at the return: a connection made before the ARP landed, and a failure before the VIP was reported, were in flight on the backup', () => {
+  const macs = new Map([['02:00:00:00:00:11', 'lb01']]);
+  const recording = (vipReported: number) => {
+    const rec = new Recording(0);
+    rec.arps.push({ t: 5010, mac: '02:00:00:00:00:11' });
+    return { rec, back: movedTo(rec, macs, 'lb01', 4000, vipReported) };
+  };
+  const fault = { fault: 1000, away: 1250 };
+
+  // the VIP reported on lb01 at 5002, its ARP landed at 5010: a new connection established at 5005 went to lb02, then reset
+  const early = recording(5002);
+  early.rec.connection({ id: 1, at: 5005 });
+  early.rec.requests.push({ t: 5004, ms: 10, kind: 'new', status: 0, connectedAt: 5005 });
+  assert.equal(inFlight(early.rec, { ...fault, returned: { from: 5002, at: 5002 } }).notInFlight, 1, 'by the VIP alone');
+  assert.deepEqual(inFlight(early.rec, { ...fault, returned: early.back }), {
     openAtFault: 0,
     lostAtFault: 0,
     openAtReturn: 1,
     lostAtReturn: 1,
     notInFlight: 0,
   });
+
+  // the ARP landed at 5010, the VIP's report came at 5030: a request on a connection open on lb02 since 3000, reset at 5015
+  const late = recording(5030);
+  late.rec.connection({ id: 1, at: 3000 });
+  late.rec.requests.push({ t: 5012, ms: 3, kind: 'keepalive', status: 0, connectedAt: 3000 });
+  assert.equal(inFlight(late.rec, { ...fault, returned: { from: 5030, at: 5030 } }).notInFlight, 1, 'by the VIP alone');
+  assert.equal(inFlight(late.rec, { ...fault, returned: late.back }).lostAtReturn, 1);
+  assert.equal(inFlight(late.rec, { ...fault, returned: late.back }).notInFlight, 0);
 });
