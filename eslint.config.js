@@ -1,4 +1,5 @@
-// Lint: the recommended JavaScript and TypeScript rules over every source file.
+// Lint: the recommended JavaScript and TypeScript rules over every source file, and no line of code or comment over
+// Prettier's width.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -23,6 +24,9 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       'no-empty': ['error', { allowEmptyCatch: true }],
+      // Prettier's width (.prettierrc) for code and comments too; strings, template literals (messages, scripts,
+      // generated files) and regular expressions may run longer, as Prettier never breaks them
+      'max-len': ['error', { code: 140, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreUrls: true }],
     },
   },
   {

@@ -44,7 +44,10 @@ export class Recording {
     v.push({ t, servers });
   }
 
-  /** The first moment at or after `after` when `test(state)` held for `server` on every listed LB (each LB's own first such sample; the latest of them). */
+  /**
+   * The first moment at or after `after` when `test(state)` held for `server` on every listed LB
+   * (each LB's own first such sample; the latest of them).
+   */
   allSee(lbs: string[], server: string, after: number, test: (s: ServerSample | undefined) => boolean): number | null {
     let latest = -Infinity;
     for (const lb of lbs) {

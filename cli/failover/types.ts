@@ -189,7 +189,10 @@ export interface Flood extends LoadWindow {
 
 /** A ramp (and its floods) on one target: the cluster through the VIP, or one web node alone. */
 export interface CapacityRun {
-  /** cluster: through the VIP, every web node; one-node: through the VIP, the other web nodes drained; single-box: one web node reached directly. */
+  /**
+   * cluster: through the VIP, every web node; one-node: through the VIP, the other web nodes drained;
+   * single-box: one web node reached directly.
+   */
   target: 'cluster' | 'one-node' | 'single-box';
   url: string;
   webs: string[];

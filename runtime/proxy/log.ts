@@ -31,10 +31,11 @@ function rfc3164Date(d: Date): string {
  * at most 4 KB: a write that size to a pipe is never split or mixed with another thread's (PIPE_BUF), so the workers
  * of one process can write to the same descriptor without a thread of their own. Never waits: the descriptors are
  * non-blocking (Node makes a pipe or socket non-blocking when the main thread opens process.stdout or stderr on it,
- * which fdLog() does before any line is written, see below), and when the reader is behind (EAGAIN, or part of a write taken) the rest is kept and
- * tried again 10 ms later, up to 1 MB; lines beyond that are dropped, as HAProxy drops what its log output does not
- * take. Why not process.stdout: in a worker thread it hands every line to the main thread (a message each way and
- * the main thread's stream machinery per request), which made the main thread a cost of every request.
+ * which fdLog() does before any line is written, see below), and when the reader is behind (EAGAIN, or part of a write
+ * taken) the rest is kept and tried again 10 ms later, up to 1 MB; lines beyond that are dropped, as HAProxy drops what
+ * its log output does not take. Why not process.stdout: in a worker thread it hands every line to the main thread (a
+ * message each way and the main thread's stream machinery per request), which made the main thread a cost of every
+ * request.
  */
 export class FdLog {
   static readonly CHUNK = 4096;

@@ -1,8 +1,8 @@
 // Several traffic workers: threads of this one process, as HAProxy's are. The main thread runs the control plane
 // (health checks, the stats socket, the statistics, listening sockets opened for the workers); each worker thread
-// runs an engine on its own event loop, on the CPUs cpu-map gives it (by default any, as HAProxy's threads). What must agree across them (round robin,
-// connections per server, maxconn, the queue, health and admin states) is in a SharedArrayBuffer they all see
-// (shared.ts): one per configuration, made here and handed to every worker with the configuration.
+// runs an engine on its own event loop, on the CPUs cpu-map gives it (by default any, as HAProxy's threads). What must
+// agree across them (round robin, connections per server, maxconn, the queue, health and admin states) is in a
+// SharedArrayBuffer they all see (shared.ts): one per configuration, made here and handed to every worker with the configuration.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import os from 'node:os';
 import v8 from 'node:v8';

@@ -71,7 +71,10 @@ export interface EnsureLabOptions {
   webs?: number;
   /** Lab name (HASETUP_LAB_NAME, default "lab"): another name gives a separate lab. */
   name?: string;
-  /** Where the inventory is written (default: lab/inventory.yaml in the checkout for the lab "lab", else inventory.yaml in the lab's state directory). */
+  /**
+   * Where the inventory is written (default: lab/inventory.yaml in the checkout for the lab "lab", else inventory.yaml in
+   * the lab's state directory).
+   */
   inventory?: string;
 }
 
