@@ -40,6 +40,20 @@ export function parseVipLine(text: string, inv: Inventory): boolean | null {
   return !/^Deleted /.test(text.trim());
 }
 
+/**
+ * A line of `ip -ts -o monitor neigh` about the VIP: the MAC its neighbour entry now holds, and when
+ * `ip` read the change, on the caller's clock (`clock` is that clock's reading when `wall`, Date.now(),
+ * was taken; `ip` prints local time, which Date.parse reads as local time too). A line without the
+ * stamp is timed at `clock`. null: not about the VIP, or no MAC (an entry deleted or failed).
+ */
+export function parseNeighbourLine(line: string, vip: string, wall: number, clock: number): { t: number; mac: string } | null {
+  const m = /^(?:\[([\d-]+T[\d:.]+)\]\s+)?(\S+) .*\blladdr (\S+)/.exec(line);
+  if (!m || m[2] !== vip) return null;
+  const stamp = m[1] === undefined ? NaN : Date.parse(m[1]);
+  const t = Number.isNaN(stamp) ? clock : clock - Math.max(0, wall - stamp);
+  return { t, mac: m[3].toLowerCase() };
+}
+
 /** The MAC address of the interface that carries the VIP (for the gratuitous ARPs the controller sees). */
 export const macOf = (inv: Inventory) => `cat /sys/class/net/${shq(inv.vip.interface)}/address`;
 

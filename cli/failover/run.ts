@@ -6,7 +6,7 @@ import type { Transport } from '../engine/transport.ts';
 import { runtimeOf } from '../../roles/lb.ts';
 import { Cluster } from '../cluster.ts';
 import { Undo } from './faults.ts';
-import { holdsVip, macOf, parseShowStat, showStat, sqlFrom } from './probes.ts';
+import { holdsVip, macOf, parseNeighbourLine, parseShowStat, showStat, sqlFrom } from './probes.ts';
 import type { Recording } from './record.ts';
 import { partition } from './partition.ts';
 import { capacity, type CapacityOptions } from './capacity.ts';
@@ -94,10 +94,15 @@ async function healthy(c: Cluster, inv: Inventory, target: Target, ms: number): 
   }
 }
 
-/** The controller's view of the VIP's neighbour entry: a gratuitous ARP changes its MAC (when the controller shares the VIP's network). */
+/**
+ * The controller's view of the VIP's neighbour entry: a gratuitous ARP changes its MAC (when the
+ * controller shares the VIP's network). Each change is timed by `ip` as it reads it (-ts), not when
+ * this process gets to the line: the load runs in this process, and on a busy machine its event loop
+ * reached a change 5 ms after a request it had already sent to the new MAC was reset.
+ */
 function arpWatcher(inv: Inventory, now: () => number): (rec: Recording, seconds: number, signal: AbortSignal) => void {
   return (rec, seconds, signal) => {
-    const p = spawn('timeout', [String(seconds), 'ip', '-o', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const p = spawn('timeout', [String(seconds), 'ip', '-ts', '-o', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
     p.on('error', () => {});
     let buf = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -106,8 +111,8 @@ function arpWatcher(inv: Inventory, now: () => number): (rec: Recording, seconds
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        const m = new RegExp(`^${inv.vip.address.replace(/\./g, '\\.')} .*lladdr (\\S+)`).exec(line);
-        if (m) rec.arps.push({ t: now(), mac: m[1].toLowerCase() });
+        const change = parseNeighbourLine(line, inv.vip.address, Date.now(), now());
+        if (change) rec.arps.push(change);
       }
     });
     // the scenario's end ends it

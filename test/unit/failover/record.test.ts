@@ -2,7 +2,7 @@
 // and the queries its figures are made of (detection, takeover, share, holder).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseServerLine, parseVipLine } from '../../../cli/failover/probes.ts';
+import { parseNeighbourLine, parseServerLine, parseVipLine } from '../../../cli/failover/probes.ts';
 import { Recording } from '../../../cli/failover/record.ts';
 import type { Inventory } from '../../../inventory/types.ts';
 
@@ -23,6 +23,32 @@ test('ip monitor lines: the VIP added, deleted, or another address', () => {
   );
   assert.equal(parseVipLine('Deleted 2: eth0    inet 10.213.0.100/24 scope global secondary eth0', inv), false);
   assert.equal(parseVipLine('2: eth0    inet 10.213.0.11/24 brd 10.213.0.255 scope global eth0', inv), null);
+});
+
+test("ip -ts monitor neigh lines: the VIP's new MAC, timed when ip read it on the caller's clock", () => {
+  const stamp = '2026-12-06T02:17:06.610963';
+  const wall = Date.parse(stamp) + 7; // this process read the line 7 ms after ip did
+  assert.deepEqual(parseNeighbourLine(`[${stamp}] 10.213.0.100 dev eth0 lladdr 02:AA:00:00:00:11 REACHABLE `, '10.213.0.100', wall, 5000), {
+    t: 4993,
+    mac: '02:aa:00:00:00:11',
+  });
+  // without a stamp: when it was read
+  assert.deepEqual(parseNeighbourLine('10.213.0.100 dev eth0 lladdr 02:aa:00:00:00:12 STALE', '10.213.0.100', wall, 5000), {
+    t: 5000,
+    mac: '02:aa:00:00:00:12',
+  });
+  // a stamp ahead of this process's wall clock is not in the future
+  assert.equal(
+    parseNeighbourLine(`[${stamp}] 10.213.0.100 dev eth0 lladdr 02:aa:00:00:00:11 REACHABLE`, '10.213.0.100', wall - 50, 5000)?.t,
+    5000,
+  );
+  // another address (10.213.0.1 is a prefix of 10.213.0.100's text), or no MAC
+  assert.equal(parseNeighbourLine(`[${stamp}] 10.213.0.1 dev eth0 lladdr 02:aa:00:00:00:11 REACHABLE`, '10.213.0.100', wall, 5000), null);
+  assert.equal(parseNeighbourLine(`[${stamp}] 10.213.0.100 dev eth0 FAILED`, '10.213.0.100', wall, 5000), null);
+  assert.equal(
+    parseNeighbourLine(`[${stamp}] Deleted 10.213.0.100 dev eth0 lladdr 02:aa:00:00:00:11 STALE`, '10.213.0.100', wall, 5000),
+    null,
+  );
 });
 
 test('detection is when the last of the LBs saw the server DOWN; the holder follows the VIP events', () => {
