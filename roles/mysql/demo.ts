@@ -3,8 +3,8 @@
 // counter it writes, spread over 64 slots so that concurrent views never queue on one row's lock.
 // The probe reads which tables exist and how many rows each holds; the change creates what is
 // missing with statements a replica may replay (IF NOT EXISTS, INSERT IGNORE).
-import { PlanError, shq, type Operation } from '../../cli/engine/api.ts';
-import { CLIENT, sqlIdent, sqlString } from './sql.ts';
+import { shq, type Operation } from '../../cli/engine/api.ts';
+import { CLIENT, serverMissing, sqlIdent, sqlString } from './sql.ts';
 
 export const DEMO_ITEMS = 100;
 export const DEMO_SLOTS = 64;
@@ -27,14 +27,12 @@ export function demoTables(o: { database: string }): Operation {
     plan(state, ctx) {
       const [head = '', ...rest] = state.split('\n');
       if (head.trim() !== 'ok') {
-        if (ctx.earlierChange)
-          return {
-            changed: true,
-            script: "echo 'MariaDB cannot be queried as root over its socket' >&2; exit 1",
-            why: 'depends on an earlier change (MariaDB cannot be queried yet)',
-            diff: `sql demo tables: depends on an earlier change\n`,
-          };
-        throw new PlanError(`MariaDB cannot be queried as root over its unix socket: ${rest.join(' ').trim() || 'no answer'}`);
+        return serverMissing(ctx, {
+          diff: 'sql demo tables',
+          cause: 'MariaDB cannot be queried yet',
+          error: `MariaDB cannot be queried as root over its unix socket: ${rest.join(' ').trim() || 'no answer'}`,
+          scriptError: 'MariaDB cannot be queried as root over its socket',
+        });
       }
       const rows = new Map(
         rest

@@ -9,7 +9,7 @@
 // needs a password in clear (CHANGE MASTER TO, not logged) travels on the script's stdin, which the
 // engine never prints; the `why` and `diff` of a plan name accounts and privileges only.
 import { createHash } from 'node:crypto';
-import { PlanError, shq, type Operation, type PlanContext } from '../../cli/engine/api.ts';
+import { PlanError, shq, type Operation, type Plan, type PlanContext } from '../../cli/engine/api.ts';
 
 /** The client as root over the unix socket. */
 export const CLIENT = 'mariadb --protocol=socket --user=root';
@@ -87,6 +87,23 @@ export function probeQuery(query: string, format: 'rows' | 'vertical'): string {
   return `if out=$(${CLIENT} ${flags} -e ${shq(query)} </dev/null 2>&1); then echo ok; printf '%s\\n' "$out"; else echo unavailable; printf '%s\\n' "$out" | tail -n 3; fi`;
 }
 
+/**
+ * The plan of a task whose probe could not read MariaDB (`cause`: not installed, not answering). In
+ * --check mode the server may not exist yet because an earlier task (the package) was only planned:
+ * the task then depends on that change, and its script fails with `scriptError` if the server is
+ * still missing when it runs. Without an earlier change (and when applying, the state was read again
+ * after that task ran) the same answer is a real failure: `error`.
+ */
+export function serverMissing(ctx: PlanContext, o: { diff: string; cause: string; error: string; scriptError: string }): Plan {
+  if (!ctx.earlierChange) throw new PlanError(o.error);
+  return {
+    changed: true,
+    script: `echo ${shq(o.scriptError)} >&2; exit 1`,
+    why: `depends on an earlier change (${o.cause})`,
+    diff: `${o.diff}: depends on an earlier change\n`,
+  };
+}
+
 export function mariadbOp<S extends Rows | Record_>(spec: MariadbOpSpec<S>): Operation {
   const kind = spec.kind ?? 'sql';
   return {
@@ -97,17 +114,12 @@ export function mariadbOp<S extends Rows | Record_>(spec: MariadbOpSpec<S>): Ope
       const [head = '', ...rest] = state.split('\n');
       if (head.trim() !== 'ok') {
         const msg = rest.join(' ').replace(/\s+/g, ' ').trim() || 'no answer';
-        // In --check mode the server may not exist yet because an earlier task (the package) was
-        // only planned; when applying, the state was read again after that task ran, so the same
-        // answer means a real failure, which the script then reports.
-        if (ctx.earlierChange)
-          return {
-            changed: true,
-            script: `echo ${shq(`MariaDB cannot be queried as root over its socket: ${msg}`)} >&2; exit 1`,
-            why: `depends on an earlier change (MariaDB cannot be queried yet)`,
-            diff: `${kind} ${spec.subject}: depends on an earlier change\n`,
-          };
-        throw new PlanError(`MariaDB cannot be queried as root over its unix socket: ${msg}`);
+        return serverMissing(ctx, {
+          diff: `${kind} ${spec.subject}`,
+          cause: 'MariaDB cannot be queried yet',
+          error: `MariaDB cannot be queried as root over its unix socket: ${msg}`,
+          scriptError: `MariaDB cannot be queried as root over its socket: ${msg}`,
+        });
       }
       const body = rest.join('\n');
       const parsed = (spec.format === 'rows' ? parseRows(body) : parseVertical(body)) as S;
@@ -603,14 +615,8 @@ export function legacyOptions(): Operation {
     plan(state, ctx) {
       const [head = '', ...rest] = state.split('\n');
       if (head.trim() !== 'ok') {
-        if (ctx.earlierChange)
-          return {
-            changed: true,
-            script: "echo 'my_print_defaults is missing: is mariadb-server installed?' >&2; exit 1",
-            why: 'depends on an earlier change (MariaDB not installed yet)',
-            diff: 'mariadb option check: depends on an earlier change\n',
-          };
-        throw new PlanError('my_print_defaults is missing: is mariadb-server installed?');
+        const error = 'my_print_defaults is missing: is mariadb-server installed?';
+        return serverMissing(ctx, { diff: 'mariadb option check', cause: 'MariaDB not installed yet', error, scriptError: error });
       }
       const found = [...new Set(optionNames(rest.join('\n')))].filter((n) => n in LEGACY_OPTIONS);
       const removed = found.filter((n) => LEGACY_OPTIONS[n].status === 'removed');
