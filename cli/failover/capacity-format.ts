@@ -84,3 +84,25 @@ export const LEGEND =
   'rst/tmo/502/503: connections reset, timeouts, 502s, 503s; LB queue: most requests waiting (longest average wait); ' +
   'web: CPU in cores, FPM children busy/requests waiting; 503 (early): before the queue timeout; ' +
   'TMC/MRW/max ch.: "Too many connections", MaxRequestWorkers and pm.max_children log lines; ✗: over the SLO';
+
+/** A table as both renderers draw it: its header, its rows of cells, the columns aligned right. */
+export interface CellTable {
+  head: string[];
+  rows: string[][];
+  right: number[];
+}
+
+/**
+ * What both renderers show of a capacity report: the targets side by side, and per target its title
+ * line with its capacity and knee, its ramp and (when it had any) its floods.
+ */
+export function capacityTables(c: CapacityReport): { compare: CellTable; targets: { title: string; tables: CellTable[] }[] } {
+  const targets: { title: string; tables: CellTable[] }[] = [];
+  for (const r of [c.cluster, c.oneNode, c.singleBox]) {
+    if (!r) continue;
+    const tables: CellTable[] = [{ head: RAMP_HEAD, rows: r.steps.map((x) => rampCells(x, c.sloMs)), right: RAMP_RIGHT }];
+    if (r.floods.length) tables.push({ head: FLOOD_HEAD, rows: r.floods.map(floodCells), right: FLOOD_RIGHT });
+    targets.push({ title: `${targetLabel(r)}: capacity ${r.capacity ?? '-'} req/s, knee ${r.knee ?? '-'} req/s`, tables });
+  }
+  return { compare: { head: COMPARE_HEAD, rows: compareRows(c), right: COMPARE_RIGHT }, targets };
+}

@@ -17,19 +17,7 @@ import {
   UNKNOWN_NODE_COLOR,
   type ChartColors,
 } from './report-chart.ts';
-import {
-  COMPARE_HEAD,
-  COMPARE_RIGHT,
-  compareRows,
-  FLOOD_HEAD,
-  FLOOD_RIGHT,
-  floodCells,
-  LEGEND,
-  RAMP_HEAD,
-  RAMP_RIGHT,
-  rampCells,
-  targetLabel,
-} from './capacity-format.ts';
+import { capacityTables, LEGEND, type CellTable } from './capacity-format.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
 
 /** The page lists this many failed requests per scenario; the JSON in it has them all. */
@@ -165,36 +153,16 @@ function failuresTable(s: ScenarioReport): string {
 function capacitySection(s: ScenarioReport): string {
   const c = s.capacity;
   if (!c) return '';
-  const out: string[] = [
-    '<h3>Capacity: the targets side by side</h3>',
+  const { compare, targets } = capacityTables(c);
+  const steps = (t: CellTable) =>
     table(
-      COMPARE_HEAD,
-      compareRows(c).map((r) => r.map(escapeHtml)),
+      t.head,
+      t.rows.map((r) => r.map(escapeHtml)),
       'steps',
-      COMPARE_RIGHT,
-    ),
-  ];
-  for (const r of [c.cluster, c.oneNode, c.singleBox]) {
-    if (!r) continue;
-    out.push(`<h3>${escapeHtml(`${targetLabel(r)}: capacity ${r.capacity ?? '-'} req/s, knee ${r.knee ?? '-'} req/s`)}</h3>`);
-    out.push(
-      table(
-        RAMP_HEAD,
-        r.steps.map((x) => rampCells(x, c.sloMs).map(escapeHtml)),
-        'steps',
-        RAMP_RIGHT,
-      ),
+      t.right,
     );
-    if (r.floods.length)
-      out.push(
-        table(
-          FLOOD_HEAD,
-          r.floods.map((f) => floodCells(f).map(escapeHtml)),
-          'steps',
-          FLOOD_RIGHT,
-        ),
-      );
-  }
+  const out: string[] = ['<h3>Capacity: the targets side by side</h3>', steps(compare)];
+  for (const t of targets) out.push(`<h3>${escapeHtml(t.title)}</h3>`, ...t.tables.map(steps));
   out.push(`<p class="note">${escapeHtml(LEGEND)}</p>`);
   return out.join('');
 }

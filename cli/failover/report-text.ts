@@ -5,19 +5,7 @@ import Table from 'cli-table3';
 import { styleText } from 'node:util';
 import { figureRows, fmtCount, scenarioResult, span, stepCells, summary, STEP_HEAD, type ScenarioResult } from './format.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
-import {
-  COMPARE_HEAD,
-  COMPARE_RIGHT,
-  compareRows,
-  FLOOD_HEAD,
-  FLOOD_RIGHT,
-  floodCells,
-  LEGEND,
-  RAMP_HEAD,
-  RAMP_RIGHT,
-  rampCells,
-  targetLabel,
-} from './capacity-format.ts';
+import { capacityTables, LEGEND, type CellTable } from './capacity-format.ts';
 
 export const MAX_COLUMNS = 100;
 
@@ -112,24 +100,14 @@ function stepsTable(s: ScenarioReport, paint: Paint): string {
   });
 }
 
-function capacityTables(s: ScenarioReport, paint: Paint): string[] {
+function capacitySection(s: ScenarioReport, paint: Paint): string[] {
   const c = s.capacity;
   if (!c) return [];
+  const { compare, targets } = capacityTables(c);
+  const steps = (t: CellTable) => table(t.head, t.rows, paint, { right: t.right });
   const out: string[] = [];
-  for (const r of [c.cluster, c.oneNode, c.singleBox]) {
-    if (!r) continue;
-    out.push(paint('bold', `${targetLabel(r)}: capacity ${r.capacity ?? '-'} req/s, knee ${r.knee ?? '-'} req/s`));
-    out.push(
-      table(
-        RAMP_HEAD,
-        r.steps.map((x) => rampCells(x, c.sloMs)),
-        paint,
-        { right: RAMP_RIGHT },
-      ),
-    );
-    if (r.floods.length) out.push(table(FLOOD_HEAD, r.floods.map(floodCells), paint, { right: FLOOD_RIGHT }));
-  }
-  out.push(table(COMPARE_HEAD, compareRows(c), paint, { right: COMPARE_RIGHT }));
+  for (const t of targets) out.push(paint('bold', t.title), ...t.tables.map(steps));
+  out.push(steps(compare));
   out.push(wrap(LEGEND, MAX_COLUMNS, '  '));
   return out;
 }
@@ -146,7 +124,7 @@ export function renderScenarioText(s: ScenarioReport, opts: TextOptions): string
   if (s.skipped !== undefined) return `${title}\n${wrap(`skipped: ${s.skipped}`, MAX_COLUMNS, '  ')}\n`;
   const parts = [title, figuresTable(s, paint)];
   if (s.steps && s.steps.length > 0) parts.push(stepsTable(s, paint));
-  parts.push(...capacityTables(s, paint));
+  parts.push(...capacitySection(s, paint));
   if (s.verdict) parts.push(wrap(s.verdict, MAX_COLUMNS, '  '));
   return parts.join('\n') + '\n';
 }
