@@ -31,6 +31,8 @@ export interface Sample {
   connectedAt?: number;
   /** What LoadOptions.mark read in the answer's body. */
   mark?: string;
+  /** Sent a second time: the first try was never written (see neverSent). */
+  resent?: boolean;
 }
 
 /** A TCP connection of the load: when it was established and closed (ms since the load started). */
@@ -82,6 +84,21 @@ const errorName = (e: unknown): string => {
   return err.code ?? err.name ?? String(err.message ?? e);
 };
 
+/**
+ * True when a request failed before any of it was written (`written`: its headers went out on a
+ * connection), because the idle keep-alive connection it was given had been reset or closed by the
+ * other side. undici checks an idle connection for a pending reset before it writes to it and then
+ * fails the request waiting for it; no server saw that request, and HTTP clients (browsers among them)
+ * send it again on a new connection, as the load does, once (RFC 9112, 9.3.1). Seen in the lab when
+ * the VIP came back to its master: a request given a connection still open on the backup failed in
+ * 19 ms with ECONNRESET and no connection of its own.
+ */
+export function neverSent(e: unknown, written: boolean): boolean {
+  if (written) return false;
+  const code = (e as { code?: string }).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
+}
+
 export async function runLoad(o: LoadOptions): Promise<Sample[]> {
   const url = new URL(o.url);
   const kinds = o.kinds ?? ['keepalive', 'new'];
@@ -127,31 +144,40 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
   subscribe('undici:client:connected', onConnected);
   subscribe('undici:client:sendHeaders', onHeaders);
 
+  type Answer = { status: number; node?: string; via?: string; error?: string; mark?: string; resent?: boolean };
+  const ask = (kind: ConnKind, id: number): Promise<Answer> =>
+    pools[kind]
+      .request({ path, method: 'GET', headers: { 'user-agent': 'hasetup-failover-test', 'x-hasetup-request': `${tag}-${id}` } })
+      .then(async (res) => {
+        const body = await res.body.text();
+        const one = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
+        return {
+          status: res.statusCode,
+          node: one(res.headers['x-served-by']),
+          via: one(res.headers['x-served-via']),
+          mark: o.mark?.(body),
+        };
+      });
+
   let ids = 0;
   const one = (kind: ConnKind): Promise<void> => {
     const t = performance.now() - start;
     const id = ++ids;
     return (
-      pools[kind]
-        .request({ path, method: 'GET', headers: { 'user-agent': 'hasetup-failover-test', 'x-hasetup-request': `${tag}-${id}` } })
-        .then(async (res) => {
-          const body = await res.body.text();
-          const one = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
-          return {
-            status: res.statusCode,
-            node: one(res.headers['x-served-by']),
-            via: one(res.headers['x-served-via']),
-            mark: o.mark?.(body),
-          };
-        })
+      ask(kind, id)
+        .catch((e: unknown) =>
+          // never written: sent again once, on another connection
+          neverSent(e, carried.has(id)) ? ask(kind, id).then((a): Answer => ({ ...a, resent: true })) : Promise.reject(e),
+        )
         // no answer, or an answer cut short
-        .catch((e: unknown) => ({ status: 0, node: undefined, error: errorName(e) }))
-        .then((r: { status: number; node?: string; via?: string; error?: string; mark?: string }) => {
+        .catch((e: unknown): Answer => ({ status: 0, node: undefined, error: errorName(e) }))
+        .then((r) => {
           const s: Sample = { t, ms: performance.now() - start - t, kind, status: r.status };
           if (r.mark !== undefined) s.mark = r.mark;
           if (r.node) s.node = r.node;
           if (r.via) s.via = r.via;
           if (r.error) s.error = r.error;
+          if (r.resent) s.resent = true;
           const c = carried.get(id);
           carried.delete(id);
           if (c) {

@@ -4,9 +4,10 @@
 // connection at a chosen moment.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { failed, runLoad, type Connection } from '../../../cli/failover/load.ts';
+import { failed, neverSent, runLoad, type Connection } from '../../../cli/failover/load.ts';
 import { Recording } from '../../../cli/failover/record.ts';
 import { inFlight, movedTo } from '../../../cli/failover/inflight.ts';
 
@@ -42,6 +43,61 @@ test('every answered request names its connection and when that was established;
   } finally {
     srv.close();
   }
+});
+
+/** A server in a process of its own (this one's event loop is blocked on purpose): each connection answers one request and is reset 30 ms later. */
+const RESETTING_SERVER = `
+const s = require('node:http').createServer((req, res) => {
+  const socket = req.socket;
+  res.end('ok');
+  setTimeout(() => socket.resetAndDestroy(), 30);
+});
+s.listen(0, '127.0.0.1', () => console.log(s.address().port));
+`;
+
+test('a request given an idle keep-alive connection the server has reset is sent again, once: it was never written', async () => {
+  // the load's event loop is busy when the reset arrives (as on a loaded controller), so that the next
+  // request is given that connection in the same turn as its reset is read: it fails before any of it is written
+  const child = spawn(process.execPath, ['-e', RESETTING_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<string>((r) => child.stdout.once('data', (d: Buffer) => r(d.toString().trim())));
+    // once the first answer is in: 100 ms busy (the reset arrives meanwhile), then the second request at once
+    let answered = false;
+    let busy = false;
+    const rateAt = () => {
+      if (answered && !busy) {
+        busy = true;
+        const until = performance.now() + 100;
+        while (performance.now() < until);
+      }
+      return busy ? 1_000_000 : 10;
+    };
+    const s = await runLoad({
+      url: `http://127.0.0.1:${port}/`,
+      rate: 10,
+      rateAt,
+      durationMs: 10_000,
+      maxRequests: 2,
+      kinds: ['keepalive'],
+      connections: 1,
+      onSample: () => (answered = true),
+    });
+    assert.deepEqual(
+      s.map((x) => x.status),
+      [200, 200],
+      JSON.stringify(s),
+    );
+    assert.equal(s[1].resent, true, `sent again after the reset: ${JSON.stringify(s)}`);
+    assert.notEqual(s[1].conn, s[0].conn, 'on a new connection');
+  } finally {
+    child.kill();
+  }
+  // written requests are never sent again, nor failures that are not the connection's
+  const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+  assert.equal(neverSent(reset, false), true);
+  assert.equal(neverSent(reset, true), false);
+  assert.equal(neverSent(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), false), false);
+  assert.equal(neverSent(Object.assign(new Error('timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), false), false);
 });
 
 test('connections dropped by the server: the failed requests were in flight on connections open at the drop', async () => {
