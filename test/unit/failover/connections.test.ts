@@ -45,7 +45,7 @@ test('every answered request names its connection and when that was established;
   }
 });
 
-/** A server in a process of its own (this one's event loop is blocked on purpose): each connection answers one request and is reset 30 ms later. */
+/** A server in a process of its own (this one's event loop is blocked on purpose): a connection answers one request, reset 30 ms later. */
 const RESETTING_SERVER = `
 const s = require('node:http').createServer((req, res) => {
   const socket = req.socket;
