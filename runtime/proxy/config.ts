@@ -23,9 +23,17 @@ export * from './config-types.ts';
 export { LEVELS, ipv4ToInt, parseAddrPort, parseTime, tokenize } from './config-values.ts';
 export { workerCpus } from './config-global.ts';
 
+/** A proxy section while it is read: its ACLs by name and its default-server line go with it. */
+type OpenProxy = ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> };
+
 interface Section {
   kind: 'global' | 'defaults' | 'listen' | 'frontend' | 'backend' | 'userlist' | 'none';
-  proxy?: ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> };
+  proxy?: OpenProxy;
+}
+
+/** A section's proxy: the settings it starts from (`d`), its name, kind and place, nothing its lines add yet. */
+function openProxy(d: ProxyDefaults, head: Pick<ProxyConfig, 'name' | 'kind' | 'id' | 'file' | 'line'>, acls: Map<string, Acl>): OpenProxy {
+  return { ...d, ...head, binds: [], servers: [], useBackends: [], services: [], httpRules: [], acls };
 }
 
 export interface ParseInput {
@@ -48,7 +56,7 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
   };
   let defaults = freshDefaults();
   let defaultsAcls = new Map<string, Acl>();
-  const proxies: (ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> })[] = [];
+  const proxies: OpenProxy[] = [];
   let globalMaxconnSet = false;
   let nextId = 1;
   const ownChecks = new Set<object>(); // proxies with an http-check line of their own (not from defaults)
@@ -81,23 +89,10 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
             throw new Error("'userlist' sections are not supported (use 'stats auth')");
           } else if (kw === 'defaults') {
             if (w.length > 2) throw new Error('expects at most a name');
-            const d = freshDefaults();
             defaultsAcls = new Map();
             sec = {
               kind: 'defaults',
-              proxy: {
-                ...d,
-                name: w[1] ?? '',
-                kind: 'backend',
-                id: 0,
-                ...where,
-                binds: [],
-                servers: [],
-                useBackends: [],
-                services: [],
-                httpRules: [],
-                acls: new Map(),
-              },
+              proxy: openProxy(freshDefaults(), { name: w[1] ?? '', kind: 'backend', id: 0, ...where }, new Map()),
             };
           } else {
             const name = w[1];
@@ -105,20 +100,7 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
             if (!/^[A-Za-z0-9_.:-]+$/.test(name)) throw new Error(`invalid character in proxy name '${name}'`);
             if (proxies.some((p) => p.name === name && (p.kind === 'listen' || kw === 'listen' || p.kind === kw)))
               throw new Error(`proxy '${name}' has the same name as another ${kw === 'backend' ? 'backend' : 'frontend'}`);
-            const d = cloneDefaults(defaults);
-            const p: ProxyConfig & { acls: Map<string, Acl>; defaultServer: Partial<ServerConfig> } = {
-              ...d,
-              name,
-              kind: kw,
-              id: nextId++,
-              ...where,
-              binds: [],
-              servers: [],
-              useBackends: [],
-              services: [],
-              httpRules: [],
-              acls: new Map(defaultsAcls),
-            };
+            const p = openProxy(cloneDefaults(defaults), { name, kind: kw, id: nextId++, ...where }, new Map(defaultsAcls));
             sec = { kind: kw, proxy: p };
             proxies.push(p);
             if (w[2] !== undefined) {
