@@ -11,6 +11,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // the runtime programs print package.json's version (runtime/common/version.ts)
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 
+// The failover report's browser script (cli/failover/chart/draw.ts), as report-chart.ts compiles it when
+// loaded from the sources: the bundle carries it as a constant (no compiler needed where the bundle runs).
+const { tsImport } = await import('tsx/esm/api');
+const { CHART_SCRIPT } = await tsImport(pathToFileURL(join(root, 'cli/failover/report-chart.ts')).href, import.meta.url);
+
 // Split into chunks: what a command needs (the engine, ssh, the inventory schema...) loads only
 // when that command runs, so `hasetup --help` and `hasetup lab exec` start fast.
 await build({
@@ -24,6 +29,7 @@ await build({
   target: 'node18',
   packages: 'external',
   sourcemap: 'linked',
+  define: { __HASETUP_CHART_SCRIPT__: JSON.stringify(CHART_SCRIPT) },
   logLevel: 'warning',
 });
 

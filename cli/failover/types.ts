@@ -216,3 +216,13 @@ export interface CapacityReport {
   /** The cluster's capacity over the one-node cluster's. */
   scaleRatio: number | null;
 }
+
+/** The data the script reads from script#failover-data: the report and the colours the page's legends use too. */
+export interface ChartColors {
+  nodes: Record<string, string>;
+  lbs: Record<string, string>;
+  errors: string;
+  p50: string;
+  p99: string;
+  events: Record<string, string>;
+}
