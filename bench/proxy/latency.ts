@@ -23,10 +23,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { children, cpuTicks, CLK_TCK, freePort, median, rssKb, sleep, start, stop, waitPort, writeSection } from './procs.ts';
-import proxyRole from '../../roles/proxy/index.ts';
-import { roleContext } from '../../cli/engine/role.ts';
-import { loadInventory } from '../../inventory/load.ts';
-import type { Facts } from '../../cli/engine/facts.ts';
+import { bareConfig, roleConfig } from './configs.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SECONDS = Number(process.argv[2] ?? 4);
@@ -64,31 +61,6 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const gen = join(dir, 'openloop');
 execFileSync('cc', ['-O2', '-o', gen, join(root, 'bench', 'proxy', 'openloop.c')], { stdio: 'inherit' });
 
-/** The role's haproxy.cfg for the lab's first LB, on loopback: the service on `port`, both servers on `backend`. */
-async function roleConfig(port: number, backend: number, global: string): Promise<string> {
-  const facts = { hostname: 'lb01', arch: 'x86_64', memoryMb: 2048, container: true, records: {} } as unknown as Facts;
-  const inv = await loadInventory(join(root, 'inventory', 'examples', 'lab.yaml'));
-  const peers = new Map(inv.hosts.map((h) => [h.name, facts]));
-  const task = proxyRole.tasks(roleContext(proxyRole, inv.hosts[0], inv, facts, peers)).find((x) => x.name === 'haproxy.cfg')!;
-  const plan = task.op.plan('absent', { facts, earlierChange: false });
-  if (!plan.changed || !plan.stdin) throw new Error('the proxy role rendered no haproxy.cfg');
-  let cfg = plan.stdin.toString();
-  const subst = (re: RegExp, to: string) => {
-    if (!re.test(cfg)) throw new Error(`the role's haproxy.cfg has no line matching ${re}`);
-    cfg = cfg.replace(re, to);
-  };
-  subst(/^ {4}bind :80$/m, `    bind 127.0.0.1:${port}`);
-  subst(/^( {4}server \S+) [\d.]+:80 /gm, `$1 127.0.0.1:${backend} `);
-  subst(/^ {4}stats socket \S+/m, `    stats socket ${join(dir, `admin-${port}.sock`)}`);
-  // the process starts as root here: the role's user/group are kept when this machine has them (the haproxy package)
-  if (spawnSync('id', ['haproxy']).status !== 0) cfg = cfg.replace(/^ {4}(user|group) haproxy\n/gm, '');
-  return cfg.replace(/^global\n/m, `global\n${global}`);
-}
-
-function bareConfig(port: number, backend: number, global: string): string {
-  return `global\n    maxconn 4096\n${global}defaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n    option http-keep-alive\nlisten bench\n    bind 127.0.0.1:${port}\n    server b1 127.0.0.1:${backend}\n`;
-}
-
 interface Proxy {
   who: Who;
   port: number;
@@ -99,7 +71,7 @@ interface Proxy {
 async function startProxy(who: Who, shape: Shape, backend: number): Promise<Proxy> {
   const port = await freePort();
   const global = (shape === 'pinned' ? '    nbthread 1\n' : '') + (who === 'ours' && OURS_GLOBAL ? `    ${OURS_GLOBAL}\n` : '');
-  const text = CONFIG === 'role' ? await roleConfig(port, backend, global) : bareConfig(port, backend, global);
+  const text = CONFIG === 'role' ? await roleConfig(dir, port, backend, global) : bareConfig(port, backend, global);
   const file = join(dir, `${who}-${shape}.cfg`);
   writeFileSync(file, text);
   const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', file] : [proxyBin, '-q', '-f', file];
