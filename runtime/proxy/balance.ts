@@ -19,6 +19,7 @@ import {
   B_WAITING,
   S_ADMIN,
   S_CUR,
+  S_OBS_CLEAR,
   S_SMAX,
   S_UP,
   before,
@@ -100,6 +101,18 @@ export class Server {
   }
   set since(v: number) {
     this.f64[this.fo] = v;
+  }
+  /**
+   * Whether an observed success must be reported (`observe`): only when a failure was reported since the last one
+   * (a success clears the control plane's count of consecutive failures, and has nothing to clear otherwise).
+   */
+  observedOk(): boolean {
+    if (Atomics.load(this.i32, this.o + S_OBS_CLEAR) === 1) return false;
+    return Atomics.exchange(this.i32, this.o + S_OBS_CLEAR, 1) === 0;
+  }
+  /** An observed failure, reported: the next success is reported too. */
+  observedFailure(): void {
+    Atomics.store(this.i32, this.o + S_OBS_CLEAR, 0);
   }
   usable(): boolean {
     return this.cfg.weight > 0 && Atomics.load(this.i32, this.o + S_UP) === 1 && Atomics.load(this.i32, this.o + S_ADMIN) === 0;

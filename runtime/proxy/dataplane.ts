@@ -314,6 +314,10 @@ export class DataPlane implements SessionHost {
 
   observe(s: Server, ok: boolean, layer: 'layer4' | 'layer7'): void {
     // layer7 observation also counts connection failures, but only a good answer clears the error count
-    if (s.cfg.observe === layer || (s.cfg.observe === 'layer7' && layer === 'layer4' && !ok)) this.link.observe(s.key, ok, layer);
+    if (s.cfg.observe !== layer && !(s.cfg.observe === 'layer7' && layer === 'layer4' && !ok)) return;
+    // a success is reported only after a failure (it clears the count of failures in a row, and has nothing to
+    // clear otherwise): the usual one, every request's, costs no call into the control plane, which in a worker
+    // thread is a message to the main thread
+    if (ok ? s.observedOk() : (s.observedFailure(), true)) this.link.observe(s.key, ok, layer);
   }
 }

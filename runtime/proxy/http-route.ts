@@ -4,7 +4,7 @@
 import type { HttpRule, ProxyConfig } from './config.ts';
 import type { Backend } from './balance.ts';
 import { headerValue, type RequestHead } from './http.ts';
-import { condMatch } from './acl.ts';
+import { condMatch, pathOnly } from './acl.ts';
 import type { LocalResponse, StatsKind } from './types.ts';
 
 export type Route =
@@ -30,7 +30,7 @@ export function route(
   client: Client,
   changed: { headers: boolean },
 ): Route {
-  if (fe.monitorUri && req.path.split('?')[0] === fe.monitorUri)
+  if (fe.monitorUri && pathOnly(req.path) === fe.monitorUri)
     return {
       to: 'answer',
       answer: { status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from('OK\n') },

@@ -14,10 +14,21 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 const p2 = (n: number) => (n < 10 ? '0' + n : '' + n);
 const p3 = (n: number) => (n < 10 ? '00' + n : n < 100 ? '0' + n : '' + n);
 
+// the last second formatted by accessDate: every request of that second reuses it (a time zone's offset from UTC is
+// a whole number of seconds, so a local second starts and ends with a UTC one)
+let dateSecond = NaN;
+let dateText = '';
+
 /** 24/Nov/2026:04:56:34.640 (local time, as HAProxy's %tr). */
 export function accessDate(ms: number): string {
-  const d = new Date(ms);
-  return `${p2(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}.${p3(d.getMilliseconds())}`;
+  const t = Math.floor(ms);
+  const sec = Math.floor(t / 1000);
+  if (sec !== dateSecond) {
+    const d = new Date(t);
+    dateText = `${p2(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}.`;
+    dateSecond = sec;
+  }
+  return dateText + p3(t - sec * 1000);
 }
 
 function rfc3164Date(d: Date): string {
@@ -40,26 +51,50 @@ function rfc3164Date(d: Date): string {
 export class FdLog {
   static readonly CHUNK = 4096;
   static readonly LIMIT = 1 << 20;
-  private lines: string[] = [];
-  private bytes = 0;
-  private rest: Buffer | null = null; // taken from `lines` and not written yet (may start in the middle of a line)
+  /** the buffer's size when it is empty again: a backlog's growth is given back */
+  static readonly KEEP = 16 << 10;
+  // the lines not written yet, encoded in place: [0, used) of one buffer kept from one turn to the next, so a line
+  // costs no string joined, no buffer made and no array per line (it may start in the middle of a line: the part of
+  // a write the reader did not take)
+  private buf: Buffer = Buffer.allocUnsafeSlow(0);
+  private used = 0;
   private scheduled = false;
   private retry: NodeJS.Timeout | null = null;
+  private readonly flushNow = () => this.flush();
 
   constructor(
     private fd: number,
     private write: (fd: number, b: Buffer) => number = writeSync,
   ) {}
 
+  /** The bytes kept to be written (the buffer's capacity is its own). */
+  get pending(): number {
+    return this.used;
+  }
+
+  /** The buffer the lines are kept in (the same one from a turn to the next, while it is not grown or given back). */
+  get storage(): Buffer {
+    return this.buf;
+  }
+
   push(line: string): void {
     const n = Buffer.byteLength(line) + 1;
-    if (this.bytes + n + (this.rest?.length ?? 0) > FdLog.LIMIT) return;
-    this.lines.push(line, '\n');
-    this.bytes += n;
+    if (this.used + n > FdLog.LIMIT) return;
+    if (this.used + n > this.buf.length) this.grow(this.used + n);
+    this.used += this.buf.write(line, this.used);
+    this.buf[this.used++] = 10;
     if (!this.scheduled && !this.retry) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flushNow);
     }
+  }
+
+  private grow(need: number): void {
+    let size = Math.max(this.buf.length * 2, FdLog.KEEP);
+    while (size < need) size *= 2;
+    const b = Buffer.allocUnsafeSlow(Math.min(size, FdLog.LIMIT));
+    this.buf.copy(b, 0, 0, this.used);
+    this.buf = b;
   }
 
   /** Writes what it can now; the rest is tried again later. */
@@ -67,15 +102,12 @@ export class FdLog {
     this.scheduled = false;
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
-    let buf: Buffer = this.lines.length ? Buffer.from(this.lines.join('')) : Buffer.alloc(0);
-    if (this.rest) buf = buf.length ? Buffer.concat([this.rest, buf]) : this.rest;
-    this.lines = [];
-    this.bytes = 0;
-    this.rest = null;
+    const buf = this.buf;
+    const len = this.used;
     let off = 0;
-    while (off < buf.length) {
-      let end = Math.min(buf.length, off + FdLog.CHUNK);
-      if (end < buf.length) {
+    while (off < len) {
+      let end = Math.min(len, off + FdLog.CHUNK);
+      if (end < len) {
         const nl = buf.lastIndexOf(10, end - 1);
         if (nl >= off) end = nl + 1; // else one line longer than a chunk: written in pieces
       }
@@ -84,16 +116,21 @@ export class FdLog {
         n = this.write(this.fd, buf.subarray(off, end));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break;
-        return; // the reader is gone (EPIPE, EBADF): nothing more can be written there
+        this.used = 0; // the reader is gone (EPIPE, EBADF): nothing more can be written there
+        return;
       }
       off += n;
       if (off < end) break; // part of it taken: the reader is behind
     }
-    if (off < buf.length) {
-      this.rest = Buffer.from(buf.subarray(off)); // a copy: buf may be a view of a larger pool
-      this.retry = setTimeout(() => this.flush(), 10);
+    if (off < len) {
+      buf.copy(buf, 0, off, len);
+      this.used = len - off;
+      this.retry = setTimeout(this.flushNow, 10);
       this.retry.unref();
+      return;
     }
+    this.used = 0;
+    if (buf.length > FdLog.KEEP) this.buf = Buffer.allocUnsafeSlow(FdLog.KEEP);
   }
 }
 
@@ -121,7 +158,8 @@ export class Logger {
   constructor(private tag: string) {}
 
   send(targets: LogTarget[], level: number, msg: string): void {
-    for (const t of targets) {
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i];
       if (level > t.maxLevel) continue;
       let line: string;
       const pri = t.facility * 8 + level;
@@ -190,8 +228,14 @@ export function tcpLogLine(f: HttpLogFields & { Tt: number }): string {
 
 /** The request line as logged: non-printable bytes and quotes escaped as #XX. */
 export function logEscape(s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
+  let i = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 32 || c >= 127 || c === 34 || c === 35) break;
+  }
+  if (i === s.length) return s; // nothing to escape (the usual case): no copy
+  let out = s.slice(0, i);
+  for (; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c < 32 || c >= 127 || c === 34 || c === 35) out += '#' + c.toString(16).toUpperCase().padStart(2, '0');
     else out += s[i];

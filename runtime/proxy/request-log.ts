@@ -72,7 +72,7 @@ export class RequestLog {
     if (!cfg.logs.length || (!cfg.httplog && !cfg.tcplog)) return;
     const now = clock();
     let bc = 0;
-    if (be) for (const s of be.servers) bc += s.cur;
+    if (be) for (let i = 0; i < be.servers.length; i++) bc += be.servers[i].cur;
     const fields = {
       clientIp: src,
       clientPort: srcPort,

@@ -15,7 +15,10 @@ export const S_CUR = 0; // requests holding a slot on the server
 export const S_SMAX = 1; // the most seen at once
 export const S_UP = 2; // 1 up, 0 down
 export const S_ADMIN = 3; // 0 ready, 1 drain, 2 maint
-const S_INTS = 4;
+// 1: the control plane's count of this server's consecutive observed failures (observe layer4|layer7) is known to
+// be 0, so a success need not be reported; 0 (a failure reported since, or a new configuration): the next one is
+export const S_OBS_CLEAR = 4;
+const S_INTS = 5;
 // per backend, in Int32 slots
 export const B_RR = 0; // round-robin tickets taken (and leastconn's rotation among equals)
 export const B_QTAIL = 1; // queue tickets taken
