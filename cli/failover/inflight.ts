@@ -6,17 +6,18 @@
 // other failure (a new connection refused or never answered in the takeover's gap, a request on a
 // connection made afterwards) is one the cluster should not have lost.
 //
-// When did the traffic move? Two witnesses, neither exact. The VIP's appearance on the new holder
-// reaches the controller through an SSH watcher, tens of ms late on a busy LB (a lab run: a request
-// reset 19 ms before the VIP was reported back on lb01, on a connection open on lb02 for 2 s) or not
-// at all. A client sends to the MAC its neighbour entry for the VIP holds, which changes when the new
-// holder's gratuitous ARP arrives; keepalived sends it after adding the VIP, so a connection made in
-// between still went to the old holder and is cut when the ARP lands (a lab run: a new connection
-// established 8 ms before the VIP was reported on lb01, then reset). The controller runs the load and
-// sees its own neighbour entry change at once: when it does, that change is when the traffic moved.
-// A move is therefore a window: connections established before its end (the neighbour change, else
-// the VIP seen) were on the old holder, and their requests that failed from its start (the earlier of
-// the two) were lost to the move.
+// When did the traffic move? No witness is exact, so a move is a window from its first sign to its
+// last. The VIP's appearance on the new holder reaches the controller through an SSH watcher, tens of
+// ms late on a busy LB, or not at all. A client sends to the MAC its neighbour entry for the VIP
+// holds; it changes when the new holder's gratuitous ARP arrives, after the VIP was added, and the
+// kernel ignores an ARP that comes within a second of the entry's last update (neigh locktime), so
+// it may change later still; until then the old holder, which forwards what it no longer owns, can
+// pass requests to the new one. Lab runs under load showed each: a request reset 19 ms before the
+// VIP was reported back; a new connection established 8 ms before it, then reset; the first request
+// served through the master 240 ms before the controller's entry changed. The window starts at the
+// first of: the VIP seen, the entry changed, a request answered through the new holder; it ends at the
+// last of the VIP seen and the entry changed. A connection whose handshake began before the window's
+// end went to the old holder; its requests that failed from the window's start were lost to the move.
 import { failed } from './load.ts';
 import type { Recording, Request } from './record.ts';
 
@@ -51,21 +52,25 @@ export interface Moments {
 }
 
 /**
- * The clients' traffic for the VIP moving to `lb`, from the VIP seen on it (`vipAt`) and the first
- * change of the controller's neighbour entry for the VIP to `lb`'s MAC at or after `after`: `at` is that
- * change when seen (else `vipAt`), `from` the earlier of the two; null when neither was seen.
+ * The clients' traffic for the VIP moving to `lb` at or after `after`: its signs are the VIP seen on
+ * `lb` (`vipAt`), the first change of the controller's neighbour entry for the VIP to `lb`'s MAC, and the
+ * first request answered through `lb`; null when neither the VIP nor the entry was seen.
  */
 export function movedTo(rec: Recording, lbByMac: Map<string, string>, lb: string, after: number, vipAt: number | null): Move | null {
   const arp = rec.arps.find((a) => a.t >= after && lbByMac.get(a.mac) === lb)?.t ?? null;
-  if (arp === null) return vipAt === null ? null : { from: vipAt, at: vipAt };
-  return { from: vipAt === null ? arp : Math.min(vipAt, arp), at: arp };
+  const seen = [vipAt, arp].filter((x): x is number => x !== null);
+  if (seen.length === 0) return null;
+  const served = rec.firstServed(after, (r) => r.lb === lb)?.t;
+  return { from: Math.min(...seen, ...(served === undefined ? [] : [served])), at: Math.max(...seen) };
 }
 
 export function inFlight(rec: Recording, m: Moments): InFlight {
   const lost = rec.requests.filter(failed);
   // on a connection established before the VIP moved, and failed at or after the move
-  const cutBy = (r: Request, established: number, moved: number) =>
-    r.connectedAt !== undefined && r.connectedAt < established && r.t + r.ms >= moved;
+  const cutBy = (r: Request, established: number, moved: number) => {
+    const dialed = r.dialedAt ?? r.connectedAt;
+    return dialed !== undefined && dialed < established && r.t + r.ms >= moved;
+  };
   const atFault = lost.filter((r) => cutBy(r, m.away, m.fault));
   const back = m.returned;
   const atReturn = back === null ? [] : lost.filter((r) => !atFault.includes(r) && cutBy(r, back.at, back.from));

@@ -7,7 +7,7 @@
 // cost). undici does the HTTP; its diagnostics channels tell which socket carried which request.
 import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 
 export type ConnKind = 'keepalive' | 'new';
 
@@ -27,6 +27,8 @@ export interface Sample {
   error?: string;
   /** The TCP connection the request was written on (absent: it never had one, e.g. refused). */
   conn?: number;
+  /** When that connection's handshake began, in ms since the load started. */
+  dialedAt?: number;
   /** When that connection was established, in ms since the load started. */
   connectedAt?: number;
   /** What LoadOptions.mark read in the answer's body. */
@@ -38,6 +40,8 @@ export interface Sample {
 /** A TCP connection of the load: when it was established and closed (ms since the load started). */
 export interface Connection {
   id: number;
+  /** When its handshake began. */
+  dialedAt: number;
   at: number;
   closedAt?: number;
 }
@@ -104,12 +108,27 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
   const kinds = o.kinds ?? ['keepalive', 'new'];
   const timeoutMs = o.timeoutMs ?? 10_000;
   const max = o.maxRequests ?? Math.ceil((o.rate * o.durationMs) / 1000);
-  const opts = {
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    connectTimeout: timeoutMs,
-    ...(o.connect ? { connect: o.connect } : {}),
+  // each connection as it is made: when its handshake began (a connection whose SYN left before the
+  // VIP moved went to the old holder, even when it was established after) and when it was established
+  const start = performance.now();
+  const dial = buildConnector({ ...(o.connect ?? {}), timeout: timeoutMs });
+  const sockets = new WeakMap<object, Connection>();
+  let nextConn = 0;
+  const connect: buildConnector.connector = (params, done) => {
+    const dialedAt = performance.now() - start;
+    dial(params, (err, socket) => {
+      if (socket && !sockets.has(socket)) {
+        const c: Connection = { id: ++nextConn, dialedAt, at: performance.now() - start };
+        sockets.set(socket, c);
+        socket.once('close', () => (c.closedAt = performance.now() - start));
+        o.onConnection?.(c);
+      }
+      // the connector's callback takes an error or a socket
+      if (err) done(err, null);
+      else done(null, socket!);
+    });
   };
+  const opts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connect };
   const pools: Record<ConnKind, Pool> = {
     keepalive: new Pool(url.origin, { ...opts, connections: o.connections ?? 8, keepAliveTimeout: 4_000 }),
     // one request per connection: a new TCP connection (and a new proxy session) each time
@@ -117,31 +136,18 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
   };
   const samples: Sample[] = [];
   const inflight = new Set<Promise<void>>();
-  const start = performance.now();
   const path = url.pathname + url.search;
 
-  // which connection carried which request: every socket undici connects (this load's or not: only
-  // those that carry this load's request ids are looked up), and the id header of each request written
+  // which connection carried which request: the id header of each request written, on its socket
   const tag = randomBytes(6).toString('hex');
   const idHeader = new RegExp(`\\r\\nx-hasetup-request: ${tag}-(\\d+)\\r\\n`, 'i');
-  const sockets = new WeakMap<object, Connection>();
   const carried = new Map<number, Connection>();
-  let nextConn = 0;
-  const onConnected = (m: unknown) => {
-    const socket = (m as { socket?: NodeJS.EventEmitter }).socket;
-    if (!socket || sockets.has(socket)) return;
-    const c: Connection = { id: ++nextConn, at: performance.now() - start };
-    sockets.set(socket, c);
-    socket.once('close', () => (c.closedAt = performance.now() - start));
-    o.onConnection?.(c);
-  };
   const onHeaders = (m: unknown) => {
     const { headers, socket } = m as { headers?: string; socket?: object };
     const id = typeof headers === 'string' ? idHeader.exec(headers) : null;
     const c = id && socket ? sockets.get(socket) : undefined;
     if (id && c) carried.set(Number(id[1]), c);
   };
-  subscribe('undici:client:connected', onConnected);
   subscribe('undici:client:sendHeaders', onHeaders);
 
   type Answer = { status: number; node?: string; via?: string; error?: string; mark?: string; resent?: boolean };
@@ -182,6 +188,7 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
           carried.delete(id);
           if (c) {
             s.conn = c.id;
+            s.dialedAt = c.dialedAt;
             s.connectedAt = c.at;
           }
           samples.push(s);
@@ -212,7 +219,6 @@ export async function runLoad(o: LoadOptions): Promise<Sample[]> {
   });
   await Promise.all(inflight);
   await Promise.all(Object.values(pools).map((p) => p.close().catch(() => {})));
-  unsubscribe('undici:client:connected', onConnected);
   unsubscribe('undici:client:sendHeaders', onHeaders);
   return samples.sort((a, b) => a.t - b.t);
 }

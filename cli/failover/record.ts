@@ -102,6 +102,8 @@ export class Recording {
         ...(r.lb ? { lb: r.lb } : {}),
         ...(r.conn !== undefined ? { conn: r.conn } : {}),
         ...(r.connectedAt !== undefined ? { connectedAt: Math.round(r.connectedAt) } : {}),
+        ...(r.dialedAt !== undefined ? { dialedAt: Math.round(r.dialedAt) } : {}),
+        ...(r.resent ? { resent: true } : {}),
       }));
   }
 

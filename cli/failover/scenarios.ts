@@ -117,6 +117,7 @@ export function start(ctx: Context, lbs: string[], rateAt?: (t: number) => numbe
     onSample: (s) => {
       const r: Request = { ...s, t: t0 + s.t };
       if (s.connectedAt !== undefined) r.connectedAt = t0 + s.connectedAt;
+      if (s.dialedAt !== undefined) r.dialedAt = t0 + s.dialedAt;
       if (s.via) r.lb = ctx.lbByAddress.get(s.via) ?? s.via;
       rec.requests.push(r);
     },

@@ -41,6 +41,10 @@ export interface FailedRequest {
   /** The TCP connection it was written on, and when that was established (absent: it never had one). */
   conn?: number;
   connectedAt?: number;
+  /** When that connection's handshake began (ms on the test's clock). */
+  dialedAt?: number;
+  /** Sent a second time: the first try was never written (the connection it was given had been reset). */
+  resent?: boolean;
 }
 
 /** One rate step of the spike scenario. */

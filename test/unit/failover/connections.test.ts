@@ -45,29 +45,35 @@ test('every answered request names its connection and when that was established;
   }
 });
 
-/** A server in a process of its own (this one's event loop is blocked on purpose): a connection answers one request, reset 30 ms later. */
+/**
+ * A server in a process of its own (this one's event loop is blocked on purpose): it answers, and
+ * resets its connections when told to on stdin.
+ */
 const RESETTING_SERVER = `
+const open = new Set();
 const s = require('node:http').createServer((req, res) => {
-  const socket = req.socket;
+  open.add(req.socket);
   res.end('ok');
-  setTimeout(() => socket.resetAndDestroy(), 30);
 });
+process.stdin.on('data', () => { for (const c of open) c.resetAndDestroy(); open.clear(); });
 s.listen(0, '127.0.0.1', () => console.log(s.address().port));
 `;
 
 test('a request given an idle keep-alive connection the server has reset is sent again, once: it was never written', async () => {
   // the load's event loop is busy when the reset arrives (as on a loaded controller), so that the next
   // request is given that connection in the same turn as its reset is read: it fails before any of it is written
-  const child = spawn(process.execPath, ['-e', RESETTING_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', RESETTING_SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
     const port = await new Promise<string>((r) => child.stdout.once('data', (d: Buffer) => r(d.toString().trim())));
-    // once the first answer is in: 100 ms busy (the reset arrives meanwhile), then the second request at once
+    // once the first answer is in: the server told to reset, 300 ms busy (the reset arrives meanwhile),
+    // then the second request at once
     let answered = false;
     let busy = false;
     const rateAt = () => {
       if (answered && !busy) {
         busy = true;
-        const until = performance.now() + 100;
+        child.stdin.write('reset\n');
+        const until = performance.now() + 300;
         while (performance.now() < until);
       }
       return busy ? 1_000_000 : 10;
@@ -136,10 +142,10 @@ test("Recording.openDuring counts the connections established before a window's 
   const rec = new Recording(1000);
   // on the load's clock (1000 ms after the test's)
   for (const c of [
-    { id: 1, at: 0, closedAt: 50 },
-    { id: 2, at: 10 },
-    { id: 3, at: 90, closedAt: 120 },
-    { id: 4, at: 130 },
+    { id: 1, dialedAt: 0, at: 0, closedAt: 50 },
+    { id: 2, dialedAt: 10, at: 10 },
+    { id: 3, dialedAt: 90, at: 90, closedAt: 120 },
+    { id: 4, dialedAt: 130, at: 130 },
   ])
     rec.connection(c);
   assert.equal(rec.openDuring(1100, 1110), 2); // 2 and 3
@@ -150,9 +156,9 @@ test("Recording.openDuring counts the connections established before a window's 
 test("inFlight: the requests lost on connections open at the fault or at the VIP's return, and the others", () => {
   const rec = new Recording(0);
   for (const c of [
-    { id: 1, at: 100 }, // on the master before the fault
-    { id: 2, at: 900, closedAt: 950 }, // closed before the fault
-    { id: 3, at: 1500 }, // on the backup after the takeover
+    { id: 1, dialedAt: 100, at: 100 }, // on the master before the fault
+    { id: 2, dialedAt: 900, at: 900, closedAt: 950 }, // closed before the fault
+    { id: 3, dialedAt: 1500, at: 1500 }, // on the backup after the takeover
   ])
     rec.connection(c);
   const req = (t: number, ms: number, status: number, connectedAt?: number) =>
@@ -171,7 +177,7 @@ test("inFlight: the requests lost on connections open at the fault or at the VIP
   assert.equal(inFlight(rec, { fault: 1000, away: 1010, returned: null }).lostAtReturn, 0);
 });
 
-test("movedTo: the traffic moved from the first sign of it (VIP seen, neighbour entry changed) to the clients' neighbour entry pointing to the new holder", () => {
+test('movedTo: the traffic moved from the first sign of it (VIP seen, neighbour entry changed, a request answered) to the last', () => {
   const rec = new Recording(0);
   const macs = new Map([
     ['02:00:00:00:00:11', 'lb01'],
@@ -180,13 +186,16 @@ test("movedTo: the traffic moved from the first sign of it (VIP seen, neighbour 
   rec.arps.push({ t: 1200, mac: '02:00:00:00:00:12' }, { t: 5010, mac: '02:00:00:00:00:11' });
   // the VIP reported on lb01 at 5002, its gratuitous ARP seen at 5010: a connection made at 5005 went to lb02
   assert.deepEqual(movedTo(rec, macs, 'lb01', 4000, 5002), { from: 5002, at: 5010 });
-  // the VIP's report later than the ARP (it comes over SSH): the ARP is when the clients moved
-  assert.deepEqual(movedTo(rec, macs, 'lb02', 1000, 1250), { from: 1200, at: 1200 });
+  // the VIP's report later than the ARP (it comes over SSH): from the ARP to the report
+  assert.deepEqual(movedTo(rec, macs, 'lb02', 1000, 1250), { from: 1200, at: 1250 });
+  // a request answered through lb02 before either: the window starts with it
+  rec.requests.push({ t: 1150, ms: 3, kind: 'keepalive', status: 200, lb: 'lb02' });
+  assert.deepEqual(movedTo(rec, macs, 'lb02', 1000, 1250), { from: 1150, at: 1250 });
   // no neighbour change seen (the controller is not on the VIP's network): the VIP's moment
   assert.deepEqual(movedTo(rec, macs, 'lb01', 6000, 6100), { from: 6100, at: 6100 });
   assert.equal(movedTo(rec, macs, 'lb01', 6000, null), null);
-  // the VIP's report missed, the ARP seen
-  assert.deepEqual(movedTo(rec, macs, 'lb02', 1000, null), { from: 1200, at: 1200 });
+  // the VIP's report missed, the ARP seen (and the request answered before it)
+  assert.deepEqual(movedTo(rec, macs, 'lb02', 1000, null), { from: 1150, at: 1200 });
 });
 
 test('inFlight at the return: a connection made before the ARP landed, and a failure before the VIP was reported, were in flight on the backup', () => {
@@ -194,16 +203,16 @@ test('inFlight at the return: a connection made before the ARP landed, and a fai
   const recording = (vipReported: number) => {
     const rec = new Recording(0);
     rec.arps.push({ t: 5010, mac: '02:00:00:00:00:11' });
-    return { rec, back: movedTo(rec, macs, 'lb01', 4000, vipReported) };
+    return { rec, back: () => movedTo(rec, macs, 'lb01', 4000, vipReported) };
   };
   const fault = { fault: 1000, away: 1250 };
 
   // the VIP reported on lb01 at 5002, its ARP landed at 5010: a new connection established at 5005 went to lb02, then reset
   const early = recording(5002);
-  early.rec.connection({ id: 1, at: 5005 });
+  early.rec.connection({ id: 1, dialedAt: 5005, at: 5005 });
   early.rec.requests.push({ t: 5004, ms: 10, kind: 'new', status: 0, connectedAt: 5005 });
   assert.equal(inFlight(early.rec, { ...fault, returned: { from: 5002, at: 5002 } }).notInFlight, 1, 'by the VIP alone');
-  assert.deepEqual(inFlight(early.rec, { ...fault, returned: early.back }), {
+  assert.deepEqual(inFlight(early.rec, { ...fault, returned: early.back() }), {
     openAtFault: 0,
     lostAtFault: 0,
     openAtReturn: 1,
@@ -213,9 +222,9 @@ test('inFlight at the return: a connection made before the ARP landed, and a fai
 
   // the ARP landed at 5010, the VIP's report came at 5030: a request on a connection open on lb02 since 3000, reset at 5015
   const late = recording(5030);
-  late.rec.connection({ id: 1, at: 3000 });
+  late.rec.connection({ id: 1, dialedAt: 3000, at: 3000 });
   late.rec.requests.push({ t: 5012, ms: 3, kind: 'keepalive', status: 0, connectedAt: 3000 });
   assert.equal(inFlight(late.rec, { ...fault, returned: { from: 5030, at: 5030 } }).notInFlight, 1, 'by the VIP alone');
-  assert.equal(inFlight(late.rec, { ...fault, returned: late.back }).lostAtReturn, 1);
-  assert.equal(inFlight(late.rec, { ...fault, returned: late.back }).notInFlight, 0);
+  assert.equal(inFlight(late.rec, { ...fault, returned: late.back() }).lostAtReturn, 1);
+  assert.equal(inFlight(late.rec, { ...fault, returned: late.back() }).notInFlight, 0);
 });
