@@ -4,8 +4,7 @@
 // and the scripts that make the LBs take their turns so that the VIP never goes dark (the VRRP backup
 // first, the master once its peer serves). Commands reach roles/ through this module and the
 // registry (roles/index.ts) only.
-import type { Host, Inventory } from '../inventory/types.ts';
-import { RECORDS_DIR, type Serial } from '../cli/engine/api.ts';
+import { RECORDS_DIR, type Host, type Inventory, type Serial } from '../cli/engine/api.ts';
 
 /** The same rendered files serve both runtimes, at the paths their packages use. */
 export const PROXY_CONFIG = '/etc/haproxy/haproxy.cfg';

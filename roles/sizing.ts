@@ -27,9 +27,17 @@
 // Fixed numbers that contradict the chain are refused before any host is contacted when both are
 // fixed (inventory/capacity.ts), and, when one side is sized from memory, by the run once every
 // host's facts are in and before any change (contradictions(), apply's preflight).
-import type { Facts } from '../cli/engine/api.ts';
-import type { Host, Inventory } from '../inventory/types.ts';
-import { apacheHeadroom, CAPACITY, dbRequired, dynamicMargin, serverMaxconn, servingLbs } from '../inventory/capacity.ts';
+import {
+  apacheHeadroom,
+  CAPACITY,
+  dbRequired,
+  dynamicMargin,
+  serverMaxconn,
+  servingLbs,
+  type Facts,
+  type Host,
+  type Inventory,
+} from '../cli/engine/api.ts';
 import { mpmSizing, SIZING as MPM, type MpmSizing } from './apache/sizing.ts';
 
 export { CAPACITY };

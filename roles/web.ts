@@ -3,8 +3,7 @@
 // PHP-FPM unit and socket, the credentials file, the demo application's folder, and whether the
 // inventory runs PHP. Commands reach it through the registry (roles/index.ts), which re-exports what they use.
 import { join } from 'node:path';
-import type { Inventory } from '../inventory/types.ts';
-import { findRepoRoot } from '../cli/engine/api.ts';
+import { findRepoRoot, type Inventory } from '../cli/engine/api.ts';
 
 /** Debian 12's PHP. */
 export const PHP_VERSION = '8.2';

@@ -17,8 +17,7 @@
 //      Both runtimes reload without closing their listening sockets.
 //   The proxy starts only once the web nodes of the run have their Apache (role apache), so that a
 //   new node is not sent traffic before it can answer.
-import { absent, directory, file, service, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
-import type { Host, Inventory } from '../../inventory/types.ts';
+import { absent, directory, file, service, type Handler, type Host, type Inventory, type Role, type Task } from '../../cli/engine/api.ts';
 import { lbSizing, webSizing } from '../sizing.ts';
 import { ERROR_503, ERROR_DIR, errorPage503 } from './errorpage.ts';
 import { drainRecord, runtimeOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, TLS_DIR, TLS_PEM, waitServing } from '../lb.ts';

@@ -17,8 +17,19 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { directory, file, findRepoRoot, group, link, packages, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
-import type { Inventory } from '../../inventory/types.ts';
+import {
+  directory,
+  file,
+  findRepoRoot,
+  group,
+  link,
+  packages,
+  user,
+  type Handler,
+  type Inventory,
+  type Role,
+  type Task,
+} from '../../cli/engine/api.ts';
 import {
   BUNDLED,
   CURRENT,

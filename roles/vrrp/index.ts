@@ -11,10 +11,9 @@
 //      file; reloaded on one LB at a time (a reload that keeps the priorities keeps the VIP where it is)
 //   5. started on the preferred master first; the apply waits (bounded) until the preferred master
 //      holds the VIP, and says so (settle.ts)
-import { directory, file, service, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
+import { directory, file, service, user, type Handler, type Inventory, type Role, type Task } from '../../cli/engine/api.ts';
 import { runtimeOf, isLb, lbTurn, servingUrl, VRRP_CONFIG } from '../lb.ts';
 import { preferredFirst, vrrpSettled } from './settle.ts';
-import type { Inventory } from '../../inventory/types.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {

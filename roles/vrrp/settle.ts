@@ -4,8 +4,7 @@
 // LB's daemon runs but the VIP is not on it yet (it just started, or a restart of the runtime handed
 // the VIP to the peer, which it takes back after its preempt_delay), the apply waits for it, bounded,
 // and says how long it waited, or why it did not settle.
-import { PlanError, shq, type Operation, type Serial } from '../../cli/engine/api.ts';
-import type { Host, Inventory } from '../../inventory/types.ts';
+import { PlanError, shq, type Host, type Inventory, type Operation, type Serial } from '../../cli/engine/api.ts';
 import { holdsVip } from '../lb.ts';
 
 /** The LB of the highest priority, when exactly one has it. */
