@@ -4,6 +4,7 @@ import { writeSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { hostname } from 'node:os';
 import type { LogTarget } from './config.ts';
+import { encodeHttpLog, httpLogMax } from './log-encode.ts';
 
 export const LOG_INFO = 6;
 export const LOG_NOTICE = 5;
@@ -87,6 +88,25 @@ export class FdLog {
       this.scheduled = true;
       setImmediate(this.flushNow);
     }
+  }
+
+  /**
+   * Encodes a line straight into the buffer: `encode(buffer, at, x)` writes at most `max` bytes from `at` and
+   * returns where it ended, or -1 to keep nothing of it. False when the line was not taken (not encodable, or the
+   * buffer near its limit): the caller then pushes it as a string.
+   */
+  pushEncoded<T>(max: number, encode: (b: Buffer, at: number, x: T) => number, x: T): boolean {
+    if (this.used + max + 1 > FdLog.LIMIT) return false;
+    if (this.used + max + 1 > this.buf.length) this.grow(this.used + max + 1);
+    const end = encode(this.buf, this.used, x);
+    if (end < 0) return false;
+    this.buf[end] = 10;
+    this.used = end + 1;
+    if (!this.scheduled && !this.retry) {
+      this.scheduled = true;
+      setImmediate(this.flushNow);
+    }
+    return true;
   }
 
   private grow(need: number): void {
@@ -174,6 +194,22 @@ export class Logger {
         }
         this.udp.send(line + '\n', t.port, t.host);
       } else fdLog(t.kind === 'stdout' ? 1 : 2).push(line);
+    }
+  }
+
+  /**
+   * An httplog line: encoded straight into the log buffer for stdout and stderr targets in raw format (the role's),
+   * made as a string (httpLogLine) for the others.
+   */
+  sendHttp(targets: LogTarget[], level: number, f: HttpLogFields): void {
+    let line: string | null = null;
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i];
+      if (level > t.maxLevel) continue;
+      if (t.kind !== 'udp' && t.format === 'raw' && fdLog(t.kind === 'stdout' ? 1 : 2).pushEncoded(httpLogMax(f), encodeHttpLog, f))
+        continue;
+      line ??= httpLogLine(f);
+      this.send([t], level, line);
     }
   }
 

@@ -6,7 +6,7 @@ import type { Frontend } from './frontend.ts';
 import type { ServerLink } from './connect.ts';
 import type { SessionHost } from './session-host.ts';
 import { accountRequest, statusClass } from './counters.ts';
-import { LOG_INFO, httpLogLine, logEscape, tcpLogLine } from './log.ts';
+import { LOG_INFO, logEscape, tcpLogLine } from './log.ts';
 import { clock } from './reads.ts';
 
 export class RequestLog {
@@ -98,6 +98,7 @@ export class RequestLog {
       backQueue: link.bq,
       requestLine: logEscape(line),
     };
-    host.logger.send(cfg.logs, LOG_INFO, cfg.httplog ? httpLogLine(fields) : tcpLogLine({ ...fields, Tt: now - this.t0 }));
+    if (cfg.httplog) host.logger.sendHttp(cfg.logs, LOG_INFO, fields);
+    else host.logger.send(cfg.logs, LOG_INFO, tcpLogLine({ ...fields, Tt: now - this.t0 }));
   }
 }

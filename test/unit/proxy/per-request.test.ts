@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { findHeadEnd, parseRequestHead } from '../../../runtime/proxy/http.ts';
 import { condMatch } from '../../../runtime/proxy/acl.ts';
 import type { Condition } from '../../../runtime/proxy/config.ts';
-import { FdLog, accessDate, logEscape } from '../../../runtime/proxy/log.ts';
+import { FdLog, accessDate, httpLogLine, logEscape, type HttpLogFields } from '../../../runtime/proxy/log.ts';
+import { encodeHttpLog, httpLogMax } from '../../../runtime/proxy/log-encode.ts';
 
 const turn = () => new Promise((r) => setImmediate(r));
 
@@ -126,4 +127,49 @@ test('observe: a success goes to the control plane only after a failure, whichev
   w1.observe(a1, true, 'layer4');
   w2.observe(a2, true, 'layer4');
   assert.deepEqual(told, ['web/a ok', 'web/a failed', 'web/a failed', 'web/a ok']);
+});
+
+test('the httplog line encoded into the log buffer: the bytes httpLogLine makes; a non-ASCII one is left to it', async () => {
+  const base: HttpLogFields = {
+    clientIp: '127.0.0.1',
+    clientPort: 51234,
+    start: Date.UTC(2026, 11, 6, 2, 3, 4, 5),
+    frontend: 'www',
+    backend: 'web',
+    server: 'web01',
+    TR: 0,
+    Tw: 0,
+    Tc: 1,
+    Tr: 12,
+    Ta: 13,
+    status: 200,
+    bytes: 143,
+    term: '--',
+    actconn: 3,
+    feconn: 2,
+    beconn: 1,
+    srvconn: 1,
+    retries: 0,
+    redispatched: false,
+    srvQueue: 0,
+    backQueue: 0,
+    requestLine: 'GET /a?b=c HTTP/1.1',
+  };
+  const cases: HttpLogFields[] = [
+    base,
+    { ...base, TR: -1, Tw: -1, Tc: -1, Tr: -1, status: -1, server: '<NOSRV>', term: 'CR', requestLine: '<BADREQ>' },
+    { ...base, clientIp: '::ffff:10.213.0.10', Ta: 1234567890123, bytes: 2 ** 40, redispatched: true, retries: 3, backQueue: 52 },
+    { ...base, Tr: 0.5, Ta: 1e21, bytes: 9, clientPort: 0, requestLine: logEscape('GET /"q"#\u00e9 HTTP/1.0') },
+    { ...base, requestLine: '' },
+  ];
+  const writes: string[] = [];
+  const log = new FdLog(1, (_fd, b) => (writes.push(b.toString('latin1')), b.length));
+  for (const f of cases) assert.equal(log.pushEncoded(httpLogMax(f), encodeHttpLog, f), true);
+  await turn();
+  assert.equal(writes.join(''), cases.map((f) => httpLogLine(f) + '\n').join(''));
+  // a name that is not ASCII: nothing kept, the caller logs httpLogLine's string
+  assert.equal(log.pushEncoded(httpLogMax(base), encodeHttpLog, { ...base, server: 'w\u00e9b' }), false);
+  assert.equal(log.pending, 0);
+  const b = Buffer.alloc(httpLogMax(cases[2]));
+  assert.ok(encodeHttpLog(b, 0, cases[2]) <= b.length);
 });
