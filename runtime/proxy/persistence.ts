@@ -126,6 +126,23 @@ export function cacheable(method: string, rsp: ResponseHead): boolean {
   return ok && !nullMaxAge && (fresh || validator);
 }
 
+// a server's Set-Cookie line (insert mode), made on its first answer and kept with its configuration
+const insertLines = new WeakMap<object, string>();
+
+/** The `Set-Cookie` header line (with its CRLF) that an answer of server `srv` gets in insert mode. */
+function insertLine(ck: CookieConfig, srv: Server): string {
+  let line = insertLines.get(srv.cfg);
+  if (line !== undefined) return line;
+  const own = srv.cfg.cookie;
+  let sc = own !== undefined ? `${ck.name}=${own}; path=/` : `${ck.name}=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/`;
+  if (ck.domains.length) sc += `; domain=${ck.domains.join('; domain=')}`;
+  if (ck.httponly) sc += '; HttpOnly';
+  if (ck.secure) sc += '; Secure';
+  line = `Set-Cookie: ${sc}\r\n`;
+  insertLines.set(srv.cfg, line);
+  return line;
+}
+
 /**
  * The persistence work on the answer of server `srv` to a request (`direct`: it went to the server its cookie
  * named): the server's own Set-Cookie of the cookie's name removed, rewritten or prefixed in `rsp.headers`
@@ -163,11 +180,7 @@ export function responseCookie(
     }
   }
   if (ck.mode === 'insert' && !(found && ck.preserve) && !direct && (!ck.postonly || method === 'POST')) {
-    let sc = own !== undefined ? `${ck.name}=${own}; path=/` : `${ck.name}=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/`;
-    if (ck.domains.length) sc += `; domain=${ck.domains.join('; domain=')}`;
-    if (ck.httponly) sc += '; HttpOnly';
-    if (ck.secure) sc += '; Secure';
-    extra.lines += `Set-Cookie: ${sc}\r\n`;
+    extra.lines += insertLine(ck, srv);
     if (ck.nocache && cacheable(method, rsp)) extra.lines += 'Cache-control: private\r\n';
   }
   return changed;
