@@ -9,7 +9,8 @@
 // after a change; default: this checkout's dist/runtime/hasetup-proxy.cjs as "ours"),
 // CPU_PROFILE=DIR: one more run of each build of ours per mode under `node --cpu-prof`, the profile written to DIR
 // and its functions by self time printed (the samples are wall time: on a busy machine preemption is charged to
-// whatever ran).
+// whatever ran). CPU_GARBAGE=1: one more run of each build of ours per mode with V8's sampling heap profiler
+// (heap-probe.cjs), for the bytes allocated per request.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -25,6 +26,7 @@ const CONFIG = process.env.CPU_CONFIG === 'bare' ? 'bare' : 'role';
 const MODES = (process.env.CPU_MODES ?? 'ka,close').split(',').filter(Boolean) as Mode[];
 const CONNS = Number(process.env.CPU_CONNS ?? 50);
 const PROFILE = process.env.CPU_PROFILE ? resolve(process.env.CPU_PROFILE) : '';
+const GARBAGE = process.env.CPU_GARBAGE === '1';
 type Mode = 'ka' | 'close';
 
 for (const c of ['wrk', 'haproxy', 'taskset']) {
@@ -55,12 +57,14 @@ interface Proxy {
   proc: ChildProcess;
 }
 
-async function startProxy(who: string, backend: number, prof: string | null): Promise<Proxy> {
+async function startProxy(who: string, backend: number, prof: string | null, heapOut = ''): Promise<Proxy> {
   const port = await freePort();
   const text = CONFIG === 'role' ? await roleConfig(dir, port, backend, '    nbthread 1\n') : bareConfig(port, backend, '    nbthread 1\n');
   const file = join(dir, `${who}.cfg`);
   writeFileSync(file, text);
   const node = [process.execPath, '--max-semi-space-size=32', ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  if (heapOut) node.push('--require', join(root, 'bench', 'proxy', 'heap-probe.cjs'));
+  process.env.HEAP_PROBE_OUT = heapOut;
   const cmd = who === 'haproxy' ? ['haproxy', '-db', '-f', file] : [...node, bin.get(who)!, '-q', '-f', file];
   // the log (stdout) read all the time by a process of its own, as journald would
   const reader = spawn('sh', ['-c', 'cat >/dev/null'], { stdio: ['pipe', 'ignore', 'inherit'] });
@@ -180,6 +184,24 @@ async function main(): Promise<void> {
         if (f) console.log(summary(join(pdir, f), 40));
       }
   }
+  const garbage: string[] = [];
+  if (GARBAGE)
+    for (const [name] of ours)
+      for (const mode of MODES) {
+        mkdirSync(join(dir, 'heap'), { recursive: true });
+        chmodSync(join(dir, 'heap'), 0o777); // written by the proxy after it dropped to the role's user
+        const out = join(dir, 'heap', `${name}-${mode}`);
+        const p = await startProxy(name, bport, null, out);
+        load(p, mode, 1);
+        p.proc.kill('SIGWINCH');
+        await sleep(200);
+        const r = load(p, mode, SECONDS);
+        await stop(p.proc);
+        await sleep(200);
+        const bytes = Number(readFileSync(out, 'utf8'));
+        const reqs = r.rps * SECONDS;
+        garbage.push(`| ${mode === 'ka' ? 'keep-alive' : 'new connection each'} | ${name} | ${(bytes / reqs).toFixed(0)} |`);
+      }
   await stop(backend);
   console.log(
     `\n- Date: ${new Date().toISOString()}; ${os.cpus()[0]?.model ?? ''}, ${cores} cores, Node ${process.version}; load average at the start ${load0.map((x) => x.toFixed(1)).join(' ')}, at the end ${os
@@ -193,6 +215,7 @@ async function main(): Promise<void> {
   console.log(
     `\n| mode | engine | req/s (ratio to HAProxy) | CPU us/req (ratio) | CPU us/req, each run |\n|---|---|---:|---:|---|\n${lines.join('\n')}`,
   );
+  if (garbage.length) console.log(`\n| mode | build | bytes allocated per request |\n|---|---|---:|\n${garbage.join('\n')}`);
   process.exit(0);
 }
 
