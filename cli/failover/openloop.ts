@@ -2,9 +2,14 @@
 // it is due, whether or not the earlier ones have answered), over keep-alive connections opened as
 // needed, each recorded with the moment it was due, when it ended and how (an answer's status, or
 // why there was none). Latency is counted from the due moment, so a request that had to wait for a
-// free connection on this side is not flattered (no coordinated omission). Compact records only: a
+// free connection on this side is not flattered (no coordinated omission). A request that failed
+// before any of it was written (the idle connection it was given had been reset) is sent again once,
+// as HTTP clients do; its latency still counts from its due moment. Compact records only: a
 // flood of several thousand requests a second costs the controller little.
+import { randomBytes } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Pool } from 'undici';
+import { neverSent } from './load.ts';
 
 /** How a request ended: an answer (its status class), or no answer. */
 export type Outcome = 'ok' | 'reset' | 'timeout' | '502' | '503' | '504' | 'other';
@@ -69,19 +74,33 @@ export async function openLoop(o: OpenLoopOptions): Promise<Shot[]> {
   const shots: Shot[] = [];
   const inflight = new Set<Promise<void>>();
   const start = o.now();
-  const headers = { 'user-agent': 'hasetup-failover-test' };
+  // which requests were written: a request undici failed before writing any of it is sent again (neverSent)
+  const tag = randomBytes(6).toString('hex');
+  const idHeader = new RegExp(`\\r\\nx-hasetup-request: ${tag}-(\\d+)\\r\\n`, 'i');
+  const written = new Set<number>();
+  const onHeaders = (m: unknown) => {
+    const { headers } = m as { headers?: string };
+    const id = typeof headers === 'string' ? idHeader.exec(headers) : null;
+    if (id) written.add(Number(id[1]));
+  };
+  subscribe('undici:client:sendHeaders', onHeaders);
+  let ids = 0;
 
   const one = (due: number): Promise<void> => {
     const sent = o.now();
+    const id = ++ids;
+    const headers = { 'user-agent': 'hasetup-failover-test', 'x-hasetup-request': `${tag}-${id}` };
     // the timeout runs from the due moment: a request this side was late to send has less time left
-    const left = Math.max(1, Math.round(o.timeoutMs - (sent - due)));
-    return pool
-      .request({ path, method: 'GET', headers, signal: AbortSignal.timeout(left) })
-      .then(async (res) => {
+    const signal = AbortSignal.timeout(Math.max(1, Math.round(o.timeoutMs - (sent - due))));
+    const ask = () =>
+      pool.request({ path, method: 'GET', headers, signal }).then(async (res) => {
         await res.body.dump({ limit: 1 << 20 });
         const by = res.headers['x-served-by'];
         return { status: res.statusCode, node: Array.isArray(by) ? by[0] : by, error: undefined as unknown };
-      })
+      });
+    return ask()
+      .catch((error: unknown) => (neverSent(error, written.has(id)) ? ask() : Promise.reject(error)))
+      .finally(() => written.delete(id))
       .catch((error: unknown) => ({
         status: 0,
         node: undefined,
@@ -120,5 +139,6 @@ export async function openLoop(o: OpenLoopOptions): Promise<Shot[]> {
   });
   await Promise.all(inflight);
   await pool.close().catch(() => {});
+  unsubscribe('undici:client:sendHeaders', onHeaders);
   return shots.sort((a, b) => a.due - b.due);
 }

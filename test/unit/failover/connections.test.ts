@@ -4,11 +4,11 @@
 // connection at a chosen moment.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { failed, neverSent, runLoad, type Connection } from '../../../cli/failover/load.ts';
 import { Recording } from '../../../cli/failover/record.ts';
+import { resettingServer } from '../../helpers/resetting-server.ts';
 import { inFlight, movedTo } from '../../../cli/failover/inflight.ts';
 
 async function server(): Promise<{ srv: Server; url: string; sockets: Set<Socket> }> {
@@ -45,41 +45,23 @@ test('every answered request names its connection and when that was established;
   }
 });
 
-/**
- * A server in a process of its own (this one's event loop is blocked on purpose): it answers, and
- * resets its connections when told to on stdin.
- */
-const RESETTING_SERVER = `
-const open = new Set();
-const s = require('node:http').createServer((req, res) => {
-  open.add(req.socket);
-  res.end('ok');
-});
-process.stdin.on('data', () => { for (const c of open) c.resetAndDestroy(); open.clear(); });
-s.listen(0, '127.0.0.1', () => console.log(s.address().port));
-`;
-
 test('a request given an idle keep-alive connection the server has reset is sent again, once: it was never written', async () => {
   // the load's event loop is busy when the reset arrives (as on a loaded controller), so that the next
   // request is given that connection in the same turn as its reset is read: it fails before any of it is written
-  const child = spawn(process.execPath, ['-e', RESETTING_SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const server = await resettingServer();
   try {
-    const port = await new Promise<string>((r) => child.stdout.once('data', (d: Buffer) => r(d.toString().trim())));
-    // once the first answer is in: the server told to reset, 300 ms busy (the reset arrives meanwhile),
-    // then the second request at once
+    // once the first answer is in: the server told to reset, then busy until its reset has arrived, then the second request at once
     let answered = false;
     let busy = false;
     const rateAt = () => {
       if (answered && !busy) {
         busy = true;
-        child.stdin.write('reset\n');
-        const until = performance.now() + 300;
-        while (performance.now() < until);
+        server.resetWhileBusy();
       }
       return busy ? 1_000_000 : 10;
     };
     const s = await runLoad({
-      url: `http://127.0.0.1:${port}/`,
+      url: server.url,
       rate: 10,
       rateAt,
       durationMs: 10_000,
@@ -96,7 +78,7 @@ test('a request given an idle keep-alive connection the server has reset is sent
     assert.equal(s[1].resent, true, `sent again after the reset: ${JSON.stringify(s)}`);
     assert.notEqual(s[1].conn, s[0].conn, 'on a new connection');
   } finally {
-    child.kill();
+    server.close();
   }
   // written requests are never sent again, nor failures that are not the connection's
   const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
