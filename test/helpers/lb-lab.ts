@@ -203,6 +203,8 @@ export async function loadThroughVip(
   https?: { port: number; caFile: string },
   /** A regular expression: its first group in each answer's body is recorded in samplesFile as `mark`. */
   mark?: string,
+  /** A file whose creation ends the load before `ms` (see vip-load.ts). */
+  stopFile?: string,
 ): Promise<LoadSummary> {
   const url = https ? `https://${VIP_ADDRESS}:${https.port}/` : `http://${VIP_ADDRESS}/`;
   const args = [
@@ -213,7 +215,12 @@ export async function loadThroughVip(
     String(count ?? 0),
     ...(samplesFile ? [samplesFile] : []),
   ];
-  const env = https || mark ? ['env', ...(https ? [`VIP_LOAD_CA=${https.caFile}`] : []), ...(mark ? [`VIP_LOAD_MARK=${mark}`] : [])] : [];
+  const vars = [
+    ...(https ? [`VIP_LOAD_CA=${https.caFile}`] : []),
+    ...(mark ? [`VIP_LOAD_MARK=${mark}`] : []),
+    ...(stopFile ? [`VIP_LOAD_STOP=${stopFile}`] : []),
+  ];
+  const env = vars.length ? ['env', ...vars] : [];
   const r = await lab.exec([...env, process.execPath, '--import', 'tsx', ...args], { timeoutMs: ms + 60_000 });
   if (r.code !== 0) throw new Error(`the load failed (exit ${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as LoadSummary;

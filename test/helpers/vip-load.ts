@@ -3,8 +3,10 @@
 // connections taken in turn, for MS ms or COUNT requests; prints a summary as JSON: total, failed,
 // per node, the failures; with FILE, every request there too ({ at: epoch ms, node, status, error }).
 // For an https URL, VIP_LOAD_CA names a PEM file of the certificates to trust. VIP_LOAD_MARK, a regular
-// expression, records its first group in each answer's body as the request's `mark` in FILE.
-import { readFileSync, writeFileSync } from 'node:fs';
+// expression, records its first group in each answer's body as the request's `mark` in FILE. VIP_LOAD_STOP
+// names a file: once it exists the load stops sending (the requests in flight still end), so that a test
+// whose steps take a varying time keeps the load on until its last step, then ends it.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { failed, runLoad } from '../../cli/failover/load.ts';
 
 const [url, rate, ms, count, out] = [
@@ -17,14 +19,19 @@ const [url, rate, ms, count, out] = [
 const startedAt = Date.now();
 const ca = process.env.VIP_LOAD_CA ? readFileSync(process.env.VIP_LOAD_CA, 'utf8') : undefined;
 const markRe = process.env.VIP_LOAD_MARK ? new RegExp(process.env.VIP_LOAD_MARK) : undefined;
+const stop = new AbortController();
+const stopFile = process.env.VIP_LOAD_STOP;
+const watch = stopFile ? setInterval(() => existsSync(stopFile) && stop.abort(), 100) : undefined;
 const samples = await runLoad({
   url,
   rate,
   durationMs: ms,
   maxRequests: count,
+  signal: stop.signal,
   ...(ca ? { connect: { ca } } : {}),
   ...(markRe ? { mark: (body: string) => markRe.exec(body)?.[1] } : {}),
 });
+clearInterval(watch);
 // every request, on the epoch clock (for a test that compares with the moments it acted)
 if (out)
   writeFileSync(

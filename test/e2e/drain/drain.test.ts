@@ -65,7 +65,10 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       inv = await appliedCluster(L(), engine);
       const file = join(L().config.stateDir, `drain-${engine}.json`);
       rmSync(file, { force: true });
-      const loading = loadThroughVip(L(), 120, 45_000, 0, file);
+      // on until 12 s after the undrain, however long the steps take (at most 150 s)
+      const stop = join(L().config.stateDir, `drain-${engine}.stop`);
+      rmSync(stop, { force: true });
+      const loading = loadThroughVip(L(), 120, 150_000, 0, file, undefined, undefined, stop);
       await new Promise((r) => setTimeout(r, 3000));
       const d = await hasetup(['drain', inv, 'web01', '--maint', '--wait', '30']);
       assert.equal(d.code, 0, d.stdout + d.stderr);
@@ -84,7 +87,10 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       const u = await hasetup(['undrain', inv, 'web01']);
       assert.equal(u.code, 0, u.stdout + u.stderr);
       assert.match(u.stdout, /^web01: READY on lb02 and lb01, UP in both proxies, and serving through the VIP$/m);
+      await new Promise((r) => setTimeout(r, 12_000));
+      writeFileSync(stop, '');
       const load = await loading;
+      rmSync(stop, { force: true });
       if (load.failed) console.log((await proxyLogProblems(L(), engine)).replace(/^/gm, '# '));
       assert.equal(load.failed, 0, JSON.stringify(load.failures));
       assert.ok(load.total >= 100 * 40, `${load.total} requests`);
