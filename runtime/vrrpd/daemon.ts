@@ -15,7 +15,17 @@ import {
 import { VrrpInstance, realClock, type InstanceIO, type State, type InstanceStatus } from './instance.ts';
 import { encodeAdvert, encodeIp, decodeIp, VRRP_MCAST, AUTH_NONE, AUTH_PASS, VRRP_PROTO } from './packet.ts';
 import { ScriptTracker, commandRunner, combineTracking, interfaceUp, type RunAs, type CheckStatus } from './track.ts';
-import { loadNative, interfaceIndex, primaryAddress, addVip, delVip, sendGarps, type VrrpNet, type NativeSocket } from './net.ts';
+import {
+  loadNative,
+  interfaceIndex,
+  primaryAddress,
+  addVip,
+  delVip,
+  sendGarps,
+  vipPresent,
+  type VrrpNet,
+  type NativeSocket,
+} from './net.ts';
 
 export const DEFAULT_STATUS_FILE = '/run/hasetup-vrrpd/status.json';
 const INTERFACE_POLL_MS = 500;
@@ -115,11 +125,33 @@ export class Daemon {
     for (const w of [...this.config.warnings, ...this.config.unknowns]) this.say(null, `warning: ${w.file}:${w.line}: ${w.message}`);
     this.applyScriptSettings();
     await this.syncTrackers();
+    this.removeLeftovers();
     for (const cfg of this.config.instances) this.startInstance(cfg);
     this.pollTimer = setInterval(() => this.pollInterfaces(), INTERFACE_POLL_MS);
     this.statusTimer = setInterval(() => this.writeStatus(false), STATUS_PERIOD_MS);
     this.writeStatus(true);
     this.say(null, `started with ${this.config.instances.length} instance(s) from ${this.opts.configFile}`);
+  }
+
+  /**
+   * At start, before any instance leaves INIT: a VIP of ours already on its interface was left behind
+   * by a daemon that did not end cleanly (SIGKILL, the OOM killer, a crash). This host does not hold
+   * it (it starts as a backup), so it goes at once: otherwise this host's kernel keeps answering for
+   * it (resets to the clients' new connections) until the instance leaves INIT. An address owner
+   * (priority 255) becomes master at once and keeps it.
+   */
+  private removeLeftovers(): void {
+    for (const cfg of this.config.instances) {
+      if (cfg.priority === 255) continue;
+      const left = cfg.vips.filter((v) => vipPresent(v));
+      if (left.length === 0) continue;
+      const errors = left.map((v) => delVip(this.net, v)).filter((e): e is string => !!e);
+      const what = left.map((v) => `${v.address}/${v.prefix} dev ${v.dev}`).join(', ');
+      this.say(
+        cfg.name,
+        `${what} found on the interface at start (left behind by a daemon that did not stop cleanly): ${errors.length ? `not removed: ${errors.join('; ')}` : 'removed before starting as a backup'}`,
+      );
+    }
   }
 
   private applyScriptSettings(): void {
