@@ -9,7 +9,7 @@
 // host joins a cgroup of its own in the cpu and memory hierarchies, with cpu.cfs_quota_us over
 // cpu.cfs_period_us and memory.limit_in_bytes; inside, /sys/fs/cgroup/cpu/cpu.cfs_quota_us and
 // /sys/fs/cgroup/memory/memory.limit_in_bytes.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Group } from '../../inventory/types.ts';
 import { LabError } from './config.ts';
@@ -94,6 +94,10 @@ export function v1LimitRoots(): string[] {
   for (const r of roots)
     if (!existsSync(join(r, 'cgroup.procs')))
       throw new LabError(`no cgroup v1 hierarchy at ${r}: the lab cannot limit its hosts' CPU and memory on this machine`);
+  // CPU accounting, where it is a hierarchy apart from cpu (not mounted together as cpu,cpuacct): the
+  // host joins it too, so that its cpuacct.usage is its own CPU time and not the whole machine's
+  const acct = '/sys/fs/cgroup/cpuacct';
+  if (existsSync(join(acct, 'cgroup.procs')) && realpathSync(acct) !== realpathSync(roots[0])) roots.push(acct);
   return roots;
 }
 

@@ -26,6 +26,10 @@ else
   echo $(sed -n 's/^nr_throttled //p' /sys/fs/cgroup/cpu/cpu.stat) $(sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory/memory.oom_control)
 fi`;
 
+/** The host's own CPU time in µs, as the capacity scenario reads it (its cgroup's, not the machine's). */
+const CPU_USAGE = `if [ -f /sys/fs/cgroup/cpu.stat ]; then sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat;
+else echo $(( $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage) / 1000 )); fi`;
+
 function parseLimits(out: string): { cpu: number | null; memory: number | null } {
   const [layout, q, p, m] = out.trim().split(/\s+/);
   const noCpu = layout === 'v2' ? q === 'max' : Number(q) < 0;
@@ -54,6 +58,7 @@ test('lab hosts: CPU and memory limits per group, seen from inside, enforced', {
   const [throttled0, oom0] = (await lab.ssh('web01', COUNTERS)).stdout.trim().split(/\s+/).map(Number);
 
   // two busy loops for 3 s: their CPU time stays within the quota (plus a period's slack)
+  const usage0 = Number((await lab.ssh('web01', CPU_USAGE)).stdout.trim());
   const busy = await lab.ssh('web01', `for i in 1 2; do timeout 3 sh -c 'while :; do :; done' & done; wait; times`);
   assert.equal(busy.code, 0, busy.stderr);
   const [user, sys] = [
@@ -65,6 +70,13 @@ test('lab hosts: CPU and memory limits per group, seen from inside, enforced', {
   ].map((m) => Number(m[1]) * 60 + Number(m[2]));
   console.log(`# web01: two busy loops for 3 s got ${(user + sys).toFixed(2)} s of CPU (quota ${web.cpu} cpu)`);
   assert.ok(user + sys <= web.cpu * 3 * 1.2 + 0.2, `CPU time ${user + sys} s within ${web.cpu} cpu over 3 s`);
+  // the host's own CPU counter saw the loops, and not the rest of the machine
+  const usedS = (Number((await lab.ssh('web01', CPU_USAGE)).stdout.trim()) - usage0) / 1e6;
+  console.log(`# web01's own CPU counter: ${usedS.toFixed(2)} s over the loops`);
+  assert.ok(
+    usedS >= (user + sys) * 0.9 && usedS <= web.cpu * 3 * 1.2 + 0.5,
+    `web01's CPU counter: ${usedS} s for ${user + sys} s of loops`,
+  );
 
   // an allocation 64 MiB past the memory limit is killed by the kernel, inside the host only
   const mib = Math.ceil(web.memory / 1048576) + 64;
