@@ -201,7 +201,8 @@ export const inventorySchema = mapping({
       refine_steps: intIn(0, 10).default(2),
       flood_factors: listOf(numberIn(1.1, 100), 'multiples of the capacity').min(1).default([2, 4]),
       flood_seconds: intIn(1, 3600, ' s').default(15),
-      recovery_seconds: intIn(2, 600, ' s').default(8),
+      // default: the recovery threshold + 5 s (cli/failover/run.ts)
+      recovery_seconds: intIn(2, 600, ' s').optional(),
       one_node: bool().default(true),
       single_box: bool().default(true),
       connections: intIn(1, 60000).default(4096),
@@ -219,7 +220,8 @@ export const inventorySchema = mapping({
       flood_early_503: intIn(0, 1000000).default(0),
       too_many_connections: intIn(0, 1000000).default(0),
       flood_served_ratio: numberIn(0, 100).default(0.8),
-      recovery_ms: intIn(0, 3600000, ' ms').default(5000),
+      // default: twice roles.proxy.timeouts.queue + 2 s, the soonest a drained queue allows (cli/failover/capacity.ts)
+      recovery_ms: intIn(0, 3600000, ' ms').optional(),
       scale_ratio: numberIn(0, 100).default(1.8),
     }).prefault({}),
   }).prefault({}),

@@ -55,7 +55,7 @@ Scenarios (--scenarios; all but partition by default), each under a steady load 
 
 Every fault is undone at the end, also on an error or Ctrl-C (a second Ctrl-C still waits for the undoing, and says so); each host also undoes its fault by itself within 120 s if the controller is cut off. The pre-flight runs once more at the end.
 
-Verdicts are judged against failover_test.thresholds of the inventory (defaults: 0 failed requests when a web node fails, detection within the health check's bound + 1 s (2.35 s by default), takeover under 1 s after a hard failure and 300 ms after a graceful stop, no error in the spike; capacity floods with 0 resets, timeouts, 502s and 503s before the queue timeout, 0 "Too many connections", at least 80 % of the capacity served, the p99 back under the SLO within 5 s, 1.8x the capacity of one web node with two). Exit 0 when every one holds and the cluster is healthy afterwards, 1 otherwise, 2 on a usage error, 130 when interrupted.
+Verdicts are judged against failover_test.thresholds of the inventory (defaults: 0 failed requests when a web node fails, detection within the health check's bound + 1 s (2.35 s by default), takeover under 1 s after a hard failure and 300 ms after a graceful stop, no error in the spike; capacity floods with 0 resets, timeouts, 502s and 503s before the queue timeout, 0 "Too many connections", at least 80 % of the capacity served, the p99 back under the SLO within twice the queue timeout + 2 s (12 s), 1.8x the capacity of one web node with two). Exit 0 when every one holds and the cluster is healthy afterwards, 1 otherwise, 2 on a usage error, 130 when interrupted.
 
 Examples:
   hasetup failover-test inventory.yaml
@@ -83,7 +83,10 @@ export function registerFailoverTest(program: Command): void {
     .option('--capacity-refine <n>', 'steps between the last rate under the SLO and the first over it (default 2)')
     .option('--capacity-floods <list>', 'the floods, multiples of the measured capacity (default 2,4)')
     .option('--capacity-flood-seconds <n>', 'how long each flood lasts (default: failover_test.capacity.flood_seconds, 15)')
-    .option('--capacity-recovery-seconds <n>', 'the load at half the capacity after each flood (default 8)')
+    .option(
+      '--capacity-recovery-seconds <n>',
+      'the load at half the capacity after each flood (default: the recovery threshold + 5 s, 17 s)',
+    )
     .option('--capacity-slo <ms>', 'the p99 objective the capacity is measured against (default: failover_test.slo_ms, 500)')
     .option('--no-capacity-one-node', 'skip the cluster with one web node')
     .option('--no-capacity-single-box', 'skip the single box (one web node reached directly)')

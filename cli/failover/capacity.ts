@@ -191,6 +191,15 @@ async function run(
   return { target, url: t.url, webs, ...r, floods };
 }
 
+/**
+ * How soon after a flood the p99 can be back under the SLO, by default. At the flood's end the LBs'
+ * queue holds `timeout queue` worth of arrivals, served first-come first-served at the capacity or
+ * refused at the queue timeout: until then every new request waits behind them. The recovery load
+ * (half the capacity) then drains the rest at half the capacity, another `timeout queue`. So twice the
+ * queue timeout, and 2 s for the last second's tail and the hosts' own settling.
+ */
+export const defaultRecoveryMs = (queueTimeoutMs: number): number => 2 * queueTimeoutMs + 2000;
+
 const th = (figure: string, max: number, actual: number | null, atLeast = false): Threshold => ({
   figure,
   max,
@@ -282,7 +291,11 @@ export async function capacity(ctx: Context, o: CapacityOptions): Promise<Scenar
       fl.length && fl.every((f) => f.logs.tooManyConnections !== null) ? sum(fl, (f) => f.logs.tooManyConnections ?? 0) : null,
     ),
     th('floodServedRatio', t.floodServedRatio, fl.length ? Math.min(...fl.map((f) => f.servedRatio)) : null, true),
-    th('recoveryMs', t.recoveryMs, recoveries.length && recoveries.every((r) => r !== null) ? Math.max(...(recoveries as number[])) : null),
+    th(
+      'recoveryMs',
+      t.recoveryMs ?? defaultRecoveryMs(queueTimeoutMs),
+      recoveries.length && recoveries.every((r) => r !== null) ? Math.max(...(recoveries as number[])) : null,
+    ),
     ...(oneNode ? [th('scaleRatio', t.scaleRatio, scaleRatio, true)] : []),
   ];
   const failedShots = clusterShots.filter((s) => s.outcome !== 'ok');

@@ -9,7 +9,7 @@ import { Undo } from './faults.ts';
 import { holdsVip, macOf, parseNeighbourLine, parseShowStat, showStat, sqlFrom } from './probes.ts';
 import type { Recording } from './record.ts';
 import { partition } from './partition.ts';
-import { capacity, type CapacityOptions } from './capacity.ts';
+import { capacity, defaultRecoveryMs, type CapacityOptions } from './capacity.ts';
 import { dbScenario, Interrupted, lbKill, lbLink, lbStop, spike, webDrop, webStop, type Context } from './scenarios.ts';
 import type { FailoverReport, ScenarioReport } from './types.ts';
 import { statusOf, vipTarget, type Target } from './target.ts';
@@ -220,7 +220,9 @@ export function capacityOptions(o: Pick<FailoverOptions, 'inv' | 'rate' | 'capac
     refineSteps: c.refineSteps,
     floodFactors: c.floodFactors,
     floodSeconds: c.floodSeconds,
-    recoverySeconds: c.recoverySeconds,
+    // the recovery's whole window: its threshold and 5 s, so that a late recovery is measured, not cut off
+    recoverySeconds:
+      c.recoverySeconds ?? Math.ceil((ft.thresholds.recoveryMs ?? defaultRecoveryMs(o.inv.roles.proxy.timeouts.queue)) / 1000) + 5,
     oneNode: c.oneNode,
     singleBox: c.singleBox,
     connections: c.connections,
