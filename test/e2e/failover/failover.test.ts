@@ -174,11 +174,11 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
           await sh(
             L(),
             'lb01',
-            `ls /run/systemd/system/${units.proxy}.service /run/systemd/system/${units.vrrp}.service 2>/dev/null | wc -l`,
+            `ls -d /run/systemd/system/${units.proxy}.service /run/systemd/system/${units.vrrp}.service /run/systemd/system/${units.proxy}.service.d /run/systemd/system/${units.vrrp}.service.d 2>/dev/null | wc -l`,
           )
         ).trim(),
         '0',
-        'unmasked',
+        'unmasked, and the no-restart drop-ins of the fault gone',
       );
       await waitVipOn(L(), 'lb01', 30_000);
     },
