@@ -101,3 +101,24 @@ export function fixtureInventory(hosts: { name: string; address: string; port?: 
     ...extra,
   };
 }
+
+/** The seed's cluster on 10.0.0.x (two LBs, priorities 150 and 100, two web nodes, a database), its VIP on `vipInterface`. */
+export function seedCluster(over: Partial<Inventory> = {}, vipInterface = 'eth0'): Inventory {
+  const inv = fixtureInventory([], over);
+  const h = (name: string, address: string, group: Host['group'], priority?: number): Host => ({
+    name,
+    address,
+    group,
+    ssh: { host: address, user: 'root', port: 22, become: false, connectTimeout: 5 },
+    ...(priority ? { priority } : {}),
+  });
+  inv.hosts = [
+    h('lb01', '10.0.0.11', 'lb', 150),
+    h('lb02', '10.0.0.12', 'lb', 100),
+    h('web01', '10.0.0.21', 'web'),
+    h('web02', '10.0.0.22', 'web'),
+    h('db01', '10.0.0.31', 'db'),
+  ];
+  inv.vip = { address: '10.0.0.100', prefix: 24, interface: vipInterface };
+  return inv;
+}

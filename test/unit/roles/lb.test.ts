@@ -9,32 +9,14 @@ import { runtimeSwitch, majorOf, nodeVersion, onlyRelease } from '../../../roles
 import { roleContext } from '../../../cli/engine/role.ts';
 import { PlanError, type PlanContext } from '../../../cli/engine/ops.ts';
 import type { Facts } from '../../../cli/engine/facts.ts';
-import type { Host, Inventory } from '../../../inventory/types.ts';
-import { fixtureInventory } from '../../helpers/fixture-role.ts';
+import type { Inventory } from '../../../inventory/types.ts';
+import { seedCluster } from '../../helpers/fixture-role.ts';
 
 const facts = (records: Record<string, string> = {}) =>
   ({ hostname: 'lb01', arch: 'x86_64', memoryMb: 1024, container: true, records }) as unknown as Facts;
 const ctx: PlanContext = { facts: facts(), earlierChange: false };
 
-function cluster(over: Partial<Inventory> = {}): Inventory {
-  const inv = fixtureInventory([], over);
-  const h = (name: string, address: string, group: Host['group'], priority?: number): Host => ({
-    name,
-    address,
-    group,
-    ssh: { host: address, user: 'root', port: 22, become: false, connectTimeout: 5 },
-    ...(priority ? { priority } : {}),
-  });
-  inv.hosts = [
-    h('lb01', '10.0.0.11', 'lb', 150),
-    h('lb02', '10.0.0.12', 'lb', 100),
-    h('web01', '10.0.0.21', 'web'),
-    h('web02', '10.0.0.22', 'web'),
-    h('db01', '10.0.0.31', 'db'),
-  ];
-  inv.vip = { address: '10.0.0.100', prefix: 24, interface: 'eth0' };
-  return inv;
-}
+const cluster = (over: Partial<Inventory> = {}): Inventory => seedCluster(over);
 
 /** The content a file task of a role would write, for a host. */
 function rendered(role: typeof proxy, inv: Inventory, host: string, task: string, records: Record<string, string> = {}): string {
