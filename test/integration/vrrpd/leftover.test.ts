@@ -21,6 +21,8 @@ test('a VIP already on the interface at start is removed before the daemon start
 
   const b = lan.vrrpd(1, 'b', vrrpConf({ priority: 100, version: 3, advertInt: 0.2 }));
   assert.notEqual(await waitFor(() => b.state() === 'BACKUP', 10_000), null, b.out);
+  // the status file says BACKUP before the daemon's log line has come through its pipe
+  assert.notEqual(await waitFor(() => b.out.includes('INIT -> BACKUP'), 5_000), null, b.out);
   await lan.expectHolders(VIP, [0]);
   const said = b.out.split('\n').filter((l) => /found on the interface at start/.test(l));
   assert.equal(said.length, 1, b.out);
