@@ -187,7 +187,12 @@ async function run(
   p.ctx.say(`capacity: ${target} (${t.url}), from ${Math.round(start)} req/s, ${p.o.stepSeconds} s a step`);
   const r = await ramp(p, t, start);
   const floods: Flood[] = [];
-  if (r.capacity !== null) for (const f of factors) floods.push(await flood(p, t, r.capacity, f));
+  if (r.capacity !== null && factors.length) {
+    // the ramp may end on a step over the SLO: its queue drains before the first flood, or the flood's
+    // first seconds would carry that step's backlog
+    await idle(p);
+    for (const f of factors) floods.push(await flood(p, t, r.capacity, f));
+  }
   return { target, url: t.url, webs, ...r, floods };
 }
 
