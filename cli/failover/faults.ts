@@ -88,20 +88,22 @@ export interface LbKill extends Fault {
 }
 
 /**
- * An LB's VRRP daemon and proxy killed with SIGKILL, and kept down (their units masked and told not
- * to restart until the undo, or systemd would start them again): a machine that died. The VRRP daemon first; the proxy once
- * the VIP has left the host (the unit's stop command takes it off: what this fault proves), or 2 s
- * later if it has not: how long the VIP stayed after its daemon died is measured on the host.
+ * An LB's VRRP daemon and proxy killed with SIGKILL, and kept down (their units masked and told not to
+ * restart until the undo, or systemd would start them again): a machine that died. The VRRP daemon
+ * first; the proxy once the VIP has left the host (the unit's stop command takes it off: what this
+ * fault proves), or 2 s later if it has not: how long the VIP stayed after its daemon died is measured
+ * on the host.
  */
 export function lbKilled(c: Cluster, inv: Inventory, lb: string, units: { proxy: string; vrrp: string }): LbKill {
   const both = `${units.vrrp}.service ${units.proxy}.service`;
   const has = holdsVip(inv);
   // A runtime mask does not hold a unit whose file is in /etc (the bundled engine's): a runtime drop-in
   // saying Restart=no does, for both engines (keepalived's unit restarts on a failure too).
-  const dropIns = [units.vrrp, units.proxy].map((u) => `/run/systemd/system/${u}.service.d/zz-hasetup-fault.conf`);
-  const noRestart = dropIns.map((d) => `mkdir -p ${d.replace(/\/[^/]+$/, '')} && printf '[Service]\\nRestart=no\\n' > ${d}`).join(' && ');
+  const dirs = [units.vrrp, units.proxy].map((u) => `/run/systemd/system/${u}.service.d`);
+  const dropIns = dirs.map((d) => `${d}/zz-hasetup-fault.conf`);
+  const noRestart = dirs.map((d, i) => `mkdir -p ${d} && printf '[Service]\\nRestart=no\\n' > ${dropIns[i]}`).join(' && ');
   const undo =
-    `rm -f ${dropIns.join(' ')}; rmdir ${dropIns.map((d) => d.replace(/\/[^/]+$/, '')).join(' ')} 2>/dev/null; systemctl unmask --runtime --quiet ${both}; systemctl daemon-reload; ` +
+    `rm -f ${dropIns.join(' ')}; rmdir ${dirs.join(' ')} 2>/dev/null; systemctl unmask --runtime --quiet ${both}; systemctl daemon-reload; ` +
     `systemctl reset-failed ${both} 2>/dev/null; systemctl start ${units.proxy}.service && systemctl start ${units.vrrp}.service`;
   const inject = [
     arm('kill', undo),
