@@ -43,7 +43,8 @@ Scenarios (--scenarios; all but partition by default), each under a steady load 
           on request (--scenarios ...,capacity; about 4 minutes with the defaults): an open-loop load on
           the site's page through the VIP (latency from when each request was due, in an HDR histogram)
           in steps growing by half until the p99 passes failover_test.slo_ms (500 ms) or a request
-          fails, then steps in between: the capacity (highest rate with p99 under the SLO) and the knee;
+          fails (a missed step runs once more, and the repeat decides), then steps in between: the
+          capacity (highest rate with p99 under the SLO) and the knee;
           per step served req/s, p50/p99/p99.9, errors by kind (reset, timeout, 502, 503), each LB's
           queue, each web node's CPU, busy PHP-FPM children and Apache workers, the database's
           connections. Then floods at 2x and 4x the capacity (--capacity-floods, 15 s each): resets,

@@ -31,7 +31,7 @@ export const RAMP_RIGHT = [0, 1, 2, 3, 4, 6, 8];
 export function rampCells(s: RampStep, slo: number): string[] {
   const q = queue(s.hosts);
   return [
-    `${fmtCount(s.rate)}/s${s.underSlo ? '' : ' ✗'}`,
+    `${fmtCount(s.rate)}/s${s.underSlo ? '' : s.repeated ? ' ✗, repeated' : ' ✗'}`,
     `${fmtCount(s.served)}/s`,
     fmtLatency(s.p50),
     `${fmtLatency(s.p99)}${s.p99 >= slo ? ' >SLO' : ''}`,

@@ -178,6 +178,8 @@ export interface LoadWindow extends LoadFigures {
 export interface RampStep extends LoadWindow {
   /** p99 under the SLO, and (almost) every request answered. */
   underSlo: boolean;
+  /** It missed the SLO and was run once more, and the repeat held: a hiccup, not the limit (the repeat decides). */
+  repeated?: boolean;
 }
 
 export interface Flood extends LoadWindow {
