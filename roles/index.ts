@@ -18,7 +18,7 @@ export const ROLE_NAMES = ROLES.map((r) => r.name);
 
 /** What commands that work on the web nodes (deploy, apply's deploy step, the capacity probe) need of the
  * web tier: the releases' folders, the PHP-FPM unit and socket, the site a deploy sends (roles/web.ts). */
-export { CURRENT, FPM_SOCKET, FPM_UNIT, RELEASES_DIR, servesRelease, siteSource } from './web.ts';
+export { CURRENT, FPM_POOL, FPM_SOCKET, FPM_UNIT, RELEASES_DIR, servesRelease, siteSource } from './web.ts';
 
 /** The cluster's concurrency as the roles size it (apply prints it, status compares with it). */
 export const loadSizing = () => import('./sizing.ts');

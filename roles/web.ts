@@ -12,6 +12,8 @@ export const FPM_BIN = `php-fpm${PHP_VERSION}`;
 export const FPM_DIR = `/etc/php/${PHP_VERSION}/fpm`;
 /** The site's pool: its socket (Apache's proxy_fcgi talks to it), its user (owns no file of the site). */
 export const FPM_SOCKET = '/run/php/hasetup-fpm.sock';
+/** The site's pool file (pm.max_children among its settings). */
+export const FPM_POOL = `${FPM_DIR}/pool.d/hasetup.conf`;
 export const FPM_USER = 'hasetup-app';
 
 /** The web root: the health file and the node page stay here; releases below it. */

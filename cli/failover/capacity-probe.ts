@@ -9,7 +9,8 @@
 import type { Cluster } from '../cluster.ts';
 import { showStat } from './probes.ts';
 import type { HostFigures } from './types.ts';
-import { FPM_SOCKET, FPM_UNIT } from '../../roles/index.ts';
+import { FPM_POOL, FPM_SOCKET, FPM_UNIT } from '../../roles/index.ts';
+import { shq } from '../engine/shell.ts';
 
 const PERIOD_S = 0.5;
 
@@ -18,14 +19,38 @@ const lbScript =
   `$1=="web" && $2=="BACKEND"{bq=$c["qcur"]; qt=$c["qtime"]} $1=="web" && $2!="BACKEND" && $2!="FRONTEND"{sq+=$c["qcur"]; sc+=$c["scur"]} ` +
   `END{printf "L %d %d %d %d\\n", bq, sq, qt, sc}'; sleep ${PERIOD_S}; done`;
 
-const webScript =
-  `cpu() { if grep -qs '^usage_usec' /sys/fs/cgroup/cpu.stat; then sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat; ` +
-  `elif [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then echo $(( $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage) / 1000 )); else echo -1; fi; }; ` +
-  `while :; do u=$(cpu); ` +
-  `busy=$(ss -xH state established src ${FPM_SOCKET} 2>/dev/null | wc -l); ` +
-  `q=$(ss -xlH src ${FPM_SOCKET} 2>/dev/null | awk '{print $3; exit}'); ` +
-  `a=$(curl -s --max-time 0.4 'http://127.0.0.1/server-status?auto' 2>/dev/null | sed -n 's/^BusyWorkers: //p'); ` +
-  `echo "W $(date +%s%N) $u $busy \${q:-0} \${a:--1}"; sleep ${PERIOD_S}; done`;
+// On a web node the watcher must cost next to nothing: it shares the node's CPU quota with the site it
+// measures. It ran at about 0.13 cpu when it forked ss twice, curl, sed, awk and date every half second,
+// half of a lab web node of a quarter of a core. So bash with builtins only: the clock from /proc/uptime,
+// the cgroup's CPU time from its file, the pool's connections from /proc/net/unix (the socket's connected
+// ends: one per child serving a request, and one per request not yet accepted, so those beyond
+// pm.max_children, read once from the pool file, are the ones waiting), and Apache's busy workers from its
+// status page over bash's /dev/tcp every fourth sample (2 s). Measured on a lab web node: 9 ms of CPU a
+// second, against 130.
+const webProbe = `S=${FPM_SOCKET}; C=0
+while read -r k _ v; do [ "$k" = pm.max_children ] && C=$v; done < ${FPM_POOL} 2>/dev/null
+if [ -r /sys/fs/cgroup/cpu.stat ] && read -r k v < /sys/fs/cgroup/cpu.stat && [ "$k" = usage_usec ]; then CG=2
+elif [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then CG=1; else CG=0; fi
+exec 9<> <(:)
+i=0; a=-1
+while :; do
+  read -r up _ < /proc/uptime
+  case $CG in 2) read -r _ u < /sys/fs/cgroup/cpu.stat ;; 1) read -r u < /sys/fs/cgroup/cpuacct/cpuacct.usage; u=$((u / 1000)) ;; *) u=-1 ;; esac
+  n=0; while read -r _ _ _ _ _ st _ p; do [ "$st" = 03 ] && [ "$p" = "$S" ] && n=$((n + 1)); done < /proc/net/unix
+  if [ "$C" -gt 0 ] && [ "$n" -gt "$C" ]; then busy=$C; q=$((n - C)); else busy=$n; q=0; fi
+  if [ $((i++ % 4)) = 0 ]; then
+    a=-1
+    if exec 8<>/dev/tcp/127.0.0.1/80; then
+      printf 'GET /server-status?auto HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&8
+      while IFS= read -r -t 0.4 l <&8; do case $l in BusyWorkers:*) a=\${l#BusyWorkers: }; a=\${a%$'\\r'} ;; esac; done
+      exec 8<&-
+    fi 2>/dev/null
+  fi
+  echo "W \${up%.*}\${up#*.}0000000 $u $busy $q $a"
+  read -r -t ${PERIOD_S} -u 9 _
+done`;
+
+const webScript = `exec bash -c ${shq(webProbe)}`;
 
 const dbScript = `while :; do echo "D $(mariadb -N -B -e "SHOW GLOBAL STATUS LIKE 'Threads_connected'" 2>/dev/null | awk '{print $2}')"; sleep ${PERIOD_S}; done`;
 

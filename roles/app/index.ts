@@ -22,6 +22,7 @@ import {
   FPM_BIN,
   FPM_DIR,
   FPM_PING_PATH,
+  FPM_POOL,
   FPM_SOCKET,
   FPM_STATUS_PATH,
   FPM_UNIT,
@@ -36,7 +37,7 @@ import { webSizing } from '../sizing.ts';
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
   packages: [`php${PHP_VERSION}-fpm`, `php${PHP_VERSION}-mysql`, `php${PHP_VERSION}-opcache`],
-  pool: `${FPM_DIR}/pool.d/hasetup.conf`,
+  pool: FPM_POOL,
   /** Debian's pool: one pool for the site, so it goes. */
   debianPool: `${FPM_DIR}/pool.d/www.conf`,
   ini: `${FPM_DIR}/conf.d/60-hasetup.ini`,
