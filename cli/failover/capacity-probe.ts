@@ -25,8 +25,8 @@ const lbScript =
 // the cgroup's CPU time from its file, the pool's connections from /proc/net/unix (the socket's connected
 // ends: one per child serving a request, and one per request not yet accepted, so those beyond
 // pm.max_children, read once from the pool file, are the ones waiting), and Apache's busy workers from its
-// status page over bash's /dev/tcp every fourth sample (2 s). Measured on a lab web node: 9 ms of CPU a
-// second, against 130.
+// status page over bash's /dev/tcp every fourth sample (2 s). Measured on a lab web node (its cgroup's
+// cpuacct over 10 s): 16 ms of CPU a second, 9 of them without Apache's status page; 130 before.
 const webProbe = `S=${FPM_SOCKET}; C=0
 while read -r k _ v; do [ "$k" = pm.max_children ] && C=$v; done < ${FPM_POOL} 2>/dev/null
 if [ -r /sys/fs/cgroup/cpu.stat ] && read -r k v < /sys/fs/cgroup/cpu.stat && [ "$k" = usage_usec ]; then CG=2

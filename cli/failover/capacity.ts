@@ -3,10 +3,10 @@
 // through the VIP, in constant-rate steps growing by half each time until a step misses the SLO (p99
 // over it, or any request failed; a missed step runs once more, and the repeat decides), then a few
 // steps between the last good and the first bad one: the capacity is the highest rate served with p99
-// under the SLO. Then floods at multiples of it (2x, 4x)
-// for a bounded time, each followed by half the capacity to see how soon the p99 is back under the
-// SLO: the cluster should keep serving at about its capacity, queue the rest on the LBs and refuse
-// with a 503 only the requests that waited the whole `timeout queue`, never reset, time out or 502.
+// under the SLO. Then floods at multiples of it (2x, 4x) for a bounded time, each followed by half the
+// capacity to see how soon the p99 is back under the SLO: the cluster should keep serving at about its
+// capacity, queue the rest on the LBs and refuse with a 503 only the requests that waited the whole
+// `timeout queue`, never reset, time out or 502.
 // Side by side in the same run: the cluster with one web node (the others drained on both LBs: how
 // capacity scales), and one web node reached directly without the LBs (the seed's "single box")
 // under the same ramp and floods. Each step and flood carries what the hosts showed meanwhile
