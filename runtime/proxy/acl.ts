@@ -1,5 +1,5 @@
 // ACLs: the conditions of `use_backend`, `http-request` rules and the like, matched against a request.
-import type { Acl, Condition } from './config.ts';
+import type { Acl, Condition, IntMatch } from './config.ts';
 import { ipv4ToInt } from './config.ts';
 import { headerValue, type RequestHead } from './http.ts';
 
@@ -42,8 +42,31 @@ export function pathOnly(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
-function aclMatch(a: Acl, req: RequestHead, src: string, tls: boolean): boolean {
+/** The usable servers of a backend by name (nbsrv), 0 for an unknown one. */
+export type ServerCount = (backend: string) => number;
+
+const none: ServerCount = () => 0;
+
+function intMatch(n: number, ms: IntMatch[]): boolean {
+  for (const m of ms)
+    if (
+      m.op === 'eq'
+        ? n === m.value
+        : m.op === 'lt'
+          ? n < m.value
+          : m.op === 'le'
+            ? n <= m.value
+            : m.op === 'gt'
+              ? n > m.value
+              : n >= m.value
+    )
+      return true;
+  return false;
+}
+
+function aclMatch(a: Acl, req: RequestHead, src: string, tls: boolean, servers: ServerCount): boolean {
   if (a.fetch === 'ssl_fc') return tls;
+  if (a.fetch === 'nbsrv') return intMatch(servers(a.backend!), a.ints!);
   let subject: string | undefined;
   if (a.fetch.startsWith('path')) subject = pathOnly(req.path);
   else if (a.fetch === 'method') subject = req.method;
@@ -81,14 +104,14 @@ function aclMatch(a: Acl, req: RequestHead, src: string, tls: boolean): boolean 
   return false;
 }
 
-export function condMatch(c: Condition, req: RequestHead, src: string, tls = false): boolean {
+export function condMatch(c: Condition, req: RequestHead, src: string, tls = false, servers: ServerCount = none): boolean {
   let r = false;
   for (const g of c.groups) {
     let all = true;
     for (const t of g) {
       let every = true;
       for (const a of t.acls)
-        if (!aclMatch(a, req, src, tls)) {
+        if (!aclMatch(a, req, src, tls, servers)) {
           every = false;
           break;
         }

@@ -206,6 +206,13 @@ export class Backend {
   // round robin: the cycle of servers for a set of candidates (smooth weighted round robin over one period)
   private cycles = new Map<string, Server[]>();
 
+  /** nbsrv: the usable active servers, or 1 when none is but a backup is (the one that takes the traffic). */
+  usableCount(): number {
+    let n = 0;
+    for (const s of this.servers) if (!s.cfg.backup && s.usable()) n++;
+    return n > 0 ? n : this.servers.some((s) => s.cfg.backup && s.usable()) ? 1 : 0;
+  }
+
   /**
    * The servers a request may go to, in order, in this.cands[0..n): the usable active servers, or
    * when there is none the first usable backup; `exclude` is left out when another one remains.

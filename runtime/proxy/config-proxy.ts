@@ -198,9 +198,10 @@ export function parseProxyLine(
       if (!name || !/^[A-Za-z0-9_.:-]+$/.test(name)) throw new Error('expects an ACL name');
       const a = parseAclExpr(name, w.slice(2));
       const prev = acls.get(name);
-      if (prev && prev.fetch === a.fetch && prev.header === a.header) {
+      if (prev && prev.fetch === a.fetch && prev.header === a.header && prev.backend === a.backend) {
         // Same name again: HAProxy ORs the patterns of repeated ACL lines.
         prev.values.push(...a.values);
+        if (a.ints) prev.ints = [...(prev.ints ?? []), ...a.ints];
       } else if (prev) throw new Error(`ACL '${name}' is already defined with another criterion`);
       else acls.set(name, a);
       return;
@@ -234,6 +235,11 @@ export function parseProxyLine(
     }
     case 'monitor-uri':
       p.monitorUri = one();
+      return;
+    case 'monitor':
+      // monitor fail if|unless COND: the monitor-uri answers 503 while COND holds (e.g. { nbsrv(web) lt 1 })
+      if (w[1] !== 'fail') throw new Error("expects 'fail' followed by 'if' or 'unless' and a condition");
+      p.monitorFail = parseCondition(w.slice(2), acls);
       return;
     case 'description':
       if (w.length < 2) throw new Error('expects a text');

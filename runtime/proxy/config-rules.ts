@@ -1,6 +1,6 @@
 // The rules of the proxy sections: ACLs and the conditions that use them (`if`/`unless`, anonymous ACLs, `||`, `!`),
 // `http-request` actions and `redirect scheme`.
-import type { Acl, AclFetch, Condition, HttpRule, Where } from './config-types.ts';
+import type { Acl, AclFetch, Condition, HttpRule, IntMatch, Where } from './config-types.ts';
 import { ipv4ToInt, parseIntStrict } from './config-values.ts';
 
 const ACL_FETCHES: Record<string, AclFetch> = {
@@ -16,16 +16,41 @@ const ACL_FETCHES: Record<string, AclFetch> = {
   method: 'method',
   src: 'src',
   ssl_fc: 'ssl_fc',
+  nbsrv: 'nbsrv',
 };
+
+const INT_OPS = new Set(['eq', 'ge', 'gt', 'le', 'lt']);
+
+/** The integer matches of an integer fetch: `[eq|ge|gt|le|lt] N`, or several plain values (any of them). */
+function parseIntMatches(name: string, words: string[]): IntMatch[] {
+  if (words.length === 0) throw new Error(`ACL '${name}' has no value to match`);
+  const int = (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new Error(`'${v}' is not an integer`);
+    return Number(v);
+  };
+  if (INT_OPS.has(words[0])) {
+    if (words.length !== 2) throw new Error(`'${words[0]}' expects one integer`);
+    return [{ op: words[0] as IntMatch['op'], value: int(words[1]) }];
+  }
+  return words.map((v) => ({ op: 'eq', value: int(v) }));
+}
 
 export function parseAclExpr(name: string, w: string[]): Acl {
   const f = w[0];
   if (!f) throw new Error('missing ACL criterion');
   const m = /^([a-z_]+)(?:\(([^)]*)\))?$/.exec(f);
   if (!m || !ACL_FETCHES[m[1]])
-    throw new Error(`unsupported ACL criterion '${f}' (path, path_beg, path_end, path_sub, path_reg, hdr*(name), method, src, ssl_fc)`);
+    throw new Error(
+      `unsupported ACL criterion '${f}' (path, path_beg, path_end, path_sub, path_reg, hdr*(name), method, src, ssl_fc, nbsrv(backend))`,
+    );
   const fetch = ACL_FETCHES[m[1]];
   let header: string | undefined;
+  if (fetch === 'nbsrv') {
+    // the usable servers of a backend (UP, not drained, not in maintenance): `nbsrv(web) lt 1`
+    const backend = m[2] ?? '';
+    if (!backend) throw new Error(`'nbsrv' needs a backend name: nbsrv(<backend>)`);
+    return { name, fetch, backend, ignoreCase: false, values: [], ints: parseIntMatches(name, w.slice(1)) };
+  }
   if (fetch.startsWith('hdr')) {
     header = (m[2] ?? '').toLowerCase();
     if (!header) throw new Error(`'${f}' needs a header name`);

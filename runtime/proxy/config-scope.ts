@@ -45,6 +45,7 @@ function need(w: string[]): Need | null {
     case 'default_backend':
     case 'use_backend':
     case 'monitor-uri':
+    case 'monitor':
       return { side: 'frontend', name: kw };
     case 'contimeout':
     case 'srvtimeout':

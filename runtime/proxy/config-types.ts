@@ -31,14 +31,36 @@ export interface Timeouts {
 }
 
 export type AclFetch =
-  'path' | 'path_beg' | 'path_end' | 'path_sub' | 'path_reg' | 'hdr' | 'hdr_beg' | 'hdr_end' | 'hdr_sub' | 'method' | 'src' | 'ssl_fc';
+  | 'path'
+  | 'path_beg'
+  | 'path_end'
+  | 'path_sub'
+  | 'path_reg'
+  | 'hdr'
+  | 'hdr_beg'
+  | 'hdr_end'
+  | 'hdr_sub'
+  | 'method'
+  | 'src'
+  | 'ssl_fc'
+  | 'nbsrv';
+
+/** An integer match: `lt 1`, `ge 2`, or a plain value (equal). */
+export interface IntMatch {
+  op: 'eq' | 'ge' | 'gt' | 'le' | 'lt';
+  value: number;
+}
 
 export interface Acl {
   name: string;
   fetch: AclFetch;
   header?: string; // hdr*(name), lower case
+  /** nbsrv(name): the backend whose usable servers are counted */
+  backend?: string;
   ignoreCase: boolean;
   values: string[];
+  /** the integer matches of an integer fetch (nbsrv), any of which matches */
+  ints?: IntMatch[];
 }
 
 /** A condition: OR of AND-groups of (possibly negated) ACLs. */
@@ -190,6 +212,8 @@ export interface ProxyConfig extends Where {
   /** errorfile: status -> the whole response sent in place of the proxy's own (latin1) */
   errorfiles: Record<number, string>;
   monitorUri?: string;
+  /** monitor fail if|unless COND: the monitor-uri answers 503 while it holds */
+  monitorFail?: Condition;
   description?: string;
 }
 

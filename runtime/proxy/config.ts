@@ -174,6 +174,18 @@ export function parseConfig(inputs: ParseInput[]): ParsedConfig {
           message: `${p.mode.toUpperCase()} proxy '${p.name}' cannot use ${b.mode.toUpperCase()} backend '${b.name}'`,
         });
     }
+    // nbsrv(<backend>) in a condition names a backend that exists
+    const conds = [p.monitorFail, ...p.useBackends.map((u) => u.cond), ...p.httpRules.map((r) => r.cond), ...p.services.map((r) => r.cond)];
+    for (const c of conds)
+      for (const g of c?.groups ?? [])
+        for (const t of g)
+          for (const a of t.acls)
+            if (a.fetch === 'nbsrv' && !byName(a.backend!, true))
+              alerts.push({
+                ...where,
+                keyword: 'nbsrv',
+                message: `unable to find backend '${a.backend}' for 'nbsrv' in proxy '${p.name}'`,
+              });
     const seen = new Set<string>();
     for (const s of p.servers) {
       if (seen.has(s.name))

@@ -4,7 +4,7 @@
 import type { HttpRule, ProxyConfig } from './config.ts';
 import type { Backend } from './balance.ts';
 import { headerValue, type RequestHead } from './http.ts';
-import { condMatch, pathOnly } from './acl.ts';
+import { condMatch, pathOnly, type ServerCount } from './acl.ts';
 import type { LocalResponse, StatsKind } from './types.ts';
 
 export type Route =
@@ -15,6 +15,13 @@ export type Route =
   | { to: 'backend'; be: Backend }
   /** no backend for it (503) */
   | { to: 'nowhere' };
+
+const MONITOR_OK: LocalResponse = { status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from('OK\n') };
+const MONITOR_FAIL: LocalResponse = {
+  status: 503,
+  headers: [['content-type', 'text/plain']],
+  body: Buffer.from('Service Unavailable\n'),
+};
 
 /** Who sent a request: its address and whether it came over TLS (for the ACLs `src` and `ssl_fc`). */
 export interface Client {
@@ -30,18 +37,18 @@ export function route(
   client: Client,
   changed: { headers: boolean },
 ): Route {
-  if (fe.monitorUri && pathOnly(req.path) === fe.monitorUri)
-    return {
-      to: 'answer',
-      answer: { status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from('OK\n') },
-      owner: fe.name,
-      server: '<NOSRV>',
-    };
-  const own = ownRules(req, fe, client, changed);
+  // nbsrv(<backend>) in a condition: that backend's usable servers
+  const servers: ServerCount = (name) => backend(name)?.usableCount() ?? 0;
+  if (fe.monitorUri && pathOnly(req.path) === fe.monitorUri) {
+    // answered here, never queued: 503 while `monitor fail` holds (e.g. no usable server), else 200
+    const fail = fe.monitorFail !== undefined && condMatch(fe.monitorFail, req, client.src, client.tls, servers);
+    return { to: 'answer', answer: fail ? MONITOR_FAIL : MONITOR_OK, owner: fe.name, server: '<NOSRV>' };
+  }
+  const own = ownRules(req, fe, client, changed, servers);
   if (own) return own;
   let be: Backend | undefined;
   for (const u of fe.useBackends)
-    if (condMatch(u.cond, req, client.src, client.tls)) {
+    if (condMatch(u.cond, req, client.src, client.tls, servers)) {
       be = backend(u.backend);
       break;
     }
@@ -54,20 +61,21 @@ export function route(
   if (!be) return { to: 'nowhere' };
   // a backend's own http-request rules come after the switching rules
   if (be.cfg !== fe) {
-    const r = ownRules(req, be.cfg, client, changed);
+    const r = ownRules(req, be.cfg, client, changed, servers);
     if (r) return r;
   }
   return { to: 'backend', be };
 }
 
 /** A proxy's http-request rules and its Prometheus service: the answer they give, or null to go on. */
-function ownRules(req: RequestHead, p: ProxyConfig, client: Client, changed: { headers: boolean }): Route | null {
+function ownRules(req: RequestHead, p: ProxyConfig, client: Client, changed: { headers: boolean }, servers: ServerCount): Route | null {
   if (p.httpRules.length) {
-    const answer = applyRules(p.httpRules, req, client, changed);
+    const answer = applyRules(p.httpRules, req, client, changed, servers);
     if (answer) return { to: 'answer', answer, owner: p.name, server: '<NOSRV>' };
   }
   for (const r of p.services)
-    if (!r.cond || condMatch(r.cond, req, client.src, client.tls)) return { to: 'stats', kind: 'prom', owner: p, server: '<PROMEX>' };
+    if (!r.cond || condMatch(r.cond, req, client.src, client.tls, servers))
+      return { to: 'stats', kind: 'prom', owner: p, server: '<PROMEX>' };
   return null;
 }
 
@@ -75,9 +83,15 @@ function ownRules(req: RequestHead, p: ProxyConfig, client: Client, changed: { h
  * The http-request rules of a proxy, in order: header changes apply to the request; a redirect answers it (the
  * answer is returned).
  */
-function applyRules(rules: HttpRule[], req: RequestHead, client: Client, changed: { headers: boolean }): LocalResponse | null {
+function applyRules(
+  rules: HttpRule[],
+  req: RequestHead,
+  client: Client,
+  changed: { headers: boolean },
+  servers: ServerCount,
+): LocalResponse | null {
   for (const r of rules) {
-    if (r.cond && !condMatch(r.cond, req, client.src, client.tls)) continue;
+    if (r.cond && !condMatch(r.cond, req, client.src, client.tls, servers)) continue;
     if (r.action === 'redirect-scheme') {
       const host = headerValue(req.headers, 'host');
       const path = req.uri.startsWith('/') ? req.uri : req.path;
