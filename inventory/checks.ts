@@ -169,8 +169,30 @@ export function clusterChecks(src: YamlSource): InventoryIssue[] {
       out.push(src.issue(['vrrp', 'advert_int'], `expected a multiple of 0.01 seconds from 0.01 to 40.95 with VRRP version 3, got ${ai}`));
   }
 
-  out.push(...tlsChecks(src), ...capacityChecks(src));
+  out.push(...tlsChecks(src), ...monitorPortChecks(src), ...capacityChecks(src));
   return out;
+}
+
+/** roles.proxy.monitor_port: the LBs' tracker frontend on 127.0.0.1 shares no port with the proxy's others. */
+function monitorPortChecks(src: YamlSource): InventoryIssue[] {
+  const d = src.data as Raw;
+  const roles = isObj(d.roles) ? d.roles : {};
+  const proxy = isObj(roles.proxy) ? roles.proxy : {};
+  const port = proxy.monitor_port ?? 8405;
+  if (!isInt(port)) return [];
+  const others: [string, unknown][] = [
+    ['the service port (roles.proxy.port)', proxy.port ?? 80],
+    ['the stats port (roles.proxy.stats.port)', isObj(proxy.stats) ? proxy.stats.port : undefined],
+    ['the HTTPS port (roles.proxy.tls.port)', isObj(proxy.tls) ? (proxy.tls.port ?? 443) : undefined],
+  ];
+  const clash = others.find(([, p]) => p === port);
+  if (!clash) return [];
+  return [
+    src.issue(
+      proxy.monitor_port === undefined ? ['roles', 'proxy'] : ['roles', 'proxy', 'monitor_port'],
+      `the tracker's port ${port} (roles.proxy.monitor_port, the proxy's answer to its VRRP tracker on 127.0.0.1) is also ${clash[0]}: give them different ports`,
+    ),
+  ];
 }
 
 /** roles.proxy.tls: its own port, a key only with its certificate, names only for a generated one. */

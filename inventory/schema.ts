@@ -118,6 +118,9 @@ export const inventorySchema = mapping({
       balance: oneOf(['roundrobin', 'leastconn', 'source', 'uri', 'first']).default('roundrobin'),
       port: intIn(1, 65535).default(80),
       maxconn: intIn(1, 1000000).default(4096),
+      // each LB's proxy answers its VRRP tracker on 127.0.0.1 at this port itself (monitor-uri): never
+      // queued behind the visitors, so a flood does not look like a dead proxy
+      monitor_port: intIn(1, 65535).default(8405),
       // sessions stick to their web node (a SERVERID cookie); default: cookie when the web tier runs PHP
       persistence: oneOf(['cookie', 'none']).optional(),
       // a dead web node is out of rotation within inter + timeout + fastinter + timeout (1.35 s), or at

@@ -65,6 +65,16 @@ export const runtimeOf = (inv: Inventory): LbRuntime => (inv.runtime === 'haprox
  * through the local proxy answers, i.e. the proxy runs and has a web node UP (a proxy that answers
  * itself but whose nodes are all DOWN, after its link came back, serves nothing but 503s).
  */
+/**
+ * What the VRRP tracker asks: the proxy's own answer on a frontend of its own on loopback (monitor-uri,
+ * `monitor fail if { nbsrv(web) lt 1 }`): 200 while it runs and has a web node UP, 503 when it has none.
+ * Not the web nodes' health URL through the service frontend: under a flood that request waits in the
+ * web backend's queue and gets the queue timeout's 503, and a busy master was taken for a dead one (the
+ * VIP moved in the middle of a flood, cutting every connection open on it).
+ */
+export const MONITOR_URI = '/hasetup-serving';
+export const monitorUrl = (inv: Inventory): string => `http://127.0.0.1:${inv.roles.proxy.monitorPort}${MONITOR_URI}`;
+
 export const servingUrl = (inv: Inventory): string => `http://127.0.0.1:${inv.roles.proxy.port}${inv.roles.proxy.healthCheck.path}`;
 
 /** sh: exits 0 once the local proxy serves (at most `seconds`). */

@@ -20,7 +20,7 @@
 import { absent, directory, file, service, type Handler, type Host, type Inventory, type Role, type Task } from '../../cli/engine/api.ts';
 import { lbSizing, webSizing } from '../sizing.ts';
 import { ERROR_503, ERROR_DIR, errorPage503 } from './errorpage.ts';
-import { drainRecord, runtimeOf, isLb, lbTurn, PROXY_CONFIG, STATS_SOCKET, TLS_DIR, TLS_PEM, waitServing } from '../lb.ts';
+import { drainRecord, runtimeOf, isLb, lbTurn, MONITOR_URI, PROXY_CONFIG, STATS_SOCKET, TLS_DIR, TLS_PEM, waitServing } from '../lb.ts';
 
 const webs = (inv: Inventory): Host[] => inv.hosts.filter((h) => h.group === 'web');
 
@@ -58,6 +58,7 @@ const role: Role = {
       tls: proxy.tls,
       tlsPem: TLS_PEM,
       errorfile: ERROR_503,
+      monitorUri: MONITOR_URI,
     });
     // the certificate is in place before the configuration that names it is checked
     const certificate: Task[] = proxy.tls

@@ -11,18 +11,18 @@
 //      file; reloaded on one LB at a time (a reload that keeps the priorities keeps the VIP where it is)
 //   5. started on the preferred master first; the apply waits (bounded) until the preferred master
 //      holds the VIP, and says so (settle.ts)
-import { directory, file, service, user, type Handler, type Inventory, type Role, type Task } from '../../cli/engine/api.ts';
-import { runtimeOf, isLb, lbTurn, servingUrl, VRRP_CONFIG } from '../lb.ts';
+import { directory, file, service, user, type Handler, type Role, type Task } from '../../cli/engine/api.ts';
+import { runtimeOf, isLb, lbTurn, monitorUrl, VRRP_CONFIG } from '../lb.ts';
 import { preferredFirst, vrrpSettled } from './settle.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
   /**
-   * The tracker: the proxy is asked every second; two misses move the VIP, two answers bring it back.
-   * Its answer may wait as long as the proxy's queue timeout (the request goes through the web
-   * backend, whose servers may be at their maxconn): a second more than that before a miss (trackTimeout).
+   * The tracker: the proxy is asked every second (its monitor frontend, roles/lb.ts monitorUrl); two
+   * misses move the VIP, two answers bring it back. The proxy answers it itself in a millisecond; the
+   * timeout leaves room for an LB whose CPU the flood it serves has saturated.
    */
-  track: { interval: 1, fall: 2, rise: 2 },
+  track: { interval: 1, fall: 2, rise: 2, timeout: 2 },
   /**
    * The preferred master (the LB of the highest priority), once it outranks the master again (its link
    * back, its proxy back, a restart), waits this long after it first hears the master before it takes
@@ -37,16 +37,6 @@ export const defaults = {
   /** The longest an apply waits for the preferred master to hold the VIP (its tracker's rise, its preempt_delay). */
   settleSeconds: 30,
 };
-
-/**
- * The tracker's timeout (s): the proxy's queue timeout + 1 s. Under a burst the tracker's request waits
- * in the web backend's queue like any other; a timeout shorter than the queue's made a busy master look
- * dead (two misses) and the VIP flip to the backup, cutting the connections open on it. A stopped proxy
- * still fails at once (refused), and a proxy with no node UP at once (503).
- */
-export function trackTimeout(inv: Inventory): number {
-  return Math.ceil(inv.roles.proxy.timeouts.queue / 1000) + 1;
-}
 
 /** How far a dead proxy drops an LB's priority: below the other LB's, whatever the two are. */
 export function trackWeight(priorities: number[]): number {
@@ -71,8 +61,8 @@ const role: Role = {
       vip: inv.vip,
       peers: lbs.filter((h) => h.name !== host.name),
       authPass: inv.secrets.vrrpAuthPass,
-      servingUrl: servingUrl(inv),
-      track: { ...defaults.track, timeout: trackTimeout(inv), weight: trackWeight(lbs.map((h) => h.priority ?? 100)) },
+      monitorUrl: monitorUrl(inv),
+      track: { ...defaults.track, weight: trackWeight(lbs.map((h) => h.priority ?? 100)) },
       garp: defaults.garp,
       preemptDelay: (host.priority ?? 0) === Math.max(...lbs.map((h) => h.priority ?? 0)) ? defaults.preemptDelay : 0,
     });

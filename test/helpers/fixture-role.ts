@@ -52,6 +52,7 @@ export function fixtureInventory(hosts: { name: string; address: string; port?: 
         balance: 'roundrobin',
         port: 80,
         maxconn: 4096,
+        monitorPort: 8405,
         healthCheck: { path: '/health', inter: 500, fastinter: 250, timeout: 300, rise: 2, fall: 2 },
         timeouts: { connect: 5000, client: 50000, server: 50000, queue: 5000 },
         stats: { uri: '/haproxy?stats', port: 80, user: 'admin' },

@@ -65,6 +65,9 @@ const cases: Record<string, string[]> = {
   'children-above-workers.yaml': [
     '@:20:26: roles.app.php.max_children: 40 children need 55 Apache workers (40 PHP-FPM children + 2 per LB x 2 for the health checks + 1 for the operator + 10 for static files), above roles.apache.workers 50 (line 22): lower max_children or raise workers',
   ],
+  'monitor-port-clash.yaml': [
+    "@:20:5: roles.proxy: the tracker's port 8405 (roles.proxy.monitor_port, the proxy's answer to its VRRP tracker on 127.0.0.1) is also the stats port (roles.proxy.stats.port): give them different ports",
+  ],
   'missing-fields.yaml': ['@:1:1: roles: missing (required)', '@:14:7: hosts.web[1].address: missing (required)'],
   'empty.yaml': ['@:1:1: the inventory is empty (expected a mapping with cluster, vip, hosts, roles...)'],
   // Schema and cluster errors together, in file order.

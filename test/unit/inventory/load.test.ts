@@ -55,6 +55,7 @@ test('the minimal fixture loads with every default filled in', async () => {
         balance: 'roundrobin',
         port: 80,
         maxconn: 4096,
+        monitorPort: 8405,
         persistence: 'cookie',
         healthCheck: { path: '/health', inter: 500, fastinter: 250, timeout: 300, rise: 2, fall: 2 },
         timeouts: { connect: 5000, client: 50000, server: 50000, queue: 5000 },

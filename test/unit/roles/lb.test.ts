@@ -54,6 +54,12 @@ test('proxy: one server line per web node, maxconn from its PHP-FPM pool, draine
   // the frontend's maxconn from the LB's memory: (1024 - 128) MB / 64 KB per session
   assert.match(cfg, /^ {4}maxconn 4096\n/m);
   assert.match(cfg, /^frontend www\n(?: {4}#.*\n)+ {4}maxconn 4096\n {4}bind :80$/m);
+  // the VRRP tracker's frontend: answered by the proxy itself, room for it beyond a full www (global maxconn)
+  assert.match(cfg, /^global\n(?:.*\n)*? {4}maxconn 4116\n/m);
+  assert.match(
+    cfg,
+    /^frontend monitor\n {4}bind 127\.0\.0\.1:8405\n {4}maxconn 10\n {4}no log\n {4}monitor-uri \/hasetup-serving\n {4}monitor fail if \{ nbsrv\(web\) lt 1 \}\n/m,
+  );
 });
 
 test('proxy: the same file for both engines, checked by the engine that runs it', () => {
@@ -140,7 +146,8 @@ test('vrrp: version 3 every 0.2 s, the preferred master alone waits to take the 
   assert.doesNotMatch(lb02, /preempt_delay/);
   assert.match(lb01, /unicast_src_ip 10\.0\.0\.11\n\s+unicast_peer \{\n\s+10\.0\.0\.12\n/);
   assert.doesNotMatch(lb01, /auth_pass/, 'no authentication with version 3');
-  assert.match(lb01, /script "\/usr\/bin\/curl -fsS -o \/dev\/null --max-time 6 http:\/\/127\.0\.0\.1:80\/health"/);
+  // the tracker asks the proxy's monitor frontend, which the proxy answers itself (never queued behind a flood)
+  assert.match(lb01, /script "\/usr\/bin\/curl -fsS -o \/dev\/null --max-time 2 http:\/\/127\.0\.0\.1:8405\/hasetup-serving"/);
   assert.match(lb01, /^\s+weight -60$/m);
   assert.equal(trackWeight([150, 100]), -60);
   assert.ok(150 + trackWeight([150, 100]) < 100);
