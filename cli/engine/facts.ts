@@ -1,6 +1,6 @@
 // Facts: what the engine knows of a host, gathered once per run in one round trip with the host's
 // own tools (no agent, no python), then cached for the run.
-import type { Transport } from './transport.ts';
+import { execRead, type Transport } from './transport.ts';
 import { shq } from './shell.ts';
 
 export interface Interface {
@@ -242,7 +242,7 @@ export function parseInterfaces(text: string): Interface[] {
 }
 
 export async function gatherFacts(t: Transport, mark: string, interest?: Interest): Promise<Facts> {
-  const r = await t.exec(factsScript(mark, interest));
+  const r = await execRead(t, factsScript(mark, interest));
   if (r.code !== 0 && !r.stdout.includes(mark)) throw new Error(`gathering facts failed (exit ${r.code}): ${r.stderr.trim()}`);
   return parseFacts(r.stdout, mark);
 }

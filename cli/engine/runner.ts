@@ -13,7 +13,7 @@ import { roleContext, type Handler, type Role, type Serial, type Task } from './
 import { probeBatch, stepHandler, stepTask } from './step.ts';
 import { Progress, SerialTurns, TURN_WAIT_MS } from './turns.ts';
 import { marker, shq } from './shell.ts';
-import { UnreachableError, type ExecResult, type Transport } from './transport.ts';
+import { execRead, UnreachableError, type ExecResult, type Transport } from './transport.ts';
 import type { Redactor } from './redact.ts';
 
 export type Status = 'ok' | 'changed' | 'failed' | 'skipped';
@@ -433,7 +433,7 @@ class ApplyRun {
     const skipFrom = (from: number, message: string) => {
       for (let j = from; j < tasks.length; j++) this.emit({ ...base, task: tasks[j].name, status: 'skipped', message });
     };
-    const first = await t.exec(`${probeBatch(tasks, 0, mark)}\necho ${mark}pending\ncat ${shq(pendingFile)} 2>/dev/null; true`);
+    const first = await execRead(t, `${probeBatch(tasks, 0, mark)}\necho ${mark}pending\ncat ${shq(pendingFile)} 2>/dev/null; true`);
     let states = splitSections(first.stdout, mark);
     for (const n of (states.pending ?? '')
       .split('\n')

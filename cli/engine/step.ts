@@ -71,26 +71,50 @@ export const changeExit = (r: ExecResult, mark: string): number => Number((split
 /** The last lines of a failed script's stderr, for its message. */
 export const lastLines = (stderr: string): string => stderr.trim().split('\n').slice(-15).join('\n');
 
-/** One task: plan it, and make the change when the host is not right (not in --check mode). */
-export async function stepTask(s: TaskStep): Promise<TaskOutcome> {
+/** Why a change's round trip came back without its exit status, for a message. */
+export function lostWhy(r: ExecResult): string {
+  const sig = r.lost?.signal;
+  return sig ? `the change's shell was killed (SIG${sig.replace(/^SIG/, '')})` : 'the SSH channel closed before the exit status came back';
+}
+
+/**
+ * One task: plan it, and make the change when the host is not right (not in --check mode). A change
+ * whose round trip came back without its exit status (its channel lost, its shell killed) is judged by
+ * the host's state: the task is probed again, and it is done when the probe says so; otherwise the
+ * change runs once more, and that run decides (every operation is written to be run again).
+ * `lost` is set on that second pass: what happened to the first round trip.
+ */
+export async function stepTask(s: TaskStep, lost?: string): Promise<TaskOutcome> {
   const task = s.tasks[s.index];
   const notify = task.notify ?? [];
   const p = planTask(task, s.states[String(s.index)], s.facts, s.earlierChange);
-  if ('failed' in p) return { status: 'failed', message: p.failed };
-  if (!p.changed) return { status: 'ok', message: p.note };
+  if ('failed' in p) return { status: 'failed', message: lost ? `${lost}; probed again: ${p.failed}` : p.failed };
+  if (!p.changed) {
+    if (!lost) return { status: 'ok', message: p.note };
+    // the lost round trip made the change: its handlers are notified as after any change
+    return { status: 'changed', message: `${lost}; probed again: done`, notify, states: s.states };
+  }
   if (s.check) return { status: 'changed', message: `would change: ${p.why}`, diff: p.diff, notify, states: {} };
   const script = changeScript(p.script, notify, s.pendingFile, probeBatch(s.tasks, s.index + 1, s.mark), s.mark);
   const r = await s.exec(script, p.stdin, (x) => changeExit(x, s.mark) === 0);
+  if (r.lost && splitSections(r.stdout, s.mark).rc === undefined) {
+    const why = `${p.why}: ${lostWhy(r)}`;
+    if (lost) return { status: 'failed', message: `${lost}; probed again and run again: ${lostWhy(r)} again`, diff: p.diff };
+    const again = await s.exec(probeBatch(s.tasks, s.index, s.mark), undefined, (x) => x.code === 0);
+    return stepTask({ ...s, states: splitSections(again.stdout, s.mark) }, why);
+  }
   const rc = changeExit(r, s.mark);
   if (rc !== 0) {
     const out = lastLines(r.stderr);
-    return { status: 'failed', message: `${p.why}: exit ${rc}${out ? `: ${out}` : ''}`, diff: p.diff };
+    const what = lost ? `${lost}; probed again and run again: exit ${rc}` : `${p.why}: exit ${rc}`;
+    return { status: 'failed', message: `${what}${out ? `: ${out}` : ''}`, diff: p.diff };
   }
   if (p.confirm) {
     const cut = await s.confirm(p.confirm);
     if (cut) return { status: 'failed', message: cut, diff: p.diff };
   }
-  return { status: 'changed', message: p.why, diff: p.diff, notify, states: splitSections(r.stdout, s.mark) };
+  const message = lost ? `${lost}; probed again and run again: done` : p.why;
+  return { status: 'changed', message, diff: p.diff, notify, states: splitSections(r.stdout, s.mark) };
 }
 
 /** What a handler's step came to. */
@@ -118,8 +142,14 @@ export function clearPending(pendingFile: string, handler: string): string {
 export async function stepHandler(h: Handler, s: HandlerStep): Promise<HandlerOutcome> {
   if (s.aborted && !s.check) return { status: 'skipped', message: 'interrupted: still pending on the host, the next run fires it' };
   if (s.check) return { status: 'changed', message: 'would run (notified)' };
-  const r = await s.exec(`{ (\n${h.script}\n) ; } 1>&2 && ${clearPending(s.pendingFile, h.name)}`, (x) => x.code === 0);
-  return r.code === 0
-    ? { status: 'changed', message: 'notified' }
-    : { status: 'failed', message: `exit ${r.code}: ${lastLines(r.stderr)}` };
+  const script = `{ (\n${h.script}\n) ; } 1>&2 && ${clearPending(s.pendingFile, h.name)}`;
+  let r = await s.exec(script, (x) => x.code === 0);
+  // no exit status (its channel lost, its shell killed): a handler (a restart, a reload) is run once more
+  let again = '';
+  if (r.lost) {
+    again = ` (${lostWhy(r)}; run again)`;
+    r = await s.exec(script, (x) => x.code === 0);
+  }
+  if (r.code === 0) return { status: 'changed', message: `notified${again}` };
+  return { status: 'failed', message: r.lost ? `${lostWhy(r)}, twice` : `exit ${r.code}${again}: ${lastLines(r.stderr)}` };
 }

@@ -10,9 +10,15 @@ import { NodeSSH } from 'node-ssh';
 import { shq } from './shell.ts';
 
 export interface ExecResult {
+  /** The exit status; 255 when there was none (see `lost`). */
   code: number;
   stdout: string;
   stderr: string;
+  /**
+   * No exit status came back: the command was killed by a signal, or its SSH channel closed first (a
+   * slow or overloaded host). What it did on the host is unknown: the caller probes again.
+   */
+  lost?: { signal: string | null };
 }
 
 export interface ExecOptions {
@@ -47,6 +53,12 @@ function wrap(script: string, sudo: boolean): string {
   return sudo ? `sudo -n -H ${inner}` : inner;
 }
 
+/** A script that only reads the host (facts, probes): run once more when its exit status was lost. */
+export async function execRead(t: Transport, script: string): Promise<ExecResult> {
+  const r = await t.exec(script);
+  return r.lost ? t.exec(script) : r;
+}
+
 /** Runs scripts on this machine (tests, and `--connection local`). */
 export class LocalTransport implements Transport {
   roundTrips = 0;
@@ -64,8 +76,13 @@ export class LocalTransport implements Transport {
       });
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.on('error', reject);
-      child.on('close', (code) =>
-        resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+      child.on('close', (code, signal) =>
+        resolve({
+          code: code ?? 255,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          ...(code === null ? { lost: { signal } } : {}),
+        }),
       );
       child.stdin.on('error', () => {});
       child.stdin.end(stdin ?? '');
@@ -203,7 +220,12 @@ export class SshTransport implements Transport {
       noTrim: true,
       onStdout: opts.onStdout ? (b: Buffer) => opts.onStdout?.(b.toString('utf8')) : undefined,
     });
-    return { code: r.code ?? 255, stdout: r.stdout, stderr: r.stderr };
+    return {
+      code: r.code ?? 255,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      ...(r.code === null ? { lost: { signal: r.signal ?? null } } : {}),
+    };
   }
 
   async close(): Promise<void> {

@@ -178,3 +178,17 @@ test('a connection the host drops (its sshd session killed) fails the next comma
     await tr.close();
   }
 });
+
+test('a command killed by a signal comes back without an exit status (lost), and the connection still works', async (t) => {
+  if (!prerequisites(t, skipReason) || !sshd) return;
+  const tr = await SshTransport.connect(connectOpts(sshd, { knownHosts: join(root, 'known_hosts-lost') }));
+  try {
+    const r = await tr.exec('echo before; kill -9 $$');
+    assert.equal(r.stdout, 'before\n');
+    assert.deepEqual([r.code, r.lost], [255, { signal: 'SIGKILL' }]);
+    const ok = await tr.exec('echo after');
+    assert.deepEqual([ok.code, ok.stdout, ok.lost], [0, 'after\n', undefined]);
+  } finally {
+    await tr.close();
+  }
+});

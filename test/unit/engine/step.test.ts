@@ -144,6 +144,49 @@ test('a change that fails: its exit and the end of its stderr, no handler record
   }
 });
 
+test('a change whose round trip lost its exit status: probed again, done when the host says so, else run once more', async () => {
+  const { root, cleanup } = setup();
+  try {
+    const t = new LocalTransport();
+    const mark = marker();
+    const made = join(root, 'made');
+    // the work is done, then the shell dies before its exit status (as when a slow host's SSH channel closes)
+    const done: Task[] = [
+      { name: 'install', op: command({ script: `touch ${made}; kill -9 $$`, creates: made, describe: 'install' }), notify: ['restart'] },
+      { name: 'after', op: command({ script: 'true', unless: `test -e ${made}`, describe: 'needs it' }) },
+    ];
+    const o = await stepTask(step(t, done, 0, await probed(t, done, mark), mark, root));
+    assert.equal(o.status, 'changed');
+    if (o.status !== 'changed') return;
+    assert.equal(o.message, `${made} missing: the change's shell was killed (SIGKILL); probed again: done`);
+    assert.deepEqual(o.notify, ['restart'], 'its handlers notified as after any change');
+    assert.equal(o.states['1']?.trim(), 'missing\npass', 'the tasks after it see the new state');
+    assert.equal(t.roundTrips, 3, 'the probe, the lost change, the probe again');
+
+    // not done the first time (the shell died first): run once more, and that run decides
+    const flag = join(root, 'tried');
+    const later = join(root, 'later');
+    const once: Task[] = [
+      {
+        name: 'second time',
+        op: command({ script: `if [ -e ${flag} ]; then touch ${later}; else touch ${flag}; kill -9 $$; fi`, creates: later }),
+      },
+    ];
+    const o2 = await stepTask(step(t, once, 0, await probed(t, once, mark), mark, root));
+    assert.equal(o2.status, 'changed');
+    assert.match(o2.message, /: the change's shell was killed \(SIGKILL\); probed again and run again: done$/);
+    assert.ok(existsSync(later));
+
+    // lost twice: failed, saying so
+    const never: Task[] = [{ name: 'never', op: command({ script: 'kill -9 $$', creates: join(root, 'never') }) }];
+    const o3 = await stepTask(step(t, never, 0, await probed(t, never, mark), mark, root));
+    assert.equal(o3.status, 'failed');
+    assert.match(o3.message, /killed \(SIGKILL\); probed again and run again: the change's shell was killed \(SIGKILL\) again$/);
+  } finally {
+    cleanup();
+  }
+});
+
 test("a change that cut the controller off fails with the reconnect check's reason", async () => {
   const { root, cleanup } = setup();
   try {
