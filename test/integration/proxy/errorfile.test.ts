@@ -3,13 +3,13 @@
 // waits in the queue: with abortonclose the request leaves the queue and never reaches the server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import { prerequisites, commandUnavailable } from '../../helpers/env.ts';
 import {
-  canConnect,
+  startHaproxy,
   ensureBuilt,
   fakeBackend,
   freePort,
@@ -95,17 +95,17 @@ test('errorfile 503 on queue timeout and abortonclose answer as HAProxy 2.6 does
   const aO = await freePort();
   const cfgH = join(dir, 'h.cfg');
   writeFileSync(cfgH, config(qH, aH, slow.port, file));
-  const hap = spawn('haproxy', ['-db', '-f', cfgH], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let hapErr = '';
-  hap.stderr!.on('data', (d) => (hapErr += d));
-  const ours = await startProxy(config(qO, aO, slow.port, file), qO);
+  const hap = await startHaproxy(cfgH, qH);
+  const ours = await startProxy(config(qO, aO, slow.port, file), qO).catch((e: unknown) => {
+    hap.stop();
+    throw e;
+  });
   t.after(async () => {
-    hap.kill('SIGTERM');
+    hap.stop();
     await ours.stop();
     await slow.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  await until(`haproxy listening (${hapErr})`, () => canConnect(qH));
   const h = await scenario(qH, aH, slow);
   const o = await scenario(qO, aO, slow);
   assert.deepEqual(h.queued, { status: 503, body: PAGE, retryAfter: '5', type: 'text/html' });

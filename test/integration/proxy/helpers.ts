@@ -228,6 +228,28 @@ export async function startProxy(
   };
 }
 
+export interface HaproxyProc {
+  stderr(): string;
+  stop(): void;
+}
+
+/** Debian's HAProxy on config file `cfgFile`, in the foreground (-db), once `port` takes connections. */
+export async function startHaproxy(cfgFile: string, port: number): Promise<HaproxyProc> {
+  const proc = spawn('haproxy', ['-db', '-f', cfgFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (d) => (err += d));
+  let exited = false;
+  proc.on('exit', () => (exited = true));
+  await until(`haproxy listening on ${port}`, async () => {
+    if (exited) throw new Error(`haproxy exited: ${err}`);
+    return canConnect(port);
+  }).catch((e) => {
+    proc.kill('SIGKILL');
+    throw e;
+  });
+  return { stderr: () => err, stop: () => void proc.kill('SIGTERM') };
+}
+
 export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((res) => {
     const s = net.connect({ port, host });

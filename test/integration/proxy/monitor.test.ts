@@ -5,13 +5,13 @@
 // of a flood); and a condition naming a backend that does not exist refused by both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { prerequisites, commandUnavailable } from '../../helpers/env.ts';
 import {
-  canConnect,
+  startHaproxy,
   ensureBuilt,
   fakeBackend,
   freePort,
@@ -95,18 +95,18 @@ test('the monitor frontend answers the tracker while www is full, 503 with no us
   const [wH, mH, wO, mO] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const cfgH = join(dir, 'h.cfg');
   writeFileSync(cfgH, config(wH, mH, beH.port));
-  const hap = spawn('haproxy', ['-db', '-f', cfgH], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let hapErr = '';
-  hap.stderr!.on('data', (d) => (hapErr += d));
-  const ours = await startProxy(config(wO, mO, beO.port), wO);
+  const hap = await startHaproxy(cfgH, mH);
+  const ours = await startProxy(config(wO, mO, beO.port), wO).catch((e: unknown) => {
+    hap.stop();
+    throw e;
+  });
   t.after(async () => {
-    hap.kill('SIGTERM');
+    hap.stop();
     await ours.stop();
     await beH.close();
     await beO.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  await until(`haproxy listening (${hapErr})`, () => canConnect(mH));
   const h = await scenario(wH, mH, beH);
   const o = await scenario(wO, mO, beO);
   assert.deepEqual(h, { up: 200, busy: 200, down: 503, upAgain: 200 });
