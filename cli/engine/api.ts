@@ -6,7 +6,7 @@ export type { Role, RoleContext, Task, Handler, Serial, Installs } from './role.
 export type { Operation, Plan, PlanContext, FileSpec, PackagesOptions } from './ops.ts';
 export { PlanError, file, directory, packages, service, sysctl, user, group, command, link, absent } from './ops.ts';
 export type { Facts, Interface } from './facts.ts';
-export { RECORDS_DIR } from './facts.ts';
+export { RECORDS_DIR, STATE_DIR } from './facts.ts';
 export { findRepoRoot } from '../root.ts';
 export { shq } from './shell.ts';
 export type { RoleEntry } from './registry.ts';

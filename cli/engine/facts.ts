@@ -109,8 +109,10 @@ export function parseResources(
   };
 }
 
+/** Where hasetup keeps its state on each host (root's alone: the common role makes it 0700). */
+export const STATE_DIR = '/var/lib/hasetup';
 /** Where hasetup's commands record what the roles must keep (a web node drained: `drain.web01` holding `drain`). */
-export const RECORDS_DIR = '/var/lib/hasetup/state';
+export const RECORDS_DIR = `${STATE_DIR}/state`;
 
 export function factsScript(mark: string, interest: Interest = { packages: [], services: [] }): string {
   const s = (name: string, cmd: string) => `echo ${mark}${name}; ${cmd}`;

@@ -7,7 +7,7 @@
 // host), turns.ts (changes made on one host of a group at a time, and roles that wait for other
 // hosts), reconnect.ts (the check after a change that could cut the controller off).
 import type { Host, Inventory } from '../../inventory/types.ts';
-import { gatherFacts, splitSections, type Facts, type Interest } from './facts.ts';
+import { gatherFacts, splitSections, STATE_DIR, type Facts, type Interest } from './facts.ts';
 import { confirmByReconnect } from './reconnect.ts';
 import { roleContext, type Handler, type Role, type Serial, type Task } from './role.ts';
 import { probeBatch, stepHandler, stepTask } from './step.ts';
@@ -108,8 +108,7 @@ export function interestOf(roles: Role[], host: Host, inv: Inventory): Interest 
   return { packages: [...packages], services: [...services] };
 }
 
-/** Where hasetup keeps its state on each host, and the record of the last apply there. */
-export const STATE_DIR = '/var/lib/hasetup';
+/** The record of the last apply on each host. */
 export const LAST_APPLY = `${STATE_DIR}/last-apply.json`;
 
 /** Runs the roles on the hosts (see the top of this file) and reports as it goes. */

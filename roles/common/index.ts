@@ -3,7 +3,18 @@
 //   2. base packages, time sync
 //   3. kernel settings (on the LBs: bind the VIP before holding it, a deeper accept queue)
 //   4. file-descriptor limits for the services (the proxy holds two descriptors per connection)
-import { file, packages, service, sysctl, command, directory, type Role, type Task, type Handler } from '../../cli/engine/api.ts';
+import {
+  file,
+  packages,
+  service,
+  sysctl,
+  command,
+  directory,
+  STATE_DIR,
+  type Role,
+  type Task,
+  type Handler,
+} from '../../cli/engine/api.ts';
 
 // ---- defaults -------------------------------------------------------------------------------
 export const defaults = {
@@ -30,6 +41,9 @@ const role: Role = {
       },
       { name: '/etc/hosts', op: file({ path: '/etc/hosts', content: ctx.template('hosts.njk') }) },
       { name: 'base packages', op: packages(defaults.basePackages) },
+      // hasetup's own records on the host (the last apply, handlers pending, drain records, the firewall's
+      // rollback): for root alone
+      { name: STATE_DIR, op: directory({ path: STATE_DIR, mode: '0700' }) },
     ];
     // A container takes its clock from the machine it runs on: chrony cannot (and need not) run.
     if (!facts.container) tasks.push({ name: 'time sync (chrony)', op: service({ name: 'chrony', enabled: true, started: true }) });

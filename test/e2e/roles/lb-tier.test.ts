@@ -32,6 +32,7 @@ import {
   type EngineName,
 } from '../../helpers/lb-lab.ts';
 import { run } from '../../../cli/lab/proc.ts';
+import { STATS_SOCKET } from '../../../roles/lb.ts';
 
 const skip = labUnavailable() ?? commandUnavailable('curl');
 const labs: Lab[] = [];
@@ -117,6 +118,38 @@ for (const engine of ['bundled', 'haproxy'] as EngineName[]) {
       const expected =
         engine === 'bundled' ? ['/opt/hasetup', 'user hasetup'] : ['package haproxy', 'package keepalived', 'user keepalived_script'];
       assert.deepEqual(left.trim().split('\n').filter(Boolean).sort(), expected.sort(), `${lb}: what is installed`);
+    }
+  });
+
+  test(`[${engine}] least privilege: the runtime's units rated 2.0 or lower by systemd-analyze security, the secrets and the runtime API closed to other users`, async (t) => {
+    if (!prerequisites(t, skip)) return;
+    for (const lb of ['lb01', 'lb02']) {
+      // hasetup's own units (the haproxy engine runs Debian's, as packaged)
+      if (engine === 'bundled')
+        for (const u of [units.proxy, units.vrrp]) {
+          const out = await sh(L(), lb, `systemd-analyze security ${u}.service --no-pager | tail -n 1`);
+          const level = /exposure level for \S+: (\d+\.\d+)/.exec(out);
+          assert.ok(level && Number(level[1]) <= 2.0, `${lb} ${u}: ${out}`);
+          console.log(`# ${lb} ${u}: ${out.trim()}`);
+        }
+      // haproxy.cfg holds the stats password, keepalived.conf the VRRP one (version 2); the runtime API
+      // drains nodes (a unix socket takes a connection only from whom may write it); hasetup's records are root's
+      const modes = await sh(
+        L(),
+        lb,
+        `stat -c '%n %a %U' /etc/haproxy/haproxy.cfg /etc/keepalived/keepalived.conf ${STATS_SOCKET} /var/lib/hasetup`,
+      );
+      const byPath = new Map(
+        modes
+          .trim()
+          .split('\n')
+          .map((l) => [l.split(' ')[0], l.split(' ').slice(1)] as const),
+      );
+      for (const [path, [mode, owner]] of byPath) {
+        assert.equal(Number.parseInt(mode, 8) & 0o007, 0, `${lb} ${path}: mode ${mode}, nothing for other users`);
+        if (path === '/var/lib/hasetup') assert.deepEqual([mode, owner], ['700', 'root'], `${lb} ${path}`);
+      }
+      assert.equal(byPath.size, 4, modes);
     }
   });
 
