@@ -42,10 +42,10 @@ export function pathOnly(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
-/** The usable servers of a backend by name (nbsrv), 0 for an unknown one. */
-export type ServerCount = (backend: string) => number;
+/** The backends by name, for nbsrv (their usable servers); an unknown one counts 0. */
+export type BackendLookup = (name: string) => { usableCount(): number } | undefined;
 
-const none: ServerCount = () => 0;
+const none: BackendLookup = () => undefined;
 
 function intMatch(n: number, ms: IntMatch[]): boolean {
   for (const m of ms)
@@ -64,9 +64,9 @@ function intMatch(n: number, ms: IntMatch[]): boolean {
   return false;
 }
 
-function aclMatch(a: Acl, req: RequestHead, src: string, tls: boolean, servers: ServerCount): boolean {
+function aclMatch(a: Acl, req: RequestHead, src: string, tls: boolean, backends: BackendLookup): boolean {
   if (a.fetch === 'ssl_fc') return tls;
-  if (a.fetch === 'nbsrv') return intMatch(servers(a.backend!), a.ints!);
+  if (a.fetch === 'nbsrv') return intMatch(backends(a.backend!)?.usableCount() ?? 0, a.ints!);
   let subject: string | undefined;
   if (a.fetch.startsWith('path')) subject = pathOnly(req.path);
   else if (a.fetch === 'method') subject = req.method;
@@ -104,14 +104,14 @@ function aclMatch(a: Acl, req: RequestHead, src: string, tls: boolean, servers: 
   return false;
 }
 
-export function condMatch(c: Condition, req: RequestHead, src: string, tls = false, servers: ServerCount = none): boolean {
+export function condMatch(c: Condition, req: RequestHead, src: string, tls = false, backends: BackendLookup = none): boolean {
   let r = false;
   for (const g of c.groups) {
     let all = true;
     for (const t of g) {
       let every = true;
       for (const a of t.acls)
-        if (!aclMatch(a, req, src, tls, servers)) {
+        if (!aclMatch(a, req, src, tls, backends)) {
           every = false;
           break;
         }

@@ -4,7 +4,7 @@
 import type { HttpRule, ProxyConfig } from './config.ts';
 import type { Backend } from './balance.ts';
 import { headerValue, type RequestHead } from './http.ts';
-import { condMatch, pathOnly, type ServerCount } from './acl.ts';
+import { condMatch, pathOnly, type BackendLookup } from './acl.ts';
 import type { LocalResponse, StatsKind } from './types.ts';
 
 export type Route =
@@ -37,18 +37,16 @@ export function route(
   client: Client,
   changed: { headers: boolean },
 ): Route {
-  // nbsrv(<backend>) in a condition: that backend's usable servers
-  const servers: ServerCount = (name) => backend(name)?.usableCount() ?? 0;
   if (fe.monitorUri && pathOnly(req.path) === fe.monitorUri) {
     // answered here, never queued: 503 while `monitor fail` holds (e.g. no usable server), else 200
-    const fail = fe.monitorFail !== undefined && condMatch(fe.monitorFail, req, client.src, client.tls, servers);
+    const fail = fe.monitorFail !== undefined && condMatch(fe.monitorFail, req, client.src, client.tls, backend);
     return { to: 'answer', answer: fail ? MONITOR_FAIL : MONITOR_OK, owner: fe.name, server: '<NOSRV>' };
   }
-  const own = ownRules(req, fe, client, changed, servers);
+  const own = ownRules(req, fe, client, changed, backend);
   if (own) return own;
   let be: Backend | undefined;
   for (const u of fe.useBackends)
-    if (condMatch(u.cond, req, client.src, client.tls, servers)) {
+    if (condMatch(u.cond, req, client.src, client.tls, backend)) {
       be = backend(u.backend);
       break;
     }
@@ -61,20 +59,20 @@ export function route(
   if (!be) return { to: 'nowhere' };
   // a backend's own http-request rules come after the switching rules
   if (be.cfg !== fe) {
-    const r = ownRules(req, be.cfg, client, changed, servers);
+    const r = ownRules(req, be.cfg, client, changed, backend);
     if (r) return r;
   }
   return { to: 'backend', be };
 }
 
 /** A proxy's http-request rules and its Prometheus service: the answer they give, or null to go on. */
-function ownRules(req: RequestHead, p: ProxyConfig, client: Client, changed: { headers: boolean }, servers: ServerCount): Route | null {
+function ownRules(req: RequestHead, p: ProxyConfig, client: Client, changed: { headers: boolean }, backend: BackendLookup): Route | null {
   if (p.httpRules.length) {
-    const answer = applyRules(p.httpRules, req, client, changed, servers);
+    const answer = applyRules(p.httpRules, req, client, changed, backend);
     if (answer) return { to: 'answer', answer, owner: p.name, server: '<NOSRV>' };
   }
   for (const r of p.services)
-    if (!r.cond || condMatch(r.cond, req, client.src, client.tls, servers))
+    if (!r.cond || condMatch(r.cond, req, client.src, client.tls, backend))
       return { to: 'stats', kind: 'prom', owner: p, server: '<PROMEX>' };
   return null;
 }
@@ -88,10 +86,10 @@ function applyRules(
   req: RequestHead,
   client: Client,
   changed: { headers: boolean },
-  servers: ServerCount,
+  backend: BackendLookup,
 ): LocalResponse | null {
   for (const r of rules) {
-    if (r.cond && !condMatch(r.cond, req, client.src, client.tls, servers)) continue;
+    if (r.cond && !condMatch(r.cond, req, client.src, client.tls, backend)) continue;
     if (r.action === 'redirect-scheme') {
       const host = headerValue(req.headers, 'host');
       const path = req.uri.startsWith('/') ? req.uri : req.path;
